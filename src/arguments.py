@@ -1,0 +1,213 @@
+"""Command-line arguments: our two dataclasses plus `TrainingArguments` with sentiment defaults.
+
+Names follow transformers' `run_classification.py` example where it has the same argument,
+so users' habits carry over. Every field is a flag (`--name value`) and can also live in a
+YAML or JSON file passed as the only argument.
+"""
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+from transformers import HfArgumentParser, TrainingArguments
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
+
+from src.errors import UserError
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "Hub id or local directory of the encoder to fine-tune. Default: chosen from the "
+            "language of the data (bert-base-uncased for English, bert-base-chinese for Chinese)."
+        },
+    )
+    model_revision: str = field(
+        default="main", metadata={"help": "Branch, tag or commit of the model on the Hub."}
+    )
+    cache_dir: Optional[str] = field(
+        default=None, metadata={"help": "Where downloaded models and datasets are cached."}
+    )
+    language: str = field(
+        default="auto",
+        metadata={
+            "help": "Language of the texts: 'auto' (detected from the data), 'en', 'zh' or "
+            "'multilingual'. Used to pick the default checkpoint and the TF-IDF baseline."
+        },
+    )
+
+
+@dataclass
+class DataArguments:
+    dataset_name: Optional[str] = field(
+        default=None,
+        metadata={"help": "Hub dataset id (e.g. 'glue', 'imdb') or a local dataset folder."},
+    )
+    dataset_config_name: Optional[str] = field(
+        default=None, metadata={"help": "Configuration of the Hub dataset (e.g. 'sst2')."}
+    )
+    dataset_revision: Optional[str] = field(
+        default=None, metadata={"help": "Branch, tag or commit of the Hub dataset."}
+    )
+    train_file: Optional[str] = field(
+        default=None, metadata={"help": "Training data: a .csv, .tsv, .json, .jsonl or .parquet file."}
+    )
+    validation_file: Optional[str] = field(
+        default=None,
+        metadata={"help": "Validation data. Without it, a stratified split is carved from training."},
+    )
+    test_file: Optional[str] = field(default=None, metadata={"help": "Test data, evaluated once at the end."})
+    header: str = field(
+        default="auto",
+        metadata={"help": "Whether CSV/TSV files have a header row: 'auto' (sniffed), 'yes' or 'no'."},
+    )
+    text_column_names: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "Text column(s), comma-separated; several are joined with a space. "
+            "Default: found by name (sentence, text, review, content, text_a, ...)."
+        },
+    )
+    label_column_name: Optional[str] = field(
+        default=None, metadata={"help": "Label column. Default: found by name (label, sentiment, ...)."}
+    )
+    class_names: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "Comma-separated names for integer labels 0..n-1, e.g. 'negative,neutral,positive'. "
+            "Binary 0/1 labels without names are taken as negative/positive."
+        },
+    )
+    validation_split_percentage: float = field(
+        default=10.0,
+        metadata={"help": "Percent of training data held out (stratified) when there is no validation split."},
+    )
+    drop_cross_split_duplicates: bool = field(
+        default=False,
+        metadata={"help": "Remove from training the texts that also occur in validation or test."},
+    )
+    max_seq_length: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "Maximum tokens per text. Default: the 99th percentile of training token lengths, "
+            "rounded up to a multiple of 8 and capped by the model's limit."
+        },
+    )
+    max_train_samples: Optional[int] = field(
+        default=None, metadata={"help": "Use only this many training examples (for quick runs)."}
+    )
+    max_eval_samples: Optional[int] = field(
+        default=None, metadata={"help": "Use only this many validation and test examples."}
+    )
+
+
+@dataclass
+class SentimentTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with defaults suited to fine-tuning BERT for sentiment.
+
+    Every Trainer flag still works; only the defaults below differ from transformers'.
+    """
+
+    output_dir: Optional[str] = field(
+        default="out/model", metadata={"help": "Where the model, metrics and checkpoints are written."}
+    )
+    learning_rate: float = field(default=2e-5, metadata={"help": "Peak learning rate (BERT paper: 2e-5 to 5e-5)."})
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Training epochs."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size per device."})
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Evaluation batch size per device."})
+    warmup_steps: float = field(
+        default=0.1, metadata={"help": "Linear warmup: steps if >= 1, else a fraction of all steps."}
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    eval_strategy: Union[IntervalStrategy, str] = field(
+        default="epoch", metadata={"help": "When to evaluate: 'no', 'steps' or 'epoch'."}
+    )
+    save_strategy: Union[SaveStrategy, str] = field(
+        default="epoch", metadata={"help": "When to save a checkpoint: 'no', 'steps', 'epoch' or 'best'."}
+    )
+    save_total_limit: Optional[int] = field(
+        default=2, metadata={"help": "Checkpoints kept on disk (the best one is always kept)."}
+    )
+    load_best_model_at_end: bool = field(
+        default=True, metadata={"help": "Keep the checkpoint that scored best on validation, not the last one."}
+    )
+    metric_for_best_model: Optional[str] = field(
+        default="f1", metadata={"help": "Validation metric that picks the best checkpoint (f1 is macro F1 for >2 classes)."}
+    )
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={"help": "Batches of similar length pad less: 'group_by_length' (default) or 'random'."},
+    )
+    logging_steps: float = field(default=50, metadata={"help": "Log the training loss every this many steps."})
+    report_to: Union[None, str, list[str]] = field(
+        default="none", metadata={"help": "Experiment trackers to report to ('none', 'tensorboard', 'wandb', ...)."}
+    )
+    seed: int = field(default=42, metadata={"help": "Random seed for initialisation, shuffling and the split."})
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "Mixed precision: 'auto' (bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU), "
+            "'fp32', 'bf16' or 'fp16'. --bf16/--fp16 also work."
+        },
+    )
+    early_stopping_patience: int = field(
+        default=2, metadata={"help": "Stop after this many evaluations without improvement (0 disables)."}
+    )
+    class_weighting: str = field(
+        default="none",
+        metadata={"help": "'none', or 'balanced' to weight the loss by inverse class frequency (imbalanced data)."},
+    )
+    resume: bool = field(
+        default=False, metadata={"help": "Continue from the last checkpoint in output_dir after an interruption."}
+    )
+
+    def __post_init__(self):
+        if self.class_weighting not in CLASS_WEIGHTINGS:
+            raise UserError(f"--class_weighting '{self.class_weighting}' is not one of {', '.join(CLASS_WEIGHTINGS)}.")
+        self._apply_precision()
+        if not torch.cuda.is_available():
+            self.dataloader_pin_memory = False  # pinning only helps copies to a GPU
+        super().__post_init__()
+
+    def _apply_precision(self):
+        """Turn --precision into the Trainer's bf16/fp16 flags (explicit --bf16/--fp16 win)."""
+        if self.precision not in PRECISIONS:
+            raise UserError(f"--precision '{self.precision}' is not one of {', '.join(PRECISIONS)}.")
+        if self.bf16 or self.fp16:
+            return
+        precision = self.precision if self.precision != "auto" else auto_precision(self.use_cpu)
+        self.bf16, self.fp16 = precision == "bf16", precision == "fp16"
+        if self.bf16 and not torch.cuda.is_available():
+            self.use_cpu = True  # transformers only allows bf16 on CPU when asked to use the CPU
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CLASS_WEIGHTINGS = ("none", "balanced")
+
+
+def auto_precision(use_cpu: bool) -> str:
+    """bf16 where the GPU supports it, fp16 on older GPUs, full precision on CPU."""
+    if use_cpu or not torch.cuda.is_available():
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+ALL_ARGUMENTS = (ModelArguments, DataArguments, SentimentTrainingArguments)
+
+
+def parse_args(argv: list[str] | None = None):
+    """Parse flags, or a single .yaml/.yml/.json file holding the same fields."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = HfArgumentParser(ALL_ARGUMENTS)
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
+        config_path = Path(argv[0])
+        if not config_path.is_file():
+            raise UserError(f"Config file '{config_path}' does not exist.")
+        if config_path.suffix == ".json":
+            return parser.parse_json_file(config_path, allow_extra_keys=False)
+        return parser.parse_yaml_file(config_path, allow_extra_keys=False)
+    return parser.parse_args_into_dataclasses(args=argv)

@@ -1,0 +1,125 @@
+"""Metrics, per-class reports, confusion matrices and the most confidently wrong examples."""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
+
+logger = logging.getLogger(__name__)
+
+WRONG_EXAMPLES_KEPT = 25  # per split; enough to see patterns, short enough to read
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei")
+
+
+def classification_metrics(labels, predictions, num_labels: int) -> dict[str, float]:
+    """Accuracy, precision, recall, F1: binary (second label positive) for 2 classes, else macro + weighted."""
+    metrics = {"accuracy": float(accuracy_score(labels, predictions))}
+    averages = ["binary"] if num_labels == 2 else ["macro", "weighted"]
+    for average in averages:
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            labels, predictions, average=average, labels=list(range(num_labels)), zero_division=0
+        )
+        suffix = "" if average in ("binary", "macro") else f"_{average}"
+        metrics.update({f"precision{suffix}": precision, f"recall{suffix}": recall, f"f1{suffix}": f1})
+    return {key: float(value) for key, value in metrics.items()}
+
+
+def metrics_for_trainer(num_labels: int):
+    """A `compute_metrics` function for the Trainer."""
+
+    def compute_metrics(eval_prediction):
+        predictions = np.argmax(eval_prediction.predictions, axis=-1)
+        return classification_metrics(eval_prediction.label_ids, predictions, num_labels)
+
+    return compute_metrics
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def evaluation_report(texts, labels, probabilities, names, split: str, output_dir: Path) -> dict:
+    """Metrics, per-class report and confusion matrix for one split; artefacts written to output_dir."""
+    labels = np.asarray(labels)
+    predictions = probabilities.argmax(axis=-1)
+    indices = list(range(len(names)))
+    per_class = classification_report(
+        labels, predictions, labels=indices, target_names=names, output_dict=True, zero_division=0
+    )
+    matrix = confusion_matrix(labels, predictions, labels=indices)
+    confusion = {"labels": names, "matrix": matrix.tolist(), "rows": "true label", "columns": "predicted label"}
+    (output_dir / f"confusion_matrix_{split}.json").write_text(json.dumps(confusion, ensure_ascii=False, indent=2))
+    plot_confusion_matrix(matrix, names, f"Confusion matrix ({split})", output_dir / f"confusion_matrix_{split}.png")
+    wrong = most_confident_mistakes(texts, labels, probabilities, names)
+    with open(output_dir / f"wrong_predictions_{split}.jsonl", "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(example, ensure_ascii=False) + "\n" for example in wrong)
+    return {
+        "metrics": classification_metrics(labels, predictions, len(names)),
+        "per_class": {name: per_class[name] for name in names},
+        "confusion_matrix": confusion,
+        "num_examples": int(len(labels)),
+    }
+
+
+def most_confident_mistakes(texts, labels, probabilities, names, keep: int = WRONG_EXAMPLES_KEPT) -> list[dict]:
+    predictions = probabilities.argmax(axis=-1)
+    confidence = probabilities.max(axis=-1)
+    wrong = np.flatnonzero(predictions != labels)
+    ranked = wrong[np.argsort(-confidence[wrong], kind="stable")][:keep]
+    return [
+        {
+            "text": texts[i],
+            "label": names[labels[i]],
+            "predicted": names[predictions[i]],
+            "confidence": round(float(confidence[i]), 4),
+        }
+        for i in ranked
+    ]
+
+
+def plot_confusion_matrix(matrix: np.ndarray, names: list[str], title: str, path: Path) -> None:
+    import matplotlib
+
+    matrix = np.asarray(matrix)
+    matplotlib.use("Agg")  # files only; works without a display
+    from matplotlib import pyplot as plt
+
+    tick_names = _displayable(names)
+    size = max(4.0, 1.0 + 0.9 * len(names))
+    figure, axes = plt.subplots(figsize=(size + 1, size))
+    image = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axes)
+    axes.set(xticks=range(len(names)), yticks=range(len(names)), xlabel="Predicted label", ylabel="True label")
+    axes.set_xticklabels(tick_names, rotation=30, ha="right")
+    axes.set_yticklabels(tick_names)
+    axes.set_title(title)
+    row_totals = matrix.sum(axis=1, keepdims=True).clip(min=1)
+    for (row, column), count in np.ndenumerate(matrix):
+        dark = matrix[row, column] > matrix.max() / 2
+        axes.text(column, row, f"{count}\n{count / row_totals[row, 0]:.0%}", ha="center", va="center",
+                  color="white" if dark else "black")  # fmt: skip
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _displayable(names: list[str]) -> list[str]:
+    """Label names as they can be drawn: with a CJK font when one is installed, else their ids."""
+    if all(name.isascii() for name in names):
+        return names
+    from matplotlib import font_manager, rcParams
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    available = [font for font in CJK_FONTS if font in installed]
+    if available:
+        rcParams["font.sans-serif"] = [*available, *rcParams["font.sans-serif"]]
+        return names
+    logger.warning(
+        "No CJK font installed, so the confusion-matrix image shows label ids (%s). "
+        "Install one (e.g. apt install fonts-noto-cjk) to see the names.",
+        ", ".join(f"{i}={name}" for i, name in enumerate(names)),
+    )
+    return [f"{i}" for i in range(len(names))]

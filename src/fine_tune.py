@@ -1,0 +1,133 @@
+"""The whole fine-tuning run, top to bottom: check, load, prepare, tokenize, train, evaluate, record."""
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from transformers import set_seed
+
+from src.baselines import baseline_results
+from src.data import check_data_arguments, load_raw_splits
+from src.evaluation import evaluation_report, softmax
+from src.facts import hardware, hyperparameters, library_versions, utc_now, write_json
+from src.languages import default_checkpoint, resolve_language
+from src.lengths import choose_max_length, length_report, model_length_limit, token_lengths
+from src.model import load_model, load_tokenizer_and_config
+from src.prepare import prepare_splits
+from src.training import RESULTS_FILE, build_trainer, checkpoint_to_resume
+
+logger = logging.getLogger(__name__)
+
+EVAL_PREFIXES = {"validation": "eval", "test": "test"}  # the Trainer's names for metric keys
+
+
+def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None:
+    """Run everything; return the run's facts (also saved as run_facts.json), or None if interrupted."""
+    started, clock = utc_now(), time.monotonic()
+    check_data_arguments(data_args)  # every cheap check first: no time is spent on a doomed run
+    resume_from = checkpoint_to_resume(training_args)
+    set_seed(training_args.seed)
+
+    raw, source = load_raw_splits(data_args, model_args.cache_dir)
+    data = prepare_splits(raw, data_args, training_args.seed)
+    language = resolve_language(model_args.language, data.splits["train"]["text"])
+    checkpoint = model_args.model_name_or_path or default_checkpoint(language)
+    tokenizer, config = load_tokenizer_and_config(checkpoint, data.label_names, model_args)
+    lengths, lengths_by_split = measure_lengths(data.splits, tokenizer, config, data_args.max_seq_length)
+    data.splits = sort_by_length(data.splits, lengths_by_split)
+    tokenizer.model_max_length = lengths["max_length"]  # saved with the tokenizer: inference truncates alike
+    tokenized = tokenize(data.splits, tokenizer, lengths["max_length"])
+
+    model = load_model(checkpoint, config, model_args)
+    trainer, interrupt = build_trainer(model, tokenizer, tokenized, training_args, callbacks)
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    if interrupt.interrupted:
+        logger.warning("Stopped at step %d. Continue with the same command plus --resume.", trainer.state.global_step)
+        return None
+
+    output_dir = Path(training_args.output_dir)
+    trainer.save_model()  # best checkpoint's weights (safetensors), tokenizer and config with label names
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    results = evaluate_splits(trainer, data, tokenized, output_dir)
+    baselines = baseline_results(data.splits, language, training_args.seed)
+    log_comparison(results, baselines)
+    facts = {
+        "base_model": checkpoint,
+        "language": language,
+        "label_names": data.label_names,
+        "data": {"source": source, **data.report},
+        "lengths": lengths,
+        "hyperparameters": hyperparameters(training_args),
+        "training": {**train_result.metrics, "epochs_run": trainer.state.epoch, "best_checkpoint_step": _best_step(trainer)},
+        "results": {split: {**report, "baselines": baselines[split]} for split, report in results.items()},
+        "environment": {"versions": library_versions(), "hardware": hardware()},
+        "started": started,
+        "duration_seconds": round(time.monotonic() - clock, 1),
+    }
+    if trainer.is_world_process_zero():
+        write_json(output_dir / RESULTS_FILE, facts)
+        _remove_checkpoints(output_dir)
+    return facts
+
+
+def measure_lengths(splits, tokenizer, config, requested: int | None) -> tuple[dict, dict]:
+    """(length report with the chosen max_length, token lengths per split)."""
+    lengths = {name: token_lengths(tokenizer, split["text"]) for name, split in splits.items()}
+    max_length, reason = choose_max_length(lengths["train"], requested, model_length_limit(tokenizer, config))
+    return length_report(lengths, max_length, reason), lengths
+
+
+def sort_by_length(splits, lengths_by_split):
+    """Evaluation splits longest first: batches of similar length pad little, and memory trouble shows at once."""
+    for name in splits:
+        if name != "train":
+            splits[name] = splits[name].select(np.argsort(-lengths_by_split[name], kind="stable"))
+    return splits
+
+
+def tokenize(splits, tokenizer, max_length: int):
+    """Truncate to max_length, pad nothing: the collator pads each batch to its own longest text."""
+    return splits.map(
+        lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
+        batched=True,
+        remove_columns=["text"],
+        desc="Tokenizing",
+    )
+
+
+def evaluate_splits(trainer, data, tokenized, output_dir: Path) -> dict:
+    results = {}
+    for split, prefix in EVAL_PREFIXES.items():
+        if split not in tokenized:
+            continue
+        prediction = trainer.predict(tokenized[split], metric_key_prefix=prefix)
+        trainer.log_metrics(prefix, prediction.metrics)
+        trainer.save_metrics(prefix, prediction.metrics)
+        if trainer.is_world_process_zero():
+            texts, labels = data.splits[split]["text"], data.splits[split]["label"]
+            probabilities = softmax(prediction.predictions)
+            results[split] = evaluation_report(texts, labels, probabilities, data.label_names, split, output_dir)
+    return results
+
+
+def log_comparison(results: dict, baselines: dict) -> None:
+    for split, report in results.items():
+        rows = {"fine-tuned model": report["metrics"], **baselines[split]}
+        lines = [f"Results on {split} ({report['num_examples']:,} texts):", f"  {'':<28} accuracy        f1"]
+        lines += [f"  {name:<28} {m['accuracy']:>8.4f}  {m['f1']:>8.4f}" for name, m in rows.items()]
+        logger.info("\n".join(lines))
+
+
+def _best_step(trainer) -> int | None:
+    best = trainer.state.best_model_checkpoint
+    return int(best.rsplit("-", 1)[-1]) if best else None
+
+
+def _remove_checkpoints(output_dir: Path) -> None:
+    """A finished run keeps its best model at the top level; the checkpoints (with optimizer state) go."""
+    for checkpoint in output_dir.glob("checkpoint-*"):
+        shutil.rmtree(checkpoint)
+    logger.info("Removed intermediate checkpoints; the best model is in %s", output_dir)

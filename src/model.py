@@ -1,0 +1,56 @@
+"""Loading the base encoder's tokenizer, config and weights, with errors a user can act on."""
+
+import logging
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+from src.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+
+def load_tokenizer_and_config(checkpoint: str, label_names: list[str], model_args):
+    """The tokenizer and a config carrying our label names; fails early, before any weights load."""
+    options = {"revision": model_args.model_revision, "cache_dir": model_args.cache_dir}
+    try:
+        config = AutoConfig.from_pretrained(
+            checkpoint,
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={name: i for i, name in enumerate(label_names)},
+            finetuning_task="text-classification",
+            **options,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint, **options)
+    except (OSError, ValueError) as err:  # what transformers raises for unknown ids, paths and no network
+        raise UserError(_cannot_load_message(checkpoint, err)) from err
+    if type(config) not in AutoModelForSequenceClassification._model_mapping:
+        raise UserError(
+            f"Model '{checkpoint}' is a {config.model_type!r} model, which has no sequence-classification head "
+            "in transformers. Use an encoder such as google-bert/bert-base-uncased."
+        )
+    return tokenizer, config
+
+
+def _cannot_load_message(checkpoint: str, err: Exception) -> str:
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    looks_local = checkpoint.startswith((".", "/", "~")) or Path(checkpoint).exists()
+    if looks_local:
+        return (
+            f"Could not load model from the folder '{checkpoint}': {reason}\n"
+            "A model folder needs config.json and tokenizer files (as written by save_pretrained)."
+        )
+    local_name = checkpoint.rsplit("/", 1)[-1]
+    return (
+        f"Could not load model '{checkpoint}' from the Hugging Face Hub: {reason}\n"
+        "Check the id on https://huggingface.co/models. Without internet, download it once elsewhere "
+        f"(hf download {checkpoint} --local-dir {local_name}) and pass --model_name_or_path ./{local_name}"
+    )
+
+
+def load_model(checkpoint: str, config, model_args):
+    """Pretrained encoder weights plus a freshly initialised classification head."""
+    return AutoModelForSequenceClassification.from_pretrained(
+        checkpoint, config=config, revision=model_args.model_revision, cache_dir=model_args.cache_dir
+    )

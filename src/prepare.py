@@ -1,0 +1,170 @@
+"""From raw splits to clean `text`/`label` splits: columns, cleaning, labels, split, duplicates.
+
+All of it happens on raw text, before tokenization, so the validation split cannot leak.
+"""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from datasets import ClassLabel, Dataset, DatasetDict
+
+from src.columns import find_columns
+from src.errors import UserError
+from src.labels import LabelMapping, build_label_mapping, is_missing
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedData:
+    splits: DatasetDict  # train, validation and maybe test; columns `text` and `label` (ClassLabel)
+    label_names: list[str]
+    report: dict = field(default_factory=dict)  # facts for the log, the results and the model card
+
+
+def prepare_splits(raw: DatasetDict, data_args, seed: int) -> PreparedData:
+    text_columns, label_column = find_columns(raw["train"], data_args.text_column_names, data_args.label_column_name)
+    report = {"text_columns": text_columns, "label_column": label_column}
+    splits, report["dropped"] = _standardize(raw, text_columns, label_column)
+    mapping = build_label_mapping(
+        splits["train"].unique("raw_label"), raw["train"].features[label_column], data_args.class_names, label_column
+    )
+    logger.info("Labels: %s (from %s).", ", ".join(mapping.names), mapping.how)
+    report["labels_from"] = mapping.how
+    splits = DatasetDict({name: _encode_labels(split, mapping, name) for name, split in splits.items()})
+    if "validation" not in splits:
+        splits = _split_off_validation(splits, data_args.validation_split_percentage, seed)
+        report["validation_from_train_percent"] = data_args.validation_split_percentage
+    splits = _limit_sizes(splits, data_args.max_train_samples, data_args.max_eval_samples, seed)
+    splits, report["cross_split_duplicates"] = _handle_duplicates(splits, data_args.drop_cross_split_duplicates)
+    report["sizes"] = {name: len(split) for name, split in splits.items()}
+    report["label_counts"] = {name: label_counts(split, mapping.names) for name, split in splits.items()}
+    log_summary(report)
+    return PreparedData(splits, mapping.names, report)
+
+
+def _standardize(raw: DatasetDict, text_columns: list[str], label_column: str) -> tuple[DatasetDict, dict]:
+    """Keep `text` (joined columns) and `raw_label`; drop rows whose text or label is missing."""
+    clean, dropped = {}, {}
+    for name, split in raw.items():
+        missing = [column for column in [*text_columns, label_column] if column not in split.column_names]
+        if missing:
+            if name == "train":
+                raise UserError(f"The training data lacks column(s) {missing}; it has {split.column_names}.")
+            logger.warning("The %s split has no column %s: it is left out.", name, missing)
+            continue
+        unlabeled = -1 if isinstance(split.features[label_column], ClassLabel) else None
+        standard = split.map(
+            lambda batch: {
+                "text": [_join(row) for row in zip(*(batch[c] for c in text_columns))],
+                "raw_label": [None if v == unlabeled else v for v in batch[label_column]],
+            },
+            batched=True,
+            remove_columns=split.column_names,
+            desc=f"Reading {name}",
+        )
+        kept = standard.filter(
+            lambda batch: [bool(t) and not is_missing(v) for t, v in zip(batch["text"], batch["raw_label"])],
+            batched=True,
+            desc=f"Cleaning {name}",
+        )
+        dropped[name] = _report_dropped(name, len(standard), len(kept))
+        if len(kept):
+            clean[name] = kept
+        elif name == "train":
+            raise UserError(
+                f"No training examples are left after removing empty texts and missing labels "
+                f"(all {len(standard)} rows). Check --text_column_names and --label_column_name."
+            )
+        else:
+            logger.warning("The %s split has no labelled examples (hidden test labels?): it is left out.", name)
+    return DatasetDict(clean), dropped
+
+
+def _join(values) -> str:
+    return " ".join(str(v).strip() for v in values if not is_missing(v)).strip()
+
+
+def _report_dropped(name: str, before: int, after: int) -> int:
+    if after < before:
+        logger.warning("Dropped %d of %d %s rows with an empty text or a missing label.", before - after, before, name)
+    return before - after
+
+
+def _encode_labels(split: Dataset, mapping: LabelMapping, name: str) -> Dataset:
+    encoded = split.map(
+        lambda batch: {"label": [mapping.encode(v, name) for v in batch["raw_label"]]},
+        batched=True,
+        remove_columns=["raw_label"],
+        desc=f"Encoding {name} labels",
+    )
+    return encoded.cast_column("label", ClassLabel(names=mapping.names))
+
+
+def _split_off_validation(splits: DatasetDict, percent: float, seed: int) -> DatasetDict:
+    counts = Counter(splits["train"]["label"])
+    names = splits["train"].features["label"].names
+    rare = [names[label] for label, count in counts.items() if count < 2]
+    if rare:
+        raise UserError(
+            f"Class(es) {rare} have fewer than 2 training examples, too few for a stratified validation split. "
+            "Add examples or pass a --validation_file."
+        )
+    try:
+        parts = splits["train"].train_test_split(test_size=percent / 100, seed=seed, stratify_by_column="label")
+    except ValueError as err:  # too few rows for the requested share of every class
+        raise UserError(
+            f"Cannot hold out {percent}% of {len(splits['train'])} rows with every class represented ({err}). "
+            "Raise --validation_split_percentage or pass a --validation_file."
+        ) from err
+    logger.info("No validation split: held out a stratified %g%% of training (seed %d).", percent, seed)
+    return DatasetDict({**splits, "train": parts["train"], "validation": parts["test"]})
+
+
+def _limit_sizes(splits: DatasetDict, max_train: int | None, max_eval: int | None, seed: int) -> DatasetDict:
+    """Random (not first-n) subsets, since files are often sorted by label."""
+    limited = {}
+    for name, split in splits.items():
+        limit = max_train if name == "train" else max_eval
+        limited[name] = split.shuffle(seed=seed).select(range(limit)) if limit and limit < len(split) else split
+    return DatasetDict(limited)
+
+
+def _handle_duplicates(splits: DatasetDict, drop: bool) -> tuple[DatasetDict, dict]:
+    """Report training texts that also occur in validation/test; drop them from training if asked."""
+    report = {}
+    train_texts = splits["train"]["text"]
+    held_out = {name: set(split["text"]) for name, split in splits.items() if name != "train"}
+    for name, texts in held_out.items():
+        shared = [text for text in train_texts if text in texts]
+        report[name] = len(shared)
+        if shared:
+            logger.warning(
+                "%d training rows repeat a %s text exactly (e.g. %r): results on %s overstate generalisation. %s",
+                len(shared), name, shared[0][:80], name,
+                "They are dropped from training." if drop else "Pass --drop_cross_split_duplicates to drop them.",
+            )  # fmt: skip
+    if drop and any(report.values()):
+        all_held_out = set().union(*held_out.values())
+        before = len(splits["train"])
+        splits["train"] = splits["train"].filter(
+            lambda batch: [text not in all_held_out for text in batch["text"]], batched=True
+        )
+        report["dropped_from_train"] = before - len(splits["train"])
+    return splits, report
+
+
+def label_counts(split: Dataset, names: list[str]) -> dict[str, int]:
+    counts = Counter(split["label"])
+    return {name: counts.get(index, 0) for index, name in enumerate(names)}
+
+
+def log_summary(report: dict) -> None:
+    lines = ["Data summary:"]
+    for name, size in report["sizes"].items():
+        balance = ", ".join(
+            f"{label} {count} ({count / max(size, 1):.0%})" for label, count in report["label_counts"][name].items()
+        )
+        lines.append(f"  {name:<10} {size:>8,} rows   {balance}")
+    logger.info("\n".join(lines))

@@ -1,0 +1,117 @@
+"""Building the Trainer: dynamic padding, early stopping, class weights, safe interruption."""
+
+import logging
+import signal
+from collections import Counter
+from pathlib import Path
+
+import torch
+from torch.utils.data import SequentialSampler
+from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from src.errors import UserError
+from src.evaluation import metrics_for_trainer
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "run_facts.json"  # written last by a finished run
+
+
+def checkpoint_to_resume(training_args) -> str | None:
+    """The checkpoint --resume continues from; refuses to overwrite an earlier run's output_dir."""
+    output_dir = Path(training_args.output_dir)
+    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if training_args.resume:
+        if last is None:
+            raise UserError(f"--resume: no checkpoint in '{output_dir}' to continue from. Drop --resume to start anew.")
+        logger.info("Resuming from %s.", last)
+        return last
+    if last is not None or (output_dir / RESULTS_FILE).exists():
+        found = Path(last).name if last else RESULTS_FILE
+        raise UserError(
+            f"--output_dir '{output_dir}' already holds an earlier run ({found}). Pass --resume to continue an "
+            "interrupted run, or choose another --output_dir."
+        )
+    return None
+
+
+class SaveOnInterrupt(TrainerCallback):
+    """Ctrl-C or SIGTERM: finish the current step, save a checkpoint, stop. A second Ctrl-C aborts."""
+
+    def __init__(self):
+        self.interrupted = False
+        self._previous = {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._request_stop)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _request_stop(self, signum, frame):
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+        logger.warning("Interrupted: saving a checkpoint after this step (interrupt again to abort).")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.interrupted:
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+class SentimentTrainer(Trainer):
+    """A Trainer that evaluates in dataset order.
+
+    With train_sampling_strategy="group_by_length", transformers 5 also shuffles evaluation batches,
+    so predictions no longer line up with the texts they belong to. We sort evaluation splits by
+    length ourselves (see fine_tune.sort_by_length), which pads as little, and read them in order.
+    """
+
+    def _get_eval_sampler(self, eval_dataset):
+        if eval_dataset is None or self.args.world_size > 1:
+            return None  # distributed: accelerate shards in order and gathers back in order
+        return SequentialSampler(eval_dataset)
+
+
+def balanced_loss(train_labels: list[int], num_labels: int):
+    """Cross-entropy weighted by inverse class frequency, as a Trainer `compute_loss_func`."""
+    counts = Counter(train_labels)
+    weights = torch.tensor([len(train_labels) / (num_labels * max(counts[i], 1)) for i in range(num_labels)])
+    logger.info("Class weights: %s", ", ".join(f"{w:.2f}" for w in weights.tolist()))
+
+    def compute_loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs.logits
+        return torch.nn.functional.cross_entropy(logits, labels, weight=weights.to(logits.device, logits.dtype))
+
+    return compute_loss
+
+
+def build_trainer(model, tokenizer, tokenized, training_args, callbacks=()) -> tuple[SentimentTrainer, SaveOnInterrupt]:
+    num_labels = model.config.num_labels
+    interrupt = SaveOnInterrupt()
+    all_callbacks = [interrupt, *callbacks]
+    if training_args.early_stopping_patience > 0 and training_args.eval_strategy != "no":
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
+    loss = None
+    if training_args.class_weighting == "balanced":
+        loss = balanced_loss(tokenized["train"]["label"], num_labels)
+    on_gpu = torch.cuda.is_available() and not training_args.use_cpu
+    trainer = SentimentTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"],
+        processing_class=tokenizer,
+        # Pad each batch only to its longest text; multiples of 8 suit GPU tensor cores.
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if on_gpu else None),
+        compute_metrics=metrics_for_trainer(num_labels),
+        compute_loss_func=loss,
+        callbacks=all_callbacks,
+    )
+    return trainer, interrupt
