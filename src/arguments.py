@@ -5,16 +5,18 @@ so users' habits carry over. Every field is a flag (`--name value`) and can also
 YAML or JSON file passed as the only argument.
 """
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
 import torch
+import yaml
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
-from src.errors import UserError
+from src.errors import UserError, did_you_mean
 
 
 @dataclass
@@ -177,10 +179,9 @@ class SentimentTrainingArguments(TrainingArguments):
         """Turn --precision into the Trainer's bf16/fp16 flags (explicit --bf16/--fp16 win)."""
         if self.precision not in PRECISIONS:
             raise UserError(f"--precision '{self.precision}' is not one of {', '.join(PRECISIONS)}.")
-        if self.bf16 or self.fp16:
-            return
-        precision = self.precision if self.precision != "auto" else auto_precision(self.use_cpu)
-        self.bf16, self.fp16 = precision == "bf16", precision == "fp16"
+        if not (self.bf16 or self.fp16):
+            precision = self.precision if self.precision != "auto" else auto_precision(self.use_cpu)
+            self.bf16, self.fp16 = precision == "bf16", precision == "fp16"
         if self.bf16 and not torch.cuda.is_available():
             self.use_cpu = True  # transformers only allows bf16 on CPU when asked to use the CPU
 
@@ -204,10 +205,30 @@ def parse_args(argv: list[str] | None = None):
     argv = sys.argv[1:] if argv is None else argv
     parser = HfArgumentParser(ALL_ARGUMENTS)
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
-        config_path = Path(argv[0])
-        if not config_path.is_file():
-            raise UserError(f"Config file '{config_path}' does not exist.")
-        if config_path.suffix == ".json":
-            return parser.parse_json_file(config_path, allow_extra_keys=False)
-        return parser.parse_yaml_file(config_path, allow_extra_keys=False)
+        argv = config_file_to_flags(Path(argv[0]), parser)
     return parser.parse_args_into_dataclasses(args=argv)
+
+
+def config_file_to_flags(path: Path, parser: HfArgumentParser) -> list[str]:
+    """A run file as command-line flags, so its values are typed exactly like flags.
+
+    (YAML reads `2e-5` as a string; through argparse it becomes the float the user meant.)
+    """
+    if not path.is_file():
+        raise UserError(f"Config file '{path}' does not exist.")
+    text = path.read_text(encoding="utf-8")
+    config = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(config, dict):
+        raise UserError(f"Config file '{path}' must hold a mapping of argument names to values.")
+    known = {action.dest for action in parser._actions}
+    flags = []
+    for key, value in config.items():
+        if key not in known:
+            raise UserError(f"Config file '{path}': unknown argument '{key}'.{did_you_mean(key, known)}")
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            flags += [f"--{key}", *map(str, value)]
+        else:
+            flags += [f"--{key}", json.dumps(value) if isinstance(value, dict) else str(value)]
+    return flags

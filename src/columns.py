@@ -22,13 +22,17 @@ def find_columns(train: Dataset, text_flag: str | None, label_flag: str | None) 
     """(text columns, label column) named by the flags, else found by name, else by content."""
     columns = list(train.column_names)
     text_columns = _named_columns(text_flag, columns, "--text_column_names") if text_flag else None
-    label_column = _named_columns(label_flag, columns, "--label_column_name")[0] if label_flag else None
-    if label_column is None:
-        label_column = _by_name(columns, LABEL_COLUMN_NAMES) or _guess_label_column(train, text_columns or [])
+    if text_columns is None and (by_name := _by_name(columns, TEXT_COLUMN_NAMES)):
+        text_columns = [by_name]
+        _log_choice("text", by_name, "--text_column_names")
+    if label_flag:
+        label_column = _named_columns(label_flag, columns, "--label_column_name")[0]
+    else:
+        others = [c for c in columns if c not in (text_columns or [])]
+        label_column = _by_name(others, LABEL_COLUMN_NAMES) or _guess_label_column(train, others)
         _log_choice("label", label_column, "--label_column_name")
     if text_columns is None:
-        remaining = [c for c in columns if c != label_column]
-        text_column = _by_name(remaining, TEXT_COLUMN_NAMES) or _guess_text_column(train, remaining)
+        text_column = _guess_text_column(train, [c for c in columns if c != label_column])
         text_columns = [text_column]
         _log_choice("text", text_column, "--text_column_names")
     if label_column in text_columns:
@@ -75,15 +79,15 @@ def _guess_text_column(train: Dataset, columns: list[str]) -> str:
     return max(lengths, key=lengths.get)
 
 
-def _guess_label_column(train: Dataset, text_columns: list[str]) -> str:
+def _guess_label_column(train: Dataset, columns: list[str]) -> str:
+    """The column of fewest distinct values, as long as values repeat (ids and texts do not)."""
     sample = train.select(range(min(len(train), SAMPLE_ROWS)))
     candidates = {}
-    for column in train.column_names:
-        feature = train.features[column]
-        if column in text_columns or not isinstance(feature, (ClassLabel, Value)):
+    for column in columns:
+        if not isinstance(train.features[column], (ClassLabel, Value)):
             continue
         distinct = len(set(sample[column]))
-        if 2 <= distinct <= MAX_LABEL_VALUES:
+        if 2 <= distinct <= min(MAX_LABEL_VALUES, max(2, len(sample) // 2)):
             candidates[column] = distinct
     if not candidates:
         raise UserError(

@@ -14,6 +14,7 @@ import lzma
 from pathlib import Path
 
 import datasets
+import huggingface_hub
 from datasets import DatasetDict
 
 from src.errors import UserError
@@ -161,19 +162,25 @@ def _load_hub_dataset(data_args, cache_dir):
             "Check the name and --dataset_config_name on https://huggingface.co/datasets. Hub datasets need "
             "internet; offline, save the data as a file and pass --train_file (and --validation_file)."
         ) from err
-    source = {"kind": "hub", "dataset_name": name, "config": config, "revision": _hub_revision(raw)}
+    if Path(name).is_dir():
+        files = sorted(path for path in Path(name).rglob("*") if path.is_file() and ".cache" not in path.parts)
+        source = {"kind": "folder", "name": Path(name).resolve().name,
+                  "files": {str(p.relative_to(name)): {"name": p.name, "sha256": file_sha256(p)} for p in files}}
+    else:
+        source = {"kind": "hub", "dataset_name": name, "config": config, "revision": data_args.dataset_revision,
+                  "commit": _hub_revision(name, data_args.dataset_revision)}  # fmt: skip
     return raw, source
 
 
-def _hub_revision(raw: DatasetDict) -> str | None:
-    """The commit the data came from, when the Hub told datasets (None for local folders)."""
-    for split in raw.values():
-        for file in split.cache_files:
-            parts = Path(file["filename"]).parts
-            for part in parts:
-                if len(part) == 40 and all(c in "0123456789abcdef" for c in part):
-                    return part
-    return None
+def _hub_revision(name: str, revision: str | None) -> str | None:
+    """The commit the data came from, for the card; None for local folders or when the Hub can't say."""
+    if Path(name).exists() or huggingface_hub.constants.HF_HUB_OFFLINE:
+        return None
+    try:
+        return huggingface_hub.HfApi().dataset_info(name, revision=revision).sha
+    except Exception as err:  # an optional fact: any failure only costs the card its commit id
+        logger.info("Could not look up the commit of dataset '%s' (%s); the card names no commit.", name, err)
+        return None
 
 
 def _load_local_files(data_args, cache_dir):

@@ -22,7 +22,6 @@ def load_tokenizer_and_config(checkpoint: str, label_names: list[str], model_arg
             finetuning_task="text-classification",
             **options,
         )
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint, **options)
     except (OSError, ValueError) as err:  # what transformers raises for unknown ids, paths and no network
         raise UserError(_cannot_load_message(checkpoint, err)) from err
     if type(config) not in AutoModelForSequenceClassification._model_mapping:
@@ -30,6 +29,10 @@ def load_tokenizer_and_config(checkpoint: str, label_names: list[str], model_arg
             f"Model '{checkpoint}' is a {config.model_type!r} model, which has no sequence-classification head "
             "in transformers. Use an encoder such as google-bert/bert-base-uncased."
         )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint, **options)
+    except (OSError, ValueError) as err:
+        raise UserError(_cannot_load_message(checkpoint, err)) from err
     return tokenizer, config
 
 

@@ -1,8 +1,12 @@
 """Shared fixtures: toy sentiment data in English and Chinese, and a tiny BERT trained on neither."""
 
 import csv
+import os
 import random
 from pathlib import Path
+
+# Tests never reach the network: Hub lookups fail fast and say so, as they would for an offline user.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 

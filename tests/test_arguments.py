@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from src.arguments import parse_args
+from src.errors import UserError
+
+
+def test_sentiment_defaults_and_trainer_flags_from_the_command_line():
+    model_args, data_args, training_args = parse_args(["--train_file", "r.csv", "--gradient_accumulation_steps", "4"])
+    assert model_args.model_name_or_path is None and data_args.train_file == "r.csv"
+    assert training_args.gradient_accumulation_steps == 4
+    assert training_args.eval_strategy == "epoch" and training_args.load_best_model_at_end
+    assert training_args.train_sampling_strategy == "group_by_length"
+    assert training_args.metric_for_best_model == "f1" and training_args.report_to in ("none", [])
+
+
+def test_yaml_and_json_files_hold_a_whole_run(tmp_path):
+    (tmp_path / "run.yaml").write_text("train_file: r.csv\nlearning_rate: 5.0e-5\nmax_seq_length: 64\n")
+    (tmp_path / "run.json").write_text(json.dumps({"dataset_name": "imdb", "num_train_epochs": 1}))
+    _, data_args, training_args = parse_args([str(tmp_path / "run.yaml")])
+    assert (data_args.train_file, data_args.max_seq_length, training_args.learning_rate) == ("r.csv", 64, 5e-5)
+    _, data_args, training_args = parse_args([str(tmp_path / "run.json")])
+    assert (data_args.dataset_name, training_args.num_train_epochs) == ("imdb", 1)
+
+
+def test_config_file_values_are_typed_like_flags(tmp_path):
+    (tmp_path / "run.yaml").write_text("learning_rate: 3e-3\nbf16: true\nreport_to: [none]\n")
+    training_args = parse_args([str(tmp_path / "run.yaml")])[2]
+    assert training_args.learning_rate == 0.003 and training_args.bf16
+
+
+def test_unknown_key_in_config_file(tmp_path):
+    (tmp_path / "run.yaml").write_text("learning_rat: 3e-5\n")
+    with pytest.raises(UserError, match="unknown argument 'learning_rat'. Did you mean 'learning_rate'"):
+        parse_args([str(tmp_path / "run.yaml")])
+
+
+def test_missing_config_file():
+    with pytest.raises(UserError, match="Config file 'nowhere.yaml' does not exist"):
+        parse_args(["nowhere.yaml"])
+
+
+def test_precision_choices():
+    assert parse_args(["--precision", "bf16"])[2].bf16
+    assert parse_args(["--precision", "fp32"])[2].bf16 is False
+    with pytest.raises(UserError, match="--precision 'fp8' is not one of auto, fp32, bf16, fp16"):
+        parse_args(["--precision", "fp8"])
+
+
+def test_class_weighting_choices():
+    with pytest.raises(UserError, match="--class_weighting 'inverse' is not one of none, balanced"):
+        parse_args(["--class_weighting", "inverse"])

@@ -1,0 +1,23 @@
+from datasets import ClassLabel, Dataset, DatasetDict
+
+from src.baselines import baseline_results
+from tests.conftest import chinese_reviews, english_reviews
+
+
+def splits_of(rows_train, rows_eval, names):
+    def build(rows):
+        data = Dataset.from_dict({"text": [t for t, _ in rows], "label": [names.index(l) for _, l in rows]})
+        return data.cast_column("label", ClassLabel(names=names))
+
+    return DatasetDict({"train": build(rows_train), "validation": build(rows_eval)})
+
+
+def test_tfidf_beats_majority_on_separable_english():
+    results = baseline_results(splits_of(english_reviews(200), english_reviews(40, seed=5), ["negative", "positive"]), "en", 0)
+    assert results["validation"]["tfidf_logistic_regression"]["accuracy"] >= 0.95
+    assert results["validation"]["majority_class"]["accuracy"] == 0.5
+
+
+def test_tfidf_uses_characters_for_chinese():
+    splits = splits_of(chinese_reviews(200), chinese_reviews(40, seed=5), ["差评", "好评"])
+    assert baseline_results(splits, "zh", 0)["validation"]["tfidf_logistic_regression"]["accuracy"] >= 0.95

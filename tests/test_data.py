@@ -1,0 +1,136 @@
+import csv
+import gzip
+from types import SimpleNamespace
+
+import pytest
+
+from src.data import check_data_arguments, load_raw_splits, looks_like_header
+from src.errors import UserError
+from tests.conftest import SHARED, english_reviews, write_csv
+
+
+def data_args(**overrides):
+    defaults = dict(
+        dataset_name=None, dataset_config_name=None, dataset_revision=None, train_file=None,
+        validation_file=None, test_file=None, header="auto", validation_split_percentage=10.0,
+    )  # fmt: skip
+    return SimpleNamespace(**{**defaults, **overrides})
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(UserError, match=r"--train_file '.*nope\.csv' does not exist"):
+        check_data_arguments(data_args(train_file=str(tmp_path / "nope.csv")))
+
+
+def test_no_data_says_which_flags_to_use():
+    with pytest.raises(UserError, match="--dataset_name glue --dataset_config_name sst2.*--train_file"):
+        check_data_arguments(data_args())
+
+
+def test_unsupported_extension_lists_supported_ones(tmp_path):
+    path = tmp_path / "reviews.xlsx"
+    path.write_text("x")
+    with pytest.raises(UserError, match=r"unsupported extension '\.xlsx'.*\.csv, \.tsv, \.json, \.jsonl, \.parquet"):
+        check_data_arguments(data_args(train_file=str(path)))
+
+
+def test_gbk_file_is_refused_with_the_conversion_command(tmp_path):
+    path = tmp_path / "weibo.csv"
+    path.write_bytes("text,label\n这家店很好吃,1\n太难吃了,0\n".encode("gbk"))
+    with pytest.raises(UserError) as error:
+        check_data_arguments(data_args(train_file=str(path)))
+    message = str(error.value)
+    assert "is not UTF-8" in message and "line 2" in message
+    assert "iconv -f GB18030 -t UTF-8" in message
+
+
+def test_files_of_mixed_formats_are_refused(tmp_path):
+    train = write_csv(tmp_path / "train.csv", english_reviews(10))
+    validation = tmp_path / "dev.json"
+    validation.write_text('{"text": "good", "label": 1}\n')
+    with pytest.raises(UserError, match="one format"):
+        check_data_arguments(data_args(train_file=str(train), validation_file=str(validation)))
+
+
+@pytest.mark.parametrize("percent", [0, 100, 150])
+def test_validation_percentage_out_of_range(tmp_path, percent):
+    train = write_csv(tmp_path / "train.csv", english_reviews(10))
+    with pytest.raises(UserError, match="between 0 and 100"):
+        check_data_arguments(data_args(train_file=str(train), validation_split_percentage=percent))
+
+
+def test_header_detection():
+    assert looks_like_header([["sentence", "label"], ["good film", "1"]])
+    assert looks_like_header([["review_body", "stars"], ["good", "5"], ["bad", "1"]])
+    assert not looks_like_header([["good film", "1"], ["bad film", "0"], ["fine", "1"]])
+    rows = [[f"text {i}", "pos" if i % 2 else "neg"] for i in range(8)]
+    assert looks_like_header([["words", "mood"], *rows])
+    assert not looks_like_header(rows)
+
+
+def test_csv_without_header_keeps_its_first_row(tmp_path):
+    path = write_csv(tmp_path / "train.csv", english_reviews(20), header=None)
+    raw, _ = load_raw_splits(data_args(train_file=str(path)))
+    assert raw["train"].column_names == ["column_0", "column_1"]
+    assert len(raw["train"]) == 20
+
+
+def test_tsv_keeps_quote_characters_inside_text(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text('sentence\tlabel\n"quoted" start \t1\na 12" screen \t0\n', encoding="utf-8")
+    raw, source = load_raw_splits(data_args(train_file=str(path)))
+    assert raw["train"]["sentence"] == ['"quoted" start ', 'a 12" screen ']
+    assert source["files"]["train"]["name"] == "train.tsv" and len(source["files"]["train"]["sha256"]) == 64
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".csv.gz"])
+def test_other_formats_load(tmp_path, suffix):
+    import pandas as pd
+
+    frame = pd.DataFrame(english_reviews(12), columns=["text", "label"])
+    path = tmp_path / f"train{suffix}"
+    if suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
+            frame.to_csv(handle, index=False, quoting=csv.QUOTE_MINIMAL)
+    check_data_arguments(data_args(train_file=str(path)))
+    raw, _ = load_raw_splits(data_args(train_file=str(path)))
+    assert raw["train"]["text"] == frame["text"].tolist()
+
+
+def test_dataset_folder_loads_through_the_hub_path_with_split_aliases(tmp_path):
+    folder = tmp_path / "my_dataset"
+    folder.mkdir()
+    write_csv(folder / "train.csv", english_reviews(20))
+    write_csv(folder / "dev.csv", english_reviews(6, seed=1))
+    raw, source = load_raw_splits(data_args(dataset_name=str(folder)))
+    assert sorted(raw) == ["train", "validation"]
+    assert source["kind"] == "folder" and set(source["files"]) == {"train.csv", "dev.csv"}
+
+
+def test_unreachable_hub_says_how_to_work_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr("datasets.config.HF_HUB_OFFLINE", True)
+    with pytest.raises(UserError) as error:
+        load_raw_splits(data_args(dataset_name="someone/no-such-sentiment-data"))
+    message = str(error.value)
+    assert "Could not load dataset 'someone/no-such-sentiment-data'" in message
+    assert "--train_file" in message
+
+
+@pytest.mark.shared
+def test_shared_sst2_dev_reads_exactly():
+    raw, _ = load_raw_splits(data_args(train_file=str(SHARED / "data/sst2/dev.tsv")))
+    labels = raw["train"]["label"]
+    assert len(labels) == 872 and labels.count(0) == 428 and labels.count(1) == 444
+
+
+@pytest.mark.shared
+def test_shared_imdb_gzip_csv_reads_with_its_header():
+    raw, _ = load_raw_splits(data_args(train_file=str(SHARED / "data/imdb/imdb_test.csv.gz")))
+    assert raw["train"].column_names == ["id", "rating", "label", "text"]
+    assert len(raw["train"]) == 25_000

@@ -1,0 +1,72 @@
+import pytest
+from datasets import ClassLabel, Value
+
+from src.errors import UserError
+from src.labels import build_label_mapping
+
+STRING = Value("string")
+INT = Value("int64")
+
+
+def test_sentiment_words_ordered_negative_to_positive():
+    mapping = build_label_mapping(["positive", "neutral", "negative"], STRING, None, "label")
+    assert mapping.names == ["negative", "neutral", "positive"]
+    assert mapping.encode(" positive ", "train") == 2
+
+
+def test_chinese_label_words_kept_as_names():
+    mapping = build_label_mapping(["好评", "差评"], STRING, None, "label")
+    assert mapping.names == ["差评", "好评"]
+
+
+def test_binary_integers_read_as_negative_positive():
+    mapping = build_label_mapping([1, 0], INT, None, "label")
+    assert mapping.names == ["negative", "positive"]
+    assert "read as" in mapping.how
+    assert mapping.encode("1", "validation") == 1 and mapping.encode(0.0, "test") == 0
+
+
+def test_polarity_minus_one_to_one():
+    assert build_label_mapping([-1, 0, 1], INT, None, "y").names == ["negative", "neutral", "positive"]
+
+
+def test_unnamed_multiclass_integers_ask_for_class_names():
+    with pytest.raises(UserError, match=r"integers \[0, 1, 2, 3, 4\] with no names.*--class_names"):
+        build_label_mapping([0, 1, 2, 3, 4], INT, None, "label")
+
+
+def test_class_names_name_sorted_integer_labels():
+    mapping = build_label_mapping([5, 1, 3], INT, "bad,ok,good", "stars")
+    assert mapping.names == ["bad", "ok", "good"]
+    assert [mapping.encode(v, "train") for v in (1, 3, 5)] == [0, 1, 2]
+
+
+def test_class_names_count_must_match():
+    with pytest.raises(UserError, match="--class_names has 2 names.*3 distinct values"):
+        build_label_mapping([0, 1, 2], INT, "neg,pos", "label")
+
+
+def test_class_label_feature_names_survive():
+    mapping = build_label_mapping([0, 1], ClassLabel(names=["neg", "pos"]), None, "label")
+    assert mapping.names == ["neg", "pos"]
+
+
+def test_fractional_scores_are_refused():
+    with pytest.raises(UserError, match=r"Label column .score. holds fractional numbers \(e\.g\. 0\.1\): scores, not classes"):
+        build_label_mapping([0.73, 0.1, 1.0], Value("float64"), None, "score")
+
+
+def test_one_class_only_is_refused():
+    with pytest.raises(UserError, match="only one class \\('positive'"):
+        build_label_mapping(["positive"], STRING, None, "label")
+
+
+def test_label_unseen_in_training_names_split_and_value():
+    mapping = build_label_mapping(["positive", "negative"], STRING, None, "label")
+    with pytest.raises(UserError, match="Label 'neutral' in the validation split does not occur in training"):
+        mapping.encode("neutral", "validation")
+
+
+def test_mixed_numbers_and_words_are_refused():
+    with pytest.raises(UserError, match="mixes numbers and words"):
+        build_label_mapping(["1", "positive"], STRING, None, "label")

@@ -1,0 +1,88 @@
+from collections import Counter
+from types import SimpleNamespace
+
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from src.errors import UserError
+from src.prepare import prepare_splits
+from tests.conftest import english_reviews
+
+
+def data_args(**overrides):
+    defaults = dict(
+        text_column_names=None, label_column_name=None, class_names=None, validation_split_percentage=10.0,
+        max_train_samples=None, max_eval_samples=None, drop_cross_split_duplicates=False,
+    )  # fmt: skip
+    return SimpleNamespace(**{**defaults, **overrides})
+
+
+def as_splits(**splits) -> DatasetDict:
+    return DatasetDict({name: Dataset.from_dict({"text": [t for t, _ in rows], "label": [l for _, l in rows]})
+                        for name, rows in splits.items()})  # fmt: skip
+
+
+def test_validation_split_is_stratified_and_disjoint():
+    rows = [(f"review number {i}", "positive" if i % 4 == 0 else "negative") for i in range(400)]  # 25% positive
+    data = prepare_splits(as_splits(train=rows), data_args(validation_split_percentage=20), seed=7)
+    train, validation = data.splits["train"], data.splits["validation"]
+    assert len(validation) == 80
+    assert data.report["label_counts"]["validation"] == {"negative": 60, "positive": 20}
+    assert not set(train["text"]) & set(validation["text"])
+    assert isinstance(train.features["label"], ClassLabel) and train.features["label"].names == data.label_names
+
+
+def test_split_is_reproducible_with_the_seed():
+    rows = english_reviews(100)
+    first = prepare_splits(as_splits(train=rows), data_args(), seed=3).splits["validation"]["text"]
+    again = prepare_splits(as_splits(train=rows), data_args(), seed=3).splits["validation"]["text"]
+    other = prepare_splits(as_splits(train=rows), data_args(), seed=4).splits["validation"]["text"]
+    assert first == again and first != other
+
+
+def test_empty_texts_and_missing_labels_are_dropped_and_counted():
+    rows = english_reviews(40) + [("   ", "positive"), ("", "negative"), ("fine text", None)]
+    data = prepare_splits(as_splits(train=rows), data_args(), seed=0)
+    assert data.report["dropped"] == {"train": 3}
+    assert sum(data.report["sizes"].values()) == 40
+
+
+def test_nothing_left_after_cleaning_is_an_error():
+    with pytest.raises(UserError, match="No training examples are left.*all 3 rows"):
+        prepare_splits(as_splits(train=[("", "a"), (" ", "b"), ("", "a")]), data_args(), seed=0)
+
+
+def test_cross_split_duplicates_reported_then_dropped_from_training():
+    train = english_reviews(60)
+    validation = train[:5] + english_reviews(10, seed=9)
+    kept = prepare_splits(as_splits(train=train, validation=validation), data_args(), seed=0)
+    assert kept.report["cross_split_duplicates"] == {"validation": 5}
+    assert kept.report["sizes"]["train"] == 60
+    dropped = prepare_splits(as_splits(train=train, validation=validation), data_args(drop_cross_split_duplicates=True), seed=0)
+    assert dropped.report["sizes"]["train"] == 55
+    assert not set(dropped.splits["train"]["text"]) & set(dropped.splits["validation"]["text"])
+
+
+def test_unlabelled_test_split_is_left_out():
+    features = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    rows = english_reviews(40)
+    raw = DatasetDict({
+        "train": Dataset.from_dict({"sentence": [t for t, _ in rows], "label": [i % 2 for i in range(40)]}, features),
+        "test": Dataset.from_dict({"sentence": ["hidden", "labels"], "label": [-1, -1]}, features),
+    })  # fmt: skip
+    data = prepare_splits(raw, data_args(), seed=0)
+    assert sorted(data.splits) == ["train", "validation"]
+    assert data.label_names == ["negative", "positive"]
+
+
+def test_max_train_samples_takes_a_random_subset_not_the_first_rows():
+    rows = [(f"bad review {i}", "negative") for i in range(100)] + [(f"good review {i}", "positive") for i in range(100)]
+    data = prepare_splits(as_splits(train=rows), data_args(max_train_samples=40), seed=0)
+    counts = Counter(data.splits["train"]["label"])
+    assert len(data.splits["train"]) == 40 and min(counts.values()) >= 10
+
+
+def test_a_class_too_rare_to_split_is_explained():
+    rows = english_reviews(20) + [("a neutral one", "neutral")]
+    with pytest.raises(UserError, match=r"Class\(es\) \['neutral'\] have fewer than 2.*--validation_file"):
+        prepare_splits(as_splits(train=rows), data_args(), seed=0)

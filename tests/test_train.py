@@ -1,0 +1,177 @@
+"""End to end through train.py: what a user runs, what they see, what lands in output_dir."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import TrainerCallback, pipeline
+
+import train
+from src.arguments import parse_args
+from src.fine_tune import fine_tune
+from tests.conftest import chinese_reviews, english_reviews, quick_training_flags, write_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_train(flags) -> int:
+    return train.main([str(flag) for flag in flags])
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_learns_separable_english_and_pipeline_answers_with_label_names(tiny_bert, english_csv, tmp_path):
+    out = tmp_path / "out"
+    test_file = write_csv(tmp_path / "test.csv", english_reviews(40, seed=11))
+    assert run_train(["--train_file", english_csv, "--test_file", test_file, *quick_training_flags(tiny_bert, out)]) == 0
+
+    results = read_json(out / "all_results.json")
+    assert results["eval_accuracy"] >= 0.9 and results["test_accuracy"] >= 0.9
+    facts = read_json(out / "run_facts.json")
+    assert facts["label_names"] == ["negative", "positive"]
+    assert facts["results"]["test"]["metrics"]["accuracy"] == pytest.approx(results["test_accuracy"])
+    assert set(facts["results"]["test"]["baselines"]) == {"majority_class", "tfidf_logistic_regression"}
+    assert facts["data"]["source"]["files"]["train"]["name"] == "reviews.csv"
+    for artefact in ("model.safetensors", "tokenizer.json", "confusion_matrix_test.png", "wrong_predictions_test.jsonl"):
+        assert (out / artefact).is_file(), artefact
+    assert not list(out.glob("checkpoint-*")), "a finished run keeps only its best model"
+
+    classify = pipeline("text-classification", model=str(out))
+    assert classify("the acting was superb and delightful")[0]["label"] == "positive"
+    assert classify("the plot was horrible and dull")[0]["label"] == "negative"
+    assert classify.tokenizer.model_max_length == facts["lengths"]["max_length"]
+
+
+def test_chinese_labels_survive_to_the_pipeline(tiny_bert, chinese_csv, tmp_path):
+    out = tmp_path / "out"
+    assert run_train(["--train_file", chinese_csv, *quick_training_flags(tiny_bert, out)]) == 0
+    facts = read_json(out / "run_facts.json")
+    assert facts["language"] == "zh" and facts["label_names"] == ["差评", "好评"]
+    assert facts["data"]["text_columns"] == ["review"] and facts["data"]["label_column"] == "sentiment"
+    answer = pipeline("text-classification", model=str(out))("房间干净，服务热情", top_k=None)
+    assert {a["label"] for a in answer} == {"差评", "好评"}
+
+
+def test_three_classes_report_macro_and_weighted_scores(tiny_bert, tmp_path):
+    rows = english_reviews(180)
+    rows += [(f"the {noun} was fine and okay {i}", "neutral") for i, noun in enumerate(["film", "plot", "cast"] * 30)]
+    data = write_csv(tmp_path / "three.csv", rows, header=("sentence", "sentiment"))
+    out = tmp_path / "out"
+    assert run_train(["--train_file", data, *quick_training_flags(tiny_bert, out)]) == 0
+    facts = read_json(out / "run_facts.json")
+    assert facts["label_names"] == ["negative", "neutral", "positive"]
+    assert {"f1", "f1_weighted", "precision_weighted"} <= set(facts["results"]["validation"]["metrics"])
+    config = read_json(out / "config.json")
+    assert config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
+
+
+def test_run_from_a_yaml_file_with_class_weighting(tiny_bert, tmp_path, caplog):
+    rows = english_reviews(200)
+    imbalanced = [row for i, row in enumerate(rows) if row[1] == "negative" or i % 8 == 1]  # about 4:1
+    data = write_csv(tmp_path / "imbalanced.csv", imbalanced)
+    flags = quick_training_flags(tiny_bert, tmp_path / "out")
+    config = {flags[i].lstrip("-"): flags[i + 1] for i in range(0, len(flags), 2)}
+    config.update(train_file=str(data), class_weighting="balanced")
+    (tmp_path / "run.yaml").write_text("".join(f"{key}: {value}\n" for key, value in config.items()))
+    caplog.set_level("INFO")
+    assert run_train([tmp_path / "run.yaml"]) == 0
+    assert "Class weights:" in caplog.text
+    assert read_json(tmp_path / "out" / "run_facts.json")["hyperparameters"]["class_weighting"] == "balanced"
+
+
+class InterruptAtStep(TrainerCallback):
+    """Sends this process the Ctrl-C a user would press, in the middle of training."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_interrupted_run_keeps_a_checkpoint_and_resume_finishes_it(tiny_bert, english_csv, tmp_path, caplog):
+    caplog.set_level("INFO")
+    out = tmp_path / "out"
+    flags = ["--train_file", str(english_csv), *quick_training_flags(tiny_bert, out)]
+    assert fine_tune(*parse_args(flags), callbacks=[InterruptAtStep(5)]) is None
+    checkpoints = sorted(out.glob("checkpoint-*"))
+    assert checkpoints and not (out / "run_facts.json").exists()
+    stopped_at = int(checkpoints[-1].name.split("-")[1])
+    assert stopped_at in (5, 6), "the checkpoint is taken right after the interrupted step"
+
+    assert run_train(flags) == 2
+    assert "already holds an earlier run" in caplog.text and "--resume" in caplog.text
+
+    assert run_train([*flags, "--resume"]) == 0
+    facts = read_json(out / "run_facts.json")
+    assert facts["training"]["epochs_run"] == 6.0
+    assert facts["results"]["validation"]["metrics"]["accuracy"] >= 0.9
+    assert f"Resuming from {checkpoints[-1]}" in caplog.text
+
+
+def test_resume_without_a_checkpoint(tiny_bert, english_csv, tmp_path, caplog):
+    assert run_train(["--train_file", english_csv, *quick_training_flags(tiny_bert, tmp_path / "o"), "--resume"]) == 2
+    assert "no checkpoint in" in caplog.text
+
+
+def bad_input_cases(tmp_path: Path) -> dict:
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("text,label\n很好吃,1\n难吃,0\n".encode("gbk"))
+    one_class = write_csv(tmp_path / "one.csv", [(f"great film {i}", "positive") for i in range(10)])
+    floats = write_csv(tmp_path / "scores.csv", [(f"film {i}", i / 10 + 0.05) for i in range(10)])
+    empty = write_csv(tmp_path / "empty.csv", [("", "positive"), (" ", "negative")])
+    good = write_csv(tmp_path / "good.csv", english_reviews(40))
+    return {
+        "missing file": (["--train_file", tmp_path / "nope.csv"], "does not exist"),
+        "not utf-8": (["--train_file", gbk], "iconv -f GB18030 -t UTF-8"),
+        "unknown column": (["--train_file", good, "--text_column_names", "txt"], "Did you mean 'text'?"),
+        "one class": (["--train_file", one_class], "only one class"),
+        "unmappable labels": (["--train_file", floats], "fractional numbers"),
+        "empty after cleaning": (["--train_file", empty], "No training examples are left"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing file", "not utf-8", "unknown column", "one class", "unmappable labels", "empty after cleaning"])
+def test_bad_data_is_reported_before_any_model_is_loaded(case, tmp_path, caplog):
+    flags, message = bad_input_cases(tmp_path)[case]
+    # The model path does not exist either: the data error must come first, before any loading.
+    code = run_train([*flags, "--model_name_or_path", tmp_path / "no-model", "--output_dir", tmp_path / "out"])
+    assert code == 2
+    assert message in caplog.text
+    assert "no-model" not in caplog.text
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_model_path(english_csv, tmp_path, caplog):
+    assert run_train(["--train_file", english_csv, "--model_name_or_path", tmp_path / "missing", "--output_dir", tmp_path / "o"]) == 2
+    assert "Could not load model from the folder" in caplog.text
+
+
+def test_chinese_data_picks_bert_base_chinese_and_says_why(chinese_csv, tmp_path, caplog):
+    caplog.set_level("INFO")
+    assert run_train(["--train_file", chinese_csv, "--output_dir", tmp_path / "o"]) == 2  # offline: cannot download it
+    assert "Detected language: zh" in caplog.text
+    assert "using google-bert/bert-base-chinese, the default for language 'zh'" in caplog.text
+    assert "hf download google-bert/bert-base-chinese" in caplog.text
+
+
+def test_hub_dataset_offline_says_how_to_use_a_file(tmp_path, caplog):
+    assert run_train(["--dataset_name", "glue", "--dataset_config_name", "sst2", "--output_dir", tmp_path / "o"]) == 2
+    assert "Could not load dataset 'glue' (config 'sst2')" in caplog.text and "--train_file" in caplog.text
+
+
+def test_command_line_errors_are_one_message_not_a_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "train.py", "--train_file", str(tmp_path / "missing.csv")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "missing.csv' does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
