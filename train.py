@@ -13,6 +13,7 @@ import sys
 from src.arguments import parse_args
 from src.errors import UserError
 from src.fine_tune import fine_tune
+from src.publish import PublishError
 
 logger = logging.getLogger("train")
 
@@ -25,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         logger.error("%s", err)
         return 2
+    except PublishError as err:
+        logger.error("Published, but the check failed: %s", err)
+        return 1
     if facts is None:
         return 130  # interrupted; the conventional exit status for Ctrl-C
     logger.info("Done. Model, metrics and run facts are in %s", training_args.output_dir)

@@ -34,6 +34,10 @@ class ModelArguments:
     cache_dir: Optional[str] = field(
         default=None, metadata={"help": "Where downloaded models and datasets are cached."}
     )
+    license: str = field(
+        default="apache-2.0",
+        metadata={"help": "License written into the model card when publishing (the base model's is Apache-2.0)."},
+    )
     language: str = field(
         default="auto",
         metadata={
@@ -168,6 +172,9 @@ class SentimentTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        # We publish once, after training and evaluation, with our card; the Trainer's own pushes
+        # (every save, its generated card) stay off. `publish_to_hub` keeps what the user asked.
+        self.publish_to_hub, self.push_to_hub = self.push_to_hub, False
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise UserError(f"--class_weighting '{self.class_weighting}' is not one of {', '.join(CLASS_WEIGHTINGS)}.")
         self._apply_precision()

@@ -10,6 +10,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 logger = logging.getLogger(__name__)
 
 WRONG_EXAMPLES_KEPT = 25  # per split; enough to see patterns, short enough to read
+EXAMPLE_MAX_CHARS = 200  # label examples are shown in widgets and the app: keep them readable
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei")
 
 
@@ -58,6 +59,7 @@ def evaluation_report(texts, labels, probabilities, names, split: str, output_di
         handle.writelines(json.dumps(example, ensure_ascii=False) + "\n" for example in wrong)
     return {
         "metrics": classification_metrics(labels, predictions, len(names)),
+        "label_examples": label_examples(texts, labels, probabilities, names),
         "per_class": {name: per_class[name] for name in names},
         "confusion_matrix": confusion,
         "num_examples": int(len(labels)),
@@ -78,6 +80,17 @@ def most_confident_mistakes(texts, labels, probabilities, names, keep: int = WRO
         }
         for i in ranked
     ]
+
+
+def label_examples(texts, labels, probabilities, names, max_chars: int = EXAMPLE_MAX_CHARS) -> dict[str, str]:
+    """Per label, the real text the model gets right most confidently (short ones first), for widgets."""
+    predictions = probabilities.argmax(axis=-1)
+    examples = {}
+    for label, name in enumerate(names):
+        right = [i for i in np.flatnonzero((labels == label) & (predictions == label)) if len(texts[i]) <= max_chars]
+        if right:
+            examples[name] = texts[max(right, key=lambda i: probabilities[i, label])]
+    return examples
 
 
 def plot_confusion_matrix(matrix: np.ndarray, names: list[str], title: str, path: Path) -> None:

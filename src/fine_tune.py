@@ -16,6 +16,7 @@ from src.languages import default_checkpoint, resolve_language
 from src.lengths import choose_max_length, length_report, model_length_limit, token_lengths
 from src.model import load_model, load_tokenizer_and_config
 from src.prepare import prepare_splits
+from src.publish import check_hub_access, publish
 from src.training import RESULTS_FILE, build_trainer, checkpoint_to_resume
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,10 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
     started, clock = utc_now(), time.monotonic()
     check_data_arguments(data_args)  # every cheap check first: no time is spent on a doomed run
     resume_from = checkpoint_to_resume(training_args)
+    hub_target = None
+    if training_args.publish_to_hub:  # token, repo id and reachability, before any time is spent
+        hub_target = check_hub_access(training_args.hub_model_id, training_args.hub_private_repo, training_args.hub_token)
+        training_args.hub_token = None  # never saved with the training arguments
     set_seed(training_args.seed)
 
     raw, source = load_raw_splits(data_args, model_args.cache_dir)
@@ -44,7 +49,10 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
     trainer, interrupt = build_trainer(model, tokenizer, tokenized, training_args, callbacks)
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     if interrupt.interrupted:
-        logger.warning("Stopped at step %d. Continue with the same command plus --resume.", trainer.state.global_step)
+        logger.warning(
+            "Stopped at step %d; checkpoint saved in %s. Continue with the same command plus --resume.",
+            trainer.state.global_step, training_args.output_dir,
+        )  # fmt: skip
         return None
 
     output_dir = Path(training_args.output_dir)
@@ -60,17 +68,30 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
         "label_names": data.label_names,
         "data": {"source": source, **data.report},
         "lengths": lengths,
-        "hyperparameters": hyperparameters(training_args),
-        "training": {**train_result.metrics, "epochs_run": trainer.state.epoch, "best_checkpoint_step": _best_step(trainer)},
-        "results": {split: {**report, "baselines": baselines[split]} for split, report in results.items()},
-        "environment": {"versions": library_versions(), "hardware": hardware()},
+        **run_record(trainer, training_args, train_result, results, baselines),
         "started": started,
         "duration_seconds": round(time.monotonic() - clock, 1),
     }
     if trainer.is_world_process_zero():
         write_json(output_dir / RESULTS_FILE, facts)
         _remove_checkpoints(output_dir)
+        if hub_target:
+            facts["published"] = publish(output_dir, hub_target, model_args.license)
     return facts
+
+
+def run_record(trainer, training_args, train_result, results: dict, baselines: dict) -> dict:
+    """Settings, training figures, results beside baselines, and the environment, for run_facts.json."""
+    return {
+        "hyperparameters": hyperparameters(training_args),
+        "training": {
+            **train_result.metrics,
+            "epochs_run": trainer.state.epoch,
+            "best_checkpoint_step": _best_step(trainer),
+        },
+        "results": {split: {**report, "baselines": baselines[split]} for split, report in results.items()},
+        "environment": {"versions": library_versions(), "hardware": hardware()},
+    }
 
 
 def measure_lengths(splits, tokenizer, config, requested: int | None) -> tuple[dict, dict]:

@@ -103,3 +103,17 @@ def quick_training_flags(tiny_bert: Path, output_dir: Path) -> list[str]:
         "--num_train_epochs", "6", "--learning_rate", "3e-3", "--per_device_train_batch_size", "16",
         "--warmup_steps", "0", "--logging_steps", "10", "--disable_tqdm", "true", "--early_stopping_patience", "0",
     ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_bert, tmp_path_factory) -> Path:
+    """One finished English run (with a test split) that card and publishing tests share."""
+    import train
+
+    root = tmp_path_factory.mktemp("trained-run")
+    data = write_csv(root / "reviews.csv", english_reviews(240))
+    test = write_csv(root / "test.csv", english_reviews(40, seed=11))
+    out = root / "out"
+    flags = ["--train_file", data, "--test_file", test, *quick_training_flags(tiny_bert, out)]
+    assert train.main([str(flag) for flag in flags]) == 0
+    return out

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from src.evaluation import classification_metrics, evaluation_report, most_confident_mistakes
+from src.evaluation import classification_metrics, evaluation_report, label_examples, most_confident_mistakes
 
 
 def test_binary_metrics_treat_the_second_label_as_positive():
@@ -21,6 +21,13 @@ def test_most_confident_mistakes_come_first():
     wrong = most_confident_mistakes(["a", "b", "c", "d"], np.array([1, 0, 1, 1]), probabilities, ["neg", "pos"])
     assert [w["text"] for w in wrong] == ["d", "a", "b"]
     assert wrong[0] == {"text": "d", "label": "pos", "predicted": "neg", "confidence": 0.99}
+
+
+def test_label_examples_are_correct_confident_and_short():
+    texts = ["fine", "x" * 300, "great", "awful", "meh"]
+    probabilities = np.array([[0.4, 0.6], [0.01, 0.99], [0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    examples = label_examples(texts, np.array([1, 1, 1, 0, 0]), probabilities, ["negative", "positive"])
+    assert examples == {"negative": "awful", "positive": "great"}
 
 
 def test_report_writes_confusion_matrix_image_and_json(tmp_path):

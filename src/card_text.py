@@ -1,0 +1,180 @@
+"""The prose parts of the model card: tables and sentences built from the run's facts."""
+
+import json
+import re
+from pathlib import Path
+
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "multilingual": "multilingual"}
+SPLIT_NAMES = {"validation": "Validation", "test": "Test"}
+BASELINE_NAMES = {"majority_class": "majority class", "tfidf_logistic_regression": "TF-IDF + logistic regression"}
+SHOWN_HYPERPARAMETERS = (
+    "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "warmup_steps", "weight_decay", "lr_scheduler_type", "optim", "seed", "bf16", "fp16",
+    "train_sampling_strategy", "early_stopping_patience", "class_weighting",
+)  # fmt: skip
+
+
+def dataset_identity(source: dict) -> dict:
+    """Hub id, config and commit for Hub data; for local data a stable name taken from the file."""
+    if source["kind"] == "hub":
+        return {"type": source["dataset_name"], "name": source["dataset_name"], "config": source.get("config"),
+                "revision": source.get("commit") or source.get("revision"), "on_hub": True}  # fmt: skip
+    files = source["files"]
+    first = files.get("train") or next(iter(files.values()))
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.get("name") or first["name"].split(".")[0]).strip("-")
+    return {"type": stem or "local-data", "name": source.get("name") or first["name"], "config": None,
+            "revision": None, "on_hub": False, "sha256": {split: f["sha256"] for split, f in files.items()}}  # fmt: skip
+
+
+def _score(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def template_variables(facts: dict, repo_id: str, image_dir: Path | None) -> dict:
+    names = facts["label_names"]
+    results = [_split_section(split, report, names, image_dir) for split, report in facts["results"].items()]
+    return {
+        "title": repo_id.split("/")[-1],
+        "repo_id": repo_id,
+        "num_labels": len(names),
+        "label_list": ", ".join(names),
+        "label_list_code": ", ".join(f"`{name}`" for name in names),
+        "base_model": _model_link(facts["base_model"]),
+        "data_description": _data_description(facts["data"]["source"]),
+        "headline": _headline(facts),
+        "f1_name": "F1" if len(names) == 2 else "macro F1",
+        "usage_example": json.dumps(_usage_example(facts), ensure_ascii=False),
+        "max_length": facts["lengths"]["max_length"],
+        "max_length_reason": facts["lengths"]["max_length_reason"],
+        "truncation_note": _truncation_note(facts["lengths"]),
+        "results": results,
+        "metric_note": _metric_note(names),
+        **_data_section(facts),
+        "hyperparameters": [(k, facts["hyperparameters"][k]) for k in SHOWN_HYPERPARAMETERS if k in facts["hyperparameters"]],
+        "epochs_run": facts["training"].get("epochs_run"),
+        "best_step": facts["training"].get("best_checkpoint_step"),
+        "metric_for_best": facts["hyperparameters"].get("metric_for_best_model"),
+        "training_time": _duration(facts["training"].get("train_runtime", 0)),
+        "hardware": _hardware(facts["environment"]["hardware"]),
+        "versions": ", ".join(f"{k} {v}" for k, v in facts["environment"]["versions"].items()),
+        "language_name": LANGUAGE_NAMES.get(facts["language"], facts["language"]),
+        "domain": _data_description(facts["data"]["source"], links=False),
+    }
+
+
+def is_hub_id(name: str) -> bool:
+    return bool(re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name)) and not Path(name).exists()
+
+
+def _model_link(model: str) -> str:
+    """A link for Hub models; a local base model is named as it was given."""
+    return f"[{model}](https://huggingface.co/{model})" if is_hub_id(model) else f"`{model}` (a local model)"
+
+
+def _data_description(source: dict, links: bool = True) -> str:
+    dataset = dataset_identity(source)
+    if dataset["on_hub"]:
+        name = f"[{dataset['name']}](https://huggingface.co/datasets/{dataset['name']})" if links else dataset["name"]
+        config = f" (config `{dataset['config']}`)" if dataset["config"] else ""
+        return f"{name}{config}"
+    return f"the local data `{dataset['name']}`" if links else dataset["name"]
+
+
+def _headline(facts: dict) -> dict | None:
+    split = "test" if "test" in facts["results"] else next(iter(facts["results"]), None)
+    if split is None:
+        return None
+    report = facts["results"][split]
+    baselines = report.get("baselines", {})
+    return {
+        "split": split,
+        "accuracy": _score(report["metrics"]["accuracy"]),
+        "f1": _score(report["metrics"]["f1"]),
+        "tfidf": _score(baselines["tfidf_logistic_regression"]["accuracy"]) if "tfidf_logistic_regression" in baselines else None,
+        "majority": _score(baselines["majority_class"]["accuracy"]) if "majority_class" in baselines else None,
+    }
+
+
+def _usage_example(facts: dict) -> str:
+    for report in facts["results"].values():
+        examples = report.get("label_examples") or {}
+        if examples:
+            return next(iter(examples.values()))
+    return "这家店的菜很好吃" if facts["language"] == "zh" else "I really enjoyed this."
+
+
+def _split_section(split: str, report: dict, names: list[str], image_dir: Path | None) -> dict:
+    rows = [{"name": "**this model**", **{k: _score(report["metrics"][k]) for k in ("accuracy", "precision", "recall", "f1")}}]
+    for baseline, metrics in report.get("baselines", {}).items():
+        rows.append({"name": BASELINE_NAMES.get(baseline, baseline),
+                     **{k: _score(metrics[k]) for k in ("accuracy", "precision", "recall", "f1")}})  # fmt: skip
+    weighted = None
+    if "f1_weighted" in report["metrics"]:
+        weighted = {k: _score(report["metrics"][f"{k}_weighted"]) for k in ("precision", "recall", "f1")}
+    per_class = [
+        {"label": name, "precision": _score(c["precision"]), "recall": _score(c["recall"]),
+         "f1": _score(c["f1-score"]), "support": int(c["support"])}
+        for name, c in ((name, report["per_class"][name]) for name in names)
+    ]  # fmt: skip
+    image = f"confusion_matrix_{split}.png"
+    has_image = image_dir is not None and (Path(image_dir) / image).exists()
+    return {"name": SPLIT_NAMES.get(split, split), "num_examples": report["num_examples"], "rows": rows,
+            "weighted": weighted, "per_class": per_class, "image": image if has_image else None}  # fmt: skip
+
+
+def _metric_note(names: list[str]) -> str:
+    if len(names) == 2:
+        return f"Precision, recall and F1 treat `{names[1]}` as the positive class. Baselines are fitted on the same training split."
+    return "Precision, recall and F1 are macro averages over the classes. Baselines are fitted on the same training split."
+
+
+def _data_section(facts: dict) -> dict:
+    data = facts["data"]
+    dataset = dataset_identity(data["source"])
+    if dataset["on_hub"]:
+        revision = f" at commit `{dataset['revision']}`" if dataset["revision"] else ""
+        paragraph = f"{_data_description(data['source'])}{revision}."
+    else:
+        hashes = ", ".join(f"{split}: `{sha[:16]}…`" for split, sha in dataset["sha256"].items())
+        paragraph = (f"The local data `{dataset['name']}`, which is not on the Hub; the results above name it "
+                     f"`{dataset['type']}`. SHA-256 of the files: {hashes}.")  # fmt: skip
+    paragraph += f" Text column(s): {', '.join(data['text_columns'])}; labels from column `{data['label_column']}` ({data['labels_from']})."
+    order = ["train", "validation", "test"]
+    rows = [
+        {"split": split, "size": f"{size:,}",
+         "balance": ", ".join(f"{label} {count:,} ({count / max(size, 1):.0%})" for label, count in data["label_counts"][split].items())}
+        for split, size in sorted(data["sizes"].items(), key=lambda item: order.index(item[0]))
+    ]  # fmt: skip
+    return {"data_paragraph": paragraph, "data_rows": rows, "label_header": "label balance", "data_notes": _data_notes(data)}
+
+
+def _data_notes(data: dict) -> list[str]:
+    notes = []
+    if "validation_from_train_percent" in data:
+        notes.append(f"The validation split is a stratified {data['validation_from_train_percent']:g}% of the training data, held out before tokenization.")
+    dropped = sum(data.get("dropped", {}).values())
+    if dropped:
+        notes.append(f"{dropped:,} rows with an empty text or a missing label were removed.")
+    duplicates = {k: v for k, v in data.get("cross_split_duplicates", {}).items() if k != "dropped_from_train" and v}
+    for split, count in duplicates.items():
+        notes.append(f"{count:,} training texts also occur in {split}" + (
+            "; they were removed from training." if data["cross_split_duplicates"].get("dropped_from_train") else
+            "; scores on that split may overstate generalisation."))  # fmt: skip
+    return notes
+
+
+def _truncation_note(lengths: dict) -> str:
+    parts = [f"{s['truncated']:,} {split} texts truncated" for split, s in lengths["splits"].items()]
+    return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def _hardware(hardware: dict) -> str:
+    if hardware.get("gpu"):
+        return f"{hardware.get('gpu_count', 1)} × {hardware['gpu']}"
+    return f"CPU ({hardware.get('cpu')}, {hardware.get('cpu_count')} cores)"

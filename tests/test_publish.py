@@ -1,0 +1,105 @@
+"""Publishing, for real, to a Hub-compatible server on loopback, with the real huggingface_hub client."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import english_reviews, quick_training_flags, write_csv
+from tests.hub_server import HubServer
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "hf_test_alice_0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def hub():
+    with HubServer({TOKEN: "alice"}) as server:
+        yield server
+
+
+def hub_env(tmp_path: Path, endpoint: str, token: str | None = TOKEN) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_OFFLINE="0", HF_HUB_DISABLE_TELEMETRY="1")
+    if token:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def run(args: list, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+LOAD_BACK = """
+import json, sys
+from transformers import pipeline
+classify = pipeline("text-classification", model=sys.argv[1])
+print(json.dumps({"labels": list(classify.model.config.id2label.values()),
+                  "answers": classify(sys.argv[2:], top_k=None)}))
+"""
+
+
+def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
+    result = run(["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/sst2-tiny"], hub_env(tmp_path, hub.url))
+    assert result.returncode == 0, result.stderr
+    assert f"Published and verified: {hub.url}/alice/sst2-tiny" in result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+
+    commits = hub.state.repos[("model", "alice/sst2-tiny")].commits
+    assert len(commits) == 1, "model, tokenizer, card and images go in one commit"
+    files = commits[0][1]
+    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "confusion_matrix_test.png"} <= set(files)
+    assert "training_args.bin" not in files and not any(name.startswith("checkpoint") for name in files)
+    assert not any(TOKEN.encode() in content for content in files.values())
+    assert b'pipeline("text-classification", model="alice/sst2-tiny")' in files["README.md"]
+
+    texts = ["the acting was superb and delightful", "the plot was horrible and dull"]
+    fresh = hub_env(tmp_path / "fresh", hub.url, token=None)  # a new user: empty cache, no token
+    remote = json.loads(run(["-c", LOAD_BACK, "alice/sst2-tiny", *texts], fresh).stdout.splitlines()[-1])
+    local = json.loads(run(["-c", LOAD_BACK, trained_run, *texts], fresh).stdout.splitlines()[-1])
+    assert remote["labels"] == ["negative", "positive"]
+    assert remote == local
+
+
+def test_train_with_push_to_hub_publishes_at_the_end(hub, tiny_bert, tmp_path):
+    data = write_csv(tmp_path / "reviews.csv", english_reviews(160))
+    out = tmp_path / "out"
+    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--push_to_hub", "--hub_model_id", "alice/pushed"]
+    result = run(["train.py", *flags], hub_env(tmp_path, hub.url))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(hub.state.repos[("model", "alice/pushed")].commits) == 1
+    assert TOKEN not in result.stdout + result.stderr
+    assert TOKEN not in (out / "run_facts.json").read_text()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "case, repo_id, endpoint, token, message",
+    [
+        ("bad repo id", "alice/bad name!", None, TOKEN, "is not a valid repo id"),
+        ("missing token", "alice/x", None, None, "No Hugging Face token found"),
+        ("refused token", "alice/x", None, "hf_wrong", "token was refused"),
+        ("other namespace", "bob/x", None, TOKEN, "belongs to 'alice', which cannot write to 'bob'"),
+        ("unreachable hub", "alice/x", "closed", TOKEN, "Cannot reach the Hugging Face Hub"),
+    ],
+)
+def test_hub_problems_stop_before_training(hub, tiny_bert, tmp_path, case, repo_id, endpoint, token, message):
+    endpoint = f"http://127.0.0.1:{closed_port()}" if endpoint == "closed" else hub.url
+    data = write_csv(tmp_path / "reviews.csv", english_reviews(40))
+    out = tmp_path / "out"
+    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--push_to_hub", "--hub_model_id", repo_id]
+    result = run(["train.py", *flags], hub_env(tmp_path, endpoint, token))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists(), "nothing was trained"
+    assert TOKEN not in result.stderr
