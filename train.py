@@ -11,28 +11,25 @@ import logging
 import sys
 
 from src.arguments import parse_args
-from src.errors import UserError
+from src.cli import run_command
 from src.fine_tune import fine_tune
-from src.publish import PublishError
 
 logger = logging.getLogger("train")
 
+EXIT_INTERRUPTED = 130  # the conventional status after Ctrl-C; a checkpoint was saved
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
-    try:
-        model_args, data_args, training_args = parse_args(argv)
-        facts = fine_tune(model_args, data_args, training_args)
-    except UserError as err:
-        logger.error("%s", err)
-        return 2
-    except PublishError as err:
-        logger.error("Published, but the check failed: %s", err)
-        return 1
+
+def train(argv: list[str] | None) -> int:
+    model_args, data_args, training_args = parse_args(argv)
+    facts = fine_tune(model_args, data_args, training_args)
     if facts is None:
-        return 130  # interrupted; the conventional exit status for Ctrl-C
+        return EXIT_INTERRUPTED
     logger.info("Done. Model, metrics and run facts are in %s", training_args.output_dir)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(lambda: train(argv))
 
 
 if __name__ == "__main__":

@@ -85,6 +85,13 @@ def make_app(state: HubState) -> FastAPI:
             return _error(404 if repo is None else 401, "RepoNotFound", f"Repository {repo_id} not found")
         return repo
 
+    def snapshot(request: Request, kind: str, repo_id: str, revision: str):
+        """(commit oid, files) of a readable repo at a revision, or the Hub's error response."""
+        repo = readable(request, REPO_TYPES[kind], repo_id)
+        if isinstance(repo, JSONResponse):
+            return repo
+        return repo.files_at(revision) or _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+
     def writable(request: Request, repo_type: str, repo_id: str) -> Repo | JSONResponse:
         user = state.user(request)
         if user is None:
@@ -115,7 +122,8 @@ def make_app(state: HubState) -> FastAPI:
         url = f"{request.base_url}{prefix}{repo_id}"
         if (repo_type, repo_id) in state.repos:
             return JSONResponse({"error": "You already created this repo", "url": url}, status_code=409)
-        state.repos[(repo_type, repo_id)] = Repo(repo_type, bool(body.get("private")), body.get("sdk"))
+        private = bool(body.get("private")) or body.get("visibility") == "private"  # 1.x and 2.x clients
+        state.repos[(repo_type, repo_id)] = Repo(repo_type, private, body.get("sdk"))
         return {"url": url, "name": repo_id, "id": repo_id}
 
     @app.post("/api/validate-yaml")
@@ -164,13 +172,11 @@ def make_app(state: HubState) -> FastAPI:
                 "commitMessage": "", "success": True, "pullRequestUrl": None}  # fmt: skip
 
     def info(kind: str, repo_id: str, revision: str, request: Request):
-        repo = readable(request, REPO_TYPES[kind], repo_id)
-        if isinstance(repo, JSONResponse):
-            return repo
-        found = repo.files_at(revision)
-        if found is None:
-            return _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        found = snapshot(request, kind, repo_id, revision)
+        if isinstance(found, JSONResponse):
+            return found
         oid, files = found
+        repo = state.repos[(REPO_TYPES[kind], repo_id)]
         return {"id": repo_id, "modelId": repo_id, "sha": oid, "private": repo.private, "disabled": False,
                 "gated": False, "tags": [], "downloads": 0, "likes": 0, "lastModified": "2026-01-01T00:00:00.000Z",
                 "siblings": [{"rfilename": path} for path in sorted(files)],
@@ -191,33 +197,26 @@ def make_app(state: HubState) -> FastAPI:
     @app.get("/api/{kind}/{namespace}/{name}/tree/{revision}")
     @app.get("/api/{kind}/{namespace}/{name}/tree/{revision}/{path:path}")
     async def tree(kind: str, namespace: str, name: str, revision: str, request: Request, path: str = ""):
-        repo = readable(request, REPO_TYPES[kind], f"{namespace}/{name}")
-        if isinstance(repo, JSONResponse):
-            return repo
-        found = repo.files_at(revision)
-        if found is None:
-            return _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        found = snapshot(request, kind, f"{namespace}/{name}", revision)
+        if isinstance(found, JSONResponse):
+            return found
         files = found[1]
         prefix = f"{path.strip('/')}/" if path.strip("/") else ""
         return entries(files, sorted(p for p in files if p.startswith(prefix)))
 
     @app.post("/api/{kind}/{namespace}/{name}/paths-info/{revision}")
     async def paths_info(kind: str, namespace: str, name: str, revision: str, request: Request):
-        repo = readable(request, REPO_TYPES[kind], f"{namespace}/{name}")
-        if isinstance(repo, JSONResponse):
-            return repo
+        found = snapshot(request, kind, f"{namespace}/{name}", revision)
+        if isinstance(found, JSONResponse):
+            return found
         form = await request.form()
         paths = form.getlist("paths") if form else (await request.json()).get("paths", [])
-        found = repo.files_at(revision)
-        return entries(found[1], paths) if found else _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        return entries(found[1], paths)
 
     async def resolve(kind: str, repo_id: str, revision: str, path: str, request: Request):
-        repo = readable(request, REPO_TYPES[kind], repo_id)
-        if isinstance(repo, JSONResponse):
-            return repo
-        found = repo.files_at(revision)
-        if found is None:
-            return _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        found = snapshot(request, kind, repo_id, revision)
+        if isinstance(found, JSONResponse):
+            return found
         oid, files = found
         if path not in files:
             return _error(404, "EntryNotFound", f"{path} does not exist at {revision}", commit=oid)

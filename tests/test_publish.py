@@ -65,13 +65,18 @@ def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
     assert remote == local
 
 
-def test_train_with_push_to_hub_publishes_at_the_end(hub, tiny_bert, tmp_path):
+def test_train_with_push_to_hub_publishes_a_private_repo_at_the_end(hub, tiny_bert, tmp_path):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(160))
     out = tmp_path / "out"
-    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--push_to_hub", "--hub_model_id", "alice/pushed"]
+    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--push_to_hub", "--hub_model_id", "alice/pushed",
+             "--hub_private"]  # fmt: skip
     result = run(["train.py", *flags], hub_env(tmp_path, hub.url))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert len(hub.state.repos[("model", "alice/pushed")].commits) == 1
+    repo = hub.state.repos[("model", "alice/pushed")]
+    assert repo.private and len(repo.commits) == 1
+    assert "Published and verified" in result.stderr  # the private model was loaded back with the token
+    anonymous = run(["-c", LOAD_BACK, "alice/pushed", "x"], hub_env(tmp_path / "anon", hub.url, token=None))
+    assert anonymous.returncode != 0, "a private model is not served without a token"
     assert TOKEN not in result.stdout + result.stderr
     assert TOKEN not in (out / "run_facts.json").read_text()
 

@@ -1,0 +1,25 @@
+"""What every entry point shares: logging on screen, and user mistakes as one message and an exit code."""
+
+import logging
+from collections.abc import Callable
+
+from src.errors import UserError
+from src.publish import PublishError
+
+logger = logging.getLogger("cli")
+
+EXIT_USER_ERROR = 2  # bad input: the message says what to fix
+EXIT_PUBLISH_CHECK_FAILED = 1  # the model was pushed but does not load back as it should
+
+
+def run_command(command: Callable[[], int]) -> int:
+    """Run `command` with logging set up; user mistakes print one line, not a traceback."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
+    try:
+        return command()
+    except UserError as err:
+        logger.error("%s", err)
+        return EXIT_USER_ERROR
+    except PublishError as err:
+        logger.error("Published, but the check failed: %s", err)
+        return EXIT_PUBLISH_CHECK_FAILED
