@@ -32,7 +32,7 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
     hub_target = None
     if training_args.publish_to_hub:  # token, repo id and reachability, before any time is spent
         hub_target = check_hub_access(training_args.hub_model_id, training_args.hub_private_repo, training_args.hub_token)
-        training_args.hub_token = None  # never saved with the training arguments
+    training_args.hub_token = None  # never saved with the training arguments (training_args.bin)
     set_seed(training_args.seed)
 
     raw, source = load_raw_splits(data_args, model_args.cache_dir)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from src.model_card import render_card
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 from tests.hub_server import HubServer
 
@@ -69,8 +70,8 @@ def test_train_with_push_to_hub_publishes_a_private_repo_at_the_end(hub, tiny_be
     data = write_csv(tmp_path / "reviews.csv", english_reviews(160))
     out = tmp_path / "out"
     flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--push_to_hub", "--hub_model_id", "alice/pushed",
-             "--hub_private"]  # fmt: skip
-    result = run(["train.py", *flags], hub_env(tmp_path, hub.url))
+             "--hub_private", "--hub_token", TOKEN]  # fmt: skip
+    result = run(["train.py", *flags], hub_env(tmp_path, hub.url, token=None))
     assert result.returncode == 0, result.stderr[-3000:]
     repo = hub.state.repos[("model", "alice/pushed")]
     assert repo.private and len(repo.commits) == 1
@@ -78,7 +79,8 @@ def test_train_with_push_to_hub_publishes_a_private_repo_at_the_end(hub, tiny_be
     anonymous = run(["-c", LOAD_BACK, "alice/pushed", "x"], hub_env(tmp_path / "anon", hub.url, token=None))
     assert anonymous.returncode != 0, "a private model is not served without a token"
     assert TOKEN not in result.stdout + result.stderr
-    assert TOKEN not in (out / "run_facts.json").read_text()
+    for saved in out.rglob("*"):
+        assert not saved.is_file() or TOKEN.encode() not in saved.read_bytes(), saved
 
 
 def closed_port() -> int:
@@ -108,3 +110,28 @@ def test_hub_problems_stop_before_training(hub, tiny_bert, tmp_path, case, repo_
     assert "Traceback" not in result.stderr
     assert not out.exists(), "nothing was trained"
     assert TOKEN not in result.stderr
+
+
+def test_hub_dataset_by_name_loads_through_the_hub_api(hub, tiny_bert, tmp_path):
+    """--dataset_name alice/reviews resolves, lists and downloads through the Hub protocol, like glue or imdb."""
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    write_csv(folder / "train.csv", english_reviews(160))
+    write_csv(folder / "test.csv", english_reviews(30, seed=3))
+    upload = f"""
+from huggingface_hub import HfApi
+api = HfApi(token="{TOKEN}")
+api.create_repo("alice/reviews", repo_type="dataset")
+print(api.upload_folder(repo_id="alice/reviews", repo_type="dataset", folder_path="{folder}").oid)
+"""
+    uploaded = run(["-c", upload], hub_env(tmp_path, hub.url))
+    assert uploaded.returncode == 0, uploaded.stderr[-2000:]
+    commit = uploaded.stdout.split()[-1]
+
+    out = tmp_path / "out"
+    result = run(["train.py", "--dataset_name", "alice/reviews", *quick_training_flags(tiny_bert, out)], hub_env(tmp_path, hub.url))
+    assert result.returncode == 0, result.stderr[-3000:]
+    facts = json.loads((out / "run_facts.json").read_text())
+    assert facts["data"]["source"] == {"kind": "hub", "dataset_name": "alice/reviews", "config": None, "revision": None, "commit": commit}
+    assert set(facts["results"]) == {"validation", "test"}
+    assert f"at commit `{commit}`" in render_card(facts, "alice/from-hub-data").text
