@@ -42,7 +42,7 @@ def resolve_language(requested: str, texts: Sequence[str]) -> str:
     if requested != "auto":
         return requested
     language, reason = detect_language(texts)
-    logger.info("Detected language: %s (%s of %d texts).", language, reason, min(len(texts), SAMPLE_SIZE))
+    logger.info("Detected language: %s (%s, in a sample of %d texts).", language, reason, min(len(texts), SAMPLE_SIZE))
     return language
 
 

@@ -18,7 +18,8 @@ def token_lengths(tokenizer, texts: list[str], batch_size: int = 1000) -> np.nda
     """Tokens per text, special tokens included, without truncation."""
     lengths = []
     for start in range(0, len(texts), batch_size):
-        encoded = tokenizer(texts[start : start + batch_size], add_special_tokens=True, truncation=False)
+        # verbose=False: texts over the model limit are expected here; we count them, nothing is fed to the model
+        encoded = tokenizer(texts[start : start + batch_size], add_special_tokens=True, truncation=False, verbose=False)
         lengths.extend(len(ids) for ids in encoded["input_ids"])
     return np.asarray(lengths)
 

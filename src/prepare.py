@@ -164,7 +164,7 @@ def log_summary(report: dict) -> None:
     lines = ["Data summary:"]
     for name, size in report["sizes"].items():
         balance = ", ".join(
-            f"{label} {count} ({count / max(size, 1):.0%})" for label, count in report["label_counts"][name].items()
+            f"{label} {count:,} ({count / max(size, 1):.0%})" for label, count in report["label_counts"][name].items()
         )
         lines.append(f"  {name:<10} {size:>8,} rows   {balance}")
     logger.info("\n".join(lines))
