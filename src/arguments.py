@@ -223,7 +223,12 @@ def parse_args(argv: list[str] | None = None):
     parser = HfArgumentParser(ALL_ARGUMENTS)
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
         argv = config_file_to_flags(Path(argv[0]), parser)
-    return parser.parse_args_into_dataclasses(args=argv)
+    try:
+        return parser.parse_args_into_dataclasses(args=argv)
+    except UserError:
+        raise
+    except ValueError as err:  # TrainingArguments refusing a combination of flags: the user's to fix
+        raise UserError(f"Invalid combination of flags: {err}") from None
 
 
 def config_file_to_flags(path: Path, parser: HfArgumentParser) -> list[str]:

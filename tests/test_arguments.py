@@ -51,3 +51,8 @@ def test_precision_choices():
 def test_class_weighting_choices():
     with pytest.raises(UserError, match="--class_weighting 'inverse' is not one of none, balanced"):
         parse_args(["--class_weighting", "inverse"])
+
+
+def test_conflicting_trainer_flags_are_a_user_error():
+    with pytest.raises(UserError, match="Invalid combination of flags: --load_best_model_at_end requires"):
+        parse_args(["--save_strategy", "steps"])
