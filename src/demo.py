@@ -1,0 +1,130 @@
+"""What the app shows besides predictions: examples and facts from the model card, batch tables."""
+
+import csv
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from src.errors import UserError
+from src.inference import Prediction
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH_ROWS = 5_000  # per request; a free 2-core Space classifies ~100-300 short texts a second
+DEFAULT_EXAMPLES = {
+    "en": ["A gorgeous, witty, seductive movie.", "The plot is thin and the acting is worse."],
+    "zh": ["房间干净，服务热情，下次还来。", "等了两个小时才送到，饭都凉了。"],
+}
+
+
+@dataclass
+class ModelFacts:
+    examples: list[str] = field(default_factory=list)
+    about: str = ""  # markdown for the "about this model" panel; empty when there is no card
+
+
+def model_facts(model_id: str, labels: list[str]) -> ModelFacts:
+    """Examples and an about text from the model card (README.md), or from run_facts.json of a local run."""
+    card = _load_card(model_id)
+    if card is not None:
+        return ModelFacts(_card_examples(card, labels), _about_from_card(card, model_id, labels))
+    facts_file = Path(model_id) / "run_facts.json"
+    if facts_file.is_file():
+        facts = json.loads(facts_file.read_text(encoding="utf-8"))
+        examples = next((r["label_examples"] for r in facts["results"].values() if r.get("label_examples")), {})
+        return ModelFacts(list(examples.values()) or _default_examples(labels), _about_from_facts(facts, labels))
+    return ModelFacts(_default_examples(labels), f"Model: `{model_id}`; labels: {', '.join(labels)}.")
+
+
+def _load_card(model_id: str):
+    from huggingface_hub import ModelCard
+
+    local = Path(model_id) / "README.md"
+    try:
+        return ModelCard.load(local if local.is_file() else model_id)
+    except Exception as err:  # no card is not fatal: the app works without one
+        logger.info("No model card for %s (%s); the about panel stays short.", model_id, type(err).__name__)
+        return None
+
+
+def _card_examples(card, labels: list[str]) -> list[str]:
+    widget = card.data.to_dict().get("widget") or []
+    return [item["text"] for item in widget if item.get("text")] or _default_examples(labels, card.data.language)
+
+
+def _default_examples(labels: list[str], language=None) -> list[str]:
+    language = language[0] if isinstance(language, list) and language else language
+    chinese = language == "zh" or any("\u4e00" <= ch <= "\u9fff" for label in labels for ch in label)
+    return DEFAULT_EXAMPLES["zh" if chinese else "en"]
+
+
+def _about_from_card(card, model_id: str, labels: list[str]) -> str:
+    data = card.data.to_dict()
+    lines = [f"**Model**: `{model_id}`", f"**Labels**: {', '.join(labels)}"]
+    if data.get("base_model"):
+        lines.append(f"**Base model**: {data['base_model']}")
+    if data.get("datasets"):
+        lines.append(f"**Data**: {', '.join(data['datasets'])}")
+    scores = [f"{r.metric_name} {r.metric_value:.4f} ({r.dataset_split})" for r in (card.data.eval_results or [])
+              if r.metric_name in ("accuracy", "f1")]  # fmt: skip
+    if scores:
+        lines.append(f"**Results**: {'; '.join(scores)}")
+    return "  \n".join(lines)
+
+
+def _about_from_facts(facts: dict, labels: list[str]) -> str:
+    lines = [f"**Base model**: {facts['base_model']}", f"**Labels**: {', '.join(labels)}"]
+    for split, report in facts["results"].items():
+        metrics = report["metrics"]
+        lines.append(f"**{split}**: accuracy {metrics['accuracy']:.4f}, F1 {metrics['f1']:.4f}")
+    return "  \n".join(lines)
+
+
+def read_batch(pasted: str | None, file_path: str | None) -> list[str]:
+    """Texts from pasted lines, or from an uploaded .txt (one per line) or .csv (its text column)."""
+    if file_path:
+        content = Path(file_path).read_bytes().decode("utf-8", errors="replace")
+        texts = _csv_texts(content) if str(file_path).lower().endswith(".csv") else content.splitlines()
+    else:
+        texts = (pasted or "").splitlines()
+    texts = [text.strip() for text in texts if text.strip()]
+    if len(texts) > MAX_BATCH_ROWS:
+        raise UserError(f"{len(texts):,} texts is more than the {MAX_BATCH_ROWS:,} one request may hold; split the file.")
+    return texts
+
+
+def _csv_texts(content: str) -> list[str]:
+    from src.columns import TEXT_COLUMN_NAMES
+
+    rows = list(csv.reader(io.StringIO(content)))
+    if not rows:
+        return []
+    header = [cell.strip().lower() for cell in rows[0]]
+    column = next((header.index(name) for name in TEXT_COLUMN_NAMES if name in header), None)
+    if column is None:  # no known header: the longest column on average holds the text
+        width = max(len(row) for row in rows)
+        column = max(range(width), key=lambda i: sum(len(row[i]) for row in rows if i < len(row)))
+        return [row[column] for row in rows if column < len(row)]
+    return [row[column] for row in rows[1:] if column < len(row)]
+
+
+def predictions_table(texts: list[str], predictions: list[Prediction], labels: list[str]) -> list[list]:
+    """Rows of text, predicted label, its probability, each label's probability, and a truncation mark."""
+    return [
+        [text, p.label, round(p.scores[p.label], 4), *(round(p.scores[label], 4) for label in labels), p.truncated]
+        for text, p in zip(texts, predictions)
+    ]
+
+
+def table_headers(labels: list[str]) -> list[str]:
+    return ["text", "label", "score", *(f"p({label})" for label in labels), "truncated"]
+
+
+def write_csv(rows: list[list], headers: list[str], path: Path) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(headers)
+        writer.writerows(rows)
+    return path
