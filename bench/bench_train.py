@@ -25,11 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-MINILM = SHARED / "models/all-minilm-l6-v2"
-SST2 = SHARED / "data/sst2"
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import MINILM, ROOT, SST2, random_bert_base  # noqa: E402
 
 BATCH_SIZE = 32  # ours and the tutorial's alike
 TUTORIAL_LEARNING_RATE = 2e-5  # the Hugging Face text-classification tutorial's; ours is train.py's default
@@ -93,16 +90,6 @@ def run_tutorial(model: str, train_samples: int, epochs: float, max_steps: int |
             "max_length": 128}  # fmt: skip
 
 
-def random_bert_base(directory: Path) -> str:
-    """bert-base architecture (BertConfig defaults) with random weights and the uncased vocabulary."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    if not (directory / "config.json").exists():
-        BertModel(BertConfig()).save_pretrained(directory)
-        AutoTokenizer.from_pretrained(MINILM).save_pretrained(directory)  # MiniLM uses bert-base-uncased's vocab
-    return str(directory)
-
-
 def child(recipe: str, model: str, train_samples: int, epochs: float, max_steps: int | None) -> None:
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
@@ -162,7 +149,7 @@ def main() -> None:
     if options.part in ("all", "speed"):
         print(f"\nbert-base architecture (random weights), batch {BATCH_SIZE}: ours {options.speed_steps} steps, "
               f"tutorial {options.baseline_speed_steps} steps, from the same sentences")
-        model = random_bert_base(Path(tempfile.gettempdir()) / "bench-bert-base-random")
+        model = random_bert_base()
         options.part = "speed-child"
         results = {recipe: spawn(recipe, model, options) for recipe in ("tutorial", "ours")}
         report("Speed part (training throughput):", results["ours"], results["tutorial"], False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 # Tests never reach the network: Hub lookups fail fast and say so, as they would for an offline user.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest
 
@@ -117,3 +118,19 @@ def trained_run(tiny_bert, tmp_path_factory) -> Path:
     flags = ["--train_file", data, "--test_file", test, *quick_training_flags(tiny_bert, out)]
     assert train.main([str(flag) for flag in flags]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def served(trained_run):
+    """The app on loopback for the trained run: (classifier, gradio_client.Client, page URL)."""
+    from gradio_client import Client
+
+    from app import build_demo, load_classifier
+
+    classifier = load_classifier(str(trained_run), quantize=True)
+    demo = build_demo(classifier)
+    demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        yield classifier, Client(demo.local_url, verbose=False), demo.local_url
+    finally:
+        demo.close()

@@ -28,6 +28,7 @@ class Repo:
     repo_type: str
     private: bool
     sdk: str | None = None  # spaces only
+    variables: dict[str, dict] = field(default_factory=dict)  # spaces only: key -> {value, description}
     commits: list[tuple[str, dict[str, bytes]]] = field(default_factory=list)  # (oid, files), oldest first
 
     def files_at(self, revision: str) -> tuple[str, dict[str, bytes]] | None:
@@ -141,6 +142,16 @@ def make_app(state: HubState) -> FastAPI:
         if errors:
             return JSONResponse({"errors": [{"message": e} for e in errors]}, status_code=400)
         return {"errors": [], "warnings": []}
+
+    @app.post("/api/spaces/{namespace}/{name}/variables")
+    async def add_variable(namespace: str, name: str, request: Request):
+        repo = writable(request, "space", f"{namespace}/{name}")
+        if isinstance(repo, JSONResponse):
+            return repo
+        body = await request.json()
+        repo.variables[body["key"]] = {"value": body["value"], "description": body.get("description"),
+                                       "updatedAt": "2026-01-01T00:00:00.000Z"}  # fmt: skip
+        return repo.variables
 
     @app.post("/api/{kind}/{namespace}/{name}/preupload/{revision}")
     async def preupload(kind: str, namespace: str, name: str, revision: str, request: Request):

@@ -1,31 +1,15 @@
 """The app as people use it: gradio_client against the app served on loopback."""
 
 import csv
-import os
 
 import pytest
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-from app import build_demo, load_classifier  # noqa: E402
-from src.errors import UserError  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def served(trained_run):
-    from gradio_client import Client
-
-    classifier = load_classifier(str(trained_run), quantize=True)
-    demo = build_demo(classifier)
-    demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
-    try:
-        yield classifier, Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
+from app import load_classifier
+from src.errors import UserError
 
 
 def test_single_prediction_has_every_label_and_sums_to_one(served):
-    classifier, client = served
+    classifier, client, _ = served
     label, note = client.predict("the acting was superb and delightful", api_name="/predict")
     assert label["label"] == "positive"
     confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
@@ -35,13 +19,13 @@ def test_single_prediction_has_every_label_and_sums_to_one(served):
 
 
 def test_empty_input_gets_a_friendly_message(served):
-    _, client = served
+    _, client, _ = served
     _, note = client.predict("   ", api_name="/predict")
     assert note == "Type or paste a text to classify."
 
 
 def test_oversized_and_odd_input_is_truncated_with_a_note(served):
-    classifier, client = served
+    classifier, client, _ = served
     text = "the plot was horrible and dull 🙄\x00\x07 " * 200
     label, note = client.predict(text, api_name="/predict")
     assert label["label"] == "negative"
@@ -51,7 +35,7 @@ def test_oversized_and_odd_input_is_truncated_with_a_note(served):
 def test_batch_returns_a_table_and_a_csv(served, tmp_path):
     from gradio_client import handle_file
 
-    _, client = served
+    _, client, _ = served
     upload = tmp_path / "texts.csv"
     with open(upload, "w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows([["id", "review"], [1, "the cast was superb and wonderful"], [2, "the film was awful and boring"]])

@@ -135,3 +135,27 @@ print(api.upload_folder(repo_id="alice/reviews", repo_type="dataset", folder_pat
     assert facts["data"]["source"] == {"kind": "hub", "dataset_name": "alice/reviews", "config": None, "revision": None, "commit": commit}
     assert set(facts["results"]) == {"validation", "test"}
     assert f"at commit `{commit}`" in render_card(facts, "alice/from-hub-data").text
+
+
+def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, tmp_path):
+    from huggingface_hub import SpaceCard
+
+    result = run(["deploy_space.py", "--model_id", "alice/sst2-tiny", "--space_id", "alice/sst2-demo"], hub_env(tmp_path, hub.url))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{hub.url}/spaces/alice/sst2-demo" in result.stderr
+    space = hub.state.repos[("space", "alice/sst2-demo")]
+    assert space.sdk == "gradio" and space.variables["MODEL_ID"]["value"] == "alice/sst2-tiny"
+    assert len(space.commits) == 1
+    files = space.commits[0][1]
+    assert {"app.py", "src/inference.py", "src/demo.py", "requirements.txt", "README.md"} <= set(files)
+    assert not any("__pycache__" in name for name in files)
+
+    import gradio
+    from importlib.metadata import version
+
+    card = SpaceCard(files["README.md"].decode())
+    assert (card.data.sdk, card.data.sdk_version, card.data.app_file) == ("gradio", gradio.__version__, "app.py")
+    assert card.data.models == ["alice/sst2-tiny"] and card.data.title and card.data.emoji
+    requirements = files["requirements.txt"].decode().splitlines()
+    assert f"transformers=={version('transformers')}" in requirements
+    assert f"torch=={version('torch').split('+')[0]}" in requirements

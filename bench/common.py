@@ -1,0 +1,31 @@
+"""What the benchmark scripts share: paths to ../shared and the random bert-base model."""
+
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MINILM = SHARED / "models/all-minilm-l6-v2"
+SST2 = SHARED / "data/sst2"
+
+
+def random_bert_base(directory: Path | None = None, labels=("negative", "positive")) -> str:
+    """bert-base architecture (BertConfig defaults: the compute of bert-base-uncased) with random weights,
+    a classification head with `labels`, and the uncased vocabulary (MiniLM's is bert-base-uncased's)."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    directory = directory or Path(tempfile.gettempdir()) / "bench-bert-base-random"
+    if not (directory / "config.json").exists():
+        config = BertConfig(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                            label2id={name: i for i, name in enumerate(labels)})  # fmt: skip
+        BertForSequenceClassification(config).save_pretrained(directory)
+        AutoTokenizer.from_pretrained(MINILM, model_max_length=128).save_pretrained(directory)
+    return str(directory)
+
+
+def sst2_dev() -> tuple[list[str], list[int]]:
+    import csv
+
+    with open(SST2 / "dev.tsv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [row["sentence"].strip() for row in rows], [int(row["label"]) for row in rows]

@@ -1,0 +1,81 @@
+"""Deploying app.py as a Hugging Face Space for a published model, in one command and one commit."""
+
+import logging
+import shutil
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+from huggingface_hub import HfApi, SpaceCard, SpaceCardData, constants
+
+from src.publish import HubTarget
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+# What the Space runs: the app and our package (src/ is small and the app imports across it).
+SPACE_FILES = ["app.py"]
+SPACE_PACKAGES = ["src"]
+# Pinned to the versions this app was tested with. gradio itself comes from the card's sdk_version.
+PINNED = ["torch", "transformers", "datasets", "huggingface_hub", "tokenizers", "scikit-learn", "numpy", "pyyaml"]
+# Free Spaces have no GPU: the CPU build of torch is a fraction of the CUDA one's download.
+TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
+
+
+def pinned_requirements() -> str:
+    lines = [TORCH_INDEX]
+    for package in PINNED:
+        tested = version(package).split("+")[0]  # 2.13.0+cpu -> 2.13.0, found on either index
+        lines.append(f"{package}=={tested}")
+    return "\n".join(lines) + "\n"
+
+
+def space_card(model_id: str, title: str | None = None) -> SpaceCard:
+    import gradio
+
+    data = SpaceCardData(
+        title=title or f"Sentiment: {model_id.split('/')[-1]}",
+        sdk="gradio",
+        sdk_version=gradio.__version__,
+        app_file="app.py",
+        models=[model_id],
+        license="apache-2.0",
+        emoji="💬",
+        colorFrom="blue",
+        colorTo="green",
+        short_description=f"Sentiment classifier demo for {model_id}"[:60],
+        pinned=False,
+    )
+    body = (
+        f"# {data.title}\n\nA demo of [{model_id}](https://huggingface.co/{model_id}): type a text, or upload many, "
+        "and see the probability of every label.\n\nThe model is set by the Space variable `MODEL_ID`. "
+        'The API is callable with `gradio_client`: `Client("<this space>").predict("text", api_name="/predict")`.\n'
+    )
+    return SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def stage_space(model_id: str, directory: Path) -> Path:
+    """Everything the Space needs, laid out in `directory`."""
+    for name in SPACE_FILES:
+        shutil.copy2(ROOT / name, directory / name)
+    for package in SPACE_PACKAGES:
+        shutil.copytree(ROOT / package, directory / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (directory / "requirements.txt").write_text(pinned_requirements(), encoding="utf-8")
+    space_card(model_id).save(directory / "README.md")
+    return directory
+
+
+def deploy_space(model_id: str, target: HubTarget) -> str:
+    """Create (or update) the Space, set MODEL_ID, upload the app in one commit; return the Space's URL."""
+    api = HfApi(token=target.token)
+    api.create_repo(target.repo_id, repo_type="space", space_sdk="gradio", private=target.private, exist_ok=True)
+    api.add_space_variable(target.repo_id, "MODEL_ID", model_id, description="The model the app serves")
+    with tempfile.TemporaryDirectory() as staging:
+        stage_space(model_id, Path(staging))
+        commit = api.upload_folder(
+            repo_id=target.repo_id, repo_type="space", folder_path=staging,
+            commit_message=f"Sentiment demo for {model_id}",
+        )  # fmt: skip
+    url = f"{constants.ENDPOINT}/spaces/{target.repo_id}"
+    logger.info("Deployed the app (commit %s): %s", commit.oid, url)
+    return url
