@@ -83,7 +83,9 @@ def parse_args(argv):
     parser.add_argument("--model", default=os.environ.get("MODEL_ID"), help="Hub id or local output_dir (default: $MODEL_ID)")
     parser.add_argument("--share", action="store_true", help="also serve a public gradio.live link (not inside a Space)")
     parser.add_argument("--no_quantize", action="store_true", help="keep fp32 weights instead of int8 (slower on CPU)")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    # Inside a Space the app must listen on every interface; locally, only on this machine.
+    default_host = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", default_host))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     return parser.parse_args(argv)
 

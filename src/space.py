@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SPACE_FILES = ["app.py"]
 SPACE_PACKAGES = ["src"]
 # Pinned to the versions this app was tested with. gradio itself comes from the card's sdk_version.
-PINNED = ["torch", "transformers", "datasets", "huggingface_hub", "tokenizers", "scikit-learn", "numpy", "pyyaml"]
+PINNED = ["torch", "transformers", "accelerate", "datasets", "huggingface_hub", "tokenizers", "scikit-learn", "numpy",
+          "pyyaml"]  # fmt: skip
 # Free Spaces have no GPU: the CPU build of torch is a fraction of the CUDA one's download.
 TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
 

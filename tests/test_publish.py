@@ -89,6 +89,22 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_for_app(url: str, process: subprocess.Popen):
+    import time
+
+    from gradio_client import Client
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the Space's app.py exited: {process.stdout.read()[-3000:]}")
+        try:
+            return Client(url, verbose=False)
+        except Exception:  # not listening yet
+            time.sleep(1)
+    raise AssertionError("the Space's app.py did not start within 180 s")
+
+
 @pytest.mark.parametrize(
     "case, repo_id, endpoint, token, message",
     [
@@ -137,9 +153,11 @@ print(api.upload_folder(repo_id="alice/reviews", repo_type="dataset", folder_pat
     assert f"at commit `{commit}`" in render_card(facts, "alice/from-hub-data").text
 
 
-def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, tmp_path):
+def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run, tmp_path):
     from huggingface_hub import SpaceCard
 
+    published = run(["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/sst2-tiny"], hub_env(tmp_path, hub.url))
+    assert published.returncode == 0, published.stderr[-2000:]
     result = run(["deploy_space.py", "--model_id", "alice/sst2-tiny", "--space_id", "alice/sst2-demo"], hub_env(tmp_path, hub.url))
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{hub.url}/spaces/alice/sst2-demo" in result.stderr
@@ -159,3 +177,20 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, tmp_path):
     requirements = files["requirements.txt"].decode().splitlines()
     assert f"transformers=={version('transformers')}" in requirements
     assert f"torch=={version('torch').split('+')[0]}" in requirements
+
+    # The Space runs from its own files alone, as the Space runner does: python app.py with MODEL_ID set.
+    space_dir = tmp_path / "space"
+    for name, content in files.items():
+        (space_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (space_dir / name).write_bytes(content)
+    port = closed_port()
+    env = hub_env(tmp_path / "space-home", hub.url, token=None)
+    env.update(MODEL_ID=space.variables["MODEL_ID"]["value"], SPACE_ID="alice/sst2-demo", GRADIO_SERVER_PORT=str(port),
+               GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH="")  # fmt: skip
+    app = subprocess.Popen([sys.executable, "app.py"], cwd=space_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        label, _ = wait_for_app(f"http://127.0.0.1:{port}", app).predict("the acting was superb and delightful", api_name="/predict")
+        assert label["label"] == "positive"
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
