@@ -6,6 +6,7 @@ YAML or JSON file passed as the only argument.
 """
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,6 +191,8 @@ class SentimentTrainingArguments(TrainingArguments):
         self._apply_precision()
         if not torch.cuda.is_available():
             self.dataloader_pin_memory = False  # pinning only helps copies to a GPU
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                self.use_cpu = True  # torchrun/accelerate on CPUs: the Trainer runs data-parallel (gloo) only so
         super().__post_init__()
 
     def _apply_precision(self):

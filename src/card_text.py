@@ -55,7 +55,7 @@ def template_variables(facts: dict, repo_id: str, image_dir: Path | None) -> dic
         "best_step": facts["training"].get("best_checkpoint_step"),
         "metric_for_best": facts["hyperparameters"].get("metric_for_best_model"),
         "training_time": _duration(facts["training"].get("train_runtime", 0)),
-        "hardware": _hardware(facts["environment"]["hardware"]),
+        "hardware": _hardware(facts["environment"]["hardware"], facts["training"].get("processes", 1)),
         "versions": ", ".join(f"{k} {v}" for k, v in facts["environment"]["versions"].items()),
         "language_name": LANGUAGE_NAMES.get(facts["language"], facts["language"]),
         "domain": _data_description(facts["data"]["source"], links=False),
@@ -174,7 +174,8 @@ def _duration(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
 
 
-def _hardware(hardware: dict) -> str:
+def _hardware(hardware: dict, processes: int = 1) -> str:
+    data_parallel = f", {processes} data-parallel processes" if processes > 1 else ""
     if hardware.get("gpu"):
-        return f"{hardware.get('gpu_count', 1)} × {hardware['gpu']}"
-    return f"CPU ({hardware.get('cpu')}, {hardware.get('cpu_count')} cores)"
+        return f"{hardware.get('gpu_count', 1)} × {hardware['gpu']}{data_parallel}"
+    return f"CPU ({hardware.get('cpu')}, {hardware.get('cpu_count')} cores){data_parallel}"

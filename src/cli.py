@@ -1,6 +1,7 @@
 """What every entry point shares: logging on screen, and user mistakes as one message and an exit code."""
 
 import logging
+import os
 from collections.abc import Callable
 
 from src.errors import UserError
@@ -14,7 +15,9 @@ EXIT_PUBLISH_CHECK_FAILED = 1  # the model was pushed but does not load back as 
 
 def run_command(command: Callable[[], int]) -> int:
     """Run `command` with logging set up; user mistakes print one line, not a traceback."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
+    rank = os.environ.get("RANK")  # set by torchrun / accelerate launch: say which process speaks
+    where = f" [rank {rank}]" if rank is not None else ""
+    logging.basicConfig(format=f"%(asctime)s{where} %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
     try:
         return command()
     except UserError as err:

@@ -15,6 +15,7 @@ from src.facts import hardware, hyperparameters, library_versions, utc_now, writ
 from src.languages import default_checkpoint, resolve_language
 from src.lengths import choose_max_length, length_report, model_length_limit, token_lengths
 from src.model import load_model, load_tokenizer_and_config
+from src.model_card import write_card
 from src.prepare import prepare_splits
 from src.publish import check_hub_access, publish
 from src.training import RESULTS_FILE, build_trainer, checkpoint_to_resume
@@ -75,6 +76,8 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
     if trainer.is_world_process_zero():
         write_json(output_dir / RESULTS_FILE, facts)
         _remove_checkpoints(output_dir)
+        card = write_card(output_dir, training_args.hub_model_id or str(output_dir), model_args.license)
+        logger.info("Wrote the model card %s", card)
         if hub_target:
             facts["published"] = publish(output_dir, hub_target, model_args.license)
     return facts
@@ -87,6 +90,8 @@ def run_record(trainer, training_args, train_result, results: dict, baselines: d
         "training": {
             **train_result.metrics,
             "epochs_run": trainer.state.epoch,
+            "global_steps": trainer.state.global_step,
+            "processes": training_args.world_size,
             "best_checkpoint_step": _best_step(trainer),
         },
         "results": {split: {**report, "baselines": baselines[split]} for split, report in results.items()},
