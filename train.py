@@ -12,7 +12,7 @@ import sys
 
 from src.arguments import parse_args
 from src.cli import run_command
-from src.fine_tune import fine_tune
+from src.seeds import fine_tune_seeds
 
 logger = logging.getLogger("train")
 
@@ -21,7 +21,7 @@ EXIT_INTERRUPTED = 130  # the conventional status after Ctrl-C; a checkpoint was
 
 def train(argv: list[str] | None) -> int:
     model_args, data_args, training_args = parse_args(argv)
-    facts = fine_tune(model_args, data_args, training_args)
+    facts = fine_tune_seeds(model_args, data_args, training_args)
     if facts is None:
         return EXIT_INTERRUPTED
     logger.info("Done. Model, metrics and run facts are in %s", training_args.output_dir)

@@ -176,6 +176,14 @@ class SentimentTrainingArguments(TrainingArguments):
     resume: bool = field(
         default=False, metadata={"help": "Continue from the last checkpoint in output_dir after an interruption."}
     )
+    seeds: int = field(
+        default=1,
+        metadata={"help": "Train this many runs (seeds seed, seed+1, ...) on one split; report mean ± std of every "
+                  "metric and keep the best run's model by the validation metric."},
+    )
+    split_seed: Optional[int] = field(
+        default=None, metadata={"help": "Seed of the validation split and sample limits (default: --seed)."}
+    )
     hub_private: bool = field(
         default=False, metadata={"help": "With --push_to_hub: create the repo as private (same as --hub_private_repo)."}
     )
@@ -186,6 +194,8 @@ class SentimentTrainingArguments(TrainingArguments):
         self.publish_to_hub, self.push_to_hub = self.push_to_hub, False
         if self.hub_private:
             self.hub_private_repo = True
+        if self.seeds < 1:
+            raise UserError(f"--seeds {self.seeds} must be at least 1.")
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise UserError(f"--class_weighting '{self.class_weighting}' is not one of {', '.join(CLASS_WEIGHTINGS)}.")
         self._apply_precision()

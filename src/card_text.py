@@ -49,6 +49,7 @@ def template_variables(facts: dict, repo_id: str, image_dir: Path | None) -> dic
         "truncation_note": _truncation_note(facts["lengths"]),
         "results": results,
         "metric_note": _metric_note(names),
+        "seeds": _seeds_section(facts.get("seeds")),
         **_data_section(facts),
         "hyperparameters": [(k, facts["hyperparameters"][k]) for k in SHOWN_HYPERPARAMETERS if k in facts["hyperparameters"]],
         "epochs_run": facts["training"].get("epochs_run"),
@@ -120,6 +121,19 @@ def _split_section(split: str, report: dict, names: list[str], image_dir: Path |
     has_image = image_dir is not None and (Path(image_dir) / image).exists()
     return {"name": SPLIT_NAMES.get(split, split), "num_examples": report["num_examples"], "rows": rows,
             "weighted": weighted, "per_class": per_class, "image": image if has_image else None}  # fmt: skip
+
+
+def _seeds_section(seeds: dict | None) -> dict | None:
+    if not seeds:
+        return None
+    rows = [
+        {"split": SPLIT_NAMES.get(split, split), "metric": metric, "mean": _score(v["mean"]), "std": _score(v["std"]),
+         "min": _score(v["min"]), "max": _score(v["max"])}
+        for split, metrics in seeds["splits"].items() for metric, v in metrics.items()
+        if metric in ("accuracy", "precision", "recall", "f1")
+    ]  # fmt: skip
+    return {"count": seeds["count"], "list": ", ".join(map(str, seeds["seeds"])), "best": seeds["best_seed"],
+            "metric": seeds["metric_for_best_model"], "rows": rows}  # fmt: skip
 
 
 def _metric_note(names: list[str]) -> str:

@@ -1,0 +1,97 @@
+"""Several training runs that differ only in their seed: mean ± std of every metric, the best model kept.
+
+BERT fine-tuning swings by points between seeds; one number hides that. Each run trains in
+output_dir/seed-S on the same split; the best by the validation metric is copied to output_dir,
+whose run_facts.json gains a "seeds" summary the card shows.
+"""
+
+import copy
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from src.facts import write_json
+from src.fine_tune import fine_tune
+from src.model_card import write_card
+from src.publish import check_hub_access, publish
+from src.training import RESULTS_FILE
+
+logger = logging.getLogger(__name__)
+
+
+def fine_tune_seeds(model_args, data_args, training_args, callbacks=()) -> dict | None:
+    """`fine_tune` once per seed (just once for --seeds 1); None if a run was interrupted."""
+    if training_args.seeds == 1:
+        return fine_tune(model_args, data_args, training_args, callbacks)
+    hub_target = None
+    if training_args.publish_to_hub:  # once, before the first run
+        hub_target = check_hub_access(training_args.hub_model_id, training_args.hub_private_repo, training_args.hub_token)
+    output_dir = Path(training_args.output_dir)
+    runs = {}
+    for seed in range(training_args.seed, training_args.seed + training_args.seeds):
+        facts = _run_one_seed(model_args, data_args, training_args, seed, callbacks)
+        if facts is None:
+            return None
+        runs[seed] = facts
+    summary = summarize(runs, training_args.metric_for_best_model)
+    best = runs[summary["best_seed"]]
+    if training_args.process_index == 0:
+        _copy_run(output_dir / f"seed-{summary['best_seed']}", output_dir)
+        facts = {**best, "seeds": summary}
+        write_json(output_dir / RESULTS_FILE, facts)
+        write_card(output_dir, training_args.hub_model_id or str(output_dir), model_args.license)
+        log_summary(summary)
+        if hub_target:
+            facts["published"] = publish(output_dir, hub_target, model_args.license)
+        return facts
+    return {**best, "seeds": summary}
+
+
+def _run_one_seed(model_args, data_args, training_args, seed: int, callbacks) -> dict | None:
+    run_dir = Path(training_args.output_dir) / f"seed-{seed}"
+    if (run_dir / RESULTS_FILE).exists() and training_args.resume:
+        logger.info("Seed %d finished earlier; reusing %s.", seed, run_dir)
+        return json.loads((run_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+    args = copy.deepcopy(training_args)
+    args.seed, args.output_dir, args.publish_to_hub = seed, str(run_dir), False
+    args.split_seed = training_args.seed if training_args.split_seed is None else training_args.split_seed
+    args.resume = training_args.resume and run_dir.is_dir() and any(run_dir.glob("checkpoint-*"))
+    logger.info("Run %d of %d: seed %d -> %s", seed - training_args.seed + 1, training_args.seeds, seed, run_dir)
+    return fine_tune(model_args, data_args, args, callbacks)
+
+
+def summarize(runs: dict[int, dict], best_metric: str) -> dict:
+    """Mean, sample std, min and max of every metric per split, each run's values, and the best seed."""
+    splits = next(iter(runs.values()))["results"]
+    summary = {"count": len(runs), "seeds": list(runs), "metric_for_best_model": best_metric, "splits": {}}
+    for split in splits:
+        metrics = next(iter(runs.values()))["results"][split]["metrics"]
+        summary["splits"][split] = {}
+        for metric in metrics:
+            values = np.array([facts["results"][split]["metrics"][metric] for facts in runs.values()])
+            summary["splits"][split][metric] = {
+                "mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                "min": float(values.min()), "max": float(values.max()),
+                "runs": dict(zip(map(str, runs), map(float, values))),
+            }  # fmt: skip
+    by_validation = {seed: facts["results"]["validation"]["metrics"][best_metric] for seed, facts in runs.items()}
+    summary["best_seed"] = max(by_validation, key=by_validation.get)
+    return summary
+
+
+def _copy_run(run_dir: Path, output_dir: Path) -> None:
+    """The best run's files (not its sub-folders) become output_dir's own."""
+    for path in run_dir.iterdir():
+        if path.is_file():
+            shutil.copy2(path, output_dir / path.name)
+
+
+def log_summary(summary: dict) -> None:
+    lines = [f"Over {summary['count']} seeds ({', '.join(map(str, summary['seeds']))}); best: seed {summary['best_seed']}:"]
+    for split, metrics in summary["splits"].items():
+        shown = "  ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in metrics.items() if m in ("accuracy", "f1"))
+        lines.append(f"  {split:<10} {shown}")
+    logger.info("\n".join(lines))
