@@ -184,6 +184,12 @@ class SentimentTrainingArguments(TrainingArguments):
     split_seed: Optional[int] = field(
         default=None, metadata={"help": "Seed of the validation split and sample limits (default: --seed)."}
     )
+    hp_search: bool = field(
+        default=False,
+        metadata={"help": "Search learning rate, batch size, epochs, warmup and weight decay with Optuna on the "
+                  "validation split before the final run (space in src/hp_search.py)."},
+    )
+    hp_search_trials: int = field(default=10, metadata={"help": "Trials of the --hp_search budget."})
     hub_private: bool = field(
         default=False, metadata={"help": "With --push_to_hub: create the repo as private (same as --hub_private_repo)."}
     )
@@ -196,6 +202,10 @@ class SentimentTrainingArguments(TrainingArguments):
             self.hub_private_repo = True
         if self.seeds < 1:
             raise UserError(f"--seeds {self.seeds} must be at least 1.")
+        if self.hp_search and self.seeds > 1:
+            raise UserError("Run --hp_search first, then --seeds with the values it chose (hp_search.json).")
+        if self.hp_search and self.hp_search_trials < 1:
+            raise UserError(f"--hp_search_trials {self.hp_search_trials} must be at least 1.")
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise UserError(f"--class_weighting '{self.class_weighting}' is not one of {', '.join(CLASS_WEIGHTINGS)}.")
         self._apply_precision()

@@ -50,6 +50,7 @@ def template_variables(facts: dict, repo_id: str, image_dir: Path | None) -> dic
         "results": results,
         "metric_note": _metric_note(names),
         "seeds": _seeds_section(facts.get("seeds")),
+        "hp_search": _search_section(facts.get("hp_search")),
         **_data_section(facts),
         "hyperparameters": [(k, facts["hyperparameters"][k]) for k in SHOWN_HYPERPARAMETERS if k in facts["hyperparameters"]],
         "epochs_run": facts["training"].get("epochs_run"),
@@ -134,6 +135,14 @@ def _seeds_section(seeds: dict | None) -> dict | None:
     ]  # fmt: skip
     return {"count": seeds["count"], "list": ", ".join(map(str, seeds["seeds"])), "best": seeds["best_seed"],
             "metric": seeds["metric_for_best_model"], "rows": rows}  # fmt: skip
+
+
+def _search_section(search: dict | None) -> dict | None:
+    if not search:
+        return None
+    finished = [t for t in search["trials"] if t["state"] == "COMPLETE"]
+    return {"count": len(finished), "metric": search["metric"].removeprefix("eval_"), "best": search["best"]["trial"],
+            "value": _score(search["best"]["value"]), "space": list(search["space"].items())}  # fmt: skip
 
 
 def _metric_note(names: list[str]) -> str:

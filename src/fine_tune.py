@@ -12,6 +12,7 @@ from src.baselines import baseline_results
 from src.data import check_data_arguments, load_raw_splits
 from src.evaluation import evaluation_report, softmax
 from src.facts import hardware, hyperparameters, library_versions, utc_now, write_json
+from src.hp_search import reuse_earlier_search, search_hyperparameters
 from src.languages import default_checkpoint, resolve_language
 from src.lengths import choose_max_length, length_report, model_length_limit, token_lengths
 from src.model import load_model, load_tokenizer_and_config
@@ -46,6 +47,11 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
     data.splits = sort_by_length(data.splits, lengths_by_split)
     tokenizer.model_max_length = lengths["max_length"]  # saved with the tokenizer: inference truncates alike
     tokenized = tokenize(data.splits, tokenizer, lengths["max_length"])
+    search = None
+    if training_args.hp_search:  # sets the chosen values on training_args for the final run
+        search = reuse_earlier_search(training_args) or search_hyperparameters(
+            checkpoint, config, model_args, tokenizer, tokenized, training_args
+        )
 
     model = load_model(checkpoint, config, model_args)
     trainer, interrupt = build_trainer(model, tokenizer, tokenized, training_args, callbacks)
@@ -70,6 +76,7 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
         "label_names": data.label_names,
         "data": {"source": source, **data.report},
         "lengths": lengths,
+        **({"hp_search": search} if search else {}),
         **run_record(trainer, training_args, train_result, results, baselines),
         "started": started,
         "duration_seconds": round(time.monotonic() - clock, 1),

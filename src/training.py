@@ -92,8 +92,9 @@ def balanced_loss(train_labels: list[int], num_labels: int):
     return compute_loss
 
 
-def build_trainer(model, tokenizer, tokenized, training_args, callbacks=()) -> tuple[SentimentTrainer, SaveOnInterrupt]:
-    num_labels = model.config.num_labels
+def build_trainer(model, tokenizer, tokenized, training_args, callbacks=(), model_init=None):
+    """(trainer, interrupt callback). `model_init` instead of `model` gives each search trial a fresh model."""
+    num_labels = tokenized["train"].features["label"].num_classes
     interrupt = SaveOnInterrupt()
     all_callbacks = [interrupt, *callbacks]
     if training_args.early_stopping_patience > 0 and training_args.eval_strategy != "no":
@@ -104,6 +105,7 @@ def build_trainer(model, tokenizer, tokenized, training_args, callbacks=()) -> t
     on_gpu = torch.cuda.is_available() and not training_args.use_cpu
     trainer = SentimentTrainer(
         model=model,
+        model_init=model_init,
         args=training_args,
         train_dataset=tokenized["train"],
         eval_dataset=tokenized["validation"],

@@ -1,0 +1,83 @@
+"""Hyperparameter search with Optuna through the Trainer, on the validation split.
+
+The search space is documented in SEARCH_SPACE; every trial trains without checkpoints and is
+scored by the validation metric (the same one that picks the best checkpoint). The chosen values
+are set on the training arguments, so the final run, its facts and its card use them.
+"""
+
+import copy
+import json
+import logging
+from pathlib import Path
+
+from src.facts import write_json
+from src.model import load_model
+from src.training import build_trainer
+
+logger = logging.getLogger(__name__)
+
+SEARCH_FILE = "hp_search.json"
+# The space, as the card and README describe it. Ranges follow the BERT paper's recommendations, widened a little.
+SEARCH_SPACE = {
+    "learning_rate": "log-uniform 1e-5 .. 1e-4",
+    "per_device_train_batch_size": "one of 16, 32",
+    "num_train_epochs": "integer 2 .. 4",
+    "warmup_steps": "fraction of steps, uniform 0 .. 0.2",
+    "weight_decay": "uniform 0 .. 0.1",
+}
+
+
+def optuna_space(trial) -> dict:
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-4, log=True),
+        "per_device_train_batch_size": trial.suggest_categorical("per_device_train_batch_size", [16, 32]),
+        "num_train_epochs": trial.suggest_int("num_train_epochs", 2, 4),
+        "warmup_steps": trial.suggest_float("warmup_steps", 0.0, 0.2),
+        "weight_decay": trial.suggest_float("weight_decay", 0.0, 0.1),
+    }
+
+
+def search_hyperparameters(checkpoint: str, config, model_args, tokenizer, tokenized, training_args) -> dict:
+    """Run the search, set the best values on `training_args`, and return the search's record."""
+    import optuna
+
+    search_dir = Path(training_args.output_dir) / "hp_search"
+    search_dir.mkdir(parents=True, exist_ok=True)
+    args = copy.deepcopy(training_args)
+    args.output_dir, args.save_strategy, args.load_best_model_at_end = str(search_dir), "no", False
+    args.early_stopping_patience = 0  # needs best-model loading; trials are short anyway
+    trainer, _ = build_trainer(None, tokenizer, tokenized, args, model_init=lambda trial: load_model(checkpoint, config, model_args))
+    metric = f"eval_{training_args.metric_for_best_model}"
+    storage, name = f"sqlite:///{search_dir / 'optuna.db'}", "sentiment"
+    logger.info("Hyperparameter search: %d trials, maximising %s.", training_args.hp_search_trials, metric)
+    best = trainer.hyperparameter_search(
+        hp_space=optuna_space, compute_objective=lambda metrics: metrics[metric], n_trials=training_args.hp_search_trials,
+        direction="maximize" if training_args.greater_is_better else "minimize", backend="optuna",
+        sampler=optuna.samplers.TPESampler(seed=training_args.seed), storage=storage, study_name=name, load_if_exists=True,
+    )  # fmt: skip
+    trials = [
+        {"number": t.number, "params": t.params, "value": t.value, "state": t.state.name}
+        for t in optuna.load_study(study_name=name, storage=storage).trials
+    ]
+    record = {"space": SEARCH_SPACE, "metric": metric, "trials": trials, "best": {"trial": int(best.run_id),
+              "value": best.objective, "params": best.hyperparameters}}  # fmt: skip
+    apply_best(training_args, best.hyperparameters)
+    write_json(Path(training_args.output_dir) / SEARCH_FILE, record)
+    return record
+
+
+def apply_best(training_args, params: dict) -> None:
+    for key, value in params.items():
+        setattr(training_args, key, value)
+    logger.info("Chosen by the search: %s", ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                                       for k, v in params.items()))  # fmt: skip
+
+
+def reuse_earlier_search(training_args) -> dict | None:
+    """On --resume, the finished search's choice is reused instead of searching again."""
+    path = Path(training_args.output_dir) / SEARCH_FILE
+    if not (training_args.resume and path.exists()):
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    apply_best(training_args, record["best"]["params"])
+    return record
