@@ -30,7 +30,8 @@ def classify_one(classifier: SentimentClassifier, text: str) -> tuple[dict, str]
     prediction = classifier.predict([text])[0]
     note = ""
     if prediction.truncated:
-        note = f"This text is longer than {classifier.max_length} tokens: only its beginning was read, as in training."
+        read = "its beginning and end were read" if classifier.long_text == "head_tail" else "only its beginning was read"
+        note = f"This text is longer than {classifier.max_length} tokens: {read}, as in training."
     return prediction.scores, note
 
 

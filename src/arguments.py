@@ -104,6 +104,11 @@ class DataArguments:
             "rounded up to a multiple of 8 and capped by the model's limit."
         },
     )
+    long_text: str = field(
+        default="truncate",
+        metadata={"help": "Texts over max_seq_length: 'truncate' (keep the start), 'head_tail' (start and end), or "
+                  "'chunks' (train on head+tail, evaluate and predict by averaging overlapping windows)."},
+    )
     max_train_samples: Optional[int] = field(
         default=None, metadata={"help": "Use only this many training examples (for quick runs)."}
     )

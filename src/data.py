@@ -18,6 +18,7 @@ import huggingface_hub
 from datasets import DatasetDict
 
 from src.errors import UserError
+from src.long_text import LONG_TEXT_MODES
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def check_data_arguments(data_args) -> None:
         )
     if data_args.dataset_name and files:
         raise UserError("Give either --dataset_name or --train_file/--validation_file/--test_file, not both.")
+    if data_args.long_text not in LONG_TEXT_MODES:
+        raise UserError(f"--long_text '{data_args.long_text}' is not one of {', '.join(LONG_TEXT_MODES)}.")
     if data_args.header not in HEADER_CHOICES:
         raise UserError(f"--header '{data_args.header}' is not one of {', '.join(HEADER_CHOICES)}.")
     if not 0 < data_args.validation_split_percentage < 100:

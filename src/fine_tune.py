@@ -6,15 +6,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+from datasets import Dataset
 from transformers import set_seed
 
 from src.baselines import baseline_results
 from src.data import check_data_arguments, load_raw_splits
-from src.evaluation import evaluation_report, softmax
+from src.evaluation import classification_metrics, evaluation_report, softmax
 from src.facts import hardware, hyperparameters, library_versions, utc_now, write_json
 from src.hp_search import reuse_earlier_search, search_hyperparameters
 from src.languages import default_checkpoint, resolve_language
 from src.lengths import choose_max_length, length_report, model_length_limit, token_lengths
+from src.long_text import average_by_owner, head_tail_texts, window_encodings
 from src.model import load_model, load_tokenizer_and_config
 from src.model_card import write_card
 from src.prepare import prepare_splits
@@ -46,7 +48,8 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
     lengths, lengths_by_split = measure_lengths(data.splits, tokenizer, config, data_args.max_seq_length)
     data.splits = sort_by_length(data.splits, lengths_by_split)
     tokenizer.model_max_length = lengths["max_length"]  # saved with the tokenizer: inference truncates alike
-    tokenized = tokenize(data.splits, tokenizer, lengths["max_length"])
+    config.long_text = lengths["long_text"] = data_args.long_text  # saved with the model: the app applies it too
+    tokenized = tokenize(data.splits, tokenizer, lengths["max_length"], data_args.long_text)
     search = None
     if training_args.hp_search:  # sets the chosen values on training_args for the final run
         search = reuse_earlier_search(training_args) or search_hyperparameters(
@@ -67,7 +70,7 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
     trainer.save_model()  # best checkpoint's weights (safetensors), tokenizer and config with label names
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
-    results = evaluate_splits(trainer, data, tokenized, output_dir)
+    results = evaluate_splits(trainer, data, tokenized, output_dir, lengths["max_length"], data_args.long_text)
     baselines = baseline_results(data.splits, language, training_args.seed)
     log_comparison(results, baselines)
     facts = {
@@ -122,27 +125,43 @@ def sort_by_length(splits, lengths_by_split):
     return splits
 
 
-def tokenize(splits, tokenizer, max_length: int):
-    """Truncate to max_length, pad nothing: the collator pads each batch to its own longest text."""
+def tokenize(splits, tokenizer, max_length: int, long_text: str = "truncate"):
+    """Truncate to max_length (head+tail when asked), pad nothing: the collator pads each batch to its longest."""
+
+    def texts(batch):
+        return batch["text"] if long_text == "truncate" else head_tail_texts(tokenizer, batch["text"], max_length)
+
     return splits.map(
-        lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
+        lambda batch: tokenizer(texts(batch), truncation=True, max_length=max_length),
         batched=True,
         remove_columns=["text"],
         desc="Tokenizing",
     )
 
 
-def evaluate_splits(trainer, data, tokenized, output_dir: Path) -> dict:
+def predict_by_windows(trainer, texts, labels, max_length: int, prefix: str):
+    """Probabilities averaged over each text's overlapping windows, and the metrics they give."""
+    windows, owners = window_encodings(trainer.processing_class, list(texts), max_length)
+    prediction = trainer.predict(Dataset.from_dict(dict(windows)), metric_key_prefix=prefix)
+    probabilities = average_by_owner(softmax(prediction.predictions), owners, len(texts))
+    metrics = classification_metrics(labels, probabilities.argmax(axis=-1), probabilities.shape[1])
+    return probabilities, {f"{prefix}_{name}": value for name, value in metrics.items()} | {f"{prefix}_windows": len(owners)}
+
+
+def evaluate_splits(trainer, data, tokenized, output_dir: Path, max_length: int, long_text: str) -> dict:
     results = {}
     for split, prefix in EVAL_PREFIXES.items():
         if split not in tokenized:
             continue
-        prediction = trainer.predict(tokenized[split], metric_key_prefix=prefix)
-        trainer.log_metrics(prefix, prediction.metrics)
-        trainer.save_metrics(prefix, prediction.metrics)
+        texts, labels = data.splits[split]["text"], data.splits[split]["label"]
+        if long_text == "chunks":
+            probabilities, metrics = predict_by_windows(trainer, texts, labels, max_length, prefix)
+        else:
+            prediction = trainer.predict(tokenized[split], metric_key_prefix=prefix)
+            probabilities, metrics = softmax(prediction.predictions), prediction.metrics
+        trainer.log_metrics(prefix, metrics)
+        trainer.save_metrics(prefix, metrics)
         if trainer.is_world_process_zero():
-            texts, labels = data.splits[split]["text"], data.splits[split]["label"]
-            probabilities = softmax(prediction.predictions)
             results[split] = evaluation_report(texts, labels, probabilities, data.label_names, split, output_dir)
     return results
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from src.long_text import average_by_owner, head_tail_texts, window_encodings
+
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 32  # texts per forward pass; larger gains little on 2 cores and raises latency
@@ -37,7 +39,8 @@ def clean_text(text) -> str:
 
 
 class SentimentClassifier:
-    def __init__(self, model_id: str, quantize: bool = True, revision: str | None = None, token: str | None = None):
+    def __init__(self, model_id: str, quantize: bool = True, revision: str | None = None, token: str | None = None,
+                 long_text: str | None = None):  # fmt: skip
         from transformers import pipeline
 
         self.pipeline = pipeline("text-classification", model=model_id, revision=revision, token=token, device="cpu")
@@ -46,6 +49,7 @@ class SentimentClassifier:
         self.model = self.pipeline.model.eval()
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
         self.max_length = min(self.tokenizer.model_max_length, self.model.config.max_position_embeddings)
+        self.long_text = long_text or getattr(self.model.config, "long_text", "truncate")  # as in training
         self.quantized = quantize
         if quantize:
             self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
@@ -58,21 +62,26 @@ class SentimentClassifier:
     def predict(self, texts: list[str], batch_size: int = BATCH_SIZE, progress=None) -> list[Prediction]:
         """Predictions in the order of `texts`; `progress(done, total)` is called after each batch."""
         texts = [clean_text(text) for text in texts]
-        encoded = self.tokenizer(texts, truncation=False, add_special_tokens=True, verbose=False)["input_ids"]
-        lengths = np.array([len(ids) for ids in encoded])
-        order = np.argsort(-lengths, kind="stable")  # longest first: similar lengths share a batch
-        probabilities = np.zeros((len(texts), len(self.labels)))
-        for start in range(0, len(texts), batch_size):
+        lengths = np.array([len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]])
+        if self.long_text == "chunks":
+            encoded, owners = window_encodings(self.tokenizer, texts, self.max_length)
+        else:
+            shown = texts if self.long_text == "truncate" else head_tail_texts(self.tokenizer, texts, self.max_length)
+            encoded, owners = self.tokenizer(shown, truncation=True, max_length=self.max_length), np.arange(len(texts))
+        window_probabilities = self._probabilities(encoded["input_ids"], batch_size, progress)
+        probabilities = average_by_owner(window_probabilities, owners, len(texts))
+        cut = lengths > self.max_length if self.long_text != "chunks" else np.zeros(len(texts), dtype=bool)
+        return [Prediction(dict(zip(self.labels, map(float, row))), bool(c)) for row, c in zip(probabilities, cut)]
+
+    def _probabilities(self, input_ids: list[list[int]], batch_size: int, progress) -> np.ndarray:
+        order = np.argsort([-len(ids) for ids in input_ids], kind="stable")  # similar lengths share a batch
+        probabilities = np.zeros((len(input_ids), len(self.labels)))
+        for start in range(0, len(input_ids), batch_size):
             batch = order[start : start + batch_size]
-            inputs = self.tokenizer(
-                [texts[i] for i in batch], truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
-            )
+            inputs = self.tokenizer.pad({"input_ids": [input_ids[i] for i in batch]}, return_tensors="pt")
             with torch.inference_mode():
                 logits = self.model(**inputs).logits.float()
             probabilities[batch] = torch.softmax(logits, dim=-1).numpy()
             if progress:
-                progress(min(start + batch_size, len(texts)), len(texts))
-        return [
-            Prediction(dict(zip(self.labels, map(float, row))), bool(length > self.max_length))
-            for row, length in zip(probabilities, lengths)
-        ]
+                progress(min(start + batch_size, len(input_ids)), len(input_ids))
+        return probabilities
