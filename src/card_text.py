@@ -45,6 +45,7 @@ def template_variables(facts: dict, repo_id: str, image_dir: Path | None) -> dic
         "f1_name": "F1" if len(names) == 2 else "macro F1",
         "usage_example": json.dumps(_usage_example(facts), ensure_ascii=False),
         "max_length": facts["lengths"]["max_length"],
+        "long_text_note": _long_text_note(facts["lengths"]),
         "max_length_reason": facts["lengths"]["max_length_reason"],
         "truncation_note": _truncation_note(facts["lengths"]),
         "results": results,
@@ -184,6 +185,17 @@ def _data_notes(data: dict) -> list[str]:
             "; they were removed from training." if data["cross_split_duplicates"].get("dropped_from_train") else
             "; scores on that split may overstate generalisation."))  # fmt: skip
     return notes
+
+
+def _long_text_note(lengths: dict) -> str:
+    max_length, mode = lengths["max_length"], lengths.get("long_text", "truncate")
+    plain = f"With `truncation=True` a pipeline call reads the first {max_length} tokens of a longer text"
+    if mode == "truncate":
+        return f"{plain}, as in training."
+    how = {"head_tail": f"its first quarter and last three quarters of {max_length} tokens (head+tail)",
+           "chunks": f"every token, in windows of {max_length} tokens overlapping by half, averaging their probabilities"}[mode]  # fmt: skip
+    return (f"{plain}; this model was evaluated reading {how}. The demo app (`src/inference.py` of the project "
+            "that trained it) applies that mode, read from this model's config (`long_text`).")
 
 
 def _truncation_note(lengths: dict) -> str:

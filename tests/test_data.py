@@ -1,20 +1,15 @@
 import csv
 import gzip
-from types import SimpleNamespace
-
 import pytest
 
+from src.arguments import DataArguments
 from src.data import check_data_arguments, load_raw_splits, looks_like_header
 from src.errors import UserError
 from tests.conftest import SHARED, english_reviews, write_csv
 
 
-def data_args(**overrides):
-    defaults = dict(
-        dataset_name=None, dataset_config_name=None, dataset_revision=None, train_file=None,
-        validation_file=None, test_file=None, header="auto", validation_split_percentage=10.0,
-    )  # fmt: skip
-    return SimpleNamespace(**{**defaults, **overrides})
+def data_args(**overrides) -> DataArguments:
+    return DataArguments(**overrides)
 
 
 def test_missing_file_names_the_path(tmp_path):

@@ -8,12 +8,12 @@ from src.inference import SentimentClassifier
 from src.long_text import average_by_owner, head_tail_texts, window_encodings
 from tests.conftest import EN_NOUNS, english_reviews, quick_training_flags, write_csv
 
-FILLER = " ".join(EN_NOUNS * 6)  # words that occur in both classes alike: no sentiment
+FILLER = " ".join(EN_NOUNS)  # words that occur in both classes alike: no sentiment
 
 
 def test_head_tail_keeps_the_start_and_the_end_within_the_budget(tiny_bert):
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    text = f"the movie was {FILLER} superb and delightful"
+    text = f"the movie was {FILLER} {FILLER} superb and delightful"
     [cut] = head_tail_texts(tokenizer, [text], max_length=16)
     assert cut.startswith("the movie") and cut.endswith("superb and delightful")
     assert len(tokenizer(cut)["input_ids"]) <= 16
@@ -22,36 +22,47 @@ def test_head_tail_keeps_the_start_and_the_end_within_the_budget(tiny_bert):
 
 def test_windows_cover_every_token_and_average_per_text(tiny_bert):
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    text = f"the movie was {FILLER} superb"
+    text = f"the movie was {FILLER} {FILLER} superb"
     encoded, owners = window_encodings(tokenizer, [text, "the film was dull"], max_length=16)
-    assert owners[-1] == 1 and (owners == 0).sum() > 4
+    assert owners[-1] == 1 and (owners == 0).sum() >= 2
     assert all(len(ids) <= 16 for ids in encoded["input_ids"])
     assert "superb" in tokenizer.decode(encoded["input_ids"][int((owners == 0).sum()) - 1])
     averaged = average_by_owner(np.array([[0.2, 0.8], [0.4, 0.6], [1.0, 0.0]]), np.array([0, 0, 1]), 2)
     np.testing.assert_allclose(averaged, [[0.3, 0.7], [1.0, 0.0]])
 
 
-def test_chunks_read_sentiment_at_the_end_of_long_reviews(tiny_bert, tmp_path):
+def long_reviews(count: int) -> list[tuple[str, str]]:
+    """Reviews that open with one sentence of the opposite sentiment, then conclude with three of their own."""
+    sentences = english_reviews(8 * count, seed=7)
+    by_label = {label: [text for text, l in sentences if l == label] for label in ("negative", "positive")}
+    reviews = []
+    for i in range(count):
+        label, other = ("positive", "negative") if i % 2 else ("negative", "positive")
+        body = " ".join(by_label[label][3 * i : 3 * i + 3])
+        reviews.append((f"{by_label[other][i]} . {body}", label))
+    return reviews
+
+
+def test_training_evaluation_and_the_app_apply_the_same_window_mode(tiny_bert, tmp_path):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(240))
-    long_reviews = [(f"the movie was {FILLER} it was superb and delightful {i}", "positive") for i in range(10)]
-    long_reviews += [(f"the movie was {FILLER} it was awful and dreadful {i}", "negative") for i in range(10)]
-    test = write_csv(tmp_path / "long.csv", long_reviews)
+    reviews = long_reviews(20)
+    test = write_csv(tmp_path / "long.csv", reviews)
     out = tmp_path / "out"
     flags = ["--train_file", data, "--test_file", test, *quick_training_flags(tiny_bert, out), "--max_seq_length", "16",
-             "--long_text", "chunks"]  # fmt: skip
+             "--long_text", "chunks", "--metric_for_best_model", "loss"]  # fmt: skip
     assert train.main([str(f) for f in flags]) == 0
     facts = json.loads((out / "run_facts.json").read_text())
+    assert facts["results"]["validation"]["metrics"]["accuracy"] >= 0.9, "the model learned the short reviews"
     assert json.loads((out / "config.json").read_text())["long_text"] == "chunks"
-    assert json.loads((out / "all_results.json").read_text())["test_windows"] > 20 * 4
-    assert facts["results"]["test"]["metrics"]["accuracy"] >= 0.9
+    assert facts["lengths"]["long_text"] == "chunks" and facts["lengths"]["splits"]["test"]["truncated"] == 20
 
-    texts = [text for text, _ in long_reviews]
-    expected = [label for _, label in long_reviews]
+    texts, expected = [text for text, _ in reviews], [label for _, label in reviews]
+    _, owners = window_encodings(AutoTokenizer.from_pretrained(out), texts, 16)
+    assert json.loads((out / "all_results.json").read_text())["test_windows"] == len(owners) > 20 * 3
 
-    def accuracy(mode):
-        predictions = SentimentClassifier(str(out), quantize=False, long_text=mode).predict(texts)
-        return np.mean([p.label == y for p, y in zip(predictions, expected)])
-
-    assert SentimentClassifier(str(out), quantize=False).long_text == "chunks", "the app applies the training mode"
-    assert accuracy("chunks") >= 0.9 and accuracy("head_tail") >= 0.9
-    assert accuracy("truncate") <= 0.6, "the first 16 tokens hold no sentiment"
+    app = SentimentClassifier(str(out), quantize=False)
+    assert app.long_text == "chunks", "the app reads the training mode from the model's config"
+    app_accuracy = np.mean([p.label == y for p, y in zip(app.predict(texts), expected)])
+    assert app_accuracy == facts["results"]["test"]["metrics"]["accuracy"], "the app answers as training evaluated"
+    assert not any(p.truncated for p in app.predict(texts)), "windows read every token"
+    assert all(p.truncated for p in SentimentClassifier(str(out), quantize=False, long_text="truncate").predict(texts))
