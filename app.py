@@ -35,7 +35,7 @@ def classify_one(classifier: SentimentClassifier, text: str) -> tuple[dict, str]
     return prediction.scores, note
 
 
-def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress=gr.Progress()):
+def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress: gr.Progress):
     try:
         texts = read_batch(pasted, file)
     except UserError as err:

@@ -56,7 +56,7 @@ def _standardize(raw: DatasetDict, text_columns: list[str], label_column: str) -
             continue
         unlabeled = -1 if isinstance(split.features[label_column], ClassLabel) else None
         standard = split.map(
-            lambda batch: {
+            lambda batch, unlabeled=unlabeled: {
                 "text": [_join(row) for row in zip(*(batch[c] for c in text_columns))],
                 "raw_label": [None if v == unlabeled else v for v in batch[label_column]],
             },

@@ -13,7 +13,7 @@ from transformers import TrainerCallback, pipeline
 import train
 from src.arguments import parse_args
 from src.fine_tune import fine_tune
-from tests.conftest import chinese_reviews, english_reviews, quick_training_flags, write_csv
+from tests.conftest import english_reviews, quick_training_flags, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
