@@ -21,7 +21,7 @@ def deploy(argv: list[str] | None) -> int:
     parser.add_argument("--space_id", required=True, help="the Space to create or update, e.g. alice/sst2-demo")
     parser.add_argument("--private", action="store_true", help="create the Space as private")
     args = parser.parse_args(argv)
-    target = check_hub_access(args.space_id, args.private or None)
+    target = check_hub_access(args.space_id, args.private or None, flag="--space_id")
     deploy_space(args.model_id, target)
     return 0
 

@@ -20,7 +20,7 @@ from src.long_text import average_by_owner, head_tail_texts, window_encodings
 from src.model import load_model, load_tokenizer_and_config
 from src.model_card import write_card
 from src.prepare import prepare_splits
-from src.publish import check_hub_access, publish
+from src.publish import HubTarget, check_hub_access, publish
 from src.training import RESULTS_FILE, build_trainer, checkpoint_to_resume
 
 logger = logging.getLogger(__name__)
@@ -33,10 +33,7 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
     started, clock = utc_now(), time.monotonic()
     check_data_arguments(data_args)  # every cheap check first: no time is spent on a doomed run
     resume_from = checkpoint_to_resume(training_args)
-    hub_target = None
-    if training_args.publish_to_hub:  # token, repo id and reachability, before any time is spent
-        hub_target = check_hub_access(training_args.hub_model_id, training_args.hub_private_repo, training_args.hub_token)
-    training_args.hub_token = None  # never saved with the training arguments (training_args.bin)
+    hub_target = publishing_target(training_args)
     set_seed(training_args.seed)
 
     raw, source = load_raw_splits(data_args, model_args.cache_dir)
@@ -85,13 +82,27 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
         "duration_seconds": round(time.monotonic() - clock, 1),
     }
     if trainer.is_world_process_zero():
-        write_json(output_dir / RESULTS_FILE, facts)
         _remove_checkpoints(output_dir)
-        card = write_card(output_dir, training_args.hub_model_id or str(output_dir), model_args.license)
-        logger.info("Wrote the model card %s", card)
-        if hub_target:
-            facts["published"] = publish(output_dir, hub_target, model_args.license)
+        save_run(output_dir, facts, training_args, model_args, hub_target)
     return facts
+
+
+def publishing_target(training_args) -> HubTarget | None:
+    """With --push_to_hub: repo id, token and reachability, checked before any time is spent."""
+    target = None
+    if training_args.publish_to_hub:
+        target = check_hub_access(training_args.hub_model_id, training_args.hub_private_repo, training_args.hub_token)
+    training_args.hub_token = None  # never saved with the training arguments (training_args.bin)
+    return target
+
+
+def save_run(output_dir: Path, facts: dict, training_args, model_args, hub_target: HubTarget | None) -> None:
+    """Main process only: run_facts.json, the model card, and the push when one was asked for."""
+    write_json(output_dir / RESULTS_FILE, facts)
+    card = write_card(output_dir, training_args.hub_model_id or str(output_dir), model_args.license)
+    logger.info("Wrote the model card %s", card)
+    if hub_target:
+        facts["published"] = publish(output_dir, hub_target, model_args.license)
 
 
 def run_record(trainer, training_args, train_result, results: dict, baselines: dict) -> dict:

@@ -47,15 +47,17 @@ class HubTarget:
         return f"HubTarget(repo_id={self.repo_id!r}, private={self.private!r})"
 
 
-def check_hub_access(repo_id: str | None, private: bool | None = None, token: str | None = None) -> HubTarget:
-    """Before any training: the repo id's form, a token, and that the Hub accepts it."""
+def check_hub_access(
+    repo_id: str | None, private: bool | None = None, token: str | None = None, flag: str = "--hub_model_id"
+) -> HubTarget:
+    """Before any training: the repo id's form, a token, and that the Hub accepts it. `flag` names the repo id's flag."""
     if not repo_id:
-        raise UserError("--push_to_hub needs --hub_model_id, e.g. --hub_model_id your-name/sst2-bert.")
+        raise UserError(f"--push_to_hub needs {flag}, e.g. {flag} your-name/sst2-bert.")
     try:
         validate_repo_id(repo_id)
     except HFValidationError as err:
         raise UserError(
-            f"--hub_model_id '{repo_id}' is not a valid repo id ({err}). Use 'user/name' with letters, "
+            f"{flag} '{repo_id}' is not a valid repo id ({err}). Use 'user/name' with letters, "
             "digits, '-', '_' and '.', e.g. alice/sst2-bert."
         ) from None
     token = token or get_token()
@@ -71,7 +73,7 @@ def check_hub_access(repo_id: str | None, private: bool | None = None, token: st
     if repo_id.split("/")[0] not in allowed:
         raise UserError(
             f"Your token belongs to '{user['name']}', which cannot write to '{repo_id.split('/')[0]}'. "
-            f"Use --hub_model_id {user['name']}/{name}."
+            f"Use {flag} {user['name']}/{name}."
         )
     logger.info("Hub access checked: will publish to %s as %s.", repo_id, user["name"])
     return HubTarget(repo_id, token, private)

@@ -13,10 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from src.facts import write_json
-from src.fine_tune import fine_tune
-from src.model_card import write_card
-from src.publish import check_hub_access, publish
+from src.fine_tune import fine_tune, publishing_target, save_run
 from src.training import RESULTS_FILE
 
 logger = logging.getLogger(__name__)
@@ -26,9 +23,7 @@ def fine_tune_seeds(model_args, data_args, training_args, callbacks=()) -> dict 
     """`fine_tune` once per seed (just once for --seeds 1); None if a run was interrupted."""
     if training_args.seeds == 1:
         return fine_tune(model_args, data_args, training_args, callbacks)
-    hub_target = None
-    if training_args.publish_to_hub:  # once, before the first run
-        hub_target = check_hub_access(training_args.hub_model_id, training_args.hub_private_repo, training_args.hub_token)
+    hub_target = publishing_target(training_args)  # once, before the first run
     output_dir = Path(training_args.output_dir)
     runs = {}
     for seed in range(training_args.seed, training_args.seed + training_args.seeds):
@@ -41,11 +36,8 @@ def fine_tune_seeds(model_args, data_args, training_args, callbacks=()) -> dict 
     if training_args.process_index == 0:
         _copy_run(output_dir / f"seed-{summary['best_seed']}", output_dir)
         facts = {**best, "seeds": summary}
-        write_json(output_dir / RESULTS_FILE, facts)
-        write_card(output_dir, training_args.hub_model_id or str(output_dir), model_args.license)
         log_summary(summary)
-        if hub_target:
-            facts["published"] = publish(output_dir, hub_target, model_args.license)
+        save_run(output_dir, facts, training_args, model_args, hub_target)
         return facts
     return {**best, "seeds": summary}
 

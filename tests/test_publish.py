@@ -194,3 +194,10 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
     finally:
         app.terminate()
         app.wait(timeout=30)
+
+
+def test_deploy_space_names_its_own_flag_for_a_bad_space_id(hub, tmp_path):
+    result = run(["deploy_space.py", "--model_id", "alice/m", "--space_id", "alice/bad name!"], hub_env(tmp_path, hub.url))
+    assert result.returncode == 2
+    assert "--space_id 'alice/bad name!' is not a valid repo id" in result.stderr
+    assert "Traceback" not in result.stderr
