@@ -45,7 +45,9 @@ def template_variables(facts: dict, repo_id: str, image_dir: Path | None) -> dic
         "f1_name": "F1" if len(names) == 2 else "macro F1",
         "usage_example": json.dumps(_usage_example(facts), ensure_ascii=False),
         "max_length": facts["lengths"]["max_length"],
+        "long_text": facts["lengths"].get("long_text", "truncate"),
         "long_text_note": _long_text_note(facts["lengths"]),
+        "long_text_limitation": _long_text_limitation(facts["lengths"]),
         "max_length_reason": facts["lengths"]["max_length_reason"],
         "truncation_note": _truncation_note(facts["lengths"]),
         "results": results,
@@ -189,13 +191,27 @@ def _data_notes(data: dict) -> list[str]:
 
 def _long_text_note(lengths: dict) -> str:
     max_length, mode = lengths["max_length"], lengths.get("long_text", "truncate")
-    plain = f"With `truncation=True` a pipeline call reads the first {max_length} tokens of a longer text"
-    if mode == "truncate":
-        return f"{plain}, as in training."
-    how = {"head_tail": f"its first quarter and last three quarters of {max_length} tokens (head+tail)",
-           "chunks": f"every token, in windows of {max_length} tokens overlapping by half, averaging their probabilities"}[mode]  # fmt: skip
-    return (f"{plain}; this model was evaluated reading {how}. The demo app (`src/inference.py` of the project "
-            "that trained it) applies that mode, read from this model's config (`long_text`).")
+    plain = f"a plain pipeline call reads only the first {max_length} tokens of a longer text"
+    return {
+        "truncate": f"With `truncation=True` {plain}, as in training.",
+        "head_tail": f"This model was trained and evaluated on the first quarter and the last three quarters of "
+                     f"{max_length} tokens of each longer text (head+tail), but {plain}. To read long texts as "
+                     "the results below were measured:",
+        "chunks": f"This model was evaluated reading every token of a longer text, in windows of {max_length} tokens "
+                  f"overlapping by half, their probabilities averaged; {plain}. To read long texts that way:",
+    }[mode]  # fmt: skip
+
+
+def _long_text_limitation(lengths: dict) -> str:
+    max_length, mode = lengths["max_length"], lengths.get("long_text", "truncate")
+    return {
+        "truncate": f"Texts longer than {max_length} tokens are cut: sentiment stated only at the end of a long text "
+                    "is missed.",
+        "head_tail": f"Texts longer than {max_length} tokens lose their middle: an opinion stated only there is "
+                     "missed.",
+        "chunks": "Long texts are read in windows whose probabilities are averaged: a strong opinion in one part can "
+                  "be outweighed by many neutral parts.",
+    }[mode]  # fmt: skip
 
 
 def _truncation_note(lengths: dict) -> str:

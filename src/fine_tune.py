@@ -3,10 +3,11 @@
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 from transformers import set_seed
 
 from src.baselines import baseline_results
@@ -19,13 +20,27 @@ from src.lengths import choose_max_length, length_report, model_length_limit, to
 from src.long_text import average_by_owner, head_tail_texts, window_encodings
 from src.model import load_model, load_tokenizer_and_config
 from src.model_card import write_card
-from src.prepare import prepare_splits
+from src.prepare import PreparedData, prepare_splits
 from src.publish import HubTarget, check_hub_access, publish
 from src.training import RESULTS_FILE, build_trainer, checkpoint_to_resume
 
 logger = logging.getLogger(__name__)
 
 EVAL_PREFIXES = {"validation": "eval", "test": "test"}  # the Trainer's names for metric keys
+
+
+@dataclass
+class PreparedRun:
+    """Everything known before the model loads: the splits, their language and lengths, the tokenizer."""
+
+    data: PreparedData
+    source: dict
+    language: str
+    checkpoint: str
+    tokenizer: object
+    config: object
+    lengths: dict
+    tokenized: DatasetDict
 
 
 def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None:
@@ -35,7 +50,34 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
     resume_from = checkpoint_to_resume(training_args)
     hub_target = publishing_target(training_args)
     set_seed(training_args.seed)
+    prepared = prepare_data(model_args, data_args, training_args)
+    search = None
+    if training_args.hp_search:  # sets the chosen values on training_args for the final run
+        search = reuse_earlier_search(training_args) or search_hyperparameters(
+            prepared.checkpoint, prepared.config, model_args, prepared.tokenizer, prepared.tokenized, training_args
+        )
 
+    model = load_model(prepared.checkpoint, prepared.config, model_args)
+    trainer, interrupt = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args, callbacks)
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    if interrupt.interrupted:
+        logger.warning(
+            "Stopped at step %d; checkpoint saved in %s. Continue with the same command plus --resume.",
+            trainer.state.global_step, training_args.output_dir,
+        )  # fmt: skip
+        return None
+
+    facts = evaluate_run(trainer, train_result, prepared, training_args)
+    facts |= ({"hp_search": search} if search else {}) | {"started": started}
+    facts["duration_seconds"] = round(time.monotonic() - clock, 1)
+    if trainer.is_world_process_zero():
+        _remove_checkpoints(Path(training_args.output_dir))
+        save_run(Path(training_args.output_dir), facts, training_args, model_args, hub_target)
+    return facts
+
+
+def prepare_data(model_args, data_args, training_args) -> PreparedRun:
+    """Load and split the data, pick the checkpoint and max_length, and tokenize (the long-text mode applied)."""
     raw, source = load_raw_splits(data_args, model_args.cache_dir)
     split_seed = training_args.seed if training_args.split_seed is None else training_args.split_seed
     data = prepare_splits(raw, data_args, split_seed)
@@ -47,44 +89,27 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
     tokenizer.model_max_length = lengths["max_length"]  # saved with the tokenizer: inference truncates alike
     config.long_text = lengths["long_text"] = data_args.long_text  # saved with the model: the app applies it too
     tokenized = tokenize(data.splits, tokenizer, lengths["max_length"], data_args.long_text)
-    search = None
-    if training_args.hp_search:  # sets the chosen values on training_args for the final run
-        search = reuse_earlier_search(training_args) or search_hyperparameters(
-            checkpoint, config, model_args, tokenizer, tokenized, training_args
-        )
+    return PreparedRun(data, source, language, checkpoint, tokenizer, config, lengths, tokenized)
 
-    model = load_model(checkpoint, config, model_args)
-    trainer, interrupt = build_trainer(model, tokenizer, tokenized, training_args, callbacks)
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
-    if interrupt.interrupted:
-        logger.warning(
-            "Stopped at step %d; checkpoint saved in %s. Continue with the same command plus --resume.",
-            trainer.state.global_step, training_args.output_dir,
-        )  # fmt: skip
-        return None
 
-    output_dir = Path(training_args.output_dir)
+def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) -> dict:
+    """Save the best model, evaluate it and the baselines on every split, and gather the run's facts."""
     trainer.save_model()  # best checkpoint's weights (safetensors), tokenizer and config with label names
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
-    results = evaluate_splits(trainer, data, tokenized, output_dir, lengths["max_length"], data_args.long_text)
-    baselines = baseline_results(data.splits, language, training_args.seed)
+    max_length, long_text = prepared.lengths["max_length"], prepared.lengths["long_text"]
+    output_dir = Path(training_args.output_dir)
+    results = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir, max_length, long_text)
+    baselines = baseline_results(prepared.data.splits, prepared.language, training_args.seed)
     log_comparison(results, baselines)
-    facts = {
-        "base_model": checkpoint,
-        "language": language,
-        "label_names": data.label_names,
-        "data": {"source": source, **data.report},
-        "lengths": lengths,
-        **({"hp_search": search} if search else {}),
+    return {
+        "base_model": prepared.checkpoint,
+        "language": prepared.language,
+        "label_names": prepared.data.label_names,
+        "data": {"source": prepared.source, **prepared.data.report},
+        "lengths": prepared.lengths,
         **run_record(trainer, training_args, train_result, results, baselines),
-        "started": started,
-        "duration_seconds": round(time.monotonic() - clock, 1),
     }
-    if trainer.is_world_process_zero():
-        _remove_checkpoints(output_dir)
-        save_run(output_dir, facts, training_args, model_args, hub_target)
-    return facts
 
 
 def publishing_target(training_args) -> HubTarget | None:
@@ -156,7 +181,8 @@ def predict_by_windows(trainer, texts, labels, max_length: int, prefix: str):
     prediction = trainer.predict(Dataset.from_dict(dict(windows)), metric_key_prefix=prefix)
     probabilities = average_by_owner(softmax(prediction.predictions), owners, len(texts))
     metrics = classification_metrics(labels, probabilities.argmax(axis=-1), probabilities.shape[1])
-    return probabilities, {f"{prefix}_{name}": value for name, value in metrics.items()} | {f"{prefix}_windows": len(owners)}
+    metrics = {f"{prefix}_{name}": value for name, value in metrics.items()} | {f"{prefix}_windows": len(owners)}
+    return probabilities, metrics
 
 
 def evaluate_splits(trainer, data, tokenized, output_dir: Path, max_length: int, long_text: str) -> dict:

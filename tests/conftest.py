@@ -65,6 +65,7 @@ def write_csv(path: Path, rows, header=("text", "label"), delimiter=",") -> Path
 
 def build_tiny_bert(directory: Path, texts: list[str]) -> Path:
     """A 2-layer BERT (hidden 32) with a WordPiece vocabulary trained on `texts`, saved like a Hub model."""
+    import torch
     from tokenizers import BertWordPieceTokenizer
     from transformers import BertConfig, BertModel, BertTokenizer
 
@@ -78,6 +79,7 @@ def build_tiny_bert(directory: Path, texts: list[str]) -> Path:
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=128,
     )  # fmt: skip
+    torch.manual_seed(0)  # the same tiny model in every session: a failure reproduces
     BertModel(config).save_pretrained(directory)
     return directory
 

@@ -1,6 +1,8 @@
 import json
+import re
 
 import numpy as np
+import pytest
 from transformers import AutoTokenizer
 
 import train
@@ -66,3 +68,38 @@ def test_training_evaluation_and_the_app_apply_the_same_window_mode(tiny_bert, t
     assert app_accuracy == facts["results"]["test"]["metrics"]["accuracy"], "the app answers as training evaluated"
     assert not any(p.truncated for p in app.predict(texts)), "windows read every token"
     assert all(p.truncated for p in SentimentClassifier(str(out), quantize=False, long_text="truncate").predict(texts))
+
+
+def card_code(card: str) -> list[str]:
+    """The Python blocks of a model card, in order."""
+    return re.findall(r"```python\n(.*?)```", card, flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("mode", ["head_tail", "chunks"])
+def test_the_cards_snippet_reads_long_texts_as_evaluation_did(mode, tiny_bert, tmp_path):
+    data = write_csv(tmp_path / "reviews.csv", english_reviews(240))
+    out = tmp_path / "out"
+    flags = [*quick_training_flags(tiny_bert, out), "--num_train_epochs", "1", "--max_seq_length", "16"]
+    assert train.main([str(f) for f in ["--train_file", data, *flags, "--long_text", mode]]) == 0
+    card = (out / "README.md").read_text()
+    assert f"a plain pipeline call reads only the first 16 tokens" in card
+    blocks = card_code(card)
+    assert len(blocks) == 2, "the plain call, then the long-text reading"
+
+    namespace = {}
+    for block in blocks:  # as a user pastes them: the plain call defines `classify`
+        exec(block, namespace)  # noqa: S102
+    classify = namespace["classify"]
+    texts = [text for text, _ in long_reviews(6)]
+    app = SentimentClassifier(str(out), quantize=False).predict(texts)
+    if mode == "head_tail":
+        read = [{s["label"]: s["score"] for s in classify(namespace["head_tail"](t), truncation=True, top_k=None)}
+                for t in texts]  # fmt: skip
+        assert [namespace["head_tail"](t) for t in texts] == head_tail_texts(classify.tokenizer, texts, 16)
+    else:
+        read = [{s["label"]: s["score"] for s in namespace["classify_long"](t)} for t in texts]
+    for snippet, ours in zip(read, app):
+        assert snippet.keys() == ours.scores.keys()
+        np.testing.assert_allclose([snippet[k] for k in ours.scores], list(ours.scores.values()), atol=1e-5)
+    plain = [classify(t, truncation=True, top_k=None)[0]["score"] for t in texts]
+    assert not np.allclose(plain, [max(r.values()) for r in read], atol=1e-4), "the snippet reads beyond the head"
