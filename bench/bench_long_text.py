@@ -82,6 +82,12 @@ def print_summary(accuracy: dict, seconds: dict, seeds: list[int]) -> None:
         mean = np.mean(values)
         print(f"  {cell[0]:<12} {cell[1]:<10} {f'{mean:.4f}{std}':>16} {(mean - baseline) * 100:>+11.2f}p "
               f"{np.mean(seconds[cell]):>8.1f}")  # fmt: skip
+    print("Reading gain on the same model (points, paired by seed):")
+    for trained in TRAINED:
+        for read in READ[1:]:
+            gains = 100 * (np.array(accuracy[trained, read]) - np.array(accuracy[trained, "truncate"]))
+            std = f" ± {np.std(gains, ddof=1):.2f}" if len(gains) > 1 else ""
+            print(f"  {trained:<12} {read:<10} vs truncate {np.mean(gains):>+6.2f}{std}")
 
 
 def main() -> None:

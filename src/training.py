@@ -66,17 +66,38 @@ class SaveOnInterrupt(TrainerCallback):
 
 
 class SentimentTrainer(Trainer):
-    """A Trainer that evaluates in dataset order.
+    """A Trainer that evaluates in dataset order and breaks ties for the best checkpoint by loss.
 
     With train_sampling_strategy="group_by_length", transformers 5 also shuffles evaluation batches,
     so predictions no longer line up with the texts they belong to. We sort evaluation splits by
     length ourselves (see fine_tune.sort_by_length), which pads as little, and read them in order.
+
+    The Trainer keeps the earliest of checkpoints that tie on metric_for_best_model. When the metric
+    saturates (F1 1.0 on an easy or small validation split), that is the least trained of them, often
+    still close to 50/50 on every text; among tied checkpoints we keep the one with the lowest
+    validation loss instead.
     """
+
+    _best_loss = None  # validation loss of the best checkpoint so far
 
     def _get_eval_sampler(self, eval_dataset):
         if eval_dataset is None or self.args.world_size > 1:
             return None  # distributed: accelerate shards in order and gathers back in order
         return SequentialSampler(eval_dataset)
+
+    def _determine_best_metric(self, metrics, trial):
+        best_before, loss = self.state.best_metric, metrics.get("eval_loss")
+        if best_before is None:  # a new training (or search trial) begins
+            self._best_loss = None
+        is_new_best = super()._determine_best_metric(metrics, trial)
+        metric = self.args.metric_for_best_model
+        tied = metrics.get(metric if metric.startswith("eval_") else f"eval_{metric}") == best_before
+        if not is_new_best and tied and loss is not None and self._best_loss is not None and loss < self._best_loss:
+            self.state.best_global_step = self.state.global_step
+            is_new_best = True
+        if is_new_best:
+            self._best_loss = loss
+        return is_new_best
 
 
 def balanced_loss(train_labels: list[int], num_labels: int):

@@ -15,6 +15,7 @@ def test_single_prediction_has_every_label_and_sums_to_one(served):
     confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert set(confidences) == {"negative", "positive"}
     assert sum(confidences.values()) == pytest.approx(1.0, abs=1e-6)
+    assert confidences["positive"] > 0.9, "a clear text gets a confident answer"
     assert note == ""
 
 
@@ -28,7 +29,7 @@ def test_oversized_and_odd_input_is_truncated_with_a_note(served):
     classifier, client, _ = served
     text = "the plot was horrible and dull 🙄\x00\x07 " * 200
     label, note = client.predict(text, api_name="/predict")
-    assert label["label"] == "negative"
+    assert label["label"] == "negative" and label["confidences"][0]["confidence"] > 0.9
     assert f"longer than {classifier.max_length} tokens" in note
 
 
