@@ -205,6 +205,8 @@ class SentimentTrainingArguments(TrainingArguments):
         self.publish_to_hub, self.push_to_hub = self.push_to_hub, False
         if self.hub_private:
             self.hub_private_repo = True
+        if self.split_seed is None:
+            self.split_seed = self.seed  # resolved once: every --seeds run shares the split of the first
         if self.seeds < 1:
             raise UserError(f"--seeds {self.seeds} must be at least 1.")
         if self.hp_search and self.seeds > 1:

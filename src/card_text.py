@@ -33,6 +33,7 @@ def _score(value: float) -> str:
 def template_variables(facts: dict, repo_id: str, image_dir: Path | None) -> dict:
     names = facts["label_names"]
     results = [_split_section(split, report, names, image_dir) for split, report in facts["results"].items()]
+    long_text = facts["lengths"].get("long_text", "truncate")  # runs before --long_text existed truncated
     return {
         "title": repo_id.split("/")[-1],
         "repo_id": repo_id,
@@ -45,9 +46,9 @@ def template_variables(facts: dict, repo_id: str, image_dir: Path | None) -> dic
         "f1_name": "F1" if len(names) == 2 else "macro F1",
         "usage_example": json.dumps(_usage_example(facts), ensure_ascii=False),
         "max_length": facts["lengths"]["max_length"],
-        "long_text": facts["lengths"].get("long_text", "truncate"),
-        "long_text_note": _long_text_note(facts["lengths"]),
-        "long_text_limitation": _long_text_limitation(facts["lengths"]),
+        "long_text": long_text,
+        "long_text_note": _long_text_note(facts["lengths"]["max_length"], long_text),
+        "long_text_limitation": _long_text_limitation(facts["lengths"]["max_length"], long_text),
         "max_length_reason": facts["lengths"]["max_length_reason"],
         "truncation_note": _truncation_note(facts["lengths"]),
         "results": results,
@@ -189,8 +190,7 @@ def _data_notes(data: dict) -> list[str]:
     return notes
 
 
-def _long_text_note(lengths: dict) -> str:
-    max_length, mode = lengths["max_length"], lengths.get("long_text", "truncate")
+def _long_text_note(max_length: int, mode: str) -> str:
     plain = f"a plain pipeline call reads only the first {max_length} tokens of a longer text"
     return {
         "truncate": f"With `truncation=True` {plain}, as in training.",
@@ -202,8 +202,7 @@ def _long_text_note(lengths: dict) -> str:
     }[mode]  # fmt: skip
 
 
-def _long_text_limitation(lengths: dict) -> str:
-    max_length, mode = lengths["max_length"], lengths.get("long_text", "truncate")
+def _long_text_limitation(max_length: int, mode: str) -> str:
     return {
         "truncate": f"Texts longer than {max_length} tokens are cut: sentiment stated only at the end of a long text "
                     "is missed.",

@@ -79,8 +79,7 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
 def prepare_data(model_args, data_args, training_args) -> PreparedRun:
     """Load and split the data, pick the checkpoint and max_length, and tokenize (the long-text mode applied)."""
     raw, source = load_raw_splits(data_args, model_args.cache_dir)
-    split_seed = training_args.seed if training_args.split_seed is None else training_args.split_seed
-    data = prepare_splits(raw, data_args, split_seed)
+    data = prepare_splits(raw, data_args, training_args.split_seed)
     language = resolve_language(model_args.language, data.splits["train"]["text"])
     checkpoint = model_args.model_name_or_path or default_checkpoint(language)
     tokenizer, config = load_tokenizer_and_config(checkpoint, data.label_names, model_args)

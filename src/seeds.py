@@ -32,14 +32,12 @@ def fine_tune_seeds(model_args, data_args, training_args, callbacks=()) -> dict 
             return None
         runs[seed] = facts
     summary = summarize(runs, training_args.metric_for_best_model)
-    best = runs[summary["best_seed"]]
+    facts = {**runs[summary["best_seed"]], "seeds": summary}
     if training_args.process_index == 0:
         _copy_run(output_dir / f"seed-{summary['best_seed']}", output_dir)
-        facts = {**best, "seeds": summary}
         log_summary(summary)
         save_run(output_dir, facts, training_args, model_args, hub_target)
-        return facts
-    return {**best, "seeds": summary}
+    return facts
 
 
 def _run_one_seed(model_args, data_args, training_args, seed: int, callbacks) -> dict | None:
@@ -49,7 +47,6 @@ def _run_one_seed(model_args, data_args, training_args, seed: int, callbacks) ->
         return json.loads((run_dir / RESULTS_FILE).read_text(encoding="utf-8"))
     args = copy.deepcopy(training_args)
     args.seed, args.output_dir, args.publish_to_hub = seed, str(run_dir), False
-    args.split_seed = training_args.seed if training_args.split_seed is None else training_args.split_seed
     args.resume = training_args.resume and run_dir.is_dir() and any(run_dir.glob("checkpoint-*"))
     logger.info("Run %d of %d: seed %d -> %s", seed - training_args.seed + 1, training_args.seeds, seed, run_dir)
     return fine_tune(model_args, data_args, args, callbacks)

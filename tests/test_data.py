@@ -1,5 +1,6 @@
 import csv
 import gzip
+
 import pytest
 
 from src.arguments import DataArguments

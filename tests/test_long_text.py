@@ -82,7 +82,7 @@ def test_the_cards_snippet_reads_long_texts_as_evaluation_did(mode, tiny_bert, t
     flags = [*quick_training_flags(tiny_bert, out), "--num_train_epochs", "1", "--max_seq_length", "16"]
     assert train.main([str(f) for f in ["--train_file", data, *flags, "--long_text", mode]]) == 0
     card = (out / "README.md").read_text()
-    assert f"a plain pipeline call reads only the first 16 tokens" in card
+    assert "a plain pipeline call reads only the first 16 tokens" in card
     blocks = card_code(card)
     assert len(blocks) == 2, "the plain call, then the long-text reading"
 

@@ -5,8 +5,10 @@ import os
 import socket
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
+import gradio
 import pytest
 
 from src.model_card import render_card
@@ -167,9 +169,6 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
     files = space.commits[0][1]
     assert {"app.py", "src/inference.py", "src/demo.py", "requirements.txt", "README.md"} <= set(files)
     assert not any("__pycache__" in name for name in files)
-
-    import gradio
-    from importlib.metadata import version
 
     card = SpaceCard(files["README.md"].decode())
     assert (card.data.sdk, card.data.sdk_version, card.data.app_file) == ("gradio", gradio.__version__, "app.py")
