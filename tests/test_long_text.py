@@ -79,7 +79,7 @@ def card_code(card: str) -> list[str]:
 def test_the_cards_snippet_reads_long_texts_as_evaluation_did(mode, tiny_bert, tmp_path):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(240))
     out = tmp_path / "out"
-    flags = [*quick_training_flags(tiny_bert, out), "--num_train_epochs", "1", "--max_seq_length", "16"]
+    flags = [*quick_training_flags(tiny_bert, out), "--max_seq_length", "16"]
     assert train.main([str(f) for f in ["--train_file", data, *flags, "--long_text", mode]]) == 0
     card = (out / "README.md").read_text()
     assert "a plain pipeline call reads only the first 16 tokens" in card
@@ -101,5 +101,6 @@ def test_the_cards_snippet_reads_long_texts_as_evaluation_did(mode, tiny_bert, t
     for snippet, ours in zip(read, app):
         assert snippet.keys() == ours.scores.keys()
         np.testing.assert_allclose([snippet[k] for k in ours.scores], list(ours.scores.values()), atol=1e-5)
-    plain = [classify(t, truncation=True, top_k=None)[0]["score"] for t in texts]
-    assert not np.allclose(plain, [max(r.values()) for r in read], atol=1e-4), "the snippet reads beyond the head"
+    # Each review opens with a sentence of the opposite sentiment: reading past it moves the answer.
+    plain = [{s["label"]: s["score"] for s in classify(t, truncation=True, top_k=None)} for t in texts]
+    assert max(abs(p["positive"] - r["positive"]) for p, r in zip(plain, read)) > 0.2, "the snippet reads beyond the head"
