@@ -1,6 +1,6 @@
 """Inference benchmark: the app's prediction path vs a stock pipeline("text-classification") call.
 
-    python bench/bench_app.py
+    python -m bench.bench_app
 
 Speed, on the bert-base architecture (random weights: the compute of bert-base-uncased), on SST-2
 dev sentences: single-sentence latency p50/p90 (one call per sentence, --latency_sentences of them)
@@ -13,13 +13,10 @@ accuracy of both paths, and the drop int8 costs.
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import MINILM, SST2, random_bert_base, sst2_dev  # noqa: E402
+from bench.common import MINILM, SST2, random_bert_base, sst2_dev
 
 
 def stock_pipeline(model: str):
@@ -45,7 +42,7 @@ def throughput(call, texts: list[str]) -> float:
 
 
 def speed_part(latency_sentences: int) -> None:
-    from src.inference import SentimentClassifier
+    from bert_sentiment.inference import SentimentClassifier
 
     model = random_bert_base()
     texts, _ = sst2_dev()
@@ -70,9 +67,9 @@ def speed_part(latency_sentences: int) -> None:
 
 
 def accuracy_part(train_samples: int) -> None:
-    from src.arguments import parse_args
-    from src.fine_tune import fine_tune
-    from src.inference import SentimentClassifier
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.fine_tune import fine_tune
+    from bert_sentiment.inference import SentimentClassifier
 
     texts, labels = sst2_dev()
     with tempfile.TemporaryDirectory() as output_dir:

@@ -1,7 +1,7 @@
 """Long documents on IMDB: plain truncation vs head+tail vs averaged windows, on reviews longer than max_length.
 
-    python bench/bench_long_text.py                      # 3 seeds, max_length 128
-    python bench/bench_long_text.py --max_length 256 --seeds 1
+    python -m bench.bench_long_text                      # 3 seeds, max_length 128
+    python -m bench.bench_long_text --max_length 256 --seeds 1
 
 MiniLM (../shared) is fine-tuned by train.py on --train_samples random IMDB training reviews,
 --epochs epochs at --learning_rate (above the default 5e-5: in so few steps this small encoder
@@ -17,15 +17,12 @@ import csv
 import gzip
 import logging
 import random
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import MINILM, SHARED  # noqa: E402
+from bench.common import MINILM, SHARED
 
 IMDB = SHARED / "data/imdb"
 TRAINED = ("truncate", "head_tail")  # chunks trains on head+tail texts: the same model as head_tail
@@ -48,8 +45,8 @@ def long_test_reviews(tokenizer, count: int, max_length: int, seed: int) -> tupl
 
 def train_model(mode: str, seed: int, output_dir: str, options) -> float:
     """Seconds spent fine-tuning MiniLM with --long_text `mode`."""
-    from src.arguments import parse_args
-    from src.fine_tune import fine_tune
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.fine_tune import fine_tune
 
     flags = ["--model_name_or_path", str(MINILM), "--train_file", str(IMDB / "imdb_train.csv.gz"),
              "--max_train_samples", str(options.train_samples), "--max_eval_samples", "200",
@@ -63,7 +60,7 @@ def train_model(mode: str, seed: int, output_dir: str, options) -> float:
 
 def read_model(output_dir: str, mode: str, texts: list[str], labels: list[int]) -> tuple[float, float]:
     """(accuracy, seconds) of the model at `output_dir` reading `texts` by `mode`."""
-    from src.inference import SentimentClassifier
+    from bert_sentiment.inference import SentimentClassifier
 
     classifier = SentimentClassifier(output_dir, quantize=False, long_text=mode)
     started = time.perf_counter()

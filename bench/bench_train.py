@@ -5,8 +5,8 @@ random batches, learning rate 2e-5 (the Hugging Face tutorial's), and our batch 
 weight decay. Ours: `fine_tune()` exactly as `train.py` runs it with its defaults (dynamic padding,
 length-grouped batches, max_length from the data, 10% warmup, learning rate 5e-5, best checkpoint).
 
-    python bench/bench_train.py                      # both parts, defaults below
-    python bench/bench_train.py --part speed         # bert-base architecture only
+    python -m bench.bench_train                      # both parts, defaults below
+    python -m bench.bench_train --part speed         # bert-base architecture only
 
 Part "accuracy": the real pretrained MiniLM encoder in ../shared fine-tuned on SST-2 (a random
 subset of --train_samples sentences, --epochs epochs); prints dev accuracy, training samples/s and
@@ -23,10 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import MINILM, ROOT, SST2, random_bert_base  # noqa: E402
+from bench.common import MINILM, ROOT, SST2, random_bert_base
 
 BATCH_SIZE = 32  # ours and the tutorial's alike
 TUTORIAL_LEARNING_RATE = 2e-5  # the Hugging Face text-classification tutorial's; ours is train.py's default
@@ -42,8 +40,8 @@ def common_flags(model: str, output_dir: str, train_samples: int) -> list[str]:
 
 
 def run_ours(model: str, train_samples: int, epochs: float, max_steps: int | None) -> dict:
-    from src.arguments import parse_args
-    from src.fine_tune import fine_tune
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.fine_tune import fine_tune
 
     with tempfile.TemporaryDirectory() as output_dir:
         flags = common_flags(model, output_dir, train_samples) + ["--num_train_epochs", str(epochs)]
@@ -52,9 +50,9 @@ def run_ours(model: str, train_samples: int, epochs: float, max_steps: int | Non
                       "--load_best_model_at_end", "false", "--early_stopping_patience", "0"]  # fmt: skip
         facts = fine_tune(*parse_args(flags))
     return {
-        "dev_accuracy": facts["results"]["validation"]["metrics"]["accuracy"],
-        "train_samples_per_second": facts["training"]["train_samples_per_second"],
-        "max_length": facts["lengths"]["max_length"],
+        "dev_accuracy": facts.results["validation"]["metrics"]["accuracy"],
+        "train_samples_per_second": facts.training["train_samples_per_second"],
+        "max_length": facts.lengths["max_length"],
     }
 
 
@@ -62,9 +60,9 @@ def run_tutorial(model: str, train_samples: int, epochs: float, max_steps: int |
     import numpy as np
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
-    from src.arguments import parse_args
-    from src.data import load_raw_splits
-    from src.prepare import prepare_splits
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.data import load_raw_splits
+    from bert_sentiment.prepare import prepare_splits
 
     _, data_args, _ = parse_args(common_flags(model, "unused", train_samples))
     splits = prepare_splits(load_raw_splits(data_args)[0], data_args, seed=42).splits  # the same sentences as ours
@@ -101,7 +99,7 @@ def child(recipe: str, model: str, train_samples: int, epochs: float, max_steps:
 
 
 def spawn(recipe: str, model: str, options) -> dict:
-    command = [sys.executable, __file__, "--child", recipe, "--model", model, "--train_samples", str(options.train_samples),
+    command = [sys.executable, "-m", "bench.bench_train", "--child", recipe, "--model", model, "--train_samples", str(options.train_samples),
                "--epochs", str(options.epochs)]  # fmt: skip
     if options.part == "speed-child":
         command += ["--max_steps", str(options.speed_steps if recipe == "ours" else options.baseline_speed_steps)]

@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from app import load_classifier
-from src.errors import UserError
+from bert_sentiment.errors import UserError
 
 
 def test_single_prediction_has_every_label_and_sums_to_one(served):

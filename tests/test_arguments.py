@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from src.arguments import parse_args
-from src.errors import UserError
+from bert_sentiment.arguments import parse_args
+from bert_sentiment.errors import UserError
 
 
 def test_sentiment_defaults_and_trainer_flags_from_the_command_line():

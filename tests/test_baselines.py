@@ -1,6 +1,6 @@
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from src.baselines import baseline_results
+from bert_sentiment.baselines import baseline_results
 from tests.conftest import chinese_reviews, english_reviews
 
 

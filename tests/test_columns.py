@@ -1,8 +1,8 @@
 import pytest
 from datasets import Dataset
 
-from src.columns import find_columns
-from src.errors import UserError
+from bert_sentiment.columns import find_columns
+from bert_sentiment.errors import UserError
 
 
 def test_columns_found_by_their_usual_names():

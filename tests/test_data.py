@@ -3,9 +3,9 @@ import gzip
 
 import pytest
 
-from src.arguments import DataArguments
-from src.data import check_data_arguments, load_raw_splits, looks_like_header
-from src.errors import UserError
+from bert_sentiment.arguments import DataArguments
+from bert_sentiment.data import check_data_arguments, load_raw_splits, looks_like_header
+from bert_sentiment.errors import UserError
 from tests.conftest import SHARED, english_reviews, write_csv
 
 
@@ -24,9 +24,9 @@ def test_no_data_says_which_flags_to_use():
 
 
 def test_unsupported_extension_lists_supported_ones(tmp_path):
-    path = tmp_path / "reviews.xlsx"
+    path = tmp_path / "reviews.docx"
     path.write_text("x")
-    with pytest.raises(UserError, match=r"unsupported extension '\.xlsx'.*\.csv, \.tsv, \.json, \.jsonl, \.parquet"):
+    with pytest.raises(UserError, match=r"unsupported extension '\.docx'.*\.csv, \.tsv, \.json, \.jsonl, \.parquet, \.txt, \.xlsx, \.zip"):
         check_data_arguments(data_args(train_file=str(path)))
 
 
@@ -40,12 +40,15 @@ def test_gbk_file_is_refused_with_the_conversion_command(tmp_path):
     assert "iconv -f GB18030 -t UTF-8" in message
 
 
-def test_files_of_mixed_formats_are_refused(tmp_path):
+def test_splits_may_come_in_different_formats(tmp_path):
     train = write_csv(tmp_path / "train.csv", english_reviews(10))
-    validation = tmp_path / "dev.json"
-    validation.write_text('{"text": "good", "label": 1}\n')
-    with pytest.raises(UserError, match="one format"):
-        check_data_arguments(data_args(train_file=str(train), validation_file=str(validation)))
+    validation = tmp_path / "dev.jsonl"
+    validation.write_text('{"text": "good", "label": "positive"}\n{"text": "bad", "label": "negative"}\n')
+    args = data_args(train_file=str(train), validation_file=str(validation))
+    check_data_arguments(args)
+    raw, source = load_raw_splits(args)
+    assert raw["validation"]["text"] == ["good", "bad"] and len(raw["train"]) == 10
+    assert source["files"]["validation"]["name"] == "dev.jsonl"
 
 
 @pytest.mark.parametrize("percent", [0, 100, 150])

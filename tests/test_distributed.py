@@ -42,5 +42,5 @@ def test_torchrun_two_processes_split_the_data_gather_the_metrics_and_write_once
     # Only the main process wrote the model, the facts and the card.
     assert "[rank 0]" in log and "[rank 1]" in log
     assert log.count("Wrote the model card") == 1 and log.count(f"Wrote {out / 'run_facts.json'}") == 1
-    assert "[rank 1] INFO src.facts: Wrote" not in log
+    assert "[rank 1] INFO bert_sentiment.facts: Wrote" not in log
     assert len(list(out.glob("*.safetensors"))) == 1 and (out / "README.md").is_file()

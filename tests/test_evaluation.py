@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from src.evaluation import classification_metrics, evaluation_report, label_examples, most_confident_mistakes
+from bert_sentiment.evaluation import classification_metrics, evaluation_report, label_examples, most_confident_mistakes
 
 
 def test_binary_metrics_treat_the_second_label_as_positive():

@@ -3,8 +3,8 @@ import json
 import pytest
 
 import train
-from src.arguments import parse_args
-from src.errors import UserError
+from bert_sentiment.arguments import parse_args
+from bert_sentiment.errors import UserError
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
 

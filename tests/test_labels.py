@@ -1,8 +1,8 @@
 import pytest
 from datasets import ClassLabel, Value
 
-from src.errors import UserError
-from src.labels import build_label_mapping
+from bert_sentiment.errors import UserError
+from bert_sentiment.labels import build_label_mapping
 
 STRING = Value("string")
 INT = Value("int64")

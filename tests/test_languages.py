@@ -1,7 +1,7 @@
 import pytest
 
-from src.errors import UserError
-from src.languages import BASE_CHECKPOINTS, default_checkpoint, detect_language, resolve_language
+from bert_sentiment.errors import UserError
+from bert_sentiment.languages import BASE_CHECKPOINTS, default_checkpoint, detect_language, resolve_language
 
 
 def test_english_and_chinese_detected():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from src.errors import UserError
-from src.lengths import choose_max_length, length_report, model_length_limit, token_lengths
+from bert_sentiment.errors import UserError
+from bert_sentiment.lengths import choose_max_length, length_report, model_length_limit, token_lengths
 
 
 def test_default_covers_the_99th_percentile_rounded_to_8():

@@ -6,8 +6,8 @@ import pytest
 from transformers import AutoTokenizer
 
 import train
-from src.inference import SentimentClassifier
-from src.long_text import average_by_owner, head_tail_texts, window_encodings
+from bert_sentiment.inference import SentimentClassifier
+from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
 from tests.conftest import EN_NOUNS, english_reviews, quick_training_flags, write_csv
 
 FILLER = " ".join(EN_NOUNS)  # words that occur in both classes alike: no sentiment

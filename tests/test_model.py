@@ -1,8 +1,8 @@
 import pytest
 from transformers import ViTConfig
 
-from src.errors import UserError
-from src.model import load_tokenizer_and_config
+from bert_sentiment.errors import UserError
+from bert_sentiment.model import load_tokenizer_and_config
 
 
 class ModelArgs:

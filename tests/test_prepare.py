@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from src.errors import UserError
-from src.prepare import prepare_splits
+from bert_sentiment.errors import UserError
+from bert_sentiment.prepare import prepare_splits
 from tests.conftest import english_reviews
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import gradio
 import pytest
 
-from src.model_card import render_card
+from bert_sentiment.facts import RunFacts
+from bert_sentiment.model_card import render_card
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 from tests.hub_server import HubServer
 
@@ -152,7 +153,7 @@ print(api.upload_folder(repo_id="alice/reviews", repo_type="dataset", folder_pat
     facts = json.loads((out / "run_facts.json").read_text())
     assert facts["data"]["source"] == {"kind": "hub", "dataset_name": "alice/reviews", "config": None, "revision": None, "commit": commit}
     assert set(facts["results"]) == {"validation", "test"}
-    assert f"at commit `{commit}`" in render_card(facts, "alice/from-hub-data").text
+    assert f"at commit `{commit}`" in render_card(RunFacts.from_dict(facts), "alice/from-hub-data").text
 
 
 def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run, tmp_path):
@@ -167,7 +168,7 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
     assert space.sdk == "gradio" and space.variables["MODEL_ID"]["value"] == "alice/sst2-tiny"
     assert len(space.commits) == 1
     files = space.commits[0][1]
-    assert {"app.py", "src/inference.py", "src/demo.py", "requirements.txt", "README.md"} <= set(files)
+    assert {"app.py", "bert_sentiment/inference.py", "bert_sentiment/demo.py", "bert_sentiment/app.py", "requirements.txt", "README.md"} <= set(files)
     assert not any("__pycache__" in name for name in files)
 
     card = SpaceCard(files["README.md"].decode())

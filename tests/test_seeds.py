@@ -3,13 +3,13 @@ import json
 import pytest
 
 import train
-from src.seeds import summarize
-from tests.conftest import english_reviews, quick_training_flags, write_csv
+from bert_sentiment.seeds import summarize
+from tests.conftest import english_reviews, facts_literal, quick_training_flags, write_csv
 
 
-def facts_with(validation_f1: float, test_accuracy: float) -> dict:
-    return {"results": {"validation": {"metrics": {"f1": validation_f1, "accuracy": 0.5}},
-                        "test": {"metrics": {"f1": 0.5, "accuracy": test_accuracy}}}}  # fmt: skip
+def facts_with(validation_f1: float, test_accuracy: float):
+    return facts_literal(results={"validation": {"metrics": {"f1": validation_f1, "accuracy": 0.5}},
+                                  "test": {"metrics": {"f1": 0.5, "accuracy": test_accuracy}}})  # fmt: skip
 
 
 def test_summary_is_mean_and_sample_std_and_best_by_validation():

@@ -11,8 +11,8 @@ import pytest
 from transformers import TrainerCallback, pipeline
 
 import train
-from src.arguments import parse_args
-from src.fine_tune import fine_tune
+from bert_sentiment.arguments import parse_args
+from bert_sentiment.fine_tune import fine_tune
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]

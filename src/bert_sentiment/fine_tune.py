@@ -10,19 +10,19 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 from transformers import set_seed
 
-from src.baselines import baseline_results
-from src.data import check_data_arguments, load_raw_splits
-from src.evaluation import classification_metrics, evaluation_report, softmax
-from src.facts import hardware, hyperparameters, library_versions, utc_now, write_json
-from src.hp_search import reuse_earlier_search, search_hyperparameters
-from src.languages import default_checkpoint, resolve_language
-from src.lengths import choose_max_length, length_report, model_length_limit, token_lengths
-from src.long_text import average_by_owner, head_tail_texts, window_encodings
-from src.model import load_model, load_tokenizer_and_config
-from src.model_card import write_card
-from src.prepare import PreparedData, prepare_splits
-from src.publish import HubTarget, check_hub_access, publish
-from src.training import RESULTS_FILE, build_trainer, checkpoint_to_resume
+from bert_sentiment.baselines import baseline_results
+from bert_sentiment.data import check_data_arguments, load_raw_splits
+from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
+from bert_sentiment.facts import RunFacts, hardware, hyperparameters, library_versions, utc_now
+from bert_sentiment.hp_search import reuse_earlier_search, search_hyperparameters
+from bert_sentiment.languages import default_checkpoint, resolve_language
+from bert_sentiment.lengths import choose_max_length, length_report, model_length_limit, token_lengths
+from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
+from bert_sentiment.model import load_model, load_tokenizer_and_config
+from bert_sentiment.model_card import write_card
+from bert_sentiment.prepare import PreparedData, prepare_splits
+from bert_sentiment.publish import HubTarget, check_hub_access, publish
+from bert_sentiment.training import build_trainer, checkpoint_to_resume
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +43,17 @@ class PreparedRun:
     tokenized: DatasetDict
 
 
-def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None:
-    """Run everything; return the run's facts (also saved as run_facts.json), or None if interrupted."""
+def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> RunFacts | None:
+    """Run everything; return the run's facts (also saved as run_facts.json), or None if interrupted.
+
+    `data`, when given, is the user's data already in memory (an InMemoryData), in place of the data flags.
+    """
     started, clock = utc_now(), time.monotonic()
-    check_data_arguments(data_args)  # every cheap check first: no time is spent on a doomed run
+    check_data_arguments(data_args, in_memory=data is not None)  # every cheap check first: no time is spent on a doomed run
     resume_from = checkpoint_to_resume(training_args)
     hub_target = publishing_target(training_args)
     set_seed(training_args.seed)
-    prepared = prepare_data(model_args, data_args, training_args)
+    prepared = prepare_data(model_args, data_args, training_args, data)
     search = None
     if training_args.hp_search:  # sets the chosen values on training_args for the final run
         search = reuse_earlier_search(training_args) or search_hyperparameters(
@@ -68,17 +71,17 @@ def fine_tune(model_args, data_args, training_args, callbacks=()) -> dict | None
         return None
 
     facts = evaluate_run(trainer, train_result, prepared, training_args)
-    facts |= ({"hp_search": search} if search else {}) | {"started": started}
-    facts["duration_seconds"] = round(time.monotonic() - clock, 1)
+    facts.hp_search, facts.started = search, started
+    facts.duration_seconds = round(time.monotonic() - clock, 1)
     if trainer.is_world_process_zero():
         _remove_checkpoints(Path(training_args.output_dir))
         save_run(Path(training_args.output_dir), facts, training_args, model_args, hub_target)
     return facts
 
 
-def prepare_data(model_args, data_args, training_args) -> PreparedRun:
+def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun:
     """Load and split the data, pick the checkpoint and max_length, and tokenize (the long-text mode applied)."""
-    raw, source = load_raw_splits(data_args, model_args.cache_dir)
+    raw, source = load_raw_splits(data_args, model_args.cache_dir, data)
     data = prepare_splits(raw, data_args, training_args.split_seed)
     language = resolve_language(model_args.language, data.splits["train"]["text"])
     checkpoint = model_args.model_name_or_path or default_checkpoint(language)
@@ -91,7 +94,7 @@ def prepare_data(model_args, data_args, training_args) -> PreparedRun:
     return PreparedRun(data, source, language, checkpoint, tokenizer, config, lengths, tokenized)
 
 
-def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) -> dict:
+def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) -> RunFacts:
     """Save the best model, evaluate it and the baselines on every split, and gather the run's facts."""
     trainer.save_model()  # best checkpoint's weights (safetensors), tokenizer and config with label names
     trainer.log_metrics("train", train_result.metrics)
@@ -101,14 +104,14 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) ->
     results = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir, max_length, long_text)
     baselines = baseline_results(prepared.data.splits, prepared.language, training_args.seed)
     log_comparison(results, baselines)
-    return {
-        "base_model": prepared.checkpoint,
-        "language": prepared.language,
-        "label_names": prepared.data.label_names,
-        "data": {"source": prepared.source, **prepared.data.report},
-        "lengths": prepared.lengths,
+    return RunFacts(
+        base_model=prepared.checkpoint,
+        language=prepared.language,
+        label_names=prepared.data.label_names,
+        data={"source": prepared.source, **prepared.data.report},
+        lengths=prepared.lengths,
         **run_record(trainer, training_args, train_result, results, baselines),
-    }
+    )
 
 
 def publishing_target(training_args) -> HubTarget | None:
@@ -120,13 +123,13 @@ def publishing_target(training_args) -> HubTarget | None:
     return target
 
 
-def save_run(output_dir: Path, facts: dict, training_args, model_args, hub_target: HubTarget | None) -> None:
+def save_run(output_dir: Path, facts: RunFacts, training_args, model_args, hub_target: HubTarget | None) -> None:
     """Main process only: run_facts.json, the model card, and the push when one was asked for."""
-    write_json(output_dir / RESULTS_FILE, facts)
+    facts.save(output_dir)
     card = write_card(output_dir, training_args.hub_model_id or str(output_dir), model_args.license)
     logger.info("Wrote the model card %s", card)
     if hub_target:
-        facts["published"] = publish(output_dir, hub_target, model_args.license)
+        facts.published = publish(output_dir, hub_target, model_args.license)
 
 
 def run_record(trainer, training_args, train_result, results: dict, baselines: dict) -> dict:

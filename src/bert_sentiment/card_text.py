@@ -4,9 +4,10 @@ import json
 import re
 from pathlib import Path
 
+from bert_sentiment.facts import BASELINE_NAMES, RunFacts
+
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "multilingual": "multilingual"}
 SPLIT_NAMES = {"validation": "Validation", "test": "Test"}
-BASELINE_NAMES = {"majority_class": "majority class", "tfidf_logistic_regression": "TF-IDF + logistic regression"}
 SHOWN_HYPERPARAMETERS = (
     "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
     "warmup_steps", "weight_decay", "lr_scheduler_type", "optim", "seed", "bf16", "fp16",
@@ -30,41 +31,41 @@ def _score(value: float) -> str:
     return f"{value:.4f}"
 
 
-def template_variables(facts: dict, repo_id: str, image_dir: Path | None) -> dict:
-    names = facts["label_names"]
-    results = [_split_section(split, report, names, image_dir) for split, report in facts["results"].items()]
-    long_text = facts["lengths"].get("long_text", "truncate")  # runs before --long_text existed truncated
+def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) -> dict:
+    names = facts.label_names
+    results = [_split_section(split, report, names, image_dir) for split, report in facts.results.items()]
+    long_text = facts.lengths.get("long_text", "truncate")  # runs before --long_text existed truncated
     return {
         "title": repo_id.split("/")[-1],
         "repo_id": repo_id,
         "num_labels": len(names),
         "label_list": ", ".join(names),
         "label_list_code": ", ".join(f"`{name}`" for name in names),
-        "base_model": _model_link(facts["base_model"]),
-        "data_description": _data_description(facts["data"]["source"]),
+        "base_model": _model_link(facts.base_model),
+        "data_description": _data_description(facts.data["source"]),
         "headline": _headline(facts),
         "f1_name": "F1" if len(names) == 2 else "macro F1",
         "usage_example": json.dumps(_usage_example(facts), ensure_ascii=False),
-        "max_length": facts["lengths"]["max_length"],
+        "max_length": facts.lengths["max_length"],
         "long_text": long_text,
-        "long_text_note": _long_text_note(facts["lengths"]["max_length"], long_text),
-        "long_text_limitation": _long_text_limitation(facts["lengths"]["max_length"], long_text),
-        "max_length_reason": facts["lengths"]["max_length_reason"],
-        "truncation_note": _truncation_note(facts["lengths"]),
+        "long_text_note": _long_text_note(facts.lengths["max_length"], long_text),
+        "long_text_limitation": _long_text_limitation(facts.lengths["max_length"], long_text),
+        "max_length_reason": facts.lengths["max_length_reason"],
+        "truncation_note": _truncation_note(facts.lengths),
         "results": results,
         "metric_note": _metric_note(names),
-        "seeds": _seeds_section(facts.get("seeds")),
-        "hp_search": _search_section(facts.get("hp_search")),
+        "seeds": _seeds_section(facts.seeds),
+        "hp_search": _search_section(facts.hp_search),
         **_data_section(facts),
-        "hyperparameters": [(k, facts["hyperparameters"][k]) for k in SHOWN_HYPERPARAMETERS if k in facts["hyperparameters"]],
-        "epochs_run": facts["training"].get("epochs_run"),
-        "best_step": facts["training"].get("best_checkpoint_step"),
-        "metric_for_best": facts["hyperparameters"].get("metric_for_best_model"),
-        "training_time": _duration(facts["training"].get("train_runtime", 0)),
-        "hardware": _hardware(facts["environment"]["hardware"], facts["training"].get("processes", 1)),
-        "versions": ", ".join(f"{k} {v}" for k, v in facts["environment"]["versions"].items()),
-        "language_name": LANGUAGE_NAMES.get(facts["language"], facts["language"]),
-        "domain": _data_description(facts["data"]["source"], links=False),
+        "hyperparameters": [(k, facts.hyperparameters[k]) for k in SHOWN_HYPERPARAMETERS if k in facts.hyperparameters],
+        "epochs_run": facts.training.get("epochs_run"),
+        "best_step": facts.training.get("best_checkpoint_step"),
+        "metric_for_best": facts.hyperparameters.get("metric_for_best_model"),
+        "training_time": _duration(facts.training.get("train_runtime", 0)),
+        "hardware": _hardware(facts.environment["hardware"], facts.training.get("processes", 1)),
+        "versions": ", ".join(f"{k} {v}" for k, v in facts.environment["versions"].items()),
+        "language_name": LANGUAGE_NAMES.get(facts.language, facts.language),
+        "domain": _data_description(facts.data["source"], links=False),
     }
 
 
@@ -86,11 +87,11 @@ def _data_description(source: dict, links: bool = True) -> str:
     return f"the local data `{dataset['name']}`" if links else dataset["name"]
 
 
-def _headline(facts: dict) -> dict | None:
-    split = "test" if "test" in facts["results"] else next(iter(facts["results"]), None)
+def _headline(facts: RunFacts) -> dict | None:
+    split = facts.headline_split
     if split is None:
         return None
-    report = facts["results"][split]
+    report = facts.results[split]
     baselines = report.get("baselines", {})
     return {
         "split": split,
@@ -101,12 +102,11 @@ def _headline(facts: dict) -> dict | None:
     }
 
 
-def _usage_example(facts: dict) -> str:
-    for report in facts["results"].values():
-        examples = report.get("label_examples") or {}
-        if examples:
-            return next(iter(examples.values()))
-    return "这家店的菜很好吃" if facts["language"] == "zh" else "I really enjoyed this."
+def _usage_example(facts: RunFacts) -> str:
+    examples = facts.label_examples()
+    if examples:
+        return next(iter(examples.values()))
+    return "这家店的菜很好吃" if facts.language == "zh" else "I really enjoyed this."
 
 
 def _split_section(split: str, report: dict, names: list[str], image_dir: Path | None) -> dict:
@@ -155,16 +155,17 @@ def _metric_note(names: list[str]) -> str:
     return "Precision, recall and F1 are macro averages over the classes. Baselines are fitted on the same training split."
 
 
-def _data_section(facts: dict) -> dict:
-    data = facts["data"]
+def _data_section(facts: RunFacts) -> dict:
+    data = facts.data
     dataset = dataset_identity(data["source"])
     if dataset["on_hub"]:
         revision = f" at commit `{dataset['revision']}`" if dataset["revision"] else ""
         paragraph = f"{_data_description(data['source'])}{revision}."
     else:
         hashes = ", ".join(f"{split}: `{sha[:16]}…`" for split, sha in dataset["sha256"].items())
+        what = "rows" if data["source"]["kind"] == "memory" else "files"
         paragraph = (f"The local data `{dataset['name']}`, which is not on the Hub; the results above name it "
-                     f"`{dataset['type']}`. SHA-256 of the files: {hashes}.")  # fmt: skip
+                     f"`{dataset['type']}`. SHA-256 of the {what}: {hashes}.")  # fmt: skip
     paragraph += f" Text column(s): {', '.join(data['text_columns'])}; labels from column `{data['label_column']}` ({data['labels_from']})."
     order = ["train", "validation", "test"]
     rows = [

@@ -14,8 +14,9 @@ from huggingface_hub import HfApi, constants, get_session, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from src.errors import UserError
-from src.model_card import load_facts, write_card
+from bert_sentiment.errors import UserError
+from bert_sentiment.facts import RunFacts
+from bert_sentiment.model_card import write_card
 
 logger = logging.getLogger(__name__)
 
@@ -126,13 +127,13 @@ def verify_published(output_dir: Path, target: HubTarget, revision: str) -> None
     """Load the model by repo id through pipeline() and compare it with the local model on the card's examples."""
     from transformers import pipeline
 
-    facts = load_facts(output_dir)
-    examples = _examples(facts)
+    facts = RunFacts.load(output_dir)
+    examples = list(facts.label_examples().values()) or ["This is great.", "This is terrible."]
     local = pipeline("text-classification", model=str(output_dir))
     remote = pipeline("text-classification", model=target.repo_id, revision=revision, token=target.token)
     remote_labels = list(remote.model.config.id2label.values())
-    if remote_labels != facts["label_names"]:
-        raise PublishError(f"The published model's labels are {remote_labels}, expected {facts['label_names']}.")
+    if remote_labels != facts.label_names:
+        raise PublishError(f"The published model's labels are {remote_labels}, expected {facts.label_names}.")
     expected = local(examples, top_k=None, truncation=True)
     answered = remote(examples, top_k=None, truncation=True)
     for text, mine, theirs in zip(examples, expected, answered):
@@ -141,9 +142,3 @@ def verify_published(output_dir: Path, target: HubTarget, revision: str) -> None
             raise PublishError(f"The published model answers {theirs} for {text!r}; the local model {mine}.")
         logger.info("  %r -> %s (as locally)", text[:60], max(theirs, key=theirs.get))
 
-
-def _examples(facts: dict) -> list[str]:
-    for report in facts["results"].values():
-        if report.get("label_examples"):
-            return list(report["label_examples"].values())
-    return ["This is great.", "This is terrible."]

@@ -5,27 +5,23 @@ valid model-index; the prose comes from the `model_card.md` template. Nothing is
 a section with no facts behind it is left out.
 """
 
-import json
+from importlib.resources import files
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from src.card_text import dataset_identity, is_hub_id, template_variables
-from src.training import RESULTS_FILE
+from bert_sentiment.card_text import dataset_identity, is_hub_id, template_variables
+from bert_sentiment.facts import RunFacts
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "model_card.md"
+TEMPLATE = files("bert_sentiment") / "model_card.md"  # shipped inside the package (the repo's top level links to it)
 CARD_FILE = "README.md"  # what the Hub shows as the model card
 
 
-def load_facts(output_dir: Path) -> dict:
-    return json.loads((Path(output_dir) / RESULTS_FILE).read_text(encoding="utf-8"))
-
-
-def eval_results(facts: dict) -> list[EvalResult]:
+def eval_results(facts: RunFacts) -> list[EvalResult]:
     """One EvalResult per split and metric, for the Hub's model-index."""
-    dataset = dataset_identity(facts["data"]["source"])
+    dataset = dataset_identity(facts.data["source"])
     results = []
-    for split, report in facts["results"].items():
+    for split, report in facts.results.items():
         for metric, value in report["metrics"].items():
             results.append(
                 EvalResult(
@@ -33,7 +29,7 @@ def eval_results(facts: dict) -> list[EvalResult]:
                     dataset_type=dataset["type"], dataset_name=dataset["name"], dataset_config=dataset["config"],
                     dataset_split=split, dataset_revision=dataset["revision"],
                     metric_type=metric.split("_")[0], metric_name=metric, metric_value=round(value, 4),
-                    metric_config=_average(metric, len(facts["label_names"])),
+                    metric_config=_average(metric, len(facts.label_names)),
                 )  # fmt: skip
             )
     return results
@@ -47,13 +43,13 @@ def _average(metric: str, num_labels: int) -> str | None:
     return "binary" if num_labels == 2 else "macro"
 
 
-def card_data(facts: dict, repo_id: str, license: str) -> ModelCardData:
-    dataset = dataset_identity(facts["data"]["source"])
-    language = facts["language"] if facts["language"] in ("en", "zh") else None
-    examples = _widget_examples(facts)
+def card_data(facts: RunFacts, repo_id: str, license: str) -> ModelCardData:
+    dataset = dataset_identity(facts.data["source"])
+    language = facts.language if facts.language in ("en", "zh") else None
+    examples = facts.label_examples()
     return ModelCardData(
         model_name=repo_id.split("/")[-1],
-        base_model=facts["base_model"] if is_hub_id(facts["base_model"]) else None,
+        base_model=facts.base_model if is_hub_id(facts.base_model) else None,
         datasets=[dataset["type"]] if dataset["on_hub"] else None,
         language=language,
         license=license,
@@ -66,15 +62,8 @@ def card_data(facts: dict, repo_id: str, license: str) -> ModelCardData:
     )
 
 
-def _widget_examples(facts: dict) -> dict[str, str]:
-    """One real example per label, from the split the card reports first."""
-    for report in facts["results"].values():
-        if report.get("label_examples"):
-            return report["label_examples"]
-    return {}
 
-
-def render_card(facts: dict, repo_id: str, license: str = "apache-2.0", image_dir: Path | None = None) -> ModelCard:
+def render_card(facts: RunFacts, repo_id: str, license: str = "apache-2.0", image_dir: Path | None = None) -> ModelCard:
     variables = template_variables(facts, repo_id, image_dir)
     return ModelCard.from_template(card_data(facts, repo_id, license), template_path=str(TEMPLATE), **variables)
 
@@ -82,7 +71,7 @@ def render_card(facts: dict, repo_id: str, license: str = "apache-2.0", image_di
 def write_card(output_dir: Path, repo_id: str, license: str = "apache-2.0") -> Path:
     """Render the card of the run in output_dir into output_dir/README.md."""
     output_dir = Path(output_dir)
-    card = render_card(load_facts(output_dir), repo_id, license, image_dir=output_dir)
+    card = render_card(RunFacts.load(output_dir), repo_id, license, image_dir=output_dir)
     path = output_dir / CARD_FILE
     card.save(path)
     return path

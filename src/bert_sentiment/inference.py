@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from src.long_text import average_by_owner, head_tail_texts, window_encodings
+from bert_sentiment.errors import UserError
+from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,32 @@ class Prediction:
     def label(self) -> str:
         return max(self.scores, key=self.scores.get)
 
+    @property
+    def score(self) -> float:
+        return self.scores[self.label]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{label}: {p:.3f}" for label, p in self.scores.items())
+        return f"Prediction({self.label!r}, {shown}{', truncated' if self.truncated else ''})"
+
 
 def clean_text(text) -> str:
     """Printable text: control characters (except newlines and tabs) become spaces; length is bounded."""
     text = "" if text is None else str(text)[:MAX_CHARACTERS]
     return "".join(" " if unicodedata.category(c) == "Cc" and c not in "\n\t" else c for c in text).strip()
+
+
+def load(model: str | None, quantize: bool = True, **options) -> "SentimentClassifier":
+    """The classifier for a run's output_dir or a Hub id, as the app serves it; a UserError if it cannot load."""
+    if not model:
+        raise UserError("No model given. Set MODEL_ID, or pass --model your-name/sst2-bert (or a local output_dir).")
+    try:
+        return SentimentClassifier(str(model), quantize=quantize, **options)
+    except (OSError, ValueError) as err:
+        raise UserError(
+            f"Could not load model '{model}': {str(err).strip().splitlines()[0]}\n"
+            "Check MODEL_ID/--model: a Hub id (your-name/sst2-bert) or a folder written by train.py."
+        ) from None
 
 
 class SentimentClassifier:
@@ -54,6 +76,12 @@ class SentimentClassifier:
         if quantize:
             self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
         logger.info("Loaded %s (labels %s, max_length %d, int8 %s).", model_id, self.labels, self.max_length, quantize)
+
+    def __call__(self, texts: str | list[str]) -> Prediction | list[Prediction]:
+        """`clf("great film")` -> one Prediction; `clf([...])` -> one per text, in order."""
+        if isinstance(texts, str):
+            return self.predict([texts])[0]
+        return self.predict(list(texts))
 
     def warm_up(self) -> None:
         """One prediction before the first visitor, so nobody waits for lazy initialisation."""

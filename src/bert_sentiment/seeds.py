@@ -6,33 +6,33 @@ whose run_facts.json gains a "seeds" summary the card shows.
 """
 
 import copy
-import json
+import dataclasses
 import logging
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from src.fine_tune import fine_tune, publishing_target, save_run
-from src.training import RESULTS_FILE
+from bert_sentiment.facts import RESULTS_FILE, RunFacts
+from bert_sentiment.fine_tune import fine_tune, publishing_target, save_run
 
 logger = logging.getLogger(__name__)
 
 
-def fine_tune_seeds(model_args, data_args, training_args, callbacks=()) -> dict | None:
+def fine_tune_seeds(model_args, data_args, training_args, callbacks=(), data=None) -> RunFacts | None:
     """`fine_tune` once per seed (just once for --seeds 1); None if a run was interrupted."""
     if training_args.seeds == 1:
-        return fine_tune(model_args, data_args, training_args, callbacks)
+        return fine_tune(model_args, data_args, training_args, callbacks, data)
     hub_target = publishing_target(training_args)  # once, before the first run
     output_dir = Path(training_args.output_dir)
     runs = {}
     for seed in range(training_args.seed, training_args.seed + training_args.seeds):
-        facts = _run_one_seed(model_args, data_args, training_args, seed, callbacks)
+        facts = _run_one_seed(model_args, data_args, training_args, seed, callbacks, data)
         if facts is None:
             return None
         runs[seed] = facts
     summary = summarize(runs, training_args.metric_for_best_model)
-    facts = {**runs[summary["best_seed"]], "seeds": summary}
+    facts = dataclasses.replace(runs[summary["best_seed"]], seeds=summary)
     if training_args.process_index == 0:
         _copy_run(output_dir / f"seed-{summary['best_seed']}", output_dir)
         log_summary(summary)
@@ -40,33 +40,33 @@ def fine_tune_seeds(model_args, data_args, training_args, callbacks=()) -> dict 
     return facts
 
 
-def _run_one_seed(model_args, data_args, training_args, seed: int, callbacks) -> dict | None:
+def _run_one_seed(model_args, data_args, training_args, seed: int, callbacks, data) -> RunFacts | None:
     run_dir = Path(training_args.output_dir) / f"seed-{seed}"
     if (run_dir / RESULTS_FILE).exists() and training_args.resume:
         logger.info("Seed %d finished earlier; reusing %s.", seed, run_dir)
-        return json.loads((run_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+        return RunFacts.load(run_dir)
     args = copy.deepcopy(training_args)
     args.seed, args.output_dir, args.publish_to_hub = seed, str(run_dir), False
     args.resume = training_args.resume and run_dir.is_dir() and any(run_dir.glob("checkpoint-*"))
     logger.info("Run %d of %d: seed %d -> %s", seed - training_args.seed + 1, training_args.seeds, seed, run_dir)
-    return fine_tune(model_args, data_args, args, callbacks)
+    return fine_tune(model_args, data_args, args, callbacks, data)
 
 
-def summarize(runs: dict[int, dict], best_metric: str) -> dict:
+def summarize(runs: dict[int, RunFacts], best_metric: str) -> dict:
     """Mean, sample std, min and max of every metric per split, each run's values, and the best seed."""
-    splits = next(iter(runs.values()))["results"]
+    splits = next(iter(runs.values())).results
     summary = {"count": len(runs), "seeds": list(runs), "metric_for_best_model": best_metric, "splits": {}}
     for split in splits:
-        metrics = next(iter(runs.values()))["results"][split]["metrics"]
+        metrics = splits[split]["metrics"]
         summary["splits"][split] = {}
         for metric in metrics:
-            values = np.array([facts["results"][split]["metrics"][metric] for facts in runs.values()])
+            values = np.array([facts.results[split]["metrics"][metric] for facts in runs.values()])
             summary["splits"][split][metric] = {
                 "mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                 "min": float(values.min()), "max": float(values.max()),
                 "runs": dict(zip(map(str, runs), map(float, values))),
             }  # fmt: skip
-    by_validation = {seed: facts["results"]["validation"]["metrics"][best_metric] for seed, facts in runs.items()}
+    by_validation = {seed: facts.results["validation"]["metrics"][best_metric] for seed, facts in runs.items()}
     summary["best_seed"] = max(by_validation, key=by_validation.get)
     return summary
 

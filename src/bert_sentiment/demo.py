@@ -2,13 +2,13 @@
 
 import csv
 import io
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from src.errors import UserError
-from src.inference import Prediction
+from bert_sentiment.errors import UserError
+from bert_sentiment.facts import RESULTS_FILE, RunFacts
+from bert_sentiment.inference import Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +30,10 @@ def model_facts(model_id: str, labels: list[str]) -> ModelFacts:
     card = _load_card(model_id)
     if card is not None:
         return ModelFacts(_card_examples(card, labels), _about_from_card(card, model_id, labels))
-    facts_file = Path(model_id) / "run_facts.json"
-    if facts_file.is_file():
-        facts = json.loads(facts_file.read_text(encoding="utf-8"))
-        examples = next((r["label_examples"] for r in facts["results"].values() if r.get("label_examples")), {})
-        return ModelFacts(list(examples.values()) or _default_examples(labels), _about_from_facts(facts, labels))
+    if (Path(model_id) / RESULTS_FILE).is_file():
+        facts = RunFacts.load(Path(model_id))
+        examples = list(facts.label_examples().values())
+        return ModelFacts(examples or _default_examples(labels), _about_from_facts(facts, labels))
     return ModelFacts(_default_examples(labels), f"Model: `{model_id}`; labels: {', '.join(labels)}.")
 
 
@@ -74,9 +73,9 @@ def _about_from_card(card, model_id: str, labels: list[str]) -> str:
     return "  \n".join(lines)
 
 
-def _about_from_facts(facts: dict, labels: list[str]) -> str:
-    lines = [f"**Base model**: {facts['base_model']}", f"**Labels**: {', '.join(labels)}"]
-    for split, report in facts["results"].items():
+def _about_from_facts(facts: RunFacts, labels: list[str]) -> str:
+    lines = [f"**Base model**: {facts.base_model}", f"**Labels**: {', '.join(labels)}"]
+    for split, report in facts.results.items():
         metrics = report["metrics"]
         lines.append(f"**{split}**: accuracy {metrics['accuracy']:.4f}, F1 {metrics['f1']:.4f}")
     return "  \n".join(lines)
@@ -96,7 +95,7 @@ def read_batch(pasted: str | None, file_path: str | None) -> list[str]:
 
 
 def _csv_texts(content: str) -> list[str]:
-    from src.columns import TEXT_COLUMN_NAMES
+    from bert_sentiment.columns import TEXT_COLUMN_NAMES
 
     rows = list(csv.reader(io.StringIO(content)))
     if not rows:

@@ -8,7 +8,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from src.evaluation import classification_metrics
+from bert_sentiment.evaluation import classification_metrics
 
 logger = logging.getLogger(__name__)
 

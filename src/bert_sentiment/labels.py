@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from datasets import ClassLabel
 
-from src.errors import UserError
+from bert_sentiment.errors import UserError
 
 # Known sentiment words, ranked so that ids run from negative to positive.
 POLARITY_RANK = {

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from src.columns import find_columns
-from src.errors import UserError
-from src.labels import LabelMapping, build_label_mapping, is_missing
+from bert_sentiment.columns import find_columns
+from bert_sentiment.errors import UserError
+from bert_sentiment.labels import LabelMapping, build_label_mapping, is_missing
 
 logger = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 import logging
 import signal
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -10,12 +11,11 @@ from torch.utils.data import SequentialSampler
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from src.errors import UserError
-from src.evaluation import metrics_for_trainer
+from bert_sentiment.errors import UserError
+from bert_sentiment.evaluation import metrics_for_trainer
+from bert_sentiment.facts import RESULTS_FILE
 
 logger = logging.getLogger(__name__)
-
-RESULTS_FILE = "run_facts.json"  # written last by a finished run
 
 
 def checkpoint_to_resume(training_args) -> str | None:
@@ -44,6 +44,8 @@ class SaveOnInterrupt(TrainerCallback):
         self._previous = {}
 
     def on_train_begin(self, args, state, control, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread (training called from a worker thread)
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._request_stop)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from src.errors import UserError
+from bert_sentiment.errors import UserError
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import logging
 
 from datasets import ClassLabel, Dataset, Value
 
-from src.errors import UserError, did_you_mean
+from bert_sentiment.errors import UserError, did_you_mean
 
 logger = logging.getLogger(__name__)
 

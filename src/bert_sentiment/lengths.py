@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from src.errors import UserError
+from bert_sentiment.errors import UserError
 
 logger = logging.getLogger(__name__)
 

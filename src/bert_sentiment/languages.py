@@ -4,7 +4,7 @@ import logging
 import re
 from collections.abc import Sequence
 
-from src.errors import UserError
+from bert_sentiment.errors import UserError
 
 logger = logging.getLogger(__name__)
 

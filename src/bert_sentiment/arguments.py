@@ -17,7 +17,7 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
-from src.errors import UserError, did_you_mean
+from bert_sentiment.errors import UserError, did_you_mean
 
 
 @dataclass
@@ -192,7 +192,7 @@ class SentimentTrainingArguments(TrainingArguments):
     hp_search: bool = field(
         default=False,
         metadata={"help": "Search learning rate, batch size, epochs, warmup and weight decay with Optuna on the "
-                  "validation split before the final run (space in src/hp_search.py)."},
+                  "validation split before the final run (space in bert_sentiment/hp_search.py)."},
     )
     hp_search_trials: int = field(default=10, metadata={"help": "Trials of the --hp_search budget."})
     hub_private: bool = field(
@@ -259,6 +259,16 @@ def parse_args(argv: list[str] | None = None):
         raise
     except ValueError as err:  # TrainingArguments refusing a combination of flags: the user's to fix
         raise UserError(f"Invalid combination of flags: {err}") from None
+
+
+def build_arguments(values: dict):
+    """The three argument dataclasses from keyword values (the Python API), checked as flags are."""
+    try:
+        return HfArgumentParser(ALL_ARGUMENTS).parse_dict(values)
+    except UserError:
+        raise
+    except (ValueError, TypeError) as err:  # a value TrainingArguments refuses: the user's to fix
+        raise UserError(f"Invalid combination of options: {err}") from None
 
 
 def config_file_to_flags(path: Path, parser: HfArgumentParser) -> list[str]:

@@ -8,14 +8,20 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, SpaceCard, SpaceCardData, constants
 
-from src.publish import HubTarget
+from bert_sentiment.publish import HubTarget
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
-# What the Space runs: the app and our package (src/ is small and the app imports across it).
-SPACE_FILES = ["app.py"]
-SPACE_PACKAGES = ["src"]
+PACKAGE = Path(__file__).resolve().parent
+# What the Space runs: a two-line app.py beside our package (small; the app imports only its serving modules).
+SPACE_APP = """import sys
+
+from bert_sentiment.app import serve
+from bert_sentiment.cli import run_command
+
+if __name__ == "__main__":
+    sys.exit(run_command(lambda: serve(sys.argv[1:])))
+"""
 # Pinned to the versions this app was tested with. gradio itself comes from the card's sdk_version.
 PINNED = ["torch", "transformers", "accelerate", "datasets", "huggingface_hub", "tokenizers", "scikit-learn", "numpy",
           "pyyaml"]  # fmt: skip
@@ -57,10 +63,8 @@ def space_card(model_id: str, title: str | None = None) -> SpaceCard:
 
 def stage_space(model_id: str, directory: Path) -> Path:
     """Everything the Space needs, laid out in `directory`."""
-    for name in SPACE_FILES:
-        shutil.copy2(ROOT / name, directory / name)
-    for package in SPACE_PACKAGES:
-        shutil.copytree(ROOT / package, directory / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (directory / "app.py").write_text(SPACE_APP, encoding="utf-8")
+    shutil.copytree(PACKAGE, directory / PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (directory / "requirements.txt").write_text(pinned_requirements(), encoding="utf-8")
     space_card(model_id).save(directory / "README.md")
     return directory

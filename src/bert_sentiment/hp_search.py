@@ -10,9 +10,9 @@ import json
 import logging
 from pathlib import Path
 
-from src.facts import write_json
-from src.model import load_model
-from src.training import build_trainer
+from bert_sentiment.facts import write_json
+from bert_sentiment.model import load_model
+from bert_sentiment.training import build_trainer
 
 logger = logging.getLogger(__name__)
 

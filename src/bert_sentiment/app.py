@@ -1,0 +1,105 @@
+"""Gradio app for a fine-tuned sentiment model; runs as a Hugging Face Space or locally.
+
+    MODEL_ID=your-name/sst2-bert python app.py       # what a Space does
+    python app.py --model out/sst2 --share            # a local run with a public link
+    bert-sentiment app --model out/sst2               # the same, once the package is installed
+
+The model loads once at start-up through pipeline("text-classification"); predictions use the
+fast CPU path of bert_sentiment/inference.py (int8 weights, length-sorted batches; --no_quantize turns int8 off).
+Nothing of the training stack (the Trainer and the modules that drive it) is imported here.
+"""
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from bert_sentiment.demo import model_facts, predictions_table, read_batch, table_headers, write_csv
+from bert_sentiment.errors import UserError
+from bert_sentiment.inference import SentimentClassifier, clean_text, load
+
+QUEUE_SIZE = 64  # visitors waiting at most; the next one is told to retry instead of timing out
+CONCURRENCY = 1  # one prediction at a time: each already uses every CPU core
+
+
+def classify_one(classifier: SentimentClassifier, text: str) -> tuple[dict, str]:
+    if not clean_text(text):
+        return {}, "Type or paste a text to classify."
+    prediction = classifier.predict([text])[0]
+    note = ""
+    if prediction.truncated:
+        read = "its beginning and end were read" if classifier.long_text == "head_tail" else "only its beginning was read"
+        note = f"This text is longer than {classifier.max_length} tokens: {read}, as in training."
+    return prediction.scores, note
+
+
+def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress: gr.Progress):
+    try:
+        texts = read_batch(pasted, file)
+    except UserError as err:
+        raise gr.Error(str(err)) from None
+    if not texts:
+        return [], None, "Paste one text per line, or upload a .txt or .csv file."
+    predictions = classifier.predict(texts, progress=lambda done, total: progress(done / total, desc=f"{done}/{total}"))
+    rows = predictions_table(texts, predictions, classifier.labels)
+    path = write_csv(rows, table_headers(classifier.labels), Path(tempfile.mkdtemp()) / "predictions.csv")
+    truncated = sum(p.truncated for p in predictions)
+    note = f"{len(texts):,} texts classified." + (f" {truncated:,} were longer than {classifier.max_length} tokens and were cut." if truncated else "")
+    return rows, str(path), note
+
+
+def build_demo(classifier: SentimentClassifier) -> gr.Blocks:
+    facts = model_facts(classifier.model_id, classifier.labels)
+    with gr.Blocks(title=f"Sentiment: {classifier.model_id}") as demo:
+        gr.Markdown(f"# Sentiment classifier\n`{classifier.model_id}` answers: {', '.join(classifier.labels)}")
+        with gr.Tab("One text"):
+            text = gr.Textbox(label="Text", lines=3, placeholder=facts.examples[0] if facts.examples else "")
+            button = gr.Button("Classify", variant="primary")
+            label = gr.Label(label="Prediction", num_top_classes=len(classifier.labels))
+            note = gr.Markdown()
+            gr.Examples([[example] for example in facts.examples], inputs=text)
+            predict = lambda value: classify_one(classifier, value)  # noqa: E731
+            button.click(predict, inputs=text, outputs=[label, note], api_name="predict")
+            text.submit(predict, inputs=text, outputs=[label, note], api_name=False)
+        with gr.Tab("Many texts"):
+            pasted = gr.Textbox(label="One text per line", lines=8)
+            upload = gr.File(label="…or a .txt / .csv file", file_types=[".txt", ".csv"], type="filepath")
+            run_batch = gr.Button("Classify all", variant="primary")
+            batch_note = gr.Markdown()
+            table = gr.Dataframe(headers=table_headers(classifier.labels), label="Predictions", wrap=True)
+            download = gr.File(label="Download as CSV")
+            run_batch.click(
+                lambda p, f, progress=gr.Progress(): classify_batch(classifier, p, f, progress),
+                inputs=[pasted, upload], outputs=[table, download, batch_note], api_name="predict_batch",
+            )  # fmt: skip
+        with gr.Accordion("About this model", open=False):
+            gr.Markdown(facts.about)
+    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="app.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=os.environ.get("MODEL_ID"), help="Hub id or local output_dir (default: $MODEL_ID)")
+    parser.add_argument("--share", action="store_true", help="also serve a public gradio.live link (not inside a Space)")
+    parser.add_argument("--no_quantize", action="store_true", help="keep fp32 weights instead of int8 (slower on CPU)")
+    # Inside a Space the app must listen on every interface; locally, only on this machine.
+    default_host = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", default_host))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    return parser.parse_args(argv)
+
+
+def load_classifier(model: str | None, quantize: bool) -> SentimentClassifier:
+    classifier = load(model, quantize=quantize)
+    classifier.warm_up()
+    return classifier
+
+
+def serve(argv) -> int:
+    args = parse_args(argv)
+    classifier = load_classifier(args.model, quantize=not args.no_quantize)
+    in_space = bool(os.environ.get("SPACE_ID"))
+    build_demo(classifier).launch(server_name=args.host, server_port=args.port, share=args.share and not in_space)
+    return 0

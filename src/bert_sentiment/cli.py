@@ -1,0 +1,127 @@
+"""The command line: `bert-sentiment train|publish|app|deploy ...`, and the top-level scripts that do the same.
+
+Each command imports what it needs when it runs, so `app` never loads the training stack.
+"""
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bert_sentiment.errors import UserError
+from bert_sentiment.publish import PublishError
+
+logger = logging.getLogger("bert_sentiment.cli")
+
+EXIT_USER_ERROR = 2  # bad input: the message says what to fix
+EXIT_PUBLISH_CHECK_FAILED = 1  # the model was pushed but does not load back as it should
+EXIT_INTERRUPTED = 130  # the conventional status after Ctrl-C; a checkpoint was saved
+
+
+def run_command(command: Callable[[], int]) -> int:
+    """Run `command` with logging set up; user mistakes print one line, not a traceback."""
+    rank = os.environ.get("RANK")  # set by torchrun / accelerate launch: say which process speaks
+    where = f" [rank {rank}]" if rank is not None else ""
+    logging.basicConfig(format=f"%(asctime)s{where} %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
+    try:
+        return command()
+    except UserError as err:
+        logger.error("%s", err)
+        return EXIT_USER_ERROR
+    except PublishError as err:
+        logger.error("Published, but the check failed: %s", err)
+        return EXIT_PUBLISH_CHECK_FAILED
+
+
+def train_command(argv: list[str] | None) -> int:
+    """Fine-tune a BERT sentiment classifier.
+
+        bert-sentiment train --dataset_name glue --dataset_config_name sst2 --output_dir out/sst2
+        bert-sentiment train --train_file reviews.csv --output_dir out/reviews
+        bert-sentiment train run.yaml
+
+    `--help` lists every flag, ours and the Trainer's.
+    """
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.seeds import fine_tune_seeds
+
+    model_args, data_args, training_args = parse_args(argv)
+    facts = fine_tune_seeds(model_args, data_args, training_args)
+    if facts is None:
+        return EXIT_INTERRUPTED
+    logger.info("Done. Model, metrics and run facts are in %s", training_args.output_dir)
+    return 0
+
+
+def publish_command(argv: list[str] | None) -> int:
+    """Publish a finished training run (its output_dir) to the Hugging Face Hub, without retraining.
+
+        bert-sentiment publish --output_dir out/sst2 --hub_model_id your-name/sst2-bert [--hub_private]
+
+    The token comes from HF_TOKEN or `hf auth login`; it is never printed or written anywhere.
+    """
+    from bert_sentiment.facts import RESULTS_FILE
+    from bert_sentiment.publish import check_hub_access, publish
+
+    parser = _parser("publish", publish_command)
+    parser.add_argument("--output_dir", required=True, help="a finished run of train.py")
+    parser.add_argument("--hub_model_id", required=True, help="the repo to publish to, e.g. alice/sst2-bert")
+    parser.add_argument("--hub_private_repo", "--hub_private", action="store_true", help="create the repo as private")
+    parser.add_argument("--license", default="apache-2.0", help="license in the model card (default apache-2.0)")
+    args = parser.parse_args(argv)
+    if not (Path(args.output_dir) / RESULTS_FILE).is_file():
+        raise UserError(f"'{args.output_dir}' holds no finished run ({RESULTS_FILE} is missing). Train first with train.py.")
+    target = check_hub_access(args.hub_model_id, args.hub_private_repo or None)
+    publish(Path(args.output_dir), target, args.license)
+    return 0
+
+
+def deploy_command(argv: list[str] | None) -> int:
+    """Deploy the demo app as a Hugging Face Space serving a published model.
+
+        bert-sentiment deploy --model_id your-name/sst2-bert --space_id your-name/sst2-demo [--private]
+
+    The Space gets app.py, the bert_sentiment package, a requirements.txt pinned to the tested versions
+    and a README.md whose header says sdk: gradio with the tested sdk_version; MODEL_ID is set as a
+    Space variable. The token comes from HF_TOKEN or `hf auth login`.
+    """
+    from bert_sentiment.publish import check_hub_access
+    from bert_sentiment.space import deploy_space
+
+    parser = _parser("deploy", deploy_command)
+    parser.add_argument("--model_id", required=True, help="the published model the Space serves")
+    parser.add_argument("--space_id", required=True, help="the Space to create or update, e.g. alice/sst2-demo")
+    parser.add_argument("--private", action="store_true", help="create the Space as private")
+    args = parser.parse_args(argv)
+    target = check_hub_access(args.space_id, args.private or None, flag="--space_id")
+    deploy_space(args.model_id, target)
+    return 0
+
+
+def app_command(argv: list[str] | None) -> int:
+    from bert_sentiment.app import serve
+
+    return serve(argv)
+
+
+COMMANDS = {"train": train_command, "publish": publish_command, "app": app_command, "deploy": deploy_command}
+
+
+def _parser(name: str, command: Callable) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=f"bert-sentiment {name}", description=command.__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`bert-sentiment COMMAND ...`, the console script pip installs."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in COMMANDS:
+        usage = "usage: bert-sentiment {train,publish,app,deploy} ...   (bert-sentiment COMMAND --help for its flags)"
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"bert-sentiment: unknown command '{argv[0]}'.\n{usage}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        print(usage)
+        return 0 if argv else EXIT_USER_ERROR
+    return run_command(lambda: COMMANDS[argv[0]](argv[1:]))

@@ -1,0 +1,150 @@
+"""The facts of a run (data, model, settings, results, environment): one typed object, saved as run_facts.json.
+
+Training fills a `RunFacts`; the model card, publishing, `--seeds` and the app read it back with
+`RunFacts.load`. The helpers here (label examples, the headline split, metric rows) are the one
+place those questions are answered.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from bert_sentiment.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "run_facts.json"  # written last by a finished run
+SCHEMA_VERSION = 2  # 2: schema_version recorded; files without it (version 1) read the same
+BASELINE_NAMES = {"majority_class": "majority class", "tfidf_logistic_regression": "TF-IDF + logistic regression"}
+LIBRARIES = ("transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "scikit-learn")
+# Settings recorded for the card. An explicit list, so tokens and paths never reach the card.
+HYPERPARAMETERS = (
+    "learning_rate", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
+    "gradient_accumulation_steps", "warmup_steps", "weight_decay", "lr_scheduler_type", "optim", "seed",
+    "bf16", "fp16", "train_sampling_strategy", "metric_for_best_model", "early_stopping_patience",
+    "class_weighting",
+)  # fmt: skip
+
+
+@dataclass
+class RunFacts:
+    """What one finished run knows about itself. Nested parts are plain JSON mappings:
+
+    - data: source (hub id + commit, or files + sha256), text/label columns, sizes, label_counts, notes;
+    - lengths: max_length, its reason, long_text mode, per-split length percentiles and truncation;
+    - results: split -> {metrics, baselines, per_class, confusion_matrix, num_examples, label_examples};
+    - training: the Trainer's train metrics, epochs, steps, processes, best checkpoint step.
+    """
+
+    base_model: str
+    language: str
+    label_names: list[str]
+    data: dict
+    lengths: dict
+    hyperparameters: dict
+    training: dict
+    results: dict
+    environment: dict
+    started: str | None = None
+    duration_seconds: float | None = None
+    hp_search: dict | None = None
+    seeds: dict | None = None
+    published: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def save(self, output_dir: Path) -> Path:
+        path = Path(output_dir) / RESULTS_FILE
+        write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, output_dir: Path) -> "RunFacts":
+        """The facts of the run in `output_dir` (or of a run_facts.json named directly)."""
+        path = Path(output_dir)
+        path = path / RESULTS_FILE if path.is_dir() else path
+        if not path.is_file():
+            raise UserError(f"'{path.parent}' holds no finished run ({RESULTS_FILE} is missing). Train first.")
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")), source=path)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: Path | str = "run facts") -> "RunFacts":
+        found = values.get("schema_version", 1)
+        if found > SCHEMA_VERSION:
+            raise UserError(
+                f"{source} was written by a newer bert-sentiment (facts schema {found}, this one reads up to "
+                f"{SCHEMA_VERSION}). Upgrade: pip install -U bert-sentiment."
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known} | {"schema_version": SCHEMA_VERSION})
+
+    def to_dict(self) -> dict:
+        return {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
+
+    @property
+    def headline_split(self) -> str | None:
+        """The split the card leads with: test when there is one (never tuned on), else validation."""
+        return "test" if "test" in self.results else next(iter(self.results), None)
+
+    def label_examples(self) -> dict[str, str]:
+        """One real, correctly classified text per label, from the first split that has them."""
+        for report in self.results.values():
+            if report.get("label_examples"):
+                return dict(report["label_examples"])
+        return {}
+
+    def metric_rows(self, split: str) -> dict[str, dict[str, float]]:
+        """The model's metrics on `split`, then each baseline's, by display name."""
+        report = self.results[split]
+        rows = {"this model": report["metrics"]}
+        rows |= {BASELINE_NAMES.get(name, name): metrics for name, metrics in report.get("baselines", {}).items()}
+        return rows
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for library in LIBRARIES:
+        try:
+            versions[library] = version(library)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def hardware() -> dict:
+    import torch
+
+    facts = {"cpu": _cpu_name(), "cpu_count": os.cpu_count(), "platform": platform.platform(terse=True)}
+    if torch.cuda.is_available():
+        facts["gpu"] = torch.cuda.get_device_name(0)
+        facts["gpu_count"] = torch.cuda.device_count()
+    return facts
+
+
+def _cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def hyperparameters(training_args) -> dict:
+    values = {name: getattr(training_args, name) for name in HYPERPARAMETERS}
+    return {name: value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
+            for name, value in values.items()}  # fmt: skip
+
+
+def write_json(path: Path, facts: dict) -> None:
+    path.write_text(json.dumps(facts, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    logger.info("Wrote %s", path)
