@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from bert_sentiment import arguments
 from bert_sentiment.arguments import parse_args
 from bert_sentiment.errors import UserError
 
@@ -56,3 +57,31 @@ def test_class_weighting_choices():
 def test_conflicting_trainer_flags_are_a_user_error():
     with pytest.raises(UserError, match="Invalid combination of flags: --load_best_model_at_end requires"):
         parse_args(["--save_strategy", "steps"])
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ({"amx_bf16", "avx512_bf16", "avx2"}, "bf16"),  # Xeon with AMX
+    ({"avx512_bf16", "avx512f", "avx2"}, "bf16"),  # AMD EPYC Zen 4, Cooper Lake
+    ({"avx512f", "avx2"}, "fp32"),  # AVX-512 without bf16 instructions
+    ({"avx2"}, "fp32"),
+])  # fmt: skip
+def test_auto_precision_follows_the_cpus_bf16_instructions(monkeypatch, flags, expected):
+    monkeypatch.setattr(arguments, "cpu_flags", lambda: flags)
+    precision, reason = arguments.auto_precision(on_cpu=True)
+    assert precision == expected
+    assert ("natively" in reason) == (expected == "bf16") and (expected == "bf16" or "emulated" in reason)
+    args = parse_args(["--output_dir", "o", "--use_cpu", "true"])[2]
+    assert (args.precision_used, args.bf16) == (expected, expected == "bf16")
+    assert args.precision_reason == reason
+
+
+def test_bf16_asked_on_a_cpu_without_it_warns_and_names_auto(monkeypatch, caplog):
+    monkeypatch.setattr(arguments, "cpu_flags", lambda: {"avx2"})
+    args = parse_args(["--output_dir", "o", "--precision", "bf16"])[2]
+    assert args.bf16 and args.precision_used == "bf16"
+    assert "emulated" in caplog.text and "--precision auto picks fp32 here" in caplog.text
+
+
+def test_negative_checkpoint_minutes_is_refused_with_the_fix():
+    with pytest.raises(UserError, match=r"--checkpoint_minutes -1 must be 0 \(off\) or more"):
+        parse_args(["--output_dir", "o", "--checkpoint_minutes", "-1"])

@@ -178,3 +178,79 @@ def test_command_line_errors_are_one_message_not_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "missing.csv' does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class FirstStep(TrainerCallback):
+    step = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.step = self.step or state.global_step
+
+
+HARD_KILL = """
+import os, signal, sys, time
+from transformers import TrainerCallback
+from bert_sentiment.arguments import parse_args
+from bert_sentiment.fine_tune import fine_tune
+
+class SlowThenKilled(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        time.sleep(0.05)  # slow enough for time-based checkpoints between epochs
+        if state.global_step == int(os.environ["KILL_AT_STEP"]):
+            os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer or a preempted machine does: no handler runs
+
+fine_tune(*parse_args(sys.argv[1:]), callbacks=[SlowThenKilled()])
+"""
+
+
+def test_a_hard_kill_loses_minutes_and_resume_ends_where_an_uninterrupted_run_ends(tiny_bert, tmp_path, caplog):
+    data = write_csv(tmp_path / "reviews.csv", english_reviews(400))
+    test = write_csv(tmp_path / "test.csv", english_reviews(60, seed=7))
+
+    def flags(out):
+        return ["--train_file", data, "--test_file", test, *quick_training_flags(tiny_bert, out), "--num_train_epochs", "3",
+                "--learning_rate", "1e-3", "--checkpoint_minutes", "0.005"]  # fmt: skip
+
+    steps_per_epoch = 23  # 360 training rows (10% held out) in batches of 16
+    killed = subprocess.run([sys.executable, "-c", HARD_KILL, *map(str, flags(tmp_path / "killed"))], cwd=ROOT,
+                            env={**os.environ, "KILL_AT_STEP": "40"}, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    saved = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "killed").glob("checkpoint-*"))
+    assert saved and steps_per_epoch < saved[-1] < 40, f"a time-based checkpoint after epoch 1, before the kill: {saved}"
+    assert len(saved) <= 3, "old checkpoints are rotated away: the best and the newest stay"
+
+    caplog.set_level("INFO")
+    first_step = FirstStep()
+    assert fine_tune(*parse_args([str(f) for f in [*flags(tmp_path / "killed"), "--resume"]]), callbacks=[first_step])
+    assert f"Resuming from {tmp_path / 'killed' / f'checkpoint-{saved[-1]}'}" in caplog.text
+    assert first_step.step == saved[-1] + 1, "the resumed run continues after the saved step, not from step 0"
+
+    assert run_train(flags(tmp_path / "straight")) == 0
+    resumed, straight = read_json(tmp_path / "killed" / "all_results.json"), read_json(tmp_path / "straight" / "all_results.json")
+    for key in ("eval_loss", "eval_accuracy", "test_loss", "test_accuracy", "test_f1"):
+        assert resumed[key] == pytest.approx(straight[key], abs=1e-6), key
+    assert read_json(tmp_path / "killed" / "run_facts.json")["training"]["global_steps"] == 3 * steps_per_epoch
+
+
+def test_bf16_training_reports_fp32_evaluation_and_saves_fp32_weights(tiny_bert, english_csv, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out = tmp_path / "out"
+    test_rows = english_reviews(40, seed=11)
+    test_file = write_csv(tmp_path / "test.csv", test_rows)
+    assert run_train(["--train_file", english_csv, "--test_file", test_file, *quick_training_flags(tiny_bert, out),
+                      "--precision", "bf16"]) == 0  # fmt: skip
+    facts = read_json(out / "run_facts.json")
+    assert facts["training"]["precision"] == "bf16" and facts["hyperparameters"]["bf16"] is True
+    assert "- Training precision: bf16 (asked for with --precision bf16)" in (out / "README.md").read_text()
+    assert {tensor.dtype for tensor in load_file(out / "model.safetensors").values()} == {torch.float32}
+
+    # The reported test loss is the fp32 model's: recompute it in fp32 from the saved files.
+    tokenizer, model = AutoTokenizer.from_pretrained(out), AutoModelForSequenceClassification.from_pretrained(out).eval()
+    batch = tokenizer([text for text, _ in test_rows], padding=True, truncation=True, return_tensors="pt")
+    labels = torch.tensor([int(label == "positive") for _, label in test_rows])
+    with torch.no_grad():
+        loss = torch.nn.functional.cross_entropy(model(**batch).logits, labels).item()
+    assert read_json(out / "all_results.json")["test_loss"] == pytest.approx(loss, abs=1e-6)

@@ -6,6 +6,7 @@ YAML or JSON file passed as the only argument.
 """
 
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from bert_sentiment.errors import UserError, did_you_mean
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -167,9 +170,15 @@ class SentimentTrainingArguments(TrainingArguments):
     precision: str = field(
         default="auto",
         metadata={
-            "help": "Mixed precision: 'auto' (bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU), "
-            "'fp32', 'bf16' or 'fp16'. --bf16/--fp16 also work."
+            "help": "Mixed precision for training: 'auto' (bf16 on GPUs that support it, else fp16; on CPUs bf16 where "
+            "they compute it natively (AMX or AVX-512 BF16), else fp32), 'fp32', 'bf16' or 'fp16'. --bf16/--fp16 also "
+            "work. The final evaluation and the saved weights are fp32 either way."
         },
+    )
+    checkpoint_minutes: float = field(
+        default=10.0,
+        metadata={"help": "Besides each epoch's, save a checkpoint at least this often (minutes), so a hard kill "
+                  "(OOM killer, preemption) loses at most this much; 0 turns it off."},
     )
     early_stopping_patience: int = field(
         default=2, metadata={"help": "Stop after this many evaluations without improvement (0 disables)."}
@@ -213,6 +222,8 @@ class SentimentTrainingArguments(TrainingArguments):
             raise UserError("Run --hp_search first, then --seeds with the values it chose (hp_search.json).")
         if self.hp_search and self.hp_search_trials < 1:
             raise UserError(f"--hp_search_trials {self.hp_search_trials} must be at least 1.")
+        if self.checkpoint_minutes < 0:
+            raise UserError(f"--checkpoint_minutes {self.checkpoint_minutes:g} must be 0 (off) or more, e.g. 10.")
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise UserError(f"--class_weighting '{self.class_weighting}' is not one of {', '.join(CLASS_WEIGHTINGS)}.")
         self._apply_precision()
@@ -223,25 +234,57 @@ class SentimentTrainingArguments(TrainingArguments):
         super().__post_init__()
 
     def _apply_precision(self):
-        """Turn --precision into the Trainer's bf16/fp16 flags (explicit --bf16/--fp16 win)."""
+        """Turn --precision into the Trainer's bf16/fp16 flags (explicit --bf16/--fp16 win), and say why."""
         if self.precision not in PRECISIONS:
             raise UserError(f"--precision '{self.precision}' is not one of {', '.join(PRECISIONS)}.")
-        if not (self.bf16 or self.fp16):
-            precision = self.precision if self.precision != "auto" else auto_precision(self.use_cpu)
+        on_cpu = self.use_cpu or not torch.cuda.is_available()
+        if self.bf16 or self.fp16:
+            self.precision_reason = "asked for with --bf16/--fp16"
+        elif self.precision == "auto":
+            precision, self.precision_reason = auto_precision(on_cpu)
             self.bf16, self.fp16 = precision == "bf16", precision == "fp16"
+        else:
+            self.bf16, self.fp16 = self.precision == "bf16", self.precision == "fp16"
+            self.precision_reason = f"asked for with --precision {self.precision}"
+        if self.bf16 and on_cpu and not cpu_has_native_bf16():
+            logger.warning("bf16 on this CPU is emulated (no AMX or AVX-512 BF16) and will be slow; "
+                           "--precision auto picks fp32 here.")  # fmt: skip
         if self.bf16 and not torch.cuda.is_available():
             self.use_cpu = True  # transformers only allows bf16 on CPU when asked to use the CPU
+
+    @property
+    def precision_used(self) -> str:
+        return "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CLASS_WEIGHTINGS = ("none", "balanced")
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with bf16 matrix instructions
 
 
-def auto_precision(use_cpu: bool) -> str:
-    """bf16 where the GPU supports it, fp16 on older GPUs, full precision on CPU."""
-    if use_cpu or not torch.cuda.is_available():
-        return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            line = next((line for line in handle if line.startswith("flags")), "")
+    except OSError:  # not Linux: no flags to read, so no bf16 claimed
+        return set()
+    return set(line.partition(":")[2].split())
+
+
+def cpu_has_native_bf16() -> bool:
+    return any(flag in cpu_flags() for flag in NATIVE_BF16_FLAGS)
+
+
+def auto_precision(on_cpu: bool) -> tuple[str, str]:
+    """(precision, why): bf16 where the hardware computes it natively, fp16 on older GPUs, else fp32."""
+    if not on_cpu:
+        if torch.cuda.is_bf16_supported():
+            return "bf16", f"the GPU ({torch.cuda.get_device_name(0)}) supports bf16"
+        return "fp16", f"the GPU ({torch.cuda.get_device_name(0)}) has no bf16; fp16 with loss scaling"
+    native = [flag for flag in NATIVE_BF16_FLAGS if flag in cpu_flags()]
+    if native:
+        return "bf16", f"the CPU computes bf16 natively ({', '.join(native)})"
+    return "fp32", "the CPU has no native bf16 (no AMX or AVX-512 BF16 flag), where bf16 would be emulated and slower"
 
 
 ALL_ARGUMENTS = (ModelArguments, DataArguments, SentimentTrainingArguments)

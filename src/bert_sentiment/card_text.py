@@ -62,6 +62,7 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "best_step": facts.training.get("best_checkpoint_step"),
         "metric_for_best": facts.hyperparameters.get("metric_for_best_model"),
         "training_time": _duration(facts.training.get("train_runtime", 0)),
+        "precision": _precision(facts.training),
         "hardware": _hardware(facts.environment["hardware"], facts.training.get("processes", 1)),
         "versions": ", ".join(f"{k} {v}" for k, v in facts.environment["versions"].items()),
         "language_name": LANGUAGE_NAMES.get(facts.language, facts.language),
@@ -223,6 +224,12 @@ def _duration(seconds: float) -> str:
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def _precision(training: dict) -> str | None:
+    if "precision" not in training:
+        return None  # runs recorded before the precision was
+    return f"{training['precision']} ({training.get('precision_reason', '')})".replace(" ()", "")
 
 
 def _hardware(hardware: dict, processes: int = 1) -> str:

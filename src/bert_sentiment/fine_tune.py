@@ -61,6 +61,7 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
         )
 
     model = load_model(prepared.checkpoint, prepared.config, model_args)
+    logger.info("Training precision: %s (%s).", training_args.precision_used, training_args.precision_reason)
     trainer, interrupt = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args, callbacks)
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     if interrupt.interrupted:
@@ -96,7 +97,8 @@ def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun
 
 def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) -> RunFacts:
     """Save the best model, evaluate it and the baselines on every split, and gather the run's facts."""
-    trainer.save_model()  # best checkpoint's weights (safetensors), tokenizer and config with label names
+    trainer.save_model()  # best checkpoint's weights (safetensors, fp32), tokenizer and config with label names
+    full_precision_evaluation(trainer)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     max_length, long_text = prepared.lengths["max_length"], prepared.lengths["long_text"]
@@ -112,6 +114,15 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) ->
         lengths=prepared.lengths,
         **run_record(trainer, training_args, train_result, results, baselines),
     )
+
+
+def full_precision_evaluation(trainer) -> None:
+    """The reported figures come from fp32: drop the autocast wrapper accelerate put on the model for mixed precision."""
+    from accelerate.utils import extract_model_from_parallel
+
+    if trainer.args.bf16 or trainer.args.fp16:
+        trainer.model = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)
+        trainer.model_wrapped = trainer.model
 
 
 def publishing_target(training_args) -> HubTarget | None:
@@ -142,6 +153,8 @@ def run_record(trainer, training_args, train_result, results: dict, baselines: d
             "global_steps": trainer.state.global_step,
             "processes": training_args.world_size,
             "best_checkpoint_step": _best_step(trainer),
+            "precision": training_args.precision_used,
+            "precision_reason": training_args.precision_reason,
         },
         "results": {split: {**report, "baselines": baselines[split]} for split, report in results.items()},
         "environment": {"versions": library_versions(), "hardware": hardware()},

@@ -3,12 +3,14 @@
 import logging
 import signal
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
 import torch
 from torch.utils.data import SequentialSampler
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import get_last_checkpoint
 
 from bert_sentiment.errors import UserError
@@ -67,6 +69,42 @@ class SaveOnInterrupt(TrainerCallback):
         return control
 
 
+class CheckpointEvery(TrainerCallback):
+    """A checkpoint at least every `minutes`, besides the epoch's: a hard kill (SIGKILL, OOM, preemption) loses
+    at most that much. The Trainer's rotation (save_total_limit) keeps the newest checkpoints and the best."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.last_save = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.last_save = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - self.last_save >= self.seconds:
+            control.should_save = True
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        self.last_save = time.monotonic()
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """Length-grouped batches whose order is drawn from (seed, epoch) alone, not from the global random state.
+
+    transformers' own draws from the global generator, which dropout advances, so after a resume
+    mid-run the remaining epochs would see the data in another order than an uninterrupted run.
+    """
+
+    def __init__(self, *args, seed: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator = torch.Generator().manual_seed(self.seed + int(epoch))
+
+
 class SentimentTrainer(Trainer):
     """A Trainer that evaluates in dataset order and breaks ties for the best checkpoint by loss.
 
@@ -82,6 +120,15 @@ class SentimentTrainer(Trainer):
 
     _best_loss = None  # validation loss of the best checkpoint so far
 
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            sampler = EpochSeededLengthGroupedSampler(
+                sampler.batch_size, lengths=sampler.lengths, seed=seed
+            )  # fmt: skip
+        return sampler
+
     def _get_eval_sampler(self, eval_dataset):
         if eval_dataset is None or self.args.world_size > 1:
             return None  # distributed: accelerate shards in order and gathers back in order
@@ -91,6 +138,9 @@ class SentimentTrainer(Trainer):
         best_before, loss = self.state.best_metric, metrics.get("eval_loss")
         if best_before is None:  # a new training (or search trial) begins
             self._best_loss = None
+        elif self._best_loss is None:  # resumed: the best checkpoint's loss is in the restored log history
+            self._best_loss = next((entry["eval_loss"] for entry in self.state.log_history
+                                    if entry.get("step") == self.state.best_global_step and "eval_loss" in entry), None)  # fmt: skip
         is_new_best = super()._determine_best_metric(metrics, trial)
         metric = self.args.metric_for_best_model
         tied = metrics.get(metric if metric.startswith("eval_") else f"eval_{metric}") == best_before
@@ -120,6 +170,8 @@ def build_trainer(model, tokenizer, tokenized, training_args, callbacks=(), mode
     num_labels = tokenized["train"].features["label"].num_classes
     interrupt = SaveOnInterrupt()
     all_callbacks = [interrupt, *callbacks]
+    if training_args.checkpoint_minutes > 0 and training_args.save_strategy != "no":
+        all_callbacks.append(CheckpointEvery(training_args.checkpoint_minutes))
     if training_args.early_stopping_patience > 0 and training_args.eval_strategy != "no":
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=training_args.early_stopping_patience))
     loss = None
