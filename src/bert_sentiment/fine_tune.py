@@ -153,6 +153,8 @@ def run_record(trainer, training_args, train_result, results: dict, baselines: d
             "global_steps": trainer.state.global_step,
             "processes": training_args.world_size,
             "best_checkpoint_step": _best_step(trainer),
+            "evaluations": [{k: v for k, v in entry.items() if k in ("epoch", "step", "eval_loss", "eval_accuracy", "eval_f1")}
+                            for entry in trainer.state.log_history if "eval_loss" in entry],  # fmt: skip
             "precision": training_args.precision_used,
             "precision_reason": training_args.precision_reason,
         },
