@@ -16,13 +16,11 @@ import json
 import logging
 import resource
 import shlex
-import subprocess
-import sys
 import tempfile
 import time
 
 from bench.bench_train import BATCH_SIZE, run_tutorial
-from bench.common import MINILM, ROOT, SST2
+from bench.common import MINILM, SST2, run_child
 
 PUBLISHED = "published SST-2 dev accuracy: MiniLM-L6-H384 91.5 (microsoft/unilm MiniLM README); BERT-base 92-93"
 FLAGS_SHOWN = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -67,14 +65,8 @@ def child(recipe: str, train_samples: int, extra_flags: list[str]) -> None:
 
 
 def spawn(recipe: str, options) -> dict:
-    command = [sys.executable, "-m", "bench.bench_full", "--child", recipe, "--train_samples", str(options.train_samples),
-               "--flags", options.flags]  # fmt: skip
-    print(f"  running {recipe} ...", flush=True)
-    output = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
-    if output.returncode or not lines:
-        sys.exit(f"{recipe} failed:\n{output.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT ") :])
+    return run_child(recipe, ["-m", "bench.bench_full", "--child", recipe, "--train_samples", str(options.train_samples),
+                              "--flags", options.flags])  # fmt: skip
 
 
 def report(results: dict, options) -> None:

@@ -19,12 +19,11 @@ import argparse
 import json
 import logging
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 
-from bench.common import MINILM, ROOT, SST2, random_bert_base
+from bench.common import MINILM, SST2, random_bert_base, run_child
 
 BATCH_SIZE = 32  # ours and the tutorial's alike
 TUTORIAL_LEARNING_RATE = 2e-5  # the Hugging Face text-classification tutorial's; ours is train.py's default
@@ -99,16 +98,11 @@ def child(recipe: str, model: str, train_samples: int, epochs: float, max_steps:
 
 
 def spawn(recipe: str, model: str, options) -> dict:
-    command = [sys.executable, "-m", "bench.bench_train", "--child", recipe, "--model", model, "--train_samples", str(options.train_samples),
+    command = ["-m", "bench.bench_train", "--child", recipe, "--model", model, "--train_samples", str(options.train_samples),
                "--epochs", str(options.epochs)]  # fmt: skip
     if options.part == "speed-child":
         command += ["--max_steps", str(options.speed_steps if recipe == "ours" else options.baseline_speed_steps)]
-    print(f"  running {recipe} ...", flush=True)
-    output = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
-    if output.returncode or not lines:
-        sys.exit(f"{recipe} failed:\n{output.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT ") :])
+    return run_child(recipe, command)
 
 
 def report(title: str, ours: dict, tutorial: dict, show_accuracy: bool) -> None:

@@ -1,5 +1,8 @@
 """What the benchmark scripts share: paths to ../shared and the random bert-base model."""
 
+import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -29,3 +32,13 @@ def sst2_dev() -> tuple[list[str], list[int]]:
     with open(SST2 / "dev.tsv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     return [row["sentence"].strip() for row in rows], [int(row["label"]) for row in rows]
+
+
+def run_child(recipe: str, command: list[str]) -> dict:
+    """Run one recipe in its own process (so peak memory is its own); the dict it printed after 'RESULT '."""
+    print(f"  running {recipe} ...", flush=True)
+    output = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=ROOT)
+    lines = [line for line in output.stdout.splitlines() if line.startswith("RESULT ")]
+    if output.returncode or not lines:
+        sys.exit(f"{recipe} failed:\n{output.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])

@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-from bert_sentiment.facts import BASELINE_NAMES, RunFacts
+from bert_sentiment.facts import RunFacts
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "multilingual": "multilingual"}
 SPLIT_NAMES = {"validation": "Validation", "test": "Test"}
@@ -33,7 +33,7 @@ def _score(value: float) -> str:
 
 def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) -> dict:
     names = facts.label_names
-    results = [_split_section(split, report, names, image_dir) for split, report in facts.results.items()]
+    results = [_split_section(split, facts, image_dir) for split in facts.results]
     long_text = facts.lengths.get("long_text", "truncate")  # runs before --long_text existed truncated
     return {
         "title": repo_id.split("/")[-1],
@@ -110,11 +110,11 @@ def _usage_example(facts: RunFacts) -> str:
     return "这家店的菜很好吃" if facts.language == "zh" else "I really enjoyed this."
 
 
-def _split_section(split: str, report: dict, names: list[str], image_dir: Path | None) -> dict:
-    rows = [{"name": "**this model**", **{k: _score(report["metrics"][k]) for k in ("accuracy", "precision", "recall", "f1")}}]
-    for baseline, metrics in report.get("baselines", {}).items():
-        rows.append({"name": BASELINE_NAMES.get(baseline, baseline),
-                     **{k: _score(metrics[k]) for k in ("accuracy", "precision", "recall", "f1")}})  # fmt: skip
+def _split_section(split: str, facts: RunFacts, image_dir: Path | None) -> dict:
+    report, names = facts.results[split], facts.label_names
+    rows = [{"name": "**this model**" if name == "this model" else name,
+             **{k: _score(metrics[k]) for k in ("accuracy", "precision", "recall", "f1")}}
+            for name, metrics in facts.metric_rows(split).items()]  # fmt: skip
     weighted = None
     if "f1_weighted" in report["metrics"]:
         weighted = {k: _score(report["metrics"][f"{k}_weighted"]) for k in ("precision", "recall", "f1")}
