@@ -14,27 +14,14 @@ runs in its own process, so peak memory is its own. The CPU's flags are printed 
 import argparse
 import json
 import logging
-import resource
 import shlex
 import tempfile
 import time
 
 from bench.bench_train import BATCH_SIZE, run_tutorial
-from bench.common import MINILM, SST2, run_child
+from bench.common import MINILM, SST2, machine_summary, peak_memory_gb, run_child
 
 PUBLISHED = "published SST-2 dev accuracy: MiniLM-L6-H384 91.5 (microsoft/unilm MiniLM README); BERT-base 92-93"
-FLAGS_SHOWN = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-
-
-def cpu_summary() -> str:
-    import platform
-
-    from bert_sentiment.arguments import cpu_flags
-    from bert_sentiment.facts import _cpu_name
-
-    flags = cpu_flags()
-    shown = " ".join(f"{flag}{'+' if flag in flags else '-'}" for flag in FLAGS_SHOWN)
-    return f"{_cpu_name()} ({platform.machine()}), flags: {shown}"
 
 
 def run_ours(train_samples: int, extra_flags: list[str]) -> dict:
@@ -59,7 +46,7 @@ def child(recipe: str, train_samples: int, extra_flags: list[str]) -> None:
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
     result = run_ours(train_samples, extra_flags) if recipe == "ours" else run_tutorial(str(MINILM), train_samples, 1.0, None)
-    result["peak_memory_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    result["peak_memory_gb"] = peak_memory_gb()
     result["wall_minutes"] = (time.monotonic() - started) / 60
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -70,7 +57,7 @@ def spawn(recipe: str, options) -> dict:
 
 
 def report(results: dict, options) -> None:
-    print(f"\nSST-2, {options.train_samples:,} training sentences at most, MiniLM-L6-H384, batch {BATCH_SIZE}; {cpu_summary()}")
+    print(f"\nSST-2, {options.train_samples:,} training sentences at most, MiniLM-L6-H384, batch {BATCH_SIZE}; {machine_summary()}")
     print(f"  {'recipe':<44} {'dev acc':>8} {'wall min':>9} {'samples/s':>10} {'peak GB':>8}")
     names = {"tutorial": "tutorial (padding=max_length 128, lr 2e-5, 1 ep)", "ours": f"ours (train.py defaults {options.flags})"}
     for recipe, result in results.items():

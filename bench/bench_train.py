@@ -18,12 +18,12 @@ Each configuration runs in a fresh child process, so peak memory is its own.
 import argparse
 import json
 import logging
-import resource
+import shlex
 import sys
 import tempfile
 import time
 
-from bench.common import MINILM, SST2, random_bert_base, run_child
+from bench.common import MINILM, SST2, machine_summary, peak_memory_gb, random_bert_base, run_child
 
 BATCH_SIZE = 32  # ours and the tutorial's alike
 TUTORIAL_LEARNING_RATE = 2e-5  # the Hugging Face text-classification tutorial's; ours is train.py's default
@@ -38,12 +38,12 @@ def common_flags(model: str, output_dir: str, train_samples: int) -> list[str]:
     ]  # fmt: skip
 
 
-def run_ours(model: str, train_samples: int, epochs: float, max_steps: int | None) -> dict:
+def run_ours(model: str, train_samples: int, epochs: float, max_steps: int | None, extra_flags=()) -> dict:
     from bert_sentiment.arguments import parse_args
     from bert_sentiment.fine_tune import fine_tune
 
     with tempfile.TemporaryDirectory() as output_dir:
-        flags = common_flags(model, output_dir, train_samples) + ["--num_train_epochs", str(epochs)]
+        flags = common_flags(model, output_dir, train_samples) + ["--num_train_epochs", str(epochs), *extra_flags]
         if max_steps:  # speed only: no evaluation or checkpoints inside the timed loop
             flags += ["--max_steps", str(max_steps), "--eval_strategy", "no", "--save_strategy", "no",
                       "--load_best_model_at_end", "false", "--early_stopping_patience", "0"]  # fmt: skip
@@ -52,6 +52,7 @@ def run_ours(model: str, train_samples: int, epochs: float, max_steps: int | Non
         "dev_accuracy": facts.results["validation"]["metrics"]["accuracy"],
         "train_samples_per_second": facts.training["train_samples_per_second"],
         "max_length": facts.lengths["max_length"],
+        "precision": facts.training["precision"],
     }
 
 
@@ -87,19 +88,20 @@ def run_tutorial(model: str, train_samples: int, epochs: float, max_steps: int |
             "max_length": 128}  # fmt: skip
 
 
-def child(recipe: str, model: str, train_samples: int, epochs: float, max_steps: int | None) -> None:
+def child(recipe: str, model: str, train_samples: int, epochs: float, max_steps: int | None, extra_flags: list[str]) -> None:
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
-    runner = run_ours if recipe == "ours" else run_tutorial
-    result = runner(model, train_samples, epochs, max_steps)
-    result["peak_memory_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    result = run_ours(model, train_samples, epochs, max_steps, extra_flags) if recipe == "ours" else run_tutorial(
+        model, train_samples, epochs, max_steps
+    )
+    result["peak_memory_gb"] = peak_memory_gb()
     result["wall_seconds"] = time.monotonic() - started
     print("RESULT " + json.dumps(result), flush=True)
 
 
 def spawn(recipe: str, model: str, options) -> dict:
     command = ["-m", "bench.bench_train", "--child", recipe, "--model", model, "--train_samples", str(options.train_samples),
-               "--epochs", str(options.epochs)]  # fmt: skip
+               "--epochs", str(options.epochs), "--flags", options.flags]  # fmt: skip
     if options.part == "speed-child":
         command += ["--max_steps", str(options.speed_steps if recipe == "ours" else options.baseline_speed_steps)]
     return run_child(recipe, command)
@@ -112,7 +114,8 @@ def report(title: str, ours: dict, tutorial: dict, show_accuracy: bool) -> None:
         row = f"  {name:<38} {result['max_length']:>7} {result['train_samples_per_second']:>10.1f} {result['peak_memory_gb']:>8.2f}"
         print(row + (f" {result['dev_accuracy']:>8.4f}" if show_accuracy else ""))
     ratio = ours["train_samples_per_second"] / tutorial["train_samples_per_second"]
-    print(f"  throughput ratio ours / tutorial: {ratio:.2f}x")
+    print(f"  throughput ratio ours / tutorial: {ratio:.2f}x; ours trained in {ours['precision']}, the tutorial in fp32")
+    print(f"  machine: {machine_summary()}")
     if show_accuracy:
         print(f"  dev accuracy difference ours - tutorial: {100 * (ours['dev_accuracy'] - tutorial['dev_accuracy']):+.2f} points")
 
@@ -126,12 +129,14 @@ def main() -> None:
                         help="steps for ours in the speed part: 50 is one full length-grouped megabatch")
     parser.add_argument("--baseline_speed_steps", type=int, default=10,
                         help="steps for the tutorial in the speed part: padded-128 batches cost the same on any sentences")
+    parser.add_argument("--flags", default="", help="extra train.py flags for ours, e.g. '--precision fp32'")
     parser.add_argument("--child", choices=["ours", "tutorial"], help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--max_steps", type=int, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
-        return child(options.child, options.model, options.train_samples, options.epochs, options.max_steps)
+        return child(options.child, options.model, options.train_samples, options.epochs, options.max_steps,
+                     shlex.split(options.flags))
     if not MINILM.is_dir() or not SST2.is_dir():
         sys.exit(f"This benchmark needs {MINILM} and {SST2}.")
     if options.part in ("all", "accuracy"):

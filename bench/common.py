@@ -1,13 +1,14 @@
 """What the benchmark scripts share: paths to ../shared and the random bert-base model."""
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("BENCH_SHARED", ROOT.parent / "shared"))  # ../shared, or a copy named by BENCH_SHARED
 MINILM = SHARED / "models/all-minilm-l6-v2"
 SST2 = SHARED / "data/sst2"
 
@@ -42,3 +43,32 @@ def run_child(recipe: str, command: list[str]) -> dict:
     if output.returncode or not lines:
         sys.exit(f"{recipe} failed:\n{output.stderr[-3000:]}")
     return json.loads(lines[-1][len("RESULT ") :])
+
+
+CPU_FLAGS_SHOWN = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def machine_summary() -> str:
+    """The machine the figures come from: the GPU when one is used, and the CPU with the flags that decide speed."""
+    import platform
+
+    import torch
+
+    from bert_sentiment.arguments import cpu_flags
+    from bert_sentiment.facts import _cpu_name
+
+    flags = cpu_flags()
+    shown = " ".join(f"{flag}{'+' if flag in flags else '-'}" for flag in CPU_FLAGS_SHOWN)
+    cpu = f"{_cpu_name()} ({platform.machine()}, {os.cpu_count()} cores), flags: {shown}"
+    return f"GPU {torch.cuda.get_device_name(0)}; {cpu}" if torch.cuda.is_available() else cpu
+
+
+def peak_memory_gb() -> float:
+    """Peak GPU memory when a GPU is used, else this process's peak resident memory."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 1024**3
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

@@ -45,7 +45,7 @@ def test_missing_config_file():
 def test_precision_choices():
     assert parse_args(["--precision", "bf16"])[2].bf16
     assert parse_args(["--precision", "fp32"])[2].bf16 is False
-    with pytest.raises(UserError, match="--precision 'fp8' is not one of auto, fp32, bf16, fp16"):
+    with pytest.raises(UserError, match="--precision 'fp8' is not one of auto, fp32, tf32, bf16, fp16"):
         parse_args(["--precision", "fp8"])
 
 
@@ -85,3 +85,17 @@ def test_bf16_asked_on_a_cpu_without_it_warns_and_names_auto(monkeypatch, caplog
 def test_negative_checkpoint_minutes_is_refused_with_the_fix():
     with pytest.raises(UserError, match=r"--checkpoint_minutes -1 must be 0 \(off\) or more"):
         parse_args(["--output_dir", "o", "--checkpoint_minutes", "-1"])
+
+
+@pytest.mark.parametrize("capability, expected", [((9, 0), "tf32"), ((8, 0), "tf32"), ((7, 5), "fp16")])
+def test_auto_precision_on_gpus_follows_the_measured_fastest(monkeypatch, capability, expected):
+    monkeypatch.setattr(arguments.torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(arguments.torch.cuda, "get_device_name", lambda device=None: "Test GPU")
+    precision, reason = arguments.auto_precision(on_cpu=False)
+    assert precision == expected and "Test GPU" in reason
+
+
+def test_tf32_on_a_cpu_trains_in_fp32_and_says_so():
+    args = parse_args(["--output_dir", "o", "--precision", "tf32", "--use_cpu", "true"])[2]
+    assert args.precision_used == "fp32" and not args.tf32
+    assert args.precision_reason == "asked for with --precision tf32; TF32 is a GPU mode, so a CPU trains in fp32"

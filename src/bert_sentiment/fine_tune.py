@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from datasets import Dataset, DatasetDict
 from transformers import set_seed
 
@@ -123,6 +124,8 @@ def full_precision_evaluation(trainer) -> None:
     if trainer.args.bf16 or trainer.args.fp16:
         trainer.model = extract_model_from_parallel(trainer.model, keep_fp32_wrapper=False)
         trainer.model_wrapped = trainer.model
+    if trainer.args.tf32:  # TF32 rounds matrix products' inputs: evaluate in true fp32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
 
 
 def publishing_target(training_args) -> HubTarget | None:
