@@ -51,7 +51,7 @@ def test_training_evaluation_and_the_app_apply_the_same_window_mode(tiny_bert, t
     test = write_csv(tmp_path / "long.csv", reviews)
     out = tmp_path / "out"
     flags = ["--train_file", data, "--test_file", test, *quick_training_flags(tiny_bert, out), "--max_seq_length", "16",
-             "--long_text", "chunks", "--metric_for_best_model", "loss"]  # fmt: skip
+             "--inference_max_length", "16", "--long_text", "chunks", "--metric_for_best_model", "loss"]  # fmt: skip
     assert train.main([str(f) for f in flags]) == 0
     facts = json.loads((out / "run_facts.json").read_text())
     assert facts["results"]["validation"]["metrics"]["accuracy"] >= 0.9, "the model learned the short reviews"
@@ -79,10 +79,10 @@ def card_code(card: str) -> list[str]:
 def test_the_cards_snippet_reads_long_texts_as_evaluation_did(mode, tiny_bert, tmp_path):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(240))
     out = tmp_path / "out"
-    flags = [*quick_training_flags(tiny_bert, out), "--max_seq_length", "16"]
+    flags = [*quick_training_flags(tiny_bert, out), "--max_seq_length", "16", "--inference_max_length", "16"]
     assert train.main([str(f) for f in ["--train_file", data, *flags, "--long_text", mode]]) == 0
     card = (out / "README.md").read_text()
-    assert "a plain pipeline call reads only the first 16 tokens" in card
+    assert "A plain pipeline call with `truncation=True` reads up to 16 tokens of a text" in card
     blocks = card_code(card)
     assert len(blocks) == 2, "the plain call, then the long-text reading"
 

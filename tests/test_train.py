@@ -48,7 +48,28 @@ def test_learns_separable_english_and_pipeline_answers_with_label_names(tiny_ber
     assert classify("the acting was superb and delightful")[0] == {"label": "positive", "score": pytest.approx(1, abs=0.1)}
     assert classify("the plot was horrible and dull")[0] == {"label": "negative", "score": pytest.approx(1, abs=0.1)}
     assert facts["training"]["best_checkpoint_step"] == facts["training"]["global_steps"]
-    assert classify.tokenizer.model_max_length == facts["lengths"]["max_length"]
+    assert facts["lengths"]["max_length"] == 16, "training's budget: the 99th percentile of these short texts"
+    assert classify.tokenizer.model_max_length == facts["lengths"]["inference_max_length"] == 128, "the model's limit"
+
+
+def test_a_plain_pipeline_call_reads_past_the_training_max_length(trained_run):
+    """Training cuts texts at its max_length (16 tokens here); users' texts are read whole, up to the model's limit."""
+    facts = json.loads((trained_run / "run_facts.json").read_text())
+    classify = pipeline("text-classification", model=str(trained_run))
+    opening = "the movie and the film and the story . " * 3
+    cut_at = facts["lengths"]["max_length"]
+    answers, cut = {}, {}
+    for words in ("superb and delightful", "horrible and dull"):
+        text = f"{opening} the acting was {words}"
+        assert len(classify.tokenizer(text)["input_ids"]) > 2 * cut_at, "the opinion lies past the training max_length"
+        answers[words] = classify(text, truncation=True)[0]
+        cut[words] = classify(text, truncation=True, max_length=cut_at)[0]["label"]
+    assert cut["superb and delightful"] == cut["horrible and dull"], "read only to max_length, the two look alike"
+    assert answers["superb and delightful"]["label"] == "positive" and answers["horrible and dull"]["label"] == "negative"
+    assert min(answer["score"] for answer in answers.values()) > 0.9
+    card = (trained_run / "README.md").read_text()
+    assert "A plain pipeline call with `truncation=True` reads up to 128 tokens of a text" in card
+    assert f"training read at most {cut_at} tokens per text" in card
 
 
 def test_chinese_labels_survive_to_the_pipeline(tiny_bert, chinese_csv, tmp_path):

@@ -31,7 +31,7 @@ def classify_one(classifier: SentimentClassifier, text: str) -> tuple[dict, str]
     note = ""
     if prediction.truncated:
         read = "its beginning and end were read" if classifier.long_text == "head_tail" else "only its beginning was read"
-        note = f"This text is longer than {classifier.max_length} tokens: {read}, as in training."
+        note = f"This text is longer than {classifier.max_length} tokens: {read}, as in the model's evaluation."
     return prediction.scores, note
 
 

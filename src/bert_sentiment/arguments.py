@@ -107,6 +107,14 @@ class DataArguments:
             "rounded up to a multiple of 8 and capped by the model's limit."
         },
     )
+    inference_max_length: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "Tokens read per text at prediction time: evaluation, a plain pipeline() call on the saved model, "
+            "the app and the card's snippets. Default: the model's position limit (512 for BERT), so whole texts are "
+            "read; --max_seq_length stays the training budget."
+        },
+    )
     long_text: str = field(
         default="truncate",
         metadata={"help": "Texts over max_seq_length: 'truncate' (keep the start), 'head_tail' (start and end), or "

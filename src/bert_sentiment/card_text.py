@@ -47,9 +47,11 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "f1_name": "F1" if len(names) == 2 else "macro F1",
         "usage_example": json.dumps(_usage_example(facts), ensure_ascii=False),
         "max_length": facts.lengths["max_length"],
+        "reading": _reading(facts.lengths),
+        "reading_reason": facts.lengths.get("inference_max_length_reason", "the training max_length (an older run)"),
         "long_text": long_text,
-        "long_text_note": _long_text_note(facts.lengths["max_length"], long_text),
-        "long_text_limitation": _long_text_limitation(facts.lengths["max_length"], long_text),
+        "long_text_note": _long_text_note(_reading(facts.lengths), facts.lengths["max_length"], long_text),
+        "long_text_limitation": _long_text_limitation(_reading(facts.lengths), long_text),
         "max_length_reason": facts.lengths["max_length_reason"],
         "truncation_note": _truncation_note(facts.lengths),
         "results": results,
@@ -192,19 +194,25 @@ def _data_notes(data: dict) -> list[str]:
     return notes
 
 
-def _long_text_note(max_length: int, mode: str) -> str:
-    plain = f"a plain pipeline call reads only the first {max_length} tokens of a longer text"
+def _reading(lengths: dict) -> int:
+    """Tokens a plain pipeline() call reads: saved with the tokenizer (runs before 2026-11 saved max_length)."""
+    return lengths.get("inference_max_length", lengths["max_length"])
+
+
+def _long_text_note(reading: int, max_length: int, mode: str) -> str:
+    plain = f"A plain pipeline call with `truncation=True` reads up to {reading} tokens of a text (about {reading * 3 // 4} words)"
+    trained = f" training read at most {max_length} tokens per text" if max_length < reading else ""
     return {
-        "truncate": f"With `truncation=True` {plain}, as in training.",
-        "head_tail": f"This model was trained and evaluated on the first quarter and the last three quarters of "
-                     f"{max_length} tokens of each longer text (head+tail), but {plain}. To read long texts as "
-                     "the results below were measured:",
-        "chunks": f"This model was evaluated reading every token of a longer text, in windows of {max_length} tokens "
-                  f"overlapping by half, their probabilities averaged; {plain}. To read long texts that way:",
-    }[mode]  # fmt: skip
+        "truncate": f"{plain}, as the evaluation below did;{trained or ' the same as training'}.",
+        "head_tail": f"This model was trained and evaluated on the first quarter and the last three quarters of each "
+                     f"longer text (head+tail). {plain} from its start. To read long texts as the results below were measured:",
+        "chunks": f"This model was evaluated reading every token of a longer text, in windows of {reading} tokens "
+                  f"overlapping by half, their probabilities averaged. {plain} from its start. To read long texts that way:",
+    }[mode].replace(";.", ".")  # fmt: skip
 
 
 def _long_text_limitation(max_length: int, mode: str) -> str:
+    """What is lost of texts longer than `max_length`, the tokens a prediction reads."""
     return {
         "truncate": f"Texts longer than {max_length} tokens are cut: sentiment stated only at the end of a long text "
                     "is missed.",

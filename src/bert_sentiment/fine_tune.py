@@ -17,7 +17,9 @@ from bert_sentiment.evaluation import classification_metrics, evaluation_report,
 from bert_sentiment.facts import RunFacts, hardware, hyperparameters, library_versions, utc_now
 from bert_sentiment.hp_search import reuse_earlier_search, search_hyperparameters
 from bert_sentiment.languages import default_checkpoint, resolve_language
-from bert_sentiment.lengths import choose_max_length, length_report, model_length_limit, token_lengths
+from bert_sentiment.lengths import (
+    choose_inference_length, choose_max_length, length_report, model_length_limit, token_lengths,
+)  # fmt: skip
 from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
 from bert_sentiment.model import load_model, load_tokenizer_and_config
 from bert_sentiment.model_card import write_card
@@ -90,9 +92,14 @@ def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun
     tokenizer, config = load_tokenizer_and_config(checkpoint, data.label_names, model_args)
     lengths, lengths_by_split = measure_lengths(data.splits, tokenizer, config, data_args.max_seq_length)
     data.splits = sort_by_length(data.splits, lengths_by_split)
-    tokenizer.model_max_length = lengths["max_length"]  # saved with the tokenizer: inference truncates alike
+    # max_length is a training budget; what users' predictions read is saved with the tokenizer, which
+    # plain pipeline() calls, the app and the card's snippets all follow (and evaluation, to report it).
+    reading, why = choose_inference_length(data_args.inference_max_length, model_length_limit(tokenizer, config))
+    lengths |= {"inference_max_length": reading, "inference_max_length_reason": why}
+    logger.info("Predictions read up to %d tokens per text (%s); training reads up to %d.", reading, why, lengths["max_length"])
+    tokenizer.model_max_length = reading
     config.long_text = lengths["long_text"] = data_args.long_text  # saved with the model: the app applies it too
-    tokenized = tokenize(data.splits, tokenizer, lengths["max_length"], data_args.long_text)
+    tokenized = tokenize(data.splits, tokenizer, lengths["max_length"], data_args.long_text, reading)
     return PreparedRun(data, source, language, checkpoint, tokenizer, config, lengths, tokenized)
 
 
@@ -102,9 +109,9 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) ->
     full_precision_evaluation(trainer)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
-    max_length, long_text = prepared.lengths["max_length"], prepared.lengths["long_text"]
+    reading, long_text = prepared.lengths["inference_max_length"], prepared.lengths["long_text"]
     output_dir = Path(training_args.output_dir)
-    results = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir, max_length, long_text)
+    results = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir, reading, long_text)
     baselines = baseline_results(prepared.data.splits, prepared.language, training_args.seed)
     log_comparison(results, baselines)
     return RunFacts(
@@ -181,18 +188,19 @@ def sort_by_length(splits, lengths_by_split):
     return splits
 
 
-def tokenize(splits, tokenizer, max_length: int, long_text: str = "truncate"):
-    """Truncate to max_length (head+tail when asked), pad nothing: the collator pads each batch to its longest."""
+def tokenize(splits, tokenizer, max_length: int, long_text: str = "truncate", reading: int | None = None):
+    """Training texts cut to max_length, the others to `reading` (head+tail when asked); no padding: the
+    collator pads each batch to its longest."""
 
-    def texts(batch):
-        return batch["text"] if long_text == "truncate" else head_tail_texts(tokenizer, batch["text"], max_length)
+    def encode(batch, length):
+        texts = batch["text"] if long_text == "truncate" else head_tail_texts(tokenizer, batch["text"], length)
+        return tokenizer(texts, truncation=True, max_length=length)
 
-    return splits.map(
-        lambda batch: tokenizer(texts(batch), truncation=True, max_length=max_length),
-        batched=True,
-        remove_columns=["text"],
-        desc="Tokenizing",
-    )
+    return DatasetDict({
+        name: split.map(lambda batch, length=max_length if name == "train" else reading or max_length: encode(batch, length),
+                        batched=True, remove_columns=["text"], desc=f"Tokenizing {name}")
+        for name, split in splits.items()
+    })  # fmt: skip
 
 
 def predict_by_windows(trainer, texts, labels, max_length: int, prefix: str):

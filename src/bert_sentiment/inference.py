@@ -4,7 +4,8 @@ The model is loaded through `pipeline("text-classification", ...)`, exactly as u
 predictions then take a faster path over the same model and tokenizer:
 - dynamic int8 quantization of the Linear layers (most of BERT's compute), switchable off;
 - batches sorted by length, so each pads only to texts of similar length;
-- the truncation the model was trained with (the tokenizer's saved model_max_length).
+- the reading length saved with the tokenizer (model_max_length: the model's position limit unless the
+  run pinned --inference_max_length), as evaluation read, with the run's long-text mode beyond it.
 """
 
 import logging

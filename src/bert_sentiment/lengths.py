@@ -44,6 +44,15 @@ def choose_max_length(train_lengths: np.ndarray, requested: int | None, limit: i
     return chosen, reason
 
 
+def choose_inference_length(requested: int | None, limit: int) -> tuple[int, str]:
+    """(tokens read per text at prediction time, reason): the whole text up to the model's limit unless pinned."""
+    if requested is None:
+        return limit, f"the model's position limit: whole texts are read up to {limit} tokens"
+    if not 8 <= requested <= limit:
+        raise UserError(f"--inference_max_length {requested} must be between 8 and the model's limit of {limit}.")
+    return requested, "--inference_max_length"
+
+
 def length_report(lengths_by_split: dict[str, np.ndarray], max_length: int, reason: str) -> dict:
     """Percentiles and truncation counts per split, logged and returned for the results."""
     report = {"max_length": max_length, "max_length_reason": reason, "splits": {}}
