@@ -206,6 +206,11 @@ class SentimentTrainingArguments(TrainingArguments):
     split_seed: Optional[int] = field(
         default=None, metadata={"help": "Seed of the validation split and sample limits (default: --seed)."}
     )
+    calibrate: bool = field(
+        default=True,
+        metadata={"help": "After training, fit a temperature on the validation split and fold it into the classifier "
+                  "head, so every reader of the model gets calibrated probabilities (skipped under 50 texts)."},
+    )
     hp_search: bool = field(
         default=False,
         metadata={"help": "Search learning rate, batch size, epochs, warmup and weight decay with Optuna on the "

@@ -57,6 +57,7 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "results": results,
         "metric_note": _metric_note(names),
         "seeds": _seeds_section(facts.seeds),
+        "calibration": _calibration_section(facts, image_dir),
         "hp_search": _search_section(facts.hp_search),
         **_data_section(facts),
         "hyperparameters": [(k, facts.hyperparameters[k]) for k in SHOWN_HYPERPARAMETERS if k in facts.hyperparameters],
@@ -129,6 +130,17 @@ def _split_section(split: str, facts: RunFacts, image_dir: Path | None) -> dict:
     has_image = image_dir is not None and (Path(image_dir) / image).exists()
     return {"name": SPLIT_NAMES.get(split, split), "num_examples": report["num_examples"], "rows": rows,
             "weighted": weighted, "per_class": per_class, "image": image if has_image else None}  # fmt: skip
+
+
+def _calibration_section(facts: RunFacts, image_dir: Path | None) -> dict | None:
+    if not facts.calibration:
+        return None
+    rows = [{"split": SPLIT_NAMES.get(split, split), **{k: _score(v) for k, v in report["calibration"].items()}}
+            for split, report in facts.results.items() if "calibration" in report]  # fmt: skip
+    image = f"reliability_{facts.headline_split}.png"
+    has_image = image_dir is not None and (Path(image_dir) / image).exists()
+    return {"temperature": f"{facts.calibration['temperature']:.3f}", "texts": facts.calibration["texts"], "rows": rows,
+            "image": image if has_image else None}  # fmt: skip
 
 
 def _seeds_section(seeds: dict | None) -> dict | None:

@@ -55,6 +55,7 @@ class RunFacts:
     duration_seconds: float | None = None
     hp_search: dict | None = None
     seeds: dict | None = None
+    calibration: dict | None = None  # temperature fitted on validation and folded into the head; None: not calibrated
     published: str | None = None
     schema_version: int = SCHEMA_VERSION
 

@@ -12,6 +12,9 @@ from datasets import Dataset, DatasetDict
 from transformers import set_seed
 
 from bert_sentiment.baselines import baseline_results
+from bert_sentiment.calibration import (
+    MIN_VALIDATION_TEXTS, calibration_report, classifier_head, fit_temperature, fold_temperature, plot_reliability,
+)  # fmt: skip
 from bert_sentiment.data import check_data_arguments, load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
 from bert_sentiment.facts import RunFacts, hardware, hyperparameters, library_versions, utc_now
@@ -110,11 +113,14 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) ->
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     reading, long_text = prepared.lengths["inference_max_length"], prepared.lengths["long_text"]
+    calibration = calibrate(trainer, prepared, training_args.calibrate, reading)  # saved again, calibrated
     output_dir = Path(training_args.output_dir)
-    results = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir, reading, long_text)
+    temperature = calibration["temperature"] if calibration else None
+    results = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir, reading, long_text, temperature)
     baselines = baseline_results(prepared.data.splits, prepared.language, training_args.seed)
     log_comparison(results, baselines)
     return RunFacts(
+        calibration=calibration,
         base_model=prepared.checkpoint,
         language=prepared.language,
         label_names=prepared.data.label_names,
@@ -213,7 +219,32 @@ def predict_by_windows(trainer, texts, labels, max_length: int, prefix: str):
     return probabilities, metrics
 
 
-def evaluate_splits(trainer, data, tokenized, output_dir: Path, max_length: int, long_text: str) -> dict:
+def calibrate(trainer, prepared: PreparedRun, wanted: bool, reading: int) -> dict | None:
+    """Fit a temperature on validation, read as evaluation reads it, and fold it into the saved model."""
+    texts, labels = prepared.data.splits["validation"]["text"], np.asarray(prepared.data.splits["validation"]["label"])
+    if not wanted:
+        logger.info("Calibration off (--calibrate false): probabilities are the model's own.")
+        return None
+    if len(labels) < MIN_VALIDATION_TEXTS or classifier_head(trainer.model) is None:
+        why = (f"the validation split has {len(labels)} texts, fewer than the {MIN_VALIDATION_TEXTS} a temperature needs"
+               if len(labels) < MIN_VALIDATION_TEXTS else "the model has no single linear classifier head to scale")  # fmt: skip
+        logger.info("Calibration skipped: %s.", why)
+        return None
+    if prepared.lengths["long_text"] == "chunks":
+        windows, owners = window_encodings(trainer.processing_class, list(texts), reading)
+        logits = trainer.predict(Dataset.from_dict(dict(windows)), metric_key_prefix="calibration").predictions
+    else:
+        logits, owners = trainer.predict(prepared.tokenized["validation"], metric_key_prefix="calibration").predictions, None
+    temperature = fit_temperature(logits, labels, owners)
+    fold_temperature(trainer.model, temperature)
+    trainer.save_model()
+    logger.info("Calibrated the probabilities: temperature %.3f, fitted on %d validation texts and folded into the "
+                "classifier head (--calibrate false turns this off).", temperature, len(labels))  # fmt: skip
+    return {"temperature": temperature, "fitted_on": "validation", "texts": len(labels)}
+
+
+def evaluate_splits(trainer, data, tokenized, output_dir: Path, max_length: int, long_text: str,
+                    temperature: float | None = None) -> dict:  # fmt: skip
     results = {}
     for split, prefix in EVAL_PREFIXES.items():
         if split not in tokenized:
@@ -228,6 +259,10 @@ def evaluate_splits(trainer, data, tokenized, output_dir: Path, max_length: int,
         trainer.save_metrics(prefix, metrics)
         if trainer.is_world_process_zero():
             results[split] = evaluation_report(texts, labels, probabilities, data.label_names, split, output_dir)
+            if temperature:
+                results[split]["calibration"] = calibration_report(probabilities, labels, temperature)
+                title = f"Reliability ({split}, temperature {temperature:.2f})"
+                plot_reliability(probabilities, labels, temperature, title, output_dir / f"reliability_{split}.png")
     return results
 
 

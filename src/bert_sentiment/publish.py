@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 # (raw training texts, which a user may not mean to publish).
 UPLOADED = [
     "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
-    "special_tokens_map.json", "README.md", "confusion_matrix_*.png", "confusion_matrix_*.json",
+    "special_tokens_map.json", "README.md", "confusion_matrix_*.png", "confusion_matrix_*.json", "reliability_*.png",
     "all_results.json", "run_facts.json",
 ]  # fmt: skip
 SCORE_TOLERANCE = 1e-4  # local vs reloaded probabilities; the same weights give the same scores

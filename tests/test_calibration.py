@@ -1,0 +1,127 @@
+"""Calibration: a temperature fitted on validation, folded into the model, reported before and after."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from transformers import TrainerCallback
+
+import train
+from bert_sentiment.arguments import parse_args
+from bert_sentiment.calibration import (
+    expected_calibration_error, fit_temperature, fold_temperature, negative_log_likelihood, uncalibrated,
+)  # fmt: skip
+from bert_sentiment.evaluation import softmax
+from bert_sentiment.fine_tune import fine_tune
+from tests.conftest import english_reviews, quick_training_flags, write_csv
+
+
+def overconfident(count: int = 4000, factor: float = 4.0, seed: int = 0):
+    """Labels drawn from softmax(z), so softmax(z) is calibrated; logits factor * z are over-confident."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 1.5, size=(count, 3))
+    labels = np.array([rng.choice(3, p=p) for p in softmax(z)])
+    return factor * z, labels
+
+
+def test_the_fitted_temperature_undoes_over_confidence_and_keeps_every_label():
+    logits, labels = overconfident()
+    temperature = fit_temperature(logits, labels)
+    assert temperature == pytest.approx(4.0, rel=0.1)
+    before, after = softmax(logits), softmax(logits / temperature)
+    assert expected_calibration_error(after, labels) < expected_calibration_error(before, labels) / 3
+    assert negative_log_likelihood(after, labels) < negative_log_likelihood(before, labels)
+    assert (after.argmax(1) == before.argmax(1)).all(), "scaling never changes a predicted label"
+    np.testing.assert_allclose(uncalibrated(after, temperature), before, atol=1e-9)
+
+
+def test_windows_are_scaled_before_averaging():
+    logits, labels = overconfident(count=1000)
+    windows = np.repeat(logits, 2, axis=0) + np.tile([[0.3, -0.3, 0.0], [-0.3, 0.3, 0.0]], (1000, 1))
+    owners = np.repeat(np.arange(1000), 2)
+    assert fit_temperature(windows, labels, owners) == pytest.approx(4.0, rel=0.15)
+
+
+def test_an_already_calibrated_model_keeps_a_temperature_near_one():
+    logits, labels = overconfident(factor=1.0)
+    assert fit_temperature(logits, labels) == pytest.approx(1.0, abs=0.1)
+
+
+def test_folding_divides_the_models_logits(tiny_bert):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).eval()
+    batch = AutoTokenizer.from_pretrained(tiny_bert)(["the film was great", "the plot was dull"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        before = model(**batch).logits
+        assert fold_temperature(model, 2.5)
+        after = model(**batch).logits
+    torch.testing.assert_close(after, before / 2.5)
+
+
+def noisy_reviews(count: int, flip: float, seed: int) -> list[tuple[str, str]]:
+    """Separable reviews with a share of labels flipped: a model that fits them becomes over-confident."""
+    rng = random.Random(seed)
+    other = {"positive": "negative", "negative": "positive"}
+    return [(text, other[label] if rng.random() < flip else label) for text, label in english_reviews(count, seed=seed)]
+
+
+class MakeOverconfident(TrainerCallback):
+    """At the end of training, multiply the head's logits by `factor`: the model becomes over-confident on purpose."""
+
+    def __init__(self, factor: float):
+        self.factor = factor
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        fold_temperature(model, 1 / self.factor)
+
+
+def test_an_overconfident_model_is_calibrated_and_the_saved_model_answers_calibrated(tiny_bert, tmp_path, caplog):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    caplog.set_level("INFO")
+    data = write_csv(tmp_path / "noisy.csv", noisy_reviews(800, flip=0.2, seed=1))
+    test_rows = noisy_reviews(300, flip=0.2, seed=2)
+    test = write_csv(tmp_path / "test.csv", test_rows)
+    out = tmp_path / "out"
+    flags = ["--train_file", data, "--test_file", test, *quick_training_flags(tiny_bert, out)]
+    assert fine_tune(*parse_args([str(f) for f in flags]), callbacks=[MakeOverconfident(4.0)])
+    facts = json.loads((out / "run_facts.json").read_text())
+    temperature = facts["calibration"]["temperature"]
+    assert 2.5 < temperature < 6, "the temperature undoes most of the factor 4"
+    for split in ("validation", "test"):
+        report = facts["results"][split]["calibration"]
+        assert report["ece_after"] < report["ece_before"] and report["nll_after"] < report["nll_before"], split
+    assert "Calibrated the probabilities: temperature" in caplog.text
+    assert (out / "reliability_test.png").is_file()
+    card = (out / "README.md").read_text()
+    assert "## Calibration" in card and f"{temperature:.3f}" in card and "![Reliability diagram](reliability_test.png)" in card
+
+    # A plain pipeline() on the saved model returns the calibrated scores: its test NLL is the one reported.
+    texts, labels = [t for t, _ in test_rows], np.array([int(label == "positive") for _, label in test_rows])
+    answers = pipeline("text-classification", model=str(out))(texts, top_k=None, truncation=True)
+    calibrated = np.array([[{a["label"]: a["score"] for a in answer}[name] for name in ("negative", "positive")] for answer in answers])
+    assert negative_log_likelihood(calibrated, labels) == pytest.approx(facts["results"]["test"]["calibration"]["nll_after"], abs=1e-4)
+    # ... and undoing the temperature gives back the model's own, over-confident answers with the same labels.
+    model = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    batch = AutoTokenizer.from_pretrained(out)(texts, padding=True, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        raw = softmax((model(**batch).logits * temperature).numpy())
+    assert (raw.argmax(1) == calibrated.argmax(1)).all()
+    assert raw.max(1).mean() > calibrated.max(1).mean()
+
+
+def test_calibration_off_or_too_little_validation_is_said_in_one_line(tiny_bert, english_csv, tmp_path, caplog):
+    caplog.set_level("INFO")
+    assert train.main([str(f) for f in ["--train_file", english_csv, *quick_training_flags(tiny_bert, tmp_path / "a")]]) == 0
+    assert "Calibration skipped: the validation split has 24 texts, fewer than the 50 a temperature needs." in caplog.text
+    big = write_csv(tmp_path / "big.csv", english_reviews(600))
+    flags = ["--train_file", big, *quick_training_flags(tiny_bert, tmp_path / "b"), "--calibrate", "false"]
+    assert train.main([str(f) for f in flags]) == 0
+    assert "Calibration off (--calibrate false)" in caplog.text
+    facts = json.loads((tmp_path / "b" / "run_facts.json").read_text())
+    assert "calibration" not in facts and "calibration" not in facts["results"]["validation"]
+    assert not list((tmp_path / "b").glob("reliability_*.png")) and "## Calibration" not in (tmp_path / "b" / "README.md").read_text()
