@@ -58,6 +58,8 @@ def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
     files = commits[0][1]
     assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "confusion_matrix_test.png"} <= set(files)
     assert "training_args.bin" not in files and not any(name.startswith("checkpoint") for name in files)
+    assert (trained_run / "label_issues.jsonl").is_file() and list(trained_run.glob("wrong_predictions_*.jsonl"))
+    assert not any(name.endswith(".jsonl") for name in files), "files of raw training texts stay local"
     assert not any(TOKEN.encode() in content for content in files.values())
     assert b'pipeline("text-classification", model="alice/sst2-tiny")' in files["README.md"]
 

@@ -211,6 +211,11 @@ class SentimentTrainingArguments(TrainingArguments):
         metadata={"help": "After training, fit a temperature on the validation split and fold it into the classifier "
                   "head, so every reader of the model gets calibrated probabilities (skipped under 50 texts)."},
     )
+    find_label_issues: bool = field(
+        default=True,
+        metadata={"help": "After training, rank the examples whose given label is likely wrong (confident learning, "
+                  "cleanlab) into output_dir/label_issues.jsonl."},
+    )
     hp_search: bool = field(
         default=False,
         metadata={"help": "Search learning rate, batch size, epochs, warmup and weight decay with Optuna on the "

@@ -58,6 +58,7 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "metric_note": _metric_note(names),
         "seeds": _seeds_section(facts.seeds),
         "calibration": _calibration_section(facts, image_dir),
+        "label_issues": _label_issues_note(facts.label_issues),
         "hp_search": _search_section(facts.hp_search),
         **_data_section(facts),
         "hyperparameters": [(k, facts.hyperparameters[k]) for k in SHOWN_HYPERPARAMETERS if k in facts.hyperparameters],
@@ -130,6 +131,15 @@ def _split_section(split: str, facts: RunFacts, image_dir: Path | None) -> dict:
     has_image = image_dir is not None and (Path(image_dir) / image).exists()
     return {"name": SPLIT_NAMES.get(split, split), "num_examples": report["num_examples"], "rows": rows,
             "weighted": weighted, "per_class": per_class, "image": image if has_image else None}  # fmt: skip
+
+
+def _label_issues_note(issues: dict | None) -> str | None:
+    if not issues:
+        return None
+    counts = ", ".join(f"{count:,} of the {split} examples" for split, count in issues["counts"].items())
+    return (f"Likely label errors in the data (confident learning with cleanlab, on out-of-sample probabilities: "
+            f"{issues['train_method']} for training, {issues['eval_method']} for the other splits): {counts}. "
+            "The ranked list stays with the training run (it holds the texts).")  # fmt: skip
 
 
 def _calibration_section(facts: RunFacts, image_dir: Path | None) -> dict | None:

@@ -56,6 +56,7 @@ class RunFacts:
     hp_search: dict | None = None
     seeds: dict | None = None
     calibration: dict | None = None  # temperature fitted on validation and folded into the head; None: not calibrated
+    label_issues: dict | None = None  # counts of likely label errors per split, and how they were found
     published: str | None = None
     schema_version: int = SCHEMA_VERSION
 

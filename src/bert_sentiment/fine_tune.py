@@ -18,6 +18,7 @@ from bert_sentiment.calibration import (
 from bert_sentiment.data import check_data_arguments, load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
 from bert_sentiment.facts import RunFacts, hardware, hyperparameters, library_versions, utc_now
+from bert_sentiment.label_issues import find_label_issues
 from bert_sentiment.hp_search import reuse_earlier_search, search_hyperparameters
 from bert_sentiment.languages import default_checkpoint, resolve_language
 from bert_sentiment.lengths import (
@@ -116,11 +117,17 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) ->
     calibration = calibrate(trainer, prepared, training_args.calibrate, reading)  # saved again, calibrated
     output_dir = Path(training_args.output_dir)
     temperature = calibration["temperature"] if calibration else None
-    results = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir, reading, long_text, temperature)
+    results, probabilities = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir, reading, long_text,
+                                             temperature)  # fmt: skip
     baselines = baseline_results(prepared.data.splits, prepared.language, training_args.seed)
     log_comparison(results, baselines)
+    issues = None
+    if training_args.find_label_issues and trainer.is_world_process_zero():
+        issues = find_label_issues(prepared.data.splits, probabilities, prepared.data.label_names, prepared.language,
+                                   training_args.seed, output_dir)  # fmt: skip
     return RunFacts(
         calibration=calibration,
+        label_issues=issues,
         base_model=prepared.checkpoint,
         language=prepared.language,
         label_names=prepared.data.label_names,
@@ -244,8 +251,9 @@ def calibrate(trainer, prepared: PreparedRun, wanted: bool, reading: int) -> dic
 
 
 def evaluate_splits(trainer, data, tokenized, output_dir: Path, max_length: int, long_text: str,
-                    temperature: float | None = None) -> dict:  # fmt: skip
-    results = {}
+                    temperature: float | None = None) -> tuple[dict, dict]:  # fmt: skip
+    """(report per split, probabilities per split), read as predictions read: calibrated, at the reading length."""
+    results, probabilities_by_split = {}, {}
     for split, prefix in EVAL_PREFIXES.items():
         if split not in tokenized:
             continue
@@ -257,13 +265,14 @@ def evaluate_splits(trainer, data, tokenized, output_dir: Path, max_length: int,
             probabilities, metrics = softmax(prediction.predictions), prediction.metrics
         trainer.log_metrics(prefix, metrics)
         trainer.save_metrics(prefix, metrics)
+        probabilities_by_split[split] = probabilities
         if trainer.is_world_process_zero():
             results[split] = evaluation_report(texts, labels, probabilities, data.label_names, split, output_dir)
             if temperature:
                 results[split]["calibration"] = calibration_report(probabilities, labels, temperature)
                 title = f"Reliability ({split}, temperature {temperature:.2f})"
                 plot_reliability(probabilities, labels, temperature, title, output_dir / f"reliability_{split}.png")
-    return results
+    return results, probabilities_by_split
 
 
 def log_comparison(results: dict, baselines: dict) -> None:
