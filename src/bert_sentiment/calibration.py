@@ -37,7 +37,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, owners: np.ndarray |
         return loss
 
     optimizer.step(nll)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())
 
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
