@@ -130,9 +130,9 @@ def served(trained_run):
 
     from app import build_demo, load_classifier
 
-    classifier = load_classifier(str(trained_run), quantize=True)
+    classifier = load_classifier(str(trained_run))
     demo = build_demo(classifier)
-    demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, mcp_server=True)
     try:
         yield classifier, Client(demo.local_url, verbose=False), demo.local_url
     finally:

@@ -1,11 +1,14 @@
 """The app as people use it: gradio_client against the app served on loopback."""
 
+import ast
 import csv
+import time
 
 import pytest
 
 from app import load_classifier
 from bert_sentiment.errors import UserError
+from tests.conftest import english_reviews
 
 
 def test_single_prediction_has_every_label_and_sums_to_one(served):
@@ -53,13 +56,74 @@ def test_fast_path_matches_the_stock_pipeline(trained_run):
 
     texts = ["the music was wonderful", "the ending was dreadful and dull", "酒店很好"]
     stock = pipeline("text-classification", model=str(trained_run))(texts, top_k=None, truncation=True)
-    fast = load_classifier(str(trained_run), quantize=False).predict(texts)
+    fast = load_classifier(str(trained_run), engine="torch").predict(texts)
     for expected, got in zip(stock, fast):
         assert {e["label"]: pytest.approx(e["score"], abs=1e-5) for e in expected} == got.scores
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="No model given. Set MODEL_ID"):
-        load_classifier(None, quantize=True)
+        load_classifier(None)
     with pytest.raises(UserError, match="Could not load model"):
-        load_classifier(str(tmp_path / "nothing-here"), quantize=True)
+        load_classifier(str(tmp_path / "nothing-here"))
+
+
+def test_the_app_serves_the_checked_int8_graph(served):
+    classifier, _, _ = served
+    assert classifier.engine == "onnx"
+    assert classifier.engine_note == "ONNX Runtime int8 (model_quantized.onnx, the model's own file)"
+
+
+def test_concurrent_visitors_share_forward_passes(served):
+    classifier, client, _ = served
+    batches, predict = [], classifier.predict
+
+    def slow_first_predict(texts, *args, **kwargs):  # the first pass lasts long enough for the others to queue
+        batches.append(len(texts))
+        if len(batches) == 1:
+            time.sleep(0.5)
+        return predict(texts, *args, **kwargs)
+
+    texts = [text for text, _ in english_reviews(16, seed=5)]
+    classifier.predict = slow_first_predict
+    try:
+        jobs = [client.submit(text, api_name="/predict") for text in texts]
+        answers = [job.result(timeout=60) for job in jobs]
+    finally:
+        del classifier.predict
+    assert max(batches) > 1 and sum(batches) == len(texts), f"batches of {batches}"
+    alone = [classifier.predict([text])[0] for text in texts]
+    for (label, _), single in zip(answers, alone):
+        assert label["label"] == single.label, "each visitor gets the answer for their own text"
+        confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
+        assert confidences == pytest.approx(single.scores, abs=1e-4)
+
+
+def test_prediction_is_an_mcp_tool(served):
+    """A real MCP client on loopback: list the tools, call one, read the label names and probabilities."""
+    import asyncio
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    _, _, url = served
+
+    async def ask():
+        async with streamablehttp_client(f"{url.rstrip('/')}/gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+                result = await session.call_tool("classify_sentiment", {"text": "the acting was superb and delightful"})
+                return tools, result
+
+    tools, result = asyncio.run(ask())
+    tool = tools["classify_sentiment"]
+    assert tool.description.startswith("Classify the sentiment of a text")
+    assert list(tool.inputSchema["properties"]) == ["text"] and tool.inputSchema["properties"]["text"]["type"] == "string"
+    assert "classify_texts" in tools
+    assert not result.isError
+    answer, note = ast.literal_eval(result.content[0].text)  # gradio writes the outputs' Python form
+    assert answer["label"] == "positive"
+    confidences = {c["label"]: c["confidence"] for c in answer["confidences"]}
+    assert set(confidences) == {"negative", "positive"} and sum(confidences.values()) == pytest.approx(1.0, abs=1e-6)
+    assert confidences["positive"] > 0.9 and note == ""

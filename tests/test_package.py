@@ -43,7 +43,7 @@ def test_the_console_script_lists_and_runs_its_commands(tmp_path):
 LAYERING = """
 import sys
 import app
-classifier = app.load_classifier(sys.argv[1], quantize=True)
+classifier = app.load_classifier(sys.argv[1])
 print(classifier(["the acting was superb"])[0].label)
 heavy = [m for m in ("transformers.trainer", "bert_sentiment.training", "bert_sentiment.fine_tune", "optuna", "sklearn")
          if m in sys.modules]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -56,8 +57,11 @@ def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
     commits = hub.state.repos[("model", "alice/sst2-tiny")].commits
     assert len(commits) == 1, "model, tokenizer, card and images go in one commit"
     files = commits[0][1]
-    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "confusion_matrix_test.png"} <= set(files)
-    assert "training_args.bin" not in files and not any(name.startswith("checkpoint") for name in files)
+    assert set(files) == {
+        "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "README.md", "run_facts.json",
+        "all_results.json", "onnx/model.onnx", "onnx/model_quantized.onnx",
+        *(f"confusion_matrix_{split}.{kind}" for split in ("validation", "test") for kind in ("png", "json")),
+    }, "exactly the model, its ONNX graphs, the card and its evidence: no settings pickle, checkpoints or raw texts"  # fmt: skip
     assert (trained_run / "label_issues.jsonl").is_file() and list(trained_run.glob("wrong_predictions_*.jsonl"))
     assert not any(name.endswith(".jsonl") for name in files), "files of raw training texts stay local"
     assert not any(TOKEN.encode() in content for content in files.values())
@@ -69,6 +73,17 @@ def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
     local = json.loads(run(["-c", LOAD_BACK, trained_run, *texts], fresh).stdout.splitlines()[-1])
     assert remote["labels"] == ["negative", "positive"]
     assert remote == local
+
+    # The card's ONNX Runtime snippet, pasted by a new user, answers like pipeline() on the published model.
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", files["README.md"].decode(), re.DOTALL)
+                   if "onnxruntime" in block)  # fmt: skip
+    printed = run(["-c", snippet], fresh)
+    assert printed.returncode == 0, printed.stderr[-2000:]
+    label, probability = printed.stdout.split()
+    example = json.loads(re.search(r"tokenizer\(\[(.*?)\]", snippet).group(1))
+    expected = max(json.loads(run(["-c", LOAD_BACK, trained_run, example], fresh).stdout.splitlines()[-1])["answers"][0],
+                   key=lambda answer: answer["score"])  # fmt: skip
+    assert label == expected["label"] and float(probability) == pytest.approx(expected["score"], abs=0.02)
 
 
 def test_train_with_push_to_hub_publishes_a_private_repo_at_the_end(hub, tiny_bert, tmp_path):
@@ -196,6 +211,7 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
     finally:
         app.terminate()
         app.wait(timeout=30)
+    assert "serving with ONNX Runtime int8 (model_quantized.onnx, from the Hub repo)" in app.stdout.read()
 
 
 def test_deploy_space_names_its_own_flag_for_a_bad_space_id(hub, tmp_path):

@@ -5,7 +5,8 @@
     bert-sentiment app --model out/sst2               # the same, once the package is installed
 
 The model loads once at start-up through pipeline("text-classification"); predictions use the
-fast CPU path of bert_sentiment/inference.py (int8 weights, length-sorted batches; --no_quantize turns int8 off).
+fast CPU path of bert_sentiment/inference.py (ONNX Runtime int8, checked against PyTorch at start-up;
+--engine torch serves the PyTorch model, --no_quantize the fp32 graph).
 Nothing of the training stack (the Trainer and the modules that drive it) is imported here.
 """
 
@@ -18,21 +19,45 @@ import gradio as gr
 
 from bert_sentiment.demo import model_facts, predictions_table, read_batch, table_headers, write_csv
 from bert_sentiment.errors import UserError
-from bert_sentiment.inference import SentimentClassifier, clean_text, load
+from bert_sentiment.inference import ENGINES, SentimentClassifier, clean_text, load
 
 QUEUE_SIZE = 64  # visitors waiting at most; the next one is told to retry instead of timing out
-CONCURRENCY = 1  # one prediction at a time: each already uses every CPU core
+CONCURRENCY = 1  # one forward pass at a time: each already uses every CPU core
+MAX_BATCH = 32  # single texts of visitors waiting together go through the model in one pass
 
 
-def classify_one(classifier: SentimentClassifier, text: str) -> tuple[dict, str]:
-    if not clean_text(text):
-        return {}, "Type or paste a text to classify."
-    prediction = classifier.predict([text])[0]
-    note = ""
-    if prediction.truncated:
-        read = "its beginning and end were read" if classifier.long_text == "head_tail" else "only its beginning was read"
-        note = f"This text is longer than {classifier.max_length} tokens: {read}, as in the model's evaluation."
-    return prediction.scores, note
+def classify_many_at_once(classifier: SentimentClassifier, texts: list[str]) -> list[tuple[dict, str]]:
+    """(label -> probability, note) per text; the texts of concurrent visitors share forward passes."""
+    answers = [({}, "Type or paste a text to classify.") for _ in texts]
+    given = [i for i, text in enumerate(texts) if clean_text(text)]
+    for i, prediction in zip(given, classifier.predict([texts[i] for i in given])):
+        answers[i] = prediction.scores, truncation_note(classifier, prediction)
+    return answers
+
+
+def truncation_note(classifier: SentimentClassifier, prediction) -> str:
+    if not prediction.truncated:
+        return ""
+    read = "its beginning and end were read" if classifier.long_text == "head_tail" else "only its beginning was read"
+    return f"This text is longer than {classifier.max_length} tokens: {read}, as in the model's evaluation."
+
+
+def single_text_endpoint(classifier: SentimentClassifier):
+    """The /predict endpoint and MCP tool. Gradio hands it the texts of up to MAX_BATCH visitors at once."""
+
+    def classify_sentiment(text: list[str]) -> tuple[list[dict], list[str]]:
+        """Classify the sentiment of a text with this fine-tuned model.
+
+        Args:
+            text: the text to classify, in the model's language; long texts are read as the model was evaluated.
+
+        Returns:
+            the probability of every sentiment label (the most likely first), and a note saying whether the text was cut.
+        """
+        answers = classify_many_at_once(classifier, text)
+        return [scores for scores, _ in answers], [note for _, note in answers]
+
+    return classify_sentiment
 
 
 def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress: gr.Progress):
@@ -50,6 +75,24 @@ def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress:
     return rows, str(path), note
 
 
+def many_texts_endpoint(classifier: SentimentClassifier):
+    """The /predict_batch endpoint and MCP tool: a table and a CSV for many texts."""
+
+    def classify_texts(texts: str, file: str | None = None, progress=gr.Progress()):
+        """Classify the sentiment of many texts at once.
+
+        Args:
+            texts: the texts to classify, one per line.
+            file: optionally, a .txt file (one text per line) or a .csv file (its text column) instead of `texts`.
+
+        Returns:
+            a table of each text with its label and the probability of every label, a CSV file of that table, and a summary.
+        """
+        return classify_batch(classifier, texts, file, progress)
+
+    return classify_texts
+
+
 def build_demo(classifier: SentimentClassifier) -> gr.Blocks:
     facts = model_facts(classifier.model_id, classifier.labels)
     with gr.Blocks(title=f"Sentiment: {classifier.model_id}") as demo:
@@ -60,9 +103,10 @@ def build_demo(classifier: SentimentClassifier) -> gr.Blocks:
             label = gr.Label(label="Prediction", num_top_classes=len(classifier.labels))
             note = gr.Markdown()
             gr.Examples([[example] for example in facts.examples], inputs=text)
-            predict = lambda value: classify_one(classifier, value)  # noqa: E731
-            button.click(predict, inputs=text, outputs=[label, note], api_name="predict")
-            text.submit(predict, inputs=text, outputs=[label, note], api_name=False)
+            predict = single_text_endpoint(classifier)
+            batching = {"batch": True, "max_batch_size": MAX_BATCH, "show_progress": "minimal"}
+            button.click(predict, inputs=text, outputs=[label, note], api_name="predict", **batching)
+            text.submit(predict, inputs=text, outputs=[label, note], api_name=False, **batching)
         with gr.Tab("Many texts"):
             pasted = gr.Textbox(label="One text per line", lines=8)
             upload = gr.File(label="…or a .txt / .csv file", file_types=[".txt", ".csv"], type="filepath")
@@ -70,10 +114,8 @@ def build_demo(classifier: SentimentClassifier) -> gr.Blocks:
             batch_note = gr.Markdown()
             table = gr.Dataframe(headers=table_headers(classifier.labels), label="Predictions", wrap=True)
             download = gr.File(label="Download as CSV")
-            run_batch.click(
-                lambda p, f, progress=gr.Progress(): classify_batch(classifier, p, f, progress),
-                inputs=[pasted, upload], outputs=[table, download, batch_note], api_name="predict_batch",
-            )  # fmt: skip
+            run_batch.click(many_texts_endpoint(classifier), inputs=[pasted, upload], outputs=[table, download, batch_note],
+                            api_name="predict_batch")  # fmt: skip
         with gr.Accordion("About this model", open=False):
             gr.Markdown(facts.about)
     return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
@@ -83,7 +125,10 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="app.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=os.environ.get("MODEL_ID"), help="Hub id or local output_dir (default: $MODEL_ID)")
     parser.add_argument("--share", action="store_true", help="also serve a public gradio.live link (not inside a Space)")
-    parser.add_argument("--no_quantize", action="store_true", help="keep fp32 weights instead of int8 (slower on CPU)")
+    parser.add_argument("--engine", choices=ENGINES, default=os.environ.get("ENGINE", "onnx"),
+                        help="onnx: ONNX Runtime on the model's onnx/ files (exported at start when missing); "
+                        "torch: the PyTorch model (default: $ENGINE, else onnx)")
+    parser.add_argument("--no_quantize", action="store_true", help="with --engine onnx: the fp32 graph instead of int8")
     # Inside a Space the app must listen on every interface; locally, only on this machine.
     default_host = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", default_host))
@@ -91,15 +136,17 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def load_classifier(model: str | None, quantize: bool) -> SentimentClassifier:
-    classifier = load(model, quantize=quantize)
+def load_classifier(model: str | None, engine: str = "onnx", quantize: bool = True) -> SentimentClassifier:
+    """The classifier, checked against the examples of the model's card, and warmed up."""
+    classifier = load(model, engine=engine, quantize=quantize, check_texts=model_facts(model, []).examples if model else [])
     classifier.warm_up()
     return classifier
 
 
 def serve(argv) -> int:
     args = parse_args(argv)
-    classifier = load_classifier(args.model, quantize=not args.no_quantize)
+    classifier = load_classifier(args.model, engine=args.engine, quantize=not args.no_quantize)
     in_space = bool(os.environ.get("SPACE_ID"))
-    build_demo(classifier).launch(server_name=args.host, server_port=args.port, share=args.share and not in_space)
+    build_demo(classifier).launch(server_name=args.host, server_port=args.port, share=args.share and not in_space,
+                                  mcp_server=True)  # fmt: skip
     return 0

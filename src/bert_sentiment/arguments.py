@@ -216,6 +216,11 @@ class SentimentTrainingArguments(TrainingArguments):
         metadata={"help": "After training, rank the examples whose given label is likely wrong (confident learning, "
                   "cleanlab) into output_dir/label_issues.jsonl."},
     )
+    export_onnx: bool = field(
+        default=True,
+        metadata={"help": "After training, export onnx/model.onnx and a dynamic-int8 onnx/model_quantized.onnx beside "
+                  "the weights (for ONNX Runtime, the app and transformers.js), verified against PyTorch first."},
+    )
     hp_search: bool = field(
         default=False,
         metadata={"help": "Search learning rate, batch size, epochs, warmup and weight decay with Optuna on the "

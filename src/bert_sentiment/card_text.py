@@ -59,6 +59,8 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "seeds": _seeds_section(facts.seeds),
         "calibration": _calibration_section(facts, image_dir),
         "label_issues": _label_issues_note(facts.label_issues),
+        "onnx": _onnx_section(facts.onnx),
+        "label_names_code": json.dumps(names, ensure_ascii=False),
         "hp_search": _search_section(facts.hp_search),
         **_data_section(facts),
         "hyperparameters": [(k, facts.hyperparameters[k]) for k in SHOWN_HYPERPARAMETERS if k in facts.hyperparameters],
@@ -140,6 +142,14 @@ def _label_issues_note(issues: dict | None) -> str | None:
     return (f"Likely label errors in the data (confident learning with cleanlab, on out-of-sample probabilities: "
             f"{issues['train_method']} for training, {issues['eval_method']} for the other splits): {counts}. "
             "The ranked list stays with the training run (it holds the texts).")  # fmt: skip
+
+
+def _onnx_section(onnx: dict | None) -> dict | None:
+    """The ONNX files' check against PyTorch, when the run exported them."""
+    if not onnx or not onnx.get("files"):
+        return None
+    return {"texts": onnx["texts"], "fp32": f"{onnx['fp32_max_difference']:.0e}",
+            "agreement": f"{100 * onnx['int8_label_agreement']:.1f}%"}  # fmt: skip
 
 
 def _calibration_section(facts: RunFacts, image_dir: Path | None) -> dict | None:

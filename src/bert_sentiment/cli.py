@@ -70,12 +70,20 @@ def publish_command(argv: list[str] | None) -> int:
     parser.add_argument("--hub_model_id", required=True, help="the repo to publish to, e.g. alice/sst2-bert")
     parser.add_argument("--hub_private_repo", "--hub_private", action="store_true", help="create the repo as private")
     parser.add_argument("--license", default="apache-2.0", help="license in the model card (default apache-2.0)")
+    parser.add_argument("--export_onnx", type=_yes_no, default=True, metavar="{true,false}",
+                        help="export and verify onnx/ first when the run has no ONNX files (default true)")
     args = parser.parse_args(argv)
     if not (Path(args.output_dir) / RESULTS_FILE).is_file():
         raise UserError(f"'{args.output_dir}' holds no finished run ({RESULTS_FILE} is missing). Train first with train.py.")
     target = check_hub_access(args.hub_model_id, args.hub_private_repo or None)
-    publish(Path(args.output_dir), target, args.license)
+    publish(Path(args.output_dir), target, args.license, args.export_onnx)
     return 0
+
+
+def _yes_no(value: str) -> bool:
+    from transformers.hf_argparser import string_to_bool
+
+    return string_to_bool(value)
 
 
 def deploy_command(argv: list[str] | None) -> int:

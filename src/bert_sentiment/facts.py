@@ -57,6 +57,7 @@ class RunFacts:
     seeds: dict | None = None
     calibration: dict | None = None  # temperature fitted on validation and folded into the head; None: not calibrated
     label_issues: dict | None = None  # counts of likely label errors per split, and how they were found
+    onnx: dict | None = None  # the ONNX files written and how they compared with PyTorch, or why none; None: not asked
     published: str | None = None
     schema_version: int = SCHEMA_VERSION
 

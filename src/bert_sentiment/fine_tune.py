@@ -27,6 +27,7 @@ from bert_sentiment.lengths import (
 from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
 from bert_sentiment.model import load_model, load_tokenizer_and_config
 from bert_sentiment.model_card import write_card
+from bert_sentiment.onnx_export import try_export_onnx
 from bert_sentiment.prepare import PreparedData, prepare_splits
 from bert_sentiment.publish import HubTarget, check_hub_access, publish
 from bert_sentiment.training import build_trainer, checkpoint_to_resume
@@ -83,6 +84,8 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     facts.duration_seconds = round(time.monotonic() - clock, 1)
     if trainer.is_world_process_zero():
         _remove_checkpoints(Path(training_args.output_dir))
+        if training_args.export_onnx:  # before the card, which shows the ONNX snippets only when the files exist
+            facts.onnx = try_export_onnx(Path(training_args.output_dir), prepared.data.splits["validation"]["text"])
         save_run(Path(training_args.output_dir), facts, training_args, model_args, hub_target)
     return facts
 

@@ -1,16 +1,20 @@
-"""Fast sentiment prediction on CPU, for the app: one model load, int8 weights, length-sorted batches.
+"""Fast sentiment prediction on CPU, for the app: one model load, ONNX Runtime int8, length-sorted batches.
 
 The model is loaded through `pipeline("text-classification", ...)`, exactly as users load it;
 predictions then take a faster path over the same model and tokenizer:
-- dynamic int8 quantization of the Linear layers (most of BERT's compute), switchable off;
+- ONNX Runtime on the model's `onnx/model_quantized.onnx` (dynamic int8), exported at start-up when the
+  model has none, and checked against PyTorch before serving; `engine="torch"` (or a failed check)
+  serves the PyTorch model instead;
 - batches sorted by length, so each pads only to texts of similar length;
 - the reading length saved with the tokenizer (model_max_length: the model's position limit unless the
   run pinned --inference_max_length), as evaluation read, with the run's long-text mode beyond it.
 """
 
 import logging
+import tempfile
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,6 +24,7 @@ from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_e
 
 logger = logging.getLogger(__name__)
 
+ENGINES = ("onnx", "torch")
 BATCH_SIZE = 32  # texts per forward pass; larger gains little on 2 cores and raises latency
 MAX_CHARACTERS = 20_000  # texts are cut to this before tokenizing: bounds the work one visitor can ask for
 
@@ -48,12 +53,16 @@ def clean_text(text) -> str:
     return "".join(" " if unicodedata.category(c) == "Cc" and c not in "\n\t" else c for c in text).strip()
 
 
-def load(model: str | None, quantize: bool = True, **options) -> "SentimentClassifier":
-    """The classifier for a run's output_dir or a Hub id, as the app serves it; a UserError if it cannot load."""
+def load(model: str | None, engine: str = "onnx", quantize: bool = True, **options) -> "SentimentClassifier":
+    """The classifier for a run's output_dir or a Hub id, as the app serves it; a UserError if it cannot load.
+
+    engine "onnx" runs ONNX Runtime (int8, or fp32 with quantize=False); "torch" runs the PyTorch model in fp32."""
     if not model:
         raise UserError("No model given. Set MODEL_ID, or pass --model your-name/sst2-bert (or a local output_dir).")
+    if engine not in ENGINES:
+        raise UserError(f"Unknown engine '{engine}': use one of {', '.join(ENGINES)}.")
     try:
-        return SentimentClassifier(str(model), quantize=quantize, **options)
+        return SentimentClassifier(str(model), engine=engine, quantize=quantize, **options)
     except (OSError, ValueError) as err:
         raise UserError(
             f"Could not load model '{model}': {str(err).strip().splitlines()[0]}\n"
@@ -62,8 +71,8 @@ def load(model: str | None, quantize: bool = True, **options) -> "SentimentClass
 
 
 class SentimentClassifier:
-    def __init__(self, model_id: str, quantize: bool = True, revision: str | None = None, token: str | None = None,
-                 long_text: str | None = None):  # fmt: skip
+    def __init__(self, model_id: str, engine: str = "onnx", quantize: bool = True, revision: str | None = None,
+                 token: str | None = None, long_text: str | None = None, check_texts: list[str] = ()):  # fmt: skip
         from transformers import pipeline
 
         self.pipeline = pipeline("text-classification", model=model_id, revision=revision, token=token, device="cpu")
@@ -73,10 +82,15 @@ class SentimentClassifier:
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
         self.max_length = min(self.tokenizer.model_max_length, self.model.config.max_position_embeddings)
         self.long_text = long_text or getattr(self.model.config, "long_text", "truncate")  # as in training
-        self.quantized = quantize
-        if quantize:
-            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
-        logger.info("Loaded %s (labels %s, max_length %d, int8 %s).", model_id, self.labels, self.max_length, quantize)
+        self.onnx, self.engine_note = None, "PyTorch fp32 (engine='torch')"
+        if engine == "onnx":
+            self.onnx, self.engine_note = open_onnx(self, quantize, revision, token, list(check_texts))
+        logger.info("Loaded %s (labels %s, max_length %d); serving with %s.", model_id, self.labels, self.max_length,
+                    self.engine_note)  # fmt: skip
+
+    @property
+    def engine(self) -> str:
+        return "onnx" if self.onnx is not None else "torch"
 
     def __call__(self, texts: str | list[str]) -> Prediction | list[Prediction]:
         """`clf("great film")` -> one Prediction; `clf([...])` -> one per text, in order."""
@@ -91,6 +105,8 @@ class SentimentClassifier:
     def predict(self, texts: list[str], batch_size: int = BATCH_SIZE, progress=None) -> list[Prediction]:
         """Predictions in the order of `texts`; `progress(done, total)` is called after each batch."""
         texts = [clean_text(text) for text in texts]
+        if not texts:
+            return []
         lengths = np.array([len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]])
         if self.long_text == "chunks":
             encoded, owners = window_encodings(self.tokenizer, texts, self.max_length)
@@ -107,10 +123,62 @@ class SentimentClassifier:
         probabilities = np.zeros((len(input_ids), len(self.labels)))
         for start in range(0, len(input_ids), batch_size):
             batch = order[start : start + batch_size]
-            inputs = self.tokenizer.pad({"input_ids": [input_ids[i] for i in batch]}, return_tensors="pt")
-            with torch.inference_mode():
-                logits = self.model(**inputs).logits.float()
-            probabilities[batch] = torch.softmax(logits, dim=-1).numpy()
+            probabilities[batch] = self._forward([input_ids[i] for i in batch])
             if progress:
                 progress(min(start + batch_size, len(input_ids)), len(input_ids))
         return probabilities
+
+    def _forward(self, input_ids: list[list[int]]) -> np.ndarray:
+        """Probabilities for one batch, from ONNX Runtime or PyTorch."""
+        if self.onnx is not None:
+            encoded = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="np")
+            logits = torch.from_numpy(self.onnx.logits(encoded))
+        else:
+            with torch.inference_mode():
+                logits = self.model(**self.tokenizer.pad({"input_ids": input_ids}, return_tensors="pt")).logits.float()
+        return torch.softmax(logits, dim=-1).numpy()
+
+
+def open_onnx(classifier: SentimentClassifier, quantize: bool, revision, token, check_texts: list[str]):
+    """(OnnxModel, what serves) for the model's onnx/ file, exported now if it has none, and checked against
+    PyTorch on `check_texts` plus stock sentences; (None, why) when that fails: the app then serves PyTorch."""
+    from bert_sentiment.onnx_export import FP32_FILE, INT8_FILE, SERVING_MARGIN, STOCK_TEXTS, OnnxModel, verify
+
+    name = INT8_FILE if quantize else FP32_FILE
+    try:
+        path, origin = onnx_file(classifier, name, revision, token)
+        texts = check_texts + STOCK_TEXTS
+        fp32_path = None if quantize else path  # the fp32 graph is held to the fp32 tolerance
+        check = verify(classifier.model, classifier.tokenizer, path, texts, fp32_path, margin=SERVING_MARGIN)
+        logger.info("Checked %s (%s) against PyTorch on %d texts: labels agree on %.0f%%, largest probability "
+                    "difference %.1e.", name, origin, check.texts, 100 * check.int8_label_agreement,
+                    check.int8_max_difference)  # fmt: skip
+        return OnnxModel(path), f"ONNX Runtime {'int8' if quantize else 'fp32'} ({name}, {origin})"
+    except Exception as err:  # a corrupted, mismatched or unexportable graph must not take the app down
+        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:300]
+        logger.warning("Not serving %s (%s); serving the PyTorch model instead.", name, reason)
+        return None, f"PyTorch fp32 (ONNX unavailable: {reason})"
+
+
+def onnx_file(classifier: SentimentClassifier, name: str, revision, token) -> tuple[Path, str]:
+    """(path, where it came from): the model's own onnx/ file (local folder or Hub repo), else a fresh export."""
+    from bert_sentiment.onnx_export import ONNX_DIR, export_graphs
+
+    local = Path(classifier.model_id) / ONNX_DIR / name
+    if Path(classifier.model_id).is_dir():
+        if local.is_file():
+            return local, "the model's own file"
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+        try:
+            filename = f"{ONNX_DIR}/{name}"
+            return Path(hf_hub_download(classifier.model_id, filename, revision=revision, token=token)), "from the Hub repo"
+        except (EntryNotFoundError, LocalEntryNotFoundError):
+            pass
+    logger.info("%s has no %s/%s: exporting it now (once per start; publish.py puts it in the repo).",
+                classifier.model_id, ONNX_DIR, name)  # fmt: skip
+    directory = Path(tempfile.mkdtemp(prefix="bert-sentiment-onnx-"))
+    export_graphs(classifier.model, classifier.tokenizer, directory)
+    return directory / name, "exported at start-up"

@@ -17,6 +17,7 @@ from huggingface_hub.utils import validate_repo_id
 from bert_sentiment.errors import UserError
 from bert_sentiment.facts import RunFacts
 from bert_sentiment.model_card import write_card
+from bert_sentiment.onnx_export import FP32_FILE, INT8_FILE, ONNX_DIR, STOCK_TEXTS, try_export_onnx
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 UPLOADED = [
     "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
     "special_tokens_map.json", "README.md", "confusion_matrix_*.png", "confusion_matrix_*.json", "reliability_*.png",
-    "all_results.json", "run_facts.json",
+    "all_results.json", "run_facts.json", "onnx/model.onnx", "onnx/model_quantized.onnx",
 ]  # fmt: skip
 SCORE_TOLERANCE = 1e-4  # local vs reloaded probabilities; the same weights give the same scores
 
@@ -104,9 +105,12 @@ def _network_errors() -> tuple[type[Exception], ...]:
     return (library.TransportError, OSError)
 
 
-def publish(output_dir: Path, target: HubTarget, license: str = "apache-2.0") -> str:
-    """Write the card, push everything in one commit, verify by reloading; return the model's URL."""
+def publish(output_dir: Path, target: HubTarget, license: str = "apache-2.0", export_onnx: bool = True) -> str:
+    """Write the card, push everything in one commit, verify by reloading; return the model's URL.
+    A run without ONNX files (older, or trained with --export_onnx false) gets them first unless export_onnx=False."""
     output_dir = Path(output_dir)
+    if export_onnx:
+        ensure_onnx(output_dir)
     card = write_card(output_dir, target.repo_id, license)
     logger.info("Wrote the model card %s", card)
     api = HfApi(token=target.token)
@@ -121,6 +125,16 @@ def publish(output_dir: Path, target: HubTarget, license: str = "apache-2.0") ->
     verify_published(output_dir, target, commit.oid)
     logger.info("Published and verified: %s", target.url)
     return target.url
+
+
+def ensure_onnx(output_dir: Path) -> None:
+    """Export and verify the ONNX files of a run that has none, on its card examples and stock sentences
+    (the validation texts are not kept with a run), and record the check in its facts."""
+    if (output_dir / ONNX_DIR / INT8_FILE).is_file() and (output_dir / ONNX_DIR / FP32_FILE).is_file():
+        return
+    facts = RunFacts.load(output_dir)
+    facts.onnx = try_export_onnx(output_dir, list(facts.label_examples().values()) + STOCK_TEXTS)
+    facts.save(output_dir)
 
 
 def verify_published(output_dir: Path, target: HubTarget, revision: str) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from bert_sentiment.facts import RESULTS_FILE, RunFacts
 from bert_sentiment.fine_tune import fine_tune, publishing_target, save_run
+from bert_sentiment.onnx_export import ONNX_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +73,12 @@ def summarize(runs: dict[int, RunFacts], best_metric: str) -> dict:
 
 
 def _copy_run(run_dir: Path, output_dir: Path) -> None:
-    """The best run's files (not its sub-folders) become output_dir's own."""
+    """The best run's files (and its onnx/ export, not other sub-folders) become output_dir's own."""
     for path in run_dir.iterdir():
         if path.is_file():
             shutil.copy2(path, output_dir / path.name)
+    if (run_dir / ONNX_DIR).is_dir():
+        shutil.copytree(run_dir / ONNX_DIR, output_dir / ONNX_DIR, dirs_exist_ok=True)
 
 
 def log_summary(summary: dict) -> None:

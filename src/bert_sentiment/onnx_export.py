@@ -1,0 +1,213 @@
+"""ONNX files beside the weights: `onnx/model.onnx` (fp32) and `onnx/model_quantized.onnx` (dynamic int8).
+
+That is the layout transformers.js and Optimum read. The files are exported with `torch.onnx.export`
+(the torch.export-based exporter) and quantized with `onnxruntime.quantization`; Optimum's exporter
+is not used because it does not support transformers 5. Nothing is written before it is verified:
+fp32 probabilities must equal PyTorch's within FP32_TOLERANCE on the given texts, and int8 must
+agree with PyTorch on at least INT8_AGREEMENT of their labels. The same check runs when the app
+starts on a model's ONNX files, so a corrupted or mismatched file is caught before it serves.
+"""
+
+import contextlib
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+ONNX_DIR = "onnx"
+FP32_FILE = "model.onnx"
+INT8_FILE = "model_quantized.onnx"
+FP32_TOLERANCE = 1e-4  # largest probability difference allowed between PyTorch and the fp32 graph
+INT8_AGREEMENT = 0.99  # share of texts on which int8 must give PyTorch's label
+INT8_MEAN_TOLERANCE = 0.05  # mean probability difference allowed for int8; a graph of another model is far beyond it
+SERVING_MARGIN = 0.2  # at app start, only texts PyTorch decides by this margin must keep their label (near-ties may flip)
+MAX_CHECK_TEXTS = 1_000  # verification reads at most this many texts: a minute for bert-base on 2 cores
+CHECK_BATCH = 32
+# Texts checked when no validation texts are at hand (publishing an older run, or at app start),
+# besides the card's examples: varied lengths, both polarities, and both languages BERT models meet here.
+STOCK_TEXTS = [
+    "A gorgeous, witty, seductive movie.", "The plot is thin and the acting is worse.", "It was fine, I guess.",
+    "I would not recommend this to anyone, but the music was nice.", "Absolutely loved every minute of it!",
+    "Terrible service, cold food, and nobody apologised.", "Not bad at all.", "Meh.",
+    "The first half drags, yet the ending is one of the best I have seen in years.",
+    "房间干净，服务热情，下次还来。", "等了两个小时才送到，饭都凉了。", "还行吧，一般般。",
+]  # fmt: skip
+
+
+class OnnxMismatch(RuntimeError):
+    """An ONNX graph does not answer like the PyTorch model it should be."""
+
+
+@dataclass
+class OnnxCheck:
+    """How the ONNX graphs compare with PyTorch on the checked texts."""
+
+    texts: int
+    fp32_max_difference: float | None  # None when only the int8 graph was checked
+    int8_label_agreement: float
+    int8_max_difference: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def export_onnx(model_dir: Path, texts: list[str]) -> dict:
+    """Export, quantize and verify the model saved in `model_dir`; write `model_dir/onnx/`. Returns the facts
+    for run_facts.json; raises OnnxMismatch (or the exporter's error) and writes nothing when a check fails."""
+    model_dir = Path(model_dir)
+    tokenizer, model = _load_torch(model_dir)
+    with tempfile.TemporaryDirectory(dir=model_dir, prefix=".onnx-") as work:
+        fp32, int8 = export_graphs(model, tokenizer, Path(work))
+        check = verify(model, tokenizer, int8, texts, fp32)
+        (model_dir / ONNX_DIR).mkdir(exist_ok=True)
+        for path in (fp32, int8):
+            os.replace(path, model_dir / ONNX_DIR / path.name)
+    logger.info(
+        "Exported %s/%s and %s, verified on %d texts: fp32 within %.1e of PyTorch, int8 agrees on %.1f%% of labels.",
+        ONNX_DIR, FP32_FILE, INT8_FILE, check.texts, check.fp32_max_difference, 100 * check.int8_label_agreement,
+    )  # fmt: skip
+    return {"files": [f"{ONNX_DIR}/{FP32_FILE}", f"{ONNX_DIR}/{INT8_FILE}"], **check.to_dict()}
+
+
+def export_graphs(model, tokenizer, directory: Path) -> tuple[Path, Path]:
+    """Write FP32_FILE and INT8_FILE for a PyTorch model into `directory`, unchecked: (fp32 path, int8 path)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32, int8 = Path(directory) / FP32_FILE, Path(directory) / INT8_FILE
+    with _quiet_exporters():
+        _export(model, tokenizer, fp32)
+        quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
+    return fp32, int8
+
+
+def try_export_onnx(model_dir: Path, texts: list[str]) -> dict:
+    """export_onnx, or one line saying why not: a model the exporter cannot handle still trains and serves."""
+    try:
+        return export_onnx(model_dir, texts)
+    except Exception as err:  # the exporter fails in many ways on unusual architectures; ONNX is optional
+        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:300]
+        logger.warning("No ONNX export (%s); the model works through PyTorch as before.", reason)
+        return {"files": [], "error": reason}
+
+
+def verify(model, tokenizer, int8_path: Path, texts: list[str], fp32_path: Path | None = None,
+           margin: float = 0.0) -> OnnxCheck:  # fmt: skip
+    """Compare the ONNX graph(s) with the PyTorch model on `texts`; raise OnnxMismatch if they disagree.
+    Label agreement counts the texts PyTorch decides by at least `margin` (0: every text)."""
+    texts = [text for text in texts if text and text.strip()][:MAX_CHECK_TEXTS] or STOCK_TEXTS
+    expected = torch_probabilities(model, tokenizer, texts)
+    fp32_difference = None
+    if fp32_path is not None:
+        fp32_difference = float(np.abs(OnnxModel(fp32_path).probabilities(tokenizer, texts) - expected).max())
+        if fp32_difference > FP32_TOLERANCE:
+            raise OnnxMismatch(f"{fp32_path.name} differs from PyTorch by {fp32_difference:.2e} in probability "
+                               f"(at most {FP32_TOLERANCE:.0e} allowed).")  # fmt: skip
+    quantized = OnnxModel(int8_path).probabilities(tokenizer, texts)
+    top_two = np.sort(expected, axis=1)[:, -2:]
+    decided = top_two[:, 1] - top_two[:, 0] >= margin
+    same = quantized.argmax(axis=1) == expected.argmax(axis=1)
+    agreement = float(same[decided].mean()) if decided.any() else 1.0
+    if agreement < INT8_AGREEMENT:
+        raise OnnxMismatch(f"{int8_path.name} gives PyTorch's label on {agreement:.1%} of {decided.sum()} texts "
+                           f"(at least {INT8_AGREEMENT:.0%} required).")  # fmt: skip
+    mean_difference = float(np.abs(quantized - expected).mean())
+    if mean_difference > INT8_MEAN_TOLERANCE:
+        raise OnnxMismatch(f"{int8_path.name}'s probabilities differ from PyTorch's by {mean_difference:.3f} on "
+                           f"average (at most {INT8_MEAN_TOLERANCE} allowed): is it this model's graph?")  # fmt: skip
+    return OnnxCheck(len(texts), fp32_difference, agreement, float(np.abs(quantized - expected).max()))
+
+
+class OnnxModel:
+    """One ONNX Runtime session on CPU, fed from a Hugging Face tokenizer's output."""
+
+    def __init__(self, path: Path):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only: ORT's warnings about unused initializers mean nothing to users
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [item.name for item in self.session.get_inputs()]
+
+    def logits(self, encoded: dict) -> np.ndarray:
+        """Logits for a padded batch: `encoded` maps input names to int arrays; unused names are ignored."""
+        feed = {name: np.asarray(encoded[name], dtype=np.int64) for name in self.inputs if name in encoded}
+        if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
+            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+        return self.session.run(None, feed)[0]
+
+    def probabilities(self, tokenizer, texts: list[str]) -> np.ndarray:
+        return _batched(texts, tokenizer, lambda encoded: _softmax(self.logits(encoded)), "np")
+
+
+def torch_probabilities(model, tokenizer, texts: list[str]) -> np.ndarray:
+    import torch
+
+    def forward(encoded):
+        with torch.inference_mode():
+            return torch.softmax(model(**encoded).logits.float(), dim=-1).numpy()
+
+    return _batched(texts, tokenizer, forward, "pt")
+
+
+def _batched(texts: list[str], tokenizer, forward, tensors: str) -> np.ndarray:
+    """`forward` over batches of texts read at the tokenizer's reading length, in the texts' order."""
+    rows = []
+    for start in range(0, len(texts), CHECK_BATCH):
+        encoded = tokenizer(texts[start : start + CHECK_BATCH], truncation=True, padding=True, return_tensors=tensors,
+                            max_length=_reading_length(tokenizer))  # fmt: skip
+        rows.append(forward(encoded))
+    return np.concatenate(rows)
+
+
+def _reading_length(tokenizer) -> int:
+    return min(tokenizer.model_max_length, 512) if tokenizer.model_max_length < 1_000_000 else 512
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _load_torch(model_dir: Path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype="float32").eval()
+    return tokenizer, model
+
+
+def _export(model, tokenizer, path: Path) -> None:
+    """Dynamic batch and sequence axes; the tokenizer's input names (BERT's three) in, `logits` out."""
+    import torch
+
+    example = tokenizer(["an example text to trace", "another one"], padding="max_length", truncation=True, max_length=16,
+                        return_tensors="pt")  # fmt: skip
+    names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in example]
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    torch.onnx.export(
+        model, (), str(path), kwargs={name: example[name] for name in names}, input_names=names, output_names=["logits"],
+        dynamic_shapes={name: {0: batch, 1: sequence} for name in names}, dynamo=True, external_data=False, verbose=False,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _quiet_exporters():
+    """The exporter's graph passes log each rewrite, and quantization logs each tensor on the root logger and
+    suggests a pre-processing step that measured no faster here; a user's log keeps only our one line."""
+    names = ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "torch._export", "onnxruntime")
+    levels = {name: logging.getLogger(name).level for name in names}
+    hint = lambda record: record.levelno >= logging.ERROR  # noqa: E731  (on the root logger only)
+    logging.getLogger().addFilter(hint)
+    for name in names:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(hint)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)

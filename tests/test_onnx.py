@@ -1,0 +1,125 @@
+"""ONNX files beside the weights: exported and checked after training, checked again when the app starts."""
+
+import logging
+import shutil
+
+import numpy as np
+import pytest
+
+import train
+from bert_sentiment.facts import RunFacts
+from bert_sentiment.inference import SentimentClassifier
+from bert_sentiment.onnx_export import STOCK_TEXTS, OnnxModel, export_graphs, torch_probabilities
+from tests.conftest import english_reviews, quick_training_flags, write_csv
+
+TEXTS = [text for text, _ in english_reviews(40, seed=21)]
+
+
+def copy_run(trained_run, tmp_path):
+    return shutil.copytree(trained_run, tmp_path / "run")
+
+
+def test_training_writes_both_graphs_and_they_answer_like_pytorch(trained_run):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    facts = RunFacts.load(trained_run)
+    assert facts.onnx["files"] == ["onnx/model.onnx", "onnx/model_quantized.onnx"]
+    assert facts.onnx["texts"] == facts.data["sizes"]["validation"], "checked on every validation text"
+    assert facts.onnx["fp32_max_difference"] <= 1e-4 and facts.onnx["int8_label_agreement"] >= 0.99
+
+    tokenizer = AutoTokenizer.from_pretrained(trained_run)
+    model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
+    expected = torch_probabilities(model, tokenizer, TEXTS)
+    fp32 = OnnxModel(trained_run / "onnx" / "model.onnx").probabilities(tokenizer, TEXTS)
+    int8 = OnnxModel(trained_run / "onnx" / "model_quantized.onnx").probabilities(tokenizer, TEXTS)
+    np.testing.assert_allclose(fp32, expected, atol=1e-4)
+    assert (int8.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.99
+
+
+def test_the_cards_onnx_section_reports_the_check(trained_run):
+    card = (trained_run / "README.md").read_text()
+    facts = RunFacts.load(trained_run)
+    assert f"checked on {facts.onnx['texts']} validation texts" in " ".join(card.split())
+    assert f"int8 gives PyTorch's label on {100 * facts.onnx['int8_label_agreement']:.1f}% of them" in " ".join(card.split())
+    assert 'hf_hub_download("' in card and "onnx/model_quantized.onnx" in card
+    assert 'pipeline("text-classification", "' in card and 'dtype: "q8"' in card
+    assert "- onnx" in card and "- transformers.js" in card
+
+
+def test_a_model_the_exporter_cannot_handle_still_trains_and_serves(tiny_bert, tmp_path, monkeypatch, caplog):
+    def unsupported(*args, **kwargs):
+        raise RuntimeError("Unsupported operator: aten::strange_op")
+
+    monkeypatch.setattr("bert_sentiment.onnx_export._export", unsupported)
+    data = write_csv(tmp_path / "reviews.csv", english_reviews(120))
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING):
+        assert train.main([str(f) for f in ["--train_file", data, *quick_training_flags(tiny_bert, out)]]) == 0
+    lines = [r.getMessage() for r in caplog.records if "ONNX" in r.getMessage()]
+    assert lines == ["No ONNX export (RuntimeError: Unsupported operator: aten::strange_op); the model works through "
+                     "PyTorch as before."]  # fmt: skip
+    assert not (out / "onnx").exists() and not list(out.glob(".onnx-*")), "nothing half-written"
+    assert RunFacts.load(out).onnx == {"files": [], "error": "RuntimeError: Unsupported operator: aten::strange_op"}
+    assert "onnxruntime" not in (out / "README.md").read_text()
+
+    classifier = SentimentClassifier(str(out))  # the app tries the export at start, fails the same way, serves PyTorch
+    assert classifier.engine == "torch" and "Unsupported operator" in classifier.engine_note
+    assert classifier(["the film was wonderful and superb"])[0].label == "positive"
+
+
+def test_a_corrupted_graph_is_caught_at_start_and_pytorch_serves(trained_run, tmp_path, caplog):
+    run = copy_run(trained_run, tmp_path)
+    (run / "onnx" / "model_quantized.onnx").write_bytes(b"\x08\x07garbage" * 100)
+    with caplog.at_level(logging.WARNING):
+        classifier = SentimentClassifier(str(run))
+    assert classifier.engine == "torch"
+    assert any("Not serving model_quantized.onnx" in r.getMessage() for r in caplog.records)
+    reference = SentimentClassifier(str(run), engine="torch")
+    assert classifier(TEXTS) == reference(TEXTS)
+
+
+def test_a_graph_of_another_model_is_caught_at_start(trained_run, tiny_bert, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    run = copy_run(trained_run, tmp_path)
+    untrained = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).eval()
+    export_graphs(untrained, AutoTokenizer.from_pretrained(run), tmp_path)
+    shutil.copy(tmp_path / "model_quantized.onnx", run / "onnx" / "model_quantized.onnx")
+    classifier = SentimentClassifier(str(run))
+    assert classifier.engine == "torch"
+    assert "is it this model's graph?" in classifier.engine_note or "gives PyTorch's label" in classifier.engine_note
+
+
+def test_a_model_without_onnx_files_is_exported_at_start(trained_run, tmp_path):
+    run = copy_run(trained_run, tmp_path)
+    shutil.rmtree(run / "onnx")
+    classifier = SentimentClassifier(str(run))
+    assert classifier.engine == "onnx" and "exported at start-up" in classifier.engine_note
+    reference = SentimentClassifier(str(run), engine="torch")
+    assert [p.label for p in classifier(TEXTS)] == [p.label for p in reference(TEXTS)]
+    assert not (run / "onnx").exists(), "the model's folder is left as it was"
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_onnx_engine_gives_pytorchs_answers(trained_run, quantize):
+    onnx = SentimentClassifier(str(trained_run), quantize=quantize)(TEXTS)
+    reference = SentimentClassifier(str(trained_run), engine="torch")(TEXTS)
+    tolerance = 1e-4 if not quantize else 2e-2
+    for ours, theirs in zip(onnx, reference):
+        assert ours.label == theirs.label
+        assert ours.scores == pytest.approx(theirs.scores, abs=tolerance)
+
+
+def test_publishing_an_older_run_exports_its_onnx_first(trained_run, tmp_path):
+    from bert_sentiment.publish import ensure_onnx
+
+    run = copy_run(trained_run, tmp_path)
+    shutil.rmtree(run / "onnx")
+    facts = RunFacts.load(run)
+    facts.onnx = None
+    facts.save(run)
+    ensure_onnx(run)
+    facts = RunFacts.load(run)
+    assert (run / "onnx" / "model.onnx").is_file() and (run / "onnx" / "model_quantized.onnx").is_file()
+    examples = len(facts.label_examples())
+    assert facts.onnx["texts"] == examples + len(STOCK_TEXTS) and facts.onnx["int8_label_agreement"] >= 0.99
