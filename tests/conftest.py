@@ -31,8 +31,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def english_reviews(count: int, seed: int = 0) -> list[tuple[str, str]]:
-    """(text, label) pairs whose sentiment is carried by the adjectives: linearly separable."""
+def english_reviews(count: int, seed: int = 0, mislabeled: float = 0.0) -> list[tuple[str, str]]:
+    """(text, label) pairs whose sentiment is carried by the adjectives: linearly separable, except that a
+    `mislabeled` share of them (chosen by the seed) carry the other label, as real annotation errors do."""
     rng = random.Random(seed)
     rows = []
     for i in range(count):
@@ -41,6 +42,8 @@ def english_reviews(count: int, seed: int = 0) -> list[tuple[str, str]]:
         # The number keeps texts unique; i // 2 is shared by a positive and a negative text, so it tells nothing.
         text = f"the {rng.choice(EN_NOUNS)} was {rng.choice(words)} and {rng.choice(words)} {rng.choice(EN_NOUNS)} {i // 2}"
         rows.append((text, label))
+    for i in rng.sample(range(count), round(mislabeled * count)):
+        rows[i] = (rows[i][0], "negative" if rows[i][1] == "positive" else "positive")
     return rows
 
 
@@ -111,12 +114,13 @@ def quick_training_flags(tiny_bert: Path, output_dir: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def trained_run(tiny_bert, tmp_path_factory) -> Path:
-    """One finished English run (with a test split) that card and publishing tests share."""
+    """One finished English run (with a test split) that card, publishing and app tests share. Some labels are
+    wrong, in training and evaluation alike, so the figures differ between splits and from 1.0 (test_train checks)."""
     import train
 
     root = tmp_path_factory.mktemp("trained-run")
-    data = write_csv(root / "reviews.csv", english_reviews(240))
-    test = write_csv(root / "test.csv", english_reviews(40, seed=11))
+    data = write_csv(root / "reviews.csv", english_reviews(240, mislabeled=0.1))
+    test = write_csv(root / "test.csv", english_reviews(40, seed=11, mislabeled=0.15))
     out = root / "out"
     flags = ["--train_file", data, "--test_file", test, *quick_training_flags(tiny_bert, out)]
     assert train.main([str(flag) for flag in flags]) == 0

@@ -42,6 +42,8 @@ class HubState:
         self.tokens = tokens  # token -> user name
         self.repos: dict[tuple[str, str], Repo] = {}  # (repo type, repo id) -> repo
         self.requests: list[str] = []  # "METHOD path", for tests that check what was called
+        # (path, content) -> content stored: a test sets it to play a Hub that corrupts what it receives
+        self.tamper = None
 
     def user(self, request: Request) -> str | None:
         header = request.headers.get("authorization", "")
@@ -171,7 +173,8 @@ def make_app(state: HubState) -> FastAPI:
         for line in (await request.body()).decode().splitlines():
             entry = json.loads(line)
             if entry["key"] == "file":
-                files[entry["value"]["path"]] = base64.b64decode(entry["value"]["content"])
+                path, content = entry["value"]["path"], base64.b64decode(entry["value"]["content"])
+                files[path] = state.tamper(path, content) if state.tamper else content
             elif entry["key"] in ("deletedFile", "deletedFolder"):
                 files = {p: c for p, c in files.items() if not p.startswith(entry["value"]["path"])}
             elif entry["key"] == "lfsFile":

@@ -21,3 +21,14 @@ def test_tfidf_beats_majority_on_separable_english():
 def test_tfidf_uses_characters_for_chinese():
     splits = splits_of(chinese_reviews(200), chinese_reviews(40, seed=5), ["差评", "好评"])
     assert baseline_results(splits, "zh", 0)["validation"]["tfidf_logistic_regression"]["accuracy"] >= 0.95
+
+
+def test_baselines_learn_from_the_training_split_only():
+    """Evaluation texts with the training associations reversed: a baseline fitted on them would score 1.0."""
+    train = [(f"a {word} film {i}", label) for i in range(30) for word, label in (("superb", "positive"), ("dreadful", "negative"))]
+    train += [(f"a superb story {i}", "positive") for i in range(20)]  # positive is the training majority
+    reversed_eval = [(f"a {word} film {i}", label) for i in range(10) for word, label in (("superb", "negative"), ("dreadful", "positive"))]
+    reversed_eval += [(f"a superb plot {i}", "negative") for i in range(4)]  # ... and the evaluation minority
+    results = baseline_results(splits_of(train, reversed_eval, ["negative", "positive"]), "en", 0)["validation"]
+    assert results["tfidf_logistic_regression"]["accuracy"] < 0.2
+    assert results["majority_class"]["accuracy"] == 10 / 24, "always 'positive', the training majority"

@@ -70,3 +70,27 @@ def test_label_unseen_in_training_names_split_and_value():
 def test_mixed_numbers_and_words_are_refused():
     with pytest.raises(UserError, match="mixes numbers and words"):
         build_label_mapping(["1", "positive"], STRING, None, "label")
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (["pos", "neg"], ["neg", "pos"]),
+        (["good", "bad"], ["bad", "good"]),
+        (["Positive", "Negative", "Neutral"], ["Negative", "Neutral", "Positive"]),
+        (["very positive", "positive", "neutral", "negative", "very negative"],
+         ["very negative", "negative", "neutral", "positive", "very positive"]),
+        (["正面", "负面"], ["负面", "正面"]),
+        (["积极", "中性", "消极"], ["消极", "中性", "积极"]),
+    ],
+)  # fmt: skip
+def test_string_labels_are_ranked_negative_first_whatever_their_spelling(values, expected):
+    mapping = build_label_mapping(values, STRING, None, "label")
+    assert mapping.names == expected
+    assert mapping.how == "the label strings, ordered negative to positive"
+    assert [mapping.encode(name, "train") for name in expected] == list(range(len(expected)))
+
+
+def test_other_string_labels_are_sorted_and_say_so():
+    mapping = build_label_mapping(["sports", "arts", "news"], STRING, None, "topic")
+    assert mapping.names == ["arts", "news", "sports"] and mapping.how == "the label strings, sorted"

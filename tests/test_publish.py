@@ -67,6 +67,8 @@ def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
     assert not any(TOKEN.encode() in content for content in files.values())
     assert b'pipeline("text-classification", model="alice/sst2-tiny")' in files["README.md"]
 
+    card_matches_facts(files["README.md"].decode(), RunFacts.load(trained_run))
+
     texts = ["the acting was superb and delightful", "the plot was horrible and dull"]
     fresh = hub_env(tmp_path / "fresh", hub.url, token=None)  # a new user: empty cache, no token
     remote = json.loads(run(["-c", LOAD_BACK, "alice/sst2-tiny", *texts], fresh).stdout.splitlines()[-1])
@@ -84,6 +86,44 @@ def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
     expected = max(json.loads(run(["-c", LOAD_BACK, trained_run, example], fresh).stdout.splitlines()[-1])["answers"][0],
                    key=lambda answer: answer["score"])  # fmt: skip
     assert label == expected["label"] and float(probability) == pytest.approx(expected["score"], abs=0.02)
+
+
+def card_matches_facts(card_text: str, facts: RunFacts) -> None:
+    """Every figure of the pushed card (model-index and each split's table) is the run's figure for that split."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(card_text)
+    seen = {(result.dataset_split, result.metric_type): result.metric_value for result in card.data.eval_results}
+    assert seen == {(split, metric): pytest.approx(value, abs=5e-5) for split, report in facts.results.items()
+                    for metric, value in report["metrics"].items()}  # fmt: skip
+    for split, report in facts.results.items():
+        section = card_text.split(f"### {split.capitalize()} (")[1].split("###")[0]
+        m = report["metrics"]
+        assert f"| **this model** | {m['accuracy']:.4f} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} |" in section
+
+
+def test_a_hub_that_stores_other_weights_fails_the_publish_check(tiny_bert, tmp_path):
+    """The reload check is what catches a push that does not serve the model trained: here the Hub corrupts it."""
+    from safetensors.torch import load, save
+
+    def shift_the_classifier(path: str, content: bytes) -> bytes:
+        if path != "model.safetensors":
+            return content
+        weights = load(content)
+        weights["classifier.bias"] = weights["classifier.bias"] + torch.tensor([2.0, -2.0])
+        return save(weights)
+
+    import torch
+
+    out = tmp_path / "out"
+    assert run(["train.py", "--train_file", write_csv(tmp_path / "r.csv", english_reviews(120)),
+                *quick_training_flags(tiny_bert, out)], hub_env(tmp_path, "http://127.0.0.1:9")).returncode == 0  # fmt: skip
+    with HubServer({TOKEN: "alice"}) as hub:
+        hub.state.tamper = shift_the_classifier
+        result = run(["publish.py", "--output_dir", out, "--hub_model_id", "alice/tampered"], hub_env(tmp_path, hub.url))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Published, but the check failed: The published model answers" in result.stderr
+    assert "Published and verified" not in result.stderr
 
 
 def test_train_with_push_to_hub_publishes_a_private_repo_at_the_end(hub, tiny_bert, tmp_path):

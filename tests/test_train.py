@@ -275,3 +275,13 @@ def test_bf16_training_reports_fp32_evaluation_and_saves_fp32_weights(tiny_bert,
     with torch.no_grad():
         loss = torch.nn.functional.cross_entropy(model(**batch).logits, labels).item()
     assert read_json(out / "all_results.json")["test_loss"] == pytest.approx(loss, abs=1e-6)
+
+
+def test_the_shared_trained_run_is_not_saturated(trained_run):
+    """Card, publishing and app tests read this run: its figures must tell the splits apart."""
+    results = read_json(trained_run / "run_facts.json")["results"]
+    validation, test = (results[split]["metrics"] for split in ("validation", "test"))
+    for metric in ("accuracy", "f1", "precision", "recall"):
+        assert validation[metric] != test[metric], metric
+    assert 0.6 < validation["accuracy"] < 1.0 and 0.6 < test["accuracy"] < 1.0
+    assert results["validation"]["baselines"]["tfidf_logistic_regression"] != results["test"]["baselines"]["tfidf_logistic_regression"]
