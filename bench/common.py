@@ -24,6 +24,12 @@ def random_bert_base(directory: Path | None = None, labels=("negative", "positiv
                             label2id={name: i for i, name in enumerate(labels)})  # fmt: skip
         BertForSequenceClassification(config).save_pretrained(directory)
         AutoTokenizer.from_pretrained(MINILM, model_max_length=128).save_pretrained(directory)
+    if not (directory / "onnx" / "model_quantized.onnx").exists():  # as publishing adds them: the app finds them
+        from bert_sentiment.onnx_export import SERVING_MARGIN, STOCK_TEXTS, export_graphs
+
+        model = BertForSequenceClassification.from_pretrained(directory).eval()
+        (directory / "onnx").mkdir(exist_ok=True)
+        export_graphs(model, AutoTokenizer.from_pretrained(directory), directory / "onnx", STOCK_TEXTS, SERVING_MARGIN)
     return str(directory)
 
 

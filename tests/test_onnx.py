@@ -40,6 +40,7 @@ def test_the_cards_onnx_section_reports_the_check(trained_run):
     card = (trained_run / "README.md").read_text()
     facts = RunFacts.load(trained_run)
     assert f"checked on {facts.onnx['texts']} validation texts" in " ".join(card.split())
+    assert f"(dynamic int8, {facts.onnx['int8_recipe']}:" in " ".join(card.split())
     assert f"int8 gives PyTorch's label on {100 * facts.onnx['int8_label_agreement']:.1f}% of them" in " ".join(card.split())
     assert 'hf_hub_download("' in card and "onnx/model_quantized.onnx" in card
     assert 'pipeline("text-classification", "' in card and 'dtype: "q8"' in card
@@ -83,7 +84,7 @@ def test_a_graph_of_another_model_is_caught_at_start(trained_run, tiny_bert, tmp
 
     run = copy_run(trained_run, tmp_path)
     untrained = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).eval()
-    export_graphs(untrained, AutoTokenizer.from_pretrained(run), tmp_path)
+    export_graphs(untrained, AutoTokenizer.from_pretrained(run), tmp_path)  # checked against its own model: passes
     shutil.copy(tmp_path / "model_quantized.onnx", run / "onnx" / "model_quantized.onnx")
     classifier = SentimentClassifier(str(run))
     assert classifier.engine == "torch"
@@ -123,3 +124,33 @@ def test_publishing_an_older_run_exports_its_onnx_first(trained_run, tmp_path):
     assert (run / "onnx" / "model.onnx").is_file() and (run / "onnx" / "model_quantized.onnx").is_file()
     examples = len(facts.label_examples())
     assert facts.onnx["texts"] == examples + len(STOCK_TEXTS) and facts.onnx["int8_label_agreement"] >= 0.99
+    assert facts.onnx["checked_on"] == "texts of the card's examples and stock sentences"
+
+
+def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained_run, tiny_bert, tmp_path, monkeypatch):
+    """When the first recipe's graph fails the check the next is tried; when every one fails nothing passes."""
+    import bert_sentiment.onnx_export as onnx_export
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(trained_run)
+    model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
+    untrained = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).eval()
+    (tmp_path / "other").mkdir()
+    export_graphs(untrained, tokenizer, tmp_path / "other")  # a graph that does not answer like `model`
+    used, real_quantize = [], onnx_export._quantize
+    first, second = onnx_export.INT8_RECIPES
+
+    def first_recipe_goes_wrong(fp32, int8, recipe, config):  # as on a model sensitive to int8
+        used.append(recipe)
+        real_quantize(fp32, int8, recipe, config)
+        if recipe == first:
+            shutil.copy(tmp_path / "other" / "model_quantized.onnx", int8)
+
+    monkeypatch.setattr(onnx_export, "_quantize", first_recipe_goes_wrong)
+    (tmp_path / "out").mkdir()
+    check = export_graphs(model, tokenizer, tmp_path / "out", TEXTS)
+    assert used == [first, second] and check.int8_recipe == second
+
+    monkeypatch.setattr(onnx_export, "INT8_RECIPES", {first: False})
+    with pytest.raises(onnx_export.OnnxMismatch, match="every linear layer: model_quantized.onnx"):
+        export_graphs(model, tokenizer, tmp_path / "out", TEXTS)

@@ -149,7 +149,8 @@ def _onnx_section(onnx: dict | None) -> dict | None:
     if not onnx or not onnx.get("files"):
         return None
     return {"texts": onnx["texts"], "fp32": f"{onnx['fp32_max_difference']:.0e}",
-            "agreement": f"{100 * onnx['int8_label_agreement']:.1f}%"}  # fmt: skip
+            "agreement": f"{100 * onnx['int8_label_agreement']:.1f}%", "checked_on": onnx.get("checked_on", "texts"),
+            "recipe": onnx.get("int8_recipe") or "dynamic int8"}  # fmt: skip
 
 
 def _calibration_section(facts: RunFacts, image_dir: Path | None) -> dict | None:

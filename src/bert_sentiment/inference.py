@@ -162,7 +162,7 @@ def open_onnx(classifier: SentimentClassifier, quantize: bool, revision, token, 
 
 def onnx_file(classifier: SentimentClassifier, name: str, revision, token) -> tuple[Path, str]:
     """(path, where it came from): the model's own onnx/ file (local folder or Hub repo), else a fresh export."""
-    from bert_sentiment.onnx_export import ONNX_DIR, export_graphs
+    from bert_sentiment.onnx_export import ONNX_DIR, SERVING_MARGIN, STOCK_TEXTS, export_graphs
 
     local = Path(classifier.model_id) / ONNX_DIR / name
     if Path(classifier.model_id).is_dir():
@@ -180,5 +180,5 @@ def onnx_file(classifier: SentimentClassifier, name: str, revision, token) -> tu
     logger.info("%s has no %s/%s: exporting it now (once per start; publish.py puts it in the repo).",
                 classifier.model_id, ONNX_DIR, name)  # fmt: skip
     directory = Path(tempfile.mkdtemp(prefix="bert-sentiment-onnx-"))
-    export_graphs(classifier.model, classifier.tokenizer, directory)
+    export_graphs(classifier.model, classifier.tokenizer, directory, STOCK_TEXTS, SERVING_MARGIN)
     return directory / name, "exported at start-up"

@@ -133,7 +133,8 @@ def ensure_onnx(output_dir: Path) -> None:
     if (output_dir / ONNX_DIR / INT8_FILE).is_file() and (output_dir / ONNX_DIR / FP32_FILE).is_file():
         return
     facts = RunFacts.load(output_dir)
-    facts.onnx = try_export_onnx(output_dir, list(facts.label_examples().values()) + STOCK_TEXTS)
+    facts.onnx = try_export_onnx(output_dir, list(facts.label_examples().values()) + STOCK_TEXTS,
+                                 "texts of the card's examples and stock sentences")
     facts.save(output_dir)
 
 
