@@ -22,7 +22,7 @@ from bert_sentiment.errors import UserError
 from bert_sentiment.inference import ENGINES, SentimentClassifier, clean_text, load
 
 QUEUE_SIZE = 64  # visitors waiting at most; the next one is told to retry instead of timing out
-CONCURRENCY = 1  # one forward pass at a time: each already uses every CPU core
+CONCURRENCY = 1  # one forward pass at a time: each already uses every CPU core (2 in flight measured slower)
 MAX_BATCH = 32  # single texts of visitors waiting together go through the model in one pass
 
 
@@ -104,7 +104,7 @@ def build_demo(classifier: SentimentClassifier) -> gr.Blocks:
             note = gr.Markdown()
             gr.Examples([[example] for example in facts.examples], inputs=text)
             predict = single_text_endpoint(classifier)
-            batching = {"batch": True, "max_batch_size": MAX_BATCH, "show_progress": "minimal"}
+            batching = {"batch": True, "max_batch_size": MAX_BATCH, "show_progress": "hidden"}
             button.click(predict, inputs=text, outputs=[label, note], api_name="predict", **batching)
             text.submit(predict, inputs=text, outputs=[label, note], api_name=False, **batching)
         with gr.Tab("Many texts"):
