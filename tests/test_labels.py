@@ -49,6 +49,25 @@ def test_class_names_count_must_match():
 def test_class_label_feature_names_survive():
     mapping = build_label_mapping([0, 1], ClassLabel(names=["neg", "pos"]), None, "label")
     assert mapping.names == ["neg", "pos"]
+    assert mapping.how == "the dataset's ClassLabel feature"
+
+
+def test_class_names_rename_a_class_label_feature_of_the_same_size():
+    mapping = build_label_mapping([0, 1], ClassLabel(names=["0", "1"]), "negative,positive", "label")
+    assert mapping.names == ["negative", "positive"] and mapping.how == "--class_names"
+    assert [mapping.encode(v, "train") for v in (0, 1)] == [0, 1]
+
+
+def test_class_names_must_match_a_class_label_features_size():
+    with pytest.raises(UserError, match=r"--class_names has 3 names but the dataset's label has 2 classes \(neg, pos\)"):
+        build_label_mapping([0, 1], ClassLabel(names=["neg", "pos"]), "bad,ok,good", "label")
+
+
+def test_empty_and_missing_labels_are_missing_but_zero_is_not():
+    from bert_sentiment.labels import is_missing
+
+    assert [is_missing(v) for v in (None, float("nan"), "", "  ")] == [True] * 4
+    assert [is_missing(v) for v in (0, 0.0, "0", "negative", False)] == [False] * 5
 
 
 def test_fractional_scores_are_refused():
