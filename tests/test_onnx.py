@@ -8,6 +8,7 @@ import pytest
 
 import train
 from bert_sentiment.facts import RunFacts
+from bert_sentiment.lengths import model_length_limit
 from bert_sentiment.inference import SentimentClassifier
 from bert_sentiment.onnx_export import STOCK_TEXTS, OnnxModel, export_graphs, torch_probabilities
 from tests.conftest import english_reviews, quick_training_flags, write_csv
@@ -29,9 +30,10 @@ def test_training_writes_both_graphs_and_they_answer_like_pytorch(trained_run):
 
     tokenizer = AutoTokenizer.from_pretrained(trained_run)
     model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
-    expected = torch_probabilities(model, tokenizer, TEXTS)
-    fp32 = OnnxModel(trained_run / "onnx" / "model.onnx").probabilities(tokenizer, TEXTS)
-    int8 = OnnxModel(trained_run / "onnx" / "model_quantized.onnx").probabilities(tokenizer, TEXTS)
+    reading = model_length_limit(tokenizer, model.config)
+    expected = torch_probabilities(model, tokenizer, TEXTS, reading)
+    fp32 = OnnxModel(trained_run / "onnx" / "model.onnx").probabilities(tokenizer, TEXTS, reading)
+    int8 = OnnxModel(trained_run / "onnx" / "model_quantized.onnx").probabilities(tokenizer, TEXTS, reading)
     np.testing.assert_allclose(fp32, expected, atol=1e-4)
     assert (int8.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.99
 

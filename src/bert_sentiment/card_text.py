@@ -59,7 +59,7 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "seeds": _seeds_section(facts.seeds),
         "calibration": _calibration_section(facts, image_dir),
         "label_issues": _label_issues_note(facts.label_issues),
-        "onnx": _onnx_section(facts.onnx),
+        "onnx": _onnx_section(facts),
         "label_names_code": json.dumps(names, ensure_ascii=False),
         "hp_search": _search_section(facts.hp_search),
         **_data_section(facts),
@@ -144,10 +144,11 @@ def _label_issues_note(issues: dict | None) -> str | None:
             "The ranked list stays with the training run (it holds the texts).")  # fmt: skip
 
 
-def _onnx_section(onnx: dict | None) -> dict | None:
+def _onnx_section(facts: RunFacts) -> dict | None:
     """The ONNX files' check against PyTorch, when the run exported them."""
-    if not onnx or not onnx.get("files"):
+    if not facts.has_onnx:
         return None
+    onnx = facts.onnx
     return {"texts": onnx["texts"], "fp32": f"{onnx['fp32_max_difference']:.0e}",
             "agreement": f"{100 * onnx['int8_label_agreement']:.1f}%", "checked_on": onnx.get("checked_on", "texts"),
             "recipe": onnx.get("int8_recipe") or "dynamic int8"}  # fmt: skip

@@ -20,3 +20,9 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """' Did you mean 'x'?' when a choice is close to `value`, else ''."""
     match = closest_match(value, choices)
     return f" Did you mean '{match}'?" if match else ""
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """'Type: first line of the message', at most `limit` characters: an error said in one log line."""
+    message = str(err).strip()
+    return f"{type(err).__name__}: {message.splitlines()[0] if message else ''}"[:limit]

@@ -90,6 +90,11 @@ class RunFacts:
         return {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
 
     @property
+    def has_onnx(self) -> bool:
+        """Whether the run wrote checked ONNX files (not when the export was off or failed)."""
+        return bool(self.onnx and self.onnx.get("files"))
+
+    @property
     def headline_split(self) -> str | None:
         """The split the card leads with: test when there is one (never tuned on), else validation."""
         return "test" if "test" in self.results else next(iter(self.results), None)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bert_sentiment.errors import UserError
+from bert_sentiment.errors import UserError, one_line
 from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
 
 logger = logging.getLogger(__name__)
@@ -147,15 +147,16 @@ def open_onnx(classifier: SentimentClassifier, quantize: bool, revision, token, 
     name = INT8_FILE if quantize else FP32_FILE
     try:
         path, origin = onnx_file(classifier, name, revision, token)
+        graph = OnnxModel(path)
         texts = check_texts + STOCK_TEXTS
-        fp32_path = None if quantize else path  # the fp32 graph is held to the fp32 tolerance
-        check = verify(classifier.model, classifier.tokenizer, path, texts, fp32_path, margin=SERVING_MARGIN)
+        fp32 = None if quantize else graph  # the fp32 graph is held to the fp32 tolerance
+        check = verify(classifier.model, classifier.tokenizer, graph, texts, fp32, margin=SERVING_MARGIN)
         logger.info("Checked %s (%s) against PyTorch on %d texts: labels agree on %.0f%%, largest probability "
                     "difference %.1e.", name, origin, check.texts, 100 * check.int8_label_agreement,
                     check.int8_max_difference)  # fmt: skip
-        return OnnxModel(path), f"ONNX Runtime {'int8' if quantize else 'fp32'} ({name}, {origin})"
+        return graph, f"ONNX Runtime {'int8' if quantize else 'fp32'} ({name}, {origin})"
     except Exception as err:  # a corrupted, mismatched or unexportable graph must not take the app down
-        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:300]
+        reason = one_line(err)
         logger.warning("Not serving %s (%s); serving the PyTorch model instead.", name, reason)
         return None, f"PyTorch fp32 (ONNX unavailable: {reason})"
 

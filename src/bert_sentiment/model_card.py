@@ -55,16 +55,12 @@ def card_data(facts: RunFacts, repo_id: str, license: str) -> ModelCardData:
         license=license,
         library_name="transformers",
         pipeline_tag="text-classification",
-        tags=["text-classification", "sentiment-analysis", "bert", *(["onnx", "transformers.js"] if _has_onnx(facts) else [])],
+        tags=["text-classification", "sentiment-analysis", "bert", *(["onnx", "transformers.js"] if facts.has_onnx else [])],
         metrics=["accuracy", "precision", "recall", "f1"],
         widget=[{"text": text, "example_title": label} for label, text in examples.items()] or None,
         eval_results=eval_results(facts),
     )
 
-
-
-def _has_onnx(facts: RunFacts) -> bool:
-    return bool(facts.onnx and facts.onnx.get("files"))
 
 
 def render_card(facts: RunFacts, repo_id: str, license: str = "apache-2.0", image_dir: Path | None = None) -> ModelCard:

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bert_sentiment.errors import one_line
+from bert_sentiment.lengths import model_length_limit
+
 logger = logging.getLogger(__name__)
 
 ONNX_DIR = "onnx"
@@ -88,15 +91,15 @@ def export_graphs(model, tokenizer, directory: Path, texts: list[str] = STOCK_TE
     fp32, int8 = Path(directory) / FP32_FILE, Path(directory) / INT8_FILE
     with _quiet_exporters():
         _export(model, tokenizer, fp32)
+    reference = Reference(model, tokenizer, texts)
+    fp32_difference = reference.fp32_difference(OnnxModel(fp32))  # a wrong fp32 graph is not helped by any recipe
     failures = []
     for recipe in INT8_RECIPES:
         with _quiet_exporters():
             _quantize(fp32, int8, recipe, model.config)
         try:
-            check = verify(model, tokenizer, int8, texts, fp32, margin)
+            check = reference.int8_check(OnnxModel(int8), margin, fp32_difference)
         except OnnxMismatch as err:
-            if "differs from PyTorch by" in str(err):  # the fp32 graph itself is wrong: no recipe helps
-                raise
             failures.append(f"{recipe}: {err}")
             continue
         check.int8_recipe = recipe
@@ -127,36 +130,57 @@ def try_export_onnx(model_dir: Path, texts: list[str], texts_from: str = "valida
     try:
         return export_onnx(model_dir, texts, texts_from)
     except Exception as err:  # the exporter fails in many ways on unusual architectures; ONNX is optional
-        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:300]
+        reason = one_line(err)
         logger.warning("No ONNX export (%s); the model works through PyTorch as before.", reason)
         return {"files": [], "error": reason}
 
 
-def verify(model, tokenizer, int8_path: Path, texts: list[str], fp32_path: Path | None = None,
+def verify(model, tokenizer, int8: "Path | OnnxModel", texts: list[str], fp32: "Path | OnnxModel | None" = None,
            margin: float = 0.0) -> OnnxCheck:  # fmt: skip
-    """Compare the ONNX graph(s) with the PyTorch model on `texts`; raise OnnxMismatch if they disagree.
+    """Compare ONNX graph(s) with the PyTorch model on `texts`; raise OnnxMismatch if they disagree.
     Label agreement counts the texts PyTorch decides by at least `margin` (0: every text)."""
-    texts = [text for text in texts if text and text.strip()][:MAX_CHECK_TEXTS] or STOCK_TEXTS
-    expected = torch_probabilities(model, tokenizer, texts)
-    fp32_difference = None
-    if fp32_path is not None:
-        fp32_difference = float(np.abs(OnnxModel(fp32_path).probabilities(tokenizer, texts) - expected).max())
-        if fp32_difference > FP32_TOLERANCE:
-            raise OnnxMismatch(f"{fp32_path.name} differs from PyTorch by {fp32_difference:.2e} in probability "
+    reference = Reference(model, tokenizer, texts)
+    fp32_difference = reference.fp32_difference(_opened(fp32)) if fp32 is not None else None
+    return reference.int8_check(_opened(int8), margin, fp32_difference)
+
+
+class Reference:
+    """PyTorch's probabilities on the texts to check, computed once, and the checks of graphs against them."""
+
+    def __init__(self, model, tokenizer, texts: list[str]):
+        self.tokenizer = tokenizer
+        self.max_length = model_length_limit(tokenizer, model.config)
+        self.texts = [text for text in texts if text and text.strip()][:MAX_CHECK_TEXTS] or STOCK_TEXTS
+        self.expected = torch_probabilities(model, tokenizer, self.texts, self.max_length)
+
+    def probabilities(self, graph: "OnnxModel") -> np.ndarray:
+        return graph.probabilities(self.tokenizer, self.texts, self.max_length)
+
+    def fp32_difference(self, graph: "OnnxModel") -> float:
+        difference = float(np.abs(self.probabilities(graph) - self.expected).max())
+        if difference > FP32_TOLERANCE:
+            raise OnnxMismatch(f"{graph.path.name} differs from PyTorch by {difference:.2e} in probability "
                                f"(at most {FP32_TOLERANCE:.0e} allowed).")  # fmt: skip
-    quantized = OnnxModel(int8_path).probabilities(tokenizer, texts)
-    top_two = np.sort(expected, axis=1)[:, -2:]
-    decided = top_two[:, 1] - top_two[:, 0] >= margin
-    same = quantized.argmax(axis=1) == expected.argmax(axis=1)
-    agreement = float(same[decided].mean()) if decided.any() else 1.0
-    if agreement < INT8_AGREEMENT:
-        raise OnnxMismatch(f"{int8_path.name} gives PyTorch's label on {agreement:.1%} of {decided.sum()} texts "
-                           f"(at least {INT8_AGREEMENT:.0%} required).")  # fmt: skip
-    mean_difference = float(np.abs(quantized - expected).mean())
-    if mean_difference > INT8_MEAN_TOLERANCE:
-        raise OnnxMismatch(f"{int8_path.name}'s probabilities differ from PyTorch's by {mean_difference:.3f} on "
-                           f"average (at most {INT8_MEAN_TOLERANCE} allowed): is it this model's graph?")  # fmt: skip
-    return OnnxCheck(len(texts), fp32_difference, agreement, float(np.abs(quantized - expected).max()))
+        return difference
+
+    def int8_check(self, graph: "OnnxModel", margin: float, fp32_difference: float | None) -> OnnxCheck:
+        quantized = self.probabilities(graph)
+        top_two = np.sort(self.expected, axis=1)[:, -2:]
+        decided = top_two[:, 1] - top_two[:, 0] >= margin
+        same = quantized.argmax(axis=1) == self.expected.argmax(axis=1)
+        agreement = float(same[decided].mean()) if decided.any() else 1.0
+        if agreement < INT8_AGREEMENT:
+            raise OnnxMismatch(f"{graph.path.name} gives PyTorch's label on {agreement:.1%} of {decided.sum()} texts "
+                               f"(at least {INT8_AGREEMENT:.0%} required).")  # fmt: skip
+        mean_difference = float(np.abs(quantized - self.expected).mean())
+        if mean_difference > INT8_MEAN_TOLERANCE:
+            raise OnnxMismatch(f"{graph.path.name}'s probabilities differ from PyTorch's by {mean_difference:.3f} on "
+                               f"average (at most {INT8_MEAN_TOLERANCE} allowed): is it this model's graph?")  # fmt: skip
+        return OnnxCheck(len(self.texts), fp32_difference, agreement, float(np.abs(quantized - self.expected).max()))
+
+
+def _opened(graph: "Path | OnnxModel") -> "OnnxModel":
+    return graph if isinstance(graph, OnnxModel) else OnnxModel(graph)
 
 
 class OnnxModel:
@@ -170,6 +194,7 @@ class OnnxModel:
         # ORT's threads spin between ops by default. On a 2-core Space that starves the web server beside them:
         # measured over HTTP, p50 130.6 ms spinning vs 91.4 ms not (bench/README.md); batch throughput pays ~20%.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.path = Path(path)
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = [item.name for item in self.session.get_inputs()]
 
@@ -180,37 +205,31 @@ class OnnxModel:
             feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
         return self.session.run(None, feed)[0]
 
-    def probabilities(self, tokenizer, texts: list[str]) -> np.ndarray:
-        return _batched(texts, tokenizer, lambda encoded: _softmax(self.logits(encoded)), "np")
+    def probabilities(self, tokenizer, texts: list[str], max_length: int) -> np.ndarray:
+        import torch
+
+        return _batched(texts, tokenizer, max_length, lambda encoded: torch.softmax(
+            torch.from_numpy(self.logits(encoded)), dim=-1).numpy(), "np")  # fmt: skip
 
 
-def torch_probabilities(model, tokenizer, texts: list[str]) -> np.ndarray:
+def torch_probabilities(model, tokenizer, texts: list[str], max_length: int) -> np.ndarray:
     import torch
 
     def forward(encoded):
         with torch.inference_mode():
             return torch.softmax(model(**encoded).logits.float(), dim=-1).numpy()
 
-    return _batched(texts, tokenizer, forward, "pt")
+    return _batched(texts, tokenizer, max_length, forward, "pt")
 
 
-def _batched(texts: list[str], tokenizer, forward, tensors: str) -> np.ndarray:
-    """`forward` over batches of texts read at the tokenizer's reading length, in the texts' order."""
+def _batched(texts: list[str], tokenizer, max_length: int, forward, tensors: str) -> np.ndarray:
+    """`forward` over batches of texts read up to `max_length` tokens, in the texts' order."""
     rows = []
     for start in range(0, len(texts), CHECK_BATCH):
-        encoded = tokenizer(texts[start : start + CHECK_BATCH], truncation=True, padding=True, return_tensors=tensors,
-                            max_length=_reading_length(tokenizer))  # fmt: skip
+        encoded = tokenizer(texts[start : start + CHECK_BATCH], truncation=True, padding=True, max_length=max_length,
+                            return_tensors=tensors)  # fmt: skip
         rows.append(forward(encoded))
     return np.concatenate(rows)
-
-
-def _reading_length(tokenizer) -> int:
-    return min(tokenizer.model_max_length, 512) if tokenizer.model_max_length < 1_000_000 else 512
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _load_torch(model_dir: Path):
@@ -241,13 +260,15 @@ def _quiet_exporters():
     suggests a pre-processing step that measured no faster here; a user's log keeps only our one line."""
     names = ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "torch._export", "onnxruntime")
     levels = {name: logging.getLogger(name).level for name in names}
-    hint = lambda record: record.levelno >= logging.ERROR  # noqa: E731  (on the root logger only)
-    logging.getLogger().addFilter(hint)
+    def errors_only(record: logging.LogRecord) -> bool:  # for the root logger, where quantization writes
+        return record.levelno >= logging.ERROR
+
+    logging.getLogger().addFilter(errors_only)
     for name in names:
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logging.getLogger().removeFilter(hint)
+        logging.getLogger().removeFilter(errors_only)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
