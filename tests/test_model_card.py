@@ -1,6 +1,7 @@
 """The model card, rendered from a run's facts (a literal here: no training needed)."""
 
 import json
+from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
@@ -103,3 +104,101 @@ def test_facts_round_trip_and_refuse_a_newer_schema(tmp_path):
     path.write_text(json.dumps(newer))
     with pytest.raises(Exception, match="newer bert-sentiment.*pip install -U"):
         RunFacts.load(tmp_path)
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def three_class_chinese_facts():
+    """A run with every optional part: Hub data, three classes, seeds, search, calibration, ONNX, label issues,
+    head+tail reading, bf16 on two GPUs, duplicates dropped from training."""
+    names = ["差评", "中评", "好评"]
+
+    def report(accuracy, size):
+        per_class = {name: {"precision": accuracy - 0.01 * i, "recall": accuracy + 0.02 * i, "f1-score": accuracy + 0.005 * i,
+                            "support": size // 3 + i} for i, name in enumerate(names)}  # fmt: skip
+        return {
+            "metrics": {"accuracy": accuracy, "precision": accuracy - 0.031, "recall": accuracy - 0.042, "f1": accuracy - 0.053,
+                        "precision_weighted": accuracy - 0.011, "recall_weighted": accuracy, "f1_weighted": accuracy - 0.007},
+            "label_examples": {"差评": "等了两个小时，饭都凉了", "中评": "还行吧，一般般", "好评": "服务热情，下次还来"},
+            "per_class": per_class,
+            "confusion_matrix": {"labels": names, "matrix": [[30, 3, 1], [4, 25, 5], [1, 2, 31]]},
+            "num_examples": size,
+            "baselines": {"majority_class": {"accuracy": 0.3404, "precision": 0.1135, "recall": 0.3333, "f1": 0.1693},
+                          "tfidf_logistic_regression": {"accuracy": accuracy - 0.1234, "precision": 0.6011, "recall": 0.6022, "f1": 0.6033}},
+            "calibration": {"ece_before": 0.0912 + accuracy / 100, "ece_after": 0.0213, "nll_before": 0.6543, "nll_after": 0.4321},
+        }  # fmt: skip
+
+    seeds = {"count": 3, "seeds": [42, 43, 44], "best_seed": 43, "metric_for_best_model": "f1",
+             "splits": {"test": {"accuracy": {"mean": 0.8123, "std": 0.0111, "min": 0.8001, "max": 0.8234},
+                                 "f1": {"mean": 0.7891, "std": 0.0222, "min": 0.7666, "max": 0.8101},
+                                 "eval_loss": {"mean": 0.5, "std": 0.1, "min": 0.4, "max": 0.6}}}}  # fmt: skip
+    search = {"metric": "eval_f1", "best": {"trial": 2, "value": 0.8055},
+              "trials": [{"state": "COMPLETE"}, {"state": "PRUNED"}, {"state": "COMPLETE"}, {"state": "COMPLETE"}],
+              "space": {"learning_rate": "log-uniform 1e-5 to 1e-4", "num_train_epochs": "2, 3 or 4"}}  # fmt: skip
+    return facts_literal(
+        base_model="google-bert/bert-base-chinese", language="zh", label_names=names,
+        data={"source": {"kind": "hub", "dataset_name": "someone/hotel-reviews", "config": "three", "revision": "main",
+                         "commit": "0123abcd"},
+              "text_columns": ["review", "title"], "label_column": "stars", "labels_from": "the dataset's ClassLabel names",
+              "dropped": {"train": 0}, "cross_split_duplicates": {"validation": 7, "test": 5, "dropped_from_train": True},
+              "sizes": {"test": 102, "train": 900, "validation": 101},
+              "label_counts": {"train": {"差评": 300, "中评": 250, "好评": 350}, "validation": {"差评": 34, "中评": 33, "好评": 34},
+                               "test": {"差评": 34, "中评": 34, "好评": 34}}},
+        lengths={"max_length": 128, "max_length_reason": "99th percentile of training token lengths (121), rounded up to 8",
+                 "inference_max_length": 512, "inference_max_length_reason": "the model's position limit: whole texts are read up to 512 tokens",
+                 "long_text": "head_tail", "splits": {"train": {"p50": 60, "p90": 100, "p95": 110, "p99": 121, "max": 700, "truncated": 9},
+                                                      "test": {"p50": 61, "p90": 99, "p95": 111, "p99": 130, "max": 650, "truncated": 2}}},
+        hyperparameters={"learning_rate": 3e-05, "num_train_epochs": 3.0, "per_device_train_batch_size": 32, "seed": 43,
+                         "warmup_steps": 0.1, "lr_scheduler_type": "linear", "optim": "adamw_torch_fused", "bf16": True,
+                         "fp16": False, "metric_for_best_model": "f1", "class_weighting": "balanced", "early_stopping_patience": 2},
+        training={"train_runtime": 4000.0, "train_loss": 0.4123, "epochs_run": 2.0, "global_steps": 58, "processes": 2,
+                  "best_checkpoint_step": 29, "precision": "bf16", "precision_reason": "the GPU supports bf16"},
+        results={"validation": report(0.8218, 101), "test": report(0.8039, 102)},
+        environment={"versions": {"python": "3.11.7", "torch": "2.13.0"},
+                     "hardware": {"gpu": "NVIDIA H100", "gpu_count": 2, "cpu": "Test CPU", "cpu_count": 16}},
+        seeds=seeds, hp_search=search,
+        calibration={"temperature": 1.4321, "fitted_on": "validation", "texts": 101},
+        label_issues={"file": "label_issues.jsonl", "counts": {"train": 37, "validation": 4, "test": 2},
+                      "train_method": "5-fold cross-validated TF-IDF + logistic regression", "eval_method": "the fine-tuned model"},
+        onnx={"files": ["onnx/model.onnx", "onnx/model_quantized.onnx"], "checked_on": "validation texts", "texts": 101,
+              "fp32_max_difference": 2.1e-06, "int8_label_agreement": 0.9901, "int8_max_difference": 0.0312,
+              "int8_recipe": "per-channel int8 on every linear layer"},
+    )  # fmt: skip
+
+
+def chunked_older_run_facts():
+    """An older English run (no reading length saved, no precision recorded) read in windows, on in-memory data,
+    validation only, with no ONNX files and no baselines."""
+    facts = facts_literal()
+    facts.data["source"] = {"kind": "memory", "name": "my reviews",
+                            "files": {"train": {"name": "my reviews (train)", "sha256": "c3" * 32}}}  # fmt: skip
+    facts.data["cross_split_duplicates"] = {}
+    facts.data["dropped"] = {}
+    facts.lengths = {"max_length": 256, "max_length_reason": "--max_seq_length 256", "long_text": "chunks",
+                     "splits": {"train": {"p50": 200, "p90": 400, "p95": 500, "p99": 900, "max": 2000, "truncated": 0}}}
+    facts.results = {"validation": {key: value for key, value in facts.results["validation"].items() if key != "baselines"}}
+    facts.training = {"train_runtime": 59.9, "epochs_run": 1.0}
+    facts.onnx = {"files": [], "reason": "the exporter failed: unsupported operator"}
+    return facts
+
+
+CARDS = {"english_files": facts_literal, "chinese_three_classes_everything": three_class_chinese_facts,
+         "english_older_chunked": chunked_older_run_facts}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CARDS)
+def test_rendered_cards_match_their_reviewed_golden_files(name, tmp_path):
+    """The whole card, as a Hub visitor reads it, for three runs: any change to its wording or figures shows up
+    here as a diff to review. After a deliberate change: UPDATE_GOLDEN=1 python -m pytest tests/test_model_card.py."""
+    import difflib
+    import os
+
+    text = str(render_card(CARDS[name](), REPO))
+    golden = GOLDEN / f"card_{name}.md"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    expected = golden.read_text(encoding="utf-8")
+    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), str(golden), "rendered"))
+    assert text == expected, f"The card changed; review the diff, then UPDATE_GOLDEN=1 if it is meant:\n{diff[:6000]}"

@@ -4,6 +4,7 @@
     result = train(df, text="review", label="sentiment", output_dir="out/reviews")
     clf = load("out/reviews")
     clf(["great film", "awful film"])
+    clf.explain("great film, awful ending")   # which words pushed the answer, and which way
 
 Names are imported on first use, so `import bert_sentiment` (and the app) never loads the training stack.
 """
@@ -19,6 +20,7 @@ _EXPORTS = {
     "load": "bert_sentiment.inference",
     "SentimentClassifier": "bert_sentiment.inference",
     "Prediction": "bert_sentiment.inference",
+    "Explanation": "bert_sentiment.explain",
     "RunFacts": "bert_sentiment.facts",
     "UserError": "bert_sentiment.errors",
 }

@@ -60,6 +60,42 @@ def single_text_endpoint(classifier: SentimentClassifier):
     return classify_sentiment
 
 
+def explanation_endpoint(classifier: SentimentClassifier):
+    """The /explain endpoint and MCP tool: which words made the answer."""
+
+    def explain_sentiment(text: str) -> tuple[list[tuple[str, float | None]], str]:
+        """Explain a sentiment prediction: how much each word pushed the model toward its label, or against it.
+
+        Args:
+            text: the text to explain, in the model's language.
+
+        Returns:
+            the text as (word, score) pieces, score in [-1, 1] (positive: toward the predicted label, negative:
+            against it, none for spaces), and a note naming the label, its probability and the strongest words.
+        """
+        if not clean_text(text):
+            return [], "Type or paste a text to explain."
+        explanation = classifier.explain(text)
+        toward = ", ".join(f"**{word}**" for word, _ in explanation.top(3)) or "none"
+        against = ", ".join(f"**{word}**" for word, _ in explanation.against(3)) or "none"
+        note = (f"**{explanation.label}** ({explanation.probability:.1%}). Words that pushed toward it (red): "
+                f"{toward}; against it (purple): {against}. Method: {EXPLAINED_BY[explanation.method]}.")  # fmt: skip
+        if explanation.run_length > 1:
+            note += f" This text is long: runs of {explanation.run_length} neighbouring words were scored together."
+        if explanation.truncated:
+            note += f" Only its first {len(explanation.words)} words were explained."
+        return explanation.highlighted(), note
+
+    return explain_sentiment
+
+
+EXPLAINED_BY = {
+    "occlusion": "how much the label's probability falls when the word is hidden",
+    "integrated_gradients": "integrated gradients from an empty text",
+    "gradient_x_input": "gradient × input embedding",
+}
+
+
 def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress: gr.Progress):
     try:
         texts = read_batch(pasted, file)
@@ -103,6 +139,10 @@ def build_demo(classifier: SentimentClassifier) -> gr.Blocks:
             label = gr.Label(label="Prediction", num_top_classes=len(classifier.labels))
             note = gr.Markdown()
             gr.Examples([[example] for example in facts.examples], inputs=text)
+            why = gr.Button("Why this answer?")
+            words = gr.HighlightedText(label="Words toward the label (red) and against it (purple)", show_legend=False)
+            why_note = gr.Markdown()
+            why.click(explanation_endpoint(classifier), inputs=text, outputs=[words, why_note], api_name="explain")
             predict = single_text_endpoint(classifier)
             batching = {"batch": True, "max_batch_size": MAX_BATCH, "show_progress": "hidden"}
             button.click(predict, inputs=text, outputs=[label, note], api_name="predict", **batching)

@@ -98,6 +98,15 @@ class SentimentClassifier:
             return self.predict([texts])[0]
         return self.predict(list(texts))
 
+    def explain(self, text: str, method: str | None = None):
+        """Which words pushed the PyTorch model toward its label for `text`, and which against it: an
+        Explanation (bert_sentiment.explain). Texts longer than the explained limit are explained on their start."""
+        from bert_sentiment.explain import DEFAULT_METHOD, MAX_EXPLAINED_TOKENS, explain
+
+        limit = min(MAX_EXPLAINED_TOKENS, self.max_length)
+        return explain(self.model, self.tokenizer, clean_text(text), method or DEFAULT_METHOD, max_tokens=limit,
+                       forward=self._forward)  # fmt: skip
+
     def warm_up(self) -> None:
         """One prediction before the first visitor, so nobody waits for lazy initialisation."""
         self.predict(["warm-up"])

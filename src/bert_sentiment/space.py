@@ -24,7 +24,7 @@ if __name__ == "__main__":
 """
 # Pinned to the versions this app was tested with. gradio itself comes from the card's sdk_version.
 PINNED = ["torch", "transformers", "accelerate", "datasets", "huggingface_hub", "tokenizers", "scikit-learn", "numpy",
-          "pyyaml", "onnxruntime", "onnx", "onnxscript", "mcp"]  # fmt: skip
+          "pyyaml", "onnxruntime", "onnx", "onnxscript", "mcp", "captum"]  # fmt: skip
 # Free Spaces have no GPU: the CPU build of torch is a fraction of the CUDA one's download.
 TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
 
