@@ -40,3 +40,75 @@ def test_report_writes_confusion_matrix_image_and_json(tmp_path):
     lines = (tmp_path / "wrong_predictions_validation.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(lines[0])["label"] == "好评"
     assert report["per_class"]["好评"]["recall"] == 0.5
+
+
+def test_softmax_is_stable_and_row_wise():
+    from bert_sentiment.evaluation import softmax
+
+    logits = np.array([[1000.0, 1000.0, 1000.0 + np.log(2)], [0.0, 0.0, 0.0], [-5.0, 5.0, -5.0]])
+    probabilities = softmax(logits)
+    np.testing.assert_allclose(probabilities[0], [0.25, 0.25, 0.5])  # no overflow at large logits
+    np.testing.assert_allclose(probabilities[1], [1 / 3] * 3)
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0)
+    assert probabilities[2].argmax() == 1 and probabilities[2, 0] == probabilities[2, 2]
+
+
+def test_the_trainers_metrics_read_the_argmax_of_its_logits():
+    from types import SimpleNamespace
+
+    from bert_sentiment.evaluation import metrics_for_trainer
+
+    logits = np.array([[2.0, -1.0, 0.0], [0.0, 3.0, 1.0], [0.0, 1.0, 4.0], [5.0, 0.0, 0.0]])
+    metrics = metrics_for_trainer(3)(SimpleNamespace(predictions=logits, label_ids=np.array([0, 1, 1, 0])))
+    assert metrics == classification_metrics([0, 1, 1, 0], [0, 1, 2, 0], num_labels=3)
+    assert metrics["accuracy"] == 0.75
+
+
+def test_report_artefacts_hold_every_figure(tmp_path):
+    probabilities = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9], [0.95, 0.05]])
+    report = evaluation_report(["a", "b", "c", "d", "e"], [0, 1, 1, 1, 1], probabilities, ["neg", "pos"], "test", tmp_path)
+    expected = {"labels": ["neg", "pos"], "matrix": [[1, 0], [2, 2]], "rows": "true label", "columns": "predicted label"}
+    assert report["confusion_matrix"] == expected
+    assert json.loads((tmp_path / "confusion_matrix_test.json").read_text(encoding="utf-8")) == expected
+    wrong = [json.loads(line) for line in (tmp_path / "wrong_predictions_test.jsonl").read_text().splitlines()]
+    assert wrong == [{"text": "e", "label": "pos", "predicted": "neg", "confidence": 0.95},
+                     {"text": "c", "label": "pos", "predicted": "neg", "confidence": 0.6}]  # fmt: skip
+    assert report["metrics"] == classification_metrics([0, 1, 1, 1, 1], [0, 1, 0, 1, 0], 2)
+    assert report["label_examples"] == {"neg": "a", "pos": "d"} and report["num_examples"] == 5
+    assert report["per_class"]["pos"] == {"precision": 1.0, "recall": 0.5, "f1-score": 2 / 3, "support": 4.0}
+
+
+def test_the_confusion_matrix_picture_says_what_the_figures_say(tmp_path, monkeypatch):
+    """The drawn picture, read back from matplotlib: axis titles, label names, counts with row shares."""
+    from matplotlib.figure import Figure
+
+    from bert_sentiment.evaluation import plot_confusion_matrix
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **_: drawn.append((figure, path)))
+    plot_confusion_matrix(np.array([[8, 2], [1, 9]]), ["neg", "pos"], "Confusion matrix (test)", tmp_path / "m.png")
+    (figure, path), = drawn
+    axes = figure.axes[0]
+    assert path == tmp_path / "m.png" and axes.get_title() == "Confusion matrix (test)"
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("Predicted label", "True label")
+    assert [tick.get_text() for tick in axes.get_xticklabels()] == ["neg", "pos"]
+    assert [tick.get_text() for tick in axes.get_yticklabels()] == ["neg", "pos"]
+    cells = {(text.get_position(), text.get_text()): text.get_color() for text in axes.texts}
+    assert cells == {((0, 0), "8\n80%"): "white", ((1, 0), "2\n20%"): "black",
+                     ((0, 1), "1\n10%"): "black", ((1, 1), "9\n90%"): "white"}  # fmt: skip
+    assert len(figure.axes) == 2, "with a colour bar"
+
+
+def test_chinese_names_are_drawn_as_ids_without_a_cjk_font(caplog, monkeypatch):
+    from matplotlib import font_manager
+
+    from bert_sentiment.evaluation import _displayable
+
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [])
+    caplog.set_level("WARNING")
+    assert _displayable(["差评", "好评"]) == ["0", "1"]
+    assert caplog.messages == ["No CJK font installed, so the confusion-matrix image shows label ids (0=差评, 1=好评). "
+                               "Install one (e.g. apt install fonts-noto-cjk) to see the names."]  # fmt: skip
+    assert _displayable(["neg", "pos"]) == ["neg", "pos"]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [font_manager.FontEntry(name="WenQuanYi Zen Hei")])
+    assert _displayable(["差评", "好评"]) == ["差评", "好评"]

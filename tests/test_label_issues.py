@@ -29,6 +29,37 @@ def test_cross_validated_tfidf_finds_flipped_training_labels():
     assert qualities == sorted(qualities), "ranked: the least likely given label first"
 
 
+def test_sentence_embeddings_add_their_evidence_to_the_ranking():
+    """Texts whose words say nothing (TF-IDF alone is at chance) but whose embeddings carry the true label:
+    the averaged out-of-sample probabilities still single out the flipped labels."""
+    rng = np.random.default_rng(0)
+    true = np.arange(400) % 2
+    labels = true.copy()
+    flips = rng.choice(400, 20, replace=False)
+    labels[flips] = 1 - labels[flips]
+    texts = [f"text number {i} {' '.join(rng.choice(['alpha', 'beta', 'gamma', 'delta'], 4))}" for i in range(400)]
+    embeddings = np.c_[true + rng.normal(0, 0.3, 400), rng.normal(0, 1, (400, 7))]
+    alone = ranked_issues(labels, cross_validated_probabilities(texts, labels, "en", seed=0))
+    averaged = ranked_issues(labels, cross_validated_probabilities(texts, labels, "en", seed=0, embeddings=embeddings))
+    precision = lambda issues: len({row for row, _ in issues[:20]} & set(flips)) / 20  # noqa: E731
+    assert precision(averaged) >= 0.8 and precision(alone) <= 0.3
+
+
+def test_the_base_encoder_embeds_each_text_in_its_own_row(tiny_bert):
+    from transformers import AutoModel, AutoTokenizer
+
+    from bert_sentiment.label_issues import sentence_embeddings
+
+    encoder, tokenizer = AutoModel.from_pretrained(tiny_bert).eval(), AutoTokenizer.from_pretrained(tiny_bert)
+    texts = ["the film was great", "a much longer text about the film and its dull plot " * 3, "the film was great"]
+    rows = sentence_embeddings(encoder, tokenizer, texts, max_length=64, show_progress=False)
+    assert rows.shape == (3, encoder.config.hidden_size)
+    np.testing.assert_allclose(rows[0], rows[2], atol=1e-5)  # sorted by length for batching, put back in order
+    single = sentence_embeddings(encoder, tokenizer, texts[1:2], max_length=64, show_progress=False)
+    np.testing.assert_allclose(rows[1], single[0], atol=1e-4)  # padding beside a shorter text changes nothing
+    assert not np.allclose(rows[0], rows[1])
+
+
 def test_a_run_writes_ranked_label_issues_and_the_card_counts_them(tiny_bert, tmp_path, caplog):
     caplog.set_level("INFO")
     rows, flips = flipped(english_reviews(400, seed=5), 0.05, seed=2)
@@ -45,7 +76,9 @@ def test_a_run_writes_ranked_label_issues_and_the_card_counts_them(tiny_bert, tm
     assert all(i["given_label"] != i["suggested_label"] for i in top if i["text"] in flips)
     assert "label_issues.jsonl" in caplog.text and "Likely label errors" in caplog.text
     card = (out / "README.md").read_text()
-    assert f"{counts['train']:,} of the train examples" in card and "cross-validated TF-IDF" in card
+    assert f"{counts['train']:,} of the train examples" in card
+    assert "cross-validated logistic regressions on TF-IDF and on the base encoder's sentence embeddings" in card
+    assert "Embedded 360 training texts with the base encoder for label issues" in caplog.text
 
 
 def test_label_issues_can_be_skipped(tiny_bert, english_csv, tmp_path):

@@ -79,7 +79,7 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
         )  # fmt: skip
         return None
 
-    facts = evaluate_run(trainer, train_result, prepared, training_args)
+    facts = evaluate_run(trainer, train_result, prepared, training_args, model_args)
     facts.hp_search, facts.started = search, started
     facts.duration_seconds = round(time.monotonic() - clock, 1)
     if trainer.is_world_process_zero():
@@ -88,6 +88,24 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
             facts.onnx = try_export_onnx(Path(training_args.output_dir), prepared.data.splits["validation"]["text"])
         save_run(Path(training_args.output_dir), facts, training_args, model_args, hub_target)
     return facts
+
+
+def base_embeddings(prepared: PreparedRun, model_args, training_args):
+    """The pretrained encoder's sentence embeddings of the training texts (it never saw a label), for
+    label_issues.py's out-of-sample probabilities; timed and logged."""
+    from transformers import AutoModel
+
+    from bert_sentiment.label_issues import sentence_embeddings
+
+    started = time.monotonic()
+    encoder = AutoModel.from_pretrained(prepared.checkpoint, revision=model_args.model_revision,
+                                        cache_dir=model_args.cache_dir).to(training_args.device)  # fmt: skip
+    texts = prepared.data.splits["train"]["text"]
+    rows = sentence_embeddings(encoder.eval(), prepared.tokenizer, texts, prepared.lengths["max_length"],
+                               show_progress=not training_args.disable_tqdm)  # fmt: skip
+    logger.info("Embedded %s training texts with the base encoder for label issues in %.1f s.", f"{len(texts):,}",
+                time.monotonic() - started)  # fmt: skip
+    return rows
 
 
 def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun:
@@ -110,7 +128,7 @@ def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun
     return PreparedRun(data, source, language, checkpoint, tokenizer, config, lengths, tokenized)
 
 
-def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) -> RunFacts:
+def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, model_args) -> RunFacts:
     """Save the best model, evaluate it and the baselines on every split, and gather the run's facts."""
     trainer.save_model()  # best checkpoint's weights (safetensors, fp32), tokenizer and config with label names
     full_precision_evaluation(trainer)
@@ -127,7 +145,7 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args) ->
     issues = None
     if training_args.find_label_issues and trainer.is_world_process_zero():
         issues = find_label_issues(prepared.data.splits, probabilities, prepared.data.label_names, prepared.language,
-                                   training_args.seed, output_dir)  # fmt: skip
+                                   training_args.seed, output_dir, base_embeddings(prepared, model_args, training_args))  # fmt: skip
     return RunFacts(
         calibration=calibration,
         label_issues=issues,

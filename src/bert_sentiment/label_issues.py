@@ -1,9 +1,12 @@
 """Which given labels are probably wrong: confident learning (cleanlab) on out-of-sample probabilities.
 
 Validation and test texts were never trained on, so the fine-tuned model's probabilities for them are
-out-of-sample. Training texts were, so theirs come from a cheap model instead: TF-IDF + logistic
-regression predicted by stratified k-fold cross-validation (each text scored by a model that did not
-see it), seconds on CPU where k-fold fine-tuning of BERT would cost k trainings.
+out-of-sample. Training texts were, so theirs come from cheap models instead, each predicted by
+stratified k-fold cross-validation (each text scored by a model that did not see it) and averaged:
+logistic regression on TF-IDF features, and logistic regression on the sentence embeddings (mean-pooled)
+of the pretrained encoder the run started from, which never saw a label. One forward pass of the base
+encoder over the training texts, where k-fold fine-tuning would cost k trainings; measured in
+bench/README.md ("Likely label errors"): the average flags flipped labels better than either model alone.
 """
 
 import json
@@ -22,16 +25,44 @@ logger = logging.getLogger(__name__)
 
 ISSUES_FILE = "label_issues.jsonl"  # raw texts: stays local, never uploaded
 FOLDS = 5  # out-of-sample training probabilities; fewer when a class has fewer examples
-TRAIN_METHOD = f"{FOLDS}-fold cross-validated TF-IDF + logistic regression"
+TRAIN_METHOD = (f"{FOLDS}-fold cross-validated logistic regressions on TF-IDF and on the base encoder's sentence "
+                "embeddings, averaged")  # fmt: skip
+EMBEDDING_BATCH = 64  # texts per forward pass of the base encoder, sorted by length
 EVAL_METHOD = "the fine-tuned model"
 
 
-def cross_validated_probabilities(texts: list[str], labels: np.ndarray, language: str, seed: int) -> np.ndarray:
-    """Each training text's class probabilities from a TF-IDF model fitted on the other folds."""
+def cross_validated_probabilities(texts: list[str], labels: np.ndarray, language: str, seed: int,
+                                  embeddings: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Each training text's class probabilities from models fitted on the other folds: TF-IDF + logistic
+    regression, averaged with logistic regression on `embeddings` (one row per text) when given."""
     folds = min(FOLDS, int(np.bincount(labels).min()))
-    model = make_pipeline(tfidf_vectorizer(language), LogisticRegression(max_iter=2000, random_state=seed))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return cross_val_predict(model, texts, labels, cv=splitter, method="predict_proba")
+    tfidf = make_pipeline(tfidf_vectorizer(language), LogisticRegression(max_iter=2000, random_state=seed))
+    probabilities = cross_val_predict(tfidf, texts, labels, cv=splitter, method="predict_proba")
+    if embeddings is None:
+        return probabilities
+    dense = LogisticRegression(max_iter=5000, random_state=seed)
+    return (probabilities + cross_val_predict(dense, embeddings, labels, cv=splitter, method="predict_proba")) / 2
+
+
+def sentence_embeddings(encoder, tokenizer, texts: list[str], max_length: int, show_progress: bool = True) -> np.ndarray:
+    """Mean-pooled last hidden states of `encoder` (a transformers base model), one row per text."""
+    import torch
+    from tqdm.auto import tqdm
+
+    device = next(encoder.parameters()).device
+    order = np.argsort([len(text) for text in texts], kind="stable")  # similar lengths share a batch
+    rows = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
+    batches = range(0, len(texts), EMBEDDING_BATCH)
+    with torch.inference_mode():
+        for start in tqdm(batches, desc="Base-encoder embeddings (label issues)", disable=not show_progress):
+            chosen = order[start : start + EMBEDDING_BATCH]
+            encoded = tokenizer([texts[i] for i in chosen], padding=True, truncation=True, max_length=max_length,
+                                return_tensors="pt").to(device)  # fmt: skip
+            hidden = encoder(**encoded).last_hidden_state.float()
+            mask = encoded["attention_mask"].unsqueeze(-1).float()
+            rows[chosen] = ((hidden * mask).sum(1) / mask.sum(1)).cpu().numpy()
+    return rows
 
 
 def ranked_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[tuple[int, float]]:
@@ -47,11 +78,13 @@ def ranked_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[tuple[i
 
 
 def find_label_issues(splits, probabilities: dict[str, np.ndarray], names: list[str], language: str, seed: int,
-                      output_dir: Path) -> dict:  # fmt: skip
-    """Write output_dir/label_issues.jsonl (ranked per split) and return its summary for the run's facts."""
+                      output_dir: Path, embeddings: np.ndarray | None = None) -> dict:  # fmt: skip
+    """Write output_dir/label_issues.jsonl (ranked per split) and return its summary for the run's facts.
+    `embeddings`: the base encoder's, of the training texts (sentence_embeddings); without them, TF-IDF alone."""
     started = time.monotonic()
     train = splits["train"]
-    by_split = {"train": cross_validated_probabilities(train["text"], np.asarray(train["label"]), language, seed)}
+    train_probabilities = cross_validated_probabilities(train["text"], np.asarray(train["label"]), language, seed, embeddings)
+    by_split = {"train": train_probabilities}
     by_split |= {split: probs for split, probs in probabilities.items() if split in splits}
     counts = {}
     with open(Path(output_dir) / ISSUES_FILE, "w", encoding="utf-8") as handle:
@@ -67,5 +100,6 @@ def find_label_issues(splits, probabilities: dict[str, np.ndarray], names: list[
     seconds = round(time.monotonic() - started, 1)
     logger.info("Likely label errors (confident learning): %s. Ranked in %s (%.1f s).",
                 ", ".join(f"{n:,} in {split}" for split, n in counts.items()), Path(output_dir) / ISSUES_FILE, seconds)  # fmt: skip
-    return {"file": ISSUES_FILE, "counts": counts, "train_method": TRAIN_METHOD, "eval_method": EVAL_METHOD,
+    method = TRAIN_METHOD if embeddings is not None else f"{FOLDS}-fold cross-validated TF-IDF + logistic regression"
+    return {"file": ISSUES_FILE, "counts": counts, "train_method": method, "eval_method": EVAL_METHOD,
             "seconds": seconds}  # fmt: skip

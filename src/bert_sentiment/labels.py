@@ -110,7 +110,10 @@ def _from_class_label(feature: ClassLabel, given: list[str] | None) -> LabelMapp
 
 
 def _from_given_names(keys: list, given: list[str]) -> LabelMapping:
-    if len(given) != len(keys) or len(set(given)) != len(given):
+    repeated = sorted({name for name in given if given.count(name) > 1})
+    if repeated:
+        raise UserError(f"--class_names repeats {', '.join(repeated)}: give one distinct name per label value.")
+    if len(given) != len(keys):
         raise UserError(
             f"--class_names has {len(given)} names ({', '.join(given)}) but the training labels have "
             f"{len(keys)} distinct values ({', '.join(map(str, keys))}): give one distinct name per value."

@@ -141,8 +141,8 @@ def _handle_duplicates(splits: DatasetDict, drop: bool) -> tuple[DatasetDict, di
         report[name] = len(shared)
         if shared:
             logger.warning(
-                "%d training rows repeat a %s text exactly (e.g. %r): results on %s overstate generalisation. %s",
-                len(shared), name, shared[0][:80], name,
+                "%d training %s a %s text exactly (e.g. %r): results on %s overstate generalisation. %s",
+                len(shared), "row repeats" if len(shared) == 1 else "rows repeat", name, shared[0][:80], name,
                 "They are dropped from training." if drop else "Pass --drop_cross_split_duplicates to drop them.",
             )  # fmt: skip
     if drop and any(report.values()):

@@ -1,0 +1,143 @@
+"""Every message the data path gives a user, word for word, against a reviewed catalogue.
+
+tests/golden/messages.md holds each error (with the value it names and the fix it offers) and each log line
+of label mapping, column finding, preparation and length choice, for small inputs made to trigger them. A
+change of wording shows here as a diff to review; after a deliberate change,
+UPDATE_GOLDEN=1 python -m pytest tests/test_messages.py rewrites the catalogue.
+"""
+
+import difflib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from bert_sentiment.columns import find_columns
+from bert_sentiment.errors import UserError
+from bert_sentiment.labels import build_label_mapping
+from bert_sentiment.lengths import choose_inference_length, choose_max_length, length_report
+from bert_sentiment.prepare import prepare_splits
+from tests.test_prepare import as_splits, data_args
+
+CATALOGUE = Path(__file__).parent / "golden" / "messages.md"
+
+
+def mapping(values, feature=None, class_names=None, column="label") -> str:
+    found = build_label_mapping(values, feature, class_names, column)
+    return f"names {found.names}; ids {found.to_id}; from {found.how}"
+
+
+def encode(value) -> str:
+    return str(build_label_mapping(["pos", "neg"], None, None, "label").encode(value, "test"))
+
+
+def columns(data: dict, text_flag=None, label_flag=None) -> str:
+    text, label = find_columns(Dataset.from_dict(data), text_flag, label_flag)
+    return f"text {text}; label {label!r}"
+
+
+def prepared(**splits_and_flags) -> str:
+    flags = {key: splits_and_flags.pop(key) for key in list(splits_and_flags) if key not in ("train", "validation", "test")}
+    data = prepare_splits(as_splits(**splits_and_flags), data_args(**flags), seed=1)
+    return f"labels {data.label_names}; sizes {data.report['sizes']}"
+
+
+def lengths() -> str:
+    train = np.array([5, 7, 9, 12, 13, 30, 31, 40, 41, 300])
+    chosen, reason = choose_max_length(train, None, 512)
+    report = length_report({"train": train, "validation": np.array([8, 50, 600])}, chosen, reason)
+    return f"max_length {chosen} ({reason}); report {report}"
+
+
+REVIEWS = [("a fine film", "positive"), ("a dull film", "negative"), ("great cast", "positive"), ("weak plot", "negative")]
+CASES = {
+    # labels.py
+    "label strings with sentiment words": lambda: mapping(["positive", "negative", " positive "]),
+    "label strings of three polarities, Chinese": lambda: mapping(["好评", "中性", "差评"]),
+    "label strings without sentiment words": lambda: mapping(["sports", "arts"]),
+    "integer labels 0/1": lambda: mapping([1, 0, 1.0, "0"]),
+    "integer labels -1/0/1": lambda: mapping([-1, 0, 1]),
+    "boolean labels": lambda: mapping([True, False]),
+    "a ClassLabel feature": lambda: mapping([0, 1], ClassLabel(names=["neg", "pos"])),
+    "a ClassLabel feature renamed by --class_names": lambda: mapping([0, 1], ClassLabel(names=["0", "1"]), "bad, good"),
+    "--class_names on integer labels": lambda: mapping([2, 1, 3], None, "low,mid,high"),
+    "--class_names reordering label strings": lambda: mapping(["up", "down"], None, "up,down"),
+    "a label unseen in training": lambda: encode("meh"),
+    "fractional labels": lambda: mapping([0.5, 1.0, 0.25], column="score"),
+    "a single class": lambda: mapping(["positive", "positive"], column="sentiment"),
+    "numbers and words mixed": lambda: mapping([1, "good", 0], column="rating"),
+    "integers without names": lambda: mapping([0, 1, 2, 3, 4], column="stars"),
+    "--class_names of the wrong size for a ClassLabel": lambda: mapping([0, 1], ClassLabel(names=["neg", "pos"]), "a,b,c"),
+    "--class_names of the wrong size": lambda: mapping(["up", "down"], None, "up,down,flat"),
+    "--class_names repeating a name": lambda: mapping([0, 1], None, "same,same"),
+    "--class_names not matching label strings": lambda: mapping(["up", "down"], None, "up,sideways"),
+    # columns.py
+    "columns found by name": lambda: columns({"Review": ["a", "b"], "Sentiment": [0, 1]}),
+    "columns found by content": lambda: columns({"id": [1, 2, 3, 4], "words": ["a long text", "b", "c", "d"], "y": [0, 1, 0, 1]}),
+    "columns named by flags": lambda: columns({"title": ["a", "b"], "body": ["c", "d"], "stars": [1, 2]}, "title,body", "stars"),
+    "a misspelt text column flag": lambda: columns({"review": ["a"], "label": [0]}, "reveiw"),
+    "a misspelt label column flag": lambda: columns({"review": ["a"], "label": [0]}, None, "lable"),
+    "the same column as text and label": lambda: columns({"review": ["a"], "label": [0]}, "review", "review"),
+    "no text column": lambda: columns({"a": [1, 2, 3, 4], "b": [0, 1, 0, 1]}),
+    "no label column": lambda: columns({"review": ["a", "b", "c", "d"], "note": ["e", "f", "g", "h"]}),
+    # prepare.py
+    "preparing messy training data": lambda: prepared(
+        train=[*REVIEWS * 5, ("", "positive"), ("no label", None), ("  ", "negative")]),
+    "preparing with duplicates across splits": lambda: prepared(
+        train=[(f"{t} {i}", lab) for i in range(5) for t, lab in REVIEWS], validation=[("a fine film 0", "positive"), ("x", "negative")],
+        test=[("a dull film 1", "negative"), ("a dull film 2", "negative"), ("y", "positive")]),
+    "dropping duplicates across splits": lambda: prepared(
+        train=[(f"{t} {i}", lab) for i in range(5) for t, lab in REVIEWS], validation=[("a fine film 0", "positive"), ("x", "negative")],
+        drop_cross_split_duplicates=True),
+    "a test split without labels": lambda: prepared(train=REVIEWS * 5, test=[("hidden", None), ("labels", None)]),
+    "a class with one example": lambda: prepared(train=[*REVIEWS[:2] * 3, ("odd", "neutral")]),
+    "a validation share too small for every class": lambda: prepared(train=REVIEWS, validation_split_percentage=10.0),
+    "subsets of the splits": lambda: prepared(train=REVIEWS * 10, validation=REVIEWS * 3, max_train_samples=8,
+                                              max_eval_samples=5),  # fmt: skip
+    # lengths.py
+    "max_length chosen from training lengths": lengths,
+    "--max_seq_length pinned": lambda: str(choose_max_length(np.array([5, 9]), 64, 512)),
+    "--max_seq_length too long": lambda: str(choose_max_length(np.array([5, 9]), 1024, 512)),
+    "--max_seq_length too short": lambda: str(choose_max_length(np.array([5, 9]), 4, 512)),
+    "inference length by default": lambda: str(choose_inference_length(None, 512)),
+    "--inference_max_length pinned": lambda: str(choose_inference_length(256, 512)),
+    "--inference_max_length too long": lambda: str(choose_inference_length(600, 512)),
+}
+
+
+class Lines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(f"{record.levelname}: {record.getMessage()}")
+
+
+def outcome(case) -> str:
+    """What the user sees: the log lines, then the result or the error."""
+    handler, package = Lines(), logging.getLogger("bert_sentiment")
+    package.addHandler(handler)
+    level, package.level = package.level, logging.INFO
+    try:
+        result = f"-> {case()}"
+    except UserError as err:
+        result = f"UserError: {err}"
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(level)
+    return "\n".join([*handler.lines, result])
+
+
+def test_every_data_message_matches_the_reviewed_catalogue():
+    import datasets
+
+    datasets.disable_progress_bars()
+    text = "".join(f"## {name}\n\n```\n{outcome(case)}\n```\n\n" for name, case in CASES.items())
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        CATALOGUE.write_text(text, encoding="utf-8")
+    expected = CATALOGUE.read_text(encoding="utf-8")
+    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), str(CATALOGUE), "now"))
+    assert text == expected, f"A message changed; review the diff, then UPDATE_GOLDEN=1 if it is meant:\n{diff[:8000]}"
