@@ -8,12 +8,16 @@ memory per commit; every upload is "regular" (inline base64), so no LFS or Xet s
 
 import base64
 import hashlib
+import os
 import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 import yaml
@@ -281,3 +285,29 @@ class HubServer:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+# Running the real huggingface_hub client against the server, in a fresh process, as a user would.
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "hf_test_alice_0123456789abcdef"
+LOAD_BACK = """
+import json, sys
+from transformers import pipeline
+classify = pipeline("text-classification", model=sys.argv[1])
+print(json.dumps({"labels": list(classify.model.config.id2label.values()),
+                  "answers": classify(sys.argv[2:], top_k=None)}))
+"""
+
+
+def hub_env(tmp_path: Path, endpoint: str, token: str | None = TOKEN) -> dict:
+    """The environment of a user pointed at `endpoint`, with a fresh cache, logged in with `token`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_OFFLINE="0", HF_HUB_DISABLE_TELEMETRY="1")
+    if token:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def run(args: list, env: dict) -> subprocess.CompletedProcess:
+    """`python *args` in the repository root with `env`."""
+    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

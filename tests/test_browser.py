@@ -49,3 +49,19 @@ def test_empty_input_shows_the_friendly_message(page):
     page.get_by_label("Text").fill("")
     page.get_by_role("button", name="Classify", exact=True).click()
     page.get_by_text("Type or paste a text to classify.").wait_for(timeout=30_000)
+
+
+def test_why_this_answer_colours_the_words(page):
+    """The explanation as a visitor sees it: the words highlighted, the note naming the label and the words."""
+    text = "the movie was wonderful and superb story 7"
+    page.get_by_label("Text").fill(text)
+    page.get_by_role("button", name="Why this answer?").click()
+    note = page.get_by_text("Words that pushed toward it (red)")
+    note.wait_for(timeout=30_000)
+    assert note.inner_text().split(" (")[0] in ("positive", "negative")
+    highlighted = page.get_by_test_id("highlighted-text")
+    assert text in " ".join(highlighted.inner_text().split()), "the whole text, in order, under the component's label"
+    coloured = highlighted.locator("span[style*='background']")
+    assert coloured.count() >= 1, "at least the strongest word carries a colour"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app-explanation.png"), full_page=True)

@@ -133,3 +133,44 @@ def test_shared_imdb_gzip_csv_reads_with_its_header():
     raw, _ = load_raw_splits(data_args(train_file=str(SHARED / "data/imdb/imdb_test.csv.gz")))
     assert raw["train"].column_names == ["id", "rating", "label", "text"]
     assert len(raw["train"]) == 25_000
+
+
+def test_in_memory_data_is_named_and_fingerprinted_per_split():
+    from datasets import Dataset, DatasetDict
+
+    from bert_sentiment.data import memory_source
+
+    rows = {"text": [f"review {i}" for i in range(1500)], "label": [i % 2 for i in range(1500)]}  # two hash batches
+    data = DatasetDict({"train": Dataset.from_dict(rows), "test": Dataset.from_dict({"text": ["a"], "label": [0]})})
+    source = memory_source(data, "my reviews")
+    assert source["kind"] == "memory" and source["name"] == "my reviews"
+    assert {split: f["name"] for split, f in source["files"].items()} == {"train": "my reviews (train)", "test": "my reviews (test)"}
+    assert memory_source(data, "my reviews") == source, "the same rows give the same fingerprint"
+    changed = dict(rows, label=[*rows["label"][:-1], 0])  # the very last label, in the second batch
+    other = memory_source(DatasetDict({"train": Dataset.from_dict(changed)}), "my reviews")
+    assert other["files"]["train"]["sha256"] != source["files"]["train"]["sha256"]
+    assert len(source["files"]["train"]["sha256"]) == 64 and source["files"]["test"]["sha256"] != source["files"]["train"]["sha256"]
+
+
+def test_the_hub_commit_of_a_dataset_is_looked_up_once_and_optional(monkeypatch, tmp_path, caplog):
+    import huggingface_hub
+
+    from bert_sentiment.data import _hub_revision
+
+    asked = []
+
+    def dataset_info(api, name, revision=None):
+        asked.append((name, revision))
+        if name == "someone/gone":
+            raise OSError("404 not found")
+        return type("Info", (), {"sha": "0123abcd"})()
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", dataset_info)
+    caplog.set_level("INFO")
+    assert _hub_revision("someone/reviews", "v2") == "0123abcd" and asked == [("someone/reviews", "v2")]
+    assert _hub_revision("someone/gone", None) is None
+    assert caplog.messages[-1] == "Could not look up the commit of dataset 'someone/gone' (404 not found); the card names no commit."
+    assert _hub_revision(str(tmp_path), None) is None and len(asked) == 2, "a local folder is not looked up"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert _hub_revision("someone/reviews", None) is None and len(asked) == 2, "offline: not looked up"

@@ -22,6 +22,27 @@ def test_head_tail_keeps_the_start_and_the_end_within_the_budget(tiny_bert):
     assert head_tail_texts(tokenizer, ["short one"], 16) == ["short one"]
 
 
+def test_head_tail_cuts_exactly_and_starts_the_tail_at_a_word(tiny_bert):
+    """Budget = max_length - 2 special tokens; the head is a quarter of it (at least 1 token), the tail the rest.
+    A tail that would start inside a word ("wonderful ##l ##y") starts at the next word instead; Chinese
+    text has no spaces, so its tail starts where the tokens say."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    long_text = "the movie was " + " ".join(["plot"] * 12) + " wonderfully superb"
+    texts = [long_text, "酒店很好服务热情房间干净", "a b c d e f", "a b c d e f g"]
+    assert head_tail_texts(tokenizer, texts[:2], max_length=6) == ["the superb", "酒 间干净"]
+    assert head_tail_texts(tokenizer, texts[2:], max_length=8) == ["a b c d e f", "a c d e f g"], "6 tokens fit a budget of 6"
+    assert head_tail_texts(tokenizer, [long_text], max_length=10) == ["the movie plot plot wonderfully superb"]
+
+
+def test_windows_overlap_by_half(tiny_bert):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    encoded, owners = window_encodings(tokenizer, ["a b c d e f g h i j", "x"], max_length=8)
+    windows = [tokenizer.convert_ids_to_tokens(ids) for ids in encoded["input_ids"]]
+    assert windows == [["[CLS]", *"abcdef", "[SEP]"], ["[CLS]", *"cdefgh", "[SEP]"], ["[CLS]", *"efghij", "[SEP]"],
+                       ["[CLS]", "x", "[SEP]"]]  # fmt: skip
+    assert owners.tolist() == [0, 0, 0, 1]
+
+
 def test_windows_cover_every_token_and_average_per_text(tiny_bert):
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     text = f"the movie was {FILLER} {FILLER} superb"

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets import ClassLabel, Dataset
 
 from bert_sentiment.columns import find_columns
 from bert_sentiment.errors import UserError

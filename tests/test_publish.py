@@ -1,13 +1,11 @@
 """Publishing, for real, to a Hub-compatible server on loopback, with the real huggingface_hub client."""
 
 import json
-import os
 import re
 import socket
 import subprocess
 import sys
 from importlib.metadata import version
-from pathlib import Path
 
 import gradio
 import pytest
@@ -15,37 +13,14 @@ import pytest
 from bert_sentiment.facts import RunFacts
 from bert_sentiment.model_card import render_card
 from tests.conftest import english_reviews, quick_training_flags, write_csv
-from tests.hub_server import HubServer
+from tests.hub_server import LOAD_BACK, TOKEN, HubServer, hub_env, run
 
-ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "hf_test_alice_0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
 def hub():
     with HubServer({TOKEN: "alice"}) as server:
         yield server
-
-
-def hub_env(tmp_path: Path, endpoint: str, token: str | None = TOKEN) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_OFFLINE="0", HF_HUB_DISABLE_TELEMETRY="1")
-    if token:
-        env["HF_TOKEN"] = token
-    return env
-
-
-def run(args: list, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-
-
-LOAD_BACK = """
-import json, sys
-from transformers import pipeline
-classify = pipeline("text-classification", model=sys.argv[1])
-print(json.dumps({"labels": list(classify.model.config.id2label.values()),
-                  "answers": classify(sys.argv[2:], top_k=None)}))
-"""
 
 
 def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):

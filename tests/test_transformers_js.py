@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from bert_sentiment.facts import RunFacts
-from tests.hub_server import HubServer
-from tests.test_publish import LOAD_BACK, TOKEN, hub_env, run
+from tests.hub_server import LOAD_BACK, TOKEN, HubServer, hub_env, run
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "js" / "classify.mjs"

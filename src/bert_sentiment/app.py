@@ -90,7 +90,7 @@ def explanation_endpoint(classifier: SentimentClassifier):
 
 
 EXPLAINED_BY = {
-    "occlusion": "how much the label's probability falls when the word is hidden",
+    "occlusion": "how much the label's probability falls when the word is deleted",
     "integrated_gradients": "integrated gradients from an empty text",
     "gradient_x_input": "gradient × input embedding",
 }

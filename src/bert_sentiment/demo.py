@@ -4,6 +4,7 @@ import csv
 import io
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from bert_sentiment.errors import UserError
@@ -37,6 +38,7 @@ def model_facts(model_id: str, labels: list[str]) -> ModelFacts:
     return ModelFacts(_default_examples(labels), f"Model: `{model_id}`; labels: {', '.join(labels)}.")
 
 
+@lru_cache(maxsize=8)  # the app reads it for the start-up check and again for the page: one download
 def _load_card(model_id: str):
     from huggingface_hub import ModelCard
 

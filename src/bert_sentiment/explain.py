@@ -120,19 +120,17 @@ def explain(model, tokenizer, text: str, method: str = DEFAULT_METHOD, max_token
     forward = forward or torch_forward(model, tokenizer)
     whole = tokenizer(text, truncation=False, verbose=False)["input_ids"]
     encoded = tokenizer(text, truncation=True, max_length=max_tokens, return_offsets_mapping=True)
-    spans, owners = word_spans(text, encoded["offset_mapping"])
+    spans, word_of_token = word_spans(text, encoded["offset_mapping"])
     probabilities = np.asarray(forward([encoded["input_ids"]]))[0]
     target = int(probabilities.argmax())
-    run_length = -(-len(spans) // MAX_OCCLUDED) if method == "occlusion" else 1  # ceil: at most MAX_OCCLUDED runs
-    if run_length > 1:
-        owners = [None if owner is None else owner // run_length for owner in owners]
-    per_token = ATTRIBUTORS[method](model, forward, encoded["input_ids"], owners, target)
-    if run_length > 1:  # back to words: each token of a run carries the run's drop divided by the run's tokens
-        owners = word_spans(text, encoded["offset_mapping"])[1]
+    # Occlusion deletes one feature at a time: a word, or beyond MAX_OCCLUDED words a run of neighbouring words.
+    run_length = -(-len(spans) // MAX_OCCLUDED) if method == "occlusion" else 1  # ceil
+    features = [None if word is None else word // run_length for word in word_of_token]
+    per_token = ATTRIBUTORS[method](model, forward, encoded["input_ids"], features, target)
     scores = [0.0] * len(spans)
-    for owner, score in zip(owners, per_token):
-        if owner is not None:
-            scores[owner] += float(score)
+    for word, score in zip(word_of_token, per_token):
+        if word is not None:
+            scores[word] += float(score)
     truncated = len(whole) > max_tokens
     shown = text[: spans[-1][1]] if truncated and spans else text
     return Explanation(text=shown, label=model.config.id2label[target], probability=float(probabilities[target]),
@@ -151,8 +149,8 @@ def torch_forward(model, tokenizer):
     return forward
 
 
-def _occlusion(model, forward, input_ids: list[int], owners: list[int | None], target: int) -> list[float]:
-    """Captum's FeatureAblation with one feature per word (or run of words, as `owners` groups them): p(label) of
+def _occlusion(model, forward, input_ids: list[int], features: list[int | None], target: int) -> list[float]:
+    """Captum's FeatureAblation with one feature per word (or run of words, as `features` groups them): p(label) of
     the text minus p(label) with the feature deleted. Each token gets its feature's drop divided by the feature's
     token count, so a feature's sum is its drop."""
     from captum.attr import FeatureAblation
@@ -163,14 +161,14 @@ def _occlusion(model, forward, input_ids: list[int], owners: list[int | None], t
         kept = [[token for token in row if token != deleted] for row in batch.tolist()]
         return torch.from_numpy(np.asarray(forward(kept), dtype=np.float64)[:, target])
 
-    words = max((owner for owner in owners if owner is not None), default=-1) + 1
+    count = max((feature for feature in features if feature is not None), default=-1) + 1
     # Special tokens form one extra feature that is never deleted (its baseline is itself).
-    mask = torch.tensor([[words if owner is None else owner for owner in owners]])
+    mask = torch.tensor([[count if feature is None else feature for feature in features]])
     ids = torch.tensor([input_ids])
-    baseline = torch.where(mask == words, ids, torch.full_like(ids, deleted))
+    baseline = torch.where(mask == count, ids, torch.full_like(ids, deleted))
     attributions = FeatureAblation(probability).attribute(ids, baselines=baseline, feature_mask=mask,
                                                           perturbations_per_eval=OCCLUSION_BATCH)  # fmt: skip
-    counts = torch.bincount(mask[0], minlength=words + 1).double()
+    counts = torch.bincount(mask[0], minlength=count + 1).double()
     return (attributions[0].double() / counts[mask[0]]).tolist()
 
 
@@ -184,19 +182,19 @@ def _differentiable(model, target: int):
     return probability
 
 
-def _integrated_gradients(model, forward, input_ids: list[int], owners: list[int | None], target: int) -> list[float]:
+def _integrated_gradients(model, forward, input_ids: list[int], features: list[int | None], target: int) -> list[float]:
     from captum.attr import LayerIntegratedGradients
 
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     ids = torch.tensor([input_ids])
-    special = torch.tensor([[owner is None for owner in owners]])
+    special = torch.tensor([[feature is None for feature in features]])
     baseline = torch.where(special, ids, torch.full_like(ids, pad))  # [CLS] [PAD] ... [PAD] [SEP]
     attributions = LayerIntegratedGradients(_differentiable(model, target), model.get_input_embeddings()).attribute(
         ids, baselines=baseline, n_steps=IG_STEPS, internal_batch_size=IG_STEPS)  # fmt: skip
     return attributions.sum(dim=-1)[0].tolist()
 
 
-def _gradient_x_input(model, forward, input_ids: list[int], owners: list[int | None], target: int) -> list[float]:
+def _gradient_x_input(model, forward, input_ids: list[int], features: list[int | None], target: int) -> list[float]:
     from captum.attr import LayerGradientXActivation
 
     attributions = LayerGradientXActivation(_differentiable(model, target), model.get_input_embeddings()).attribute(
