@@ -1,3 +1,5 @@
+import numpy as np
+import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from bert_sentiment.baselines import baseline_results
@@ -32,3 +34,28 @@ def test_baselines_learn_from_the_training_split_only():
     results = baseline_results(splits_of(train, reversed_eval, ["negative", "positive"]), "en", 0)["validation"]
     assert results["tfidf_logistic_regression"]["accuracy"] < 0.2
     assert results["majority_class"]["accuracy"] == 10 / 24, "always 'positive', the training majority"
+
+
+def test_the_tfidf_features_are_word_pairs_for_english_and_characters_for_chinese():
+    """What the README promises: word 1-2-grams seen in at least two texts, with sublinear term counts;
+    character 1-3-grams for Chinese."""
+    from bert_sentiment.baselines import tfidf_vectorizer
+
+    english = tfidf_vectorizer("en").fit(["a great film", "a great cast", "a dull film"])
+    assert english.get_feature_names_out().tolist() == ["film", "great"]  # "a" is one letter; pairs occur once
+    english = tfidf_vectorizer("en").fit(["great film", "great film", "dull film"])
+    assert english.get_feature_names_out().tolist() == ["film", "great", "great film"]
+    weights = english.transform(["great great great film"]).toarray()[0]
+    assert weights[1] / weights[0] == pytest.approx((1 + np.log(3)) * english.idf_[1] / english.idf_[0]), "1 + log(count)"
+    chinese = tfidf_vectorizer("zh").fit(["很好吃", "不好吃"])
+    assert chinese.get_feature_names_out().tolist() == ["不", "不好", "不好吃", "吃", "好", "好吃", "很", "很好", "很好吃"]
+
+
+def test_each_evaluation_split_gets_both_baselines_and_the_log_says_what_was_fitted(caplog):
+    caplog.set_level("INFO")
+    splits = splits_of(english_reviews(60), english_reviews(20, seed=5), ["negative", "positive"])
+    splits["test"] = splits["validation"]
+    results = baseline_results(splits, "en", 0)
+    assert set(results) == {"validation", "test"} and all(set(r) == {"majority_class", "tfidf_logistic_regression"} for r in results.values())
+    assert caplog.messages == ["Fitting the majority_class baseline on 60 texts.",
+                               "Fitting the tfidf_logistic_regression baseline on 60 texts."]  # fmt: skip

@@ -54,7 +54,7 @@ def test_splits_may_come_in_different_formats(tmp_path):
 @pytest.mark.parametrize("percent", [0, 100, 150])
 def test_validation_percentage_out_of_range(tmp_path, percent):
     train = write_csv(tmp_path / "train.csv", english_reviews(10))
-    with pytest.raises(UserError, match="between 0 and 100"):
+    with pytest.raises(UserError, match="above 0 and below 100"):
         check_data_arguments(data_args(train_file=str(train), validation_split_percentage=percent))
 
 
@@ -174,3 +174,35 @@ def test_the_hub_commit_of_a_dataset_is_looked_up_once_and_optional(monkeypatch,
     assert _hub_revision(str(tmp_path), None) is None and len(asked) == 2, "a local folder is not looked up"
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     assert _hub_revision("someone/reviews", None) is None and len(asked) == 2, "offline: not looked up"
+
+
+def test_the_source_facts_name_and_fingerprint_what_was_read(tmp_path, monkeypatch):
+    """What the card's data section and model-index are built from, for local files, a local folder and the Hub."""
+    import hashlib
+
+    import datasets
+    import huggingface_hub
+
+    train = write_csv(tmp_path / "train.csv", english_reviews(20))
+    test = write_csv(tmp_path / "test.csv", english_reviews(6, seed=3))
+    _, source = load_raw_splits(data_args(train_file=str(train), test_file=str(test)))
+    sha = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (train, test)}
+    assert source == {"kind": "files", "files": {"train": {"name": "train.csv", "sha256": sha["train.csv"], "layout": "file"},
+                                                 "test": {"name": "test.csv", "sha256": sha["test.csv"], "layout": "file"}}}  # fmt: skip
+
+    folder = tmp_path / "my-data"
+    (folder / ".cache").mkdir(parents=True)
+    write_csv(folder / "train.csv", english_reviews(20))
+    (folder / ".cache" / "junk").write_text("not data")
+    _, source = load_raw_splits(data_args(dataset_name=str(folder)))
+    assert source == {"kind": "folder", "name": "my-data",
+                      "files": {"train.csv": {"name": "train.csv", "sha256": hashlib.sha256((folder / "train.csv").read_bytes()).hexdigest()}}}  # fmt: skip
+
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, config, revision, cache_dir: asked.append((name, config, revision, cache_dir))
+                        or datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"], "label": [0]})}))  # fmt: skip
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", lambda api, name, revision=None: type("I", (), {"sha": f"sha-of-{revision}"})())
+    _, source = load_raw_splits(data_args(dataset_name="glue", dataset_config_name="sst2", dataset_revision="v1"), cache_dir="/cache")
+    assert asked == [("glue", "sst2", "v1", "/cache")]
+    assert source == {"kind": "hub", "dataset_name": "glue", "config": "sst2", "revision": "v1", "commit": "sha-of-v1"}

@@ -12,9 +12,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-from datasets import ClassLabel, Dataset
+from datasets import ClassLabel, Dataset, DatasetDict
 
+from bert_sentiment.arguments import DataArguments
 from bert_sentiment.columns import find_columns
+from bert_sentiment.data import check_data_arguments, load_raw_splits
 from bert_sentiment.errors import UserError
 from bert_sentiment.labels import build_label_mapping
 from bert_sentiment.lengths import choose_inference_length, choose_max_length, length_report
@@ -51,8 +53,49 @@ def lengths() -> str:
     return f"max_length {chosen} ({reason}); report {report}"
 
 
+def checked(in_memory=False, **flags) -> str:
+    check_data_arguments(DataArguments(**flags), in_memory=in_memory)
+    return "accepted"
+
+
+def hub_failure(error: Exception, config=None) -> str:
+    import datasets
+
+    def load_dataset(*args, **kwargs):
+        raise error
+
+    original, datasets.load_dataset = datasets.load_dataset, load_dataset
+    try:
+        return str(load_raw_splits(DataArguments(dataset_name="someone/reviews", dataset_config_name=config)))
+    finally:
+        datasets.load_dataset = original
+
+
+def without_train(tmp_path_factory=None) -> str:
+    return str(load_raw_splits(DataArguments(), data=_memory({"test": [("a", 0)], "unsupervised": [("b", 0)]})))
+
+
+def _memory(splits: dict):
+    from bert_sentiment.data import InMemoryData
+
+    return InMemoryData(DatasetDict({name: Dataset.from_dict({"text": [t for t, _ in rows], "label": [l for _, l in rows]})
+                                     for name, rows in splits.items()}), "my rows")  # fmt: skip
+
+
 REVIEWS = [("a fine film", "positive"), ("a dull film", "negative"), ("great cast", "positive"), ("weak plot", "negative")]
 CASES = {
+    # data.py
+    "data in memory and as flags": lambda: checked(True, train_file="reviews.csv"),
+    "no data": lambda: checked(),
+    "a Hub dataset and files": lambda: checked(dataset_name="glue", train_file="reviews.csv"),
+    "an unknown --long_text": lambda: checked(dataset_name="glue", long_text="middle"),
+    "an unknown --header": lambda: checked(dataset_name="glue", header="maybe"),
+    "a validation share of 0": lambda: checked(dataset_name="glue", validation_split_percentage=0),
+    "a validation share of 100": lambda: checked(dataset_name="glue", validation_split_percentage=100),
+    "a validation share of 0.5": lambda: checked(dataset_name="glue", validation_split_percentage=0.5),
+    "a Hub dataset that cannot load": lambda: hub_failure(FileNotFoundError("Dataset 'someone/reviews' doesn't exist\nmore")),
+    "a Hub dataset config that cannot load": lambda: hub_failure(ValueError(""), config="fr"),
+    "data without a training split": without_train,
     # labels.py
     "label strings with sentiment words": lambda: mapping(["positive", "negative", " positive "]),
     "label strings of three polarities, Chinese": lambda: mapping(["好评", "中性", "差评"]),

@@ -65,7 +65,7 @@ def check_data_arguments(data_args, in_memory: bool = False) -> None:
         raise UserError(f"--header '{data_args.header}' is not one of {', '.join(HEADER_CHOICES)}.")
     if not 0 < data_args.validation_split_percentage < 100:
         raise UserError(
-            f"--validation_split_percentage {data_args.validation_split_percentage} must be between 0 and 100."
+            f"--validation_split_percentage {data_args.validation_split_percentage} must be above 0 and below 100 (e.g. 10)."
         )
     for split, spec in files.items():
         located = locate(spec, f"--{split}_file")
