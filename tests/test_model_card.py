@@ -183,8 +183,24 @@ def chunked_older_run_facts():
     return facts
 
 
+def french_hub_run_with_images_facts():
+    """A language without a fixed name, Hub data pinned by revision only (no commit found), no label examples,
+    ONNX facts recorded before the check's text and recipe were, and images beside the card."""
+    facts = facts_literal(language="fr", base_model="camembert/camembert-base")
+    facts.data["source"] = {"kind": "hub", "dataset_name": "someone/critiques", "config": None, "revision": "v2", "commit": None}
+    for report in facts.results.values():
+        report["label_examples"] = {}
+        report["calibration"] = {"ece_before": 0.1111, "ece_after": 0.0222, "nll_before": 0.5555, "nll_after": 0.4444}
+    facts.training.pop("train_runtime")
+    facts.calibration = {"temperature": 0.9, "fitted_on": "validation", "texts": 24}
+    facts.onnx = {"files": ["onnx/model.onnx", "onnx/model_quantized.onnx"], "texts": 24, "fp32_max_difference": 3e-05,
+                  "int8_label_agreement": 1.0, "int8_max_difference": 0.01}  # fmt: skip
+    return facts
+
+
 CARDS = {"english_files": facts_literal, "chinese_three_classes_everything": three_class_chinese_facts,
-         "english_older_chunked": chunked_older_run_facts}  # fmt: skip
+         "english_older_chunked": chunked_older_run_facts, "french_hub_with_images": french_hub_run_with_images_facts}  # fmt: skip
+IMAGES = {"french_hub_with_images": ["confusion_matrix_validation.png", "confusion_matrix_test.png", "reliability_test.png"]}
 
 
 @pytest.mark.parametrize("name", CARDS)
@@ -194,7 +210,10 @@ def test_rendered_cards_match_their_reviewed_golden_files(name, tmp_path):
     import difflib
     import os
 
-    text = str(render_card(CARDS[name](), REPO))
+    for image in IMAGES.get(name, []):
+        (tmp_path / image).write_bytes(b"\x89PNG")
+    repo = "sst2-critiques" if name in IMAGES else REPO  # a repo id without a namespace: the title is the name
+    text = str(render_card(CARDS[name](), repo, image_dir=tmp_path))
     golden = GOLDEN / f"card_{name}.md"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         golden.parent.mkdir(exist_ok=True)

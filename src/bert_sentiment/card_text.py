@@ -196,7 +196,9 @@ def _data_section(facts: RunFacts) -> dict:
     data = facts.data
     dataset = dataset_identity(data["source"])
     if dataset["on_hub"]:
-        revision = f" at commit `{dataset['revision']}`" if dataset["revision"] else ""
+        source = data["source"]
+        revision = (f" at commit `{source['commit']}`" if source.get("commit") else
+                    f" at revision `{source['revision']}`" if source.get("revision") else "")  # fmt: skip
         paragraph = f"{_data_description(data['source'])}{revision}."
     else:
         hashes = ", ".join(f"{split}: `{sha[:16]}…`" for split, sha in dataset["sha256"].items())
