@@ -10,6 +10,7 @@ import difflib
 import logging
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict
@@ -19,7 +20,7 @@ from bert_sentiment.columns import find_columns
 from bert_sentiment.data import check_data_arguments, load_raw_splits
 from bert_sentiment.errors import UserError
 from bert_sentiment.labels import build_label_mapping
-from bert_sentiment.lengths import choose_inference_length, choose_max_length, length_report
+from bert_sentiment.lengths import choose_inference_length, choose_max_length, length_report, model_length_limit
 from bert_sentiment.prepare import prepare_splits
 from tests.test_prepare import as_splits, data_args
 
@@ -40,10 +41,18 @@ def columns(data: dict, text_flag=None, label_flag=None) -> str:
     return f"text {text}; label {label!r}"
 
 
-def prepared(**splits_and_flags) -> str:
+def prepared(raw=None, **splits_and_flags) -> str:
+    """The log of preparing the splits, and the report the card is written from."""
     flags = {key: splits_and_flags.pop(key) for key in list(splits_and_flags) if key not in ("train", "validation", "test")}
-    data = prepare_splits(as_splits(**splits_and_flags), data_args(**flags), seed=1)
-    return f"labels {data.label_names}; sizes {data.report['sizes']}"
+    data = prepare_splits(raw or as_splits(**splits_and_flags), data_args(**flags), seed=1)
+    return f"labels {data.label_names}; report {data.report}; first text {data.splits['train']['text'][0]!r}"
+
+
+def two_columns_and_a_test_split_without_labels() -> str:
+    train = Dataset.from_dict({"title": [f"title {i}" for i in range(20)], "body": [f"body {i}" if i % 3 else None for i in range(20)],
+                               "stars": ["good" if i % 2 else "bad" for i in range(20)]})  # fmt: skip
+    test = Dataset.from_dict({"title": ["t"], "body": ["b"]})
+    return prepared(DatasetDict({"train": train, "test": test}), text_column_names="title,body")
 
 
 def lengths() -> str:
@@ -100,6 +109,7 @@ CASES = {
     "label strings with sentiment words": lambda: mapping(["positive", "negative", " positive "]),
     "label strings of three polarities, Chinese": lambda: mapping(["好评", "中性", "差评"]),
     "label strings without sentiment words": lambda: mapping(["sports", "arts"]),
+    "label strings, some of them sentiment words": lambda: mapping(["positive", "meh", "negative", "awful"]),
     "integer labels 0/1": lambda: mapping([1, 0, 1.0, "0"]),
     "integer labels -1/0/1": lambda: mapping([-1, 0, 1]),
     "boolean labels": lambda: mapping([True, False]),
@@ -111,10 +121,12 @@ CASES = {
     "fractional labels": lambda: mapping([0.5, 1.0, 0.25], column="score"),
     "a single class": lambda: mapping(["positive", "positive"], column="sentiment"),
     "numbers and words mixed": lambda: mapping([1, "good", 0], column="rating"),
+    "numbers and words mixed, many of them": lambda: mapping([1, 2, 3, 4, 5, "good", "bad"], column="rating"),
     "integers without names": lambda: mapping([0, 1, 2, 3, 4], column="stars"),
     "--class_names of the wrong size for a ClassLabel": lambda: mapping([0, 1], ClassLabel(names=["neg", "pos"]), "a,b,c"),
     "--class_names of the wrong size": lambda: mapping(["up", "down"], None, "up,down,flat"),
     "--class_names repeating a name": lambda: mapping([0, 1], None, "same,same"),
+    "--class_names repeating names": lambda: mapping([0, 1, 2, 3], None, "b,a,b,a"),
     "--class_names not matching label strings": lambda: mapping(["up", "down"], None, "up,sideways"),
     # columns.py
     "columns found by name": lambda: columns({"Review": ["a", "b"], "Sentiment": [0, 1]}),
@@ -126,6 +138,7 @@ CASES = {
     "no text column": lambda: columns({"a": [1, 2, 3, 4], "b": [0, 1, 0, 1]}),
     "no label column": lambda: columns({"review": ["a", "b", "c", "d"], "note": ["e", "f", "g", "h"]}),
     # prepare.py
+    "two text columns joined, a test split without the label column": two_columns_and_a_test_split_without_labels,
     "preparing messy training data": lambda: prepared(
         train=[*REVIEWS * 5, ("", "positive"), ("no label", None), ("  ", "negative")]),
     "preparing with duplicates across splits": lambda: prepared(
@@ -144,6 +157,16 @@ CASES = {
     "--max_seq_length pinned": lambda: str(choose_max_length(np.array([5, 9]), 64, 512)),
     "--max_seq_length too long": lambda: str(choose_max_length(np.array([5, 9]), 1024, 512)),
     "--max_seq_length too short": lambda: str(choose_max_length(np.array([5, 9]), 4, 512)),
+    "--max_seq_length at its bounds": lambda: str([choose_max_length(np.array([5]), value, 512) for value in (8, 512)]),
+    "--max_seq_length just below": lambda: str(choose_max_length(np.array([5]), 7, 512)),
+    "max_length capped at the model's limit": lambda: str(choose_max_length(np.array([600] * 10), None, 512)),
+    "a text of exactly max_length tokens is not truncated": lambda: str(
+        length_report({"train": np.array([8, 8, 9, 3])}, 8, "pinned")["splits"]),
+    "the model's limit from its position embeddings": lambda: str([model_length_limit(
+        SimpleNamespace(model_max_length=limit), config) for limit, config in ((int(1e30), SimpleNamespace(max_position_embeddings=512)),
+        (1_000_000, SimpleNamespace(max_position_embeddings=128)), (256, SimpleNamespace()), (512, SimpleNamespace(max_position_embeddings=514)))]),
+    "--inference_max_length at its bounds": lambda: str([choose_inference_length(value, 512) for value in (8, 512)]),
+    "--inference_max_length just below": lambda: str(choose_inference_length(7, 512)),
     "inference length by default": lambda: str(choose_inference_length(None, 512)),
     "--inference_max_length pinned": lambda: str(choose_inference_length(256, 512)),
     "--inference_max_length too long": lambda: str(choose_inference_length(600, 512)),
