@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, label_examples, most_confident_mistakes
 
@@ -112,3 +113,30 @@ def test_chinese_names_are_drawn_as_ids_without_a_cjk_font(caplog, monkeypatch):
     assert _displayable(["neg", "pos"]) == ["neg", "pos"]
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [font_manager.FontEntry(name="WenQuanYi Zen Hei")])
     assert _displayable(["差评", "好评"]) == ["差评", "好评"]
+
+
+def test_a_class_absent_from_a_split_still_has_its_row_column_and_zero_scores(tmp_path):
+    """Three classes, the third never given nor predicted in this split: macro averages count it, with zeros."""
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]])
+    report = evaluation_report(["a", "b", "c", "d"], [0, 1, 1, 1], probabilities, ["差", "中", "好"], "test", tmp_path)
+    assert report["confusion_matrix"]["matrix"] == [[1, 0, 0], [1, 2, 0], [0, 0, 0]]
+    assert report["per_class"]["好"] == {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0.0}
+    assert report["metrics"]["recall"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+    assert report["metrics"]["precision"] == pytest.approx((0.5 + 1 + 0) / 3)
+    assert '"差"' in (tmp_path / "confusion_matrix_test.json").read_text(encoding="utf-8"), "names as written, not \\u escapes"
+    assert '"中"' in (tmp_path / "wrong_predictions_test.jsonl").read_text(encoding="utf-8")
+
+
+def test_mistakes_tied_in_confidence_keep_their_order_and_four_decimals():
+    probabilities = np.array([[0.123456, 0.876544], [0.876544, 0.123456], [0.123456, 0.876544], [0.6, 0.4]])
+    wrong = most_confident_mistakes(["a", "b", "c", "d"], np.array([0, 1, 0, 1]), probabilities, ["neg", "pos"])
+    assert [(w["text"], w["confidence"]) for w in wrong] == [("a", 0.8765), ("b", 0.8765), ("c", 0.8765), ("d", 0.6)]
+
+
+def test_label_examples_take_the_most_confident_text_not_the_last_one():
+    texts = ["superb", "fine", "x" * 200, "y" * 201]
+    probabilities = np.array([[0.01, 0.99], [0.3, 0.7], [0.4, 0.6], [0.0, 1.0]])
+    examples = label_examples(texts, np.array([1, 1, 1, 1]), probabilities, ["negative", "positive"])
+    assert examples == {"positive": "superb"}, "the 201-character text is over the limit; 200 would be allowed"
+    probabilities[0] = [0.5, 0.5]
+    assert label_examples(texts, np.array([1, 1, 1, 1]), probabilities, ["negative", "positive"]) == {"positive": "fine"}

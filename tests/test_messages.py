@@ -45,7 +45,7 @@ def prepared(raw=None, **splits_and_flags) -> str:
     """The log of preparing the splits, and the report the card is written from."""
     flags = {key: splits_and_flags.pop(key) for key in list(splits_and_flags) if key not in ("train", "validation", "test")}
     data = prepare_splits(raw or as_splits(**splits_and_flags), data_args(**flags), seed=1)
-    return f"labels {data.label_names}; report {data.report}; first text {data.splits['train']['text'][0]!r}"
+    return f"labels {data.label_names}; report {data.report}; texts {sorted(data.splits['train']['text'])[:2]}"
 
 
 def two_columns_and_a_test_split_without_labels() -> str:
@@ -148,6 +148,7 @@ CASES = {
         train=[(f"{t} {i}", lab) for i in range(5) for t, lab in REVIEWS], validation=[("a fine film 0", "positive"), ("x", "negative")],
         drop_cross_split_duplicates=True),
     "a test split without labels": lambda: prepared(train=REVIEWS * 5, test=[("hidden", None), ("labels", None)]),
+    "a test label unseen in training": lambda: prepared(train=REVIEWS * 5, test=[("so-so", "neutral")]),
     "a class with one example": lambda: prepared(train=[*REVIEWS[:2] * 3, ("odd", "neutral")]),
     "a validation share too small for every class": lambda: prepared(train=REVIEWS, validation_split_percentage=10.0),
     "subsets of the splits": lambda: prepared(train=REVIEWS * 10, validation=REVIEWS * 3, max_train_samples=8,
