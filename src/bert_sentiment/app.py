@@ -7,7 +7,9 @@
 The model loads once at start-up through pipeline("text-classification"); predictions use the
 fast CPU path of bert_sentiment/inference.py (ONNX Runtime int8, checked against PyTorch at start-up;
 --engine torch serves the PyTorch model, --no_quantize the fp32 graph).
-Nothing of the training stack (the Trainer and the modules that drive it) is imported here.
+"Why this answer?" (and /explain, and the MCP tool explain_sentiment) scores each word by occlusion on the same
+engine (bert_sentiment/explain.py). Nothing of the training stack (the Trainer and the modules that drive it)
+is imported here.
 """
 
 import argparse
