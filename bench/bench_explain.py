@@ -20,8 +20,7 @@ import time
 import numpy as np
 import torch
 
-from bench.common import machine_summary, random_bert_base, sst2_dev
-from bench.bench_inference_length import train_on_sst2
+from bench.common import machine_summary, random_bert_base, sst2_dev, sst2_model
 from bert_sentiment.explain import DEFAULT_METHOD, METHODS, explain
 
 DELETED = 3
@@ -98,10 +97,7 @@ def main() -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     with tempfile.TemporaryDirectory() as scratch:
-        path = options.model or f"{scratch}/sst2"
-        if not options.model:
-            print(f"Training MiniLM on {options.train_samples:,} SST-2 sentences (train.py defaults, 1 epoch) ...", flush=True)
-            train_on_sst2(path, options.train_samples)
+        path = sst2_model(options.model, scratch, options.train_samples)
         model = AutoModelForSequenceClassification.from_pretrained(path).eval()
         tokenizer = AutoTokenizer.from_pretrained(path)
         small, base = explainers(path), explainers(random_bert_base())

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from bench.common import MINILM, SHARED, SST2, machine_summary
+from bench.common import SHARED, machine_summary, sst2_model
 
 IMDB = SHARED / "data/imdb"
 READINGS = [("truncate", "train"), ("truncate", 512), ("head_tail", "train"), ("head_tail", 512),
@@ -31,15 +31,6 @@ def imdb_reviews(count: int, seed: int) -> tuple[list[str], list[int]]:
         rows = list(csv.DictReader(handle))
     rows = random.Random(seed).sample(rows, count)
     return [row["text"].replace("<br />", " ") for row in rows], [int(row["label"]) for row in rows]
-
-
-def train_on_sst2(output_dir: str, samples: int) -> None:
-    from bert_sentiment.arguments import parse_args
-    from bert_sentiment.fine_tune import fine_tune
-
-    fine_tune(*parse_args(["--model_name_or_path", str(MINILM), "--train_file", str(SST2 / "train.tsv"),
-                           "--validation_file", str(SST2 / "dev.tsv"), "--max_train_samples", str(samples),
-                           "--num_train_epochs", "1", "--output_dir", output_dir, "--disable_tqdm", "true"]))  # fmt: skip
 
 
 def read(model: str, mode: str, max_length: int, texts: list[str], labels: list[int]) -> tuple[float, float]:
@@ -64,10 +55,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     with tempfile.TemporaryDirectory() as scratch:
-        model = options.model or f"{scratch}/sst2"
-        if not options.model:
-            print(f"Training MiniLM on {options.train_samples:,} SST-2 sentences (train.py defaults, 1 epoch) ...", flush=True)
-            train_on_sst2(model, options.train_samples)
+        model = sst2_model(options.model, scratch, options.train_samples)
         from bert_sentiment.facts import RunFacts
 
         trained_length = RunFacts.load(model).lengths["max_length"]

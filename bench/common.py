@@ -33,6 +33,22 @@ def random_bert_base(directory: Path | None = None, labels=("negative", "positiv
     return str(directory)
 
 
+def sst2_model(given: str | None, scratch: str, samples: int) -> str:
+    """An output_dir of train.py on SST-2: `given`, else MiniLM trained now in `scratch` on `samples` sentences
+    with train.py's defaults for one epoch."""
+    if given:
+        return given
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.fine_tune import fine_tune
+
+    print(f"Training MiniLM on {samples:,} SST-2 sentences (train.py defaults, 1 epoch) ...", flush=True)
+    output_dir = f"{scratch}/sst2"
+    fine_tune(*parse_args(["--model_name_or_path", str(MINILM), "--train_file", str(SST2 / "train.tsv"),
+                           "--validation_file", str(SST2 / "dev.tsv"), "--max_train_samples", str(samples),
+                           "--num_train_epochs", "1", "--output_dir", output_dir, "--disable_tqdm", "true"]))  # fmt: skip
+    return output_dir
+
+
 def sst2_dev() -> tuple[list[str], list[int]]:
     import csv
 

@@ -143,6 +143,23 @@ def served(trained_run):
         demo.close()
 
 
+def call_mcp_tool(app_url: str, tool: str, arguments: dict):
+    """A real MCP client on loopback against the app: (its tools by name, the result of calling `tool`)."""
+    import asyncio
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    async def ask():
+        async with streamablehttp_client(f"{app_url.rstrip('/')}/gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = {item.name: item for item in (await session.list_tools()).tools}
+                return tools, await session.call_tool(tool, arguments)
+
+    return asyncio.run(ask())
+
+
 def split_report(accuracy, f1, size, examples, tfidf, majority) -> dict:
     """One split's results as training records them, with figures that differ per split and per row."""
     negatives = size // 2

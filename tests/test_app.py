@@ -8,7 +8,7 @@ import pytest
 
 from app import load_classifier
 from bert_sentiment.errors import UserError
-from tests.conftest import english_reviews
+from tests.conftest import call_mcp_tool, english_reviews
 
 
 def test_single_prediction_has_every_label_and_sums_to_one(served):
@@ -102,22 +102,8 @@ def test_concurrent_visitors_share_forward_passes(served):
 
 def test_prediction_is_an_mcp_tool(served):
     """A real MCP client on loopback: list the tools, call one, read the label names and probabilities."""
-    import asyncio
-
-    from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
-
     _, _, url = served
-
-    async def ask():
-        async with streamablehttp_client(f"{url.rstrip('/')}/gradio_api/mcp/") as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                tools = {tool.name: tool for tool in (await session.list_tools()).tools}
-                result = await session.call_tool("classify_sentiment", {"text": "the acting was superb and delightful"})
-                return tools, result
-
-    tools, result = asyncio.run(ask())
+    tools, result = call_mcp_tool(url, "classify_sentiment", {"text": "the acting was superb and delightful"})
     tool = tools["classify_sentiment"]
     assert tool.description.startswith("Classify the sentiment of a text")
     assert list(tool.inputSchema["properties"]) == ["text"] and tool.inputSchema["properties"]["text"]["type"] == "string"

@@ -7,7 +7,7 @@ import pytest
 
 from bert_sentiment.errors import UserError
 from bert_sentiment.explain import METHODS, explain, word_spans
-from tests.conftest import SHARED
+from tests.conftest import SHARED, call_mcp_tool
 
 SST2 = SHARED / "data/sst2"
 
@@ -150,21 +150,8 @@ def test_the_app_explains_over_http(served):
 
 
 def test_the_explanation_is_an_mcp_tool(served):
-    import asyncio
-
-    from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
-
     _, _, url = served
-
-    async def ask():
-        async with streamablehttp_client(f"{url.rstrip('/')}/gradio_api/mcp/") as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                tools = {tool.name: tool for tool in (await session.list_tools()).tools}
-                return tools, await session.call_tool("explain_sentiment", {"text": "the acting was superb and delightful"})
-
-    tools, result = asyncio.run(ask())
+    tools, result = call_mcp_tool(url, "explain_sentiment", {"text": "the acting was superb and delightful"})
     assert tools["explain_sentiment"].description.startswith("Explain a sentiment prediction")
     assert not result.isError
     pieces, note = ast.literal_eval(result.content[0].text)

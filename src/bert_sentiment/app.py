@@ -26,6 +26,11 @@ from bert_sentiment.inference import ENGINES, SentimentClassifier, clean_text, l
 QUEUE_SIZE = 64  # visitors waiting at most; the next one is told to retry instead of timing out
 CONCURRENCY = 1  # one forward pass at a time: each already uses every CPU core (2 in flight measured slower)
 MAX_BATCH = 32  # single texts of visitors waiting together go through the model in one pass
+EXPLAINED_BY = {  # the note under an explanation says how the scores were made
+    "occlusion": "how much the label's probability falls when the word is deleted",
+    "integrated_gradients": "integrated gradients from an empty text",
+    "gradient_x_input": "gradient × input embedding",
+}
 
 
 def classify_many_at_once(classifier: SentimentClassifier, texts: list[str]) -> list[tuple[dict, str]]:
@@ -90,12 +95,6 @@ def explanation_endpoint(classifier: SentimentClassifier):
 
     return explain_sentiment
 
-
-EXPLAINED_BY = {
-    "occlusion": "how much the label's probability falls when the word is deleted",
-    "integrated_gradients": "integrated gradients from an empty text",
-    "gradient_x_input": "gradient × input embedding",
-}
 
 
 def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress: gr.Progress):

@@ -15,7 +15,6 @@ ones; latency on bert-base, 2 cores):
 Gradients come from the PyTorch model (the one the ONNX graphs were checked against), in fp32.
 """
 
-import logging
 import unicodedata
 from dataclasses import dataclass
 from html import escape
@@ -24,8 +23,6 @@ import numpy as np
 import torch
 
 from bert_sentiment.errors import UserError
-
-logger = logging.getLogger(__name__)
 
 METHODS = ("occlusion", "integrated_gradients", "gradient_x_input")
 DEFAULT_METHOD = "occlusion"  # the most faithful and the fastest on CPU: bench/README.md, "Word attributions"

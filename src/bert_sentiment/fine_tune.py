@@ -25,7 +25,7 @@ from bert_sentiment.lengths import (
     choose_inference_length, choose_max_length, length_report, model_length_limit, token_lengths,
 )  # fmt: skip
 from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
-from bert_sentiment.model import load_model, load_tokenizer_and_config
+from bert_sentiment.model import load_base_encoder, load_model, load_tokenizer_and_config
 from bert_sentiment.model_card import write_card
 from bert_sentiment.onnx_export import try_export_onnx
 from bert_sentiment.prepare import PreparedData, prepare_splits
@@ -93,13 +93,10 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
 def base_embeddings(prepared: PreparedRun, model_args, training_args):
     """The pretrained encoder's sentence embeddings of the training texts (it never saw a label), for
     label_issues.py's out-of-sample probabilities; timed and logged."""
-    from transformers import AutoModel
-
     from bert_sentiment.label_issues import sentence_embeddings
 
     started = time.monotonic()
-    encoder = AutoModel.from_pretrained(prepared.checkpoint, revision=model_args.model_revision,
-                                        cache_dir=model_args.cache_dir).to(training_args.device)  # fmt: skip
+    encoder = load_base_encoder(prepared.checkpoint, model_args).to(training_args.device)
     texts = prepared.data.splits["train"]["text"]
     rows = sentence_embeddings(encoder.eval(), prepared.tokenizer, texts, prepared.lengths["max_length"],
                                show_progress=not training_args.disable_tqdm)  # fmt: skip

@@ -99,8 +99,9 @@ class SentimentClassifier:
         return self.predict(list(texts))
 
     def explain(self, text: str, method: str | None = None):
-        """Which words pushed the PyTorch model toward its label for `text`, and which against it: an
-        Explanation (bert_sentiment.explain). Texts longer than the explained limit are explained on their start."""
+        """Which words pushed the model toward its label for `text`, and which against it: an Explanation
+        (bert_sentiment.explain). Occlusion runs on the serving engine, so the label explained is the one predicted;
+        the gradient methods use the PyTorch model. Long texts are explained on their start."""
         from bert_sentiment.explain import DEFAULT_METHOD, MAX_EXPLAINED_TOKENS, explain
 
         limit = min(MAX_EXPLAINED_TOKENS, self.max_length)

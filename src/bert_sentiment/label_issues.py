@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 ISSUES_FILE = "label_issues.jsonl"  # raw texts: stays local, never uploaded
 FOLDS = 5  # out-of-sample training probabilities; fewer when a class has fewer examples
+TFIDF_METHOD = f"{FOLDS}-fold cross-validated TF-IDF + logistic regression"  # without base-encoder embeddings
 TRAIN_METHOD = (f"{FOLDS}-fold cross-validated logistic regressions on TF-IDF and on the base encoder's sentence "
                 "embeddings, averaged")  # fmt: skip
 EMBEDDING_BATCH = 64  # texts per forward pass of the base encoder, sorted by length
@@ -100,6 +101,5 @@ def find_label_issues(splits, probabilities: dict[str, np.ndarray], names: list[
     seconds = round(time.monotonic() - started, 1)
     logger.info("Likely label errors (confident learning): %s. Ranked in %s (%.1f s).",
                 ", ".join(f"{n:,} in {split}" for split, n in counts.items()), Path(output_dir) / ISSUES_FILE, seconds)  # fmt: skip
-    method = TRAIN_METHOD if embeddings is not None else f"{FOLDS}-fold cross-validated TF-IDF + logistic regression"
-    return {"file": ISSUES_FILE, "counts": counts, "train_method": method, "eval_method": EVAL_METHOD,
-            "seconds": seconds}  # fmt: skip
+    return {"file": ISSUES_FILE, "counts": counts, "train_method": TRAIN_METHOD if embeddings is not None else TFIDF_METHOD,
+            "eval_method": EVAL_METHOD, "seconds": seconds}  # fmt: skip

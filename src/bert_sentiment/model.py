@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 from bert_sentiment.errors import UserError
 
@@ -57,3 +57,8 @@ def load_model(checkpoint: str, config, model_args):
     return AutoModelForSequenceClassification.from_pretrained(
         checkpoint, config=config, revision=model_args.model_revision, cache_dir=model_args.cache_dir
     )
+
+
+def load_base_encoder(checkpoint: str, model_args):
+    """The pretrained encoder alone (no classification head), as it was before any fine-tuning."""
+    return AutoModel.from_pretrained(checkpoint, revision=model_args.model_revision, cache_dir=model_args.cache_dir)
