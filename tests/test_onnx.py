@@ -38,6 +38,42 @@ def test_training_writes_both_graphs_and_they_answer_like_pytorch(trained_run):
     assert (int8.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.99
 
 
+def test_the_int8_file_answers_alike_on_cpus_without_vnni(trained_run):
+    """On x86 CPUs without VNNI, ONNX Runtime adds uint8 x int8 products in pairs into 16 bits, which saturate once a
+    weight leaves [-64, 64] (2 x 255 x 65 > 32,767), so a file checked on a VNNI machine could flip labels on a
+    visitor's older CPU. Every int8 weight must stay inside."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    graph = onnx.load(str(trained_run / "onnx" / "model_quantized.onnx")).graph
+    weights = [numpy_helper.to_array(tensor) for tensor in graph.initializer
+               if tensor.data_type == TensorProto.INT8 and len(tensor.dims) == 2]  # fmt: skip
+    assert len(weights) >= 4 * 2, "the encoder's linear layers are int8"
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
+    assert RunFacts.load(trained_run).onnx["int8_size_share"] < 0.8
+
+
+def test_each_recipe_keeps_more_feed_forward_layers_in_fp32(trained_run, tmp_path):
+    import onnx
+    from onnx import TensorProto
+    from transformers import AutoConfig
+
+    from bert_sentiment import onnx_export
+
+    config = AutoConfig.from_pretrained(trained_run)
+    int8_shapes = []
+    for recipe in onnx_export.INT8_RECIPES:
+        onnx_export._quantize(trained_run / "onnx" / "model.onnx", tmp_path / "int8.onnx", recipe, config)
+        graph = onnx.load(str(tmp_path / "int8.onnx")).graph
+        int8_shapes.append(sorted(tuple(t.dims) for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2))
+    ffn_in, ffn_out = (config.hidden_size, config.intermediate_size), (config.intermediate_size, config.hidden_size)
+    layers = config.num_hidden_layers
+    assert int8_shapes[0].count(ffn_in) == int8_shapes[0].count(ffn_out) == layers
+    assert int8_shapes[1].count(ffn_in) == layers and ffn_out not in int8_shapes[1]
+    assert ffn_in not in int8_shapes[2] and ffn_out not in int8_shapes[2]
+    assert int8_shapes[2].count((config.hidden_size, config.hidden_size)) >= 4 * layers, "attention stays int8"
+
+
 def test_the_cards_onnx_section_reports_the_check(trained_run):
     card = (trained_run / "README.md").read_text()
     facts = RunFacts.load(trained_run)
@@ -140,7 +176,7 @@ def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained
     (tmp_path / "other").mkdir()
     export_graphs(untrained, tokenizer, tmp_path / "other")  # a graph that does not answer like `model`
     used, real_quantize = [], onnx_export._quantize
-    first, second = onnx_export.INT8_RECIPES
+    first, second, _ = onnx_export.INT8_RECIPES
 
     def first_recipe_goes_wrong(fp32, int8, recipe, config):  # as on a model sensitive to int8
         used.append(recipe)
@@ -153,6 +189,6 @@ def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained
     check = export_graphs(model, tokenizer, tmp_path / "out", TEXTS)
     assert used == [first, second] and check.int8_recipe == second
 
-    monkeypatch.setattr(onnx_export, "INT8_RECIPES", {first: False})
+    monkeypatch.setattr(onnx_export, "INT8_RECIPES", {first: ()})
     with pytest.raises(onnx_export.OnnxMismatch, match="every linear layer: model_quantized.onnx"):
         export_graphs(model, tokenizer, tmp_path / "out", TEXTS)
