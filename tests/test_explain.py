@@ -95,7 +95,12 @@ def test_the_deciding_words_get_the_largest_share(minilm_sst2):
     scores = [score for _, score in explanation.highlighted() if score is not None]
     assert len(scores) == 9 and max(map(abs, scores)) == pytest.approx(1.0), "scaled by the strongest word"
     html = explanation._repr_html_()
-    assert html.startswith("<p><b>positive</b>") and '<span style="background:rgba(220,20,60,1.00)" title="-1.000">dull,' in html
+    shown = {piece: score for piece, score in explanation.highlighted() if score is not None}
+    wonderful, dull = shown["wonderful."], shown["dull,"]
+    assert html.startswith("<p><b>positive</b> (0.")
+    assert f'<span style="background:rgba(34,139,34,{wonderful:.2f})" title="{wonderful:+.3f}">wonderful.' in html, "green"
+    assert f'<span style="background:rgba(220,20,60,{-dull:.2f})" title="{dull:+.3f}">dull,' in html, "red"
+    assert "1.00)" in html, "the strongest word in full colour"
 
 
 @pytest.mark.parametrize("method", METHODS)
