@@ -6,7 +6,9 @@
 The sentences are a random sample of SST-2 train; SST-2 dev is the validation split. Precision and
 recall are of the flagged training examples against the flipped ones, overall and among the top k
 (k = the number of flips). Training examples are scored out of sample by cross-validated logistic regressions
-on TF-IDF and on the base encoder's sentence embeddings, averaged (label_issues.py).
+on TF-IDF and on the base encoder's sentence embeddings, averaged (label_issues.py), and with train.py's default
+(--find_label_issues auto) by two fold models fine-tuned for one epoch each when that is cheap, as here;
+--flags "--find_label_issues fast" measures without them.
 """
 
 import argparse
@@ -42,6 +44,7 @@ def main() -> None:
     parser.add_argument("--flip", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=8, help="flagged examples to print")
+    parser.add_argument("--flags", default="", help="extra train.py flags, e.g. \"--find_label_issues fast\"")
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from bert_sentiment.arguments import parse_args
@@ -53,13 +56,16 @@ def main() -> None:
         started = time.monotonic()
         facts = fine_tune(*parse_args(["--model_name_or_path", str(MINILM), "--train_file", str(data),
                                        "--validation_file", str(SST2 / "dev.tsv"), "--output_dir", f"{scratch}/out",
-                                       "--disable_tqdm", "true"]))  # fmt: skip
+                                       "--disable_tqdm", "true", *options.flags.split()]))  # fmt: skip
         minutes = (time.monotonic() - started) / 60
         issues = [json.loads(line) for line in (Path(scratch) / "out" / "label_issues.jsonl").read_text().splitlines()]
     flagged = [issue for issue in issues if issue["split"] == "train"]
     print(f"{machine_summary()}\nSST-2: {options.train_samples:,} training sentences, {len(flips):,} labels flipped "
           f"({options.flip:.0%}); train.py defaults, {minutes:.1f} min; dev accuracy "
           f"{facts.results['validation']['metrics']['accuracy']:.4f}; label issues found in {facts.label_issues['seconds']} s")  # fmt: skip
+    folds = facts.label_issues.get("fold_models_seconds")
+    print(f"  training texts scored by: {facts.label_issues['train_method']}"
+          + (f" (fold models: {folds} s)" if folds is not None else ""))  # fmt: skip
     print(f"  flagged in train: {len(flagged):,}; in validation (SST-2 dev): {facts.label_issues['counts'].get('validation', 0):,}")
     if flips:
         hits = sum(issue["text"] in flips for issue in flagged)

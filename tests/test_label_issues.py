@@ -4,6 +4,7 @@ import json
 import random
 
 import numpy as np
+import pytest
 
 import train
 from bert_sentiment.label_issues import cross_validated_probabilities, ranked_issues
@@ -77,8 +78,71 @@ def test_a_run_writes_ranked_label_issues_and_the_card_counts_them(tiny_bert, tm
     assert "label_issues.jsonl" in caplog.text and "Likely label errors" in caplog.text
     card = (out / "README.md").read_text()
     assert f"{counts['train']:,} of the train examples" in card
-    assert "cross-validated logistic regressions on TF-IDF and on the base encoder's sentence embeddings" in card
+    assert "models fine-tuned for one epoch on the other half of the training set, together with 5-fold cross-validated " \
+           "logistic regressions on TF-IDF and on the base encoder's sentence embeddings" in " ".join(card.split())
     assert "Embedded 360 training texts with the base encoder for label issues" in caplog.text
+    assert "fine-tuning 2 fold models" in caplog.text, "a small run's default adds the fold models (auto)"
+    assert facts["label_issues"]["fold_models_seconds"] > 0
+
+
+def test_fold_models_score_only_the_training_texts_they_did_not_see(tiny_bert, tmp_path, monkeypatch):
+    """Out of sample, as confident learning needs: each fold model trains on one half and scores the other, and
+    between them they score every training text once."""
+    import bert_sentiment.fine_tune as fine_tune
+
+    folds, real_build = [], fine_tune.build_trainer
+
+    def recording(model, tokenizer, tokenized, args, *more, **options):
+        if "label-issue-folds" in str(args.output_dir):
+            rows = lambda split: [tuple(ids) for ids in tokenized[split]["input_ids"]]  # noqa: E731
+            folds.append((rows("train"), rows("validation"), args.num_train_epochs, args.save_strategy))
+        return real_build(model, tokenizer, tokenized, args, *more, **options)
+
+    monkeypatch.setattr(fine_tune, "build_trainer", recording)
+    rows = list(dict(english_reviews(300, seed=8)).items())  # distinct texts
+    data = write_csv(tmp_path / "reviews.csv", rows)
+    out = tmp_path / "out"
+    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--find_label_issues", "thorough"]
+    assert train.main([str(f) for f in flags]) == 0
+    assert len(folds) == 2
+    (train_a, held_a, epochs, saving), (train_b, held_b, _, _) = folds
+    assert not set(train_a) & set(held_a) and not set(train_b) & set(held_b)
+    assert sorted(held_a + held_b) == sorted(train_a + train_b) and len(held_a + held_b) == 270, "every training text once"
+    assert epochs == 1 and saving == "no"
+    assert not list(out.glob(".label-issue-folds-*")), "nothing of the fold models is left in the run's folder"
+
+
+def test_auto_adds_fold_models_only_when_they_cost_little(caplog):
+    from types import SimpleNamespace
+
+    from bert_sentiment.fine_tune import choose_label_issue_mode
+
+    caplog.set_level("INFO")
+    args = lambda mode, processes=1: SimpleNamespace(find_label_issues=mode, world_size=processes)  # noqa: E731
+    trained_at = lambda samples_per_second: SimpleNamespace(metrics={"train_samples_per_second": samples_per_second})  # noqa: E731
+    assert choose_label_issue_mode(args("auto"), trained_at(100.0), 6_000) == "thorough"  # one epoch: 1 minute
+    assert choose_label_issue_mode(args("auto"), trained_at(10.0), 6_000) == "fast"  # 10 minutes
+    assert "fold models would take about 10.0 min (--find_label_issues thorough asks for them)" in caplog.text
+    assert choose_label_issue_mode(args("thorough"), trained_at(10.0), 6_000) == "thorough"
+    assert choose_label_issue_mode(args("fast"), trained_at(1e6), 10) == "fast"
+    assert choose_label_issue_mode(args("thorough", processes=2), trained_at(100.0), 6_000) == "fast"
+    assert "in one process only" in caplog.text
+
+
+@pytest.mark.parametrize(("given", "mode"), [("true", "auto"), ("False", "false"), (True, "auto"), (False, "false"),
+                                             (" Thorough", "thorough")])  # fmt: skip
+def test_find_label_issues_takes_modes_and_yes_no(given, mode):
+    from bert_sentiment.arguments import label_issue_mode
+
+    assert label_issue_mode(given) == mode
+
+
+def test_an_unknown_label_issue_mode_is_refused_with_the_choices(tiny_bert, tmp_path):
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.errors import UserError
+
+    with pytest.raises(UserError, match="--find_label_issues 'maybe' is not one of auto, fast, thorough, false"):
+        parse_args(["--model_name_or_path", str(tiny_bert), "--output_dir", str(tmp_path), "--find_label_issues", "maybe"])
 
 
 def test_label_issues_can_be_skipped(tiny_bert, english_csv, tmp_path):

@@ -211,10 +211,13 @@ class SentimentTrainingArguments(TrainingArguments):
         metadata={"help": "After training, fit a temperature on the validation split and fold it into the classifier "
                   "head, so every reader of the model gets calibrated probabilities (skipped under 50 texts)."},
     )
-    find_label_issues: bool = field(
-        default=True,
+    find_label_issues: str = field(
+        default="auto",
         metadata={"help": "After training, rank the examples whose given label is likely wrong (confident learning, "
-                  "cleanlab) into output_dir/label_issues.jsonl."},
+                  "cleanlab) into output_dir/label_issues.jsonl. Training texts are scored out of sample by cheap "
+                  "cross-validated models ('fast'), joined by two models fine-tuned for one epoch on half the "
+                  "training set each ('thorough': finds more, costs about one epoch). 'auto': thorough when that "
+                  "epoch is estimated under 5 minutes. 'false' skips it."},
     )
     export_onnx: bool = field(
         default=True,
@@ -247,6 +250,7 @@ class SentimentTrainingArguments(TrainingArguments):
             raise UserError(f"--hp_search_trials {self.hp_search_trials} must be at least 1.")
         if self.checkpoint_minutes < 0:
             raise UserError(f"--checkpoint_minutes {self.checkpoint_minutes:g} must be 0 (off) or more, e.g. 10.")
+        self.find_label_issues = label_issue_mode(self.find_label_issues)
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise UserError(f"--class_weighting '{self.class_weighting}' is not one of {', '.join(CLASS_WEIGHTINGS)}.")
         self._apply_precision()
@@ -284,6 +288,16 @@ class SentimentTrainingArguments(TrainingArguments):
 
 
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
+LABEL_ISSUE_MODES = ("auto", "fast", "thorough", "false")
+
+
+def label_issue_mode(value) -> str:
+    """--find_label_issues as one of LABEL_ISSUE_MODES; true/false (flags or Python bools) mean auto/false."""
+    mode = {True: "auto", False: "false"}.get(value, value) if isinstance(value, bool) else str(value).strip().lower()
+    mode = {"true": "auto", "no": "false", "none": "false"}.get(mode, mode)
+    if mode not in LABEL_ISSUE_MODES:
+        raise UserError(f"--find_label_issues '{value}' is not one of {', '.join(LABEL_ISSUE_MODES)}.")
+    return mode
 CLASS_WEIGHTINGS = ("none", "balanced")
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with bf16 matrix instructions
 
