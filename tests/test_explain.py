@@ -98,7 +98,8 @@ def test_the_deciding_words_get_the_largest_share(minilm_sst2):
     shown = {piece: score for piece, score in explanation.highlighted() if score is not None}
     wonderful, dull = shown["wonderful."], shown["dull,"]
     assert html.startswith("<p><b>positive</b> (0.")
-    assert f'<span style="background:rgba(34,139,34,{wonderful:.2f})" title="{wonderful:+.3f}">wonderful.' in html, "green"
+    green = f'<span style="background:rgba(34,139,34,{wonderful:.2f})" title="{wonderful:+.3f}">wonderful.'
+    assert green in html
     assert f'<span style="background:rgba(220,20,60,{-dull:.2f})" title="{dull:+.3f}">dull,' in html, "red"
     assert "1.00)" in html, "the strongest word in full colour"
 

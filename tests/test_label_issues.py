@@ -78,8 +78,9 @@ def test_a_run_writes_ranked_label_issues_and_the_card_counts_them(tiny_bert, tm
     assert "label_issues.jsonl" in caplog.text and "Likely label errors" in caplog.text
     card = (out / "README.md").read_text()
     assert f"{counts['train']:,} of the train examples" in card
-    assert "models fine-tuned for one epoch on the other half of the training set, together with 5-fold cross-validated " \
-           "logistic regressions on TF-IDF and on the base encoder's sentence embeddings" in " ".join(card.split())
+    method = ("models fine-tuned for one epoch on the other half of the training set, together with 5-fold "
+              "cross-validated logistic regressions on TF-IDF and on the base encoder's sentence embeddings")
+    assert method in " ".join(card.split())
     assert "Embedded 360 training texts with the base encoder for label issues" in caplog.text
     assert "fine-tuning 2 fold models" in caplog.text, "a small run's default adds the fold models (auto)"
     assert facts["label_issues"]["fold_models_seconds"] > 0

@@ -152,7 +152,8 @@ def _onnx_section(facts: RunFacts) -> dict | None:
     return {"texts": onnx["texts"], "fp32": f"{onnx['fp32_max_difference']:.0e}",
             "agreement": f"{100 * onnx['int8_label_agreement']:.1f}%", "checked_on": onnx.get("checked_on", "texts"),
             "recipe": onnx.get("int8_recipe"),
-            "size": f"{onnx['int8_size_share']:.0%} of the fp32 file's size" if onnx.get("int8_size_share") else "smaller"}  # fmt: skip
+            "size": f"{onnx['int8_size_share']:.0%} of the fp32 file's size" if onnx.get("int8_size_share")
+            else "smaller"}  # fmt: skip
 
 
 def _calibration_section(facts: RunFacts, image_dir: Path | None) -> dict | None:

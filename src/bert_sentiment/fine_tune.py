@@ -117,7 +117,8 @@ def choose_label_issue_mode(training_args, train_result, train_texts: int) -> st
                     "(--find_label_issues thorough asks for them).", _minutes(estimate))  # fmt: skip
         return "fast"
     logger.info("Label issues: fine-tuning %d fold models, one epoch on 1/%d of the training texts each, about %s "
-                "(--find_label_issues fast skips them).", LABEL_ISSUE_FOLDS, LABEL_ISSUE_FOLDS, _minutes(estimate))  # fmt: skip
+                "(--find_label_issues fast skips them).", LABEL_ISSUE_FOLDS, LABEL_ISSUE_FOLDS,
+                _minutes(estimate))  # fmt: skip
     return "thorough"
 
 
@@ -139,7 +140,8 @@ def fold_probabilities(prepared: PreparedRun, model_args, training_args) -> np.n
     with tempfile.TemporaryDirectory(dir=training_args.output_dir, prefix=".label-issue-folds-") as scratch:
         args = copy.deepcopy(training_args)
         args.output_dir, args.num_train_epochs, args.max_steps = scratch, 1.0, -1
-        args.eval_strategy, args.logging_strategy, args.save_strategy = IntervalStrategy.NO, IntervalStrategy.NO, SaveStrategy.NO
+        args.eval_strategy = args.logging_strategy = IntervalStrategy.NO
+        args.save_strategy = SaveStrategy.NO
         args.load_best_model_at_end, args.checkpoint_minutes, args.early_stopping_patience = False, 0, 0
         for fitted, held_out in splitter.split(labels, labels):
             set_seed(training_args.seed)
@@ -151,7 +153,8 @@ def fold_probabilities(prepared: PreparedRun, model_args, training_args) -> np.n
                 logger.warning("Label issues: fold models interrupted; the fast models score the training texts.")
                 return None
             probabilities[held_out] = softmax(trainer.predict(folds["validation"]).predictions)
-    logger.info("Label issues: %d fold models fine-tuned and applied in %.1f s.", LABEL_ISSUE_FOLDS, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    logger.info("Label issues: %d fold models fine-tuned and applied in %.1f s.", LABEL_ISSUE_FOLDS, seconds)
     return probabilities
 
 

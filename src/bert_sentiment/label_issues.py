@@ -82,7 +82,8 @@ def ranked_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[tuple[i
 
 
 def find_label_issues(splits, probabilities: dict[str, np.ndarray], names: list[str], language: str, seed: int,
-                      output_dir: Path, embeddings: np.ndarray | None = None, fine_tuned: np.ndarray | None = None) -> dict:  # fmt: skip
+                      output_dir: Path, embeddings: np.ndarray | None = None,
+                      fine_tuned: np.ndarray | None = None) -> dict:  # fmt: skip
     """Write output_dir/label_issues.jsonl (ranked per split) and return its summary for the run's facts.
     `embeddings`: the base encoder's, of the training texts (sentence_embeddings); without them, TF-IDF alone.
     `fine_tuned`: the training texts' probabilities from fold models (thorough mode), averaged in when given."""
@@ -108,4 +109,5 @@ def find_label_issues(splits, probabilities: dict[str, np.ndarray], names: list[
     seconds = round(time.monotonic() - started, 1)
     logger.info("Likely label errors (confident learning): %s. Ranked in %s (%.1f s).",
                 ", ".join(f"{n:,} in {split}" for split, n in counts.items()), Path(output_dir) / ISSUES_FILE, seconds)  # fmt: skip
-    return {"file": ISSUES_FILE, "counts": counts, "train_method": method, "eval_method": EVAL_METHOD, "seconds": seconds}
+    return {"file": ISSUES_FILE, "counts": counts, "train_method": method, "eval_method": EVAL_METHOD,
+            "seconds": seconds}  # fmt: skip
