@@ -67,7 +67,7 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "epochs_run": facts.training.get("epochs_run"),
         "best_step": facts.training.get("best_checkpoint_step"),
         "metric_for_best": facts.hyperparameters.get("metric_for_best_model"),
-        "training_time": _duration(facts.training.get("train_runtime", 0)),
+        "training_time": _duration(facts.training["train_runtime"]) if "train_runtime" in facts.training else None,
         "precision": _precision(facts.training),
         "hardware": _hardware(facts.environment["hardware"], facts.training.get("processes", 1)),
         "versions": ", ".join(f"{k} {v}" for k, v in facts.environment["versions"].items()),
