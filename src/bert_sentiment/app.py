@@ -96,7 +96,6 @@ def explanation_endpoint(classifier: SentimentClassifier):
     return explain_sentiment
 
 
-
 def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress: gr.Progress):
     try:
         texts = read_batch(pasted, file)

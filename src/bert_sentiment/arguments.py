@@ -289,6 +289,8 @@ class SentimentTrainingArguments(TrainingArguments):
 
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
 LABEL_ISSUE_MODES = ("auto", "fast", "thorough", "false")
+CLASS_WEIGHTINGS = ("none", "balanced")
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with bf16 matrix instructions
 
 
 def label_issue_mode(value) -> str:
@@ -298,8 +300,6 @@ def label_issue_mode(value) -> str:
     if mode not in LABEL_ISSUE_MODES:
         raise UserError(f"--find_label_issues '{value}' is not one of {', '.join(LABEL_ISSUE_MODES)}.")
     return mode
-CLASS_WEIGHTINGS = ("none", "balanced")
-NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with bf16 matrix instructions
 
 
 def cpu_flags() -> set[str]:

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 EVAL_PREFIXES = {"validation": "eval", "test": "test"}  # the Trainer's names for metric keys
 # Label issues, thorough mode: fold models fine-tuned for one epoch each score the held-out training texts. Averaged
 # with the fast models, they raised top-k precision on SST-2 with 5% flipped labels from 0.500/0.498/0.470 to
-# 0.513/0.535/0.520 over three flip seeds (bench/README.md, "Likely label errors").
+# 0.510/0.530/0.523 over three flip seeds (bench/README.md, "Likely label errors").
 LABEL_ISSUE_FOLDS = 2
 THOROUGH_BUDGET_SECONDS = 300  # 'auto' adds the fold models when they are estimated to take at most this long
 
@@ -122,10 +122,10 @@ def choose_label_issue_mode(training_args, train_result, train_texts: int) -> st
     return "thorough"
 
 
-def fold_probabilities(prepared: PreparedRun, model_args, training_args) -> np.ndarray | None:
-    """Each training text's probabilities from a model fine-tuned from the same checkpoint, with the run's settings,
-    for one epoch on the other folds: out of sample, as confident learning needs. None when a class has fewer texts
-    than folds, or when interrupted (Ctrl-C): the fast models then score the training texts alone."""
+def fold_probabilities(prepared: PreparedRun, model_args, training_args) -> tuple[np.ndarray, float] | None:
+    """(each training text's probabilities, seconds taken): from models fine-tuned from the same checkpoint, with the
+    run's settings, for one epoch on the other folds: out of sample, as confident learning needs. None when a class
+    has fewer texts than folds, or when interrupted (Ctrl-C): the fast models then score the training texts alone."""
     from sklearn.model_selection import StratifiedKFold
     from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
@@ -153,9 +153,9 @@ def fold_probabilities(prepared: PreparedRun, model_args, training_args) -> np.n
                 logger.warning("Label issues: fold models interrupted; the fast models score the training texts.")
                 return None
             probabilities[held_out] = softmax(trainer.predict(folds["validation"]).predictions)
-    seconds = time.monotonic() - started
+    seconds = round(time.monotonic() - started, 1)
     logger.info("Label issues: %d fold models fine-tuned and applied in %.1f s.", LABEL_ISSUE_FOLDS, seconds)
-    return probabilities
+    return probabilities, seconds
 
 
 def _minutes(seconds: float) -> str:
@@ -212,15 +212,13 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, mo
     baselines = baseline_results(prepared.data.splits, prepared.language, training_args.seed)
     log_comparison(results, baselines)
     issues, mode = None, choose_label_issue_mode(training_args, train_result, len(prepared.data.splits["train"]))
-    folds_started = time.monotonic()
     folds = fold_probabilities(prepared, model_args, training_args) if mode == "thorough" else None
-    fold_seconds = round(time.monotonic() - folds_started, 1)
     if mode != "false" and trainer.is_world_process_zero():
         issues = find_label_issues(prepared.data.splits, probabilities, prepared.data.label_names, prepared.language,
                                    training_args.seed, output_dir, base_embeddings(prepared, model_args, training_args),
-                                   folds)  # fmt: skip
-        if folds is not None:
-            issues["fold_models_seconds"] = fold_seconds
+                                   folds[0] if folds else None)  # fmt: skip
+        if folds:
+            issues["fold_models_seconds"] = folds[1]
     return RunFacts(
         calibration=calibration,
         label_issues=issues,
