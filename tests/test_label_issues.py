@@ -61,6 +61,24 @@ def test_the_base_encoder_embeds_each_text_in_its_own_row(tiny_bert):
     assert not np.allclose(rows[0], rows[1])
 
 
+def test_a_bf16_run_embeds_in_bf16_with_rows_close_to_fp32(tiny_bert):
+    """A run that trains in bf16 embeds its training texts in bf16 too (faster where the CPU does it
+    natively); the rows the cheap models learn from stay what fp32 gives, up to bf16's rounding."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from bert_sentiment.label_issues import sentence_embeddings
+
+    encoder, tokenizer = AutoModel.from_pretrained(tiny_bert).eval(), AutoTokenizer.from_pretrained(tiny_bert)
+    texts = ["the film was great", "a dull plot and wooden acting", "not bad at all, really"] * 4
+    full = sentence_embeddings(encoder, tokenizer, texts, max_length=64, show_progress=False)
+    half = sentence_embeddings(encoder, tokenizer, texts, max_length=64, show_progress=False, half_precision=torch.bfloat16)
+    assert half.dtype == np.float32 and half.shape == full.shape
+    assert not np.array_equal(half, full), "the encoder ran in bf16"
+    cosine = (half * full).sum(1) / np.linalg.norm(half, axis=1) / np.linalg.norm(full, axis=1)
+    assert cosine.min() > 0.999
+
+
 def test_a_run_writes_ranked_label_issues_and_the_card_counts_them(tiny_bert, tmp_path, caplog):
     caplog.set_level("INFO")
     rows, flips = flipped(english_reviews(400, seed=5), 0.05, seed=2)

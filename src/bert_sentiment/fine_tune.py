@@ -170,10 +170,12 @@ def base_embeddings(prepared: PreparedRun, model_args, training_args):
     started = time.monotonic()
     encoder = load_base_encoder(prepared.checkpoint, model_args).to(training_args.device)
     texts = prepared.data.splits["train"]["text"]
+    # The precision the run trained in: chosen because this machine does it natively.
+    half = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else None
     rows = sentence_embeddings(encoder.eval(), prepared.tokenizer, texts, prepared.lengths["max_length"],
-                               show_progress=not training_args.disable_tqdm)  # fmt: skip
-    logger.info("Embedded %s training texts with the base encoder for label issues in %.1f s.", f"{len(texts):,}",
-                time.monotonic() - started)  # fmt: skip
+                               show_progress=not training_args.disable_tqdm, half_precision=half)  # fmt: skip
+    logger.info("Embedded %s training texts with the base encoder (%s) for label issues in %.1f s.", f"{len(texts):,}",
+                training_args.precision_used if half else "fp32", time.monotonic() - started)  # fmt: skip
     return rows
 
 

@@ -49,8 +49,16 @@ def cross_validated_probabilities(texts: list[str], labels: np.ndarray, language
     return (probabilities + cross_val_predict(dense, embeddings, labels, cv=splitter, method="predict_proba")) / 2
 
 
-def sentence_embeddings(encoder, tokenizer, texts: list[str], max_length: int, show_progress: bool = True) -> np.ndarray:
-    """Mean-pooled last hidden states of `encoder` (a transformers base model), one row per text."""
+def sentence_embeddings(encoder, tokenizer, texts: list[str], max_length: int, show_progress: bool = True,
+                        half_precision=None) -> np.ndarray:  # fmt: skip
+    """Mean-pooled last hidden states of `encoder` (a transformers base model), one row per text.
+
+    `half_precision` (torch.bfloat16 or torch.float16): run the encoder under autocast in that type, as the
+    run trained, and pool in fp32. On SST-2 with MiniLM, bf16 embeds 1.7x as many texts a second as fp32 on a
+    CPU with AVX-512 BF16, at a mean cosine similarity of 0.99998 to the fp32 rows (bench/README.md).
+    """
+    import contextlib
+
     import torch
     from tqdm.auto import tqdm
 
@@ -58,7 +66,8 @@ def sentence_embeddings(encoder, tokenizer, texts: list[str], max_length: int, s
     order = np.argsort([len(text) for text in texts], kind="stable")  # similar lengths share a batch
     rows = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
     batches = range(0, len(texts), EMBEDDING_BATCH)
-    with torch.inference_mode():
+    autocast = torch.autocast(device.type, dtype=half_precision) if half_precision else contextlib.nullcontext()
+    with torch.inference_mode(), autocast:
         for start in tqdm(batches, desc="Base-encoder embeddings (label issues)", disable=not show_progress):
             chosen = order[start : start + EMBEDDING_BATCH]
             encoded = tokenizer([texts[i] for i in chosen], padding=True, truncation=True, max_length=max_length,
