@@ -102,7 +102,7 @@ def gradio_client(url: str):
     """A gradio_client for a plain-HTTP loopback URL, without TLS certificates to load.
 
     With its default (ssl_verify=True) gradio_client builds two httpx clients per request, each loading the
-    certificate store: about 60 ms of this machine's CPU per request, on the cores the server needs.
+    certificate store: 46-62 ms of this machine's CPU per request, on the cores the server needs.
     Visitors' browsers spend theirs on their own machines.
     """
     from gradio_client import Client
@@ -111,7 +111,6 @@ def gradio_client(url: str):
 
 
 def connect(url: str, process: subprocess.Popen):
-
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if process.poll() is not None:
