@@ -99,7 +99,8 @@ def test_a_run_writes_ranked_label_issues_and_the_card_counts_them(tiny_bert, tm
     method = ("models fine-tuned for one epoch on the other half of the training set, together with 5-fold "
               "cross-validated logistic regressions on TF-IDF and on the base encoder's sentence embeddings")
     assert method in " ".join(card.split())
-    assert "Embedded 360 training texts with the base encoder for label issues" in caplog.text
+    embedded_in = facts["training"]["precision"] if facts["training"]["precision"] in ("bf16", "fp16") else "fp32"
+    assert f"Embedded 360 training texts with the base encoder ({embedded_in}) for label issues" in caplog.text
     assert "fine-tuning 2 fold models" in caplog.text, "a small run's default adds the fold models (auto)"
     assert facts["label_issues"]["fold_models_seconds"] > 0
 
