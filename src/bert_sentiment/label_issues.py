@@ -11,6 +11,7 @@ fine-tuned for one epoch on half the training set each score the other half too,
 more epoch of training, which found more of the flipped labels on every seed measured.
 """
 
+import contextlib
 import json
 import logging
 import time
@@ -57,8 +58,6 @@ def sentence_embeddings(encoder, tokenizer, texts: list[str], max_length: int, s
     run trained, and pool in fp32. On SST-2 with MiniLM, bf16 embeds 1.7x as many texts a second as fp32 on a
     CPU with AVX-512 BF16, at a mean cosine similarity of 0.99998 to the fp32 rows (bench/README.md).
     """
-    import contextlib
-
     import torch
     from tqdm.auto import tqdm
 
