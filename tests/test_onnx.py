@@ -2,6 +2,7 @@
 
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,9 @@ import train
 from bert_sentiment.facts import RunFacts
 from bert_sentiment.lengths import model_length_limit
 from bert_sentiment.inference import SentimentClassifier
-from bert_sentiment.onnx_export import STOCK_TEXTS, OnnxModel, export_graphs, torch_probabilities
+from bert_sentiment.model_card import write_card
+from bert_sentiment.onnx_export import (SERVING_MARGIN, STOCK_TEXTS, OnnxMismatch, OnnxModel, Reference, export_graphs,
+                                        torch_probabilities)  # fmt: skip
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
 TEXTS = [text for text, _ in english_reviews(40, seed=21)]
@@ -163,6 +166,40 @@ def test_publishing_an_older_run_exports_its_onnx_first(trained_run, tmp_path):
     examples = len(facts.label_examples())
     assert facts.onnx["texts"] == examples + len(STOCK_TEXTS) and facts.onnx["int8_label_agreement"] >= 0.99
     assert facts.onnx["checked_on"] == "texts of the card's examples and stock sentences"
+    assert facts.onnx["label_margin"] == SERVING_MARGIN and facts.onnx["labels_compared"] <= facts.onnx["texts"]
+    card = " ".join(write_card(run, "someone/older-run").read_text().split())
+    assert (f"of the {facts.onnx['labels_compared']} that PyTorch decides by at least {SERVING_MARGIN:g} in "
+            "probability (near-ties may flip)") in card
+
+
+class FlippedGraph:
+    """Stands in for an int8 graph: answers PyTorch's probabilities with the labels of chosen texts swapped."""
+
+    path = Path("model_quantized.onnx")
+
+    def __init__(self, expected, flipped):
+        self.answers = expected.copy()
+        self.answers[flipped] = expected[flipped][:, ::-1]
+
+    def probabilities(self, tokenizer, texts, max_length):
+        return self.answers
+
+
+def test_on_few_texts_a_near_tie_flipping_does_not_refuse_the_int8_file_but_a_decided_text_does(trained_run):
+    """14 texts: one flip is 93% agreement. With a margin, only texts PyTorch decides clearly must keep their label."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(trained_run)
+    model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
+    reference = Reference(model, tokenizer, TEXTS[:14])
+    reference.expected = np.array([[0.55, 0.45]] + [[0.9, 0.1], [0.2, 0.8]] * 6 + [[0.85, 0.15]])
+    near_tie = FlippedGraph(reference.expected, [0])
+    with pytest.raises(OnnxMismatch, match="92.9% of 14 texts"):
+        reference.int8_check(near_tie, margin=0.0, fp32_difference=None)
+    check = reference.int8_check(near_tie, margin=SERVING_MARGIN, fp32_difference=None)
+    assert check.int8_label_agreement == 1.0 and check.labels_compared == 13 and check.label_margin == SERVING_MARGIN
+    with pytest.raises(OnnxMismatch, match="92.3% of 13 texts"):
+        reference.int8_check(FlippedGraph(reference.expected, [13]), margin=SERVING_MARGIN, fp32_difference=None)
 
 
 def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained_run, tiny_bert, tmp_path, monkeypatch):
@@ -187,7 +224,8 @@ def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained
     monkeypatch.setattr(onnx_export, "_quantize", first_recipe_goes_wrong)
     (tmp_path / "out").mkdir()
     check = export_graphs(model, tokenizer, tmp_path / "out", TEXTS)
-    assert used == [first, second] and check.int8_recipe == second
+    assert used[:2] == [first, second], "a failed recipe is followed by the next"
+    assert check.int8_recipe == used[-1] != first, "the recipe that passed is the one kept"  # the third if a near-tie flips
 
     monkeypatch.setattr(onnx_export, "INT8_RECIPES", {first: ()})
     with pytest.raises(onnx_export.OnnxMismatch, match="every linear layer: model_quantized.onnx"):

@@ -68,18 +68,21 @@ class OnnxCheck:
     int8_label_agreement: float
     int8_max_difference: float
     int8_recipe: str | None = None  # which of INT8_RECIPES made the int8 file, when this check chose it
+    label_margin: float = 0.0  # labels were compared only on texts PyTorch decides by at least this much
+    labels_compared: int | None = None  # how many texts that was
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation texts") -> dict:
+def export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation texts", margin: float = 0.0) -> dict:
     """Export, quantize and verify the model saved in `model_dir`; write `model_dir/onnx/`. Returns the facts
-    for run_facts.json; raises OnnxMismatch (or the exporter's error) and writes nothing when a check fails."""
+    for run_facts.json; raises OnnxMismatch (or the exporter's error) and writes nothing when a check fails.
+    `margin`: compare labels only on texts PyTorch decides by at least this much (see verify)."""
     model_dir = Path(model_dir)
     tokenizer, model = _load_torch(model_dir)
     with tempfile.TemporaryDirectory(dir=model_dir, prefix=".onnx-") as work:
-        check = export_graphs(model, tokenizer, Path(work), texts)
+        check = export_graphs(model, tokenizer, Path(work), texts, margin)
         (model_dir / ONNX_DIR).mkdir(exist_ok=True)
         for name in (FP32_FILE, INT8_FILE):
             os.replace(Path(work) / name, model_dir / ONNX_DIR / name)
@@ -139,10 +142,11 @@ def _ffn_nodes(path: Path, config, which: tuple[str, ...]) -> list[str]:
             if node.op_type in ("MatMul", "Gemm") and weights.get(node.input[1]) in wanted]  # fmt: skip
 
 
-def try_export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation texts") -> dict:
+def try_export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation texts",
+                    margin: float = 0.0) -> dict:  # fmt: skip
     """export_onnx, or one line saying why not: a model the exporter cannot handle still trains and serves."""
     try:
-        return export_onnx(model_dir, texts, texts_from)
+        return export_onnx(model_dir, texts, texts_from, margin)
     except Exception as err:  # the exporter fails in many ways on unusual architectures; ONNX is optional
         reason = one_line(err)
         logger.warning("No ONNX export (%s); the model works through PyTorch as before.", reason)
@@ -190,7 +194,8 @@ class Reference:
         if mean_difference > INT8_MEAN_TOLERANCE:
             raise OnnxMismatch(f"{graph.path.name}'s probabilities differ from PyTorch's by {mean_difference:.3f} on "
                                f"average (at most {INT8_MEAN_TOLERANCE} allowed): is it this model's graph?")  # fmt: skip
-        return OnnxCheck(len(self.texts), fp32_difference, agreement, float(np.abs(quantized - self.expected).max()))
+        return OnnxCheck(len(self.texts), fp32_difference, agreement, float(np.abs(quantized - self.expected).max()),
+                         label_margin=margin, labels_compared=int(decided.sum()))  # fmt: skip
 
 
 def _opened(graph: "Path | OnnxModel") -> "OnnxModel":
