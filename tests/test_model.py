@@ -1,8 +1,13 @@
-import pytest
-from transformers import ViTConfig
+import shutil
 
+import pytest
+import torch
+from transformers import BertModel, ViTConfig
+
+from bert_sentiment.arguments import ModelArguments
 from bert_sentiment.errors import UserError
-from bert_sentiment.model import load_tokenizer_and_config
+from bert_sentiment.model import load_model, load_tokenizer_and_config
+from tests.conftest import SHARED
 
 
 class ModelArgs:
@@ -33,3 +38,63 @@ def test_model_without_a_classification_head(tmp_path):
     ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32).save_pretrained(tmp_path)
     with pytest.raises(UserError, match="is a 'vit' model, which has no sequence-classification head"):
         load_tokenizer_and_config(str(tmp_path), ["a", "b"], ModelArgs())
+
+
+def pooler_args(choice: str) -> ModelArguments:
+    return ModelArguments(model_name_or_path="unused", reinit_pooler=choice)
+
+
+def saved_pooler(checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
+    pooler = BertModel.from_pretrained(checkpoint).pooler.dense
+    return pooler.weight.detach(), pooler.bias.detach()
+
+
+def load_with(checkpoint, choice: str):
+    args = pooler_args(choice)
+    _, config = load_tokenizer_and_config(str(checkpoint), ["negative", "positive"], args)
+    model = load_model(str(checkpoint), config, args)
+    return model.bert.pooler.dense, args.pooler_note
+
+
+@pytest.fixture
+def trained_pooler(tiny_bert, tmp_path):
+    """The tiny model with a pooler that learnt something: its bias is no longer zero."""
+    shutil.copytree(tiny_bert, tmp_path / "trained-pooler")
+    model = BertModel.from_pretrained(tmp_path / "trained-pooler")
+    torch.nn.init.uniform_(model.pooler.dense.bias, -0.1, 0.1)
+    model.save_pretrained(tmp_path / "trained-pooler")
+    return tmp_path / "trained-pooler"
+
+
+def test_auto_reinitialises_a_pooler_that_was_never_trained_and_keeps_a_trained_one(tiny_bert, trained_pooler):
+    weight, bias = saved_pooler(tiny_bert)
+    assert not bias.any(), "a freshly initialised BERT saves its pooler with an all-zero bias"
+    pooler, note = load_with(tiny_bert, "auto")
+    assert not torch.equal(pooler.weight, weight) and not pooler.bias.any()
+    assert pooler.weight.std().item() == pytest.approx(0.02, rel=0.2), "drawn like BERT's own initialisation"
+    assert note == "re-initialised (the checkpoint's was never trained: its bias is all zero)"
+
+    weight, bias = saved_pooler(trained_pooler)
+    pooler, note = load_with(trained_pooler, "auto")
+    assert torch.equal(pooler.weight, weight) and torch.equal(pooler.bias, bias) and note == "kept from the checkpoint"
+
+
+def test_reinit_pooler_true_and_false_override_the_check(tiny_bert, trained_pooler):
+    weight, _ = saved_pooler(tiny_bert)
+    pooler, note = load_with(tiny_bert, "false")
+    assert torch.equal(pooler.weight, weight) and note == "kept from the checkpoint (--reinit_pooler false)"
+    weight, _ = saved_pooler(trained_pooler)
+    pooler, note = load_with(trained_pooler, "true")
+    assert not torch.equal(pooler.weight, weight) and note == "re-initialised (--reinit_pooler true)"
+
+
+def test_an_unknown_reinit_pooler_value_names_the_choices():
+    with pytest.raises(UserError, match="--reinit_pooler 'yes' is not one of auto, true, false"):
+        pooler_args("yes")
+
+
+@pytest.mark.shared
+def test_the_shared_sentence_transformers_encoder_has_an_untrained_pooler():
+    """all-MiniLM-L6-v2 was trained with mean pooling; its pooler is as initialised, so auto re-initialises it."""
+    _, note = load_with(SHARED / "models/all-minilm-l6-v2", "auto")
+    assert note == "re-initialised (the checkpoint's was never trained: its bias is all zero)"

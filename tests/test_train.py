@@ -285,3 +285,12 @@ def test_the_shared_trained_run_is_not_saturated(trained_run):
         assert validation[metric] != test[metric], metric
     assert 0.6 < validation["accuracy"] < 1.0 and 0.6 < test["accuracy"] < 1.0
     assert results["validation"]["baselines"]["tfidf_logistic_regression"] != results["test"]["baselines"]["tfidf_logistic_regression"]
+
+
+def test_the_run_says_what_it_did_with_the_pooler_and_the_model_still_loads_in_pipeline(trained_run):
+    """The tiny model's pooler was never trained (all-zero bias), so --reinit_pooler auto re-initialised it."""
+    note = "re-initialised (the checkpoint's was never trained: its bias is all zero)"
+    assert read_json(trained_run / "run_facts.json")["training"]["pooler"] == note
+    assert f"- Pooler (the dense layer over [CLS] that the head reads): {note}" in (trained_run / "README.md").read_text()
+    answers = pipeline("text-classification", model=str(trained_run))(["A wonderful film.", "Dull and far too long."])
+    assert {answer["label"] for answer in answers} <= {"negative", "positive"}

@@ -49,6 +49,19 @@ class ModelArguments:
             "'multilingual'. Used to pick the default checkpoint and the TF-IDF baseline."
         },
     )
+    reinit_pooler: str = field(
+        default="auto",
+        metadata={
+            "help": "Start the pooler (the dense layer over [CLS] that the classification head reads) from random "
+            "weights: 'auto' (when the checkpoint's pooler was never trained, as in sentence-transformers encoders: "
+            "its bias is all zero), 'true' or 'false' (keep the checkpoint's)."
+        },
+    )
+    pooler_note: Optional[str] = field(default=None, init=False, metadata={"help": "Set when the model loads."})
+
+    def __post_init__(self):
+        if self.reinit_pooler not in POOLER_CHOICES:
+            raise UserError(f"--reinit_pooler '{self.reinit_pooler}' is not one of {', '.join(POOLER_CHOICES)}.")
 
 
 @dataclass
@@ -288,6 +301,7 @@ class SentimentTrainingArguments(TrainingArguments):
 
 
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
+POOLER_CHOICES = ("auto", "true", "false")
 LABEL_ISSUE_MODES = ("auto", "fast", "thorough", "false")
 CLASS_WEIGHTINGS = ("none", "balanced")
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with bf16 matrix instructions

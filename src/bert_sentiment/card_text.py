@@ -69,6 +69,7 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "metric_for_best": facts.hyperparameters.get("metric_for_best_model"),
         "training_time": _duration(facts.training["train_runtime"]) if "train_runtime" in facts.training else None,
         "precision": _precision(facts.training),
+        "pooler": facts.training.get("pooler"),
         "hardware": _hardware(facts.environment["hardware"], facts.training.get("processes", 1)),
         "versions": ", ".join(f"{k} {v}" for k, v in facts.environment["versions"].items()),
         "language_name": LANGUAGE_NAMES.get(facts.language, facts.language),

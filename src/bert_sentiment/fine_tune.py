@@ -76,6 +76,8 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
         )
 
     model = load_model(prepared.checkpoint, prepared.config, model_args)
+    if model_args.pooler_note:
+        logger.info("Pooler: %s.", model_args.pooler_note)
     logger.info("Training precision: %s (%s).", training_args.precision_used, training_args.precision_reason)
     trainer, interrupt = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args, callbacks)
     train_result = trainer.train(resume_from_checkpoint=resume_from)
@@ -229,7 +231,7 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, mo
         label_names=prepared.data.label_names,
         data={"source": prepared.source, **prepared.data.report},
         lengths=prepared.lengths,
-        **run_record(trainer, training_args, train_result, results, baselines),
+        **run_record(trainer, training_args, train_result, results, baselines, model_args.pooler_note),
     )
 
 
@@ -262,7 +264,7 @@ def save_run(output_dir: Path, facts: RunFacts, training_args, model_args, hub_t
         facts.published = publish(output_dir, hub_target, model_args.license)
 
 
-def run_record(trainer, training_args, train_result, results: dict, baselines: dict) -> dict:
+def run_record(trainer, training_args, train_result, results: dict, baselines: dict, pooler: str | None = None) -> dict:
     """Settings, training figures, results beside baselines, and the environment, for run_facts.json."""
     return {
         "hyperparameters": hyperparameters(training_args),
@@ -276,6 +278,7 @@ def run_record(trainer, training_args, train_result, results: dict, baselines: d
                             for entry in trainer.state.log_history if "eval_loss" in entry],  # fmt: skip
             "precision": training_args.precision_used,
             "precision_reason": training_args.precision_reason,
+            **({"pooler": pooler} if pooler else {}),
         },
         "results": {split: {**report, "baselines": baselines[split]} for split, report in results.items()},
         "environment": {"versions": library_versions(), "hardware": hardware()},

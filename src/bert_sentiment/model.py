@@ -3,6 +3,7 @@
 import logging
 from pathlib import Path
 
+import torch
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 from bert_sentiment.errors import UserError
@@ -53,10 +54,29 @@ def _cannot_load_message(checkpoint: str, err: Exception) -> str:
 
 
 def load_model(checkpoint: str, config, model_args):
-    """Pretrained encoder weights plus a freshly initialised classification head."""
-    return AutoModelForSequenceClassification.from_pretrained(
+    """Pretrained encoder weights plus a freshly initialised classification head; the pooler as
+    --reinit_pooler says (what was done is left in model_args.pooler_note)."""
+    model = AutoModelForSequenceClassification.from_pretrained(
         checkpoint, config=config, revision=model_args.model_revision, cache_dir=model_args.cache_dir
     )
+    model_args.pooler_note = prepare_pooler(model, model_args.reinit_pooler)
+    return model
+
+
+def prepare_pooler(model, choice: str) -> str | None:
+    """Re-initialise the pooler when `choice` is 'true', or 'auto' and its bias is all zero; say what was done.
+    Encoders trained without it (sentence-transformers' mean pooling, no next-sentence task) save the pooler as
+    initialised, a near-zero weight that squeezes [CLS] before the head sees it. None: the model has no pooler."""
+    dense = getattr(getattr(model.base_model, "pooler", None), "dense", None)
+    if not isinstance(dense, torch.nn.Linear) or dense.bias is None:
+        return None
+    untrained = not dense.bias.detach().any()
+    if choice == "false" or (choice == "auto" and not untrained):
+        return "kept from the checkpoint" + (" (--reinit_pooler false)" if untrained else "")
+    torch.nn.init.normal_(dense.weight, std=getattr(model.config, "initializer_range", 0.02))
+    torch.nn.init.zeros_(dense.bias)
+    why = "the checkpoint's was never trained: its bias is all zero" if untrained else "--reinit_pooler true"
+    return f"re-initialised ({why})"
 
 
 def load_base_encoder(checkpoint: str, model_args):
