@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["TrainResult", "TrainingInterrupted", "load", "train"]
 
-OPTIONS = {field.name for arguments in ALL_ARGUMENTS for field in dataclasses.fields(arguments)}
+OPTIONS = {field.name for arguments in ALL_ARGUMENTS for field in dataclasses.fields(arguments) if field.init}
 FILE_OPTIONS = ("train_file", "validation_file", "test_file")
 
 
