@@ -82,7 +82,10 @@ def test_auto_reinitialises_a_pooler_that_was_never_trained_and_keeps_a_trained_
 def test_reinit_pooler_true_and_false_override_the_check(tiny_bert, trained_pooler):
     weight, _ = saved_pooler(tiny_bert)
     pooler, note = load_with(tiny_bert, "false")
-    assert torch.equal(pooler.weight, weight) and note == "kept from the checkpoint (--reinit_pooler false)"
+    assert torch.equal(pooler.weight, weight)
+    assert note == ("kept from the checkpoint, which never trained it (its bias is all zero; --reinit_pooler auto "
+                    "starts such a pooler afresh)")
+    assert ModelArguments(model_name_or_path="unused").reinit_pooler == "false", "off unless asked for"
     weight, _ = saved_pooler(trained_pooler)
     pooler, note = load_with(trained_pooler, "true")
     assert not torch.equal(pooler.weight, weight) and note == "re-initialised (--reinit_pooler true)"

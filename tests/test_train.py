@@ -287,10 +287,18 @@ def test_the_shared_trained_run_is_not_saturated(trained_run):
     assert results["validation"]["baselines"]["tfidf_logistic_regression"] != results["test"]["baselines"]["tfidf_logistic_regression"]
 
 
-def test_the_run_says_what_it_did_with_the_pooler_and_the_model_still_loads_in_pipeline(trained_run):
-    """The tiny model's pooler was never trained (all-zero bias), so --reinit_pooler auto re-initialised it."""
+def test_the_run_says_what_it_did_with_the_pooler_and_the_model_still_loads_in_pipeline(trained_run, tiny_bert,
+                                                                                         english_csv, tmp_path):  # fmt: skip
+    """The tiny model's pooler was never trained (all-zero bias): kept by default, with a hint; started afresh by auto."""
+    line = "- Pooler (the dense layer over [CLS] that the head reads): "
+    kept = read_json(trained_run / "run_facts.json")["training"]["pooler"]
+    assert kept.startswith("kept from the checkpoint, which never trained it") and "--reinit_pooler auto" in kept
+    assert line + kept in (trained_run / "README.md").read_text()
+
+    out = tmp_path / "out"
+    assert run_train(["--train_file", english_csv, *quick_training_flags(tiny_bert, out), "--reinit_pooler", "auto"]) == 0
     note = "re-initialised (the checkpoint's was never trained: its bias is all zero)"
-    assert read_json(trained_run / "run_facts.json")["training"]["pooler"] == note
-    assert f"- Pooler (the dense layer over [CLS] that the head reads): {note}" in (trained_run / "README.md").read_text()
-    answers = pipeline("text-classification", model=str(trained_run))(["A wonderful film.", "Dull and far too long."])
-    assert {answer["label"] for answer in answers} <= {"negative", "positive"}
+    assert read_json(out / "run_facts.json")["training"]["pooler"] == note
+    assert line + note in (out / "README.md").read_text()
+    answers = pipeline("text-classification", model=str(out))(["A wonderful film.", "Dull and far too long."])
+    assert len(answers) == 2 and {answer["label"] for answer in answers} <= {"negative", "positive"}

@@ -50,11 +50,11 @@ class ModelArguments:
         },
     )
     reinit_pooler: str = field(
-        default="auto",
+        default="false",
         metadata={
             "help": "Start the pooler (the dense layer over [CLS] that the classification head reads) from random "
-            "weights: 'auto' (when the checkpoint's pooler was never trained, as in sentence-transformers encoders: "
-            "its bias is all zero), 'true' or 'false' (keep the checkpoint's)."
+            "weights: 'false' (keep the checkpoint's), 'auto' (only when the checkpoint's pooler was never trained, "
+            "as in sentence-transformers encoders: its bias is all zero) or 'true'. Mixed results: bench/README.md."
         },
     )
     pooler_note: Optional[str] = field(default=None, init=False, metadata={"help": "Set when the model loads."})
