@@ -66,7 +66,7 @@ def load_model(checkpoint: str, config, model_args):
 def prepare_pooler(model, choice: str) -> str | None:
     """Re-initialise the pooler when `choice` is 'true', or 'auto' and its bias is all zero; say what was done.
     Encoders trained without it (sentence-transformers' mean pooling, no next-sentence task) save the pooler as
-    initialised (a small random weight; its bias all zero). Off by default: on SST-2 it helped with one seed in four
+    initialised (a small random weight; its bias all zero). Off by default: it helped in one of four SST-2 comparisons
     (bench/README.md). None: the model has no pooler."""
     dense = getattr(getattr(model.base_model, "pooler", None), "dense", None)
     if not isinstance(dense, torch.nn.Linear) or dense.bias is None:
