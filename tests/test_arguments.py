@@ -87,6 +87,12 @@ def test_negative_checkpoint_minutes_is_refused_with_the_fix():
         parse_args(["--output_dir", "o", "--checkpoint_minutes", "-1"])
 
 
+@pytest.mark.parametrize("value", ["0", "-0.5", "1.2"])
+def test_layer_lr_decay_outside_0_to_1_is_refused_with_the_fix(value):
+    with pytest.raises(UserError, match=rf"--layer_lr_decay {value} must be above 0 and at most 1 \(1 turns it off\), e.g. 0.85"):
+        parse_args(["--output_dir", "o", "--layer_lr_decay", value])
+
+
 @pytest.mark.parametrize("capability, expected", [((9, 0), "tf32"), ((8, 0), "tf32"), ((7, 5), "fp16")])
 def test_auto_precision_on_gpus_follows_the_measured_fastest(monkeypatch, capability, expected):
     monkeypatch.setattr(arguments.torch.cuda, "get_device_capability", lambda device=None: capability)

@@ -224,13 +224,15 @@ fine_tune(*parse_args(sys.argv[1:]), callbacks=[SlowThenKilled()])
 """
 
 
-def test_a_hard_kill_loses_minutes_and_resume_ends_where_an_uninterrupted_run_ends(tiny_bert, tmp_path, caplog):
+@pytest.mark.parametrize("layer_lr_decay", ["1", "0.7"])  # 0.7: the optimizer's groups by layer are restored too
+def test_a_hard_kill_loses_minutes_and_resume_ends_where_an_uninterrupted_run_ends(tiny_bert, tmp_path, caplog,
+                                                                                   layer_lr_decay):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(400))
     test = write_csv(tmp_path / "test.csv", english_reviews(60, seed=7))
 
     def flags(out):
         return ["--train_file", data, "--test_file", test, *quick_training_flags(tiny_bert, out), "--num_train_epochs", "3",
-                "--learning_rate", "1e-3", "--checkpoint_minutes", "0.005"]  # fmt: skip
+                "--learning_rate", "1e-3", "--checkpoint_minutes", "0.005", "--layer_lr_decay", layer_lr_decay]  # fmt: skip
 
     steps_per_epoch = 23  # 360 training rows (10% held out) in batches of 16
     killed = subprocess.run([sys.executable, "-c", HARD_KILL, *map(str, flags(tmp_path / "killed"))], cwd=ROOT,
@@ -250,7 +252,13 @@ def test_a_hard_kill_loses_minutes_and_resume_ends_where_an_uninterrupted_run_en
     resumed, straight = read_json(tmp_path / "killed" / "all_results.json"), read_json(tmp_path / "straight" / "all_results.json")
     for key in ("eval_loss", "eval_accuracy", "test_loss", "test_accuracy", "test_f1"):
         assert resumed[key] == pytest.approx(straight[key], abs=1e-6), key
-    assert read_json(tmp_path / "killed" / "run_facts.json")["training"]["global_steps"] == 3 * steps_per_epoch
+    training = read_json(tmp_path / "killed" / "run_facts.json")["training"]
+    assert training["global_steps"] == 3 * steps_per_epoch
+    if layer_lr_decay != "1":
+        assert training["layer_learning_rates"].startswith("0.7 per layer down from the top: head and pooler 0.001,")
+        assert f"Layer-wise learning rates: {training['layer_learning_rates']}" in (tmp_path / "killed" / "README.md").read_text()
+    else:
+        assert "layer_learning_rates" not in training and "Layer-wise" not in (tmp_path / "killed" / "README.md").read_text()
 
 
 def test_bf16_training_reports_fp32_evaluation_and_saves_fp32_weights(tiny_bert, english_csv, tmp_path):

@@ -6,11 +6,12 @@ from datasets import ClassLabel, Dataset, DatasetDict
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 from bert_sentiment.arguments import parse_args
-from bert_sentiment.training import build_trainer
+from bert_sentiment.errors import UserError
+from bert_sentiment.training import build_trainer, layer_depths, layer_lr_note
 from tests.conftest import english_reviews, quick_training_flags
 
 
-def imbalanced_run(tiny_bert, tmp_path, weighting: str):
+def imbalanced_run(tiny_bert, tmp_path, weighting: str, *flags: str):
     rows = english_reviews(80)
     rows = [row for row in rows if row[1] == "negative"] + [row for row in rows if row[1] == "positive"][:10]  # 40 vs 10
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
@@ -18,7 +19,8 @@ def imbalanced_run(tiny_bert, tmp_path, weighting: str):
     data = data.cast_column("label", ClassLabel(names=["negative", "positive"]))
     tokenized = data.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=32), batched=True,
                          remove_columns=["text"])  # fmt: skip
-    _, _, training_args = parse_args([*quick_training_flags(tiny_bert, tmp_path / weighting), "--class_weighting", weighting])
+    _, _, training_args = parse_args([*quick_training_flags(tiny_bert, tmp_path / weighting), "--class_weighting", weighting,
+                                      *flags])  # fmt: skip
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
     trainer, _ = build_trainer(model, tokenizer, DatasetDict(train=tokenized, validation=tokenized), training_args)
@@ -38,3 +40,36 @@ def test_balanced_class_weights_reach_the_loss(tiny_bert, tmp_path):
     assert weighted.item() == pytest.approx(expected.item(), rel=1e-5)
     assert plain.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, batch["labels"]).item(), rel=1e-5)
     assert abs(weighted.item() - plain.item()) > 1e-3
+
+
+def learning_rates(trainer, model) -> dict[str, tuple[float, float]]:
+    """Each parameter's (learning rate, weight decay) in the trainer's optimizer."""
+    groups = {id(param): group for group in trainer.create_optimizer().param_groups for param in group["params"]}
+    return {name: (groups[id(param)]["lr"], groups[id(param)]["weight_decay"]) for name, param in model.named_parameters()}
+
+
+def test_layer_lr_decay_lowers_the_rate_one_layer_at_a_time(tiny_bert, tmp_path):
+    trainer, model, _ = imbalanced_run(tiny_bert, tmp_path, "none", "--learning_rate", "1e-3", "--layer_lr_decay", "0.5")
+    rates = learning_rates(trainer, model)
+    assert rates["classifier.weight"] == (1e-3, 0.01) and rates["bert.pooler.dense.bias"] == (1e-3, 0.0)
+    assert rates["bert.encoder.layer.1.attention.self.query.weight"] == (5e-4, 0.01)  # top layer of two
+    assert rates["bert.encoder.layer.0.output.LayerNorm.weight"] == (2.5e-4, 0.0)  # no weight decay, as without decay
+    assert rates["bert.embeddings.word_embeddings.weight"] == (1.25e-4, 0.01)
+    trainer.create_scheduler(num_training_steps=10)
+    for _ in range(5):
+        trainer.optimizer.step()  # no gradients yet: the weights stay, the schedule moves on
+        trainer.lr_scheduler.step()  # the schedule scales every group alike: the ratios hold through training
+    lrs = sorted({group["lr"] for group in trainer.optimizer.param_groups}, reverse=True)
+    assert lrs == pytest.approx([lrs[0] * 0.5**depth for depth in range(4)]) and 0 < lrs[0] < 1e-3
+
+    plain_trainer, plain_model, _ = imbalanced_run(tiny_bert, tmp_path, "none", "--learning_rate", "1e-3")
+    assert {lr for lr, _ in learning_rates(plain_trainer, plain_model).values()} == {1e-3}
+    assert layer_lr_note(plain_model, 1e-3, 1.0) is None
+    assert layer_lr_note(model, 1e-3, 0.5) == ("0.5 per layer down from the top: head and pooler 0.001, "
+                                               "encoder layers 0.0005 (top) to 0.00025 (bottom), embeddings 0.000125")  # fmt: skip
+
+
+def test_layer_lr_decay_on_a_model_without_numbered_layers_says_so():
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2))
+    with pytest.raises(UserError, match="Sequential has none; drop --layer_lr_decay"):
+        layer_depths(model)

@@ -157,6 +157,12 @@ class SentimentTrainingArguments(TrainingArguments):
         default=5e-5,
         metadata={"help": "Peak learning rate after warmup (BERT paper grid: 2e-5 to 5e-5)."},
     )
+    layer_lr_decay: float = field(
+        default=1.0,  # 1: one rate for every layer, as transformers trains
+        metadata={"help": "Layer-wise learning-rate decay: the head and pooler train at --learning_rate, each encoder "
+                  "layer below at this factor times the rate of the layer above it, the embeddings lowest "
+                  "(e.g. 0.85). 1 trains every layer at the same rate."},
+    )
     num_train_epochs: float = field(default=3.0, metadata={"help": "Training epochs."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size per device."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Evaluation batch size per device."})
@@ -263,6 +269,9 @@ class SentimentTrainingArguments(TrainingArguments):
             raise UserError(f"--hp_search_trials {self.hp_search_trials} must be at least 1.")
         if self.checkpoint_minutes < 0:
             raise UserError(f"--checkpoint_minutes {self.checkpoint_minutes:g} must be 0 (off) or more, e.g. 10.")
+        if not 0 < self.layer_lr_decay <= 1:
+            raise UserError(f"--layer_lr_decay {self.layer_lr_decay:g} must be above 0 and at most 1 (1 turns it off), "
+                            "e.g. 0.85.")  # fmt: skip
         self.find_label_issues = label_issue_mode(self.find_label_issues)
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise UserError(f"--class_weighting '{self.class_weighting}' is not one of {', '.join(CLASS_WEIGHTINGS)}.")

@@ -70,6 +70,7 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "training_time": _duration(facts.training["train_runtime"]) if "train_runtime" in facts.training else None,
         "precision": _precision(facts.training),
         "pooler": facts.training.get("pooler"),
+        "layer_learning_rates": facts.training.get("layer_learning_rates"),
         "hardware": _hardware(facts.environment["hardware"], facts.training.get("processes", 1)),
         "versions": ", ".join(f"{k} {v}" for k, v in facts.environment["versions"].items()),
         "language_name": LANGUAGE_NAMES.get(facts.language, facts.language),

@@ -25,7 +25,7 @@ BASELINE_NAMES = {"majority_class": "majority class", "tfidf_logistic_regression
 LIBRARIES = ("transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "scikit-learn")
 # Settings recorded for the card. An explicit list, so tokens and paths never reach the card.
 HYPERPARAMETERS = (
-    "learning_rate", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
+    "learning_rate", "layer_lr_decay", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
     "gradient_accumulation_steps", "warmup_steps", "weight_decay", "lr_scheduler_type", "optim", "seed",
     "bf16", "fp16", "train_sampling_strategy", "metric_for_best_model", "early_stopping_patience",
     "class_weighting",

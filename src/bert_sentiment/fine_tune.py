@@ -32,7 +32,7 @@ from bert_sentiment.model_card import write_card
 from bert_sentiment.onnx_export import try_export_onnx
 from bert_sentiment.prepare import PreparedData, prepare_splits
 from bert_sentiment.publish import HubTarget, check_hub_access, publish
-from bert_sentiment.training import build_trainer, checkpoint_to_resume
+from bert_sentiment.training import build_trainer, checkpoint_to_resume, layer_lr_note
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     model = load_model(prepared.checkpoint, prepared.config, model_args)
     if model_args.pooler_note:
         logger.info("Pooler: %s.", model_args.pooler_note)
+    if layer_lrs := layer_lr_note(model, training_args.learning_rate, training_args.layer_lr_decay):
+        logger.info("Layer-wise learning rates: %s.", layer_lrs)
     logger.info("Training precision: %s (%s).", training_args.precision_used, training_args.precision_reason)
     trainer, interrupt = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args, callbacks)
     train_result = trainer.train(resume_from_checkpoint=resume_from)
@@ -279,6 +281,8 @@ def run_record(trainer, training_args, train_result, results: dict, baselines: d
             "precision": training_args.precision_used,
             "precision_reason": training_args.precision_reason,
             **({"pooler": pooler} if pooler else {}),
+            **({"layer_learning_rates": layer_lrs} if (layer_lrs := layer_lr_note(
+                trainer.model, training_args.learning_rate, training_args.layer_lr_decay)) else {}),
         },
         "results": {split: {**report, "baselines": baselines[split]} for split, report in results.items()},
         "environment": {"versions": library_versions(), "hardware": hardware()},

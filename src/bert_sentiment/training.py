@@ -1,6 +1,7 @@
 """Building the Trainer: dynamic padding, early stopping, class weights, safe interruption."""
 
 import logging
+import re
 import signal
 import threading
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import SequentialSampler
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback
+from transformers.trainer_optimizer import is_optimizer_factory
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -105,6 +107,33 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
         self.generator = torch.Generator().manual_seed(self.seed + int(epoch))
 
 
+LAYER_INDEX = re.compile(r"\.layers?\.(\d+)\.")  # encoder.layer.3. (BERT, RoBERTa), transformer.layer.3., layers.3.
+
+
+def layer_depths(model) -> dict[str, int]:
+    """Each parameter's depth below the output: 0 for the head, pooler and anything above the encoder layers,
+    n for the n-th layer from the top, one more than the layers for the embeddings."""
+    indices = {name: int(m.group(1)) for name, _ in model.named_parameters() if (m := LAYER_INDEX.search(name))}
+    if not indices:
+        raise UserError(f"--layer_lr_decay needs an encoder with numbered layers (encoder.layer.N), and "
+                        f"{type(model).__name__} has none; drop --layer_lr_decay.")  # fmt: skip
+    layers = max(indices.values()) + 1
+    return {name: layers - indices[name] if name in indices else layers + 1 if "embed" in name else 0
+            for name, _ in model.named_parameters()}  # fmt: skip
+
+
+def layer_lr_note(model, learning_rate: float, decay: float) -> str | None:
+    """Where the learning rates run from and to under --layer_lr_decay, for the log and the card; None when off."""
+    if decay == 1:
+        return None
+    depths = layer_depths(model)
+    layers = max(depths.values()) - 1
+    head = "head and pooler" if any("pooler" in name for name in depths) else "head"
+    rate = lambda depth: f"{learning_rate * decay**depth:.3g}"  # noqa: E731
+    return (f"{decay:g} per layer down from the top: {head} {rate(0)}, encoder layers {rate(1)} (top) to "
+            f"{rate(layers)} (bottom), embeddings {rate(layers + 1)}")  # fmt: skip
+
+
 class SentimentTrainer(Trainer):
     """A Trainer that evaluates in dataset order and breaks ties for the best checkpoint by loss.
 
@@ -119,6 +148,29 @@ class SentimentTrainer(Trainer):
     """
 
     _best_loss = None  # validation loss of the best checkpoint so far
+
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer, with each encoder layer's parameters in groups of their own rate under
+        --layer_lr_decay (lower layers hold general features that fine-tuning should move less)."""
+        decay = self.args.layer_lr_decay
+        if self.optimizer is not None or decay == 1 or self.optimizer_cls_and_kwargs is not None:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        if is_optimizer_factory(optimizer_cls) or {"params", "model", "optimizer_dict"} & kwargs.keys():
+            raise UserError(f"--layer_lr_decay works with optimizers over parameter groups (adamw_torch_fused, "
+                            f"adamw_torch, sgd, ...), not --optim {self.args.optim}; drop one of the two.")  # fmt: skip
+        decaying, depths, groups = set(self.get_decay_parameter_names(model)), layer_depths(model), {}
+        for name, param in model.named_parameters():
+            if param.requires_grad:
+                groups.setdefault((depths[name], name in decaying), []).append(param)
+        self.optimizer = optimizer_cls(
+            [{"params": params, "lr": self.args.learning_rate * decay**depth,
+              "weight_decay": self.args.weight_decay if weight_decay else 0.0}
+             for (depth, weight_decay), params in sorted(groups.items())],
+            **kwargs,
+        )  # fmt: skip
+        return self.optimizer
 
     def _get_train_sampler(self, train_dataset=None):
         sampler = super()._get_train_sampler(train_dataset)
