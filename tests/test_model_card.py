@@ -92,6 +92,22 @@ def test_chinese_card_says_chinese():
     assert "Chinese texts" in card.text and "`差评`, `好评`" in card.text
 
 
+@pytest.mark.parametrize("margin, compared, sentence", [
+    (None, None, "and int8 gives PyTorch's label on 92.9% of them."),  # runs before the margin was recorded
+    (0.2, 13, "and int8 gives PyTorch's label on 92.9% of the 13 that PyTorch decides by at least 0.2 in probability "
+              "(near-ties may flip)."),
+    (0.2, 0, "and int8's labels were not compared, as PyTorch decides none of these texts by 0.2 in probability or more"),
+])  # fmt: skip
+def test_the_onnx_check_says_which_texts_int8_labels_were_compared_on(margin, compared, sentence):
+    facts = facts_literal()
+    facts.onnx = {"files": ["onnx/model.onnx", "onnx/model_quantized.onnx"], "texts": 14, "fp32_max_difference": 3e-05,
+                  "int8_label_agreement": 13 / 14, "int8_max_difference": 0.01, "label_margin": margin,
+                  "labels_compared": compared}  # fmt: skip
+    text = " ".join(render_card(facts, REPO).text.split())
+    assert sentence in text
+    assert "of the 0 " not in text
+
+
 def test_facts_round_trip_and_refuse_a_newer_schema(tmp_path):
     facts = facts_literal()
     path = facts.save(tmp_path)
@@ -153,7 +169,9 @@ def three_class_chinese_facts():
                          "warmup_steps": 0.1, "lr_scheduler_type": "linear", "optim": "adamw_torch_fused", "bf16": True,
                          "fp16": False, "metric_for_best_model": "f1", "class_weighting": "balanced", "early_stopping_patience": 2},
         training={"train_runtime": 4000.0, "train_loss": 0.4123, "epochs_run": 2.0, "global_steps": 58, "processes": 2,
-                  "best_checkpoint_step": 29, "precision": "bf16", "precision_reason": "the GPU supports bf16"},
+                  "best_checkpoint_step": 29, "precision": "bf16", "precision_reason": "the GPU supports bf16",
+                  "layer_learning_rates": "0.85 per layer down from the top: head and pooler 8e-05, encoder layers "
+                                          "6.8e-05 (top) to 1.14e-05 (bottom), embeddings 9.72e-06"},
         results={"validation": report(0.8218, 101), "test": report(0.8039, 102)},
         environment={"versions": {"python": "3.11.7", "torch": "2.13.0"},
                      "hardware": {"gpu": "NVIDIA H100", "gpu_count": 2, "cpu": "Test CPU", "cpu_count": 16}},

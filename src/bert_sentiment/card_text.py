@@ -152,18 +152,21 @@ def _onnx_section(facts: RunFacts) -> dict | None:
         return None
     onnx = facts.onnx
     return {"texts": onnx["texts"], "fp32": f"{onnx['fp32_max_difference']:.0e}",
-            "agreement": f"{100 * onnx['int8_label_agreement']:.1f}%", "checked_on": onnx.get("checked_on", "texts"),
-            "recipe": onnx.get("int8_recipe"), "compared": _labels_compared(onnx),
+            "checked_on": onnx.get("checked_on", "texts"), "recipe": onnx.get("int8_recipe"), "labels": _int8_labels(onnx),
             "size": f"{onnx['int8_size_share']:.0%} of the fp32 file's size" if onnx.get("int8_size_share")
             else "smaller"}  # fmt: skip
 
 
-def _labels_compared(onnx: dict) -> str:
-    """On which texts int8's labels were compared: all of them, or those PyTorch decides by the check's margin."""
-    if not onnx.get("label_margin"):
-        return "them"
-    return (f"the {onnx['labels_compared']} that PyTorch decides by at least {onnx['label_margin']:g} in probability "
-            "(near-ties may flip)")  # fmt: skip
+def _int8_labels(onnx: dict) -> str:
+    """How int8's labels compared with PyTorch's: on every text, or on those PyTorch decides by the check's margin."""
+    agreement, margin, compared = f"{100 * onnx['int8_label_agreement']:.1f}%", onnx.get("label_margin"), onnx.get("labels_compared")
+    if not margin:
+        return f"int8 gives PyTorch's label on {agreement} of them"
+    if not compared:
+        return (f"int8's labels were not compared, as PyTorch decides none of these texts by {margin:g} in probability or "
+                "more (near-ties may flip)")  # fmt: skip
+    return (f"int8 gives PyTorch's label on {agreement} of the {compared} that PyTorch decides by at least {margin:g} in "
+            "probability (near-ties may flip)")  # fmt: skip
 
 
 def _calibration_section(facts: RunFacts, image_dir: Path | None) -> dict | None:
