@@ -11,11 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BENCH_SHARED", ROOT.parent / "shared"))  # ../shared, or a copy named by BENCH_SHARED
 MINILM = SHARED / "models/all-minilm-l6-v2"
 SST2 = SHARED / "data/sst2"
+CHNSENTICORP = SHARED / "data/chnsenticorp"
 
 
-def random_bert_base(directory: Path | None = None, labels=("negative", "positive")) -> str:
+def random_bert_base(directory: Path | None = None, labels=("negative", "positive"), model_max_length: int = 128) -> str:
     """bert-base architecture (BertConfig defaults: the compute of bert-base-uncased) with random weights,
-    a classification head with `labels`, and the uncased vocabulary (MiniLM's is bert-base-uncased's)."""
+    a classification head with `labels`, and the uncased vocabulary (MiniLM's is bert-base-uncased's), whose
+    tokenizer reads up to `model_max_length` tokens."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     directory = directory or Path(tempfile.gettempdir()) / "bench-bert-base-random"
@@ -23,7 +25,7 @@ def random_bert_base(directory: Path | None = None, labels=("negative", "positiv
         config = BertConfig(num_labels=len(labels), id2label=dict(enumerate(labels)),
                             label2id={name: i for i, name in enumerate(labels)})  # fmt: skip
         BertForSequenceClassification(config).save_pretrained(directory)
-        AutoTokenizer.from_pretrained(MINILM, model_max_length=128).save_pretrained(directory)
+        AutoTokenizer.from_pretrained(MINILM, model_max_length=model_max_length).save_pretrained(directory)
     if not (directory / "onnx" / "model_quantized.onnx").exists():  # as publishing adds them: the app finds them
         from bert_sentiment.onnx_export import SERVING_MARGIN, STOCK_TEXTS, export_graphs
 

@@ -1,4 +1,4 @@
-"""Building the Trainer: dynamic padding, early stopping, class weights, safe interruption."""
+"""Building the Trainer: dynamic padding, early stopping, class weights, layer-wise learning rates, safe interruption."""
 
 import logging
 import re
@@ -127,15 +127,16 @@ def layer_lr_note(model, learning_rate: float, decay: float) -> str | None:
     if decay == 1:
         return None
     depths = layer_depths(model)
-    layers = max(depths.values()) - 1
+    layers = max(depth for name, depth in depths.items() if LAYER_INDEX.search(name))
     head = "head and pooler" if any("pooler" in name for name in depths) else "head"
-    rate = lambda depth: f"{learning_rate * decay**depth:.3g}"  # noqa: E731
-    return (f"{decay:g} per layer down from the top: {head} {rate(0)}, encoder layers {rate(1)} (top) to "
-            f"{rate(layers)} (bottom), embeddings {rate(layers + 1)}")  # fmt: skip
+    top, upper, bottom, embeddings = (f"{learning_rate * decay**depth:.3g}" for depth in (0, 1, layers, layers + 1))
+    return (f"{decay:g} per layer down from the top: {head} {top}, encoder layers {upper} (top) to {bottom} (bottom), "
+            f"embeddings {embeddings}")  # fmt: skip
 
 
 class SentimentTrainer(Trainer):
-    """A Trainer that evaluates in dataset order and breaks ties for the best checkpoint by loss.
+    """A Trainer that evaluates in dataset order, breaks ties for the best checkpoint by loss, and gives each
+    encoder layer its own learning rate under --layer_lr_decay.
 
     With train_sampling_strategy="group_by_length", transformers 5 also shuffles evaluation batches,
     so predictions no longer line up with the texts they belong to. We sort evaluation splits by
