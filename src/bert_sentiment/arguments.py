@@ -305,6 +305,10 @@ class SentimentTrainingArguments(TrainingArguments):
             self.use_cpu = True  # transformers only allows bf16 on CPU when asked to use the CPU
 
     @property
+    def trains_on_cpu(self) -> bool:
+        return self.use_cpu or not torch.cuda.is_available()
+
+    @property
     def precision_used(self) -> str:
         return "bf16" if self.bf16 else "fp16" if self.fp16 else "tf32" if self.tf32 else "fp32"
 

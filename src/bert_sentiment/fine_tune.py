@@ -26,6 +26,7 @@ from bert_sentiment.languages import default_checkpoint, resolve_language
 from bert_sentiment.lengths import (
     choose_inference_length, choose_max_length, length_report, model_length_limit, token_lengths,
 )  # fmt: skip
+from bert_sentiment.memory import fit_batch_to_memory
 from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
 from bert_sentiment.model import load_base_encoder, load_model, load_tokenizer_and_config
 from bert_sentiment.model_card import write_card
@@ -76,6 +77,10 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
         )
 
     model = load_model(prepared.checkpoint, prepared.config, model_args)
+    longest = min(prepared.lengths["max_length"], prepared.lengths["splits"]["train"]["max"])
+    if training_args.trains_on_cpu and (fitted := fit_batch_to_memory(
+            training_args, model.config, model.num_parameters(), longest, resume_from)):  # fmt: skip
+        logger.warning("Training batch: %s.", fitted)
     if model_args.pooler_note:
         logger.info("Pooler: %s.", model_args.pooler_note)
     if layer_lrs := layer_lr_note(model, training_args.learning_rate, training_args.layer_lr_decay):

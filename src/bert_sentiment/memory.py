@@ -1,0 +1,84 @@
+"""Fitting training into this machine's memory. On a CPU the kernel's out-of-memory killer ends a run that
+asks for too much without a word (no exception, no checkpoint), so a run whose longest batch would not fit
+trains fewer texts at a time and accumulates gradients: the same texts per optimizer step, slower."""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import psutil
+
+from bert_sentiment.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+# What one training step keeps for the backward pass, per layer and text: ACTIVATION_BYTES per token and hidden
+# unit, plus ATTENTION_BYTES per head and (query, key) pair. Fitted on a CPU from the peak resident memory of
+# training steps (bert-base architecture and MiniLM-L6, 128-512 tokens, fp32 and bf16: 115-171 and 8.1-8.3
+# bytes; bench/bench_memory.py) and rounded up; bf16 autocast on CPUs saved under 10%, so one rule serves both.
+ACTIVATION_BYTES = 180
+ATTENTION_BYTES = 9
+STATE_BYTES_PER_PARAMETER = 16  # fp32 weights, their gradients and AdamW's two moments
+USABLE_SHARE = 0.85  # of the available memory: evaluation, data and the allocator's slack need the rest
+GB = 1024**3
+
+
+def training_memory(config, parameters: int, batch: int, length: int) -> int | None:
+    """Bytes a training step of `batch` texts of `length` tokens needs at its peak; None for an unknown layout."""
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "dim", None)
+    heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_heads", None)
+    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None)
+    if not (hidden and heads and layers):
+        return None
+    per_layer = batch * length * (ACTIVATION_BYTES * hidden + ATTENTION_BYTES * heads * length)
+    return STATE_BYTES_PER_PARAMETER * parameters + layers * per_layer
+
+
+def available_memory() -> int:
+    """Bytes this process may still use: the machine's available memory, within its cgroup's limit, shared by
+    the processes of a distributed run on this machine."""
+    available = psutil.virtual_memory().available
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            available = min(available, int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 limit to honour
+    return available // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+
+
+def checkpoint_batch(checkpoint: str | None) -> int | None:
+    """The per-device batch an interrupted run trained with: a resumed run must go on with the same."""
+    state = Path(checkpoint or "") / "trainer_state.json"
+    return json.loads(state.read_text()).get("train_batch_size") if checkpoint and state.exists() else None
+
+
+def fit_batch_to_memory(training_args, config, parameters: int, longest: int, resume_from: str | None = None):
+    """On a CPU, lower --per_device_train_batch_size to the largest divisor whose longest batch fits, raising
+    --gradient_accumulation_steps to match; the note for the log, or None when nothing changed."""
+    batch, accumulation = training_args.per_device_train_batch_size, training_args.gradient_accumulation_steps
+    saved = checkpoint_batch(resume_from)
+    if saved and saved < batch and batch % saved == 0:
+        fitted, why = saved, "as the checkpoint being resumed did"
+    else:
+        def needed(size: int) -> int | None:
+            return training_memory(config, parameters, size, longest)
+
+        if needed(batch) is None:
+            return None
+        usable = available_memory() * USABLE_SHARE
+        fitted = next((size for size in range(batch, 0, -1) if batch % size == 0 and needed(size) <= usable), None)
+        if fitted is None:
+            raise UserError(f"Training even one text of {longest} tokens needs about {needed(1) / GB:.1f} GB, and "
+                            f"this machine has {usable / GB:.1f} GB to spare: lower --max_seq_length (e.g. "
+                            f"{max(longest // 2, 8)}) or train on a machine with more memory.")  # fmt: skip
+        why = (f"the longest batch ({batch} texts of {longest} tokens) would need about {needed(batch) / GB:.1f} GB "
+               f"and this machine has {usable / GB:.1f} GB to spare")  # fmt: skip
+    if fitted == batch:
+        return None
+    training_args.per_device_train_batch_size = fitted
+    training_args.gradient_accumulation_steps = accumulation * batch // fitted
+    return (f"{fitted} texts at a time with {training_args.gradient_accumulation_steps} gradient accumulation steps, "
+            f"the same {batch * accumulation} texts per optimizer step ({why}; set --per_device_train_batch_size "
+            "and --gradient_accumulation_steps to choose)")  # fmt: skip
