@@ -6,7 +6,8 @@
 Each workload runs `train.py` with its defaults for --steps training steps (one length-grouped
 megabatch at 50; no evaluation or checkpoints inside the timed loop), once with --precision fp32 and
 once with --precision bf16, each in its own process. It prints training samples/s, the ratio bf16 / fp32
-(the baseline), the max_length the run chose, and what --precision auto picks here and why.
+(the baseline), the max_length the run chose, its batch (texts at a time x accumulation steps, which a
+CPU run lowers when the longest batch would not fit in memory), and what --precision auto picks here.
 
 Workloads: MiniLM-L6 from ../shared on SST-2 sentences; the bert-base architecture with random weights
 (the compute of bert-base-uncased) on the same sentences; and the same architecture on ChnSentiCorp
@@ -63,6 +64,7 @@ def child(workload: str, precision: str, steps: int) -> None:
     print("RESULT " + json.dumps({
         "samples_per_second": facts.training["train_samples_per_second"], "max_length": facts.lengths["max_length"],
         "precision": facts.training["precision"], "peak_memory_gb": peak_memory_gb(),
+        "batch": f"{facts.hyperparameters['per_device_train_batch_size']}x{facts.hyperparameters['gradient_accumulation_steps']}",
         "wall_seconds": time.monotonic() - started,
     }), flush=True)  # fmt: skip
 
@@ -79,14 +81,15 @@ def main() -> None:
 
     chosen, reason = auto_precision(on_cpu=True)
     print(f"machine: {machine_summary()}\n--precision auto picks {chosen} here: {reason}")
-    print(f"\n{'workload':<24} {'max_len':>7} {'fp32 samples/s':>15} {'bf16 samples/s':>15} {'bf16 / fp32':>12}")
+    print(f"\n{'workload':<24} {'max_len':>7} {'batch':>7} {'fp32 samples/s':>15} {'bf16 samples/s':>15} {'bf16 / fp32':>12}")
     for workload in options.workloads.split(","):
         if workload not in WORKLOADS:
             raise SystemExit(f"Unknown workload '{workload}': choose from {', '.join(WORKLOADS)}.")
         results = {precision: run_child(f"{workload} {precision}", ["-m", "bench.bench_precision", "--steps",
                                         str(options.steps), "--child", workload, precision]) for precision in PRECISIONS}  # fmt: skip
         fp32, bf16 = results["fp32"]["samples_per_second"], results["bf16"]["samples_per_second"]
-        print(f"{workload:<24} {results['fp32']['max_length']:>7} {fp32:>15.1f} {bf16:>15.1f} {bf16 / fp32:>11.2f}x",
+        print(f"{workload:<24} {results['fp32']['max_length']:>7} {results['fp32']['batch']:>7} {fp32:>15.1f} {bf16:>15.1f} "
+              f"{bf16 / fp32:>11.2f}x",
               flush=True)  # fmt: skip
 
 
