@@ -26,8 +26,8 @@ from bert_sentiment.languages import default_checkpoint, resolve_language
 from bert_sentiment.lengths import (
     choose_inference_length, choose_max_length, length_report, model_length_limit, token_lengths,
 )  # fmt: skip
-from bert_sentiment.memory import fit_batch_to_memory
 from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
+from bert_sentiment.memory import fit_batch_to_memory
 from bert_sentiment.model import load_base_encoder, load_model, load_tokenizer_and_config
 from bert_sentiment.model_card import write_card
 from bert_sentiment.onnx_export import try_export_onnx
