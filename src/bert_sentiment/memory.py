@@ -3,15 +3,12 @@ asks for too much without a word (no exception, no checkpoint), so a run whose l
 trains fewer texts at a time and accumulates gradients: the same texts per optimizer step, slower."""
 
 import json
-import logging
 import os
 from pathlib import Path
 
 import psutil
 
 from bert_sentiment.errors import UserError
-
-logger = logging.getLogger(__name__)
 
 # What one training step keeps for the backward pass, per layer and text: ACTIVATION_BYTES per token and hidden
 # unit, plus ATTENTION_BYTES per head and (query, key) pair. Fitted on a CPU from the peak resident memory of
