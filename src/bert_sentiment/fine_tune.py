@@ -33,7 +33,7 @@ from bert_sentiment.model_card import write_card
 from bert_sentiment.onnx_export import try_export_onnx
 from bert_sentiment.prepare import PreparedData, prepare_splits
 from bert_sentiment.publish import HubTarget, check_hub_access, publish
-from bert_sentiment.training import build_trainer, checkpoint_to_resume, layer_lr_note
+from bert_sentiment.training import build_trainer, checkpoint_to_resume
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,6 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
         logger.warning("Training batch: %s.", fitted)
     if model_args.pooler_note:
         logger.info("Pooler: %s.", model_args.pooler_note)
-    if layer_lrs := layer_lr_note(model, training_args.learning_rate, training_args.layer_lr_decay):
-        logger.info("Layer-wise learning rates: %s.", layer_lrs)
     logger.info("Training precision: %s (%s).", training_args.precision_used, training_args.precision_reason)
     trainer, interrupt = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args, callbacks)
     train_result = trainer.train(resume_from_checkpoint=resume_from)
@@ -286,8 +284,7 @@ def run_record(trainer, training_args, train_result, results: dict, baselines: d
             "precision": training_args.precision_used,
             "precision_reason": training_args.precision_reason,
             **({"pooler": pooler} if pooler else {}),
-            **({"layer_learning_rates": layer_lrs} if (layer_lrs := layer_lr_note(
-                trainer.model, training_args.learning_rate, training_args.layer_lr_decay)) else {}),
+            **({"layer_learning_rates": trainer.layer_lr_note} if trainer.layer_lr_note else {}),
         },
         "results": {split: {**report, "baselines": baselines[split]} for split, report in results.items()},
         "environment": {"versions": library_versions(), "hardware": hardware()},

@@ -149,6 +149,7 @@ class SentimentTrainer(Trainer):
     """
 
     _best_loss = None  # validation loss of the best checkpoint so far
+    layer_lr_note = None  # under --layer_lr_decay, where the rates run from and to (for the log, facts and card)
 
     def create_optimizer(self, model=None):
         """The Trainer's optimizer, with each encoder layer's parameters in groups of their own rate under
@@ -171,6 +172,8 @@ class SentimentTrainer(Trainer):
              for (depth, weight_decay), params in sorted(groups.items())],
             **kwargs,
         )  # fmt: skip
+        self.layer_lr_note = layer_lr_note(model, self.args.learning_rate, decay)
+        logger.info("Layer-wise learning rates: %s.", self.layer_lr_note)
         return self.optimizer
 
     def _get_train_sampler(self, train_dataset=None):
