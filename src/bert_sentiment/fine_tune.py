@@ -20,8 +20,8 @@ from bert_sentiment.calibration import (
 from bert_sentiment.data import check_data_arguments, load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
 from bert_sentiment.facts import RunFacts, hardware, hyperparameters, library_versions, utc_now
+from bert_sentiment.hp_search import memory_fit, reuse_earlier_search, search_hyperparameters
 from bert_sentiment.label_issues import find_label_issues
-from bert_sentiment.hp_search import reuse_earlier_search, search_hyperparameters
 from bert_sentiment.languages import default_checkpoint, resolve_language
 from bert_sentiment.lengths import (
     choose_inference_length, choose_max_length, length_report, model_length_limit, token_lengths,
@@ -70,14 +70,14 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     hub_target = publishing_target(training_args)
     set_seed(training_args.seed)
     prepared = prepare_data(model_args, data_args, training_args, data)
+    model = load_model(prepared.checkpoint, prepared.config, model_args)
+    longest = min(prepared.lengths["max_length"], prepared.lengths["splits"]["train"]["max"])
     search = None
     if training_args.hp_search:  # sets the chosen values on training_args for the final run
         search = reuse_earlier_search(training_args) or search_hyperparameters(
-            prepared.checkpoint, prepared.config, model_args, prepared.tokenizer, prepared.tokenized, training_args
-        )
-
-    model = load_model(prepared.checkpoint, prepared.config, model_args)
-    longest = min(prepared.lengths["max_length"], prepared.lengths["splits"]["train"]["max"])
+            prepared.checkpoint, prepared.config, model_args, prepared.tokenizer, prepared.tokenized, training_args,
+            memory_fit(training_args, model.config, model.num_parameters(), longest),
+        )  # fmt: skip
     if training_args.trains_on_cpu and (fitted := fit_batch_to_memory(
             training_args, model.config, model.num_parameters(), longest, resume_from)):  # fmt: skip
         logger.warning("Training batch: %s.", fitted)

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from bert_sentiment.facts import write_json
+from bert_sentiment.memory import fitting_batch
 from bert_sentiment.model import load_model
 from bert_sentiment.training import build_trainer
 
@@ -27,18 +28,41 @@ SEARCH_SPACE = {
 }
 
 
-def optuna_space(trial) -> dict:
+def optuna_space(trial, fit_batch=None) -> dict:
+    """A trial's values. `fit_batch(batch)` gives (texts at a time, gradient accumulation steps) for a batch that
+    must fit this machine's memory: the trial trains the same texts per optimizer step, in smaller pieces."""
+    batch = trial.suggest_categorical("per_device_train_batch_size", [16, 32])
+    at_a_time, accumulation = fit_batch(batch) if fit_batch else (batch, 1)
     return {
         "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-4, log=True),
-        "per_device_train_batch_size": trial.suggest_categorical("per_device_train_batch_size", [16, 32]),
+        "per_device_train_batch_size": at_a_time,
+        "gradient_accumulation_steps": accumulation,
         "num_train_epochs": trial.suggest_int("num_train_epochs", 2, 4),
         "warmup_steps": trial.suggest_float("warmup_steps", 0.0, 0.2),
         "weight_decay": trial.suggest_float("weight_decay", 0.0, 0.1),
     }
 
 
-def search_hyperparameters(checkpoint: str, config, model_args, tokenizer, tokenized, training_args) -> dict:
-    """Run the search, set the best values on `training_args`, and return the search's record."""
+def memory_fit(training_args, config, parameters: int, longest: int):
+    """On a CPU, what optuna_space needs to keep each trial's batch within memory (see bert_sentiment.memory)."""
+    if not training_args.trains_on_cpu:
+        return None
+    accumulation = training_args.gradient_accumulation_steps
+
+    def fit_batch(batch: int) -> tuple[int, int]:
+        fitted = (fitting_batch(config, parameters, longest, batch) or (batch, ""))[0]
+        if fitted < batch:
+            logger.warning("Trial batch: %d texts at a time with %d gradient accumulation steps (%d would not fit "
+                           "this machine's memory).", fitted, accumulation * batch // fitted, batch)  # fmt: skip
+        return fitted, accumulation * batch // fitted
+
+    return fit_batch
+
+
+def search_hyperparameters(checkpoint: str, config, model_args, tokenizer, tokenized, training_args,
+                           fit_batch=None) -> dict:
+    """Run the search, set the best values on `training_args`, and return the search's record. `fit_batch`: see
+    optuna_space."""
     import optuna
 
     search_dir = Path(training_args.output_dir) / "hp_search"
@@ -51,7 +75,7 @@ def search_hyperparameters(checkpoint: str, config, model_args, tokenizer, token
     storage, name = f"sqlite:///{search_dir / 'optuna.db'}", "sentiment"
     logger.info("Hyperparameter search: %d trials, maximising %s.", training_args.hp_search_trials, metric)
     best = trainer.hyperparameter_search(
-        hp_space=optuna_space, compute_objective=lambda metrics: metrics[metric], n_trials=training_args.hp_search_trials,
+        hp_space=lambda trial: optuna_space(trial, fit_batch), compute_objective=lambda metrics: metrics[metric], n_trials=training_args.hp_search_trials,
         direction="maximize" if training_args.greater_is_better else "minimize", backend="optuna",
         sampler=optuna.samplers.TPESampler(seed=training_args.seed), storage=storage, study_name=name, load_if_exists=True,
     )  # fmt: skip

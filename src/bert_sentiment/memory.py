@@ -52,6 +52,24 @@ def checkpoint_batch(checkpoint: str | None) -> int | None:
     return json.loads(state.read_text()).get("train_batch_size") if checkpoint and state.exists() else None
 
 
+def fitting_batch(config, parameters: int, longest: int, batch: int) -> tuple[int, str] | None:
+    """(the largest divisor of `batch` whose training step on texts of `longest` tokens fits this machine's memory,
+    why) or None for an unknown layout; a UserError naming the fix when not even one text fits."""
+    def needed(size: int) -> int | None:
+        return training_memory(config, parameters, size, longest)
+
+    if needed(batch) is None:
+        return None
+    usable = available_memory() * USABLE_SHARE
+    fitted = next((size for size in range(batch, 0, -1) if batch % size == 0 and needed(size) <= usable), None)
+    if fitted is None:
+        raise UserError(f"Training even one text of {longest} tokens needs about {needed(1) / GB:.1f} GB, and "
+                        f"this machine has {usable / GB:.1f} GB to spare: lower --max_seq_length (e.g. "
+                        f"{max(longest // 2, 8)}) or train on a machine with more memory.")  # fmt: skip
+    return fitted, (f"the longest batch ({batch} texts of {longest} tokens) would need about "
+                    f"{needed(batch) / GB:.1f} GB and this machine has {usable / GB:.1f} GB to spare")
+
+
 def fit_batch_to_memory(training_args, config, parameters: int, longest: int, resume_from: str | None = None):
     """On a CPU, lower --per_device_train_batch_size to the largest divisor whose longest batch fits, raising
     --gradient_accumulation_steps to match; the note for the log, or None when nothing changed."""
@@ -59,20 +77,10 @@ def fit_batch_to_memory(training_args, config, parameters: int, longest: int, re
     saved = checkpoint_batch(resume_from)
     if saved and saved < batch and batch % saved == 0:
         fitted, why = saved, "as the checkpoint being resumed did"
+    elif fit := fitting_batch(config, parameters, longest, batch):
+        fitted, why = fit
     else:
-        def needed(size: int) -> int | None:
-            return training_memory(config, parameters, size, longest)
-
-        if needed(batch) is None:
-            return None
-        usable = available_memory() * USABLE_SHARE
-        fitted = next((size for size in range(batch, 0, -1) if batch % size == 0 and needed(size) <= usable), None)
-        if fitted is None:
-            raise UserError(f"Training even one text of {longest} tokens needs about {needed(1) / GB:.1f} GB, and "
-                            f"this machine has {usable / GB:.1f} GB to spare: lower --max_seq_length (e.g. "
-                            f"{max(longest // 2, 8)}) or train on a machine with more memory.")  # fmt: skip
-        why = (f"the longest batch ({batch} texts of {longest} tokens) would need about {needed(batch) / GB:.1f} GB "
-               f"and this machine has {usable / GB:.1f} GB to spare")  # fmt: skip
+        return None
     if fitted == batch:
         return None
     training_args.per_device_train_batch_size = fitted
