@@ -50,7 +50,8 @@ def memory_fit(training_args, config, parameters: int, longest: int):
     accumulation = training_args.gradient_accumulation_steps
 
     def fit_batch(batch: int) -> tuple[int, int]:
-        fitted = (fitting_batch(config, parameters, longest, batch) or (batch, ""))[0]
+        fit = fitting_batch(config, parameters, longest, batch)  # None: a layout the estimate cannot read
+        fitted = fit[0] if fit else batch
         if fitted < batch:
             logger.warning("Trial batch: %d texts at a time with %d gradient accumulation steps (%d would not fit "
                            "this machine's memory).", fitted, accumulation * batch // fitted, batch)  # fmt: skip
@@ -75,7 +76,8 @@ def search_hyperparameters(checkpoint: str, config, model_args, tokenizer, token
     storage, name = f"sqlite:///{search_dir / 'optuna.db'}", "sentiment"
     logger.info("Hyperparameter search: %d trials, maximising %s.", training_args.hp_search_trials, metric)
     best = trainer.hyperparameter_search(
-        hp_space=lambda trial: optuna_space(trial, fit_batch), compute_objective=lambda metrics: metrics[metric], n_trials=training_args.hp_search_trials,
+        hp_space=lambda trial: optuna_space(trial, fit_batch), compute_objective=lambda metrics: metrics[metric],
+        n_trials=training_args.hp_search_trials,
         direction="maximize" if training_args.greater_is_better else "minimize", backend="optuna",
         sampler=optuna.samplers.TPESampler(seed=training_args.seed), storage=storage, study_name=name, load_if_exists=True,
     )  # fmt: skip
