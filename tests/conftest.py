@@ -103,6 +103,15 @@ def chinese_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "评论.csv", chinese_reviews(240), header=("review", "sentiment"))
 
 
+@pytest.fixture
+def memory_for_8_texts(monkeypatch):
+    """A machine where a training step costs 1 GB per text and 8 texts at a time fit."""
+    from bert_sentiment import memory
+
+    monkeypatch.setattr(memory, "training_memory", lambda config, parameters, batch, length: batch * memory.GB)
+    monkeypatch.setattr(memory, "available_memory", lambda: int(8.5 * memory.GB / memory.USABLE_SHARE))
+
+
 def quick_training_flags(tiny_bert: Path, output_dir: Path) -> list[str]:
     """Flags for a run of a few seconds on the tiny model."""
     return [

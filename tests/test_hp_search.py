@@ -3,7 +3,6 @@ import json
 import pytest
 
 import train
-from bert_sentiment import memory
 from bert_sentiment.arguments import parse_args
 from bert_sentiment.errors import UserError
 from tests.conftest import english_reviews, quick_training_flags, write_csv
@@ -34,9 +33,8 @@ def test_search_and_seeds_together_are_refused():
         parse_args(["--hp_search", "--seeds", "3"])
 
 
-def test_on_a_machine_short_of_memory_every_trial_trains_its_batch_in_pieces(tiny_bert, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(memory, "training_memory", lambda config, parameters, batch, length: batch * memory.GB)
-    monkeypatch.setattr(memory, "available_memory", lambda: int(8.5 * memory.GB / memory.USABLE_SHARE))  # 8 fit
+def test_on_a_machine_short_of_memory_every_trial_trains_its_batch_in_pieces(tiny_bert, tmp_path, memory_for_8_texts,
+                                                                           caplog):
     caplog.set_level("WARNING")
     data = write_csv(tmp_path / "reviews.csv", english_reviews(120))
     out = tmp_path / "out"

@@ -50,9 +50,7 @@ def test_too_little_memory_for_even_one_text_names_the_fix(monkeypatch):
         fit(1, monkeypatch)
 
 
-def test_a_run_short_of_memory_trains_in_smaller_batches_and_says_so(tiny_bert, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(memory, "training_memory", lambda config, parameters, batch, length: batch * memory.GB)
-    monkeypatch.setattr(memory, "available_memory", lambda: int(8.5 * memory.GB / memory.USABLE_SHARE))  # 8 fit
+def test_a_run_short_of_memory_trains_in_smaller_batches_and_says_so(tiny_bert, tmp_path, memory_for_8_texts, caplog):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(120))
     caplog.set_level("WARNING")
     flags = ["--train_file", data, *quick_training_flags(tiny_bert, tmp_path / "out"), "--num_train_epochs", "2"]

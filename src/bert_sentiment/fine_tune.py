@@ -20,14 +20,14 @@ from bert_sentiment.calibration import (
 from bert_sentiment.data import check_data_arguments, load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
 from bert_sentiment.facts import RunFacts, hardware, hyperparameters, library_versions, utc_now
-from bert_sentiment.hp_search import memory_fit, reuse_earlier_search, search_hyperparameters
+from bert_sentiment.hp_search import reuse_earlier_search, search_hyperparameters
 from bert_sentiment.label_issues import find_label_issues
 from bert_sentiment.languages import default_checkpoint, resolve_language
 from bert_sentiment.lengths import (
     choose_inference_length, choose_max_length, length_report, model_length_limit, token_lengths,
 )  # fmt: skip
 from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
-from bert_sentiment.memory import fit_batch_to_memory
+from bert_sentiment.memory import fit_batch_to_memory, trial_batch_fit
 from bert_sentiment.model import load_base_encoder, load_model, load_tokenizer_and_config
 from bert_sentiment.model_card import write_card
 from bert_sentiment.onnx_export import try_export_onnx
@@ -72,14 +72,15 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     prepared = prepare_data(model_args, data_args, training_args, data)
     model = load_model(prepared.checkpoint, prepared.config, model_args)
     longest = min(prepared.lengths["max_length"], prepared.lengths["splits"]["train"]["max"])
+    parameters = model.num_parameters()
     search = None
     if training_args.hp_search:  # sets the chosen values on training_args for the final run
         search = reuse_earlier_search(training_args) or search_hyperparameters(
             prepared.checkpoint, prepared.config, model_args, prepared.tokenizer, prepared.tokenized, training_args,
-            memory_fit(training_args, model.config, model.num_parameters(), longest),
+            trial_batch_fit(training_args, model.config, parameters, longest),
         )  # fmt: skip
     if training_args.trains_on_cpu and (fitted := fit_batch_to_memory(
-            training_args, model.config, model.num_parameters(), longest, resume_from)):  # fmt: skip
+            training_args, model.config, parameters, longest, resume_from)):  # fmt: skip
         logger.warning("Training batch: %s.", fitted)
     if model_args.pooler_note:
         logger.info("Pooler: %s.", model_args.pooler_note)

@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 
 from bert_sentiment.facts import write_json
-from bert_sentiment.memory import fitting_batch
 from bert_sentiment.model import load_model
 from bert_sentiment.training import build_trainer
 
@@ -43,27 +42,10 @@ def optuna_space(trial, fit_batch=None) -> dict:
     }
 
 
-def memory_fit(training_args, config, parameters: int, longest: int):
-    """On a CPU, what optuna_space needs to keep each trial's batch within memory (see bert_sentiment.memory)."""
-    if not training_args.trains_on_cpu:
-        return None
-    accumulation = training_args.gradient_accumulation_steps
-
-    def fit_batch(batch: int) -> tuple[int, int]:
-        fit = fitting_batch(config, parameters, longest, batch)  # None: a layout the estimate cannot read
-        fitted = fit[0] if fit else batch
-        if fitted < batch:
-            logger.warning("Trial batch: %d texts at a time with %d gradient accumulation steps (%d would not fit "
-                           "this machine's memory).", fitted, accumulation * batch // fitted, batch)  # fmt: skip
-        return fitted, accumulation * batch // fitted
-
-    return fit_batch
-
-
 def search_hyperparameters(checkpoint: str, config, model_args, tokenizer, tokenized, training_args,
                            fit_batch=None) -> dict:
     """Run the search, set the best values on `training_args`, and return the search's record. `fit_batch`: see
-    optuna_space."""
+    optuna_space (bert_sentiment.memory.trial_batch_fit makes one)."""
     import optuna
 
     search_dir = Path(training_args.output_dir) / "hp_search"

@@ -3,12 +3,15 @@ asks for too much without a word (no exception, no checkpoint), so a run whose l
 trains fewer texts at a time and accumulates gradients: the same texts per optimizer step, slower."""
 
 import json
+import logging
 import os
 from pathlib import Path
 
 import psutil
 
 from bert_sentiment.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 # What one training step keeps for the backward pass, per layer and text: ACTIVATION_BYTES per token and hidden
 # unit, plus ATTENTION_BYTES per head and (query, key) pair. Fitted on a CPU from the peak resident memory of
@@ -88,3 +91,22 @@ def fit_batch_to_memory(training_args, config, parameters: int, longest: int, re
     return (f"{fitted} texts at a time with {training_args.gradient_accumulation_steps} gradient accumulation steps, "
             f"the same {batch * accumulation} texts per optimizer step ({why}; set --per_device_train_batch_size "
             "and --gradient_accumulation_steps to choose)")  # fmt: skip
+
+
+def trial_batch_fit(training_args, config, parameters: int, longest: int):
+    """On a CPU, for --hp_search: a function from a trial's batch to (texts at a time, gradient accumulation steps)
+    that fits this machine's memory, the same texts per optimizer step; None elsewhere."""
+    if not training_args.trains_on_cpu:
+        return None
+    accumulation = training_args.gradient_accumulation_steps
+
+    def fit_batch(batch: int) -> tuple[int, int]:
+        fit = fitting_batch(config, parameters, longest, batch)  # None: a layout the estimate cannot read
+        fitted = fit[0] if fit else batch
+        steps = accumulation * batch // fitted
+        if fitted < batch:
+            logger.warning("Trial batch: %d texts at a time with %d gradient accumulation steps (%d would not fit "
+                           "this machine's memory).", fitted, steps, batch)  # fmt: skip
+        return fitted, steps
+
+    return fit_batch
