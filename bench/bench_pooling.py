@@ -7,7 +7,7 @@ mean of the token vectors (what sentence-transformers trained all-MiniLM-L6-v2 t
 A question about issue 11's target, not a training option: a mean-pooling head is not a model class that
 `pipeline("text-classification", model=...)` loads without custom code, so train.py cannot publish one.
 Both heads train with the same Trainer settings as train.py's defaults (lr 5e-5, 10% warmup, weight decay
-0.01, batch 32, length-grouped batches, bf16 where the CPU computes it natively) on the same sentences with
+0.01, batch 32, length-grouped batches, --precision auto's choice) on the same sentences with
 the same seed, one after the other in this process; SST-2 dev accuracy is measured after every epoch, in the
 training precision, as train.py's evaluations during training are.
 """
@@ -46,8 +46,10 @@ def dev_accuracy_by_epoch(head: str, splits, tokenizer, epochs: float, seed: int
     import numpy as np
     from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from bert_sentiment.arguments import cpu_has_native_bf16
+    from bert_sentiment.arguments import auto_precision
 
+    on_cpu = not torch.cuda.is_available()
+    precision, _ = auto_precision(on_cpu)  # train.py's --precision auto
     torch.manual_seed(seed)  # the new head's initial weights
     network = AutoModelForSequenceClassification.from_pretrained(str(MINILM), num_labels=2) if head == "cls" else (
         MeanPoolingClassifier(str(MINILM)))  # fmt: skip
@@ -60,9 +62,10 @@ def dev_accuracy_by_epoch(head: str, splits, tokenizer, epochs: float, seed: int
     with tempfile.TemporaryDirectory() as output_dir:
         args = TrainingArguments(
             output_dir=output_dir, learning_rate=5e-5, warmup_steps=0.1, weight_decay=0.01, num_train_epochs=epochs,
-            per_device_train_batch_size=BATCH_SIZE, per_device_eval_batch_size=64, bf16=cpu_has_native_bf16(),
-            bf16_full_eval=False, train_sampling_strategy="group_by_length", eval_strategy="epoch", save_strategy="no",
-            report_to="none", seed=seed, disable_tqdm=True, logging_steps=500, use_cpu=not torch.cuda.is_available(),
+            per_device_train_batch_size=BATCH_SIZE, per_device_eval_batch_size=64, use_cpu=on_cpu,
+            bf16=precision == "bf16", fp16=precision == "fp16", tf32=precision == "tf32" or None,
+            train_sampling_strategy="group_by_length", eval_strategy="epoch", save_strategy="no",
+            report_to="none", seed=seed, disable_tqdm=True, logging_steps=500,
         )  # fmt: skip
         trainer = Trainer(model=network, args=args, train_dataset=splits["train"], eval_dataset=splits["validation"],
                           data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy)  # fmt: skip
