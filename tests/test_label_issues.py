@@ -138,14 +138,14 @@ def test_auto_adds_fold_models_only_when_they_cost_little(caplog):
     from bert_sentiment.fine_tune import choose_label_issue_mode
 
     caplog.set_level("INFO")
-    args = lambda mode, processes=1: SimpleNamespace(find_label_issues=mode, world_size=processes)  # noqa: E731
+    one, two = SimpleNamespace(world_size=1), SimpleNamespace(world_size=2)
     trained_at = lambda samples_per_second: SimpleNamespace(metrics={"train_samples_per_second": samples_per_second})  # noqa: E731
-    assert choose_label_issue_mode(args("auto"), trained_at(100.0), 6_000) == "thorough"  # one epoch: 1 minute
-    assert choose_label_issue_mode(args("auto"), trained_at(10.0), 6_000) == "fast"  # 10 minutes
+    assert choose_label_issue_mode("auto", one, trained_at(100.0), 6_000) == "thorough"  # one epoch: 1 minute
+    assert choose_label_issue_mode("auto", one, trained_at(10.0), 6_000) == "fast"  # 10 minutes
     assert "fold models would take about 10.0 min (--find_label_issues thorough asks for them)" in caplog.text
-    assert choose_label_issue_mode(args("thorough"), trained_at(10.0), 6_000) == "thorough"
-    assert choose_label_issue_mode(args("fast"), trained_at(1e6), 10) == "fast"
-    assert choose_label_issue_mode(args("thorough", processes=2), trained_at(100.0), 6_000) == "fast"
+    assert choose_label_issue_mode("thorough", one, trained_at(10.0), 6_000) == "thorough"
+    assert choose_label_issue_mode("fast", one, trained_at(1e6), 10) == "fast"
+    assert choose_label_issue_mode("thorough", two, trained_at(100.0), 6_000) == "fast"
     assert "in one process only" in caplog.text
 
 

@@ -230,3 +230,39 @@ def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained
     monkeypatch.setattr(onnx_export, "INT8_RECIPES", {first: ()})
     with pytest.raises(onnx_export.OnnxMismatch, match="every linear layer: model_quantized.onnx"):
         export_graphs(model, tokenizer, tmp_path / "out", TEXTS)
+
+
+def test_the_check_reads_texts_spread_over_a_long_split_and_answers_each_in_its_own_row(trained_run, monkeypatch):
+    """Evaluation splits come longest first: the check takes every n-th text, not the first (longest) ones, and
+    batching texts of similar length puts each answer back on its own text."""
+    import bert_sentiment.onnx_export as onnx_export
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(trained_run)
+    model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
+    monkeypatch.setattr(onnx_export, "MAX_CHECK_TEXTS", 10)
+    longest_first = sorted(TEXTS, key=len, reverse=True)
+    reference = Reference(model, tokenizer, longest_first)
+    assert reference.texts == [longest_first[int(i)] for i in np.linspace(0, 39, 10)]
+    assert reference.texts[0] == longest_first[0] and reference.texts[-1] == longest_first[-1]
+    one_by_one = np.concatenate([torch_probabilities(model, tokenizer, [text], 512) for text in reference.texts])
+    np.testing.assert_allclose(reference.expected, one_by_one, atol=1e-5)
+
+
+def test_probabilities_a_run_already_has_spare_pytorch_yet_a_wrong_graph_is_still_refused(trained_run, monkeypatch):
+    import bert_sentiment.onnx_export as onnx_export
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(trained_run)
+    model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
+    known = torch_probabilities(model, tokenizer, TEXTS, 512)
+
+    def no_pytorch(*args):
+        raise AssertionError("PyTorch ran again")
+
+    monkeypatch.setattr(onnx_export, "torch_probabilities", no_pytorch)
+    reference = Reference(model, tokenizer, TEXTS, expected=known)
+    assert reference.fp32_difference(OnnxModel(trained_run / "onnx" / "model.onnx")) <= 1e-4
+    swapped = Reference(model, tokenizer, TEXTS, expected=known[:, ::-1])  # as if evaluation's rows were another model's
+    with pytest.raises(OnnxMismatch, match="differs from PyTorch"):
+        swapped.fp32_difference(OnnxModel(trained_run / "onnx" / "model.onnx"))

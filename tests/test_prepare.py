@@ -86,3 +86,11 @@ def test_a_class_too_rare_to_split_is_explained():
     rows = english_reviews(20) + [("a neutral one", "neutral")]
     with pytest.raises(UserError, match=r"Class\(es\) \['neutral'\] have fewer than 2.*--validation_file"):
         prepare_splits(as_splits(train=rows), data_args(), seed=0)
+
+
+@pytest.mark.parametrize(("total", "percent", "held_out"), [(20, None, 2), (40_000, None, 4_000), (100_000, None, 5_000),
+                                                            (1_000_000, None, 5_000), (100_000, 10, 10_000), (20, 50, 10)])  # fmt: skip
+def test_a_carved_validation_split_is_a_tenth_but_at_most_5000_texts_unless_a_share_is_asked(total, percent, held_out):
+    from bert_sentiment.prepare import held_out_size
+
+    assert held_out_size(total, percent) == held_out

@@ -73,3 +73,12 @@ def test_layer_lr_decay_on_a_model_without_numbered_layers_says_so():
     model = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2))
     with pytest.raises(UserError, match="Sequential has none; drop --layer_lr_decay"):
         layer_depths(model)
+
+
+def test_length_grouped_batches_read_each_texts_own_length_and_hold_texts_of_similar_length(tiny_bert, tmp_path):
+    trainer, _, _ = imbalanced_run(tiny_bert, tmp_path, "none", "--per_device_train_batch_size", "4")
+    sampler = trainer._get_train_sampler()
+    assert sampler.lengths == [len(ids) for ids in trainer.train_dataset["input_ids"][:]]
+    order = list(sampler)
+    assert sorted(order) == list(range(len(trainer.train_dataset))), "every text once an epoch"
+    assert sampler.lengths[order[0]] == max(sampler.lengths), "the longest text first, so memory trouble shows at once"

@@ -22,9 +22,17 @@ def tfidf_vectorizer(language: str) -> TfidfVectorizer:
     return TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=TFIDF_MAX_FEATURES, sublinear_tf=True)
 
 
-def baseline_results(splits, language: str, seed: int) -> dict[str, dict[str, dict]]:
-    """{split: {baseline: metrics}} for every evaluation split, fitted on the training split."""
+def baseline_results(splits, language: str, seed: int, max_texts: int | None = None,
+                     show_progress: bool = False) -> dict[str, dict[str, dict]]:  # fmt: skip
+    """{split: {baseline: metrics}} for every evaluation split, fitted on the training split (on a stratified sample
+    of `max_texts` of it when it is larger)."""
+    from tqdm.auto import tqdm
+
+    from bert_sentiment.budget import stratified_sample
+
     train = splits["train"]
+    if max_texts and max_texts < len(train):
+        train = train.select(stratified_sample(train["label"][:], max_texts, seed))
     num_labels = train.features["label"].num_classes
     models = {
         "majority_class": DummyClassifier(strategy="most_frequent"),
@@ -33,10 +41,11 @@ def baseline_results(splits, language: str, seed: int) -> dict[str, dict[str, di
         ),
     }
     results = {name: {} for name in splits if name != "train"}
-    for baseline, model in models.items():
-        logger.info("Fitting the %s baseline on %d texts.", baseline, len(train))
-        model.fit(train["text"], np.asarray(train["label"]))
+    texts, labels = train["text"][:], np.asarray(train["label"][:])
+    for baseline, model in tqdm(models.items(), desc="Baselines", disable=not show_progress):
+        logger.info("Fitting the %s baseline on %s texts.", baseline, f"{len(train):,}")
+        model.fit(texts, labels)
         for split in results:
-            predictions = model.predict(splits[split]["text"])
-            results[split][baseline] = classification_metrics(splits[split]["label"], predictions, num_labels)
+            predictions = model.predict(splits[split]["text"][:])
+            results[split][baseline] = classification_metrics(splits[split]["label"][:], predictions, num_labels)
     return results

@@ -141,8 +141,11 @@ def _label_issues_note(issues: dict | None) -> str | None:
     if not issues:
         return None
     counts = ", ".join(f"{count:,} of the {split} examples" for split, count in issues["counts"].items())
+    sample = issues.get("train_sample")
+    scored = (f" Training texts were scored on a stratified sample of {sample['scored']:,} of {sample['of']:,}, so the "
+              "training count is of that sample." if sample else "")  # fmt: skip
     return (f"Likely label errors in the data (confident learning with cleanlab, on out-of-sample probabilities: "
-            f"{issues['train_method']} for training, {issues['eval_method']} for the other splits): {counts}. "
+            f"{issues['train_method']} for training, {issues['eval_method']} for the other splits): {counts}.{scored} "
             "The ranked list stays with the training run (it holds the texts).")  # fmt: skip
 
 
@@ -232,8 +235,16 @@ def _data_section(facts: RunFacts) -> dict:
 
 def _data_notes(data: dict) -> list[str]:
     notes = []
-    if "validation_from_train_percent" in data:
+    if "validation_from_train_percent" in data:  # runs before 0.3
         notes.append(f"The validation split is a stratified {data['validation_from_train_percent']:g}% of the training data, held out before tokenization.")
+    if "validation_from_train" in data:
+        held_out = data["validation_from_train"]
+        notes.append(f"The validation split is a stratified {held_out['percent']:g}% ({held_out['texts']:,} texts) of "
+                     "the training data, held out before tokenization.")  # fmt: skip
+    if "baseline_sample" in data:
+        sample = data["baseline_sample"]
+        notes.append(f"The TF-IDF baseline was fitted on a stratified sample of {sample['fitted_on']:,} of the "
+                     f"{sample['of']:,} training texts.")  # fmt: skip
     dropped = sum(data.get("dropped", {}).values())
     if dropped:
         notes.append(f"{dropped:,} rows with an empty text or a missing label were removed.")

@@ -63,7 +63,7 @@ def check_data_arguments(data_args, in_memory: bool = False) -> None:
         raise UserError(f"--long_text '{data_args.long_text}' is not one of {', '.join(LONG_TEXT_MODES)}.")
     if data_args.header not in HEADER_CHOICES:
         raise UserError(f"--header '{data_args.header}' is not one of {', '.join(HEADER_CHOICES)}.")
-    if not 0 < data_args.validation_split_percentage < 100:
+    if data_args.validation_split_percentage is not None and not 0 < data_args.validation_split_percentage < 100:
         raise UserError(
             f"--validation_split_percentage {data_args.validation_split_percentage} must be above 0 and below 100 (e.g. 10)."
         )

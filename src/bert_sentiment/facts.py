@@ -59,6 +59,7 @@ class RunFacts:
     label_issues: dict | None = None  # counts of likely label errors per split, and how they were found
     onnx: dict | None = None  # the ONNX files written and how they compared with PyTorch, or why none; None: not asked
     published: str | None = None
+    phases: dict | None = None  # step -> {seconds, peak_memory_gb}: what each step of the run cost
     schema_version: int = SCHEMA_VERSION
 
     def save(self, output_dir: Path) -> Path:

@@ -14,8 +14,10 @@ from datasets import Dataset, DatasetDict
 from transformers import set_seed
 
 from bert_sentiment.baselines import baseline_results
+from bert_sentiment.budget import THOROUGH_BUDGET_SECONDS, AnalysisBudget, plan_analyses, stratified_sample
 from bert_sentiment.calibration import (
-    MIN_VALIDATION_TEXTS, calibration_report, classifier_head, fit_temperature, fold_temperature, plot_reliability,
+    MIN_VALIDATION_TEXTS, calibration_report, classifier_head, fit_temperature, fold_temperature,
+    negative_log_likelihood, plot_reliability,
 )  # fmt: skip
 from bert_sentiment.data import check_data_arguments, load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
@@ -31,6 +33,7 @@ from bert_sentiment.memory import fit_batch_to_memory, trial_batch_fit
 from bert_sentiment.model import load_base_encoder, load_model, load_tokenizer_and_config
 from bert_sentiment.model_card import write_card
 from bert_sentiment.onnx_export import try_export_onnx
+from bert_sentiment.phases import PhaseClock
 from bert_sentiment.prepare import PreparedData, prepare_splits
 from bert_sentiment.publish import HubTarget, check_hub_access, publish
 from bert_sentiment.training import build_trainer, checkpoint_to_resume
@@ -42,7 +45,6 @@ EVAL_PREFIXES = {"validation": "eval", "test": "test"}  # the Trainer's names fo
 # with the fast models, they raised top-k precision on SST-2 with 5% flipped labels from 0.500/0.498/0.470 to
 # 0.510/0.530/0.523 over three flip seeds (bench/README.md, "Likely label errors").
 LABEL_ISSUE_FOLDS = 2
-THOROUGH_BUDGET_SECONDS = 300  # 'auto' adds the fold models when they are estimated to take at most this long
 
 
 @dataclass
@@ -64,13 +66,17 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
 
     `data`, when given, is the user's data already in memory (an InMemoryData), in place of the data flags.
     """
-    started, clock = utc_now(), time.monotonic()
+    started, start_time = utc_now(), time.monotonic()
     check_data_arguments(data_args, in_memory=data is not None)  # every cheap check first: no time is spent on a doomed run
     resume_from = checkpoint_to_resume(training_args)
     hub_target = publishing_target(training_args)
     set_seed(training_args.seed)
-    prepared = prepare_data(model_args, data_args, training_args, data)
-    model = load_model(prepared.checkpoint, prepared.config, model_args)
+    clock = PhaseClock()
+    with clock("data"):
+        prepared = prepare_data(model_args, data_args, training_args, data)
+    budget = analysis_budget(prepared, training_args)
+    with clock("model loading"):
+        model = load_model(prepared.checkpoint, prepared.config, model_args)
     longest = min(prepared.lengths["max_length"], prepared.lengths["splits"]["train"]["max"])
     parameters = model.num_parameters()
     search = None
@@ -86,7 +92,8 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
         logger.info("Pooler: %s.", model_args.pooler_note)
     logger.info("Training precision: %s (%s).", training_args.precision_used, training_args.precision_reason)
     trainer, interrupt = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args, callbacks)
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    with clock("training"):
+        train_result = trainer.train(resume_from_checkpoint=resume_from)
     if interrupt.interrupted:
         logger.warning(
             "Stopped at step %d; checkpoint saved in %s. Continue with the same command plus --resume.",
@@ -94,21 +101,32 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
         )  # fmt: skip
         return None
 
-    facts = evaluate_run(trainer, train_result, prepared, training_args, model_args)
+    facts, probabilities = evaluate_run(trainer, train_result, prepared, training_args, model_args, clock, budget)
     facts.hp_search, facts.started = search, started
-    facts.duration_seconds = round(time.monotonic() - clock, 1)
     if trainer.is_world_process_zero():
         _remove_checkpoints(Path(training_args.output_dir))
         if training_args.export_onnx:  # before the card, which shows the ONNX snippets only when the files exist
-            facts.onnx = try_export_onnx(Path(training_args.output_dir), prepared.data.splits["validation"]["text"])
+            with clock("onnx export"):
+                facts.onnx = export_checked_onnx(prepared, training_args, probabilities["validation"])
+        facts.phases = clock.record
+        facts.duration_seconds = round(time.monotonic() - start_time, 1)
         save_run(Path(training_args.output_dir), facts, training_args, model_args, hub_target)
     return facts
 
 
-def choose_label_issue_mode(training_args, train_result, train_texts: int) -> str:
-    """'false', 'fast' or 'thorough' for this run: --find_label_issues, with 'auto' decided by the cost of
-    LABEL_ISSUE_FOLDS fold models (one epoch of the training set in all) at the speed this run trained."""
-    asked = training_args.find_label_issues
+def analysis_budget(prepared: PreparedRun, training_args) -> AnalysisBudget:
+    """The steps after training, sized to what the run will train (budget.py); logged before training starts."""
+    train = prepared.data.splits["train"]
+    counts = list(prepared.data.report["label_counts"]["train"].values())
+    tokens = min(prepared.lengths["splits"]["train"]["mean"], prepared.lengths["max_length"])
+    budget = plan_analyses(training_args, len(train), counts, tokens, prepared.config)
+    logger.info(budget.describe())
+    return budget
+
+
+def choose_label_issue_mode(asked: str, training_args, train_result, scored_texts: int) -> str:
+    """'false', 'fast' or 'thorough' for this run: the budget's mode, with 'auto' decided by the cost of
+    LABEL_ISSUE_FOLDS fold models (one epoch of the scored texts in all) at the speed this run trained."""
     if asked in ("false", "fast"):
         return asked
     if training_args.world_size > 1:  # fold models would need every process; label issues run on the first alone
@@ -119,26 +137,27 @@ def choose_label_issue_mode(training_args, train_result, train_texts: int) -> st
     if asked == "thorough":
         return asked
     speed = train_result.metrics.get("train_samples_per_second")
-    estimate = train_texts / speed if speed else float("inf")
+    estimate = scored_texts / speed if speed else float("inf")
     if estimate > THOROUGH_BUDGET_SECONDS:
         logger.info("Label issues: the fast models score the training texts; fold models would take about %s "
                     "(--find_label_issues thorough asks for them).", _minutes(estimate))  # fmt: skip
         return "fast"
-    logger.info("Label issues: fine-tuning %d fold models, one epoch on 1/%d of the training texts each, about %s "
-                "(--find_label_issues fast skips them).", LABEL_ISSUE_FOLDS, LABEL_ISSUE_FOLDS,
+    logger.info("Label issues: fine-tuning %d fold models, one epoch on 1/%d of the scored training texts each, about "
+                "%s (--find_label_issues fast skips them).", LABEL_ISSUE_FOLDS, LABEL_ISSUE_FOLDS,
                 _minutes(estimate))  # fmt: skip
     return "thorough"
 
 
-def fold_probabilities(prepared: PreparedRun, model_args, training_args) -> tuple[np.ndarray, float] | None:
+def fold_probabilities(prepared: PreparedRun, model_args, training_args, rows: np.ndarray) -> tuple[np.ndarray, float] | None:
     """(each training text's probabilities, seconds taken): from models fine-tuned from the same checkpoint, with the
     run's settings, for one epoch on the other folds: out of sample, as confident learning needs. None when a class
-    has fewer texts than folds, or when interrupted (Ctrl-C): the fast models then score the training texts alone."""
+    has fewer texts than folds, or when interrupted (Ctrl-C): the fast models then score the training texts alone.
+    `rows`: the training texts scored (the budget's sample)."""
     from sklearn.model_selection import StratifiedKFold
     from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
-    train = prepared.tokenized["train"]
-    labels = np.asarray(train["label"])
+    train = prepared.tokenized["train"].select(rows)
+    labels = np.asarray(train["label"][:])
     if np.bincount(labels).min() < LABEL_ISSUE_FOLDS:
         logger.info("Label issues: a class has fewer than %d training texts, so no fold models.", LABEL_ISSUE_FOLDS)
         return None
@@ -170,14 +189,13 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds != float("inf") else "an unknown time"
 
 
-def base_embeddings(prepared: PreparedRun, model_args, training_args):
-    """The pretrained encoder's sentence embeddings of the training texts (it never saw a label), for
+def base_embeddings(prepared: PreparedRun, model_args, training_args, texts: list[str]):
+    """The pretrained encoder's sentence embeddings of the scored training texts (it never saw a label), for
     label_issues.py's out-of-sample probabilities; timed and logged."""
     from bert_sentiment.label_issues import sentence_embeddings
 
     started = time.monotonic()
     encoder = load_base_encoder(prepared.checkpoint, model_args).to(training_args.device)
-    texts = prepared.data.splits["train"]["text"]
     # The precision the run trained in: chosen because this machine does it natively.
     half = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else None
     rows = sentence_embeddings(encoder.eval(), prepared.tokenizer, texts, prepared.lengths["max_length"],
@@ -191,7 +209,7 @@ def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun
     """Load and split the data, pick the checkpoint and max_length, and tokenize (the long-text mode applied)."""
     raw, source = load_raw_splits(data_args, model_args.cache_dir, data)
     data = prepare_splits(raw, data_args, training_args.split_seed)
-    language = resolve_language(model_args.language, data.splits["train"]["text"])
+    language = resolve_language(model_args.language, data.splits["train"]["text"][:])
     checkpoint = model_args.model_name_or_path or default_checkpoint(language)
     tokenizer, config = load_tokenizer_and_config(checkpoint, data.label_names, model_args)
     lengths, lengths_by_split = measure_lengths(data.splits, tokenizer, config, data_args.max_seq_length)
@@ -207,38 +225,67 @@ def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun
     return PreparedRun(data, source, language, checkpoint, tokenizer, config, lengths, tokenized)
 
 
-def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, model_args) -> RunFacts:
-    """Save the best model, evaluate it and the baselines on every split, and gather the run's facts."""
+def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, model_args, clock: PhaseClock,
+                 budget: AnalysisBudget) -> tuple[RunFacts, dict]:  # fmt: skip
+    """Save the best model, evaluate it and the baselines on every split, and gather the run's facts; with the
+    probabilities per split."""
     trainer.save_model()  # best checkpoint's weights (safetensors, fp32), tokenizer and config with label names
     full_precision_evaluation(trainer)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
     reading, long_text = prepared.lengths["inference_max_length"], prepared.lengths["long_text"]
-    calibration = calibrate(trainer, prepared, training_args.calibrate, reading)  # saved again, calibrated
     output_dir = Path(training_args.output_dir)
-    temperature = calibration["temperature"] if calibration else None
-    results, probabilities = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir, reading, long_text,
-                                             temperature)  # fmt: skip
-    baselines = baseline_results(prepared.data.splits, prepared.language, training_args.seed)
+    with clock("evaluation and calibration"):  # the model is saved again, calibrated
+        results, probabilities, calibration = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir,
+                                                              reading, long_text, training_args.calibrate)  # fmt: skip
+    splits, seed = prepared.data.splits, training_args.seed
+    with clock("baselines"):
+        baselines = baseline_results(splits, prepared.language, seed, budget.baseline_sample, not training_args.disable_tqdm)
     log_comparison(results, baselines)
-    issues, mode = None, choose_label_issue_mode(training_args, train_result, len(prepared.data.splits["train"]))
-    folds = fold_probabilities(prepared, model_args, training_args) if mode == "thorough" else None
-    if mode != "false" and trainer.is_world_process_zero():
-        issues = find_label_issues(prepared.data.splits, probabilities, prepared.data.label_names, prepared.language,
-                                   training_args.seed, output_dir, base_embeddings(prepared, model_args, training_args),
-                                   folds[0] if folds else None)  # fmt: skip
-        if folds:
-            issues["fold_models_seconds"] = folds[1]
-    return RunFacts(
+    issues = None
+    if budget.label_issues != "false" and trainer.is_world_process_zero():
+        with clock("label issues"):
+            issues = label_issues(prepared, probabilities, budget, trainer, train_result, training_args, model_args)
+    facts = RunFacts(
         calibration=calibration,
         label_issues=issues,
         base_model=prepared.checkpoint,
         language=prepared.language,
         label_names=prepared.data.label_names,
-        data={"source": prepared.source, **prepared.data.report},
+        data={"source": prepared.source, **prepared.data.report, **budget.sample_facts()},
         lengths=prepared.lengths,
         **run_record(trainer, training_args, train_result, results, baselines, model_args.pooler_note),
     )
+    return facts, probabilities
+
+
+def label_issues(prepared: PreparedRun, probabilities: dict, budget: AnalysisBudget, trainer, train_result,
+                 training_args, model_args) -> dict:  # fmt: skip
+    """Rank likely label errors: the budget's sample of training texts scored out of sample, the other splits by the
+    fine-tuned model; label_issues.jsonl and its summary for the facts."""
+    splits = prepared.data.splits
+    rows = stratified_sample(splits["train"]["label"][:], budget.label_issue_sample, training_args.seed)
+    scored = {**splits, "train": splits["train"].select(rows)}
+    mode = choose_label_issue_mode(budget.label_issues, training_args, train_result, len(rows))
+    folds = fold_probabilities(prepared, model_args, training_args, rows) if mode == "thorough" else None
+    embeddings = base_embeddings(prepared, model_args, training_args, scored["train"]["text"][:])
+    issues = find_label_issues(scored, probabilities, prepared.data.label_names, prepared.language, training_args.seed,
+                               Path(training_args.output_dir), embeddings, folds[0] if folds else None,
+                               show_progress=not training_args.disable_tqdm)  # fmt: skip
+    if folds:
+        issues["fold_models_seconds"] = folds[1]
+    if len(rows) < len(splits["train"]):
+        issues["train_sample"] = {"scored": len(rows), "of": len(splits["train"])}
+    return issues
+
+
+def export_checked_onnx(prepared: PreparedRun, training_args, validation_probabilities: np.ndarray) -> dict:
+    """onnx/ beside the saved model, checked on validation texts against the probabilities evaluation just gave them
+    (PyTorch is not run again) when the check reads them as evaluation did: whole texts, cut at the reading length."""
+    texts = prepared.data.splits["validation"]["text"][:]
+    same_reading = prepared.lengths["long_text"] == "truncate"
+    return try_export_onnx(Path(training_args.output_dir), texts, expected=validation_probabilities if same_reading
+                           else None, show_progress=not training_args.disable_tqdm)  # fmt: skip
 
 
 def full_precision_evaluation(trainer) -> None:
@@ -294,7 +341,7 @@ def run_record(trainer, training_args, train_result, results: dict, baselines: d
 
 def measure_lengths(splits, tokenizer, config, requested: int | None) -> tuple[dict, dict]:
     """(length report with the chosen max_length, token lengths per split)."""
-    lengths = {name: token_lengths(tokenizer, split["text"]) for name, split in splits.items()}
+    lengths = {name: token_lengths(tokenizer, split["text"][:]) for name, split in splits.items()}
     max_length, reason = choose_max_length(lengths["train"], requested, model_length_limit(tokenizer, config))
     return length_report(lengths, max_length, reason), lengths
 
@@ -322,19 +369,25 @@ def tokenize(splits, tokenizer, max_length: int, long_text: str = "truncate", re
     })  # fmt: skip
 
 
-def predict_by_windows(trainer, texts, labels, max_length: int, prefix: str):
-    """Probabilities averaged over each text's overlapping windows, and the metrics they give."""
+def predict_split(trainer, texts, tokenized, max_length: int, long_text: str, prefix: str):
+    """(logits, owners, metrics) of one split read as predictions read it: one row per text, or per window with
+    owners[i] the text window i belongs to (long_text 'chunks'; owners is None otherwise)."""
+    if long_text != "chunks":
+        prediction = trainer.predict(tokenized, metric_key_prefix=prefix)
+        return prediction.predictions, None, prediction.metrics
     windows, owners = window_encodings(trainer.processing_class, list(texts), max_length)
     prediction = trainer.predict(Dataset.from_dict(dict(windows)), metric_key_prefix=prefix)
-    probabilities = average_by_owner(softmax(prediction.predictions), owners, len(texts))
-    metrics = classification_metrics(labels, probabilities.argmax(axis=-1), probabilities.shape[1])
-    metrics = {f"{prefix}_{name}": value for name, value in metrics.items()} | {f"{prefix}_windows": len(owners)}
-    return probabilities, metrics
+    return prediction.predictions, owners, {f"{prefix}_windows": len(owners)}
 
 
-def calibrate(trainer, prepared: PreparedRun, wanted: bool, reading: int) -> dict | None:
-    """Fit a temperature on validation, read as evaluation reads it, and fold it into the saved model."""
-    texts, labels = prepared.data.splits["validation"]["text"], np.asarray(prepared.data.splits["validation"]["label"])
+def text_probabilities(logits: np.ndarray, owners: np.ndarray | None, texts: int, temperature: float | None):
+    """Each text's probabilities from its logits (windows averaged), scaled by the temperature when there is one."""
+    probabilities = softmax(logits / (temperature or 1.0))
+    return probabilities if owners is None else average_by_owner(probabilities, owners, texts)
+
+
+def calibrate(trainer, logits: np.ndarray, labels: np.ndarray, owners: np.ndarray | None, wanted: bool) -> dict | None:
+    """Fit a temperature on the validation logits (read as evaluation reads them) and fold it into the saved model."""
     if not wanted:
         logger.info("Calibration off (--calibrate false): probabilities are the model's own.")
         return None
@@ -343,11 +396,6 @@ def calibrate(trainer, prepared: PreparedRun, wanted: bool, reading: int) -> dic
                if len(labels) < MIN_VALIDATION_TEXTS else "the model has no single linear classifier head to scale")  # fmt: skip
         logger.info("Calibration skipped: %s.", why)
         return None
-    if prepared.lengths["long_text"] == "chunks":
-        windows, owners = window_encodings(trainer.processing_class, list(texts), reading)
-        logits = trainer.predict(Dataset.from_dict(dict(windows)), metric_key_prefix="calibration").predictions
-    else:
-        logits, owners = trainer.predict(prepared.tokenized["validation"], metric_key_prefix="calibration").predictions, None
     temperature = fit_temperature(logits, labels, owners)
     fold_temperature(trainer.model, temperature)
     trainer.save_model()
@@ -357,18 +405,24 @@ def calibrate(trainer, prepared: PreparedRun, wanted: bool, reading: int) -> dic
 
 
 def evaluate_splits(trainer, data, tokenized, output_dir: Path, max_length: int, long_text: str,
-                    temperature: float | None = None) -> tuple[dict, dict]:  # fmt: skip
-    """(report per split, probabilities per split), read as predictions read: calibrated, at the reading length."""
+                    wants_calibration: bool = False) -> tuple[dict, dict, dict | None]:  # fmt: skip
+    """(report per split, probabilities per split, calibration), read as predictions read: at the reading length,
+    calibrated by a temperature fitted on the validation pass itself, so no split is read twice."""
+    splits = {split: prefix for split, prefix in EVAL_PREFIXES.items() if split in tokenized}
+    passes = {split: predict_split(trainer, data.splits[split]["text"][:], tokenized[split], max_length, long_text, prefix)
+              for split, prefix in splits.items()}  # fmt: skip
+    logits, owners, _ = passes["validation"]
+    calibration = calibrate(trainer, logits, np.asarray(data.splits["validation"]["label"][:]), owners, wants_calibration)
+    temperature = calibration["temperature"] if calibration else None
     results, probabilities_by_split = {}, {}
-    for split, prefix in EVAL_PREFIXES.items():
-        if split not in tokenized:
-            continue
-        texts, labels = data.splits[split]["text"], data.splits[split]["label"]
-        if long_text == "chunks":
-            probabilities, metrics = predict_by_windows(trainer, texts, labels, max_length, prefix)
-        else:
-            prediction = trainer.predict(tokenized[split], metric_key_prefix=prefix)
-            probabilities, metrics = softmax(prediction.predictions), prediction.metrics
+    for split, prefix in splits.items():
+        texts, labels = data.splits[split]["text"][:], np.asarray(data.splits[split]["label"][:])
+        logits, owners, metrics = passes[split]
+        probabilities = text_probabilities(logits, owners, len(texts), temperature)
+        metrics |= {f"{prefix}_{name}": value for name, value in
+                    classification_metrics(labels, probabilities.argmax(axis=-1), probabilities.shape[1]).items()}  # fmt: skip
+        if temperature or owners is not None:  # the loss of the probabilities reported, not of the raw logits
+            metrics[f"{prefix}_loss"] = negative_log_likelihood(probabilities, labels)
         trainer.log_metrics(prefix, metrics)
         trainer.save_metrics(prefix, metrics)
         probabilities_by_split[split] = probabilities
@@ -378,7 +432,7 @@ def evaluate_splits(trainer, data, tokenized, output_dir: Path, max_length: int,
                 results[split]["calibration"] = calibration_report(probabilities, labels, temperature)
                 title = f"Reliability ({split}, temperature {temperature:.2f})"
                 plot_reliability(probabilities, labels, temperature, title, output_dir / f"reliability_{split}.png")
-    return results, probabilities_by_split
+    return results, probabilities_by_split, calibration
 
 
 def log_comparison(results: dict, baselines: dict) -> None:

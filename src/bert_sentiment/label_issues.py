@@ -9,6 +9,9 @@ encoder over the training texts; measured in bench/README.md ("Likely label erro
 flipped labels better than either model alone. In thorough mode (fine_tune.fold_probabilities) two models
 fine-tuned for one epoch on half the training set each score the other half too, averaged in: about one
 more epoch of training, which found more of the flipped labels on every seed measured.
+
+On large data the training texts scored are a stratified sample sized to the run (budget.py): a short try on a
+million reviews ranks a few thousand of them, a long run more; `--label_issue_sample all` scores every one.
 """
 
 import contextlib
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 
 from bert_sentiment.baselines import tfidf_vectorizer
@@ -37,17 +40,27 @@ EVAL_METHOD = "the fine-tuned model"
 
 
 def cross_validated_probabilities(texts: list[str], labels: np.ndarray, language: str, seed: int,
-                                  embeddings: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+                                  embeddings: np.ndarray | None = None, show_progress: bool = False) -> np.ndarray:  # fmt: skip
     """Each training text's class probabilities from models fitted on the other folds: TF-IDF + logistic
     regression, averaged with logistic regression on `embeddings` (one row per text) when given."""
+    from tqdm.auto import tqdm
+
     folds = min(FOLDS, int(np.bincount(labels).min()))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    tfidf = make_pipeline(tfidf_vectorizer(language), LogisticRegression(max_iter=2000, random_state=seed))
-    probabilities = cross_val_predict(tfidf, texts, labels, cv=splitter, method="predict_proba")
-    if embeddings is None:
-        return probabilities
-    dense = LogisticRegression(max_iter=5000, random_state=seed)
-    return (probabilities + cross_val_predict(dense, embeddings, labels, cv=splitter, method="predict_proba")) / 2
+    models = {"tfidf": (lambda: make_pipeline(tfidf_vectorizer(language), LogisticRegression(max_iter=2000, random_state=seed)),
+                        np.asarray(texts, dtype=object))}  # fmt: skip
+    if embeddings is not None:
+        models["embeddings"] = (lambda: LogisticRegression(max_iter=5000, random_state=seed), embeddings)
+    classes = np.unique(labels)
+    probabilities = {name: np.zeros((len(labels), len(classes))) for name in models}
+    with tqdm(total=folds * len(models), desc="Label issues: cross-validated models", disable=not show_progress) as bar:
+        for fitted, held_out in splitter.split(labels, labels):
+            for name, (build, features) in models.items():
+                model = build().fit(features[fitted], labels[fitted])
+                columns = np.searchsorted(classes, model.classes_)
+                probabilities[name][np.ix_(held_out, columns)] = model.predict_proba(features[held_out])
+                bar.update()
+    return sum(probabilities.values()) / len(models)
 
 
 def sentence_embeddings(encoder, tokenizer, texts: list[str], max_length: int, show_progress: bool = True,
@@ -90,14 +103,15 @@ def ranked_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[tuple[i
 
 
 def find_label_issues(splits, probabilities: dict[str, np.ndarray], names: list[str], language: str, seed: int,
-                      output_dir: Path, embeddings: np.ndarray | None = None,
-                      fine_tuned: np.ndarray | None = None) -> dict:  # fmt: skip
+                      output_dir: Path, embeddings: np.ndarray | None = None, fine_tuned: np.ndarray | None = None,
+                      show_progress: bool = False) -> dict:  # fmt: skip
     """Write output_dir/label_issues.jsonl (ranked per split) and return its summary for the run's facts.
     `embeddings`: the base encoder's, of the training texts (sentence_embeddings); without them, TF-IDF alone.
     `fine_tuned`: the training texts' probabilities from fold models (thorough mode), averaged in when given."""
     started = time.monotonic()
     train = splits["train"]
-    train_probabilities = cross_validated_probabilities(train["text"], np.asarray(train["label"]), language, seed, embeddings)
+    train_probabilities = cross_validated_probabilities(train["text"][:], np.asarray(train["label"][:]), language, seed,
+                                                        embeddings, show_progress)  # fmt: skip
     if fine_tuned is not None:
         train_probabilities = (train_probabilities + fine_tuned) / 2
     method = THOROUGH_METHOD if fine_tuned is not None else TRAIN_METHOD if embeddings is not None else TFIDF_METHOD
@@ -106,7 +120,7 @@ def find_label_issues(splits, probabilities: dict[str, np.ndarray], names: list[
     counts = {}
     with open(Path(output_dir) / ISSUES_FILE, "w", encoding="utf-8") as handle:
         for split, probs in by_split.items():
-            texts, labels = splits[split]["text"], np.asarray(splits[split]["label"])
+            texts, labels = splits[split]["text"][:], np.asarray(splits[split]["label"][:])
             issues = ranked_issues(labels, probs)
             counts[split] = len(issues)
             for rank, (row, quality) in enumerate(issues, 1):

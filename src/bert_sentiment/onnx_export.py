@@ -75,14 +75,17 @@ class OnnxCheck:
         return asdict(self)
 
 
-def export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation texts", margin: float = 0.0) -> dict:
+def export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation texts", margin: float = 0.0,
+                expected: np.ndarray | None = None, show_progress: bool = False) -> dict:  # fmt: skip
     """Export, quantize and verify the model saved in `model_dir`; write `model_dir/onnx/`. Returns the facts
     for run_facts.json; raises OnnxMismatch (or the exporter's error) and writes nothing when a check fails.
-    `margin`: compare labels only on texts PyTorch decides by at least this much (see verify)."""
+    `margin`: compare labels only on texts PyTorch decides by at least this much (see verify). `expected`: the
+    saved model's probabilities for `texts` when the caller has them (training's evaluation), read as the check
+    reads them; PyTorch is then not run again."""
     model_dir = Path(model_dir)
     tokenizer, model = _load_torch(model_dir)
     with tempfile.TemporaryDirectory(dir=model_dir, prefix=".onnx-") as work:
-        check = export_graphs(model, tokenizer, Path(work), texts, margin)
+        check = export_graphs(model, tokenizer, Path(work), texts, margin, expected, show_progress)
         (model_dir / ONNX_DIR).mkdir(exist_ok=True)
         for name in (FP32_FILE, INT8_FILE):
             os.replace(Path(work) / name, model_dir / ONNX_DIR / name)
@@ -96,25 +99,33 @@ def export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation
             "int8_size_share": round(sizes[1] / sizes[0], 3), **check.to_dict()}  # fmt: skip
 
 
-def export_graphs(model, tokenizer, directory: Path, texts: list[str] = STOCK_TEXTS, margin: float = 0.0) -> OnnxCheck:
+def export_graphs(model, tokenizer, directory: Path, texts: list[str] = STOCK_TEXTS, margin: float = 0.0,
+                  expected: np.ndarray | None = None, show_progress: bool = False) -> OnnxCheck:  # fmt: skip
     """Write FP32_FILE and INT8_FILE for a PyTorch model into `directory`, checked on `texts` (labels compared where
     PyTorch decides by `margin`, see verify). Int8 takes the first of INT8_RECIPES that passes; OnnxMismatch if none."""
+    from tqdm.auto import tqdm
+
     fp32, int8 = Path(directory) / FP32_FILE, Path(directory) / INT8_FILE
-    with _quiet_exporters():
-        _export(model, tokenizer, fp32)
-    reference = Reference(model, tokenizer, texts)
-    fp32_difference = reference.fp32_difference(OnnxModel(fp32))  # a wrong fp32 graph is not helped by any recipe
-    failures = []
-    for recipe in INT8_RECIPES:
+    with tqdm(total=2 + len(INT8_RECIPES), desc="ONNX export and check", disable=not show_progress) as bar:
         with _quiet_exporters():
-            _quantize(fp32, int8, recipe, model.config)
-        try:
-            check = reference.int8_check(OnnxModel(int8), margin, fp32_difference)
-        except OnnxMismatch as err:
-            failures.append(f"{recipe}: {err}")
-            continue
-        check.int8_recipe = recipe
-        return check
+            _export(model, tokenizer, fp32)
+        reference = Reference(model, tokenizer, texts, expected)
+        bar.update()
+        fp32_difference = reference.fp32_difference(OnnxModel(fp32))  # a wrong fp32 graph is not helped by any recipe
+        bar.update()
+        failures = []
+        for recipe in INT8_RECIPES:
+            with _quiet_exporters():
+                _quantize(fp32, int8, recipe, model.config)
+            bar.update()
+            try:
+                check = reference.int8_check(OnnxModel(int8), margin, fp32_difference)
+            except OnnxMismatch as err:
+                failures.append(f"{recipe}: {err}")
+                continue
+            check.int8_recipe = recipe
+            bar.update(bar.total - bar.n)
+            return check
     raise OnnxMismatch(" / ".join(failures))
 
 
@@ -142,11 +153,11 @@ def _ffn_nodes(path: Path, config, which: tuple[str, ...]) -> list[str]:
             if node.op_type in ("MatMul", "Gemm") and weights.get(node.input[1]) in wanted]  # fmt: skip
 
 
-def try_export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation texts",
-                    margin: float = 0.0) -> dict:  # fmt: skip
+def try_export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation texts", margin: float = 0.0,
+                    expected: np.ndarray | None = None, show_progress: bool = False) -> dict:  # fmt: skip
     """export_onnx, or one line saying why not: a model the exporter cannot handle still trains and serves."""
     try:
-        return export_onnx(model_dir, texts, texts_from, margin)
+        return export_onnx(model_dir, texts, texts_from, margin, expected, show_progress)
     except Exception as err:  # the exporter fails in many ways on unusual architectures; ONNX is optional
         reason = one_line(err)
         logger.warning("No ONNX export (%s); the model works through PyTorch as before.", reason)
@@ -165,11 +176,16 @@ def verify(model, tokenizer, int8: "Path | OnnxModel", texts: list[str], fp32: "
 class Reference:
     """PyTorch's probabilities on the texts to check, computed once, and the checks of graphs against them."""
 
-    def __init__(self, model, tokenizer, texts: list[str]):
+    def __init__(self, model, tokenizer, texts: list[str], expected: np.ndarray | None = None):
         self.tokenizer = tokenizer
         self.max_length = model_length_limit(tokenizer, model.config)
-        self.texts = [text for text in texts if text and text.strip()][:MAX_CHECK_TEXTS] or STOCK_TEXTS
-        self.expected = torch_probabilities(model, tokenizer, self.texts, self.max_length)
+        rows = spread([row for row, text in enumerate(texts) if text and text.strip()], MAX_CHECK_TEXTS)
+        if not rows:
+            self.texts, expected = STOCK_TEXTS, None
+        else:
+            self.texts = [texts[row] for row in rows]
+        self.expected = (np.asarray(expected)[rows] if expected is not None else
+                         torch_probabilities(model, tokenizer, self.texts, self.max_length))  # fmt: skip
 
     def probabilities(self, graph: "OnnxModel") -> np.ndarray:
         return graph.probabilities(self.tokenizer, self.texts, self.max_length)
@@ -196,6 +212,14 @@ class Reference:
                                f"average (at most {INT8_MEAN_TOLERANCE} allowed): is it this model's graph?")  # fmt: skip
         return OnnxCheck(len(self.texts), fp32_difference, agreement, float(np.abs(quantized - self.expected).max()),
                          label_margin=margin, labels_compared=int(decided.sum()))  # fmt: skip
+
+
+def spread(items: list, count: int) -> list:
+    """At most `count` of `items`, evenly spaced: evaluation splits come sorted longest first, and their first
+    texts alone would check only the longest (and cost the most to read)."""
+    if len(items) <= count:
+        return items
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, count)]
 
 
 def _opened(graph: "Path | OnnxModel") -> "OnnxModel":
@@ -242,13 +266,17 @@ def torch_probabilities(model, tokenizer, texts: list[str], max_length: int) -> 
 
 
 def _batched(texts: list[str], tokenizer, max_length: int, forward, tensors: str) -> np.ndarray:
-    """`forward` over batches of texts read up to `max_length` tokens, in the texts' order."""
+    """`forward` over batches of texts read up to `max_length` tokens, returned in the texts' order. Batches hold
+    texts of similar length, so little of each is padding."""
+    order = np.argsort([len(text) for text in texts], kind="stable")
     rows = []
     for start in range(0, len(texts), CHECK_BATCH):
-        encoded = tokenizer(texts[start : start + CHECK_BATCH], truncation=True, padding=True, max_length=max_length,
-                            return_tensors=tensors)  # fmt: skip
+        encoded = tokenizer([texts[i] for i in order[start : start + CHECK_BATCH]], truncation=True, padding=True,
+                            max_length=max_length, return_tensors=tensors)  # fmt: skip
         rows.append(forward(encoded))
-    return np.concatenate(rows)
+    result = np.empty_like(np.concatenate(rows))
+    result[order] = np.concatenate(rows)
+    return result
 
 
 def _load_torch(model_dir: Path):

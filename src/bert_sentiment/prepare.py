@@ -15,6 +15,9 @@ from bert_sentiment.labels import LabelMapping, build_label_mapping, is_missing
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_PERCENT = 10  # of the training texts held out for validation when there is no validation split ...
+MAX_HELD_OUT = 5_000  # ... but at most this many: accuracy 0.9 on 5,000 texts is +-0.83 points at 95%
+
 
 @dataclass
 class PreparedData:
@@ -34,8 +37,9 @@ def prepare_splits(raw: DatasetDict, data_args, seed: int) -> PreparedData:
     report["labels_from"] = mapping.how
     splits = DatasetDict({name: _encode_labels(split, mapping, name) for name, split in splits.items()})
     if "validation" not in splits:
-        splits = _split_off_validation(splits, data_args.validation_split_percentage, seed)
-        report["validation_from_train_percent"] = data_args.validation_split_percentage
+        splits, report["validation_from_train"] = _split_off_validation(
+            splits, data_args.validation_split_percentage, seed
+        )
     splits = _limit_sizes(splits, data_args.max_train_samples, data_args.max_eval_samples, seed)
     splits, report["cross_split_duplicates"] = _handle_duplicates(splits, data_args.drop_cross_split_duplicates)
     report["sizes"] = {name: len(split) for name, split in splits.items()}
@@ -102,8 +106,16 @@ def _encode_labels(split: Dataset, mapping: LabelMapping, name: str) -> Dataset:
     return encoded.cast_column("label", ClassLabel(names=mapping.names))
 
 
-def _split_off_validation(splits: DatasetDict, percent: float, seed: int) -> DatasetDict:
-    counts = Counter(splits["train"]["label"])
+def held_out_size(total: int, percent: float | None) -> int:
+    """Validation texts carved from `total` training texts: `percent` of them when asked, else DEFAULT_PERCENT capped
+    at MAX_HELD_OUT (an honest estimate needs thousands of texts, not a tenth of a million-text file)."""
+    if percent is not None:
+        return max(1, round(total * percent / 100))
+    return max(1, min(round(total * DEFAULT_PERCENT / 100), MAX_HELD_OUT))
+
+
+def _split_off_validation(splits: DatasetDict, percent: float | None, seed: int) -> tuple[DatasetDict, dict]:
+    counts = Counter(splits["train"]["label"][:])
     names = splits["train"].features["label"].names
     rare = [names[label] for label, count in counts.items() if count < 2]
     if rare:
@@ -111,15 +123,20 @@ def _split_off_validation(splits: DatasetDict, percent: float, seed: int) -> Dat
             f"Class(es) {rare} have fewer than 2 training examples, too few for a stratified validation split. "
             "Add examples or pass a --validation_file."
         )
+    total = len(splits["train"])
+    size = held_out_size(total, percent)
     try:
-        parts = splits["train"].train_test_split(test_size=percent / 100, seed=seed, stratify_by_column="label")
+        parts = splits["train"].train_test_split(test_size=size, seed=seed, stratify_by_column="label")
     except ValueError as err:  # too few rows for the requested share of every class
         raise UserError(
-            f"Cannot hold out {percent}% of {len(splits['train'])} rows with every class represented ({err}). "
-            "Raise --validation_split_percentage or pass a --validation_file."
+            f"Cannot hold out {size:,} of {total:,} rows ({percent or DEFAULT_PERCENT:g}%) with every class represented "
+            f"({err}). Raise --validation_split_percentage or pass a --validation_file."
         ) from err
-    logger.info("No validation split: held out a stratified %g%% of training (seed %d).", percent, seed)
-    return DatasetDict({**splits, "train": parts["train"], "validation": parts["test"]})
+    share = f"{percent:g}%" if percent is not None else f"{DEFAULT_PERCENT}%, at most {MAX_HELD_OUT:,}"
+    logger.info("No validation split: held out %s of %s training texts, stratified (%s; seed %d).", f"{size:,}",
+                f"{total:,}", share, seed)  # fmt: skip
+    report = {"texts": size, "percent": round(100 * size / total, 2), "asked_percent": percent}
+    return DatasetDict({**splits, "train": parts["train"], "validation": parts["test"]}), report
 
 
 def _limit_sizes(splits: DatasetDict, max_train: int | None, max_eval: int | None, seed: int) -> DatasetDict:
@@ -134,8 +151,8 @@ def _limit_sizes(splits: DatasetDict, max_train: int | None, max_eval: int | Non
 def _handle_duplicates(splits: DatasetDict, drop: bool) -> tuple[DatasetDict, dict]:
     """Report training texts that also occur in validation/test; drop them from training if asked."""
     report = {}
-    train_texts = splits["train"]["text"]
-    held_out = {name: set(split["text"]) for name, split in splits.items() if name != "train"}
+    train_texts = splits["train"]["text"][:]
+    held_out = {name: set(split["text"][:]) for name, split in splits.items() if name != "train"}
     for name, texts in held_out.items():
         shared = [text for text in train_texts if text in texts]
         report[name] = len(shared)
@@ -156,7 +173,7 @@ def _handle_duplicates(splits: DatasetDict, drop: bool) -> tuple[DatasetDict, di
 
 
 def label_counts(split: Dataset, names: list[str]) -> dict[str, int]:
-    counts = Counter(split["label"])
+    counts = Counter(split["label"][:])
     return {name: counts.get(index, 0) for index, name in enumerate(names)}
 
 

@@ -1,0 +1,128 @@
+"""What the steps around training may cost: each sized to the training the user asked for, decided before it.
+
+A short try (`--max_steps 5`) on 1,000,000 reviews should take minutes, not the hours that scoring every
+training text for label issues would; a long run can afford more. So, before training, the run plans its
+analyses from what it will train (texts x tokens, from the step count or the epochs) and from the encoder's
+size (layers x hidden width squared: what one token costs to read):
+
+- label issues score a stratified sample of the training texts (validation and test stay whole): about one
+  text per TEXTS_TRAINED_PER_SCORED texts trained, so the base encoder's pass costs a few percent of the
+  training, and never less than what FLOOR_COST buys (a short run still gets a useful list);
+- the fold models of the thorough mode (about one epoch of training) only where the run trains at least
+  1 / FOLD_SHARE epochs, and for at most THOROUGH_BUDGET_SECONDS;
+- the TF-IDF baseline is fitted on at most BASELINE_MAX_TEXTS training texts (its accuracy levels off long
+  before: bench/README.md, "Steps around training at scale").
+
+Every sampled step says so in the log, before training, with the flag that asks for the whole, and the card
+says how large the sample was. Measured in bench/bench_scale.py.
+"""
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bert_sentiment.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+TRAINING_PASSES = 3  # training a text (forward and backward) costs about three forward passes of it
+TEXTS_TRAINED_PER_SCORED = 10  # so reading one text per ten trained costs about 3% of the training time
+# The least a label-issue pass may cost: 5,000 texts of 32 tokens through a 6-layer, 384-wide encoder (MiniLM),
+# about 20 s on 2 CPU cores; a bert-base reads 625 such texts for it, and fewer of longer texts.
+FLOOR_COST = 5_000 * 32 * 6 * 384**2
+WHOLE_SHARE = 0.5  # a sample of half the texts or more saves little: every text is scored
+MIN_TEXTS_PER_CLASS = 50  # a sample with fewer texts of a class says nothing about that class: the step is skipped
+FOLD_SHARE = 0.5  # fold models (about one epoch) only when the run trains at least two epochs' worth of texts
+THOROUGH_BUDGET_SECONDS = 300  # ... and when they are estimated to take at most this long at the run's speed
+BASELINE_MAX_TEXTS = 100_000  # TF-IDF + logistic regression fitted on at most this many training texts
+SAMPLE_CHOICES = "'auto' (sized to the run), 'all', or a number of texts"
+
+
+@dataclass(frozen=True)
+class AnalysisBudget:
+    """The analyses' plan, fixed before training."""
+
+    trained_texts: int  # texts the training will read: steps x batch, or epochs x training texts
+    label_issues: str  # 'false', 'fast', 'thorough', or 'auto' (thorough if the fold models fit, decided after)
+    label_issue_sample: int  # training texts scored for label issues (all of them when equal to the split's size)
+    baseline_sample: int  # training texts the TF-IDF baseline is fitted on
+    train_texts: int  # the training split's size
+    skipped_why: str | None = None  # why label issues are skipped although asked for
+
+    def sample_facts(self) -> dict:
+        """For the run's data facts: the baseline's sample, when it did not fit on every training text."""
+        if self.baseline_sample >= self.train_texts:
+            return {}
+        return {"baseline_sample": {"fitted_on": self.baseline_sample, "of": self.train_texts}}
+
+    def describe(self) -> str:
+        """The log block: each step's mode and size, and the flag that asks for the whole."""
+        lines = [f"Steps after training (the training reads about {self.trained_texts:,} texts):"]
+        if self.label_issues == "false":
+            lines.append(f"  label issues: off{f' ({self.skipped_why})' if self.skipped_why else ''}")
+        else:
+            mode = "fast models, and fold models if they fit" if self.label_issues == "auto" else f"{self.label_issues}"
+            whole = "all" if self.label_issue_sample == self.train_texts else "a stratified sample of"
+            share = self.label_issue_sample / (TRAINING_PASSES * max(self.trained_texts, 1))
+            lines.append(f"  label issues: {mode}, on {whole} {self.label_issue_sample:,} of {self.train_texts:,} "
+                         f"training texts, reading them once costs about {share:.0%} of the training"
+                         f"{'' if whole == 'all' else ' (--label_issue_sample all scores every one)'}")  # fmt: skip
+        whole = self.baseline_sample == self.train_texts
+        lines.append(f"  TF-IDF baseline: fitted on {'all' if whole else 'a stratified sample of'} "
+                     f"{self.baseline_sample:,} training texts")  # fmt: skip
+        return "\n".join(lines)
+
+
+def sample_size(value: str) -> int | None:
+    """--label_issue_sample as a number of texts, or None for 'auto'; 'all' is a number no split reaches."""
+    value = str(value).strip().lower()
+    if value == "auto":
+        return None
+    if value == "all":
+        return math.inf
+    try:
+        number = int(value.replace(",", "").replace("_", ""))
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise UserError(f"--label_issue_sample '{value}' is not one of {SAMPLE_CHOICES} (e.g. 20000).")
+    return number
+
+
+def trained_texts(training_args, train_texts: int) -> int:
+    """How many texts the training will read: from --max_steps when set, else from the epochs."""
+    if training_args.max_steps and training_args.max_steps > 0:
+        per_step = (training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+                    * max(training_args.world_size, 1))  # fmt: skip
+        return training_args.max_steps * per_step
+    return math.ceil(training_args.num_train_epochs * train_texts)
+
+
+def plan_analyses(training_args, train_texts: int, label_counts: list[int], mean_tokens: float, config) -> AnalysisBudget:
+    """The budget for this run: see the module's docstring."""
+    trained = trained_texts(training_args, train_texts)
+    per_text = max(mean_tokens, 1) * config.num_hidden_layers * config.hidden_size**2
+    asked = sample_size(training_args.label_issue_sample)
+    wanted = asked if asked is not None else max(trained // TEXTS_TRAINED_PER_SCORED, int(FLOOR_COST / per_text))
+    sample = int(train_texts if asked is None and wanted >= WHOLE_SHARE * train_texts else min(wanted, train_texts))
+    mode, why = training_args.find_label_issues, None
+    smallest = min(round(count * sample / train_texts) for count in label_counts)
+    if mode != "false" and smallest < MIN_TEXTS_PER_CLASS and sample < train_texts:
+        mode, why = "false", (f"a sample of {sample:,} training texts holds only {smallest} of the rarest class, fewer "
+                              f"than {MIN_TEXTS_PER_CLASS}; --label_issue_sample all scores every text")  # fmt: skip
+    if mode == "auto" and train_texts > FOLD_SHARE * trained:
+        mode = "fast"  # fold models would train more than half of what the run itself trains
+    return AnalysisBudget(trained, mode, sample, min(train_texts, BASELINE_MAX_TEXTS), train_texts, why)
+
+
+def stratified_sample(labels, size: int, seed: int) -> np.ndarray:
+    """Sorted row numbers of a sample of `size` rows keeping each class's share (every row when size covers them)."""
+    labels = np.asarray(labels)
+    if size >= len(labels):
+        return np.arange(len(labels))
+    from sklearn.model_selection import train_test_split
+
+    rows, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=labels, random_state=seed)
+    return np.sort(rows)

@@ -1,0 +1,102 @@
+"""The steps after training sized to the training asked for: a short try on a big file stays short."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import train
+from bert_sentiment.budget import BASELINE_MAX_TEXTS, plan_analyses, sample_size, stratified_sample
+from bert_sentiment.errors import UserError
+from tests.conftest import english_reviews, quick_training_flags, write_csv
+
+MINILM = SimpleNamespace(num_hidden_layers=6, hidden_size=384)
+BERT_BASE = SimpleNamespace(num_hidden_layers=12, hidden_size=768)
+
+
+def args(max_steps=-1, epochs=3.0, mode="auto", sample="auto", batch=32, accumulation=1):
+    return SimpleNamespace(max_steps=max_steps, num_train_epochs=epochs, per_device_train_batch_size=batch,
+                           gradient_accumulation_steps=accumulation, world_size=1, find_label_issues=mode,
+                           label_issue_sample=sample)  # fmt: skip
+
+
+def test_a_five_step_try_on_a_million_texts_scores_a_sample_and_fits_the_baseline_on_one():
+    budget = plan_analyses(args(max_steps=5), 900_000, [450_000, 450_000], 32, MINILM)
+    assert budget.trained_texts == 160
+    assert budget.label_issue_sample == 5_000, "the floor: what 20 s of MiniLM reads"
+    assert budget.label_issues == "fast", "fold models would train far more than the run itself"
+    assert budget.baseline_sample == BASELINE_MAX_TEXTS
+    described = budget.describe()
+    assert ("a stratified sample of 5,000 of 900,000 training texts, reading them once costs about 1042% of the "
+            "training (--label_issue_sample all") in described
+    assert f"a stratified sample of {BASELINE_MAX_TEXTS:,} training texts" in described
+
+
+def test_the_floor_follows_the_encoders_size_and_the_texts_length():
+    assert plan_analyses(args(max_steps=5), 900_000, [450_000] * 2, 32, BERT_BASE).label_issue_sample == 625
+    assert plan_analyses(args(max_steps=5), 900_000, [450_000] * 2, 320, MINILM).label_issue_sample == 500
+
+
+def test_a_long_run_scores_one_text_in_ten_trained():
+    budget = plan_analyses(args(epochs=2), 400_000, [200_000] * 2, 32, MINILM)
+    assert budget.trained_texts == 800_000 and budget.label_issue_sample == 80_000
+    assert plan_analyses(args(max_steps=100, batch=16, accumulation=2), 400_000, [200_000] * 2, 32,
+                         MINILM).trained_texts == 3_200  # fmt: skip
+
+
+def test_a_small_run_scores_every_text_and_may_add_fold_models():
+    budget = plan_analyses(args(epochs=3), 6_000, [3_000] * 2, 32, MINILM)
+    assert budget.label_issue_sample == 6_000 and budget.baseline_sample == 6_000
+    assert budget.label_issues == "auto", "three epochs: the fold models' one epoch is within the budget"
+    assert "on all 6,000 of 6,000 training texts, reading them once costs about 11% of the training" in budget.describe()
+    assert "--label_issue_sample" not in budget.describe()
+    assert plan_analyses(args(epochs=1), 6_000, [3_000] * 2, 32, MINILM).label_issues == "fast"
+    assert plan_analyses(args(epochs=1), 12_000, [6_000] * 2, 32, MINILM).label_issue_sample == 5_000
+
+
+def test_what_the_user_asked_for_runs_even_over_budget():
+    budget = plan_analyses(args(max_steps=5, mode="thorough", sample="all"), 900_000, [450_000] * 2, 32, BERT_BASE)
+    assert budget.label_issues == "thorough" and budget.label_issue_sample == 900_000
+    assert plan_analyses(args(max_steps=5, sample="25,000"), 900_000, [450_000] * 2, 32, MINILM).label_issue_sample == 25_000
+
+
+def test_a_sample_too_small_for_a_class_skips_label_issues_naming_the_numbers():
+    budget = plan_analyses(args(max_steps=5), 1_000_000, [996_000, 4_000], 32, MINILM)
+    assert budget.label_issues == "false"
+    assert "a sample of 5,000 training texts holds only 20 of the rarest class, fewer than 50" in budget.describe()
+    whole = plan_analyses(args(max_steps=5), 1_000, [990, 10], 32, MINILM)  # no sample: every text, as before
+    assert whole.label_issues == "fast" and whole.label_issue_sample == 1_000
+
+
+@pytest.mark.parametrize("value", ["some", "0", "-5", "1.5"])
+def test_a_sample_size_that_is_not_a_number_is_refused_with_the_choices(value):
+    with pytest.raises(UserError, match=f"--label_issue_sample '{value}' is not one of 'auto'.*'all', or a number"):
+        sample_size(value)
+
+
+def test_a_stratified_sample_keeps_each_class_share_and_is_the_same_for_a_seed():
+    labels = np.array([0] * 900 + [1] * 100)
+    rows = stratified_sample(labels, 200, seed=1)
+    assert len(rows) == 200 and len(set(rows)) == 200 and np.all(np.diff(rows) > 0)
+    assert (labels[rows] == 1).sum() == 20
+    assert np.array_equal(rows, stratified_sample(labels, 200, seed=1))
+    assert np.array_equal(stratified_sample(labels, 1_000, seed=1), np.arange(1_000))
+
+
+def test_a_run_scores_the_sample_it_was_given_and_says_so(tiny_bert, tmp_path, caplog):
+    caplog.set_level("INFO")
+    data = write_csv(tmp_path / "reviews.csv", english_reviews(400, seed=4))
+    out = tmp_path / "out"
+    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--label_issue_sample", "120"]
+    assert train.main([str(f) for f in flags]) == 0
+    facts = json.loads((out / "run_facts.json").read_text())
+    assert facts["label_issues"]["train_sample"] == {"scored": 120, "of": 360}
+    assert "Embedded 120 training texts with the base encoder" in caplog.text
+    assert "label issues: fast models, and fold models if they fit, on a stratified sample of 120 of 360" in caplog.text
+    issues = [json.loads(line) for line in (out / "label_issues.jsonl").read_text().splitlines()]
+    assert facts["label_issues"]["counts"]["train"] == sum(i["split"] == "train" for i in issues) <= 120
+    card = " ".join((out / "README.md").read_text().split())
+    assert "Training texts were scored on a stratified sample of 120 of 360" in card
+    assert {"training", "evaluation and calibration", "baselines", "label issues"} <= set(facts["phases"])
+    assert all(entry["seconds"] >= 0 and entry["peak_memory_gb"] > 0 for entry in facts["phases"].values())
