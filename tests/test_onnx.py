@@ -223,6 +223,11 @@ def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained
 
     monkeypatch.setattr(onnx_export, "_quantize", first_recipe_goes_wrong)
     (tmp_path / "out").mkdir()
+    with pytest.raises(onnx_export.OnnxMismatch, match="the other recipes were not tried .more than 2% short"):
+        export_graphs(model, tokenizer, tmp_path / "out", TEXTS)  # another model's graph: far short, nothing helps
+    assert used == [first]
+    monkeypatch.setattr(onnx_export, "HOPELESS_GAP", 1.0)  # as if the first recipe had fallen just short
+    used.clear()
     check = export_graphs(model, tokenizer, tmp_path / "out", TEXTS)
     assert used[:2] == [first, second], "a failed recipe is followed by the next"
     assert check.int8_recipe == used[-1] != first, "the recipe that passed is the one kept"  # the third if a near-tie flips
