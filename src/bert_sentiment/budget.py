@@ -17,15 +17,12 @@ Every sampled step says so in the log, before training, with the flag that asks 
 says how large the sample was. Measured in bench/bench_scale.py.
 """
 
-import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from bert_sentiment.errors import UserError
-
-logger = logging.getLogger(__name__)
 
 TRAINING_PASSES = 3  # training a text (forward and backward) costs about three forward passes of it
 TEXTS_TRAINED_PER_SCORED = 10  # so reading one text per ten trained costs about 3% of the training time
