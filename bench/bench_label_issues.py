@@ -67,16 +67,16 @@ def main() -> None:
     print(f"  training texts scored by: {facts.label_issues['train_method']}"
           + (f" (fold models: {folds} s)" if folds is not None else ""))  # fmt: skip
     print(f"  flagged in train: {len(flagged):,}; in validation (SST-2 dev): {facts.label_issues['counts'].get('validation', 0):,}")
-    sample = facts.label_issues.get("train_sample")
-    if sample:  # a stratified sample was scored: about this many of the flips are in it
-        print(f"  scored a stratified sample of {sample['scored']:,} of {sample['of']:,} training texts")
-    in_sample = round(len(flips) * sample["scored"] / sample["of"]) if sample else len(flips)
+    scored = facts.label_issues.get("train_sample")
+    if scored:  # a stratified sample was scored: about this many of the flips are in it
+        print(f"  scored a stratified sample of {scored['scored']:,} of {scored['of']:,} training texts")
+    in_sample = round(len(flips) * scored["scored"] / scored["of"]) if scored else len(flips)
     if flips:
         hits = sum(issue["text"] in flips for issue in flagged)
         top = flagged[:in_sample]
         top_hits = sum(issue["text"] in flips for issue in top)
         print(f"  all flagged: precision {hits / max(len(flagged), 1):.3f}, recall {hits / in_sample:.3f}")
-        print(f"  top {in_sample} flagged (k = flips{' expected in the sample' if sample else ''}): precision "
+        print(f"  top {in_sample} flagged (k = flips{' expected in the sample' if scored else ''}): precision "
               f"{top_hits / max(len(top), 1):.3f}, recall {top_hits / in_sample:.3f}")  # fmt: skip
     shown = [issue for issue in flagged if issue["text"] not in flips][: options.show]
     print("  flagged examples whose label was not flipped (SST-2's own), most likely wrong first:")
