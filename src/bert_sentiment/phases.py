@@ -7,7 +7,6 @@ beside them in the facts, a user (and bench/bench_scale.py) sees what each one c
 
 import contextlib
 import logging
-import resource
 import sys
 import time
 
@@ -15,7 +14,15 @@ logger = logging.getLogger(__name__)
 
 
 def peak_memory_gb() -> float:
-    """This process's peak resident memory so far (kilobytes on Linux, bytes on macOS)."""
+    """This process's peak resident memory so far (ru_maxrss: kilobytes on Linux, bytes on macOS); on Windows,
+    which has no `resource` module, the peak working set."""
+    try:
+        import resource
+    except ImportError:
+        import psutil
+
+        info = psutil.Process().memory_info()
+        return round(getattr(info, "peak_wset", info.rss) / 1024**3, 2)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024**3 if sys.platform == "darwin" else 1024**2), 2)
 
