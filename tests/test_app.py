@@ -2,6 +2,7 @@
 
 import ast
 import csv
+import os
 import time
 
 import pytest
@@ -75,7 +76,9 @@ def test_the_app_serves_the_checked_int8_graph(served):
 
 
 def test_concurrent_visitors_share_forward_passes(served):
-    classifier, client, _ = served
+    from gradio_client import Client
+
+    classifier, _, url = served
     batches, predict = [], classifier.predict
 
     def slow_first_predict(texts, *args, **kwargs):  # the first pass lasts long enough for the others to queue
@@ -85,9 +88,10 @@ def test_concurrent_visitors_share_forward_passes(served):
         return predict(texts, *args, **kwargs)
 
     texts = [text for text, _ in english_reviews(16, seed=5)]
+    visitors = [Client(url, verbose=False) for _ in texts]  # sixteen visitors, one request each
     classifier.predict = slow_first_predict
     try:
-        jobs = [client.submit(text, api_name="/predict") for text in texts]
+        jobs = [visitor.submit(text, api_name="/predict") for visitor, text in zip(visitors, texts)]
         answers = [job.result(timeout=60) for job in jobs]
     finally:
         del classifier.predict
@@ -98,6 +102,156 @@ def test_concurrent_visitors_share_forward_passes(served):
         confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
         # int8 activations are scaled per batch, so a batch's company moves probabilities by ~1e-3, never labels
         assert confidences == pytest.approx(single.scores, abs=5e-3)
+
+
+@pytest.fixture
+def slow_passes(served, monkeypatch):
+    """Every forward pass of the served model takes 50 ms more; returns the (start, end, size) of each pass."""
+    classifier = served[0]
+    passes, run = [], classifier._run
+
+    def slow_run(input_ids):
+        started = time.perf_counter()
+        time.sleep(0.05)
+        result = run(input_ids)
+        passes.append((started, time.perf_counter(), len(input_ids)))
+        return result
+
+    monkeypatch.setattr(classifier, "_run", slow_run)
+    return passes
+
+
+def test_a_single_prediction_does_not_wait_behind_a_batch_job(served, slow_passes):
+    from gradio_client import Client
+
+    _, _, url = served
+    pasted = "\n".join(text for text, _ in english_reviews(600, seed=3))
+    job = Client(url, verbose=False).submit(pasted, None, api_name="/predict_batch")
+    while not slow_passes:  # the job has begun
+        time.sleep(0.01)
+    asked = time.perf_counter()
+    label, _ = Client(url, verbose=False).predict("the acting was superb and delightful", api_name="/predict")
+    answered = time.perf_counter()
+    assert label["label"] == "positive"
+    assert not job.done(), "the visitor was answered while the batch job still ran"
+    assert answered - asked < 1.5, f"the visitor waited {answered - asked:.1f} s: more than a slice or two"
+    table, _, note = job.result(timeout=120)
+    assert note.startswith("600 texts classified") and len(table["data"]) == 600
+    ordered = sorted(slow_passes)
+    assert all(earlier[1] <= later[0] for earlier, later in zip(ordered, ordered[1:])), "one forward pass at a time"
+
+
+def test_a_visitor_holds_at_most_a_few_places(served, slow_passes):
+    from gradio_client import Client
+    from gradio_client.exceptions import ValidationError
+
+    from bert_sentiment.admission import PLACES_PER_VISITOR
+
+    _, _, url = served
+    flooder, visitor = Client(url, verbose=False), Client(url, verbose=False)
+    pasted = "\n".join(text for text, _ in english_reviews(100, seed=4))
+    held = [flooder.submit(pasted, None, api_name="/predict_batch") for _ in range(PLACES_PER_VISITOR)]
+    time.sleep(0.3)  # their places are taken
+    with pytest.raises(ValidationError, match=f"each visitor may hold {PLACES_PER_VISITOR}.*bert-sentiment predict"):
+        flooder.predict(pasted, None, api_name="/predict_batch")
+    label, _ = visitor.predict("the plot was horrible and dull", api_name="/predict")
+    assert label["label"] == "negative", "another visitor is served meanwhile"
+    assert all(len(job.result(timeout=120)[0]["data"]) == 100 for job in held)
+    table, _, _ = flooder.predict(pasted, None, api_name="/predict_batch")
+    assert len(table["data"]) == 100, "places come back once answered"
+
+
+def test_requests_over_the_limits_are_refused_with_the_limit_and_the_way_out(served):
+    from gradio_client.exceptions import ValidationError
+
+    from bert_sentiment.demo import MAX_BATCH_CHARACTERS, MAX_BATCH_ROWS
+    from bert_sentiment.inference import MAX_CHARACTERS
+
+    _, client, _ = served
+    with pytest.raises(ValidationError, match=f"25,000 characters; the app reads at most {MAX_CHARACTERS:,} per text"):
+        client.predict("a" * 25_000, api_name="/predict")
+    with pytest.raises(ValidationError, match=f"at most {MAX_CHARACTERS:,} per text"):
+        client.predict("b" * 25_000, api_name="/explain")
+    many = "\n".join(["fine"] * (MAX_BATCH_ROWS + 1))
+    with pytest.raises(ValidationError, match=f"5,001 texts is more than the {MAX_BATCH_ROWS:,}.*bert-sentiment predict"):
+        client.predict(many, None, api_name="/predict_batch")
+    long_lines = "\n".join(["x" * 9_000] * 120)
+    with pytest.raises(ValidationError, match=f"is more than the {MAX_BATCH_CHARACTERS:,} one request may hold"):
+        client.predict(long_lines, None, api_name="/predict_batch")
+
+
+def test_uploads_over_the_size_limit_are_refused(served, tmp_path):
+    from gradio_client import handle_file
+
+    _, client, _ = served
+    big = tmp_path / "big.txt"
+    big.write_text("a fine film\n" * 500_000)  # 6 MB
+    with pytest.raises(Exception, match="(?i)file.*(too large|size|exceed)"):
+        client.predict(None, handle_file(str(big)), api_name="/predict_batch")
+
+
+def test_the_queue_cannot_be_skipped_by_a_direct_post(served):
+    import httpx
+
+    _, _, url = served
+    reply = httpx.post(f"{url.rstrip('/')}/gradio_api/api/predict", json={"data": ["a fine film"]})
+    assert reply.status_code == 404 and "join the queue" in reply.text
+
+
+def test_the_page_and_the_api_say_the_limits(served):
+    _, client, url = served
+    import httpx
+
+    page = httpx.get(f"{url.rstrip('/')}/config").json()
+    shown = " ".join(str(c.get("props", {}).get("value", "")) for c in page["components"])
+    assert "Limits: 20,000 characters per text" in shown and "bert-sentiment predict --model" in shown
+    described = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert "5,000 texts" in described["/predict_batch"]["description"]
+
+
+def test_the_batch_reply_shows_texts_cut_and_the_csv_holds_them_whole(served):
+    from bert_sentiment.app import SHOWN_CHARACTERS
+
+    _, client, _ = served
+    long_text = "the film was wonderful and superb " * 40
+    table, download, _ = client.predict(long_text + "\nthe film was awful", None, api_name="/predict_batch")
+    shown = table["data"][0][0]
+    assert len(shown) == SHOWN_CHARACTERS and shown.endswith("…")
+    with open(download, encoding="utf-8") as handle:
+        assert list(csv.reader(handle))[1][0] == long_text.strip()
+
+
+def test_old_result_files_are_deleted(tmp_path, monkeypatch):
+    import os
+
+    from bert_sentiment.app import Outbox
+
+    outbox = Outbox()
+    old = outbox.new_file("predictions.csv")
+    old.write_text("text,label\n")
+    os.utime(old.parent, (time.time() - 120, time.time() - 120))
+    fresh = outbox.new_file("predictions.csv")
+    assert not old.exists() and fresh.parent.is_dir()
+
+
+def test_uploads_and_results_leave_the_disk(trained_run, tmp_path):
+    """The app's own copies (uploads, result files) are deleted once older than the cleanup age."""
+    from gradio_client import Client, handle_file
+
+    from app import build_demo, load_classifier
+
+    demo = build_demo(load_classifier(str(trained_run), engine="torch"), cache_cleanup=(1, 1))
+    demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        upload = tmp_path / "texts.txt"
+        upload.write_text("a fine film\nan awful film\n")
+        Client(demo.local_url, verbose=False).predict(None, handle_file(str(upload)), api_name="/predict_batch")
+        kept = {path for files in demo.temp_file_sets for path in files}
+        assert kept, "gradio keeps the upload and the result file for a while"
+        time.sleep(3)
+        assert not [path for path in kept if os.path.exists(path)]
+    finally:
+        demo.close()
 
 
 def test_prediction_is_an_mcp_tool(served):

@@ -63,5 +63,9 @@ def test_why_this_answer_colours_the_words(page):
     assert text in " ".join(highlighted.inner_text().split()), "the whole text, in order, under the component's label"
     coloured = highlighted.locator("span[style*='background']")
     assert coloured.count() >= 1, "at least the strongest word carries a colour"
+    label = page.get_by_test_id("label-output-value")
+    label.wait_for(timeout=30_000)
+    assert label.inner_text().strip() == note.inner_text().split(" (")[0], "the prediction box shows the label explained"
+    assert not page.get_by_text("Type or paste a text to classify.").is_visible(), "no stale prompt beside a text"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-explanation.png"), full_page=True)

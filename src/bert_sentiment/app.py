@@ -14,23 +14,47 @@ is imported here.
 
 import argparse
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
 
-from bert_sentiment.demo import model_facts, predictions_table, read_batch, table_headers, write_csv
+from bert_sentiment.admission import PLACES_PER_VISITOR, guard_queue
+from bert_sentiment.demo import (MAX_BATCH_CHARACTERS, MAX_BATCH_ROWS, batch_refusal, model_facts, predictions_table,
+                                 read_batch, table_headers, write_csv)  # fmt: skip
 from bert_sentiment.errors import UserError
-from bert_sentiment.inference import ENGINES, SentimentClassifier, clean_text, load
+from bert_sentiment.inference import ENGINES, MAX_CHARACTERS, SentimentClassifier, clean_text, load
 
 QUEUE_SIZE = 64  # visitors waiting at most; the next one is told to retry instead of timing out
-CONCURRENCY = 1  # one forward pass at a time: each already uses every CPU core (2 in flight measured slower)
 MAX_BATCH = 32  # single texts of visitors waiting together go through the model in one pass
+JOBS_AT_ONCE = 2  # batch requests running together; their slices take turns with single texts at the model
+MAX_UPLOAD = "4mb"  # per file: a CSV of the largest batch, with a few more columns
+CACHE_CLEANUP = (600, 1800)  # every 10 minutes, uploads and result files older than 30 minutes are deleted
+LOCAL_COMMAND = "bert-sentiment predict --model {model} --input reviews.csv --output predictions.csv"
 EXPLAINED_BY = {  # the note under an explanation says how the scores were made
     "occlusion": "how much the label's probability falls when the word is deleted",
     "integrated_gradients": "integrated gradients from an empty text",
     "gradient_x_input": "gradient × input embedding",
 }
+
+
+def limits_text(model_id: str) -> str:
+    """The limits, as the page and the API description say them."""
+    return (f"Limits: {MAX_CHARACTERS:,} characters per text; a batch request holds at most {MAX_BATCH_ROWS:,} texts "
+            f"and {MAX_BATCH_CHARACTERS:,} characters, an uploaded file at most {MAX_UPLOAD.upper()}; each visitor may "
+            f"have {PLACES_PER_VISITOR} requests waiting or running. Bigger jobs run on your own machine: "
+            f"`{LOCAL_COMMAND.format(model=model_id)}`.")  # fmt: skip
+
+
+def text_refusal(inputs: list) -> str | None:
+    """Why a single text is refused at the door, or None."""
+    text = inputs[0] if inputs else None
+    if isinstance(text, str) and len(text) > MAX_CHARACTERS:
+        return (f"This text has {len(text):,} characters; the app reads at most {MAX_CHARACTERS:,} per text. "
+                "Send its most telling part, or classify long texts on your own machine with `bert-sentiment predict`.")
+    return None
 
 
 def classify_many_at_once(classifier: SentimentClassifier, texts: list[str]) -> list[tuple[dict, str]]:
@@ -96,22 +120,41 @@ def explanation_endpoint(classifier: SentimentClassifier):
     return explain_sentiment
 
 
-def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress: gr.Progress):
+def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress: gr.Progress, outbox: "Outbox"):
     try:
         texts = read_batch(pasted, file)
     except UserError as err:
         raise gr.Error(str(err)) from None
     if not texts:
         return [], None, "Paste one text per line, or upload a .txt or .csv file."
-    predictions = classifier.predict(texts, progress=lambda done, total: progress(done / total, desc=f"{done}/{total}"))
-    rows = predictions_table(texts, predictions, classifier.labels)
-    path = write_csv(rows, table_headers(classifier.labels), Path(tempfile.mkdtemp()) / "predictions.csv")
+    predictions = classifier.predict(texts, progress=lambda done, total: progress(done / total, desc=f"{done}/{total}"),
+                                     lane="job")  # fmt: skip
+    path = write_csv(predictions_table(texts, predictions, classifier.labels), table_headers(classifier.labels),
+                     outbox.new_file("predictions.csv"))  # fmt: skip
+    rows = predictions_table(texts, predictions, classifier.labels, shown_characters=SHOWN_CHARACTERS)
     truncated = sum(p.truncated for p in predictions)
     note = f"{len(texts):,} texts classified." + (f" {truncated:,} were longer than {classifier.max_length} tokens and were cut." if truncated else "")
     return rows, str(path), note
 
 
-def many_texts_endpoint(classifier: SentimentClassifier):
+SHOWN_CHARACTERS = 300  # of each text in the reply's table; the CSV holds them whole
+
+
+class Outbox:
+    """A folder for result files: gradio copies each into its own cache (cleaned by delete_cache) when the
+    function returns, so a file here is deleted by the next call once it is a minute old."""
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="bert-sentiment-app-"))
+
+    def new_file(self, name: str) -> Path:
+        for old in self.folder.iterdir():
+            if time.time() - old.stat().st_mtime > 60:
+                shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(dir=self.folder)) / name
+
+
+def many_texts_endpoint(classifier: SentimentClassifier, outbox: Outbox):
     """The /predict_batch endpoint and MCP tool: a table and a CSV for many texts."""
 
     def classify_texts(texts: str, file: str | None = None, progress=gr.Progress()):
@@ -124,17 +167,36 @@ def many_texts_endpoint(classifier: SentimentClassifier):
         Returns:
             a table of each text with its label and the probability of every label, a CSV file of that table, and a summary.
         """
-        return classify_batch(classifier, texts, file, progress)
+        return classify_batch(classifier, texts, file, progress, outbox)
 
     return classify_texts
 
 
-def build_demo(classifier: SentimentClassifier) -> gr.Blocks:
+class PublicBlocks(gr.Blocks):
+    """Blocks whose launch() keeps the public page's upload limit and MCP server, however it is launched."""
+
+    def launch(self, *args, max_file_size=MAX_UPLOAD, mcp_server=True, **kwargs):
+        return super().launch(*args, max_file_size=max_file_size, mcp_server=mcp_server, **kwargs)
+
+
+def described(function, limits: str) -> str:
+    """The API and MCP description of an endpoint: its docstring's summary and returns, then the limits."""
+    from gradio.utils import get_function_description
+
+    summary, _, returns = get_function_description(function)
+    return f"{summary} Returns: {', '.join(returns)}. {limits}"
+
+
+def build_demo(classifier: SentimentClassifier, cache_cleanup: tuple[int, int] = CACHE_CLEANUP) -> gr.Blocks:
     facts = model_facts(classifier.model_id, classifier.labels)
-    with gr.Blocks(title=f"Sentiment: {classifier.model_id}") as demo:
+    limits = limits_text(classifier.model_id)
+    predict, explain = single_text_endpoint(classifier), explanation_endpoint(classifier)
+    classify_texts = many_texts_endpoint(classifier, Outbox())
+    with PublicBlocks(title=f"Sentiment: {classifier.model_id}", delete_cache=cache_cleanup) as demo:
         gr.Markdown(f"# Sentiment classifier\n`{classifier.model_id}` answers: {', '.join(classifier.labels)}")
         with gr.Tab("One text"):
-            text = gr.Textbox(label="Text", lines=3, placeholder=facts.examples[0] if facts.examples else "")
+            text = gr.Textbox(label="Text", lines=3, max_length=MAX_CHARACTERS,
+                              placeholder=facts.examples[0] if facts.examples else "")  # fmt: skip
             button = gr.Button("Classify", variant="primary")
             label = gr.Label(label="Prediction", num_top_classes=len(classifier.labels))
             note = gr.Markdown()
@@ -142,23 +204,30 @@ def build_demo(classifier: SentimentClassifier) -> gr.Blocks:
             why = gr.Button("Why this answer?")
             words = gr.HighlightedText(label="Words toward the label (red) and against it (purple)", show_legend=False)
             why_note = gr.Markdown()
-            why.click(explanation_endpoint(classifier), inputs=text, outputs=[words, why_note], api_name="explain")
-            predict = single_text_endpoint(classifier)
-            batching = {"batch": True, "max_batch_size": MAX_BATCH, "show_progress": "hidden"}
-            button.click(predict, inputs=text, outputs=[label, note], api_name="predict", **batching)
-            text.submit(predict, inputs=text, outputs=[label, note], api_name=False, **batching)
+            # Single texts of waiting visitors share passes; jobs (batches, explanations) run in slices between them.
+            single = {"batch": True, "max_batch_size": MAX_BATCH, "show_progress": "hidden", "concurrency_id": "single"}
+            button.click(predict, inputs=text, outputs=[label, note], api_name="predict",
+                         api_description=described(predict, limits), **single)  # fmt: skip
+            text.submit(predict, inputs=text, outputs=[label, note], api_name=False, **single)
+            why.click(predict, inputs=text, outputs=[label, note], api_name=False, **single)  # the answer it explains
+            why.click(explain, inputs=text, outputs=[words, why_note], api_name="explain", concurrency_id="explain",
+                      api_description=described(explain, limits))  # fmt: skip
         with gr.Tab("Many texts"):
-            pasted = gr.Textbox(label="One text per line", lines=8)
+            pasted = gr.Textbox(label="One text per line", lines=8, max_length=MAX_BATCH_CHARACTERS)
             upload = gr.File(label="…or a .txt / .csv file", file_types=[".txt", ".csv"], type="filepath")
             run_batch = gr.Button("Classify all", variant="primary")
             batch_note = gr.Markdown()
             table = gr.Dataframe(headers=table_headers(classifier.labels), label="Predictions", wrap=True)
             download = gr.File(label="Download as CSV")
-            run_batch.click(many_texts_endpoint(classifier), inputs=[pasted, upload], outputs=[table, download, batch_note],
-                            api_name="predict_batch")  # fmt: skip
+            run_batch.click(classify_texts, inputs=[pasted, upload], outputs=[table, download, batch_note],
+                            api_name="predict_batch", concurrency_id="jobs", concurrency_limit=JOBS_AT_ONCE,
+                            api_description=described(classify_texts, limits))  # fmt: skip
+        gr.Markdown(limits)
         with gr.Accordion("About this model", open=False):
             gr.Markdown(facts.about)
-    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE, api_open=False)
+    guard_queue(demo, {predict: text_refusal, explain: text_refusal, classify_texts: batch_refusal})
+    return demo
 
 
 def parse_args(argv):
@@ -187,6 +256,5 @@ def serve(argv) -> int:
     args = parse_args(argv)
     classifier = load_classifier(args.model, engine=args.engine, quantize=not args.no_quantize)
     in_space = bool(os.environ.get("SPACE_ID"))
-    build_demo(classifier).launch(server_name=args.host, server_port=args.port, share=args.share and not in_space,
-                                  mcp_server=True)  # fmt: skip
+    build_demo(classifier).launch(server_name=args.host, server_port=args.port, share=args.share and not in_space)
     return 0

@@ -14,6 +14,7 @@ from bert_sentiment.inference import Prediction
 logger = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 5_000  # per request; a free 2-core Space classifies ~100-300 short texts a second
+MAX_BATCH_CHARACTERS = 1_000_000  # per request: about 250,000 tokens, under a minute of MiniLM int8 on 2 cores
 DEFAULT_EXAMPLES = {
     "en": ["A gorgeous, witty, seductive movie.", "The plot is thin and the acting is worse."],
     "zh": ["房间干净，服务热情，下次还来。", "等了两个小时才送到，饭都凉了。"],
@@ -91,9 +92,28 @@ def read_batch(pasted: str | None, file_path: str | None) -> list[str]:
     else:
         texts = (pasted or "").splitlines()
     texts = [text.strip() for text in texts if text.strip()]
-    if len(texts) > MAX_BATCH_ROWS:
-        raise UserError(f"{len(texts):,} texts is more than the {MAX_BATCH_ROWS:,} one request may hold; split the file.")
+    refusal = _too_large(len(texts), sum(map(len, texts)))
+    if refusal:
+        raise UserError(refusal)
     return texts
+
+
+def batch_refusal(inputs: list) -> str | None:
+    """Why pasted texts are refused before they wait for the model, or None (uploads are read when their turn
+    comes: their size is bounded by the app's upload limit)."""
+    pasted = inputs[0] if inputs else None
+    if not isinstance(pasted, str):
+        return None
+    return _too_large(sum(1 for line in pasted.splitlines() if line.strip()), len(pasted))
+
+
+def _too_large(texts: int, characters: int) -> str | None:
+    local = "split them into several requests, or classify the file on your own machine with `bert-sentiment predict`."
+    if texts > MAX_BATCH_ROWS:
+        return f"{texts:,} texts is more than the {MAX_BATCH_ROWS:,} one request may hold: {local}"
+    if characters > MAX_BATCH_CHARACTERS:
+        return f"{characters:,} characters is more than the {MAX_BATCH_CHARACTERS:,} one request may hold: {local}"
+    return None
 
 
 def _csv_texts(content: str) -> list[str]:
@@ -111,12 +131,18 @@ def _csv_texts(content: str) -> list[str]:
     return [row[column] for row in rows[1:] if column < len(row)]
 
 
-def predictions_table(texts: list[str], predictions: list[Prediction], labels: list[str]) -> list[list]:
-    """Rows of text, predicted label, its probability, each label's probability, and a truncation mark."""
+def predictions_table(texts: list[str], predictions: list[Prediction], labels: list[str],
+                      shown_characters: int | None = None) -> list[list]:  # fmt: skip
+    """Rows of text (its first `shown_characters`, when given), predicted label, its probability, each label's
+    probability, and a truncation mark."""
     return [
-        [text, p.label, round(p.scores[p.label], 4), *(round(p.scores[label], 4) for label in labels), p.truncated]
+        [_shown(text, shown_characters), p.label, round(p.scores[p.label], 4), *(round(p.scores[label], 4) for label in labels), p.truncated]
         for text, p in zip(texts, predictions)
     ]
+
+
+def _shown(text: str, characters: int | None) -> str:
+    return text if characters is None or len(text) <= characters else text[: characters - 1] + "…"
 
 
 def table_headers(labels: list[str]) -> list[str]:

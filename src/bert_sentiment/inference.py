@@ -21,12 +21,14 @@ import torch
 
 from bert_sentiment.errors import UserError, one_line
 from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
+from bert_sentiment.turns import Turns
 
 logger = logging.getLogger(__name__)
 
 ENGINES = ("onnx", "torch")
 BATCH_SIZE = 32  # texts per forward pass; larger gains little on 2 cores and raises latency
 MAX_CHARACTERS = 20_000  # texts are cut to this before tokenizing: bounds the work one visitor can ask for
+JOB_SLICE_TOKENS = 2_048  # padded tokens per pass of a batch job: a visitor waits at most one such slice
 
 
 @dataclass
@@ -83,6 +85,7 @@ class SentimentClassifier:
         self.max_length = min(self.tokenizer.model_max_length, self.model.config.max_position_embeddings)
         self.long_text = long_text or getattr(self.model.config, "long_text", "truncate")  # as in training
         self.onnx, self.engine_note = None, "PyTorch fp32 (engine='torch')"
+        self.turns = Turns()  # every forward pass takes a turn: single predictions before slices of jobs
         if engine == "onnx":
             self.onnx, self.engine_note = open_onnx(self, quantize, revision, token, list(check_texts))
         logger.info("Loaded %s (labels %s, max_length %d); serving with %s.", model_id, self.labels, self.max_length,
@@ -106,14 +109,17 @@ class SentimentClassifier:
 
         limit = min(MAX_EXPLAINED_TOKENS, self.max_length)
         return explain(self.model, self.tokenizer, clean_text(text), method or DEFAULT_METHOD, max_tokens=limit,
-                       forward=self._forward)  # fmt: skip
+                       forward=lambda input_ids: self._forward(input_ids, lane="job"))  # fmt: skip
 
     def warm_up(self) -> None:
         """One prediction before the first visitor, so nobody waits for lazy initialisation."""
         self.predict(["warm-up"])
 
-    def predict(self, texts: list[str], batch_size: int = BATCH_SIZE, progress=None) -> list[Prediction]:
-        """Predictions in the order of `texts`; `progress(done, total)` is called after each batch."""
+    def predict(self, texts: list[str], batch_size: int = BATCH_SIZE, progress=None, lane: str = "single") -> list[Prediction]:
+        """Predictions in the order of `texts`; `progress(done, total)` is called after each batch.
+
+        lane "job" (the app's batch requests) runs in slices of at most JOB_SLICE_TOKENS padded tokens that take
+        turns with single predictions (bert_sentiment/turns.py)."""
         texts = [clean_text(text) for text in texts]
         if not texts:
             return []
@@ -123,23 +129,30 @@ class SentimentClassifier:
         else:
             shown = texts if self.long_text == "truncate" else head_tail_texts(self.tokenizer, texts, self.max_length)
             encoded, owners = self.tokenizer(shown, truncation=True, max_length=self.max_length), np.arange(len(texts))
-        window_probabilities = self._probabilities(encoded["input_ids"], batch_size, progress)
+        window_probabilities = self._probabilities(encoded["input_ids"], batch_size, progress, lane)
         probabilities = average_by_owner(window_probabilities, owners, len(texts))
         cut = lengths > self.max_length if self.long_text != "chunks" else np.zeros(len(texts), dtype=bool)
         return [Prediction(dict(zip(self.labels, map(float, row))), bool(c)) for row, c in zip(probabilities, cut)]
 
-    def _probabilities(self, input_ids: list[list[int]], batch_size: int, progress) -> np.ndarray:
+    def _probabilities(self, input_ids: list[list[int]], batch_size: int, progress, lane: str) -> np.ndarray:
         order = np.argsort([-len(ids) for ids in input_ids], kind="stable")  # similar lengths share a batch
         probabilities = np.zeros((len(input_ids), len(self.labels)))
-        for start in range(0, len(input_ids), batch_size):
-            batch = order[start : start + batch_size]
-            probabilities[batch] = self._forward([input_ids[i] for i in batch])
+        start = 0
+        while start < len(input_ids):
+            size = batch_size if lane == "single" else max(1, min(batch_size, JOB_SLICE_TOKENS // len(input_ids[order[start]])))
+            batch = order[start : start + size]
+            probabilities[batch] = self._forward([input_ids[i] for i in batch], lane)
+            start += size
             if progress:
-                progress(min(start + batch_size, len(input_ids)), len(input_ids))
+                progress(min(start, len(input_ids)), len(input_ids))
         return probabilities
 
-    def _forward(self, input_ids: list[list[int]]) -> np.ndarray:
-        """Probabilities for one batch, from ONNX Runtime or PyTorch."""
+    def _forward(self, input_ids: list[list[int]], lane: str = "single") -> np.ndarray:
+        """Probabilities for one batch, from ONNX Runtime or PyTorch, in its turn at the model."""
+        with self.turns.turn(lane):
+            return self._run(input_ids)
+
+    def _run(self, input_ids: list[list[int]]) -> np.ndarray:
         if self.onnx is not None:
             encoded = self.tokenizer.pad({"input_ids": input_ids}, return_tensors="np")
             logits = torch.from_numpy(self.onnx.logits(encoded))

@@ -1,0 +1,43 @@
+"""Turns at the model: one forward pass at a time, and a single prediction never waits behind a whole batch job.
+
+Every forward pass of the app (visitors' texts, batch jobs, explanations) takes a turn here. Waiting single
+predictions go first; batch jobs and explanations go through the model in short slices, each slice queueing
+again behind the others, so two jobs alternate and a visitor waits at most one slice. One pass at a time,
+because each already uses every CPU core: two in flight were measured slower than one after the other.
+"""
+
+import threading
+from collections import deque
+from contextlib import contextmanager
+
+LANES = ("single", "job")  # in the order they are served
+
+
+class Turns:
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._waiting = {lane: deque() for lane in LANES}
+        self._busy = False
+        self.served = {lane: 0 for lane in LANES}  # passes run per lane, for tests and logs
+
+    @contextmanager
+    def turn(self, lane: str = "single"):
+        """Hold the model for one forward pass; waits while another pass runs or an earlier caller is due first."""
+        if lane not in self._waiting:
+            raise ValueError(f"Unknown lane '{lane}': use one of {', '.join(LANES)}.")
+        ticket = object()
+        with self._changed:
+            self._waiting[lane].append(ticket)
+            self._changed.wait_for(lambda: not self._busy and self._next() is ticket)
+            self._waiting[lane].popleft()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy = False
+                self.served[lane] += 1
+                self._changed.notify_all()
+
+    def _next(self):
+        return next((queue[0] for queue in self._waiting.values() if queue), None)
