@@ -292,3 +292,31 @@ def test_oversized_input_is_bounded_before_tokenizing():
     from bert_sentiment.inference import MAX_CHARACTERS, clean_text
 
     assert len(clean_text("a" * (MAX_CHARACTERS + 5000))) == MAX_CHARACTERS
+
+
+@pytest.mark.parametrize(
+    "forwarded, peer, session, who",
+    [
+        ("203.0.113.7, 10.0.0.2", "10.0.0.9", "abc", "203.0.113.7"),  # behind a Space's proxy: the visitor's address
+        (None, "198.51.100.4", "abc", "198.51.100.4"),
+        (None, "127.0.0.1", "abc", "session abc"),  # a share link's tunnel or a local script: one per session
+        (None, "127.0.0.1", None, "loopback without a session"),  # /call without a session: one pool for all
+    ],
+)
+def test_a_visitor_is_known_by_address_then_session(forwarded, peer, session, who):
+    from types import SimpleNamespace
+
+    from bert_sentiment.admission import visitor
+
+    request = SimpleNamespace(headers={"x-forwarded-for": forwarded} if forwarded else {}, client=SimpleNamespace(host=peer))
+    assert visitor(request, session) == who
+
+
+def test_every_control_character_and_only_those_becomes_a_space():
+    import unicodedata
+
+    from bert_sentiment.inference import clean_text
+
+    every = "".join(chr(code) for code in range(0x2FF))
+    expected = "".join(" " if unicodedata.category(c) == "Cc" and c not in "\n\t" else c for c in every).strip()
+    assert clean_text(every) == expected

@@ -184,3 +184,14 @@ def test_a_folder_with_nothing_usable(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="neither sub-folders of .txt files"):
         prepared(train_file=str(tmp_path / "empty"))
+
+
+def test_a_field_longer_than_pythons_csv_limit_is_read(tmp_path):
+    """Python's csv module stops at 131,072 characters per field by default: a long review must not."""
+    from bert_sentiment.demo import read_batch
+    from bert_sentiment.local_files import read_file
+
+    long_review = "a long and winding review " * 8_000  # 208,000 characters
+    path = write_csv(tmp_path / "long.csv", [(long_review, "positive"), ("short and sweet", "negative")])
+    assert read_file(path, "auto", None)["text"][:] == [long_review, "short and sweet"]
+    assert read_batch(None, str(path)) == [long_review.strip(), "short and sweet"]

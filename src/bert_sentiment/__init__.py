@@ -5,6 +5,7 @@
     clf = load("out/reviews")
     clf(["great film", "awful film"])
     clf.explain("great film, awful ending")   # which words pushed the answer, and which way
+    clf.predict_file("reviews.csv", "predictions.csv")   # a whole file; continues when interrupted
 
 Names are imported on first use, so `import bert_sentiment` (and the app) never loads the training stack.
 """

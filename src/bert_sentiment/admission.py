@@ -15,9 +15,10 @@ logger = logging.getLogger(__name__)
 PLACES_PER_VISITOR = 4  # requests one visitor may have waiting or running at once
 
 
-def visitor(request, session_hash: str) -> str:
+def visitor(request, session_hash: str | None) -> str:
     """Who sent a request: the first address of X-Forwarded-For (a Space's proxy sets it), else the peer's address;
-    a loopback peer with no forwarded address (a share link's tunnel, a local script) is told apart by its session."""
+    a loopback peer with no forwarded address (a share link's tunnel, a local script) is told apart by its session,
+    and requests without one (the /call API) share one pool of places."""
     forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip() if request else ""
     if forwarded:
         return forwarded
@@ -26,7 +27,9 @@ def visitor(request, session_hash: str) -> str:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = True
-    return f"session {session_hash}" if loopback else host
+    if not loopback:
+        return host
+    return f"session {session_hash}" if session_hash else "loopback without a session"
 
 
 def guard_queue(demo, checks: dict[Callable, Callable[[list], str | None]], places: int = PLACES_PER_VISITOR) -> None:
@@ -34,6 +37,7 @@ def guard_queue(demo, checks: dict[Callable, Callable[[list], str | None]], plac
     returns why they are refused (None when admitted); every visitor holds at most `places` places."""
     queue = demo._queue
     push = queue.push
+    senders = {}  # event id -> visitor, for the events of the queue
 
     async def guarded_push(body, request, username):
         function = demo.fns[body.fn_index].fn if body.fn_index in demo.fns else None
@@ -42,14 +46,20 @@ def guard_queue(demo, checks: dict[Callable, Callable[[list], str | None]], plac
         if refusal:
             return False, _refused(function, refusal), "validator_error"
         sender = visitor(request, body.session_hash)
-        held = sum(visitor(event.request, event.session_hash) == sender for event in _events(queue))
+        live = {event._id for event in _events(queue)}
+        for gone in set(senders) - live:
+            del senders[gone]
+        held = sum(owner == sender for owner in senders.values())
         if held >= places:
             logger.info("Refused a request of %s: it already holds %d places.", sender, held)
             refusal = (f"You already have {held} requests waiting or running; each visitor may hold {places}. Wait "
                        "for their answers; for many texts, send them in one batch request, or run "
                        "`bert-sentiment predict` on your own machine.")  # fmt: skip
             return False, _refused(function, refusal), "validator_error"
-        return await push(body, request, username)
+        admitted, event_id, state = await push(body, request, username)
+        if admitted:
+            senders[event_id] = sender
+        return admitted, event_id, state
 
     queue.push = guarded_push
 

@@ -32,6 +32,7 @@ MAX_BATCH = 32  # single texts of visitors waiting together go through the model
 JOBS_AT_ONCE = 2  # batch requests running together; their slices take turns with single texts at the model
 MAX_UPLOAD = "4mb"  # per file: a CSV of the largest batch, with a few more columns
 CACHE_CLEANUP = (600, 1800)  # every 10 minutes, uploads and result files older than 30 minutes are deleted
+SESSIONS_KEPT = 500  # the app keeps no state per visitor, but gradio copies the page's config per session (~18 KB)
 LOCAL_COMMAND = "bert-sentiment predict --model {model} --input reviews.csv --output predictions.csv"
 EXPLAINED_BY = {  # the note under an explanation says how the scores were made
     "occlusion": "how much the label's probability falls when the word is deleted",
@@ -173,10 +174,12 @@ def many_texts_endpoint(classifier: SentimentClassifier, outbox: Outbox):
 
 
 class PublicBlocks(gr.Blocks):
-    """Blocks whose launch() keeps the public page's upload limit and MCP server, however it is launched."""
+    """Blocks whose launch() keeps the public page's upload limit, session memory and MCP server, however it is
+    launched."""
 
-    def launch(self, *args, max_file_size=MAX_UPLOAD, mcp_server=True, **kwargs):
-        return super().launch(*args, max_file_size=max_file_size, mcp_server=mcp_server, **kwargs)
+    def launch(self, *args, max_file_size=MAX_UPLOAD, state_session_capacity=SESSIONS_KEPT, mcp_server=True, **kwargs):
+        return super().launch(*args, max_file_size=max_file_size, state_session_capacity=state_session_capacity,
+                              mcp_server=mcp_server, **kwargs)  # fmt: skip
 
 
 def described(function, limits: str) -> str:

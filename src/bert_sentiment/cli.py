@@ -1,4 +1,4 @@
-"""The command line: `bert-sentiment train|publish|app|deploy ...`, and the top-level scripts that do the same.
+"""The command line: `bert-sentiment train|publish|app|deploy|predict ...`, and the top-level scripts that do the same.
 
 Each command imports what it needs when it runs, so `app` never loads the training stack.
 """
@@ -108,13 +108,39 @@ def deploy_command(argv: list[str] | None) -> int:
     return 0
 
 
+def predict_command(argv: list[str] | None) -> int:
+    """Predict the sentiment of every row of a file, on this machine, with the app's engine.
+
+        bert-sentiment predict --model your-name/sst2-bert --input reviews.csv --output predictions.csv
+
+    The input is any file train.py reads (CSV/TSV/JSON/Parquet/Excel/.txt/.zip, a folder of class files).
+    The output CSV holds the input's columns, then the predicted label, its probability, every label's
+    probability and whether the text was cut. Interrupted, the same command continues where it stopped.
+    """
+    from bert_sentiment.inference import ENGINES, load
+
+    parser = _parser("predict", predict_command)
+    parser.add_argument("--model", required=True, help="a Hub id or a local output_dir of train.py")
+    parser.add_argument("--input", required=True, help="the file (or folder, or pattern) of texts")
+    parser.add_argument("--output", required=True, help="the CSV to write (continued when interrupted)")
+    parser.add_argument("--text_column", help="the column to classify (default: found by name, else the longest)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output instead of refusing")
+    parser.add_argument("--engine", choices=ENGINES, default="onnx", help="onnx (int8, the app's default) or torch")
+    parser.add_argument("--no_quantize", action="store_true", help="with --engine onnx: the fp32 graph instead of int8")
+    args = parser.parse_args(argv)
+    classifier = load(args.model, engine=args.engine, quantize=not args.no_quantize)
+    classifier.predict_file(args.input, args.output, text_column=args.text_column, overwrite=args.overwrite)
+    return 0
+
+
 def app_command(argv: list[str] | None) -> int:
     from bert_sentiment.app import serve
 
     return serve(argv)
 
 
-COMMANDS = {"train": train_command, "publish": publish_command, "app": app_command, "deploy": deploy_command}
+COMMANDS = {"train": train_command, "publish": publish_command, "app": app_command, "deploy": deploy_command,
+            "predict": predict_command}  # fmt: skip
 
 
 def _parser(name: str, command: Callable) -> argparse.ArgumentParser:
@@ -126,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     """`bert-sentiment COMMAND ...`, the console script pip installs."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in COMMANDS:
-        usage = "usage: bert-sentiment {train,publish,app,deploy} ...   (bert-sentiment COMMAND --help for its flags)"
+        usage = "usage: bert-sentiment {train,publish,app,deploy,predict} ...   (bert-sentiment COMMAND --help for its flags)"
         if argv and argv[0] not in ("-h", "--help"):
             print(f"bert-sentiment: unknown command '{argv[0]}'.\n{usage}", file=sys.stderr)
             return EXIT_USER_ERROR

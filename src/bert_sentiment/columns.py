@@ -40,6 +40,16 @@ def find_columns(train: Dataset, text_flag: str | None, label_flag: str | None) 
     return text_columns, label_column
 
 
+def find_text_column(data: Dataset, flag_value: str | None, flag: str = "--text_column") -> str:
+    """The one column to classify: named by the flag, else found by name, else the longest text on average."""
+    columns = list(data.column_names)
+    if flag_value:
+        return _named_columns(flag_value, columns, flag)[0]
+    column = _by_name(columns, TEXT_COLUMN_NAMES) or _guess_text_column(data, columns)
+    _log_choice("text", column, flag)
+    return column
+
+
 def _named_columns(flag_value: str, columns: list[str], flag: str) -> list[str]:
     names = [name.strip() for name in flag_value.split(",") if name.strip()]
     for name in names:

@@ -12,6 +12,7 @@ from bert_sentiment.facts import RESULTS_FILE, RunFacts
 from bert_sentiment.inference import Prediction
 
 logger = logging.getLogger(__name__)
+csv.field_size_limit(2**31 - 1)  # Python's default, 131,072 characters, stops at a long review
 
 MAX_BATCH_ROWS = 5_000  # per request; a free 2-core Space classifies ~100-300 short texts a second
 MAX_BATCH_CHARACTERS = 1_000_000  # per request: about 250,000 tokens, under a minute of MiniLM int8 on 2 cores

@@ -11,8 +11,9 @@ predictions then take a faster path over the same model and tokenizer:
 """
 
 import logging
+import re
 import tempfile
-import unicodedata
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,8 @@ logger = logging.getLogger(__name__)
 ENGINES = ("onnx", "torch")
 BATCH_SIZE = 32  # texts per forward pass; larger gains little on 2 cores and raises latency
 MAX_CHARACTERS = 20_000  # texts are cut to this before tokenizing: bounds the work one visitor can ask for
-JOB_SLICE_TOKENS = 2_048  # padded tokens per pass of a batch job: a visitor waits at most one such slice
+JOB_SLICE_TOKENS = 512  # padded tokens per pass of a batch job: a visitor waits at most one such slice
+JOB_TEXTS = 256  # texts of a batch job tokenized in one turn
 
 
 @dataclass
@@ -49,10 +51,13 @@ class Prediction:
         return f"Prediction({self.label!r}, {shown}{', truncated' if self.truncated else ''})"
 
 
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # Unicode's category Cc, but newline and tab
+
+
 def clean_text(text) -> str:
     """Printable text: control characters (except newlines and tabs) become spaces; length is bounded."""
     text = "" if text is None else str(text)[:MAX_CHARACTERS]
-    return "".join(" " if unicodedata.category(c) == "Cc" and c not in "\n\t" else c for c in text).strip()
+    return CONTROL_CHARACTERS.sub(" ", text).strip()
 
 
 def load(model: str | None, engine: str = "onnx", quantize: bool = True, **options) -> "SentimentClassifier":
@@ -111,6 +116,13 @@ class SentimentClassifier:
         return explain(self.model, self.tokenizer, clean_text(text), method or DEFAULT_METHOD, max_tokens=limit,
                        forward=lambda input_ids: self._forward(input_ids, lane="job"))  # fmt: skip
 
+    def predict_file(self, input_path, output_path, text_column: str | None = None, overwrite: bool = False):
+        """Predict every row of a file (any format train.py reads) into a CSV: its columns, the label and every
+        probability; an interrupted run continues where it stopped (bert_sentiment/predict_file.py)."""
+        from bert_sentiment.predict_file import predict_file
+
+        return predict_file(self, input_path, output_path, text_column=text_column, overwrite=overwrite)
+
     def warm_up(self) -> None:
         """One prediction before the first visitor, so nobody waits for lazy initialisation."""
         self.predict(["warm-up"])
@@ -118,17 +130,26 @@ class SentimentClassifier:
     def predict(self, texts: list[str], batch_size: int = BATCH_SIZE, progress=None, lane: str = "single") -> list[Prediction]:
         """Predictions in the order of `texts`; `progress(done, total)` is called after each batch.
 
-        lane "job" (the app's batch requests) runs in slices of at most JOB_SLICE_TOKENS padded tokens that take
-        turns with single predictions (bert_sentiment/turns.py)."""
+        lane "job" (the app's batch requests) is read JOB_TEXTS texts at a time, tokenized in a turn of its own and
+        run in slices of at most JOB_SLICE_TOKENS padded tokens, each taking turns with single predictions
+        (bert_sentiment/turns.py): a job's CPU work comes in short slices."""
         texts = [clean_text(text) for text in texts]
-        if not texts:
-            return []
-        lengths = np.array([len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]])
-        if self.long_text == "chunks":
-            encoded, owners = window_encodings(self.tokenizer, texts, self.max_length)
-        else:
-            shown = texts if self.long_text == "truncate" else head_tail_texts(self.tokenizer, texts, self.max_length)
-            encoded, owners = self.tokenizer(shown, truncation=True, max_length=self.max_length), np.arange(len(texts))
+        step = JOB_TEXTS if lane == "job" else max(1, len(texts))
+        predictions = []
+        for start in range(0, len(texts), step):
+            done_before = start
+            told = progress and (lambda done, _, before=done_before: progress(before + done, len(texts)))
+            predictions += self._predict(texts[start : start + step], batch_size, told, lane)
+        return predictions
+
+    def _predict(self, texts: list[str], batch_size: int, progress, lane: str) -> list[Prediction]:
+        with self.turns.turn(lane) if lane == "job" else nullcontext():  # tokenizing uses every core too
+            lengths = np.array([len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]])
+            if self.long_text == "chunks":
+                encoded, owners = window_encodings(self.tokenizer, texts, self.max_length)
+            else:
+                shown = texts if self.long_text == "truncate" else head_tail_texts(self.tokenizer, texts, self.max_length)
+                encoded, owners = self.tokenizer(shown, truncation=True, max_length=self.max_length), np.arange(len(texts))
         window_probabilities = self._probabilities(encoded["input_ids"], batch_size, progress, lane)
         probabilities = average_by_owner(window_probabilities, owners, len(texts))
         cut = lengths > self.max_length if self.long_text != "chunks" else np.zeros(len(texts), dtype=bool)

@@ -28,6 +28,7 @@ from datasets import Dataset
 from bert_sentiment.errors import UserError
 
 logger = logging.getLogger(__name__)
+csv.field_size_limit(2**31 - 1)  # Python's default, 131,072 characters, stops at a long review
 
 DATASETS_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 OUR_FORMATS = (".txt", ".xlsx", ".zip")

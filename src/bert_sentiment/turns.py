@@ -1,9 +1,10 @@
 """Turns at the model: one forward pass at a time, and a single prediction never waits behind a whole batch job.
 
-Every forward pass of the app (visitors' texts, batch jobs, explanations) takes a turn here. Waiting single
-predictions go first; batch jobs and explanations go through the model in short slices, each slice queueing
-again behind the others, so two jobs alternate and a visitor waits at most one slice. One pass at a time,
-because each already uses every CPU core: two in flight were measured slower than one after the other.
+Every forward pass of the app (visitors' texts, batch jobs, explanations) takes a turn here. Jobs go through
+the model in short slices, each slice queueing again behind the others, so two jobs alternate. Waiting single
+predictions go first, so a visitor waits at most one slice; after SINGLES_IN_A_ROW single passes while a job
+waits, the job's slice goes, so a stream of visitors never starves the jobs. One pass at a time, because each already uses every CPU core: two in flight were
+measured slower than one after the other.
 """
 
 import threading
@@ -11,6 +12,7 @@ from collections import deque
 from contextlib import contextmanager
 
 LANES = ("single", "job")  # in the order they are served
+SINGLES_IN_A_ROW = 4  # single passes while a job waits, before the job's next slice
 
 
 class Turns:
@@ -18,6 +20,7 @@ class Turns:
         self._changed = threading.Condition()
         self._waiting = {lane: deque() for lane in LANES}
         self._busy = False
+        self._singles_in_a_row = 0  # while a job waits
         self.served = {lane: 0 for lane in LANES}  # passes run per lane, for tests and logs
 
     @contextmanager
@@ -31,6 +34,7 @@ class Turns:
             self._changed.wait_for(lambda: not self._busy and self._next() is ticket)
             self._waiting[lane].popleft()
             self._busy = True
+            self._singles_in_a_row = self._singles_in_a_row + 1 if lane == "single" and self._waiting["job"] else 0
         try:
             yield
         finally:
@@ -40,4 +44,8 @@ class Turns:
                 self._changed.notify_all()
 
     def _next(self):
-        return next((queue[0] for queue in self._waiting.values() if queue), None)
+        """The caller due next: the oldest single prediction, unless a job has waited SINGLES_IN_A_ROW passes."""
+        single, job = self._waiting["single"], self._waiting["job"]
+        if job and (not single or self._singles_in_a_row >= SINGLES_IN_A_ROW):
+            return job[0]
+        return single[0] if single else None
