@@ -167,6 +167,8 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.0, help="seconds a visitor pauses between requests")
     parser.add_argument("--seconds", type=float, default=60, help="per phase")
     parser.add_argument("--soak", type=int, default=10_000, help="requests of the soak (0: none)")
+    parser.add_argument("--warm_up", type=int, default=2_000,
+                        help="requests before memory is first read: gradio's session caches and the allocators fill up")
     parser.add_argument("--port", type=int, default=7897)
     args = parser.parse_args()
 
@@ -183,7 +185,7 @@ def main() -> None:
         from bench.bench_app import connect
 
         connect(url, server)
-        Visitors(url, texts, args.visitors, 0, limit=200).run()  # warm-up
+        Visitors(url, texts, args.visitors, 0, limit=args.warm_up).run()
         if args.soak:
             warm, answers, failures, along = resident_gb(server.pid), 0, 0, []
             for _ in range(5):  # memory along the way: a leak grows, a cache filling up levels off
@@ -191,7 +193,8 @@ def main() -> None:
                 answers, failures = answers + len(soak.latencies), failures + len(soak.failures)
                 along.append(f"{resident_gb(server.pid):.3f}")
             end = resident_gb(server.pid)
-            print(f"  soak: {answers:,} answers, {failures} failures; resident memory {warm:.3f} GB after warm-up, "
+            print(f"  soak: {answers:,} answers, {failures} failures; resident memory {warm:.3f} GB after a warm-up of "
+                  f"{args.warm_up:,} requests, "
                   f"then {', '.join(along)} GB each fifth: {100 * (end / warm - 1):+.1f}% (target within 10%)", flush=True)
         quiet = Visitors(url, texts, args.visitors, args.think).run(args.seconds)
         print(summary("quiet", quiet), flush=True)

@@ -149,16 +149,16 @@ def test_a_visitor_holds_at_most_a_few_places(served, slow_passes):
 
     _, _, url = served
     flooder, visitor = Client(url, verbose=False), Client(url, verbose=False)
-    pasted = "\n".join(text for text, _ in english_reviews(100, seed=4))
+    pasted = "\n".join(text for text, _ in english_reviews(600, seed=4))  # a few seconds each, slowed down
     held = [flooder.submit(pasted, None, api_name="/predict_batch") for _ in range(PLACES_PER_VISITOR)]
-    time.sleep(0.3)  # their places are taken
+    time.sleep(0.2)  # their places are taken
     with pytest.raises(ValidationError, match=f"each visitor may hold {PLACES_PER_VISITOR}.*bert-sentiment predict"):
         flooder.predict(pasted, None, api_name="/predict_batch")
     label, _ = visitor.predict("the plot was horrible and dull", api_name="/predict")
     assert label["label"] == "negative", "another visitor is served meanwhile"
-    assert all(len(job.result(timeout=120)[0]["data"]) == 100 for job in held)
+    assert all(len(job.result(timeout=120)[0]["data"]) == 600 for job in held)
     table, _, _ = flooder.predict(pasted, None, api_name="/predict_batch")
-    assert len(table["data"]) == 100, "places come back once answered"
+    assert len(table["data"]) == 600, "places come back once answered"
 
 
 def test_requests_over_the_limits_are_refused_with_the_limit_and_the_way_out(served):

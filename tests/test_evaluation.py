@@ -86,11 +86,12 @@ def test_the_confusion_matrix_picture_says_what_the_figures_say(tmp_path, monkey
     from bert_sentiment.evaluation import plot_confusion_matrix
 
     drawn = []
-    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **_: drawn.append((figure, path)))
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **_: drawn.append((figure, path)) or path.write_bytes(b""))
     plot_confusion_matrix(np.array([[8, 2], [1, 9]]), ["neg", "pos"], "Confusion matrix (test)", tmp_path / "m.png")
     (figure, path), = drawn
     axes = figure.axes[0]
-    assert path == tmp_path / "m.png" and axes.get_title() == "Confusion matrix (test)"
+    assert path.parent == tmp_path and path.suffix == ".png" and (tmp_path / "m.png").exists()
+    assert axes.get_title() == "Confusion matrix (test)"
     assert (axes.get_xlabel(), axes.get_ylabel()) == ("Predicted label", "True label")
     assert [tick.get_text() for tick in axes.get_xticklabels()] == ["neg", "pos"]
     assert [tick.get_text() for tick in axes.get_yticklabels()] == ["neg", "pos"]

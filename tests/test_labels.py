@@ -113,3 +113,9 @@ def test_string_labels_are_ranked_negative_first_whatever_their_spelling(values,
 def test_other_string_labels_are_sorted_and_say_so():
     mapping = build_label_mapping(["sports", "arts", "news"], STRING, None, "topic")
     assert mapping.names == ["arts", "news", "sports"] and mapping.how == "the label strings, sorted"
+
+
+@pytest.mark.parametrize("bad", ["good|great", "bad\nreview", "`ok`"])
+def test_a_label_name_that_would_break_the_card_is_refused_with_the_reason(bad):
+    with pytest.raises(UserError, match="label names appear in the model card's tables, its code and the app.*Rename"):
+        build_label_mapping([bad, "negative"], Value("string"), None, "label")

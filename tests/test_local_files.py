@@ -195,3 +195,38 @@ def test_a_field_longer_than_pythons_csv_limit_is_read(tmp_path):
     path = write_csv(tmp_path / "long.csv", [(long_review, "positive"), ("short and sweet", "negative")])
     assert read_file(path, "auto", None)["text"][:] == [long_review, "short and sweet"]
     assert read_batch(None, str(path)) == [long_review.strip(), "short and sweet"]
+
+
+def test_an_archive_too_large_unpacked_is_refused_before_extracting(tmp_path):
+    inner = tmp_path / "export"
+    inner.mkdir()
+    (inner / "reviews.txt").write_text("a fine film\tpositive\n" * 300_000)  # 6.3 MB, zipped to a few KB
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        handle.write(inner / "reviews.txt", "export/reviews.txt")
+    with pytest.raises(UserError, match=r"unpacks to 0\.01 GB, more than the 0\.005 GB allowed\. Raise --max_unpacked_gb"):
+        prepared(train_file=str(archive), max_unpacked_gb=0.005)
+    with pytest.raises(UserError, match="holds 1 files, more than the 0 allowed. Raise --max_archive_files"):
+        prepared(train_file=str(archive), max_archive_files=0)
+    assert not list(tmp_path.glob("**/bert-sentiment-unzipped-*")), "nothing was extracted"
+
+
+def test_an_interrupted_extraction_is_never_read_as_complete(tmp_path, monkeypatch):
+    root = tmp_path / "reviews"
+    for i, (text, label) in enumerate(english_reviews(30) + [("a so-so film", "neutral")] * 10):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        (root / label / f"{i}.txt").write_text(text, encoding="utf-8")
+    archive = zipped(root, tmp_path / "reviews.zip")
+    extract_all = zipfile.ZipFile.extractall
+
+    def disk_full_after_two_classes(self, path=None, members=None, pwd=None):
+        for member in [m for m in self.namelist() if "/neutral/" not in m]:
+            self.extract(member, path)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", disk_full_after_two_classes)
+    with pytest.raises(OSError, match="No space left"):
+        prepared(train_file=str(archive))
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", extract_all)
+    data, _ = prepared(train_file=str(archive))
+    assert data.label_names == ["negative", "neutral", "positive"], "all three classes, not the two extracted before"

@@ -198,6 +198,8 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
     assert f"{hub.url}/spaces/alice/sst2-demo" in result.stderr
     space = hub.state.repos[("space", "alice/sst2-demo")]
     assert space.sdk == "gradio" and space.variables["MODEL_ID"]["value"] == "alice/sst2-tiny"
+    pinned = hub.state.repos[("model", "alice/sst2-tiny")].commits[-1][0]
+    assert space.variables["MODEL_REVISION"]["value"] == pinned, "the Space serves the commit that was checked"
     assert len(space.commits) == 1
     files = space.commits[0][1]
     assert {"app.py", "bert_sentiment/inference.py", "bert_sentiment/demo.py", "bert_sentiment/app.py", "requirements.txt", "README.md"} <= set(files)
@@ -217,7 +219,10 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
         (space_dir / name).write_bytes(content)
     port = closed_port()
     env = hub_env(tmp_path / "space-home", hub.url, token=None)
-    env.update(MODEL_ID=space.variables["MODEL_ID"]["value"], SPACE_ID="alice/sst2-demo", GRADIO_SERVER_PORT=str(port),
+    later = run(["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/sst2-tiny"], hub_env(tmp_path, hub.url))
+    assert later.returncode == 0 and hub.state.repos[("model", "alice/sst2-tiny")].commits[-1][0] != pinned
+    env.update(MODEL_ID=space.variables["MODEL_ID"]["value"], MODEL_REVISION=space.variables["MODEL_REVISION"]["value"],
+               SPACE_ID="alice/sst2-demo", GRADIO_SERVER_PORT=str(port),
                GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH="")  # fmt: skip
     app = subprocess.Popen([sys.executable, "app.py"], cwd=space_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -226,7 +231,9 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
     finally:
         app.terminate()
         app.wait(timeout=30)
-    assert "serving with ONNX Runtime int8 (model_quantized.onnx, from the Hub repo)" in app.stdout.read()
+    log = app.stdout.read()
+    assert "serving with ONNX Runtime int8 (model_quantized.onnx, from the Hub repo)" in log
+    assert f"Loaded alice/sst2-tiny at revision {pinned}" in log, "the pinned commit, not the later push"
 
 
 def test_deploy_space_names_its_own_flag_for_a_bad_space_id(hub, tmp_path):
@@ -234,3 +241,33 @@ def test_deploy_space_names_its_own_flag_for_a_bad_space_id(hub, tmp_path):
     assert result.returncode == 2
     assert "--space_id 'alice/bad name!' is not a valid repo id" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_no_local_path_reaches_an_uploaded_file(hub, tiny_bert, tmp_path):
+    """A run built from absolute paths under a home folder: the model, a glob of class files, the output_dir.
+    Every file the Hub receives is searched for that folder, and the test split's texts stay local."""
+    import shutil
+
+    home = tmp_path / "home" / "alice"
+    model = shutil.copytree(tiny_bert, home / "models" / "tiny-bert")
+    data = home / "data" / "reviews"
+    data.mkdir(parents=True)
+    for label in ("negative", "positive"):
+        texts = [text for text, given in english_reviews(160) if given == label]
+        (data / f"{label}.txt").write_text("\n".join(texts), encoding="utf-8")
+    test = write_csv(home / "data" / "test.csv", [("a quiet secret test review, superb", "positive"),
+                                                  ("another private test text, awful", "negative")] * 10)  # fmt: skip
+    out = home / "runs" / "reviews"
+    flags = [*quick_training_flags(model, out), "--train_file", f"{data}/*.txt", "--test_file", test]
+    trained = run(["train.py", *map(str, flags)], hub_env(tmp_path, hub.url))
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    published = run(["publish.py", "--output_dir", out, "--hub_model_id", "alice/private-paths"], hub_env(tmp_path, hub.url))
+    assert published.returncode == 0, published.stderr[-3000:]
+    files = hub.state.repos[("model", "alice/private-paths")].commits[-1][1]
+    for name, content in files.items():
+        assert str(tmp_path).encode() not in content, f"{name} names a local folder"
+        assert b"quiet secret test review" not in content and b"private test text" not in content, f"{name} holds test texts"
+    facts = json.loads(files["run_facts.json"])
+    assert facts["base_model"] == "tiny-bert" and facts["base_model_local"] is True
+    assert facts["data"]["source"]["files"]["train"]["name"] == "reviews/*.txt"
+    assert "base_model:" not in files["README.md"].decode().split("---")[1], "no Hub link to a model that is not there"

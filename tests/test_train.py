@@ -310,3 +310,39 @@ def test_the_run_says_what_it_did_with_the_pooler_and_the_model_still_loads_in_p
     assert line + note in (out / "README.md").read_text()
     answers = pipeline("text-classification", model=str(out))(["A wonderful film.", "Dull and far too long."])
     assert len(answers) == 2 and {answer["label"] for answer in answers} <= {"negative", "positive"}
+
+
+def test_checkpoints_stay_until_the_runs_files_are_saved(tiny_bert, english_csv, tmp_path, monkeypatch):
+    from bert_sentiment import fine_tune as fine_tune_module
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fine_tune_module, "save_run", disk_full)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        fine_tune(*parse_args(["--train_file", str(english_csv), *quick_training_flags(tiny_bert, out)]))
+    assert list(out.glob("checkpoint-*")), "the checkpoints are kept: --resume can still finish the run"
+
+
+def test_a_folder_of_other_files_is_not_taken_as_output_dir(tiny_bert, english_csv, tmp_path, caplog):
+    out = tmp_path / "Documents"
+    out.mkdir()
+    (out / "thesis.docx").write_text("years of work")
+    flags = ["--train_file", str(english_csv), *quick_training_flags(tiny_bert, out)]
+    assert run_train(flags) == 2
+    assert "already holds other files (thesis.docx). Pass --resume" in caplog.text and "--overwrite_output_dir" in caplog.text
+    assert [p.name for p in out.iterdir()] == ["thesis.docx"], "nothing was written there"
+    assert run_train([*flags, "--overwrite_output_dir"]) == 0
+    assert (out / "thesis.docx").read_text() == "years of work" and (out / "run_facts.json").exists()
+
+
+def test_seeds_do_not_overwrite_an_earlier_run(trained_run, tiny_bert, english_csv, tmp_path, caplog):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(trained_run, out)
+    before = (out / "model.safetensors").read_bytes()
+    assert run_train(["--train_file", str(english_csv), *quick_training_flags(tiny_bert, out), "--seeds", "2"]) == 2
+    assert "already holds an earlier run" in caplog.text
+    assert (out / "model.safetensors").read_bytes() == before and not list(out.glob("seed-*"))

@@ -82,3 +82,41 @@ def test_length_grouped_batches_read_each_texts_own_length_and_hold_texts_of_sim
     order = list(sampler)
     assert sorted(order) == list(range(len(trainer.train_dataset))), "every text once an epoch"
     assert sampler.lengths[order[0]] == max(sampler.lengths), "the longest text first, so memory trouble shows at once"
+
+
+def fake_checkpoint(folder, step: int, cut: str | None = None):
+    """A checkpoint's files as the Trainer writes them; `cut`: the file a kill cut off halfway."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    checkpoint = folder / f"checkpoint-{step}"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    save_file({"weight": torch.ones(64, 64)}, str(checkpoint / "model.safetensors"))
+    torch.save({"state": {0: torch.ones(64, 64)}}, checkpoint / "optimizer.pt")
+    if cut:
+        data = (checkpoint / cut).read_bytes()
+        (checkpoint / cut).write_bytes(data[: len(data) // 2])
+    return checkpoint
+
+
+@pytest.mark.parametrize("cut", ["model.safetensors", "optimizer.pt", "trainer_state.json"])
+def test_resume_passes_over_a_cut_off_newest_checkpoint(tmp_path, caplog, cut):
+    from bert_sentiment.training import newest_intact_checkpoint
+
+    intact = fake_checkpoint(tmp_path, 10)
+    fake_checkpoint(tmp_path, 20, cut=cut)
+    caplog.set_level("INFO")
+    assert newest_intact_checkpoint(tmp_path) == str(intact)
+    assert f"Passed over damaged checkpoints (checkpoint-20: {cut} is unreadable" in caplog.text
+
+
+def test_resume_with_no_intact_checkpoint_is_one_message(tmp_path):
+    from bert_sentiment.errors import UserError
+    from bert_sentiment.training import newest_intact_checkpoint
+
+    fake_checkpoint(tmp_path, 20, cut="model.safetensors")
+    with pytest.raises(UserError, match=r"no intact checkpoint in .*checkpoint-20: model.safetensors is unreadable.*Drop --resume"):
+        newest_intact_checkpoint(tmp_path)

@@ -236,6 +236,9 @@ def build_demo(classifier: SentimentClassifier, cache_cleanup: tuple[int, int] =
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="app.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=os.environ.get("MODEL_ID"), help="Hub id or local output_dir (default: $MODEL_ID)")
+    parser.add_argument("--revision", default=os.environ.get("MODEL_REVISION") or None,
+                        help="the model's commit to serve (default: $MODEL_REVISION, which deploy_space.py sets to the "
+                        "commit it checked; else the newest)")  # fmt: skip
     parser.add_argument("--share", action="store_true", help="also serve a public gradio.live link (not inside a Space)")
     parser.add_argument("--engine", choices=ENGINES, default=os.environ.get("ENGINE", "onnx"),
                         help="onnx: ONNX Runtime on the model's onnx/ files (exported at start when missing); "
@@ -248,16 +251,18 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def load_classifier(model: str | None, engine: str = "onnx", quantize: bool = True) -> SentimentClassifier:
+def load_classifier(model: str | None, engine: str = "onnx", quantize: bool = True,
+                    revision: str | None = None) -> SentimentClassifier:  # fmt: skip
     """The classifier, checked against the examples of the model's card, and warmed up."""
-    classifier = load(model, engine=engine, quantize=quantize, check_texts=model_facts(model, []).examples if model else [])
+    examples = model_facts(model, []).examples if model else []
+    classifier = load(model, engine=engine, quantize=quantize, revision=revision, check_texts=examples)
     classifier.warm_up()
     return classifier
 
 
 def serve(argv) -> int:
     args = parse_args(argv)
-    classifier = load_classifier(args.model, engine=args.engine, quantize=not args.no_quantize)
+    classifier = load_classifier(args.model, engine=args.engine, quantize=not args.no_quantize, revision=args.revision)
     in_space = bool(os.environ.get("SPACE_ID"))
     build_demo(classifier).launch(server_name=args.host, server_port=args.port, share=args.share and not in_space)
     return 0

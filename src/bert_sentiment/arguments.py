@@ -36,6 +36,11 @@ class ModelArguments:
     model_revision: str = field(
         default="main", metadata={"help": "Branch, tag or commit of the model on the Hub."}
     )
+    base_model_id: Optional[str] = field(
+        default=None,
+        metadata={"help": "The Hub id a local --model_name_or_path folder holds (e.g. bert-base-uncased): the card and "
+                  "its metadata name it. Without it a local base model is named by its folder's name, never its path."},
+    )
     cache_dir: Optional[str] = field(
         default=None, metadata={"help": "Where downloaded models and datasets are cached."}
     )
@@ -88,6 +93,12 @@ class DataArguments:
     header: str = field(
         default="auto",
         metadata={"help": "Whether CSV/TSV files have a header row: 'auto' (sniffed), 'yes' or 'no'."},
+    )
+    max_unpacked_gb: float = field(
+        default=4.0, metadata={"help": "The most a .zip of data may unpack to, in GB; checked before extracting."}
+    )
+    max_archive_files: int = field(
+        default=1_000_000, metadata={"help": "The most files a .zip of data may hold; checked before extracting."}
     )
     text_column_names: Optional[str] = field(
         default=None,
@@ -219,6 +230,9 @@ class SentimentTrainingArguments(TrainingArguments):
     )
     resume: bool = field(
         default=False, metadata={"help": "Continue from the last checkpoint in output_dir after an interruption."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Write into an output_dir that already holds files: an earlier run's or others."}
     )
     seeds: int = field(
         default=1,

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bert_sentiment.atomic import written_whole
+
 logger = logging.getLogger(__name__)
 
 MIN_VALIDATION_TEXTS = 50  # fewer cannot pin a temperature down; calibration is skipped with a note
@@ -110,5 +112,6 @@ def plot_reliability(probabilities: np.ndarray, labels: np.ndarray, temperature:
     axes.set_title(title)
     axes.legend(loc="upper left")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    with written_whole(path) as partial:
+        figure.savefig(partial, dpi=110)
     plt.close(figure)

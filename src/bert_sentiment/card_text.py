@@ -41,7 +41,7 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "num_labels": len(names),
         "label_list": ", ".join(names),
         "label_list_code": ", ".join(f"`{name}`" for name in names),
-        "base_model": _model_link(facts.base_model),
+        "base_model": f"`{facts.base_model}` (a local model)" if facts.base_model_local else _model_link(facts.base_model),
         "data_description": _data_description(facts.data["source"]),
         "headline": _headline(facts),
         "f1_name": "F1" if len(names) == 2 else "macro F1",

@@ -16,7 +16,7 @@ from datasets import DatasetDict
 
 from bert_sentiment.errors import UserError
 from bert_sentiment.local_files import (
-    check_utf8, data_sha256, file_sha256, locate, looks_like_header, read_split, suffix_of,
+    UnpackLimits, check_utf8, data_sha256, file_sha256, locate, looks_like_header, read_split, suffix_of,
 )  # fmt: skip
 from bert_sentiment.long_text import LONG_TEXT_MODES
 
@@ -139,7 +139,8 @@ def _hub_revision(name: str, revision: str | None) -> str | None:
 
 def _load_local_files(data_args, cache_dir):
     located = {split: locate(spec, f"--{split}_file") for split, spec in data_files(data_args).items()}
-    raw = DatasetDict({split: read_split(where, data_args.header, cache_dir) for split, where in located.items()})
+    limits = UnpackLimits(data_args.max_unpacked_gb, data_args.max_archive_files)
+    raw = DatasetDict({split: read_split(where, data_args.header, cache_dir, limits) for split, where in located.items()})
     source = {
         "kind": "files",
         "files": {split: {"name": where.name, "sha256": data_sha256(where), "layout": where.layout}

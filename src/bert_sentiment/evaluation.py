@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
+from bert_sentiment.atomic import write_text_whole, written_whole
+
 logger = logging.getLogger(__name__)
 
 WRONG_EXAMPLES_KEPT = 25  # per split; enough to see patterns, short enough to read
@@ -52,11 +54,11 @@ def evaluation_report(texts, labels, probabilities, names, split: str, output_di
     )
     matrix = confusion_matrix(labels, predictions, labels=indices)
     confusion = {"labels": names, "matrix": matrix.tolist(), "rows": "true label", "columns": "predicted label"}
-    (output_dir / f"confusion_matrix_{split}.json").write_text(json.dumps(confusion, ensure_ascii=False, indent=2))
+    write_text_whole(output_dir / f"confusion_matrix_{split}.json", json.dumps(confusion, ensure_ascii=False, indent=2))
     plot_confusion_matrix(matrix, names, f"Confusion matrix ({split})", output_dir / f"confusion_matrix_{split}.png")
     wrong = most_confident_mistakes(texts, labels, probabilities, names)
-    with open(output_dir / f"wrong_predictions_{split}.jsonl", "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(example, ensure_ascii=False) + "\n" for example in wrong)
+    write_text_whole(output_dir / f"wrong_predictions_{split}.jsonl",
+                     "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in wrong))  # fmt: skip
     return {
         "metrics": classification_metrics(labels, predictions, len(names)),
         "label_examples": label_examples(texts, labels, probabilities, names),
@@ -115,7 +117,8 @@ def plot_confusion_matrix(matrix: np.ndarray, names: list[str], title: str, path
         axes.text(column, row, f"{count}\n{count / row_totals[row, 0]:.0%}", ha="center", va="center",
                   color="white" if dark else "black")  # fmt: skip
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with written_whole(path) as partial:
+        figure.savefig(partial, dpi=120)
     plt.close(figure)
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from bert_sentiment.atomic import write_text_whole
 from bert_sentiment.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class RunFacts:
     - training: the Trainer's train metrics, epochs, steps, processes, best checkpoint step.
     """
 
-    base_model: str
+    base_model: str  # a Hub id, or a local model's folder name (base_model_local): never a path
     language: str
     label_names: list[str]
     data: dict
@@ -60,6 +61,7 @@ class RunFacts:
     onnx: dict | None = None  # the ONNX files written and how they compared with PyTorch, or why none; None: not asked
     published: str | None = None
     phases: dict | None = None  # step -> {seconds, peak_memory_gb}: what each step of the run cost
+    base_model_local: bool = False  # the base model was a local folder: no Hub link, no base_model metadata
     schema_version: int = SCHEMA_VERSION
 
     def save(self, output_dir: Path) -> Path:
@@ -74,7 +76,12 @@ class RunFacts:
         path = path / RESULTS_FILE if path.is_dir() else path
         if not path.is_file():
             raise UserError(f"'{path.parent}' holds no finished run ({RESULTS_FILE} is missing). Train first.")
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")), source=path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise UserError(f"{path} is damaged ({err}): it was cut off or edited by hand. Run the training again, "
+                            "or restore the file.") from None  # fmt: skip
+        return cls.from_dict(values, source=path)
 
     @classmethod
     def from_dict(cls, values: dict, source: Path | str = "run facts") -> "RunFacts":
@@ -155,5 +162,5 @@ def hyperparameters(training_args) -> dict:
 
 
 def write_json(path: Path, facts: dict) -> None:
-    path.write_text(json.dumps(facts, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    write_text_whole(path, json.dumps(facts, ensure_ascii=False, indent=2, default=str) + "\n")
     logger.info("Wrote %s", path)

@@ -104,14 +104,33 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     facts, probabilities = evaluate_run(trainer, train_result, prepared, training_args, model_args, clock, budget)
     facts.hp_search, facts.started = search, started
     if trainer.is_world_process_zero():
-        _remove_checkpoints(Path(training_args.output_dir))
         if training_args.export_onnx:  # before the card, which shows the ONNX snippets only when the files exist
             with clock("onnx export"):
                 facts.onnx = export_checked_onnx(prepared, training_args, probabilities["validation"])
         facts.phases = clock.record
         facts.duration_seconds = round(time.monotonic() - start_time, 1)
         save_run(Path(training_args.output_dir), facts, training_args, model_args, hub_target)
+        _remove_checkpoints(Path(training_args.output_dir))  # only now: until the run's files are saved, --resume works
     return facts
+
+
+def public_base_model(checkpoint: str, base_model_id: str | None) -> dict:
+    """How the run's published files name its base model: a Hub id as given; a local folder by --base_model_id,
+    else by the folder's own name, marked local. A path (with the user's home folder in it) is never written."""
+    if not Path(checkpoint).exists():
+        return {"base_model": checkpoint}
+    if base_model_id:
+        return {"base_model": base_model_id}
+    return {"base_model": Path(checkpoint).resolve().name, "base_model_local": True}
+
+
+def keep_shown_examples(results: dict) -> None:
+    """Only the split whose examples the card and the app show keeps them (RunFacts.label_examples): the texts
+    of the other splits, the test split's included, stay out of the published run_facts.json."""
+    shown = next((split for split, report in results.items() if report.get("label_examples")), None)
+    for split, report in results.items():
+        if split != shown:
+            report.pop("label_examples", None)
 
 
 def analysis_budget(prepared: PreparedRun, training_args) -> AnalysisBudget:
@@ -242,6 +261,7 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, mo
     with clock("baselines"):
         baselines = baseline_results(splits, prepared.language, seed, budget.baseline_sample, not training_args.disable_tqdm)
     log_comparison(results, baselines)
+    keep_shown_examples(results)
     issues = None
     if budget.label_issues != "false" and trainer.is_world_process_zero():
         with clock("label issues"):
@@ -249,7 +269,7 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, mo
     facts = RunFacts(
         calibration=calibration,
         label_issues=issues,
-        base_model=prepared.checkpoint,
+        **public_base_model(prepared.checkpoint, model_args.base_model_id),
         language=prepared.language,
         label_names=prepared.data.label_names,
         data={"source": prepared.source, **prepared.data.report, **budget.sample_facts()},

@@ -93,8 +93,11 @@ class SentimentClassifier:
         self.turns = Turns()  # every forward pass takes a turn: single predictions before slices of jobs
         if engine == "onnx":
             self.onnx, self.engine_note = open_onnx(self, quantize, revision, token, list(check_texts))
-        logger.info("Loaded %s (labels %s, max_length %d); serving with %s.", model_id, self.labels, self.max_length,
-                    self.engine_note)  # fmt: skip
+        commit = getattr(self.model.config, "_commit_hash", None) or revision
+        self.revision = commit  # the commit served, for a Hub model: a later push does not change it silently
+        at = f" at revision {commit}" if commit and not Path(model_id).is_dir() else ""
+        logger.info("Loaded %s%s (labels %s, max_length %d); serving with %s.", model_id, at, self.labels,
+                    self.max_length, self.engine_note)  # fmt: skip
 
     @property
     def engine(self) -> str:

@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 
+from bert_sentiment.atomic import written_whole
 from bert_sentiment.baselines import tfidf_vectorizer
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def find_label_issues(splits, probabilities: dict[str, np.ndarray], names: list[
     by_split = {"train": train_probabilities}
     by_split |= {split: probs for split, probs in probabilities.items() if split in splits}
     counts = {}
-    with open(Path(output_dir) / ISSUES_FILE, "w", encoding="utf-8") as handle:
+    with written_whole(Path(output_dir) / ISSUES_FILE) as partial, open(partial, "w", encoding="utf-8") as handle:
         for split, probs in by_split.items():
             texts, labels = splits[split]["text"][:], np.asarray(splits[split]["label"][:])
             issues = ranked_issues(labels, probs)

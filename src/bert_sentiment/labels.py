@@ -63,8 +63,23 @@ def normalize_label(value):
     return value
 
 
+UNSHOWABLE = set("|`\n\r\t")  # in a label name, these break the card's tables and inline code
+
+
 def build_label_mapping(values, feature, class_names: str | None, column: str) -> LabelMapping:
     """Map the distinct training label `values` (missing ones already removed) to named ids."""
+    mapping = _label_mapping(values, feature, class_names, column)
+    for name in mapping.names:
+        if unshowable := sorted(UNSHOWABLE & set(str(name))):
+            raise UserError(
+                f"Label {name!r} holds {', '.join(map(repr, unshowable))}: label names appear in the model card's "
+                "tables, its code and the app, which that would break. Rename that class in the label column "
+                "(for example 'good|great' to 'good')."
+            )
+    return mapping
+
+
+def _label_mapping(values, feature, class_names: str | None, column: str) -> LabelMapping:
     given = [name.strip() for name in class_names.split(",")] if class_names else None
     if isinstance(feature, ClassLabel):
         return _from_class_label(feature, given)

@@ -38,6 +38,14 @@ DELIMITERS = "\t,;|"
 SNIFF_LINES = 50
 
 
+@dataclass(frozen=True)
+class UnpackLimits:
+    """How much a .zip may hold, checked from its directory before anything is extracted."""
+
+    gigabytes: float = 4.0  # --max_unpacked_gb: the unpacked total; a 1.4 MB zip of 419 MB was seen
+    files: int = 1_000_000  # --max_archive_files: aclImdb, 100,000 files, fits ten times
+
+
 @dataclass
 class LocalData:
     """Where one split's data is, and how it is laid out."""
@@ -70,7 +78,7 @@ def locate(spec: str, flag: str) -> LocalData:
                 f"{flag} '{spec}' matches {', '.join(p.name for p in matches[:5])}: a pattern names one .txt file per "
                 "class (one text per line, the file name is the class), e.g. 'reviews/*.txt'."
             )
-        return LocalData("class_files", matches, spec)
+        return LocalData("class_files", matches, f"{Path(spec).parent.name}/{Path(spec).name}".lstrip("/"))  # no path
     path = Path(spec)
     if path.is_dir():
         return _folder_layout(path, flag)
@@ -104,7 +112,7 @@ def _folder_layout(folder: Path, flag: str) -> LocalData:
     )
 
 
-def read_split(data: LocalData, header: str, cache_dir: str | None) -> Dataset:
+def read_split(data: LocalData, header: str, cache_dir: str | None, limits: UnpackLimits = UnpackLimits()) -> Dataset:
     """One split as a Dataset: the file's own columns, or `text` and `label` for class files and folders."""
     if data.layout == "class_files":
         rows = [(text, path.stem) for path in data.paths for text in read_text(path).splitlines() if text.strip()]
@@ -112,13 +120,14 @@ def read_split(data: LocalData, header: str, cache_dir: str | None) -> Dataset:
     if data.layout == "class_folders":
         rows = [(read_text(path).strip(), folder.name) for folder in data.paths for path in sorted(folder.glob("*.txt"))]
         return _from_rows(rows, data.name)
-    return read_file(data.paths[0], header, cache_dir)
+    return read_file(data.paths[0], header, cache_dir, limits)
 
 
-def read_file(path: Path, header: str, cache_dir: str | None) -> Dataset:
+def read_file(path: Path, header: str, cache_dir: str | None, limits: UnpackLimits = UnpackLimits()) -> Dataset:
     suffix = suffix_of(path)
     if suffix == ".zip":
-        return read_split(_unpack(path, cache_dir), header, cache_dir)
+        with tempfile.TemporaryDirectory(prefix="bert-sentiment-unzipped-", dir=cache_dir) as folder:
+            return read_split(_unpack(path, Path(folder), limits), header, cache_dir, limits)
     if suffix == ".xlsx":
         return _read_excel(path, header)
     options = {}
@@ -200,15 +209,16 @@ def _read_excel(path: Path, header: str) -> Dataset:
     return Dataset.from_pandas(sheet.reset_index(drop=True), preserve_index=False)
 
 
-def _unpack(path: Path, cache_dir: str | None) -> LocalData:
-    """Unpack a .zip once (by content hash) and locate the data inside it: one data file, class files or folders."""
-    target = Path(cache_dir or tempfile.gettempdir()) / "bert-sentiment-unzipped" / file_sha256(path)[:16]
+def _unpack(path: Path, target: Path, limits: UnpackLimits) -> LocalData:
+    """Unpack a .zip into `target` (a temporary folder, deleted once the data is read: nothing half-extracted is ever
+    read again) after checking its size, and locate the data inside: one data file, class files or folders."""
     try:
         with zipfile.ZipFile(path) as archive:
-            if not target.is_dir():
-                archive.extractall(target)
-    except zipfile.BadZipFile:
-        raise UserError(f"'{path}' is not a valid .zip archive. Re-create it, or unpack it and pass the folder.") from None
+            _check_size(path, archive.infolist(), limits)
+            archive.extractall(target)
+    except zipfile.BadZipFile as err:
+        raise UserError(f"'{path}' is not a valid .zip archive ({err}). Re-create it, or unpack it and pass the "
+                        "folder.") from None  # fmt: skip
     root = target
     inside = [p for p in root.iterdir() if not p.name.startswith(("__MACOSX", "."))]
     while len(inside) == 1 and inside[0].is_dir():  # a zipped folder: look inside it
@@ -220,6 +230,16 @@ def _unpack(path: Path, cache_dir: str | None) -> LocalData:
         return LocalData("file", data_files, f"{path.name}/{data_files[0].name}")
     located = _folder_layout(root, f"The archive '{path.name}'")
     return LocalData(located.layout, located.paths, path.name)
+
+
+def _check_size(path: Path, entries: list, limits: UnpackLimits) -> None:
+    unpacked = sum(entry.file_size for entry in entries)
+    if len(entries) > limits.files:
+        raise UserError(f"'{path}' holds {len(entries):,} files, more than the {limits.files:,} allowed. Raise "
+                        "--max_archive_files if that is right, or unpack it yourself and pass the folder.")  # fmt: skip
+    if unpacked > limits.gigabytes * 1e9:
+        raise UserError(f"'{path}' ({path.stat().st_size / 1e6:,.1f} MB) unpacks to {unpacked / 1e9:,.2f} GB, more than "
+                        f"the {limits.gigabytes:g} GB allowed. Raise --max_unpacked_gb if that is right.")  # fmt: skip
 
 
 def looks_like_header(rows: list[list[str]]) -> bool:

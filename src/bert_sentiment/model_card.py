@@ -10,6 +10,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from bert_sentiment.atomic import written_whole
 from bert_sentiment.card_text import dataset_identity, is_hub_id, template_variables
 from bert_sentiment.facts import RunFacts
 
@@ -49,7 +50,7 @@ def card_data(facts: RunFacts, repo_id: str, license: str) -> ModelCardData:
     examples = facts.label_examples()
     return ModelCardData(
         model_name=repo_id.split("/")[-1],
-        base_model=facts.base_model if is_hub_id(facts.base_model) else None,
+        base_model=facts.base_model if is_hub_id(facts.base_model) and not facts.base_model_local else None,
         datasets=[dataset["type"]] if dataset["on_hub"] else None,
         language=language,
         license=license,
@@ -73,5 +74,6 @@ def write_card(output_dir: Path, repo_id: str, license: str = "apache-2.0") -> P
     output_dir = Path(output_dir)
     card = render_card(RunFacts.load(output_dir), repo_id, license, image_dir=output_dir)
     path = output_dir / CARD_FILE
-    card.save(path)
+    with written_whole(path) as partial:
+        card.save(partial)
     return path

@@ -16,6 +16,7 @@ import numpy as np
 from bert_sentiment.facts import RESULTS_FILE, RunFacts
 from bert_sentiment.fine_tune import fine_tune, publishing_target, save_run
 from bert_sentiment.onnx_export import ONNX_DIR
+from bert_sentiment.training import check_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,9 @@ def fine_tune_seeds(model_args, data_args, training_args, callbacks=(), data=Non
         return fine_tune(model_args, data_args, training_args, callbacks, data)
     hub_target = publishing_target(training_args)  # once, before the first run
     output_dir = Path(training_args.output_dir)
+    seed_dirs = tuple(f"seed-{seed}" for seed in range(training_args.seed, training_args.seed + training_args.seeds))
+    if not training_args.resume:  # each seed's run checks its own folder; the best one is copied here at the end
+        check_output_dir(output_dir, training_args.overwrite_output_dir, ours=seed_dirs)
     runs = {}
     for seed in range(training_args.seed, training_args.seed + training_args.seeds):
         facts = _run_one_seed(model_args, data_args, training_args, seed, callbacks, data)

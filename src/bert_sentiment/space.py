@@ -75,6 +75,9 @@ def deploy_space(model_id: str, target: HubTarget) -> str:
     api = HfApi(token=target.token)
     api.create_repo(target.repo_id, repo_type="space", space_sdk="gradio", private=target.private, exist_ok=True)
     api.add_space_variable(target.repo_id, "MODEL_ID", model_id, description="The model the app serves")
+    revision = api.model_info(model_id).sha  # pinned: a later push to the model does not change the Space silently
+    api.add_space_variable(target.repo_id, "MODEL_REVISION", revision, description="The model commit the app serves")
+    logger.info("The Space serves %s at revision %s; deploy again to serve a newer one.", model_id, revision)
     with tempfile.TemporaryDirectory() as staging:
         stage_space(model_id, Path(staging))
         commit = api.upload_folder(

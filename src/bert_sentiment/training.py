@@ -14,7 +14,7 @@ from torch.utils.data import SequentialSampler
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_optimizer import is_optimizer_factory
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from bert_sentiment.errors import UserError
 from bert_sentiment.evaluation import metrics_for_trainer
@@ -24,20 +24,67 @@ logger = logging.getLogger(__name__)
 
 
 def checkpoint_to_resume(training_args) -> str | None:
-    """The checkpoint --resume continues from; refuses to overwrite an earlier run's output_dir."""
+    """The checkpoint --resume continues from: the newest intact one; refuses to overwrite an earlier run's output_dir."""
     output_dir = Path(training_args.output_dir)
     last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
     if training_args.resume:
         if last is None:
             raise UserError(f"--resume: no checkpoint in '{output_dir}' to continue from. Drop --resume to start anew.")
-        logger.info("Resuming from %s.", last)
-        return last
-    if last is not None or (output_dir / RESULTS_FILE).exists():
-        found = Path(last).name if last else RESULTS_FILE
-        raise UserError(
-            f"--output_dir '{output_dir}' already holds an earlier run ({found}). Pass --resume to continue an "
-            "interrupted run, or choose another --output_dir."
-        )
+        return newest_intact_checkpoint(output_dir)
+    check_output_dir(output_dir, training_args.overwrite_output_dir)
+    return None
+
+
+def check_output_dir(output_dir: Path, overwrite: bool, ours: tuple[str, ...] = ()) -> None:
+    """Refuse to write a new run into a folder that holds an earlier run or other files (`ours`: names of what this
+    run itself put there first, as the seed-S folders of --seeds), unless --overwrite_output_dir."""
+    held = sorted(p.name for p in output_dir.iterdir() if p.name not in ours) if output_dir.is_dir() else []
+    if not held or overwrite:
+        return
+    earlier = any(name == RESULTS_FILE or name.startswith(PREFIX_CHECKPOINT_DIR) for name in held)
+    what = f"an earlier run ({', '.join(held[:3])})" if earlier else f"other files ({', '.join(held[:3])}{', …' * (len(held) > 3)})"
+    raise UserError(f"--output_dir '{output_dir}' already holds {what}. Pass --resume to continue an interrupted run, "
+                    "--overwrite_output_dir to write there anyway, or choose another --output_dir.")  # fmt: skip
+
+
+def newest_intact_checkpoint(output_dir: Path) -> str:
+    """The newest checkpoint whose files are whole (a kill while saving cuts the newest one short), saying which
+    damaged ones were passed over; a UserError when none is whole."""
+    checkpoints = sorted(output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), key=lambda p: int(p.name.split("-")[-1]),
+                         reverse=True)  # fmt: skip
+    damaged = []
+    for checkpoint in checkpoints:
+        problem = checkpoint_damage(checkpoint)
+        if problem is None:
+            if damaged:
+                logger.warning("Passed over damaged checkpoints (%s).", "; ".join(damaged))
+            logger.info("Resuming from %s.", checkpoint)
+            return str(checkpoint)
+        damaged.append(f"{checkpoint.name}: {problem}")
+    raise UserError(f"--resume: no intact checkpoint in '{output_dir}' ({'; '.join(damaged)}). Drop --resume to start "
+                    "anew.")  # fmt: skip
+
+
+def checkpoint_damage(checkpoint: Path) -> str | None:
+    """What is wrong with a checkpoint's files, or None. Reads only their headers and directories: cheap."""
+    import json
+    import zipfile
+
+    from safetensors import safe_open
+
+    if not (checkpoint / "trainer_state.json").is_file():
+        return "trainer_state.json is missing"
+    for path in sorted(checkpoint.iterdir()):
+        try:
+            if path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+            elif path.suffix == ".safetensors":
+                with safe_open(str(path), framework="pt") as weights:
+                    weights.keys()
+            elif path.suffix in (".pt", ".pth", ".bin"):
+                zipfile.ZipFile(path).close()  # torch.save writes a zip: a cut-off file has no directory at its end
+        except Exception as err:  # noqa: BLE001 -- every way a file can be damaged
+            return f"{path.name} is unreadable ({type(err).__name__})"
     return None
 
 
