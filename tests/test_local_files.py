@@ -1,5 +1,6 @@
 """Data in the shapes users keep it: .txt (delimited or one text per line), class files, class folders, .xlsx, .zip."""
 
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -67,7 +68,8 @@ def test_one_file_per_class_by_glob(tmp_path):
     by_text = dict(zip(train["text"], train["label"]))
     expected = dict(rows)
     assert all(data.label_names[label] == {"positive": "pos", "negative": "neg"}[expected[text]] for text, label in by_text.items())
-    assert source["files"]["train"]["name"] == str(folder / "*.txt") and source["files"]["train"]["layout"] == "class_files"
+    assert source["files"]["train"]["name"] == "reviews/*.txt", "the pattern and its folder's name, never its path"
+    assert source["files"]["train"]["layout"] == "class_files"
 
 
 def test_a_folder_of_class_files_is_the_same_as_its_glob(tmp_path):
@@ -218,6 +220,9 @@ def test_an_interrupted_extraction_is_never_read_as_complete(tmp_path, monkeypat
         (root / label / f"{i}.txt").write_text(text, encoding="utf-8")
     archive = zipped(root, tmp_path / "reviews.zip")
     extract_all = zipfile.ZipFile.extractall
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
 
     def disk_full_after_two_classes(self, path=None, members=None, pwd=None):
         for member in [m for m in self.namelist() if "/neutral/" not in m]:
@@ -230,3 +235,4 @@ def test_an_interrupted_extraction_is_never_read_as_complete(tmp_path, monkeypat
     monkeypatch.setattr(zipfile.ZipFile, "extractall", extract_all)
     data, _ = prepared(train_file=str(archive))
     assert data.label_names == ["negative", "neutral", "positive"], "all three classes, not the two extracted before"
+    assert not list(temporary.iterdir()), "the extracted files are deleted once read, after a failure too"
