@@ -346,3 +346,18 @@ def test_seeds_do_not_overwrite_an_earlier_run(trained_run, tiny_bert, english_c
     assert run_train(["--train_file", str(english_csv), *quick_training_flags(tiny_bert, out), "--seeds", "2"]) == 2
     assert "already holds an earlier run" in caplog.text
     assert (out / "model.safetensors").read_bytes() == before and not list(out.glob("seed-*"))
+
+
+@pytest.mark.parametrize("recorded, named, local", [
+    ("google-bert/bert-base-uncased", "google-bert/bert-base-uncased", False),  # a download records its Hub id
+    ("/home/alice/models/bert", "my-bert", True),  # a path is never published: the folder's name, marked local
+    (None, "my-bert", True),
+])  # fmt: skip
+def test_a_local_base_model_is_named_by_its_hub_id_or_its_folder_never_its_path(tmp_path, recorded, named, local):
+    from bert_sentiment.fine_tune import public_base_model
+
+    folder = tmp_path / "my-bert"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"_name_or_path": recorded} if recorded else {}))
+    assert public_base_model(str(folder), None) == {"base_model": named, **({"base_model_local": True} if local else {})}
+    assert public_base_model(str(folder), "bert-base-uncased") == {"base_model": "bert-base-uncased"}

@@ -119,9 +119,23 @@ def public_base_model(checkpoint: str, base_model_id: str | None) -> dict:
     else by the folder's own name, marked local. A path (with the user's home folder in it) is never written."""
     if not Path(checkpoint).exists():
         return {"base_model": checkpoint}
-    if base_model_id:
-        return {"base_model": base_model_id}
+    recorded = _recorded_hub_id(Path(checkpoint))
+    if base_model_id or recorded:
+        return {"base_model": base_model_id or recorded}
     return {"base_model": Path(checkpoint).resolve().name, "base_model_local": True}
+
+
+def _recorded_hub_id(folder: Path) -> str | None:
+    """The Hub id a downloaded model's config.json records (`_name_or_path`), when it is one and not a path."""
+    import json
+
+    from bert_sentiment.card_text import is_hub_id
+
+    try:
+        recorded = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_name_or_path") or ""
+    except (OSError, ValueError):
+        return None
+    return recorded if recorded and not recorded.startswith((".", "/", "~")) and is_hub_id(recorded) else None
 
 
 def keep_shown_examples(results: dict) -> None:
