@@ -6,6 +6,7 @@ when it is too large (a check per endpoint), or when its visitor already holds P
 the browser, gradio_client, the /call API and MCP tools alike; direct POSTs to /api/ are closed (api_open=False).
 """
 
+import inspect
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -67,8 +68,6 @@ def guard_queue(demo, checks: dict[Callable, Callable[[list], str | None]], plac
 def _refused(function, message: str) -> list[dict]:
     """A refusal as gradio's validation answer (HTTP 422): the browser shows the message under the first input,
     gradio_client raises it as a ValidationError; a plain 503 would reach both as only "Queue is full"."""
-    import inspect
-
     name = next(iter(inspect.signature(function).parameters), "input") if function else "input"
     return [{"__type__": "validate", "is_valid": False, "message": message, "parameter_name": name}]
 
