@@ -105,6 +105,8 @@ def batch_refusal(inputs: list) -> str | None:
     pasted = inputs[0] if inputs else None
     if not isinstance(pasted, str):
         return None
+    if len(pasted) > MAX_BATCH_CHARACTERS:  # refused before splitting: a hostile paste may be many megabytes
+        return _too_large(0, len(pasted))
     return _too_large(sum(1 for line in pasted.splitlines() if line.strip()), len(pasted))
 
 
