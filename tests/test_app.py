@@ -8,6 +8,7 @@ import time
 import pytest
 
 from app import load_classifier
+from bert_sentiment.demo import predictions_table
 from bert_sentiment.errors import UserError
 from tests.conftest import call_mcp_tool, english_reviews
 
@@ -320,3 +321,17 @@ def test_every_control_character_and_only_those_becomes_a_space():
     every = "".join(chr(code) for code in range(0x2FF))
     expected = "".join(" " if unicodedata.category(c) == "Cc" and c not in "\n\t" else c for c in every).strip()
     assert clean_text(every) == expected
+
+
+def test_below_the_models_threshold_the_page_and_the_api_say_not_sure(served, monkeypatch):
+    classifier, client, _ = served
+    texts = ["the plot was horrible and dull 3", "the acting was superb and delightful 4"]
+    scores = [p.score for p in classifier.predict(texts)]
+    monkeypatch.setattr(classifier, "abstain_threshold", (min(scores) + max(scores)) / 2)  # one above, one below
+    answers = [client.predict(text, api_name="/predict") for text in texts]
+    unsure, sure = sorted(answers, key=lambda answer: answer[0]["label"] != "not sure")
+    assert unsure[0]["label"] == "not sure" and len(unsure[0]["confidences"]) == len(classifier.labels)
+    assert unsure[1].startswith("Not sure: the most likely label, ") and "has probability" in unsure[1]
+    assert sure[0]["label"] in classifier.labels and sure[1] == ""
+    rows = predictions_table(texts, classifier.predict(texts), classifier.labels)
+    assert sorted(row[1] for row in rows)[-1] == "not sure", "the batch table says it too"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import train
+from bert_sentiment.arguments import parse_args
 from bert_sentiment.budget import BASELINE_MAX_TEXTS, plan_analyses, sample_size, stratified_sample
 from bert_sentiment.errors import UserError
 from tests.conftest import english_reviews, quick_training_flags, write_csv
@@ -15,10 +16,10 @@ MINILM = SimpleNamespace(num_hidden_layers=6, hidden_size=384)
 BERT_BASE = SimpleNamespace(num_hidden_layers=12, hidden_size=768)
 
 
-def args(max_steps=-1, epochs=3.0, mode="auto", sample="auto", batch=32, accumulation=1):
+def args(max_steps=-1, epochs=3.0, mode="auto", sample="auto", batch=32, accumulation=1, evaluation="auto"):
     return SimpleNamespace(max_steps=max_steps, num_train_epochs=epochs, per_device_train_batch_size=batch,
                            gradient_accumulation_steps=accumulation, world_size=1, find_label_issues=mode,
-                           label_issue_sample=sample)  # fmt: skip
+                           label_issue_sample=sample, evaluation_sample=evaluation)  # fmt: skip
 
 
 def test_a_five_step_try_on_a_million_texts_scores_a_sample_and_fits_the_baseline_on_one():
@@ -73,6 +74,29 @@ def test_a_sample_too_small_for_a_class_skips_label_issues_naming_the_numbers():
 def test_a_sample_size_that_is_not_a_number_is_refused_with_the_choices(value):
     with pytest.raises(UserError, match=f"--label_issue_sample '{value}' is not one of 'auto'.*'all', or a number"):
         sample_size(value)
+    with pytest.raises(UserError, match=f"--evaluation_sample '{value}' is not one of 'auto'.*'all', or a number"):
+        parse_args(["--train_file", "reviews.csv", "--evaluation_sample", value])
+
+
+def test_a_short_try_reads_a_sample_of_each_evaluation_split_and_a_real_run_reads_them_whole():
+    sizes = {"validation": 5_000, "test": 25_000}
+    short = plan_analyses(args(max_steps=5), 100_000, [50_000] * 2, 32, BERT_BASE, sizes)
+    assert short.evaluated == {"validation": (2_000, 5_000), "test": (2_000, 25_000)}, "the floor: 2,000 texts"
+    assert short.sample_facts()["evaluation_sample"]["test"] == {"evaluated": 2_000, "of": 25_000}
+    assert ("evaluation: validation read on a stratified sample of 2,000 of its 5,000 texts, a short run's share "
+            "(--evaluation_sample all reads every one)") in short.describe()
+    longer = plan_analyses(args(max_steps=100), 100_000, [50_000] * 2, 32, BERT_BASE, sizes)
+    assert longer.evaluated == {"validation": (5_000, 5_000), "test": (9_600, 25_000)}, "3 passes x 3,200 trained"
+    assert "validation read" not in longer.describe()
+    epochs = plan_analyses(args(epochs=1), 100_000, [50_000] * 2, 32, BERT_BASE, sizes)
+    assert epochs.evaluated == {"validation": (5_000, 5_000), "test": (25_000, 25_000)}
+    assert "evaluation_sample" not in epochs.sample_facts()
+    near_floor = plan_analyses(args(max_steps=5), 100_000, [50_000] * 2, 32, BERT_BASE, {"validation": 3_999})
+    assert near_floor.evaluated == {"validation": (3_999, 3_999)}, "a sample of half the split or more: all of it"
+    asked = plan_analyses(args(max_steps=5, evaluation="all"), 100_000, [50_000] * 2, 32, BERT_BASE, sizes)
+    assert asked.evaluated == {"validation": (5_000, 5_000), "test": (25_000, 25_000)}
+    number = plan_analyses(args(epochs=3, evaluation="3000"), 100_000, [50_000] * 2, 32, BERT_BASE, sizes)
+    assert number.evaluated == {"validation": (3_000, 5_000), "test": (3_000, 25_000)}
 
 
 def test_a_stratified_sample_keeps_each_class_share_and_is_the_same_for_a_seed():
@@ -88,7 +112,8 @@ def test_a_run_scores_the_sample_it_was_given_and_says_so(tiny_bert, tmp_path, c
     caplog.set_level("INFO")
     data = write_csv(tmp_path / "reviews.csv", english_reviews(400, seed=4))
     out = tmp_path / "out"
-    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--label_issue_sample", "120"]
+    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--label_issue_sample", "120",
+             "--evaluation_sample", "25"]  # fmt: skip
     assert train.main([str(f) for f in flags]) == 0
     facts = json.loads((out / "run_facts.json").read_text())
     assert facts["label_issues"]["train_sample"] == {"scored": 120, "of": 360}
@@ -98,5 +123,10 @@ def test_a_run_scores_the_sample_it_was_given_and_says_so(tiny_bert, tmp_path, c
     assert facts["label_issues"]["counts"]["train"] == sum(i["split"] == "train" for i in issues) <= 120
     card = " ".join((out / "README.md").read_text().split())
     assert "Training texts were scored on a stratified sample of 120 of 360" in card
+    validation = facts["results"]["validation"]
+    assert validation["num_examples"] == 25 and facts["data"]["sizes"]["validation"] == 40
+    assert facts["data"]["evaluation_sample"] == {"validation": {"evaluated": 25, "of": 40}}
+    assert "its validation figures were measured on a stratified sample of 25 of the 40 validation texts" in card
+    assert "evaluation: validation read on a stratified sample of 25 of its 40 texts" in caplog.text
     assert {"training", "evaluation and calibration", "baselines", "label issues"} <= set(facts["phases"])
     assert all(entry["seconds"] >= 0 and entry["peak_memory_gb"] > 0 for entry in facts["phases"].values())

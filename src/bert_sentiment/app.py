@@ -25,7 +25,7 @@ from bert_sentiment.admission import PLACES_PER_VISITOR, guard_queue
 from bert_sentiment.demo import (MAX_BATCH_CHARACTERS, MAX_BATCH_ROWS, batch_refusal, model_facts, predictions_table,
                                  read_batch, table_headers, write_csv)  # fmt: skip
 from bert_sentiment.errors import UserError
-from bert_sentiment.inference import ENGINES, MAX_CHARACTERS, SentimentClassifier, clean_text, load
+from bert_sentiment.inference import ENGINES, MAX_CHARACTERS, NOT_SURE, SentimentClassifier, clean_text, load
 
 QUEUE_SIZE = 64  # visitors waiting at most; the next one is told to retry instead of timing out
 MAX_BATCH = 32  # single texts of visitors waiting together go through the model in one pass
@@ -58,13 +58,36 @@ def text_refusal(inputs: list) -> str | None:
     return None
 
 
+class Answer(gr.Label):
+    """A Label that can say "not sure" above the probabilities: given {"label": ..., "confidences": {label: p}}."""
+
+    is_template = True  # drawn by gradio's own Label
+
+    def postprocess(self, value):
+        if isinstance(value, dict) and set(value) == {"label", "confidences"}:
+            shown = super().postprocess(value["confidences"])
+            return shown.model_copy(update={"label": value["label"]})
+        return super().postprocess(value)
+
+
 def classify_many_at_once(classifier: SentimentClassifier, texts: list[str]) -> list[tuple[dict, str]]:
-    """(label -> probability, note) per text; the texts of concurrent visitors share forward passes."""
+    """(label -> probability, or "not sure" with them; note) per text; the texts of concurrent visitors share
+    forward passes."""
     answers = [({}, "Type or paste a text to classify.") for _ in texts]
     given = [i for i, text in enumerate(texts) if clean_text(text)]
     for i, prediction in zip(given, classifier.predict([texts[i] for i in given])):
-        answers[i] = prediction.scores, truncation_note(classifier, prediction)
+        shown = prediction.scores if prediction.sure else {"label": NOT_SURE, "confidences": prediction.scores}
+        answers[i] = shown, " ".join(filter(None, (unsure_note(classifier, prediction), truncation_note(classifier, prediction))))
     return answers
+
+
+def unsure_note(classifier: SentimentClassifier, prediction) -> str:
+    if prediction.sure:
+        return ""
+    precision = getattr(classifier.model.config, "abstain_precision", None)
+    right = f", the confidence at which its answers were right {precision:.0%} of the time on validation" if precision else ""
+    return (f"Not sure: the most likely label, {prediction.label}, has probability {prediction.score:.1%}, under "
+            f"{classifier.abstain_threshold:.1%}{right}.")  # fmt: skip
 
 
 def truncation_note(classifier: SentimentClassifier, prediction) -> str:
@@ -84,7 +107,9 @@ def single_text_endpoint(classifier: SentimentClassifier):
             text: the text to classify, in the model's language; long texts are read as the model was evaluated.
 
         Returns:
-            the probability of every sentiment label (the most likely first), and a note saying whether the text was cut.
+            the probability of every sentiment label (the most likely first; the label is "not sure" when the
+            model's confidence is under its chosen threshold), and a note saying why it is not sure or whether the
+            text was cut.
         """
         answers = classify_many_at_once(classifier, text)
         return [scores for scores, _ in answers], [note for _, note in answers]
@@ -201,7 +226,7 @@ def build_demo(classifier: SentimentClassifier, cache_cleanup: tuple[int, int] =
             text = gr.Textbox(label="Text", lines=3, max_length=MAX_CHARACTERS,
                               placeholder=facts.examples[0] if facts.examples else "")  # fmt: skip
             button = gr.Button("Classify", variant="primary")
-            label = gr.Label(label="Prediction", num_top_classes=len(classifier.labels))
+            label = Answer(label="Prediction", num_top_classes=len(classifier.labels))
             note = gr.Markdown()
             gr.Examples([[example] for example in facts.examples], inputs=text)
             why = gr.Button("Why this answer?")

@@ -247,6 +247,12 @@ class SentimentTrainingArguments(TrainingArguments):
         metadata={"help": "After training, fit a temperature on the validation split and fold it into the classifier "
                   "head, so every reader of the model gets calibrated probabilities (skipped under 50 texts)."},
     )
+    abstain_precision: Optional[float] = field(
+        default=None,
+        metadata={"help": "Say 'not sure' below the lowest confidence whose answers reach this precision on validation "
+                  "(e.g. 0.95): saved with the model, applied by the app and load(). Unset: the coverage at 0.9, 0.95 "
+                  "and 0.99 is reported and every text is answered."},
+    )
     find_label_issues: str = field(
         default="auto",
         metadata={"help": "After training, rank the examples whose given label is likely wrong (confident learning, "
@@ -259,6 +265,11 @@ class SentimentTrainingArguments(TrainingArguments):
         default="auto",
         metadata={"help": "Training texts scored for label issues: 'auto' (a stratified sample sized to the training "
                   "asked for: about one text per 10 trained, at least what 20 s of MiniLM reads), 'all', or a number."},
+    )
+    evaluation_sample: str = field(
+        default="auto",
+        metadata={"help": "Validation and test texts read: 'auto' (all of them, except in a short try, which reads a "
+                  "stratified sample of as many texts as its training costs passes, at least 2,000), 'all', or a number."},
     )
     export_onnx: bool = field(
         default=True,
@@ -295,7 +306,11 @@ class SentimentTrainingArguments(TrainingArguments):
             raise UserError(f"--layer_lr_decay {self.layer_lr_decay:g} must be above 0 and at most 1 (1 turns it off), "
                             "e.g. 0.85.")  # fmt: skip
         self.find_label_issues = label_issue_mode(self.find_label_issues)
+        if self.abstain_precision is not None and not 0 < self.abstain_precision < 1:
+            raise UserError(f"--abstain_precision {self.abstain_precision:g} must be between 0 and 1, e.g. 0.95 (answers "
+                            "right 95% of the time).")  # fmt: skip
         sample_size(self.label_issue_sample)  # refused now, with the choices, rather than after training
+        sample_size(self.evaluation_sample, "--evaluation_sample")
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise UserError(f"--class_weighting '{self.class_weighting}' is not one of {', '.join(CLASS_WEIGHTINGS)}.")
         self._apply_precision()

@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+from bert_sentiment.abstain import PRECISION_COVERAGE_IMAGE
 from bert_sentiment.facts import RunFacts
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "multilingual": "multilingual"}
@@ -44,6 +45,7 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "base_model": f"`{facts.base_model}` (a local model)" if facts.base_model_local else _model_link(facts.base_model),
         "data_description": _data_description(facts.data["source"]),
         "headline": _headline(facts),
+        "baseline_warning": baseline_warning(facts),
         "f1_name": "F1" if len(names) == 2 else "macro F1",
         "usage_example": json.dumps(_usage_example(facts), ensure_ascii=False),
         "max_length": facts.lengths["max_length"],
@@ -58,6 +60,7 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "metric_note": _metric_note(names),
         "seeds": _seeds_section(facts.seeds),
         "calibration": _calibration_section(facts, image_dir),
+        "abstention": _abstention_section(facts, image_dir),
         "label_issues": _label_issues_note(facts.label_issues),
         "onnx": _onnx_section(facts),
         "label_names_code": json.dumps(names, ensure_ascii=False),
@@ -109,6 +112,22 @@ def _headline(facts: RunFacts) -> dict | None:
         "tfidf": _score(baselines["tfidf_logistic_regression"]["accuracy"]) if "tfidf_logistic_regression" in baselines else None,
         "majority": _score(baselines["majority_class"]["accuracy"]) if "majority_class" in baselines else None,
     }
+
+
+def baseline_warning(facts: RunFacts) -> str | None:
+    """In words, when the TF-IDF baseline is not beaten on the headline split; with what usually helps."""
+    verdict = facts.baseline_not_beaten()
+    if verdict is None:
+        return None
+    split, gap = verdict["split"], verdict["gap"]
+    steps, epochs = facts.training.get("global_steps"), facts.training.get("epochs_run")
+    trained = f" (this run trained {steps:,} steps, {epochs:.2g} epochs)" if steps and epochs else ""
+    helps = f"more training{trained}, more or cleaner data, or another base model"
+    advice = f"What usually helps: {helps}." if gap <= 0 else f"More {split} texts would tell them apart; if the gap stays small: {helps}."
+    return (f"The fine-tuned model {'does not beat' if gap <= 0 else 'is not clearly better than'} the TF-IDF + "
+            f"logistic regression baseline on the {split} split: accuracy {_score(verdict['model'])} against "
+            f"{_score(verdict['baseline'])}, a gap of {100 * gap:+.2f} points, where {verdict['texts']:,} texts cannot "
+            f"tell apart differences within ±{100 * verdict['noise']:.2f} points. {advice}")  # fmt: skip
 
 
 def _usage_example(facts: RunFacts) -> str:
@@ -183,6 +202,27 @@ def _calibration_section(facts: RunFacts, image_dir: Path | None) -> dict | None
             "image": image if has_image else None}  # fmt: skip
 
 
+def _abstention_section(facts: RunFacts, image_dir: Path | None) -> dict | None:
+    report = facts.abstention
+    if not report:
+        return None
+    held_out = report.get("reported_on")
+    rows = []
+    for target, entry in report["targets"].items():
+        chosen, test = entry["validation"], entry.get(held_out) if held_out else None
+        rows.append({
+            "target": target + (" (chosen)" if report["target"] and float(target) == report["target"] else ""),
+            "threshold": _score(entry["threshold"]) if entry["threshold"] is not None else "out of reach",
+            "validation": f"{chosen['precision']:.3f}, {chosen['coverage']:.1%}",
+            "test": f"{test['precision']:.3f}, {test['coverage']:.1%}" if test else "–",
+        })  # fmt: skip
+    has_image = image_dir is not None and (Path(image_dir) / PRECISION_COVERAGE_IMAGE).exists()
+    threshold = report["threshold"]
+    return {"threshold": _score(threshold) if threshold is not None else None, "target": f"{report['target']:g}" if report["target"] else None,
+            "held_out": held_out, "rows": rows,
+            "image": PRECISION_COVERAGE_IMAGE if has_image else None}  # fmt: skip
+
+
 def _seeds_section(seeds: dict | None) -> dict | None:
     if not seeds:
         return None
@@ -245,6 +285,9 @@ def _data_notes(data: dict) -> list[str]:
         sample = data["baseline_sample"]
         notes.append(f"The TF-IDF baseline was fitted on a stratified sample of {sample['fitted_on']:,} of the "
                      f"{sample['of']:,} training texts.")  # fmt: skip
+    for split, sample in data.get("evaluation_sample", {}).items():
+        notes.append(f"A short run: its {split} figures were measured on a stratified sample of {sample['evaluated']:,} "
+                     f"of the {sample['of']:,} {split} texts.")  # fmt: skip
     dropped = sum(data.get("dropped", {}).values())
     if dropped:
         notes.append(f"{dropped:,} rows with an empty text or a missing label were removed.")

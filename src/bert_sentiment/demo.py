@@ -136,10 +136,10 @@ def _csv_texts(content: str) -> list[str]:
 
 def predictions_table(texts: list[str], predictions: list[Prediction], labels: list[str],
                       shown_characters: int | None = None) -> list[list]:  # fmt: skip
-    """Rows of text (its first `shown_characters`, when given), predicted label, its probability, each label's
-    probability, and a truncation mark."""
+    """Rows of text (its first `shown_characters`, when given), the answer (the label, or "not sure"), the top
+    probability, each label's probability, and a truncation mark."""
     return [
-        [_shown(text, shown_characters), p.label, round(p.scores[p.label], 4), *(round(p.scores[label], 4) for label in labels), p.truncated]
+        [_shown(text, shown_characters), p.answer, round(p.score, 4), *(round(p.scores[label], 4) for label in labels), p.truncated]
         for text, p in zip(texts, predictions)
     ]
 

@@ -8,6 +8,7 @@ place those questions are answered.
 import dataclasses
 import json
 import logging
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "run_facts.json"  # written last by a finished run
 SCHEMA_VERSION = 2  # 2: schema_version recorded; files without it (version 1) read the same
+# Two accuracies on the same n texts differ by noise alone within about 1.96 * sqrt((p1 q1 + p2 q2) / n) (95%).
+NOISE_Z = 1.96
 BASELINE_NAMES = {"majority_class": "majority class", "tfidf_logistic_regression": "TF-IDF + logistic regression"}
 LIBRARIES = ("transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "scikit-learn")
 # Settings recorded for the card. An explicit list, so tokens and paths never reach the card.
@@ -57,6 +60,7 @@ class RunFacts:
     hp_search: dict | None = None
     seeds: dict | None = None
     calibration: dict | None = None  # temperature fitted on validation and folded into the head; None: not calibrated
+    abstention: dict | None = None  # the 'not sure' threshold chosen on validation and its figures (abstain.py)
     label_issues: dict | None = None  # counts of likely label errors per split, and how they were found
     onnx: dict | None = None  # the ONNX files written and how they compared with PyTorch, or why none; None: not asked
     published: str | None = None
@@ -101,6 +105,20 @@ class RunFacts:
     def has_onnx(self) -> bool:
         """Whether the run wrote checked ONNX files (not when the export was off or failed)."""
         return bool(self.onnx and self.onnx.get("files"))
+
+    def baseline_not_beaten(self) -> dict | None:
+        """On the headline split, when the TF-IDF baseline's accuracy is above the model's or within the noise of
+        the split's size: {split, model, baseline, gap, noise, texts}; None when the model wins (or no baseline ran)."""
+        split = self.headline_split
+        report = self.results.get(split, {}) if split else {}
+        baseline = report.get("baselines", {}).get("tfidf_logistic_regression")
+        if not baseline:
+            return None
+        model, base, texts = report["metrics"]["accuracy"], baseline["accuracy"], report["num_examples"]
+        noise = NOISE_Z * math.sqrt((model * (1 - model) + base * (1 - base)) / max(texts, 1))
+        if model - base > noise:
+            return None
+        return {"split": split, "model": model, "baseline": base, "gap": model - base, "noise": noise, "texts": texts}
 
     @property
     def headline_split(self) -> str | None:

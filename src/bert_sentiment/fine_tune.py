@@ -13,12 +13,15 @@ import torch
 from datasets import Dataset, DatasetDict
 from transformers import set_seed
 
+from bert_sentiment.abstain import PRECISION_COVERAGE_IMAGE, abstention_report, plot_precision_coverage
+from bert_sentiment.abstain import describe as describe_abstention
 from bert_sentiment.baselines import baseline_results
 from bert_sentiment.budget import THOROUGH_BUDGET_SECONDS, AnalysisBudget, plan_analyses, stratified_sample
 from bert_sentiment.calibration import (
     MIN_VALIDATION_TEXTS, calibration_report, classifier_head, fit_temperature, fold_temperature,
     negative_log_likelihood, plot_reliability,
 )  # fmt: skip
+from bert_sentiment.card_text import baseline_warning
 from bert_sentiment.data import check_data_arguments, load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
 from bert_sentiment.facts import RunFacts, hardware, hyperparameters, library_versions, utc_now
@@ -152,8 +155,14 @@ def analysis_budget(prepared: PreparedRun, training_args) -> AnalysisBudget:
     train = prepared.data.splits["train"]
     counts = list(prepared.data.report["label_counts"]["train"].values())
     tokens = min(prepared.lengths["splits"]["train"]["mean"], prepared.lengths["max_length"])
-    budget = plan_analyses(training_args, len(train), counts, tokens, prepared.config)
+    evaluation_sizes = {name: len(split) for name, split in prepared.data.splits.items() if name != "train"}
+    budget = plan_analyses(training_args, len(train), counts, tokens, prepared.config, evaluation_sizes)
     logger.info(budget.describe())
+    for name, (read, size) in budget.evaluated.items():
+        if read < size:  # rows kept in their order (longest first), the same in the texts and their tokens
+            rows = stratified_sample(prepared.data.splits[name]["label"][:], read, training_args.seed)
+            prepared.data.splits[name] = prepared.data.splits[name].select(rows)
+            prepared.tokenized[name] = prepared.tokenized[name].select(rows)
     return budget
 
 
@@ -271,6 +280,7 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, mo
     with clock("evaluation and calibration"):  # the model is saved again, calibrated
         results, probabilities, calibration = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir,
                                                               reading, long_text, training_args.calibrate)  # fmt: skip
+        abstention = choose_abstention(trainer, prepared.data, probabilities, training_args.abstain_precision, output_dir)
     splits, seed = prepared.data.splits, training_args.seed
     with clock("baselines"):
         baselines = baseline_results(splits, prepared.language, seed, budget.baseline_sample, not training_args.disable_tqdm)
@@ -282,6 +292,7 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, mo
             issues = label_issues(prepared, probabilities, budget, trainer, train_result, training_args, model_args)
     facts = RunFacts(
         calibration=calibration,
+        abstention=abstention,
         label_issues=issues,
         **public_base_model(prepared.checkpoint, model_args.base_model_id),
         language=prepared.language,
@@ -290,7 +301,28 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, mo
         lengths=prepared.lengths,
         **run_record(trainer, training_args, train_result, results, baselines, model_args.pooler_note),
     )
+    if warning := baseline_warning(facts):
+        logger.warning(warning)
     return facts, probabilities
+
+
+def choose_abstention(trainer, data: PreparedData, probabilities: dict, target: float | None, output_dir: Path) -> dict | None:
+    """The 'not sure' threshold for --abstain_precision (saved in config.json), or the coverage at the usual targets;
+    None when validation is too small to choose from."""
+    labels = {split: np.asarray(data.splits[split]["label"][:]) for split in probabilities}
+    if len(labels["validation"]) < MIN_VALIDATION_TEXTS:
+        (logger.warning if target else logger.info)(
+            "'Not sure' thresholds skipped: the validation split has %d texts, fewer than the %d a threshold needs%s.",
+            len(labels["validation"]), MIN_VALIDATION_TEXTS, "; every text is answered" if target else "")  # fmt: skip
+        return None
+    report = abstention_report(probabilities, labels, target)
+    (logger.warning if target and report["threshold"] is None else logger.info)(describe_abstention(report))
+    if trainer.is_world_process_zero():
+        if report["threshold"] is not None:  # travels with the model: the app, load() and the card read it
+            trainer.model.config.abstain_threshold, trainer.model.config.abstain_precision = report["threshold"], target
+            trainer.model.config.save_pretrained(output_dir)
+        plot_precision_coverage(probabilities, labels, report, output_dir / PRECISION_COVERAGE_IMAGE)
+    return report
 
 
 def label_issues(prepared: PreparedRun, probabilities: dict, budget: AnalysisBudget, trainer, train_result,

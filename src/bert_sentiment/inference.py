@@ -33,14 +33,24 @@ JOB_SLICE_TOKENS = 512  # padded tokens per pass of a batch job: a visitor waits
 JOB_TEXTS = 256  # texts of a batch job tokenized in one turn
 
 
+NOT_SURE = "not sure"
+
+
 @dataclass
 class Prediction:
     scores: dict[str, float]  # label -> probability, summing to 1
     truncated: bool  # the text was longer than max_length tokens and was cut
+    sure: bool = True  # False: the top probability is under the model's abstain_threshold (bert_sentiment/abstain.py)
 
     @property
     def label(self) -> str:
+        """The most likely label (also when not sure: `answer` says "not sure" then)."""
         return max(self.scores, key=self.scores.get)
+
+    @property
+    def answer(self) -> str:
+        """The label, or "not sure" when the model's confidence is under its chosen threshold."""
+        return self.label if self.sure else NOT_SURE
 
     @property
     def score(self) -> float:
@@ -48,7 +58,7 @@ class Prediction:
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{label}: {p:.3f}" for label, p in self.scores.items())
-        return f"Prediction({self.label!r}, {shown}{', truncated' if self.truncated else ''})"
+        return f"Prediction({self.answer!r}, {shown}{', truncated' if self.truncated else ''})"
 
 
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # Unicode's category Cc, but newline and tab
@@ -89,6 +99,8 @@ class SentimentClassifier:
         self.labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
         self.max_length = min(self.tokenizer.model_max_length, self.model.config.max_position_embeddings)
         self.long_text = long_text or getattr(self.model.config, "long_text", "truncate")  # as in training
+        # "not sure" below this confidence: chosen on validation for --abstain_precision, saved in config.json
+        self.abstain_threshold = getattr(self.model.config, "abstain_threshold", None)
         self.onnx, self.engine_note = None, "PyTorch fp32 (engine='torch')"
         self.turns = Turns()  # every forward pass takes a turn: single predictions before slices of jobs
         if engine == "onnx":
@@ -156,7 +168,8 @@ class SentimentClassifier:
         window_probabilities = self._probabilities(encoded["input_ids"], batch_size, progress, lane)
         probabilities = average_by_owner(window_probabilities, owners, len(texts))
         cut = lengths > self.max_length if self.long_text != "chunks" else np.zeros(len(texts), dtype=bool)
-        return [Prediction(dict(zip(self.labels, map(float, row))), bool(c)) for row, c in zip(probabilities, cut)]
+        sure = probabilities.max(axis=1) >= (self.abstain_threshold or 0.0)
+        return [Prediction(dict(zip(self.labels, map(float, row))), bool(c), bool(s)) for row, c, s in zip(probabilities, cut, sure)]
 
     def _probabilities(self, input_ids: list[list[int]], batch_size: int, progress, lane: str) -> np.ndarray:
         order = np.argsort([-len(ids) for ids in input_ids], kind="stable")  # similar lengths share a batch

@@ -60,7 +60,7 @@ def predict_file(classifier, input_path, output_path, text_column: str | None = 
             texts = ["" if text is None else str(text) for text in rows[column]]
             predictions = classifier.predict(texts)
             values = list(zip(*(rows[name] for name in dataset.column_names)))
-            _append(handle, [[*row, p.label, round(p.score, 6), *(round(p.scores[label], 6) for label in classifier.labels),
+            _append(handle, [[*row, p.answer, round(p.score, 6), *(round(p.scores[label], 6) for label in classifier.labels),
                               p.truncated] for row, p in zip(values, predictions)])  # fmt: skip
             written = Written(source, start + len(texts), handle.tell())
             _save(written, progress_file(output))

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 UPLOADED = [
     "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
     "special_tokens_map.json", "README.md", "confusion_matrix_*.png", "confusion_matrix_*.json", "reliability_*.png",
+    "precision_coverage.png",
     "all_results.json", "run_facts.json", f"{ONNX_DIR}/{FP32_FILE}", f"{ONNX_DIR}/{INT8_FILE}",
 ]  # fmt: skip
 SCORE_TOLERANCE = 1e-4  # local vs reloaded probabilities; the same weights give the same scores

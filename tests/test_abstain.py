@@ -1,0 +1,115 @@
+"""'Not sure' at a chosen precision: thresholds chosen on validation, reported on test, carried by the model."""
+
+import json
+
+import numpy as np
+import pytest
+
+import train
+from bert_sentiment.abstain import (
+    MIN_ANSWERED, abstention_report, answered_precision, at_threshold, describe, threshold_for,
+)  # fmt: skip
+from bert_sentiment.arguments import parse_args
+from bert_sentiment.errors import UserError
+from tests.conftest import english_reviews, quick_training_flags, write_csv
+
+
+def two_class(confidences, correct):
+    """Probabilities whose top probability is `confidences[i]`, on label 1; labels 1 where correct, else 0."""
+    confidences = np.asarray(confidences, dtype=float)
+    return np.c_[1 - confidences, confidences], np.where(correct, 1, 0)
+
+
+def test_precision_at_each_cut_counts_the_most_confident_answers_and_keeps_ties_together():
+    probabilities, labels = two_class([0.99, 0.9, 0.9, 0.8, 0.6], [True, True, False, True, False])
+    thresholds, precision, answered = answered_precision(probabilities, labels)
+    assert thresholds.tolist() == [0.99, 0.9, 0.8, 0.6], "the two texts at 0.9 are answered together or not at all"
+    assert answered.tolist() == [1, 3, 4, 5]
+    assert precision.tolist() == pytest.approx([1, 2 / 3, 3 / 4, 3 / 5])
+
+
+def test_the_lowest_threshold_reaching_the_target_answers_the_most_texts():
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.5, 1.0, 4_000)
+    correct = rng.uniform(size=4_000) < confidence  # calibrated: right as often as it is confident
+    probabilities, labels = two_class(confidence, correct)
+    chosen = threshold_for(probabilities, labels, 0.9)
+    assert chosen["precision"] >= 0.9
+    answered = probabilities.max(axis=1) >= chosen["threshold"]
+    assert answered.sum() == chosen["answered"] and chosen["coverage"] == pytest.approx(answered.mean())
+    lower = probabilities.max(axis=1)[~answered].max()  # the next cut down falls short of the target
+    assert at_threshold(probabilities, labels, lower)["precision"] < 0.9
+    assert 0.6 < chosen["threshold"] < 0.95 and 0.1 < chosen["coverage"] < 0.9
+
+
+def test_a_few_lucky_confident_texts_do_not_set_the_threshold():
+    probabilities, labels = two_class([0.99] * 10 + [0.8] * 200, [True] * 10 + [True, False] * 100)
+    chosen = threshold_for(probabilities, labels, 0.99)
+    assert chosen["threshold"] is None, f"10 texts are fewer than the {MIN_ANSWERED} a threshold needs"
+    assert chosen["precision"] == pytest.approx(110 / 210) and chosen["answered"] == 210
+
+
+def test_a_target_out_of_reach_answers_everything_and_says_the_best_it_can():
+    probabilities, labels = two_class(np.linspace(0.5, 1, 200), np.arange(200) % 4 != 0)  # 75% right at every level
+    report = abstention_report({"validation": probabilities}, {"validation": labels}, 0.95)
+    assert report["threshold"] is None
+    line = describe(report)
+    assert line.startswith("--abstain_precision 0.95 is out of reach on validation: the most confident answers reach "
+                           "precision 0.")  # fmt: skip
+    assert "The model answers every text" in line
+
+
+def test_the_test_split_reports_honest_figures_at_the_threshold_chosen_on_validation():
+    rng = np.random.default_rng(1)
+    splits = {}
+    for split, n in (("validation", 3_000), ("test", 2_000)):
+        confidence = rng.uniform(0.5, 1.0, n)
+        splits[split] = two_class(confidence, rng.uniform(size=n) < confidence)
+    probabilities = {split: value[0] for split, value in splits.items()}
+    labels = {split: value[1] for split, value in splits.items()}
+    report = abstention_report(probabilities, labels, 0.95)
+    chosen = report["targets"]["0.95"]
+    assert report["threshold"] == chosen["threshold"] and report["reported_on"] == "test"
+    assert chosen["test"] == at_threshold(probabilities["test"], labels["test"], chosen["threshold"])
+    assert abs(chosen["test"]["precision"] - 0.95) < 0.02
+    assert set(report["targets"]) == {"0.9", "0.95", "0.99"}
+    assert describe(report).startswith(f"'Not sure' below confidence {chosen['threshold']:.4f}: on validation")
+    plain = abstention_report(probabilities, labels, None)
+    assert plain["threshold"] is None and plain["targets"]["0.95"] == chosen
+    assert "Coverage on validation if the model said 'not sure'" in describe(plain)
+    assert "(--abstain_precision P turns it on)" in describe(plain)
+
+
+@pytest.mark.parametrize("value", ["0", "1", "1.5", "-0.2"])
+def test_a_target_precision_outside_0_to_1_is_refused(value):
+    with pytest.raises(UserError, match=f"--abstain_precision {float(value):g} must be between 0 and 1, e.g. 0.95"):
+        parse_args(["--train_file", "reviews.csv", "--abstain_precision", value])
+
+
+def test_a_run_saves_its_threshold_with_the_model_and_its_card_shows_how_to_apply_it(tiny_bert, tmp_path, caplog):
+    from bert_sentiment.inference import load
+
+    caplog.set_level("INFO")
+    train_file = write_csv(tmp_path / "reviews.csv", english_reviews(400, seed=5, mislabeled=0.1))
+    test_file = write_csv(tmp_path / "test.csv", english_reviews(200, seed=6, mislabeled=0.1))
+    out = tmp_path / "out"
+    flags = ["--train_file", train_file, "--test_file", test_file, *quick_training_flags(tiny_bert, out),
+             "--validation_split_percentage", "30", "--abstain_precision", "0.6", "--find_label_issues", "false",
+             "--export_onnx", "false"]  # fmt: skip
+    assert train.main([str(f) for f in flags]) == 0
+    report = json.loads((out / "run_facts.json").read_text())["abstention"]
+    threshold = report["threshold"]
+    assert threshold is not None and report["targets"]["0.6"]["validation"]["precision"] >= 0.6
+    assert report["targets"]["0.6"]["test"]["answered"] <= 200 and report["reported_on"] == "test"
+    config = json.loads((out / "config.json").read_text())
+    assert config["abstain_threshold"] == threshold and config["abstain_precision"] == 0.6
+    clf = load(str(out), engine="torch")
+    assert clf.abstain_threshold == threshold
+    for prediction in clf([text for text, _ in english_reviews(40, seed=7)]):
+        assert prediction.sure == (prediction.score >= threshold)
+    card = " ".join((out / "README.md").read_text().split())
+    assert f"says **not sure** when its top probability is under **{threshold:.4f}**" in card
+    assert f'answer = result["label"] if result["score"] >= {threshold:.4f} else "not sure"' in card
+    assert "| 0.6 (chosen) |" in card and "| 0.95 |" in card
+    assert (out / "precision_coverage.png").stat().st_size > 1_000
+    assert f"'Not sure' below confidence {threshold:.4f}: on validation" in caplog.text

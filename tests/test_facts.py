@@ -1,0 +1,60 @@
+"""A run's facts: what they conclude on their own, before any card is written."""
+
+import pytest
+
+from bert_sentiment.card_text import baseline_warning
+from bert_sentiment.model_card import render_card
+from tests.conftest import facts_literal, split_report
+
+EXAMPLES = {"negative": "dull", "positive": "superb"}
+
+
+def with_test(accuracy, tfidf, size):
+    facts = facts_literal()
+    facts.results["test"] = split_report(accuracy, accuracy - 0.01, size, EXAMPLES, tfidf=tfidf, majority=0.5)
+    return facts
+
+
+@pytest.mark.parametrize(("accuracy", "tfidf", "size", "beaten"), [
+    (0.7919, 0.7929, 3_000, True),   # the issue's run: the bag of words is ahead
+    (0.8000, 0.7900, 3_000, True),   # one point ahead on 3,000 texts: within +-2.05 points of noise
+    (0.8500, 0.7900, 3_000, False),  # six points ahead: beyond the noise
+    (0.8500, 0.7900, 100, True),     # the same gap on 100 texts: noise
+])  # fmt: skip
+def test_the_baseline_counts_as_not_beaten_when_ahead_or_within_the_noise(accuracy, tfidf, size, beaten):
+    verdict = with_test(accuracy, tfidf, size).baseline_not_beaten()
+    assert (verdict is not None) == beaten
+    if beaten:
+        assert verdict["split"] == "test" and verdict["texts"] == size
+        assert verdict["gap"] == pytest.approx(accuracy - tfidf)
+
+
+def test_the_noise_is_the_95_percent_spread_of_two_accuracies_on_the_split():
+    verdict = with_test(0.7919, 0.7929, 3_000).baseline_not_beaten()
+    assert verdict["noise"] == pytest.approx(1.96 * ((0.7919 * 0.2081 + 0.7929 * 0.2071) / 3_000) ** 0.5)
+
+
+def test_the_headline_split_decides_and_a_run_without_baselines_says_nothing():
+    facts = with_test(0.95, 0.80, 3_000)
+    facts.results["validation"] = split_report(0.70, 0.69, 3_000, EXAMPLES, tfidf=0.80, majority=0.5)
+    assert facts.baseline_not_beaten() is None, "test is the headline: validation's loss does not count"
+    del facts.results["test"]
+    assert facts.baseline_not_beaten()["split"] == "validation"
+    facts.results["validation"]["baselines"] = {}
+    assert facts.baseline_not_beaten() is None
+
+
+def test_a_card_says_in_words_when_the_baseline_wins_with_the_gap_and_what_helps():
+    facts = with_test(0.7919, 0.7929, 3_000)
+    sentence = baseline_warning(facts)
+    assert sentence.startswith("The fine-tuned model does not beat the TF-IDF + logistic regression baseline on the "
+                               "test split: accuracy 0.7919 against 0.7929, a gap of -0.10 points")  # fmt: skip
+    assert "3,000 texts cannot tell apart differences within ±2.05 points" in sentence
+    assert sentence.endswith("What usually helps: more training (this run trained 84 steps, 6 epochs), more or "
+                             "cleaner data, or another base model.")  # fmt: skip
+    assert f"**{sentence}**" in render_card(facts, "alice/sst2-bert").text
+    ahead = baseline_warning(with_test(0.80, 0.79, 3_000))
+    assert "is not clearly better than" in ahead and "a gap of +1.00 points" in ahead
+    assert "More test texts would tell them apart; if the gap stays small: more training" in ahead
+    clear = with_test(0.90, 0.79, 3_000)
+    assert baseline_warning(clear) is None and "baseline on the" not in render_card(clear, "alice/sst2-bert").text
