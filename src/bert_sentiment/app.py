@@ -58,16 +58,19 @@ def text_refusal(inputs: list) -> str | None:
     return None
 
 
-class Answer(gr.Label):
-    """A Label that can say "not sure" above the probabilities: given {"label": ..., "confidences": {label: p}}."""
+def answer_label(**options) -> gr.Label:
+    """A Label that can say "not sure" above the probabilities, given {"label": ..., "confidences": {label: p}}.
+    (Not a subclass: gradio writes a .pyi file beside the module of every component subclass.)"""
+    label = gr.Label(**options)
+    plain = label.postprocess
 
-    is_template = True  # drawn by gradio's own Label
-
-    def postprocess(self, value):
+    def postprocess(value):
         if isinstance(value, dict) and set(value) == {"label", "confidences"}:
-            shown = super().postprocess(value["confidences"])
-            return shown.model_copy(update={"label": value["label"]})
-        return super().postprocess(value)
+            return plain(value["confidences"]).model_copy(update={"label": value["label"]})
+        return plain(value)
+
+    label.postprocess = postprocess
+    return label
 
 
 def classify_many_at_once(classifier: SentimentClassifier, texts: list[str]) -> list[tuple[dict, str]]:
@@ -226,7 +229,7 @@ def build_demo(classifier: SentimentClassifier, cache_cleanup: tuple[int, int] =
             text = gr.Textbox(label="Text", lines=3, max_length=MAX_CHARACTERS,
                               placeholder=facts.examples[0] if facts.examples else "")  # fmt: skip
             button = gr.Button("Classify", variant="primary")
-            label = Answer(label="Prediction", num_top_classes=len(classifier.labels))
+            label = answer_label(label="Prediction", num_top_classes=len(classifier.labels))
             note = gr.Markdown()
             gr.Examples([[example] for example in facts.examples], inputs=text)
             why = gr.Button("Why this answer?")
