@@ -31,7 +31,7 @@ def test_the_console_script_lists_and_runs_its_commands(tmp_path):
     command = shutil.which("bert-sentiment", path=str(Path(sys.executable).parent))
     assert command, "pip install -e . (requirements.txt) installs the bert-sentiment command"
     listed = run([command, "--help"])
-    assert listed.returncode == 0 and "{train,publish,app,deploy,predict}" in listed.stdout
+    assert listed.returncode == 0 and "{train,publish,app,deploy,predict,review}" in listed.stdout
     assert "--learning_rate" in run([command, "train", "--help"]).stdout
     assert "--hub_model_id" in run([command, "publish", "--help"]).stdout
     unknown = run([command, "fit"])

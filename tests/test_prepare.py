@@ -12,7 +12,7 @@ from tests.conftest import english_reviews
 def data_args(**overrides):
     defaults = dict(
         text_column_names=None, label_column_name=None, class_names=None, validation_split_percentage=10.0,
-        max_train_samples=None, max_eval_samples=None, drop_cross_split_duplicates=False,
+        max_train_samples=None, max_eval_samples=None, drop_cross_split_duplicates=False, label_corrections=None,
     )  # fmt: skip
     return SimpleNamespace(**{**defaults, **overrides})
 

@@ -123,6 +123,12 @@ class DataArguments:
                   "10%%, at most 5,000 texts (a 95%% margin of about +-0.8 points on accuracy; more texts cost an "
                   "evaluation pass each epoch and train on fewer)."},
     )
+    label_corrections: Optional[str] = field(
+        default=None,
+        metadata={"help": "A spreadsheet from `bert-sentiment review` with its corrected_label column filled in (or a "
+                  "CSV with text and corrected_label): labels are corrected by text, and its 'to label' texts added to "
+                  "training, before the split."},
+    )
     drop_cross_split_duplicates: bool = field(
         default=False,
         metadata={"help": "Remove from training the texts that also occur in validation or test."},

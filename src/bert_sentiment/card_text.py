@@ -285,6 +285,12 @@ def _data_notes(data: dict) -> list[str]:
         sample = data["baseline_sample"]
         notes.append(f"The TF-IDF baseline was fitted on a stratified sample of {sample['fitted_on']:,} of the "
                      f"{sample['of']:,} training texts.")  # fmt: skip
+    if "label_corrections" in data:
+        fixed = data["label_corrections"]
+        where = ", ".join(f"{n:,} in {split}" for split, n in fixed["per_split"].items() if n)
+        added = f", and {fixed['added']:,} texts were added to training with the labels given there" if fixed["added"] else ""
+        notes.append(f"{fixed['corrected']:,} labels were corrected by hand{f' ({where})' if where else ''} from "
+                     f"`{fixed['file']}` (SHA-256 {fixed['sha256'][:16]}){added}.")  # fmt: skip
     for split, sample in data.get("evaluation_sample", {}).items():
         notes.append(f"A short run: its {split} figures were measured on a stratified sample of {sample['evaluated']:,} "
                      f"of the {sample['of']:,} {split} texts.")  # fmt: skip

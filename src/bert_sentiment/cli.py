@@ -133,6 +133,30 @@ def predict_command(argv: list[str] | None) -> int:
     return 0
 
 
+def review_command(argv: list[str] | None) -> int:
+    """Write the labels worth a person's look to a spreadsheet, to fill in and train on again.
+
+        bert-sentiment review out/reviews                                   # likely label errors
+        bert-sentiment review out/reviews --unlabeled_file more_reviews.csv # and unlabeled texts to label
+        python train.py --train_file reviews.csv --label_corrections out/reviews/review.xlsx ...
+
+    Fill in the corrected_label column where a label is wrong (and for each text on the "to label" sheet); the
+    next run corrects those labels by text and adds the newly labelled texts to training.
+    """
+    from bert_sentiment.review import TO_LABEL, write_review
+
+    parser = _parser("review", review_command)
+    parser.add_argument("output_dir", help="a finished run of train.py")
+    parser.add_argument("--output", help="the spreadsheet to write (default: OUTPUT_DIR/review.xlsx)")
+    parser.add_argument("--unlabeled_file", help="texts without labels (any file train.py reads): the model picks those "
+                        "whose labels would help most")  # fmt: skip
+    parser.add_argument("--to_label", type=int, default=TO_LABEL, help=f"how many unlabeled texts to pick (default {TO_LABEL})")
+    parser.add_argument("--text_column", help="the unlabeled file's text column (default: found by name, else the longest)")
+    args = parser.parse_args(argv)
+    write_review(args.output_dir, args.output, args.unlabeled_file, args.to_label, args.text_column)
+    return 0
+
+
 def app_command(argv: list[str] | None) -> int:
     from bert_sentiment.app import serve
 
@@ -140,7 +164,7 @@ def app_command(argv: list[str] | None) -> int:
 
 
 COMMANDS = {"train": train_command, "publish": publish_command, "app": app_command, "deploy": deploy_command,
-            "predict": predict_command}  # fmt: skip
+            "predict": predict_command, "review": review_command}  # fmt: skip
 
 
 def _parser(name: str, command: Callable) -> argparse.ArgumentParser:
@@ -152,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     """`bert-sentiment COMMAND ...`, the console script pip installs."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in COMMANDS:
-        usage = "usage: bert-sentiment {train,publish,app,deploy,predict} ...   (bert-sentiment COMMAND --help for its flags)"
+        usage = "usage: bert-sentiment {train,publish,app,deploy,predict,review} ...   (bert-sentiment COMMAND --help for its flags)"
         if argv and argv[0] not in ("-h", "--help"):
             print(f"bert-sentiment: unknown command '{argv[0]}'.\n{usage}", file=sys.stderr)
             return EXIT_USER_ERROR

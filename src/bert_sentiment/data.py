@@ -67,6 +67,9 @@ def check_data_arguments(data_args, in_memory: bool = False) -> None:
         raise UserError(
             f"--validation_split_percentage {data_args.validation_split_percentage} must be above 0 and below 100 (e.g. 10)."
         )
+    if data_args.label_corrections and not Path(data_args.label_corrections).is_file():
+        raise UserError(f"--label_corrections '{data_args.label_corrections}' does not exist. Write one with "
+                        "`bert-sentiment review OUTPUT_DIR`, fill in its corrected_label column, and pass that file.")  # fmt: skip
     for split, spec in files.items():
         located = locate(spec, f"--{split}_file")
         if located.layout == "file" and suffix_of(located.paths[0]) in UTF8_CHECKED_FIRST:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from bert_sentiment.columns import find_columns
+from bert_sentiment.corrections import apply_corrections, read_corrections
 from bert_sentiment.errors import UserError
 from bert_sentiment.labels import LabelMapping, build_label_mapping, is_missing
 
@@ -36,6 +37,9 @@ def prepare_splits(raw: DatasetDict, data_args, seed: int) -> PreparedData:
     logger.info("Labels: %s (from %s).", ", ".join(mapping.names), mapping.how)
     report["labels_from"] = mapping.how
     splits = DatasetDict({name: _encode_labels(split, mapping, name) for name, split in splits.items()})
+    if data_args.label_corrections:  # by text, before validation is carved out: a fixed text keeps its fix anywhere
+        corrections = read_corrections(data_args.label_corrections)
+        splits, report["label_corrections"] = apply_corrections(splits, mapping.names, corrections)
     if "validation" not in splits:
         splits, report["validation_from_train"] = _split_off_validation(
             splits, data_args.validation_split_percentage, seed

@@ -1,0 +1,121 @@
+"""`bert-sentiment review OUTPUT_DIR`: the labels worth a person's look, in a spreadsheet to fill in.
+
+Sheet "label errors": the run's likely label errors (label_issues.jsonl), most likely first, with an empty
+`corrected_label` column (a drop-down of the model's labels). With `--unlabeled_file`, sheet "to label": the
+unlabeled texts whose labels would teach the model most: the ones it is least sure of (smallest margin between its
+two most likely labels), spread over the data (one per cluster of similar candidates, so a hundred near-copies
+of one hard review do not fill the sheet). Filled in, the file goes back to training as `--label_corrections`
+(bert_sentiment/corrections.py).
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from bert_sentiment.atomic import written_whole
+from bert_sentiment.corrections import CORRECTION_COLUMN, TO_LABEL_SHEET, UNSTORABLE
+from bert_sentiment.errors import UserError
+from bert_sentiment.facts import RunFacts
+
+logger = logging.getLogger(__name__)
+
+ERRORS_SHEET = "label errors"
+REVIEW_FILE = "review.xlsx"
+TO_LABEL = 200  # unlabeled texts offered by default: an afternoon's labelling
+CANDIDATES_PER_TEXT = 5  # the least sure 5 x N texts are clustered into N groups, one text taken from each
+
+
+def write_review(output_dir: str | Path, review_path: str | Path | None = None, unlabeled_file: str | None = None,
+                 to_label: int = TO_LABEL, text_column: str | None = None) -> Path:  # fmt: skip
+    """The review spreadsheet for the run in `output_dir` (default: OUTPUT_DIR/review.xlsx); returns its path."""
+    import pandas as pd
+
+    from bert_sentiment.label_issues import ISSUES_FILE
+
+    output_dir = Path(output_dir)
+    facts = RunFacts.load(output_dir)
+    issues_path = output_dir / ISSUES_FILE
+    if not issues_path.is_file() and not unlabeled_file:
+        raise UserError(f"'{output_dir}' has no {ISSUES_FILE}: the run did not look for label errors. Train with "
+                        "--find_label_issues auto, or pass --unlabeled_file to choose texts to label.")  # fmt: skip
+    sheets = {}
+    if issues_path.is_file():
+        issues = [json.loads(line) for line in issues_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        frame = pd.DataFrame(issues, columns=["split", "rank", "text", "given_label", "suggested_label", "label_quality"])
+        sheets[ERRORS_SHEET] = frame.sort_values("label_quality", kind="stable").assign(**{CORRECTION_COLUMN: ""})
+    if unlabeled_file:
+        sheets[TO_LABEL_SHEET] = texts_to_label(output_dir, unlabeled_file, to_label, text_column, facts.language)
+    path = Path(review_path) if review_path else output_dir / REVIEW_FILE
+    write_sheets(sheets, facts.label_names, path)
+    logger.info("Wrote %s: %s. Fill in '%s' where a label is wrong (or for each text to label), then train with "
+                "--label_corrections %s.", path, ", ".join(f"{len(frame):,} rows in '{name}'" for name, frame in sheets.items()),
+                CORRECTION_COLUMN, path)  # fmt: skip
+    return path
+
+
+def texts_to_label(output_dir: Path, unlabeled_file: str, count: int, text_column: str | None, language: str):
+    """The `count` unlabeled texts the model is least sure of, spread over the data, as a sheet."""
+    import pandas as pd
+
+    from bert_sentiment.columns import find_text_column
+    from bert_sentiment.inference import load
+    from bert_sentiment.local_files import locate, read_split
+
+    if count < 1:
+        raise UserError(f"--to_label {count} must be at least 1 (e.g. {TO_LABEL}).")
+    dataset = read_split(locate(unlabeled_file, "--unlabeled_file"), "auto", None)
+    texts = [str(text) for text in dataset[find_text_column(dataset, text_column)][:] if text and str(text).strip()]
+    if not texts:
+        raise UserError(f"--unlabeled_file '{unlabeled_file}' holds no text.")
+    classifier = load(str(output_dir))
+    predictions = classifier.predict(texts, progress=None)
+    probabilities = np.array([[p.scores[label] for label in classifier.labels] for p in predictions])
+    rows = least_sure_spread(texts, probabilities, count, language)
+    top = np.sort(probabilities[rows], axis=1)
+    return pd.DataFrame({"text": [texts[i] for i in rows], "predicted_label": [predictions[i].label for i in rows],
+                         "margin": np.round(top[:, -1] - top[:, -2], 4), CORRECTION_COLUMN: ""})  # fmt: skip
+
+
+def least_sure_spread(texts: list[str], probabilities: np.ndarray, count: int, language: str, seed: int = 0) -> np.ndarray:
+    """Rows of `count` texts: among the CANDIDATES_PER_TEXT x count with the smallest margin between the two most
+    likely labels, the least sure of each of `count` clusters (TF-IDF, k-means); least sure first."""
+    top = np.sort(probabilities, axis=1)
+    margin = top[:, -1] - top[:, -2]
+    candidates = np.argsort(margin, kind="stable")[: CANDIDATES_PER_TEXT * count]
+    if len(candidates) <= count:
+        return candidates
+    from sklearn.cluster import MiniBatchKMeans
+
+    from bert_sentiment.baselines import tfidf_vectorizer
+
+    vectorizer = tfidf_vectorizer(language).set_params(min_df=1)
+    features = vectorizer.fit_transform([texts[i] for i in candidates])
+    clusters = MiniBatchKMeans(n_clusters=count, random_state=seed, n_init=3).fit_predict(features)
+    chosen = [candidates[clusters == cluster][0] for cluster in np.unique(clusters)]  # candidates are least sure first
+    if len(chosen) < count:  # k-means left clusters empty: fill with the next least sure
+        taken = set(chosen)
+        chosen += [row for row in candidates if row not in taken][: count - len(chosen)]
+    return np.array(sorted(chosen, key=lambda row: margin[row]))
+
+
+def write_sheets(sheets: dict, labels: list[str], path: Path) -> None:
+    """The workbook, written whole: readable column widths, and a drop-down of the labels in the correction column."""
+    import pandas as pd
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with written_whole(path) as partial, pd.ExcelWriter(partial, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            frame = frame.assign(text=frame["text"].map(lambda text: UNSTORABLE.sub("", str(text))))
+            frame.to_excel(writer, sheet_name=name, index=False)
+            sheet = writer.sheets[name]
+            for column, cells in zip(frame.columns, sheet.columns):
+                sheet.column_dimensions[cells[0].column_letter].width = 80 if column == "text" else max(12, len(column) + 2)
+            if len(frame) and not any("," in label or '"' in label for label in labels):
+                letter = sheet.cell(1, frame.columns.get_loc(CORRECTION_COLUMN) + 1).column_letter
+                choices = DataValidation(type="list", formula1=f'"{",".join(labels)}"', allow_blank=True)
+                choices.add(f"{letter}2:{letter}{len(frame) + 1}")
+                sheet.add_data_validation(choices)
+            sheet.freeze_panes = "A2"
