@@ -1,0 +1,189 @@
+"""From scores to decisions, measured on SST-2 with MiniLM: 'not sure' at a precision, fixed labels, texts to label.
+
+    python -m bench.bench_decisions abstain       # threshold chosen on validation; test precision vs the target
+    python -m bench.bench_decisions corrections   # 5% flipped labels: clean vs flipped vs the top-k flagged fixed
+    python -m bench.bench_decisions active        # 2,000 texts + 1,000 chosen by `review` vs 1,000 at random
+
+abstain: all SST-2 training sentences, one epoch, every default but --abstain_precision 0.95; validation is carved
+from them (5,000), SST-2 dev is the test split. Printed: for each target, the threshold and its precision and
+coverage on validation (where it was chosen) and on dev (the honest figures).
+
+corrections: 6,000 random SST-2 training sentences, 5% of their labels flipped, SST-2 dev as validation, train.py
+defaults: once on the true labels, once on the flipped ones (which ranks label issues), and once more after an
+oracle corrected the top-k flagged training labels (k = the number of flips) through --label_corrections.
+Printed: dev accuracy of each and the share of the flips' cost recovered.
+
+active: per seed, 2,000 random SST-2 training sentences train a first model; `bert-sentiment review
+--unlabeled_file` picks 1,000 texts of a 20,000-sentence pool, and 1,000 others are drawn at random from the same
+pool; each set, labelled with SST-2's labels, is added to the 2,000 and trained on. 1,000 other training sentences
+are the validation split; SST-2 dev is the test. Printed: dev accuracy per seed, mean and spread.
+
+Each training runs `train.py` in its own process. CPU flags are printed.
+"""
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import MINILM, ROOT, SST2, machine_summary
+
+QUICK = ["--export_onnx", "false", "--disable_tqdm", "true", "--logging_steps", "1000"]
+
+
+def sst2_train() -> list[tuple[str, str]]:
+    with open(SST2 / "train.tsv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [(row["sentence"].strip(), "positive" if row["label"] == "1" else "negative") for row in rows]
+
+
+def sst2_dev_csv(scratch: Path) -> Path:
+    """SST-2 dev with the labels named as in the training files written here."""
+    from bench.common import sst2_dev
+
+    texts, labels = sst2_dev()
+    return write_rows(scratch / "dev.csv", zip(texts, ("positive" if label else "negative" for label in labels)))
+
+
+def write_rows(path: Path, rows) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def train(output_dir: Path, flags: list[str]) -> dict:
+    started = time.monotonic()
+    command = [sys.executable, "train.py", "--model_name_or_path", str(MINILM), "--output_dir", str(output_dir), *QUICK, *flags]
+    done = subprocess.run([str(part) for part in command], cwd=ROOT, capture_output=True, text=True, check=False,
+                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})  # fmt: skip
+    if done.returncode:
+        sys.exit(f"train.py failed:\n{done.stderr[-4000:]}")
+    facts = json.loads((output_dir / "run_facts.json").read_text())
+    facts["minutes"] = (time.monotonic() - started) / 60
+    return facts
+
+
+def accuracy(facts: dict, split: str) -> float:
+    return facts["results"][split]["metrics"]["accuracy"]
+
+
+def abstain(scratch: Path, options) -> None:
+    dev = SST2 / "dev.tsv"
+    facts = train(scratch / "abstain", ["--train_file", SST2 / "train.tsv", "--test_file", dev, "--num_train_epochs", "1",
+                                        "--abstain_precision", options.target, "--find_label_issues", "false"])  # fmt: skip
+    report = facts["abstention"]
+    print(f"One epoch on SST-2 train ({facts['data']['sizes']['train']:,} sentences, {facts['minutes']:.1f} min); "
+          f"validation {facts['data']['sizes']['validation']:,} carved from train; test = SST-2 dev "
+          f"({facts['data']['sizes']['test']:,}); test accuracy {accuracy(facts, 'test'):.4f}")  # fmt: skip
+    print(f"  {'target':>7} {'threshold':>10} {'validation precision, coverage':>31} {'dev precision, coverage':>25} {'dev - target':>12}")
+    for target, entry in report["targets"].items():
+        validation, test = entry["validation"], entry.get("test")
+        shown = f"{test['precision']:.4f}, {test['coverage']:.1%}" if test else "-"
+        gap = f"{100 * (test['precision'] - float(target)):+.2f} pt" if test else "-"
+        threshold = f"{entry['threshold']:.4f}" if entry["threshold"] is not None else "none"
+        print(f"  {target:>7} {threshold:>10} {validation['precision']:.4f}, {validation['coverage']:>6.1%}{'':>14} "
+              f"{shown:>25} {gap:>12}")  # fmt: skip
+
+
+def corrections(scratch: Path, options) -> None:
+    rng = random.Random(options.seed)
+    rows = rng.sample(sst2_train(), options.train_samples)
+    flipped = set(rng.sample(range(len(rows)), int(options.flip * len(rows))))
+    noisy = [(text, {"positive": "negative", "negative": "positive"}[label] if i in flipped else label)
+             for i, (text, label) in enumerate(rows)]  # fmt: skip
+    truth = dict(rows)
+    common = ["--validation_file", sst2_dev_csv(scratch), "--seed", options.seed]
+    clean = train(scratch / "clean", ["--train_file", write_rows(scratch / "clean.csv", rows), *common,
+                                      "--find_label_issues", "false"])  # fmt: skip
+    dirty = train(scratch / "flipped", ["--train_file", write_rows(scratch / "flipped.csv", noisy), *common,
+                                        "--find_label_issues", "fast"])  # fmt: skip
+    issues = [json.loads(line) for line in (scratch / "flipped" / "label_issues.jsonl").read_text().splitlines()]
+    top = [issue for issue in issues if issue["split"] == "train"][: len(flipped)]
+    fixes = [(issue["text"], truth[issue["text"]]) for issue in top]  # the oracle: each flagged label set to the truth
+    corrected_file = scratch / "corrections.csv"
+    with open(corrected_file, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "corrected_label"])
+        writer.writerows(fixes)
+    fixed = train(scratch / "fixed", ["--train_file", scratch / "flipped.csv", "--label_corrections", corrected_file,
+                                      *common, "--find_label_issues", "false"])  # fmt: skip
+    really = sum(issue["text"] in {rows[i][0] for i in flipped} for issue in top)
+    a, b, c = (accuracy(facts, "validation") for facts in (clean, dirty, fixed))
+    print(f"SST-2: {len(rows):,} training sentences, {len(flipped):,} labels flipped ({options.flip:.0%}), seed "
+          f"{options.seed}; train.py defaults; SST-2 dev accuracy")  # fmt: skip
+    print(f"  true labels:    {a:.4f} ({clean['minutes']:.1f} min)")
+    print(f"  flipped labels: {b:.4f} ({dirty['minutes']:.1f} min); top {len(top)} flagged hold {really} flips")
+    print(f"  top {len(top)} flagged set to the truth: {c:.4f} ({fixed['minutes']:.1f} min); "
+          f"{fixed['data']['label_corrections']['corrected']} labels changed")  # fmt: skip
+    cost = a - b
+    print(f"  the flips cost {100 * cost:+.2f} points; the corrections recovered "
+          f"{100 * (c - b):+.2f} points" + (f" = {(c - b) / cost:.0%} of the cost" if cost > 0 else " (no cost to recover)"))
+
+
+def active(scratch: Path, options) -> None:
+    from openpyxl import load_workbook
+
+    from bert_sentiment.review import write_review
+
+    everything = sst2_train()
+    results = {"chosen": [], "random": []}
+    for seed in range(options.seeds):
+        rng = random.Random(100 + seed)
+        rows = rng.sample(everything, options.start + options.validation + options.pool)
+        start, validation, pool = (rows[: options.start], rows[options.start : options.start + options.validation],
+                                   rows[options.start + options.validation :])  # fmt: skip
+        truth = dict(pool)
+        common = ["--validation_file", write_rows(scratch / f"validation_{seed}.csv", validation),
+                  "--test_file", sst2_dev_csv(scratch), "--seed", seed, "--find_label_issues", "false"]  # fmt: skip
+        first = scratch / f"start_{seed}"
+        train(first, ["--train_file", write_rows(scratch / f"start_{seed}.csv", start), *common, "--export_onnx", "true"])
+        unlabeled = scratch / f"pool_{seed}.csv"
+        with open(unlabeled, "w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows([["text"], *([text] for text, _ in pool)])
+        picked = time.monotonic()
+        sheet = load_workbook(write_review(first, scratch / f"review_{seed}.xlsx", str(unlabeled), options.added))["to label"]
+        chosen = [row[0].value for row in sheet.iter_rows(min_row=2)]
+        picked = time.monotonic() - picked
+        drawn = [text for text, _ in rng.sample(pool, options.added)]
+        for arm, texts in (("chosen", chosen), ("random", drawn)):
+            data = write_rows(scratch / f"{arm}_{seed}.csv", [*start, *((text, truth[text]) for text in texts)])
+            facts = train(scratch / f"{arm}_{seed}", ["--train_file", data, *common])
+            results[arm].append(accuracy(facts, "test"))
+        print(f"  seed {seed}: chosen {results['chosen'][-1]:.4f}, random {results['random'][-1]:.4f} (picking "
+              f"{options.added:,} of {len(pool):,} took {picked:.0f} s)", flush=True)  # fmt: skip
+    for arm, scores in results.items():
+        spread = statistics.stdev(scores) if len(scores) > 1 else 0.0
+        print(f"  {arm:>6}: mean {statistics.mean(scores):.4f}, sd {spread:.4f} ({', '.join(f'{s:.4f}' for s in scores)})")
+    gaps = [c - r for c, r in zip(results["chosen"], results["random"])]
+    print(f"  chosen - random: mean {100 * statistics.mean(gaps):+.2f} points ({', '.join(f'{100 * g:+.2f}' for g in gaps)})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=("abstain", "corrections", "active"))
+    parser.add_argument("--target", default="0.95", help="abstain: the target precision")
+    parser.add_argument("--train_samples", type=int, default=6000, help="corrections: training sentences")
+    parser.add_argument("--flip", type=float, default=0.05, help="corrections: share of labels flipped")
+    parser.add_argument("--seed", type=int, default=0, help="corrections: flip and training seed")
+    parser.add_argument("--seeds", type=int, default=3, help="active: seeds")
+    parser.add_argument("--start", type=int, default=2000, help="active: labelled texts to start from")
+    parser.add_argument("--added", type=int, default=1000, help="active: texts added")
+    parser.add_argument("--pool", type=int, default=20000, help="active: unlabeled texts to choose from")
+    parser.add_argument("--validation", type=int, default=1000, help="active: validation texts")
+    options = parser.parse_args()
+    print(f"bench_decisions {options.part}; {machine_summary()}", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        {"abstain": abstain, "corrections": corrections, "active": active}[options.part](Path(scratch), options)
+
+
+if __name__ == "__main__":
+    main()
