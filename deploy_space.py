@@ -1,6 +1,6 @@
 """Deploy the demo app as a Hugging Face Space for a published model (the same as `bert-sentiment deploy`).
 
-    python deploy_space.py --model_id your-name/sst2-bert --space_id your-name/sst2-demo [--private]
+python deploy_space.py --model_id your-name/sst2-bert --space_id your-name/sst2-demo [--private]
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Publish a finished training run (its output_dir) to the Hugging Face Hub (the same as `bert-sentiment publish`).
 
-    python publish.py --output_dir out/sst2 --hub_model_id your-name/sst2-bert [--hub_private]
+python publish.py --output_dir out/sst2 --hub_model_id your-name/sst2-bert [--hub_private]
 """
 
 import sys

@@ -77,8 +77,10 @@ def in_process_part(latency_sentences: int) -> None:
         "ours, ONNX Runtime fp32": (lambda text: onnx_fp32.predict([text]), onnx_fp32.predict),
         "ours, ONNX Runtime int8 (app)": (lambda text: onnx_int8.predict([text]), onnx_int8.predict),
     }
-    print(f"\nIn process, bert-base architecture, SST-2 dev: latency over {latency_sentences} sentences, "
-          f"throughput over {len(texts)}")  # fmt: skip
+    print(
+        f"\nIn process, bert-base architecture, SST-2 dev: latency over {latency_sentences} sentences, "
+        f"throughput over {len(texts)}"
+    )
     print(f"  {'path':<32} {'p50 ms':>8} {'p90 ms':>8} {'texts/s':>9}")
     results = {}
     for name, (one, many) in paths.items():
@@ -88,14 +90,21 @@ def in_process_part(latency_sentences: int) -> None:
         results[name] = (p50, p90, len(texts) / (time.perf_counter() - started))
         print(f"  {name:<32} {p50:>8.1f} {p90:>8.1f} {results[name][2]:>9.1f}", flush=True)
     stock_figures, ours = results["stock pipeline (defaults)"], results["ours, ONNX Runtime int8 (app)"]
-    print(f"  p50 ratio app/stock: {ours[0] / stock_figures[0]:.2f} (target <= 0.25); "
-          f"throughput ratio: {ours[2] / stock_figures[2]:.2f}x (target >= 6x)")  # fmt: skip
+    print(
+        f"  p50 ratio app/stock: {ours[0] / stock_figures[0]:.2f} (target <= 0.25); "
+        f"throughput ratio: {ours[2] / stock_figures[2]:.2f}x (target >= 6x)"
+    )
 
 
 def serve(source: str, model: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT / "src")}
-    return subprocess.Popen([sys.executable, "-c", source, model, str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", source, model, str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def gradio_client(url: str):
@@ -157,12 +166,17 @@ def http_part(latency_sentences: int, clients: int, per_client: int) -> None:
 
     model = random_bert_base()
     texts, _ = sst2_dev()
-    print(f"\nOver HTTP on loopback, bert-base architecture: p50/p90 over {latency_sentences} sequential requests "
-          "through gradio's HTTP API (httpx) and through gradio_client (which checks for its answer every 50 ms); "
-          f"throughput with {clients} concurrent gradio_clients x {per_client} requests")  # fmt: skip
+    print(
+        f"\nOver HTTP on loopback, bert-base architecture: p50/p90 over {latency_sentences} sequential requests "
+        "through gradio's HTTP API (httpx) and through gradio_client (which checks for its answer every 50 ms); "
+        f"throughput with {clients} concurrent gradio_clients x {per_client} requests"
+    )
     print(f"  {'app':<40} {'API p50':>8} {'API p90':>8} {'client p50':>11} {'client p90':>11} {'requests/s':>11}")
     results = {}
-    for name, source in (("typical Space app (Interface + pipeline)", TYPICAL_SPACE_APP), ("ours (bert_sentiment.app)", OUR_APP)):
+    for name, source in (
+        ("typical Space app (Interface + pipeline)", TYPICAL_SPACE_APP),
+        ("ours (bert_sentiment.app)", OUR_APP),
+    ):
         port = 7900 + len(results)
         url = f"http://127.0.0.1:{port}/"
         process = serve(source, model, port)
@@ -170,17 +184,24 @@ def http_part(latency_sentences: int, clients: int, per_client: int) -> None:
             client = connect(url, process)
             with httpx.Client(base_url=url, timeout=300) as http:
                 api = percentiles(latencies_ms(lambda text: call_api(http, text), texts[:latency_sentences]))
-            through_client = percentiles(latencies_ms(partial(client.predict, api_name="/predict"), texts[:latency_sentences]))
+            through_client = percentiles(
+                latencies_ms(partial(client.predict, api_name="/predict"), texts[:latency_sentences])
+            )
             rate = concurrent_rate(url, texts, clients, per_client)
         finally:
             process.terminate()
             process.wait(timeout=60)
         results[name] = (*api, *through_client, rate)
-        print(f"  {name:<40} {api[0]:>8.1f} {api[1]:>8.1f} {through_client[0]:>11.1f} {through_client[1]:>11.1f} "
-              f"{rate:>11.1f}", flush=True)  # fmt: skip
+        print(
+            f"  {name:<40} {api[0]:>8.1f} {api[1]:>8.1f} {through_client[0]:>11.1f} {through_client[1]:>11.1f} "
+            f"{rate:>11.1f}",
+            flush=True,
+        )
     typical, ours = results.values()
-    print(f"  p50 ratio ours/typical: {ours[0] / typical[0]:.2f} through the API, {ours[2] / typical[2]:.2f} through "
-          f"gradio_client (target <= 0.5); concurrent throughput ratio: {ours[4] / typical[4]:.2f}x (target >= 3x)")  # fmt: skip
+    print(
+        f"  p50 ratio ours/typical: {ours[0] / typical[0]:.2f} through the API, {ours[2] / typical[2]:.2f} through "
+        f"gradio_client (target <= 0.5); concurrent throughput ratio: {ours[4] / typical[4]:.2f}x (target >= 3x)"
+    )
 
 
 def accuracy_part(model: str | None) -> None:
@@ -193,17 +214,32 @@ def accuracy_part(model: str | None) -> None:
             from bert_sentiment.fine_tune import fine_tune
 
             model = output_dir
-            flags = ["--model_name_or_path", str(MINILM), "--train_file", str(SST2 / "train.tsv"),
-                     "--validation_file", str(SST2 / "dev.tsv"), "--num_train_epochs", "1", "--output_dir", output_dir,
-                     "--disable_tqdm", "true"]  # fmt: skip
+            flags = [
+                "--model_name_or_path",
+                str(MINILM),
+                "--train_file",
+                str(SST2 / "train.tsv"),
+                "--validation_file",
+                str(SST2 / "dev.tsv"),
+                "--num_train_epochs",
+                "1",
+                "--output_dir",
+                output_dir,
+                "--disable_tqdm",
+                "true",
+            ]
             fine_tune(*parse_args(flags))
         accuracy = {}
         for name, options in (("PyTorch fp32", {"engine": "torch"}), ("ONNX Runtime int8 (app)", {})):
             classifier = SentimentClassifier(model, **options)
             predictions = classifier.predict(texts)
-            accuracy[name] = sum(classifier.labels.index(p.label) == y for p, y in zip(predictions, labels)) / len(labels)
-    print(f"\nMiniLM fine-tuned on SST-2 ({Path(model).name if model != output_dir else 'full train set, 1 epoch'}), "
-          "SST-2 dev accuracy:")  # fmt: skip
+            accuracy[name] = sum(classifier.labels.index(p.label) == y for p, y in zip(predictions, labels)) / len(
+                labels
+            )
+    print(
+        f"\nMiniLM fine-tuned on SST-2 ({Path(model).name if model != output_dir else 'full train set, 1 epoch'}), "
+        "SST-2 dev accuracy:"
+    )
     for name, value in accuracy.items():
         print(f"  {name:<28} {value:.4f}")
     drop = 100 * (accuracy["PyTorch fp32"] - accuracy["ONNX Runtime int8 (app)"])

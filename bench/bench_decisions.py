@@ -62,9 +62,24 @@ def write_rows(path: Path, rows) -> Path:
 
 def train(output_dir: Path, flags: list[str]) -> dict:
     started = time.monotonic()
-    command = [sys.executable, "train.py", "--model_name_or_path", str(MINILM), "--output_dir", str(output_dir), *QUICK, *flags]
-    done = subprocess.run([str(part) for part in command], cwd=ROOT, capture_output=True, text=True, check=False,
-                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})  # fmt: skip
+    command = [
+        sys.executable,
+        "train.py",
+        "--model_name_or_path",
+        str(MINILM),
+        "--output_dir",
+        str(output_dir),
+        *QUICK,
+        *flags,
+    ]
+    done = subprocess.run(
+        [str(part) for part in command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+    )
     if done.returncode:
         sys.exit(f"train.py failed:\n{done.stderr[-4000:]}")
     facts = json.loads((output_dir / "run_facts.json").read_text())
@@ -78,34 +93,59 @@ def accuracy(facts: dict, split: str) -> float:
 
 def abstain(scratch: Path, options) -> None:
     dev = SST2 / "dev.tsv"
-    facts = train(scratch / "abstain", ["--train_file", SST2 / "train.tsv", "--test_file", dev, "--num_train_epochs", "1",
-                                        "--abstain_precision", options.target, "--find_label_issues", "false"])  # fmt: skip
+    facts = train(
+        scratch / "abstain",
+        [
+            "--train_file",
+            SST2 / "train.tsv",
+            "--test_file",
+            dev,
+            "--num_train_epochs",
+            "1",
+            "--abstain_precision",
+            options.target,
+            "--find_label_issues",
+            "false",
+        ],
+    )
     report = facts["abstention"]
-    print(f"One epoch on SST-2 train ({facts['data']['sizes']['train']:,} sentences, {facts['minutes']:.1f} min); "
-          f"validation {facts['data']['sizes']['validation']:,} carved from train; test = SST-2 dev "
-          f"({facts['data']['sizes']['test']:,}); test accuracy {accuracy(facts, 'test'):.4f}")  # fmt: skip
-    print(f"  {'target':>7} {'threshold':>10} {'validation precision, coverage':>31} {'dev precision, coverage':>25} {'dev - target':>12}")
+    print(
+        f"One epoch on SST-2 train ({facts['data']['sizes']['train']:,} sentences, {facts['minutes']:.1f} min); "
+        f"validation {facts['data']['sizes']['validation']:,} carved from train; test = SST-2 dev "
+        f"({facts['data']['sizes']['test']:,}); test accuracy {accuracy(facts, 'test'):.4f}"
+    )
+    print(
+        f"  {'target':>7} {'threshold':>10} {'validation precision, coverage':>31} {'dev precision, coverage':>25} {'dev - target':>12}"
+    )
     for target, entry in report["targets"].items():
         validation, test = entry["validation"], entry.get("test")
         shown = f"{test['precision']:.4f}, {test['coverage']:.1%}" if test else "-"
         gap = f"{100 * (test['precision'] - float(target)):+.2f} pt" if test else "-"
         threshold = f"{entry['threshold']:.4f}" if entry["threshold"] is not None else "none"
-        print(f"  {target:>7} {threshold:>10} {validation['precision']:.4f}, {validation['coverage']:>6.1%}{'':>14} "
-              f"{shown:>25} {gap:>12}")  # fmt: skip
+        print(
+            f"  {target:>7} {threshold:>10} {validation['precision']:.4f}, {validation['coverage']:>6.1%}{'':>14} "
+            f"{shown:>25} {gap:>12}"
+        )
 
 
 def corrections(scratch: Path, options) -> None:
     rng = random.Random(options.seed)
     rows = rng.sample(sst2_train(), options.train_samples)
     flipped = set(rng.sample(range(len(rows)), int(options.flip * len(rows))))
-    noisy = [(text, {"positive": "negative", "negative": "positive"}[label] if i in flipped else label)
-             for i, (text, label) in enumerate(rows)]  # fmt: skip
+    noisy = [
+        (text, {"positive": "negative", "negative": "positive"}[label] if i in flipped else label)
+        for i, (text, label) in enumerate(rows)
+    ]
     truth = dict(rows)
     common = ["--validation_file", sst2_dev_csv(scratch), "--seed", options.seed]
-    clean = train(scratch / "clean", ["--train_file", write_rows(scratch / "clean.csv", rows), *common,
-                                      "--find_label_issues", "false"])  # fmt: skip
-    dirty = train(scratch / "flipped", ["--train_file", write_rows(scratch / "flipped.csv", noisy), *common,
-                                        "--find_label_issues", "fast"])  # fmt: skip
+    clean = train(
+        scratch / "clean",
+        ["--train_file", write_rows(scratch / "clean.csv", rows), *common, "--find_label_issues", "false"],
+    )
+    dirty = train(
+        scratch / "flipped",
+        ["--train_file", write_rows(scratch / "flipped.csv", noisy), *common, "--find_label_issues", "fast"],
+    )
     issues = [json.loads(line) for line in (scratch / "flipped" / "label_issues.jsonl").read_text().splitlines()]
     top = [issue for issue in issues if issue["split"] == "train"][: len(flipped)]
     fixes = [(issue["text"], truth[issue["text"]]) for issue in top]  # the oracle: each flagged label set to the truth
@@ -114,19 +154,36 @@ def corrections(scratch: Path, options) -> None:
         writer = csv.writer(handle)
         writer.writerow(["text", "corrected_label"])
         writer.writerows(fixes)
-    fixed = train(scratch / "fixed", ["--train_file", scratch / "flipped.csv", "--label_corrections", corrected_file,
-                                      *common, "--find_label_issues", "false"])  # fmt: skip
+    fixed = train(
+        scratch / "fixed",
+        [
+            "--train_file",
+            scratch / "flipped.csv",
+            "--label_corrections",
+            corrected_file,
+            *common,
+            "--find_label_issues",
+            "false",
+        ],
+    )
     really = sum(issue["text"] in {rows[i][0] for i in flipped} for issue in top)
     a, b, c = (accuracy(facts, "validation") for facts in (clean, dirty, fixed))
-    print(f"SST-2: {len(rows):,} training sentences, {len(flipped):,} labels flipped ({options.flip:.0%}), seed "
-          f"{options.seed}; train.py defaults; SST-2 dev accuracy")  # fmt: skip
+    print(
+        f"SST-2: {len(rows):,} training sentences, {len(flipped):,} labels flipped ({options.flip:.0%}), seed "
+        f"{options.seed}; train.py defaults; SST-2 dev accuracy"
+    )
     print(f"  true labels:    {a:.4f} ({clean['minutes']:.1f} min)")
     print(f"  flipped labels: {b:.4f} ({dirty['minutes']:.1f} min); top {len(top)} flagged hold {really} flips")
-    print(f"  top {len(top)} flagged set to the truth: {c:.4f} ({fixed['minutes']:.1f} min); "
-          f"{fixed['data']['label_corrections']['corrected']} labels changed")  # fmt: skip
+    print(
+        f"  top {len(top)} flagged set to the truth: {c:.4f} ({fixed['minutes']:.1f} min); "
+        f"{fixed['data']['label_corrections']['corrected']} labels changed"
+    )
     cost = a - b
-    print(f"  the flips cost {100 * cost:+.2f} points; the corrections recovered "
-          f"{100 * (c - b):+.2f} points" + (f" = {(c - b) / cost:.0%} of the cost" if cost > 0 else " (no cost to recover)"))
+    print(
+        f"  the flips cost {100 * cost:+.2f} points; the corrections recovered "
+        f"{100 * (c - b):+.2f} points"
+        + (f" = {(c - b) / cost:.0%} of the cost" if cost > 0 else " (no cost to recover)")
+    )
 
 
 def active(scratch: Path, options) -> None:
@@ -139,18 +196,33 @@ def active(scratch: Path, options) -> None:
     for seed in range(options.seeds):
         rng = random.Random(100 + seed)
         rows = rng.sample(everything, options.start + options.validation + options.pool)
-        start, validation, pool = (rows[: options.start], rows[options.start : options.start + options.validation],
-                                   rows[options.start + options.validation :])  # fmt: skip
+        start, validation, pool = (
+            rows[: options.start],
+            rows[options.start : options.start + options.validation],
+            rows[options.start + options.validation :],
+        )
         truth = dict(pool)
-        common = ["--validation_file", write_rows(scratch / f"validation_{seed}.csv", validation),
-                  "--test_file", sst2_dev_csv(scratch), "--seed", seed, "--find_label_issues", "false"]  # fmt: skip
+        common = [
+            "--validation_file",
+            write_rows(scratch / f"validation_{seed}.csv", validation),
+            "--test_file",
+            sst2_dev_csv(scratch),
+            "--seed",
+            seed,
+            "--find_label_issues",
+            "false",
+        ]
         first = scratch / f"start_{seed}"
-        train(first, ["--train_file", write_rows(scratch / f"start_{seed}.csv", start), *common, "--export_onnx", "true"])
+        train(
+            first, ["--train_file", write_rows(scratch / f"start_{seed}.csv", start), *common, "--export_onnx", "true"]
+        )
         unlabeled = scratch / f"pool_{seed}.csv"
         with open(unlabeled, "w", encoding="utf-8", newline="") as handle:
             csv.writer(handle).writerows([["text"], *([text] for text, _ in pool)])
         picked = time.monotonic()
-        sheet = load_workbook(write_review(first, scratch / f"review_{seed}.xlsx", str(unlabeled), options.added))["to label"]
+        sheet = load_workbook(write_review(first, scratch / f"review_{seed}.xlsx", str(unlabeled), options.added))[
+            "to label"
+        ]
         chosen = [row[0].value for row in sheet.iter_rows(min_row=2)]
         picked = time.monotonic() - picked
         drawn = [text for text, _ in rng.sample(pool, options.added)]
@@ -158,13 +230,20 @@ def active(scratch: Path, options) -> None:
             data = write_rows(scratch / f"{arm}_{seed}.csv", [*start, *((text, truth[text]) for text in texts)])
             facts = train(scratch / f"{arm}_{seed}", ["--train_file", data, *common])
             results[arm].append(accuracy(facts, "test"))
-        print(f"  seed {seed}: chosen {results['chosen'][-1]:.4f}, random {results['random'][-1]:.4f} (picking "
-              f"{options.added:,} of {len(pool):,} took {picked:.0f} s)", flush=True)  # fmt: skip
+        print(
+            f"  seed {seed}: chosen {results['chosen'][-1]:.4f}, random {results['random'][-1]:.4f} (picking "
+            f"{options.added:,} of {len(pool):,} took {picked:.0f} s)",
+            flush=True,
+        )
     for arm, scores in results.items():
         spread = statistics.stdev(scores) if len(scores) > 1 else 0.0
-        print(f"  {arm:>6}: mean {statistics.mean(scores):.4f}, sd {spread:.4f} ({', '.join(f'{s:.4f}' for s in scores)})")
+        print(
+            f"  {arm:>6}: mean {statistics.mean(scores):.4f}, sd {spread:.4f} ({', '.join(f'{s:.4f}' for s in scores)})"
+        )
     gaps = [c - r for c, r in zip(results["chosen"], results["random"])]
-    print(f"  chosen - random: mean {100 * statistics.mean(gaps):+.2f} points ({', '.join(f'{100 * g:+.2f}' for g in gaps)})")
+    print(
+        f"  chosen - random: mean {100 * statistics.mean(gaps):+.2f} points ({', '.join(f'{100 * g:+.2f}' for g in gaps)})"
+    )
 
 
 def main() -> None:

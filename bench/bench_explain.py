@@ -24,8 +24,10 @@ from bench.common import machine_summary, random_bert_base, sst2_dev, sst2_model
 from bert_sentiment.explain import DEFAULT_METHOD, METHODS, explain
 
 DELETED = 3
-REVIEW_30_WORDS = ("I went in expecting very little, and for the first hour the film gave me that, but the last act is "
-                   "tender, funny and well acted, and I left smiling.")  # fmt: skip
+REVIEW_30_WORDS = (
+    "I went in expecting very little, and for the first hour the film gave me that, but the last act is "
+    "tender, funny and well acted, and I left smiling."
+)
 
 
 def without(text: str, spans: list[tuple[int, int]], chosen: list[int]) -> str:
@@ -55,9 +57,15 @@ def faithfulness(model, tokenizer, texts: list[str], explainer, seed: int = 0) -
         target = list(model.config.id2label.values()).index(explanation.label)
         ranked = sorted(range(len(explanation.words)), key=lambda i: -explanation.words[i][1])[:DELETED]
         chosen = rng.sample(range(len(explanation.words)), DELETED)
-        before, top, chance = probabilities(model, tokenizer, [
-            explanation.text, without(explanation.text, explanation.spans, ranked),
-            without(explanation.text, explanation.spans, chosen)])[:, target]  # fmt: skip
+        before, top, chance = probabilities(
+            model,
+            tokenizer,
+            [
+                explanation.text,
+                without(explanation.text, explanation.spans, ranked),
+                without(explanation.text, explanation.spans, chosen),
+            ],
+        )[:, target]
         top_drops.append(before - top)
         random_drops.append(before - chance)
     return float(np.mean(top_drops)), float(np.mean(random_drops))
@@ -81,7 +89,9 @@ def explainers(path: str) -> dict:
 
     model = AutoModelForSequenceClassification.from_pretrained(path).eval()
     tokenizer = AutoTokenizer.from_pretrained(path)
-    chosen = {f"{method} (PyTorch)": lambda text, method=method: explain(model, tokenizer, text, method) for method in METHODS}
+    chosen = {
+        f"{method} (PyTorch)": lambda text, method=method: explain(model, tokenizer, text, method) for method in METHODS
+    }
     app = SentimentClassifier(path)  # ONNX Runtime int8, as served
     chosen[f"{DEFAULT_METHOD} (app: {app.engine_note.split(' (')[0]})"] = app.explain
     return chosen
@@ -103,20 +113,28 @@ def main() -> None:
         small, base = explainers(path), explainers(random_bert_base())
         texts = [text for text in sst2_dev()[0] if len(text.split()) >= 2 * DELETED][: options.sentences]
         print(f"{machine_summary()}; torch threads {torch.get_num_threads()}")
-        print(f"Faithfulness: {len(texts)} SST-2 dev sentences (>= {2 * DELETED} words), {DELETED} words deleted; "
-              f"latency: one {len(REVIEW_30_WORDS.split())}-word review")  # fmt: skip
-        print(f"  {'method':<38} {'drop top-3':>10} {'drop random-3':>13} {'ratio':>6} {'bert-base ms':>12} {'MiniLM ms':>10}")
+        print(
+            f"Faithfulness: {len(texts)} SST-2 dev sentences (>= {2 * DELETED} words), {DELETED} words deleted; "
+            f"latency: one {len(REVIEW_30_WORDS.split())}-word review"
+        )
+        print(
+            f"  {'method':<38} {'drop top-3':>10} {'drop random-3':>13} {'ratio':>6} {'bert-base ms':>12} {'MiniLM ms':>10}"
+        )
         for name, explainer in small.items():
             top, chance = faithfulness(model, tokenizer, texts, explainer)
             base_ms, small_ms = latency_ms(base[name], REVIEW_30_WORDS), latency_ms(explainer, REVIEW_30_WORDS)
-            print(f"  {name:<38} {top:>10.4f} {chance:>13.4f} {top / chance:>6.1f} {base_ms:>12.0f} {small_ms:>10.0f}",
-                  flush=True)  # fmt: skip
+            print(
+                f"  {name:<38} {top:>10.4f} {chance:>13.4f} {top / chance:>6.1f} {base_ms:>12.0f} {small_ms:>10.0f}",
+                flush=True,
+            )
         long_text = " ".join([REVIEW_30_WORDS] * 7)
         app = list(small)[-1]
         explanation = small[app](long_text)
-        print(f"A {len(long_text.split())}-word text (the review 7 times; its first {len(explanation.words)} words "
-              f"explained, in runs of {explanation.run_length}), {app}: bert-base "
-              f"{latency_ms(base[app], long_text, repeats=3):.0f} ms, MiniLM {latency_ms(small[app], long_text, repeats=3):.0f} ms")
+        print(
+            f"A {len(long_text.split())}-word text (the review 7 times; its first {len(explanation.words)} words "
+            f"explained, in runs of {explanation.run_length}), {app}: bert-base "
+            f"{latency_ms(base[app], long_text, repeats=3):.0f} ms, MiniLM {latency_ms(small[app], long_text, repeats=3):.0f} ms"
+        )
 
 
 if __name__ == "__main__":

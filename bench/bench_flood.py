@@ -41,8 +41,9 @@ def minilm_classifier() -> str:
     directory = Path(tempfile.gettempdir()) / "bench-minilm-random-head"
     if not (directory / "onnx" / "model_quantized.onnx").exists():
         labels = {0: "negative", 1: "positive"}
-        model = AutoModelForSequenceClassification.from_pretrained(MINILM, num_labels=2, id2label=labels,
-                                                                   label2id={v: k for k, v in labels.items()}).eval()  # fmt: skip
+        model = AutoModelForSequenceClassification.from_pretrained(
+            MINILM, num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()}
+        ).eval()
         tokenizer = AutoTokenizer.from_pretrained(MINILM, model_max_length=512)
         model.save_pretrained(directory)
         tokenizer.save_pretrained(directory)
@@ -123,8 +124,10 @@ def flood(url: str, batch: str, stop: threading.Event, outcomes: list, index: in
 
     address = f"10.0.1.{index + 1}"
     with httpx.Client(base_url=url) as http:
-        burst = [threading.Thread(target=lambda: outcomes.append(call(http, "predict_batch", [batch, None], address)))
-                 for _ in range(8)]  # fmt: skip
+        burst = [
+            threading.Thread(target=lambda: outcomes.append(call(http, "predict_batch", [batch, None], address)))
+            for _ in range(8)
+        ]
         for thread in burst:
             thread.start()
         while not stop.is_set():
@@ -139,8 +142,13 @@ def serve(model: str, port: int, log: Path) -> subprocess.Popen:
     """The app in its own process, its log in `log` (shown when it fails)."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT / "src")}
     with open(log, "w") as handle:
-        return subprocess.Popen([sys.executable, "-c", OUR_APP, model, str(port)], cwd=ROOT, env=env, stdout=handle,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-c", OUR_APP, model, str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def resident_gb(pid: int) -> float:
@@ -156,8 +164,10 @@ def p95(latencies: list[float]) -> float:
 
 def summary(name: str, visitors: Visitors) -> str:
     times = visitors.latencies
-    return (f"  {name:<6} {len(times):>6} answers, {len(visitors.failures)} failures; "
-            f"p50 {1000 * statistics.median(times):.0f} ms, p95 {1000 * p95(times):.0f} ms")  # fmt: skip
+    return (
+        f"  {name:<6} {len(times):>6} answers, {len(visitors.failures)} failures; "
+        f"p50 {1000 * statistics.median(times):.0f} ms, p95 {1000 * p95(times):.0f} ms"
+    )
 
 
 def main() -> None:
@@ -167,8 +177,12 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=1.0, help="seconds a visitor pauses between requests")
     parser.add_argument("--seconds", type=float, default=60, help="per phase")
     parser.add_argument("--soak", type=int, default=10_000, help="requests of the soak (0: none)")
-    parser.add_argument("--warm_up", type=int, default=2_000,
-                        help="requests before memory is first read: gradio's session caches and the allocators fill up")
+    parser.add_argument(
+        "--warm_up",
+        type=int,
+        default=2_000,
+        help="requests before memory is first read: gradio's session caches and the allocators fill up",
+    )
     parser.add_argument("--port", type=int, default=7897)
     args = parser.parse_args()
 
@@ -176,9 +190,12 @@ def main() -> None:
     texts, _ = sst2_dev()
     batch = largest_batch()
     url = f"http://127.0.0.1:{args.port}/"
-    print(f"Machine: {machine_summary()}\nModel: {args.model} (random head), ONNX Runtime int8; {args.visitors} "
-          f"visitors, {args.think} s pauses; flood batches of {batch.count(chr(10)) + 1:,} texts, {len(batch):,} "
-          "characters", flush=True)  # fmt: skip
+    print(
+        f"Machine: {machine_summary()}\nModel: {args.model} (random head), ONNX Runtime int8; {args.visitors} "
+        f"visitors, {args.think} s pauses; flood batches of {batch.count(chr(10)) + 1:,} texts, {len(batch):,} "
+        "characters",
+        flush=True,
+    )
     log = Path(tempfile.gettempdir()) / "bench-flood-app.log"
     server = serve(model, args.port, log)
     try:
@@ -193,9 +210,12 @@ def main() -> None:
                 answers, failures = answers + len(soak.latencies), failures + len(soak.failures)
                 along.append(f"{resident_gb(server.pid):.3f}")
             end = resident_gb(server.pid)
-            print(f"  soak: {answers:,} answers, {failures} failures; resident memory {warm:.3f} GB after a warm-up of "
-                  f"{args.warm_up:,} requests, "
-                  f"then {', '.join(along)} GB each fifth: {100 * (end / warm - 1):+.1f}% (target within 10%)", flush=True)
+            print(
+                f"  soak: {answers:,} answers, {failures} failures; resident memory {warm:.3f} GB after a warm-up of "
+                f"{args.warm_up:,} requests, "
+                f"then {', '.join(along)} GB each fifth: {100 * (end / warm - 1):+.1f}% (target within 10%)",
+                flush=True,
+            )
         quiet = Visitors(url, texts, args.visitors, args.think).run(args.seconds)
         print(summary("quiet", quiet), flush=True)
         stop, outcomes = threading.Event(), []
@@ -206,14 +226,20 @@ def main() -> None:
         flooded = Visitors(url, texts, args.visitors, args.think).run(args.seconds)
         stop.set()
         print(summary("flood", flooded), flush=True)
-        print(f"  visitors' p95 under the flood / quiet: {p95(flooded.latencies) / p95(quiet.latencies):.2f}x "
-              f"(target <= 3x); visitors' failures: {flooded.failures[:3] or 0} (target 0)", flush=True)  # fmt: skip
+        print(
+            f"  visitors' p95 under the flood / quiet: {p95(flooded.latencies) / p95(quiet.latencies):.2f}x "
+            f"(target <= 3x); visitors' failures: {flooded.failures[:3] or 0} (target 0)",
+            flush=True,
+        )
         for thread in flooders:
             thread.join()
         kinds = {kind: sum(o.startswith(kind) for o in outcomes) for kind in ("answer", "refused", "error")}
-        print(f"  flooders: {kinds['answer']} batches answered, {kinds['refused']} refused "
-              f"({next((o for o in outcomes if o.startswith('refused')), '-')[:120]}), {kinds['error']} errors "
-              f"{[o[:200] for o in outcomes if o.startswith('error')][:2]}", flush=True)  # fmt: skip
+        print(
+            f"  flooders: {kinds['answer']} batches answered, {kinds['refused']} refused "
+            f"({next((o for o in outcomes if o.startswith('refused')), '-')[:120]}), {kinds['error']} errors "
+            f"{[o[:200] for o in outcomes if o.startswith('error')][:2]}",
+            flush=True,
+        )
     finally:
         if server.poll() is not None:
             print(f"The app exited with {server.returncode}; the end of its log ({log}):\n{log.read_text()[-3000:]}")

@@ -29,44 +29,84 @@ def run_ours(train_samples: int, extra_flags: list[str]) -> dict:
     from bert_sentiment.fine_tune import fine_tune
 
     with tempfile.TemporaryDirectory() as output_dir:
-        flags = ["--model_name_or_path", str(MINILM), "--output_dir", output_dir, "--train_file", str(SST2 / "train.tsv"),
-                 "--validation_file", str(SST2 / "dev.tsv"), "--max_train_samples", str(train_samples),
-                 "--disable_tqdm", "true", "--logging_steps", "200", *extra_flags]  # fmt: skip
+        flags = [
+            "--model_name_or_path",
+            str(MINILM),
+            "--output_dir",
+            output_dir,
+            "--train_file",
+            str(SST2 / "train.tsv"),
+            "--validation_file",
+            str(SST2 / "dev.tsv"),
+            "--max_train_samples",
+            str(train_samples),
+            "--disable_tqdm",
+            "true",
+            "--logging_steps",
+            "200",
+            *extra_flags,
+        ]
         facts = fine_tune(*parse_args(flags))
     return {
         "dev_accuracy": facts.results["validation"]["metrics"]["accuracy"],
         "train_samples_per_second": facts.training["train_samples_per_second"],
         "precision": f"{facts.training['precision']} ({facts.training['precision_reason']})",
-        "epochs_run": facts.training["epochs_run"], "best_step": facts.training["best_checkpoint_step"],
-        "evaluations": facts.training["evaluations"], "max_length": facts.lengths["max_length"],
-    }  # fmt: skip
+        "epochs_run": facts.training["epochs_run"],
+        "best_step": facts.training["best_checkpoint_step"],
+        "evaluations": facts.training["evaluations"],
+        "max_length": facts.lengths["max_length"],
+    }
 
 
 def child(recipe: str, train_samples: int, extra_flags: list[str]) -> None:
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
-    result = run_ours(train_samples, extra_flags) if recipe == "ours" else run_tutorial(str(MINILM), train_samples, 1.0, None)
+    result = (
+        run_ours(train_samples, extra_flags)
+        if recipe == "ours"
+        else run_tutorial(str(MINILM), train_samples, 1.0, None)
+    )
     result["peak_memory_gb"] = peak_memory_gb()
     result["wall_minutes"] = (time.monotonic() - started) / 60
     print("RESULT " + json.dumps(result), flush=True)
 
 
 def spawn(recipe: str, options) -> dict:
-    return run_child(recipe, ["-m", "bench.bench_full", "--child", recipe, "--train_samples", str(options.train_samples),
-                              "--flags", options.flags])  # fmt: skip
+    return run_child(
+        recipe,
+        [
+            "-m",
+            "bench.bench_full",
+            "--child",
+            recipe,
+            "--train_samples",
+            str(options.train_samples),
+            "--flags",
+            options.flags,
+        ],
+    )
 
 
 def report(results: dict, options) -> None:
-    print(f"\nSST-2, {options.train_samples:,} training sentences at most, MiniLM-L6-H384, batch {BATCH_SIZE}; {machine_summary()}")
+    print(
+        f"\nSST-2, {options.train_samples:,} training sentences at most, MiniLM-L6-H384, batch {BATCH_SIZE}; {machine_summary()}"
+    )
     print(f"  {'recipe':<44} {'dev acc':>8} {'wall min':>9} {'samples/s':>10} {'peak GB':>8}")
-    names = {"tutorial": "tutorial (padding=max_length 128, lr 2e-5, 1 ep)", "ours": f"ours (train.py defaults {options.flags})"}
+    names = {
+        "tutorial": "tutorial (padding=max_length 128, lr 2e-5, 1 ep)",
+        "ours": f"ours (train.py defaults {options.flags})",
+    }
     for recipe, result in results.items():
-        print(f"  {names[recipe]:<44} {result['dev_accuracy']:>8.4f} {result['wall_minutes']:>9.1f} "
-              f"{result['train_samples_per_second']:>10.1f} {result['peak_memory_gb']:>8.2f}")  # fmt: skip
+        print(
+            f"  {names[recipe]:<44} {result['dev_accuracy']:>8.4f} {result['wall_minutes']:>9.1f} "
+            f"{result['train_samples_per_second']:>10.1f} {result['peak_memory_gb']:>8.2f}"
+        )
     if "ours" in results:
         ours = results["ours"]
-        print(f"  ours: precision {ours['precision']}, max_length {ours['max_length']}, {ours['epochs_run']} epochs run, "
-              f"best checkpoint at step {ours['best_step']}")  # fmt: skip
+        print(
+            f"  ours: precision {ours['precision']}, max_length {ours['max_length']}, {ours['epochs_run']} epochs run, "
+            f"best checkpoint at step {ours['best_step']}"
+        )
         for entry in ours["evaluations"]:
             print(f"    epoch {entry['epoch']:.2f} (step {entry['step']}): dev accuracy {entry['eval_accuracy']:.4f}")
     if len(results) == 2:

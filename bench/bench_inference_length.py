@@ -22,8 +22,14 @@ import numpy as np
 from bench.common import SHARED, machine_summary, sst2_model
 
 IMDB = SHARED / "data/imdb"
-READINGS = [("truncate", "train"), ("truncate", 512), ("head_tail", "train"), ("head_tail", 512),
-            ("chunks", "train"), ("chunks", 512)]  # fmt: skip
+READINGS = [
+    ("truncate", "train"),
+    ("truncate", 512),
+    ("head_tail", "train"),
+    ("head_tail", 512),
+    ("chunks", "train"),
+    ("chunks", 512),
+]
 
 
 def imdb_reviews(count: int, seed: int) -> tuple[list[str], list[int]]:
@@ -60,17 +66,24 @@ def main() -> None:
 
         trained_length = RunFacts.load(model).lengths["max_length"]
         texts, labels = imdb_reviews(options.reviews, seed=0)
-        lengths = np.array([len(ids) for ids in AutoTokenizer.from_pretrained(model)(texts, verbose=False)["input_ids"]])
-        print(f"{machine_summary()}\n{len(texts)} random IMDB test reviews: median {np.median(lengths):.0f} tokens, "
-              f"{(lengths > trained_length).mean():.0%} longer than the training max_length {trained_length}, "
-              f"{(lengths > 512).mean():.0%} longer than 512")  # fmt: skip
+        lengths = np.array(
+            [len(ids) for ids in AutoTokenizer.from_pretrained(model)(texts, verbose=False)["input_ids"]]
+        )
+        print(
+            f"{machine_summary()}\n{len(texts)} random IMDB test reviews: median {np.median(lengths):.0f} tokens, "
+            f"{(lengths > trained_length).mean():.0%} longer than the training max_length {trained_length}, "
+            f"{(lengths > 512).mean():.0%} longer than 512"
+        )
         print(f"  {'read with':<10} {'tokens':>7} {'accuracy':>9} {'seconds':>8}")
         baseline = None
         for mode, length in READINGS:
             tokens = trained_length if length == "train" else length
             accuracy, seconds = read(model, mode, tokens, texts, labels)
             baseline = baseline if baseline is not None else accuracy
-            print(f"  {mode:<10} {tokens:>7} {accuracy:>9.4f} {seconds:>8.1f}   {100 * (accuracy - baseline):+.2f} points", flush=True)
+            print(
+                f"  {mode:<10} {tokens:>7} {accuracy:>9.4f} {seconds:>8.1f}   {100 * (accuracy - baseline):+.2f} points",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -63,13 +63,19 @@ def main() -> None:
         for recipe in INT8_RECIPES:
             variants[recipe] = lambda out, recipe=recipe: _quantize(fp32, out, recipe, model.config)
         near_ties = int((margins < 0.1).sum())
-        print(f"\n{Path(model_dir).name}: {len(texts)} SST-2 dev sentences, {near_ties} decided by PyTorch with a "
-              f"margin under 0.1\n")  # fmt: skip
-        print(f"{'int8 recipe':58s} {'agreement':>9s} {'flips':>5s} {'largest flipped margin':>22s} {'mean |dp|':>9s} "
-              f"{'MB':>5s} {'p50 ms':>7s}")  # fmt: skip
+        print(
+            f"\n{Path(model_dir).name}: {len(texts)} SST-2 dev sentences, {near_ties} decided by PyTorch with a "
+            f"margin under 0.1\n"
+        )
+        print(
+            f"{'int8 recipe':58s} {'agreement':>9s} {'flips':>5s} {'largest flipped margin':>22s} {'mean |dp|':>9s} "
+            f"{'MB':>5s} {'p50 ms':>7s}"
+        )
         fp32_graph = OnnxModel(fp32)
-        print(f"{'(ONNX fp32)':58s} {'':>9s} {'':>5s} {'':>22s} {'':>9s} {fp32.stat().st_size / 1e6:5.0f} "
-              f"{p50_ms(fp32_graph, tokenizer, texts[:LATENCY_SENTENCES]):7.2f}")  # fmt: skip
+        print(
+            f"{'(ONNX fp32)':58s} {'':>9s} {'':>5s} {'':>22s} {'':>9s} {fp32.stat().st_size / 1e6:5.0f} "
+            f"{p50_ms(fp32_graph, tokenizer, texts[:LATENCY_SENTENCES]):7.2f}"
+        )
         for name, quantize in variants.items():
             int8 = Path(scratch) / "model_quantized.onnx"
             quantize(int8)
@@ -79,11 +85,16 @@ def main() -> None:
             agreement = 1 - flipped.mean()
             largest = f"{margins[flipped].max():.3f}" if flipped.any() else "-"
             mark = "pass" if agreement >= INT8_AGREEMENT else "fail"
-            print(f"{name:58s} {agreement:8.2%} {int(flipped.sum()):5d} {largest:>22s} "
-                  f"{np.abs(probabilities - reference.expected).mean():9.4f} {int8.stat().st_size / 1e6:5.0f} "
-                  f"{p50_ms(graph, tokenizer, texts[:LATENCY_SENTENCES]):7.2f}  {mark}", flush=True)  # fmt: skip
-    print(f"\nThe export keeps the first of INT8_RECIPES (in the order above, after the first row) that agrees on "
-          f">= {INT8_AGREEMENT:.0%}.")  # fmt: skip
+            print(
+                f"{name:58s} {agreement:8.2%} {int(flipped.sum()):5d} {largest:>22s} "
+                f"{np.abs(probabilities - reference.expected).mean():9.4f} {int8.stat().st_size / 1e6:5.0f} "
+                f"{p50_ms(graph, tokenizer, texts[:LATENCY_SENTENCES]):7.2f}  {mark}",
+                flush=True,
+            )
+    print(
+        f"\nThe export keeps the first of INT8_RECIPES (in the order above, after the first row) that agrees on "
+        f">= {INT8_AGREEMENT:.0%}."
+    )
 
 
 if __name__ == "__main__":

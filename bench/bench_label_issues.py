@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--flip", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=8, help="flagged examples to print")
-    parser.add_argument("--flags", default="", help="extra train.py flags, e.g. \"--find_label_issues fast\"")
+    parser.add_argument("--flags", default="", help='extra train.py flags, e.g. "--find_label_issues fast"')
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from bert_sentiment.arguments import parse_args
@@ -54,19 +54,39 @@ def main() -> None:
         data = Path(scratch) / "train.tsv"
         flips = sample(options.train_samples, options.flip, options.seed, data)
         started = time.monotonic()
-        facts = fine_tune(*parse_args(["--model_name_or_path", str(MINILM), "--train_file", str(data),
-                                       "--validation_file", str(SST2 / "dev.tsv"), "--output_dir", f"{scratch}/out",
-                                       "--disable_tqdm", "true", *options.flags.split()]))  # fmt: skip
+        facts = fine_tune(
+            *parse_args(
+                [
+                    "--model_name_or_path",
+                    str(MINILM),
+                    "--train_file",
+                    str(data),
+                    "--validation_file",
+                    str(SST2 / "dev.tsv"),
+                    "--output_dir",
+                    f"{scratch}/out",
+                    "--disable_tqdm",
+                    "true",
+                    *options.flags.split(),
+                ]
+            )
+        )
         minutes = (time.monotonic() - started) / 60
         issues = [json.loads(line) for line in (Path(scratch) / "out" / "label_issues.jsonl").read_text().splitlines()]
     flagged = [issue for issue in issues if issue["split"] == "train"]
-    print(f"{machine_summary()}\nSST-2: {options.train_samples:,} training sentences, {len(flips):,} labels flipped "
-          f"({options.flip:.0%}); train.py defaults, {minutes:.1f} min; dev accuracy "
-          f"{facts.results['validation']['metrics']['accuracy']:.4f}; label issues found in {facts.label_issues['seconds']} s")  # fmt: skip
+    print(
+        f"{machine_summary()}\nSST-2: {options.train_samples:,} training sentences, {len(flips):,} labels flipped "
+        f"({options.flip:.0%}); train.py defaults, {minutes:.1f} min; dev accuracy "
+        f"{facts.results['validation']['metrics']['accuracy']:.4f}; label issues found in {facts.label_issues['seconds']} s"
+    )
     folds = facts.label_issues.get("fold_models_seconds")
-    print(f"  training texts scored by: {facts.label_issues['train_method']}"
-          + (f" (fold models: {folds} s)" if folds is not None else ""))  # fmt: skip
-    print(f"  flagged in train: {len(flagged):,}; in validation (SST-2 dev): {facts.label_issues['counts'].get('validation', 0):,}")
+    print(
+        f"  training texts scored by: {facts.label_issues['train_method']}"
+        + (f" (fold models: {folds} s)" if folds is not None else "")
+    )
+    print(
+        f"  flagged in train: {len(flagged):,}; in validation (SST-2 dev): {facts.label_issues['counts'].get('validation', 0):,}"
+    )
     scored = facts.label_issues.get("train_sample")
     if scored:  # a stratified sample was scored: about this many of the flips are in it
         print(f"  scored a stratified sample of {scored['scored']:,} of {scored['of']:,} training texts")
@@ -76,8 +96,10 @@ def main() -> None:
         top = flagged[:in_sample]
         top_hits = sum(issue["text"] in flips for issue in top)
         print(f"  all flagged: precision {hits / max(len(flagged), 1):.3f}, recall {hits / in_sample:.3f}")
-        print(f"  top {in_sample} flagged (k = flips{' expected in the sample' if scored else ''}): precision "
-              f"{top_hits / max(len(top), 1):.3f}, recall {top_hits / in_sample:.3f}")  # fmt: skip
+        print(
+            f"  top {in_sample} flagged (k = flips{' expected in the sample' if scored else ''}): precision "
+            f"{top_hits / max(len(top), 1):.3f}, recall {top_hits / in_sample:.3f}"
+        )
     shown = [issue for issue in flagged if issue["text"] not in flips][: options.show]
     print("  flagged examples whose label was not flipped (SST-2's own), most likely wrong first:")
     for issue in shown:

@@ -48,11 +48,32 @@ def train_model(mode: str, seed: int, output_dir: str, options) -> float:
     from bert_sentiment.arguments import parse_args
     from bert_sentiment.fine_tune import fine_tune
 
-    flags = ["--model_name_or_path", str(MINILM), "--train_file", str(IMDB / "imdb_train.csv.gz"),
-             "--max_train_samples", str(options.train_samples), "--max_eval_samples", "200",
-             "--num_train_epochs", str(options.epochs), "--learning_rate", str(options.learning_rate),
-             "--max_seq_length", str(options.max_length), "--long_text", mode, "--seed", str(seed),
-             "--split_seed", "0", "--output_dir", output_dir, "--disable_tqdm", "true"]  # fmt: skip
+    flags = [
+        "--model_name_or_path",
+        str(MINILM),
+        "--train_file",
+        str(IMDB / "imdb_train.csv.gz"),
+        "--max_train_samples",
+        str(options.train_samples),
+        "--max_eval_samples",
+        "200",
+        "--num_train_epochs",
+        str(options.epochs),
+        "--learning_rate",
+        str(options.learning_rate),
+        "--max_seq_length",
+        str(options.max_length),
+        "--long_text",
+        mode,
+        "--seed",
+        str(seed),
+        "--split_seed",
+        "0",
+        "--output_dir",
+        output_dir,
+        "--disable_tqdm",
+        "true",
+    ]
     started = time.perf_counter()
     fine_tune(*parse_args(flags))
     return time.perf_counter() - started
@@ -77,8 +98,10 @@ def print_summary(accuracy: dict, seconds: dict, seeds: list[int]) -> None:
     for cell, values in accuracy.items():
         std = f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""
         mean = np.mean(values)
-        print(f"  {cell[0]:<12} {cell[1]:<10} {f'{mean:.4f}{std}':>16} {(mean - baseline) * 100:>+11.2f}p "
-              f"{np.mean(seconds[cell]):>8.1f}")  # fmt: skip
+        print(
+            f"  {cell[0]:<12} {cell[1]:<10} {f'{mean:.4f}{std}':>16} {(mean - baseline) * 100:>+11.2f}p "
+            f"{np.mean(seconds[cell]):>8.1f}"
+        )
     print("Reading gain on the same model (points, paired by seed):")
     for trained in TRAINED:
         for read in READ[1:]:
@@ -101,9 +124,11 @@ def main() -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(MINILM)
     texts, labels = long_test_reviews(tokenizer, options.test_samples, options.max_length, seed=0)
-    print(f"IMDB, MiniLM, {options.train_samples} training reviews, {options.epochs:g} epochs at lr {options.learning_rate:g}, "
-          f"max_length {options.max_length}; "
-          f"{len(texts)} test reviews longer than {options.max_length} tokens")  # fmt: skip
+    print(
+        f"IMDB, MiniLM, {options.train_samples} training reviews, {options.epochs:g} epochs at lr {options.learning_rate:g}, "
+        f"max_length {options.max_length}; "
+        f"{len(texts)} test reviews longer than {options.max_length} tokens"
+    )
     print(f"  {'seed':>4} {'trained with':<12} {'train s':>8} {'read with':<10} {'accuracy':>8} {'seconds':>8}")
     seeds = [42 + i for i in range(options.seeds)]
     accuracy = {(trained, read): [] for trained in TRAINED for read in READ}
@@ -116,8 +141,10 @@ def main() -> None:
                     score, took = read_model(output_dir, read, texts, labels)
                     accuracy[trained, read].append(score)
                     seconds[trained, read].append(took)
-                    print(f"  {seed:>4} {trained:<12} {training_seconds:>8.0f} {read:<10} {score:>8.4f} {took:>8.1f}",
-                          flush=True)  # fmt: skip
+                    print(
+                        f"  {seed:>4} {trained:<12} {training_seconds:>8.0f} {read:<10} {score:>8.4f} {took:>8.1f}",
+                        flush=True,
+                    )
     print_summary(accuracy, seconds, seeds)
 
 

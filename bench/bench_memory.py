@@ -18,9 +18,14 @@ import sys
 from bench.common import MINILM, ROOT, machine_summary, random_bert_base
 
 CASES = [  # (model, batch, tokens)
-    ("minilm", 8, 128), ("minilm", 8, 512), ("minilm", 32, 64),
-    ("bert-base", 4, 128), ("bert-base", 4, 256), ("bert-base", 4, 512), ("bert-base", 8, 512),
-]  # fmt: skip
+    ("minilm", 8, 128),
+    ("minilm", 8, 512),
+    ("minilm", 32, 64),
+    ("bert-base", 4, 128),
+    ("bert-base", 4, 256),
+    ("bert-base", 4, 512),
+    ("bert-base", 8, 512),
+]
 
 
 def model_path(name: str) -> str:
@@ -37,7 +42,9 @@ def child(path: str, batch: int, tokens: int, precision: str) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     for _ in range(2):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=torch.zeros(batch, dtype=torch.long)).loss
+            loss = model(
+                input_ids=ids, attention_mask=torch.ones_like(ids), labels=torch.zeros(batch, dtype=torch.long)
+            ).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -57,7 +64,9 @@ def main() -> None:
     from bert_sentiment.memory import GB, training_memory
 
     print(f"machine: {machine_summary()}\n")
-    print(f"{'model':<10} {'batch':>5} {'tokens':>6} {'precision':>9} {'measured GB':>12} {'estimate GB':>12} {'ratio':>6}")
+    print(
+        f"{'model':<10} {'batch':>5} {'tokens':>6} {'precision':>9} {'measured GB':>12} {'estimate GB':>12} {'ratio':>6}"
+    )
     for name, batch, tokens in CASES:
         path = model_path(name)
         for precision in ("fp32", "bf16"):
@@ -65,8 +74,11 @@ def main() -> None:
             output = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True).stdout
             result = json.loads(output.split("RESULT ")[-1])
             estimate = training_memory(AutoConfig.from_pretrained(path), result["parameters"], batch, tokens)
-            print(f"{name:<10} {batch:>5} {tokens:>6} {precision:>9} {result['measured'] / GB:>12.2f} "
-                  f"{estimate / GB:>12.2f} {estimate / result['measured']:>5.2f}x", flush=True)  # fmt: skip
+            print(
+                f"{name:<10} {batch:>5} {tokens:>6} {precision:>9} {result['measured'] / GB:>12.2f} "
+                f"{estimate / GB:>12.2f} {estimate / result['measured']:>5.2f}x",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

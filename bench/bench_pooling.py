@@ -51,8 +51,11 @@ def dev_accuracy_by_epoch(head: str, splits, tokenizer, epochs: float, seed: int
     on_cpu = not torch.cuda.is_available()
     precision, _ = auto_precision(on_cpu)  # train.py's --precision auto
     torch.manual_seed(seed)  # the new head's initial weights
-    network = AutoModelForSequenceClassification.from_pretrained(str(MINILM), num_labels=2) if head == "cls" else (
-        MeanPoolingClassifier(str(MINILM)))  # fmt: skip
+    network = (
+        AutoModelForSequenceClassification.from_pretrained(str(MINILM), num_labels=2)
+        if head == "cls"
+        else (MeanPoolingClassifier(str(MINILM)))
+    )
     accuracies = []
 
     def accuracy(prediction):
@@ -61,14 +64,33 @@ def dev_accuracy_by_epoch(head: str, splits, tokenizer, epochs: float, seed: int
 
     with tempfile.TemporaryDirectory() as output_dir:
         args = TrainingArguments(
-            output_dir=output_dir, learning_rate=5e-5, warmup_steps=0.1, weight_decay=0.01, num_train_epochs=epochs,
-            per_device_train_batch_size=BATCH_SIZE, per_device_eval_batch_size=64, use_cpu=on_cpu,
-            bf16=precision == "bf16", fp16=precision == "fp16", tf32=precision == "tf32" or None,
-            train_sampling_strategy="group_by_length", eval_strategy="epoch", save_strategy="no",
-            report_to="none", seed=seed, disable_tqdm=True, logging_steps=500,
-        )  # fmt: skip
-        trainer = Trainer(model=network, args=args, train_dataset=splits["train"], eval_dataset=splits["validation"],
-                          data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy)  # fmt: skip
+            output_dir=output_dir,
+            learning_rate=5e-5,
+            warmup_steps=0.1,
+            weight_decay=0.01,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=BATCH_SIZE,
+            per_device_eval_batch_size=64,
+            use_cpu=on_cpu,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            tf32=precision == "tf32" or None,
+            train_sampling_strategy="group_by_length",
+            eval_strategy="epoch",
+            save_strategy="no",
+            report_to="none",
+            seed=seed,
+            disable_tqdm=True,
+            logging_steps=500,
+        )
+        trainer = Trainer(
+            model=network,
+            args=args,
+            train_dataset=splits["train"],
+            eval_dataset=splits["validation"],
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=accuracy,
+        )
         samples_per_second = trainer.train().metrics["train_samples_per_second"]
     return accuracies, samples_per_second
 
@@ -96,16 +118,20 @@ def main() -> None:
         head: dev_accuracy_by_epoch(head, splits, tokenizer, options.epochs, options.seed) for head in options.heads
     }
 
-    print(f"\nSST-2 dev accuracy after each epoch; {len(splits['train']):,} training sentences, MiniLM-L6-H384 "
-          f"from ../shared, seed {options.seed}; {machine_summary()}")  # fmt: skip
+    print(
+        f"\nSST-2 dev accuracy after each epoch; {len(splits['train']):,} training sentences, MiniLM-L6-H384 "
+        f"from ../shared, seed {options.seed}; {machine_summary()}"
+    )
     for head, (accuracies, speed) in results.items():
         name = "[CLS] pooler (train.py)" if head == "cls" else "mean of token vectors"
         print(f"  {name:<24} {', '.join(f'{a:.4f}' for a in accuracies)}   ({speed:.1f} train samples/s)")
     if len(results) < 2:
         return
     (cls, _), (mean, _) = results["cls"], results["mean"]
-    print(f"  mean pooling minus [CLS], last epoch: {100 * (mean[-1] - cls[-1]):+.2f} points; "
-          f"best epoch: {100 * (max(mean) - max(cls)):+.2f} points")  # fmt: skip
+    print(
+        f"  mean pooling minus [CLS], last epoch: {100 * (mean[-1] - cls[-1]):+.2f} points; "
+        f"best epoch: {100 * (max(mean) - max(cls)):+.2f} points"
+    )
 
 
 if __name__ == "__main__":

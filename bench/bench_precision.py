@@ -53,25 +53,65 @@ def child(workload: str, precision: str, steps: int) -> None:
     train_file, validation_file = workload_files(workload)
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as output_dir:
-        facts = fine_tune(*parse_args([
-            "--model_name_or_path", workload_model(workload), "--output_dir", output_dir,
-            "--train_file", str(train_file), "--validation_file", str(validation_file),
-            "--max_train_samples", str(steps * BATCH_SIZE), "--max_eval_samples", "64", "--max_steps", str(steps),
-            "--precision", precision, "--eval_strategy", "no", "--save_strategy", "no",
-            "--load_best_model_at_end", "false", "--early_stopping_patience", "0", "--calibrate", "false",
-            "--find_label_issues", "false", "--export_onnx", "false", "--disable_tqdm", "true",
-        ]))  # fmt: skip
-    print("RESULT " + json.dumps({
-        "samples_per_second": facts.training["train_samples_per_second"], "max_length": facts.lengths["max_length"],
-        "precision": facts.training["precision"], "peak_memory_gb": peak_memory_gb(),
-        "batch": f"{facts.hyperparameters['per_device_train_batch_size']}x{facts.hyperparameters['gradient_accumulation_steps']}",
-        "wall_seconds": time.monotonic() - started,
-    }), flush=True)  # fmt: skip
+        facts = fine_tune(
+            *parse_args(
+                [
+                    "--model_name_or_path",
+                    workload_model(workload),
+                    "--output_dir",
+                    output_dir,
+                    "--train_file",
+                    str(train_file),
+                    "--validation_file",
+                    str(validation_file),
+                    "--max_train_samples",
+                    str(steps * BATCH_SIZE),
+                    "--max_eval_samples",
+                    "64",
+                    "--max_steps",
+                    str(steps),
+                    "--precision",
+                    precision,
+                    "--eval_strategy",
+                    "no",
+                    "--save_strategy",
+                    "no",
+                    "--load_best_model_at_end",
+                    "false",
+                    "--early_stopping_patience",
+                    "0",
+                    "--calibrate",
+                    "false",
+                    "--find_label_issues",
+                    "false",
+                    "--export_onnx",
+                    "false",
+                    "--disable_tqdm",
+                    "true",
+                ]
+            )
+        )
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "samples_per_second": facts.training["train_samples_per_second"],
+                "max_length": facts.lengths["max_length"],
+                "precision": facts.training["precision"],
+                "peak_memory_gb": peak_memory_gb(),
+                "batch": f"{facts.hyperparameters['per_device_train_batch_size']}x{facts.hyperparameters['gradient_accumulation_steps']}",
+                "wall_seconds": time.monotonic() - started,
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=50, help="training steps per run (50: one length-grouped megabatch)")
+    parser.add_argument(
+        "--steps", type=int, default=50, help="training steps per run (50: one length-grouped megabatch)"
+    )
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated, of: {', '.join(WORKLOADS)}")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "PRECISION"), help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -81,16 +121,25 @@ def main() -> None:
 
     chosen, reason = auto_precision(on_cpu=True)
     print(f"machine: {machine_summary()}\n--precision auto picks {chosen} here: {reason}")
-    print(f"\n{'workload':<24} {'max_len':>7} {'batch':>7} {'fp32 samples/s':>15} {'bf16 samples/s':>15} {'bf16 / fp32':>12}")
+    print(
+        f"\n{'workload':<24} {'max_len':>7} {'batch':>7} {'fp32 samples/s':>15} {'bf16 samples/s':>15} {'bf16 / fp32':>12}"
+    )
     for workload in options.workloads.split(","):
         if workload not in WORKLOADS:
             raise SystemExit(f"Unknown workload '{workload}': choose from {', '.join(WORKLOADS)}.")
-        results = {precision: run_child(f"{workload} {precision}", ["-m", "bench.bench_precision", "--steps",
-                                        str(options.steps), "--child", workload, precision]) for precision in PRECISIONS}  # fmt: skip
+        results = {
+            precision: run_child(
+                f"{workload} {precision}",
+                ["-m", "bench.bench_precision", "--steps", str(options.steps), "--child", workload, precision],
+            )
+            for precision in PRECISIONS
+        }
         fp32, bf16 = results["fp32"]["samples_per_second"], results["bf16"]["samples_per_second"]
-        print(f"{workload:<24} {results['fp32']['max_length']:>7} {results['fp32']['batch']:>7} {fp32:>15.1f} {bf16:>15.1f} "
-              f"{bf16 / fp32:>11.2f}x",
-              flush=True)  # fmt: skip
+        print(
+            f"{workload:<24} {results['fp32']['max_length']:>7} {results['fp32']['batch']:>7} {fp32:>15.1f} {bf16:>15.1f} "
+            f"{bf16 / fp32:>11.2f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

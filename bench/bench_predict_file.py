@@ -38,8 +38,18 @@ def write_input(path: Path, count: int) -> list[str]:
 
 
 def command(model: str, input_path: Path, output: Path) -> list[str]:
-    return [sys.executable, "-c", "import sys; from bert_sentiment.cli import main; sys.exit(main(sys.argv[1:]))",
-            "predict", "--model", model, "--input", str(input_path), "--output", str(output)]  # fmt: skip
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from bert_sentiment.cli import main; sys.exit(main(sys.argv[1:]))",
+        "predict",
+        "--model",
+        model,
+        "--input",
+        str(input_path),
+        "--output",
+        str(output),
+    ]
 
 
 def killed_halfway(model: str, input_path: Path, output: Path, count: int) -> int:
@@ -47,7 +57,9 @@ def killed_halfway(model: str, input_path: Path, output: Path, count: int) -> in
     from bert_sentiment.predict_file import Written, progress_file
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    child = subprocess.Popen(command(model, input_path, output), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        command(model, input_path, output), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     marker = progress_file(output)
     while child.poll() is None:
         if marker.exists():
@@ -73,8 +85,11 @@ def main() -> None:
     model = minilm_classifier() if args.model == "minilm" else random_bert_base(model_max_length=512)
     scratch = Path(tempfile.mkdtemp(prefix="bench-predict-file-"))
     texts = write_input(scratch / "reviews.csv", args.texts)
-    print(f"Machine: {machine_summary()}\nModel: {args.model} (random head), ONNX Runtime int8; {args.texts:,} SST-2 "
-          "training sentences", flush=True)  # fmt: skip
+    print(
+        f"Machine: {machine_summary()}\nModel: {args.model} (random head), ONNX Runtime int8; {args.texts:,} SST-2 "
+        "training sentences",
+        flush=True,
+    )
     classifier = load(model)
     classifier.warm_up()
     started = time.perf_counter()
@@ -83,8 +98,11 @@ def main() -> None:
     started = time.perf_counter()
     classifier.predict_file(scratch / "reviews.csv", scratch / "whole.csv")
     from_file = args.texts / (time.perf_counter() - started)
-    print(f"  app engine in process: {engine:,.0f} texts/s; predict_file: {from_file:,.0f} texts/s: "
-          f"{from_file / engine:.2f}x (target >= 0.90x)", flush=True)  # fmt: skip
+    print(
+        f"  app engine in process: {engine:,.0f} texts/s; predict_file: {from_file:,.0f} texts/s: "
+        f"{from_file / engine:.2f}x (target >= 0.90x)",
+        flush=True,
+    )
 
     output = scratch / "predictions.csv"
     done = killed_halfway(model, scratch / "reviews.csv", output, args.texts)
@@ -92,9 +110,12 @@ def main() -> None:
     rerun = subprocess.run(command(model, scratch / "reviews.csv", output), env=env, capture_output=True, text=True)
     continued = f"holds the predictions of {done:,} rows already" in rerun.stderr
     same = output.read_bytes() == (scratch / "whole.csv").read_bytes()
-    print(f"  killed with {done:,} of {args.texts:,} rows written; the second run (exit {rerun.returncode}) "
-          f"{'continued from there' if continued else 'did NOT say it continued'}, predicting "
-          f"{args.texts - done:,} rows; output identical to the uninterrupted run: {same}", flush=True)  # fmt: skip
+    print(
+        f"  killed with {done:,} of {args.texts:,} rows written; the second run (exit {rerun.returncode}) "
+        f"{'continued from there' if continued else 'did NOT say it continued'}, predicting "
+        f"{args.texts - done:,} rows; output identical to the uninterrupted run: {same}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,21 @@ def imdb_sentences(count: int, seed: int = 0) -> Path:
 
 def run_size(data: Path, model: str, max_steps: int, flags: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as output_dir, tempfile.TemporaryDirectory() as cache:
-        command = [sys.executable, "train.py", "--train_file", str(data), "--model_name_or_path", model,
-                   "--output_dir", output_dir, "--disable_tqdm", "true", "--logging_steps", "1000", *flags]  # fmt: skip
+        command = [
+            sys.executable,
+            "train.py",
+            "--train_file",
+            str(data),
+            "--model_name_or_path",
+            model,
+            "--output_dir",
+            output_dir,
+            "--disable_tqdm",
+            "true",
+            "--logging_steps",
+            "1000",
+            *flags,
+        ]
         if max_steps:
             command += ["--max_steps", str(max_steps)]
         else:
@@ -70,8 +83,20 @@ def run_size(data: Path, model: str, max_steps: int, flags: list[str]) -> dict:
     return facts
 
 
-QUIET = ["--find_label_issues", "false", "--export_onnx", "false", "--calibrate", "false", "--eval_strategy", "no",
-         "--save_strategy", "no", "--load_best_model_at_end", "false"]  # fmt: skip
+QUIET = [
+    "--find_label_issues",
+    "false",
+    "--export_onnx",
+    "false",
+    "--calibrate",
+    "false",
+    "--eval_strategy",
+    "no",
+    "--save_strategy",
+    "no",
+    "--load_best_model_at_end",
+    "false",
+]
 
 
 def steady_speed(data: Path, model: str, flags: list[str]) -> float:
@@ -80,7 +105,10 @@ def steady_speed(data: Path, model: str, flags: list[str]) -> float:
     runtime = {}
     for steps in (5, 45):
         facts = run_size(data, model, steps, [*flags, *QUIET])
-        runtime[steps], batch = facts["training"]["train_runtime"], facts["hyperparameters"]["per_device_train_batch_size"]
+        runtime[steps], batch = (
+            facts["training"]["train_runtime"],
+            facts["hyperparameters"]["per_device_train_batch_size"],
+        )
     return 40 * batch * facts["hyperparameters"]["gradient_accumulation_steps"] / (runtime[45] - runtime[5])
 
 
@@ -88,25 +116,38 @@ def report(size: int, facts: dict, max_steps: int, speed: float) -> None:
     phases = facts["phases"]
     train_texts = facts["data"]["sizes"]["train"]
     epoch = train_texts / speed
-    outside = sum(entry["seconds"] for name, entry in phases.items() if name not in ("training", "data", "model loading"))
-    print(f"\n{size:,} texts ({train_texts:,} train, {facts['data']['sizes']['validation']:,} validation), "
-          f"{'--max_steps ' + str(max_steps) if max_steps else 'one epoch'}; training at {speed:.1f} texts/s "
-          f"(steady), so one epoch ~{epoch:,.0f} s")  # fmt: skip
+    outside = sum(
+        entry["seconds"] for name, entry in phases.items() if name not in ("training", "data", "model loading")
+    )
+    print(
+        f"\n{size:,} texts ({train_texts:,} train, {facts['data']['sizes']['validation']:,} validation), "
+        f"{'--max_steps ' + str(max_steps) if max_steps else 'one epoch'}; training at {speed:.1f} texts/s "
+        f"(steady), so one epoch ~{epoch:,.0f} s"
+    )
     print(f"  {'step':<28} {'seconds':>9} {'s per 1,000 training texts':>27} {'peak GB':>8}")
     for name, entry in phases.items():
-        print(f"  {name:<28} {entry['seconds']:>9.1f} {1000 * entry['seconds'] / train_texts:>27.3f} "
-              f"{entry['peak_memory_gb']:>8.2f}")  # fmt: skip
-    print(f"  outside training (data and model loading excluded): {outside:.1f} s = {outside / epoch:.1%} of one "
-          f"epoch; wall {facts['wall_seconds']:.0f} s")  # fmt: skip
-    notes = {"label issues": facts.get("label_issues", {}).get("train_sample"),
-             "baseline": facts["data"].get("baseline_sample")}  # fmt: skip
+        print(
+            f"  {name:<28} {entry['seconds']:>9.1f} {1000 * entry['seconds'] / train_texts:>27.3f} "
+            f"{entry['peak_memory_gb']:>8.2f}"
+        )
+    print(
+        f"  outside training (data and model loading excluded): {outside:.1f} s = {outside / epoch:.1%} of one "
+        f"epoch; wall {facts['wall_seconds']:.0f} s"
+    )
+    notes = {
+        "label issues": facts.get("label_issues", {}).get("train_sample"),
+        "baseline": facts["data"].get("baseline_sample"),
+    }
     print(f"  samples: {json.dumps({k: v for k, v in notes.items() if v})}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10000,105000,405000",
-                        help="comma-separated numbers of texts (10%, at most 5,000, held out for validation)")
+    parser.add_argument(
+        "--sizes",
+        default="10000,105000,405000",
+        help="comma-separated numbers of texts (10%, at most 5,000, held out for validation)",
+    )
     parser.add_argument("--model", choices=("minilm", "bert-base"), default="minilm")
     parser.add_argument("--max_steps", type=int, default=5, help="0: one real epoch")
     parser.add_argument("--flags", default="", help="more train.py flags")
@@ -115,11 +156,17 @@ def main() -> None:
     model = str(MINILM) if options.model == "minilm" else random_bert_base(model_max_length=512)
     print(f"bench_scale: {options.model}; {machine_summary()}")
     sizes = [int(s) for s in options.sizes.split(",")]
-    speed = options.speed or (steady_speed(imdb_sentences(min(sizes)), model, options.flags.split())
-                              if options.max_steps else None)  # fmt: skip
+    speed = options.speed or (
+        steady_speed(imdb_sentences(min(sizes)), model, options.flags.split()) if options.max_steps else None
+    )
     for size in sizes:
         facts = run_size(imdb_sentences(size), model, options.max_steps, options.flags.split())
-        report(size, facts, options.max_steps, speed if options.max_steps else facts["training"]["train_samples_per_second"])
+        report(
+            size,
+            facts,
+            options.max_steps,
+            speed if options.max_steps else facts["training"]["train_samples_per_second"],
+        )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ SST2 = SHARED / "data/sst2"
 CHNSENTICORP = SHARED / "data/chnsenticorp"
 
 
-def random_bert_base(directory: Path | None = None, labels=("negative", "positive"), model_max_length: int = 128) -> str:
+def random_bert_base(
+    directory: Path | None = None, labels=("negative", "positive"), model_max_length: int = 128
+) -> str:
     """bert-base architecture (BertConfig defaults: the compute of bert-base-uncased) with random weights,
     a classification head with `labels`, and the uncased vocabulary (MiniLM's is bert-base-uncased's), whose
     tokenizer reads up to `model_max_length` tokens."""
@@ -22,8 +24,11 @@ def random_bert_base(directory: Path | None = None, labels=("negative", "positiv
 
     directory = directory or Path(tempfile.gettempdir()) / "bench-bert-base-random"
     if not (directory / "config.json").exists():
-        config = BertConfig(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                            label2id={name: i for i, name in enumerate(labels)})  # fmt: skip
+        config = BertConfig(
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+        )
         BertForSequenceClassification(config).save_pretrained(directory)
         AutoTokenizer.from_pretrained(MINILM, model_max_length=model_max_length).save_pretrained(directory)
     if not (directory / "onnx" / "model_quantized.onnx").exists():  # as publishing adds them: the app finds them
@@ -45,9 +50,26 @@ def sst2_model(given: str | None, scratch: str, samples: int) -> str:
 
     print(f"Training MiniLM on {samples:,} SST-2 sentences (train.py defaults, 1 epoch) ...", flush=True)
     output_dir = f"{scratch}/sst2"
-    fine_tune(*parse_args(["--model_name_or_path", str(MINILM), "--train_file", str(SST2 / "train.tsv"),
-                           "--validation_file", str(SST2 / "dev.tsv"), "--max_train_samples", str(samples),
-                           "--num_train_epochs", "1", "--output_dir", output_dir, "--disable_tqdm", "true"]))  # fmt: skip
+    fine_tune(
+        *parse_args(
+            [
+                "--model_name_or_path",
+                str(MINILM),
+                "--train_file",
+                str(SST2 / "train.tsv"),
+                "--validation_file",
+                str(SST2 / "dev.tsv"),
+                "--max_train_samples",
+                str(samples),
+                "--num_train_epochs",
+                "1",
+                "--output_dir",
+                output_dir,
+                "--disable_tqdm",
+                "true",
+            ]
+        )
+    )
     return output_dir
 
 

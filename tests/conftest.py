@@ -53,7 +53,9 @@ def chinese_reviews(count: int, seed: int = 0) -> list[tuple[str, str]]:
     for i in range(count):
         label = "好评" if i % 2 else "差评"
         words = ZH_POSITIVE if label == "好评" else ZH_NEGATIVE
-        rows.append((f"{rng.choice(ZH_NOUNS)}{rng.choice(words)}，{rng.choice(ZH_NOUNS)}{rng.choice(words)}{i // 2}", label))
+        rows.append(
+            (f"{rng.choice(ZH_NOUNS)}{rng.choice(words)}，{rng.choice(ZH_NOUNS)}{rng.choice(words)}{i // 2}", label)
+        )
     return rows
 
 
@@ -79,9 +81,13 @@ def build_tiny_bert(directory: Path, texts: list[str]) -> Path:
     tokenizer = BertTokenizer.from_pretrained(directory, do_lower_case=True, model_max_length=128)
     tokenizer.save_pretrained(directory)
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
-    )  # fmt: skip
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     torch.manual_seed(0)  # the same tiny model in every session: a failure reproduces
     BertModel(config).save_pretrained(directory)
     return directory
@@ -115,10 +121,25 @@ def memory_for_8_texts(monkeypatch):
 def quick_training_flags(tiny_bert: Path, output_dir: Path) -> list[str]:
     """Flags for a run of a few seconds on the tiny model."""
     return [
-        "--model_name_or_path", str(tiny_bert), "--output_dir", str(output_dir),
-        "--num_train_epochs", "6", "--learning_rate", "3e-3", "--per_device_train_batch_size", "16",
-        "--warmup_steps", "0", "--logging_steps", "10", "--disable_tqdm", "true", "--early_stopping_patience", "0",
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(tiny_bert),
+        "--output_dir",
+        str(output_dir),
+        "--num_train_epochs",
+        "6",
+        "--learning_rate",
+        "3e-3",
+        "--per_device_train_batch_size",
+        "16",
+        "--warmup_steps",
+        "0",
+        "--logging_steps",
+        "10",
+        "--disable_tqdm",
+        "true",
+        "--early_stopping_patience",
+        "0",
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -176,16 +197,34 @@ def split_report(accuracy, f1, size, examples, tfidf, majority) -> dict:
         "metrics": {"accuracy": accuracy, "precision": f1 + 0.0123, "recall": f1 - 0.0234, "f1": f1},
         "label_examples": examples,
         "per_class": {
-            "negative": {"precision": accuracy - 0.011, "recall": accuracy + 0.013, "f1-score": accuracy + 0.001, "support": negatives},
-            "positive": {"precision": accuracy + 0.017, "recall": accuracy - 0.019, "f1-score": accuracy - 0.003, "support": size - negatives},
+            "negative": {
+                "precision": accuracy - 0.011,
+                "recall": accuracy + 0.013,
+                "f1-score": accuracy + 0.001,
+                "support": negatives,
+            },
+            "positive": {
+                "precision": accuracy + 0.017,
+                "recall": accuracy - 0.019,
+                "f1-score": accuracy - 0.003,
+                "support": size - negatives,
+            },
         },
-        "confusion_matrix": {"labels": ["negative", "positive"], "matrix": [[negatives - 3, 3], [4, size - negatives - 4]]},
+        "confusion_matrix": {
+            "labels": ["negative", "positive"],
+            "matrix": [[negatives - 3, 3], [4, size - negatives - 4]],
+        },
         "num_examples": size,
         "baselines": {
             "majority_class": {"accuracy": majority, "precision": 0.0, "recall": 0.0, "f1": 0.0},
-            "tfidf_logistic_regression": {"accuracy": tfidf, "precision": tfidf - 0.021, "recall": tfidf + 0.022, "f1": tfidf - 0.004},
+            "tfidf_logistic_regression": {
+                "accuracy": tfidf,
+                "precision": tfidf - 0.021,
+                "recall": tfidf + 0.022,
+                "f1": tfidf - 0.004,
+            },
         },
-    }  # fmt: skip
+    }
 
 
 def facts_literal(**changes):
@@ -198,33 +237,64 @@ def facts_literal(**changes):
         language="en",
         label_names=["negative", "positive"],
         data={
-            "source": {"kind": "files", "files": {
-                "train": {"name": "reviews.csv", "sha256": "a1" * 32, "layout": "file"},
-                "test": {"name": "test.csv", "sha256": "b2" * 32, "layout": "file"}}},
-            "text_columns": ["text"], "label_column": "label", "labels_from": "the label strings, ordered negative to positive",
-            "dropped": {"train": 2, "test": 0}, "validation_from_train_percent": 10.0,
+            "source": {
+                "kind": "files",
+                "files": {
+                    "train": {"name": "reviews.csv", "sha256": "a1" * 32, "layout": "file"},
+                    "test": {"name": "test.csv", "sha256": "b2" * 32, "layout": "file"},
+                },
+            },
+            "text_columns": ["text"],
+            "label_column": "label",
+            "labels_from": "the label strings, ordered negative to positive",
+            "dropped": {"train": 2, "test": 0},
+            "validation_from_train_percent": 10.0,
             "cross_split_duplicates": {"validation": 0, "test": 1},
             "sizes": {"train": 216, "validation": 24, "test": 40},
-            "label_counts": {"train": {"negative": 108, "positive": 108}, "validation": {"negative": 12, "positive": 12},
-                             "test": {"negative": 20, "positive": 20}},
+            "label_counts": {
+                "train": {"negative": 108, "positive": 108},
+                "validation": {"negative": 12, "positive": 12},
+                "test": {"negative": 20, "positive": 20},
+            },
         },
-        lengths={"max_length": 16, "max_length_reason": "99th percentile of training token lengths (13), rounded up to 8",
-                 "long_text": "truncate",
-                 "splits": {name: {"p50": 10, "p90": 12, "p95": 13, "p99": 13, "max": 19, "truncated": 1}
-                            for name in ("train", "validation", "test")}},
-        hyperparameters={"learning_rate": 0.003, "num_train_epochs": 6.0, "per_device_train_batch_size": 16, "seed": 42,
-                         "weight_decay": 0.01, "metric_for_best_model": "f1", "bf16": False, "fp16": False},
-        training={"train_runtime": 83.0, "train_loss": 0.3473, "epochs_run": 6.0, "global_steps": 84, "processes": 1,
-                  "best_checkpoint_step": 70},
+        lengths={
+            "max_length": 16,
+            "max_length_reason": "99th percentile of training token lengths (13), rounded up to 8",
+            "long_text": "truncate",
+            "splits": {
+                name: {"p50": 10, "p90": 12, "p95": 13, "p99": 13, "max": 19, "truncated": 1}
+                for name in ("train", "validation", "test")
+            },
+        },
+        hyperparameters={
+            "learning_rate": 0.003,
+            "num_train_epochs": 6.0,
+            "per_device_train_batch_size": 16,
+            "seed": 42,
+            "weight_decay": 0.01,
+            "metric_for_best_model": "f1",
+            "bf16": False,
+            "fp16": False,
+        },
+        training={
+            "train_runtime": 83.0,
+            "train_loss": 0.3473,
+            "epochs_run": 6.0,
+            "global_steps": 84,
+            "processes": 1,
+            "best_checkpoint_step": 70,
+        },
         results={
             "validation": split_report(0.8750, 0.8696, 24, examples, tfidf=0.7917, majority=0.5000),
             "test": split_report(0.7750, 0.7619, 40, examples, tfidf=0.6500, majority=0.4750),
         },
-        environment={"versions": {"python": "3.11.7", "transformers": "5.23.0"},
-                     "hardware": {"cpu": "Test CPU", "cpu_count": 2, "platform": "Linux"}},
+        environment={
+            "versions": {"python": "3.11.7", "transformers": "5.23.0"},
+            "hardware": {"cpu": "Test CPU", "cpu_count": 2, "platform": "Linux"},
+        },
         started="2026-11-23T10:00:00+00:00",
         duration_seconds=95.5,
-    )  # fmt: skip
+    )
     for name, value in changes.items():
         setattr(facts, name, value)
     return facts

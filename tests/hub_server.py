@@ -8,8 +8,8 @@ memory per commit; every upload is "regular" (inline base64), so no LFS or Xet s
 
 import base64
 import hashlib
-import os
 import json
+import os
 import re
 import socket
 import subprocess
@@ -112,8 +112,13 @@ def make_app(state: HubState) -> FastAPI:
         user = state.user(request)
         if user is None:
             return _error(401, "Unauthorized", "Invalid credentials in Authorization header")
-        return {"type": "user", "name": user, "fullname": user, "orgs": [],
-                "auth": {"type": "access_token", "accessToken": {"displayName": "tests", "role": "write"}}}  # fmt: skip
+        return {
+            "type": "user",
+            "name": user,
+            "fullname": user,
+            "orgs": [],
+            "auth": {"type": "access_token", "accessToken": {"displayName": "tests", "role": "write"}},
+        }
 
     @app.post("/api/repos/create")
     async def create_repo(request: Request):
@@ -155,8 +160,11 @@ def make_app(state: HubState) -> FastAPI:
         if isinstance(repo, JSONResponse):
             return repo
         body = await request.json()
-        repo.variables[body["key"]] = {"value": body["value"], "description": body.get("description"),
-                                       "updatedAt": "2026-01-01T00:00:00.000Z"}  # fmt: skip
+        repo.variables[body["key"]] = {
+            "value": body["value"],
+            "description": body.get("description"),
+            "updatedAt": "2026-01-01T00:00:00.000Z",
+        }
         return repo.variables
 
     @app.post("/api/{kind}/{namespace}/{name}/preupload/{revision}")
@@ -186,8 +194,13 @@ def make_app(state: HubState) -> FastAPI:
         oid = hashlib.sha1(f"{repo_id}{len(repo.commits)}{time.time()}".encode()).hexdigest()
         repo.commits.append((oid, files))
         prefix = "" if kind == "models" else f"{kind}/"
-        return {"commitUrl": f"{request.base_url}{prefix}{repo_id}/commit/{oid}", "commitOid": oid,
-                "commitMessage": "", "success": True, "pullRequestUrl": None}  # fmt: skip
+        return {
+            "commitUrl": f"{request.base_url}{prefix}{repo_id}/commit/{oid}",
+            "commitOid": oid,
+            "commitMessage": "",
+            "success": True,
+            "pullRequestUrl": None,
+        }
 
     def info(kind: str, repo_id: str, revision: str, request: Request):
         found = snapshot(request, kind, repo_id, revision)
@@ -195,10 +208,20 @@ def make_app(state: HubState) -> FastAPI:
             return found
         oid, files = found
         repo = state.repos[(REPO_TYPES[kind], repo_id)]
-        return {"id": repo_id, "modelId": repo_id, "sha": oid, "private": repo.private, "disabled": False,
-                "gated": False, "tags": [], "downloads": 0, "likes": 0, "lastModified": "2026-01-01T00:00:00.000Z",
-                "siblings": [{"rfilename": path} for path in sorted(files)],
-                "sdk": repo.sdk}  # fmt: skip
+        return {
+            "id": repo_id,
+            "modelId": repo_id,
+            "sha": oid,
+            "private": repo.private,
+            "disabled": False,
+            "gated": False,
+            "tags": [],
+            "downloads": 0,
+            "likes": 0,
+            "lastModified": "2026-01-01T00:00:00.000Z",
+            "siblings": [{"rfilename": path} for path in sorted(files)],
+            "sdk": repo.sdk,
+        }
 
     @app.get("/api/{kind}/{namespace}/{name}")
     async def repo_info(kind: str, namespace: str, name: str, request: Request):
@@ -209,8 +232,11 @@ def make_app(state: HubState) -> FastAPI:
         return info(kind, f"{namespace}/{name}", revision, request)
 
     def entries(files: dict[str, bytes], paths) -> list[dict]:
-        return [{"type": "file", "path": p, "size": len(files[p]), "oid": hashlib.sha1(files[p]).hexdigest()}
-                for p in paths if p in files]  # fmt: skip
+        return [
+            {"type": "file", "path": p, "size": len(files[p]), "oid": hashlib.sha1(files[p]).hexdigest()}
+            for p in paths
+            if p in files
+        ]
 
     @app.get("/api/{kind}/{namespace}/{name}/tree/{revision}")
     @app.get("/api/{kind}/{namespace}/{name}/tree/{revision}/{path:path}")
@@ -239,8 +265,12 @@ def make_app(state: HubState) -> FastAPI:
         if path not in files:
             return _error(404, "EntryNotFound", f"{path} does not exist at {revision}", commit=oid)
         content = files[path]
-        headers = {"ETag": f'"{hashlib.sha1(content).hexdigest()}"', "X-Repo-Commit": oid,
-                   "Content-Length": str(len(content)), "Accept-Ranges": "bytes"}  # fmt: skip
+        headers = {
+            "ETag": f'"{hashlib.sha1(content).hexdigest()}"',
+            "X-Repo-Commit": oid,
+            "Content-Length": str(len(content)),
+            "Accept-Ranges": "bytes",
+        }
         body = b"" if request.method == "HEAD" else content
         return Response(body, headers=headers, media_type="application/octet-stream")
 
@@ -302,7 +332,9 @@ print(json.dumps({"labels": list(classify.model.config.id2label.values()),
 def hub_env(tmp_path: Path, endpoint: str, token: str | None = TOKEN) -> dict:
     """The environment of a user pointed at `endpoint`, with a fresh cache, logged in with `token`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_OFFLINE="0", HF_HUB_DISABLE_TELEMETRY="1")
+    env.update(
+        HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_OFFLINE="0", HF_HUB_DISABLE_TELEMETRY="1"
+    )
     if token:
         env["HF_TOKEN"] = token
     return env
@@ -310,4 +342,6 @@ def hub_env(tmp_path: Path, endpoint: str, token: str | None = TOKEN) -> dict:
 
 def run(args: list, env: dict) -> subprocess.CompletedProcess:
     """`python *args` in the repository root with `env`."""
-    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )

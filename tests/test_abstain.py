@@ -7,8 +7,13 @@ import pytest
 
 import train
 from bert_sentiment.abstain import (
-    MIN_ANSWERED, abstention_report, answered_precision, at_threshold, describe, threshold_for,
-)  # fmt: skip
+    MIN_ANSWERED,
+    abstention_report,
+    answered_precision,
+    at_threshold,
+    describe,
+    threshold_for,
+)
 from bert_sentiment.arguments import parse_args
 from bert_sentiment.errors import UserError
 from tests.conftest import english_reviews, quick_training_flags, write_csv
@@ -54,8 +59,9 @@ def test_a_target_out_of_reach_answers_everything_and_says_the_best_it_can():
     report = abstention_report({"validation": probabilities}, {"validation": labels}, 0.95)
     assert report["threshold"] is None
     line = describe(report)
-    assert line.startswith("--abstain_precision 0.95 is out of reach on validation: the most confident answers reach "
-                           "precision 0.")  # fmt: skip
+    assert line.startswith(
+        "--abstain_precision 0.95 is out of reach on validation: the most confident answers reach precision 0."
+    )
     assert "The model answers every text" in line
 
 
@@ -93,9 +99,21 @@ def test_a_run_saves_its_threshold_with_the_model_and_its_card_shows_how_to_appl
     train_file = write_csv(tmp_path / "reviews.csv", english_reviews(400, seed=5, mislabeled=0.1))
     test_file = write_csv(tmp_path / "test.csv", english_reviews(200, seed=6, mislabeled=0.1))
     out = tmp_path / "out"
-    flags = ["--train_file", train_file, "--test_file", test_file, *quick_training_flags(tiny_bert, out),
-             "--validation_split_percentage", "30", "--abstain_precision", "0.6", "--find_label_issues", "false",
-             "--export_onnx", "false"]  # fmt: skip
+    flags = [
+        "--train_file",
+        train_file,
+        "--test_file",
+        test_file,
+        *quick_training_flags(tiny_bert, out),
+        "--validation_split_percentage",
+        "30",
+        "--abstain_precision",
+        "0.6",
+        "--find_label_issues",
+        "false",
+        "--export_onnx",
+        "false",
+    ]
     assert train.main([str(f) for f in flags]) == 0
     report = json.loads((out / "run_facts.json").read_text())["abstention"]
     threshold = report["threshold"]

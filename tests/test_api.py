@@ -17,17 +17,28 @@ ROOT = Path(__file__).resolve().parents[1]
 def quick_options(tiny_bert: Path, output_dir: Path) -> dict:
     flags = quick_training_flags(tiny_bert, output_dir)
     return {flags[i].lstrip("-"): flags[i + 1] for i in range(0, len(flags), 2)} | {
-        "num_train_epochs": 6.0, "learning_rate": 3e-3, "per_device_train_batch_size": 16, "warmup_steps": 0.0,
-        "logging_steps": 10.0, "disable_tqdm": True, "early_stopping_patience": 0,
-    }  # fmt: skip
+        "num_train_epochs": 6.0,
+        "learning_rate": 3e-3,
+        "per_device_train_batch_size": 16,
+        "warmup_steps": 0.0,
+        "logging_steps": 10.0,
+        "disable_tqdm": True,
+        "early_stopping_patience": 0,
+    }
 
 
 def test_train_on_a_dataframe_then_load_and_predict(tiny_bert, tmp_path):
     frame = pd.DataFrame(english_reviews(240), columns=["review", "sentiment"])
     frame["stars"] = 3  # a column that is neither text nor label
     out = tmp_path / "reviews"
-    result = train(frame, text="review", label="sentiment", data_name="my reviews",
-                   lr_scheduler_type="constant", **quick_options(tiny_bert, out))  # fmt: skip
+    result = train(
+        frame,
+        text="review",
+        label="sentiment",
+        data_name="my reviews",
+        lr_scheduler_type="constant",
+        **quick_options(tiny_bert, out),
+    )
 
     assert result.output_dir == out and (out / "model.safetensors").is_file()
     assert result.metrics["validation"]["accuracy"] >= 0.9
@@ -96,8 +107,13 @@ print("session still alive")
 
 
 def test_in_a_notebook_session_errors_do_not_exit_and_log_lines_are_not_doubled(tmp_path):
-    result = subprocess.run([sys.executable, "-c", NOTEBOOK_SESSION, str(tmp_path / "no-model"), str(tmp_path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK_SESSION, str(tmp_path / "no-model"), str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("UserError: Could not load model from the folder") == 3
     assert "session still alive" in result.stdout

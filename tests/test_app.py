@@ -44,9 +44,14 @@ def test_batch_returns_a_table_and_a_csv(served, tmp_path):
     _, client, _ = served
     upload = tmp_path / "texts.csv"
     with open(upload, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([["id", "review"], [1, "the cast was superb and wonderful"], [2, "the film was awful and boring"]])
+        csv.writer(handle).writerows(
+            [["id", "review"], [1, "the cast was superb and wonderful"], [2, "the film was awful and boring"]]
+        )
     table, download, note = client.predict(None, handle_file(str(upload)), api_name="/predict_batch")
-    assert [row[:2] for row in table["data"]] == [["the cast was superb and wonderful", "positive"], ["the film was awful and boring", "negative"]]
+    assert [row[:2] for row in table["data"]] == [
+        ["the cast was superb and wonderful", "positive"],
+        ["the film was awful and boring", "negative"],
+    ]
     assert table["headers"] == ["text", "label", "score", "p(negative)", "p(positive)", "truncated"]
     with open(download, encoding="utf-8") as handle:
         assert len(list(csv.reader(handle))) == 3
@@ -174,7 +179,9 @@ def test_requests_over_the_limits_are_refused_with_the_limit_and_the_way_out(ser
     with pytest.raises(ValidationError, match=f"at most {MAX_CHARACTERS:,} per text"):
         client.predict("b" * 25_000, api_name="/explain")
     many = "\n".join(["fine"] * (MAX_BATCH_ROWS + 1))
-    with pytest.raises(ValidationError, match=f"5,001 texts is more than the {MAX_BATCH_ROWS:,}.*bert-sentiment predict"):
+    with pytest.raises(
+        ValidationError, match=f"5,001 texts is more than the {MAX_BATCH_ROWS:,}.*bert-sentiment predict"
+    ):
         client.predict(many, None, api_name="/predict_batch")
     long_lines = "\n".join(["x" * 9_000] * 120)
     with pytest.raises(ValidationError, match=f"is more than the {MAX_BATCH_CHARACTERS:,} one request may hold"):
@@ -261,7 +268,9 @@ def test_prediction_is_an_mcp_tool(served):
     tools, result = call_mcp_tool(url, "classify_sentiment", {"text": "the acting was superb and delightful"})
     tool = tools["classify_sentiment"]
     assert tool.description.startswith("Classify the sentiment of a text")
-    assert list(tool.inputSchema["properties"]) == ["text"] and tool.inputSchema["properties"]["text"]["type"] == "string"
+    assert (
+        list(tool.inputSchema["properties"]) == ["text"] and tool.inputSchema["properties"]["text"]["type"] == "string"
+    )
     assert "classify_texts" in tools
     assert not result.isError
     answer, note = ast.literal_eval(result.content[0].text)  # gradio writes the outputs' Python form
@@ -309,7 +318,9 @@ def test_a_visitor_is_known_by_address_then_session(forwarded, peer, session, wh
 
     from bert_sentiment.admission import visitor
 
-    request = SimpleNamespace(headers={"x-forwarded-for": forwarded} if forwarded else {}, client=SimpleNamespace(host=peer))
+    request = SimpleNamespace(
+        headers={"x-forwarded-for": forwarded} if forwarded else {}, client=SimpleNamespace(host=peer)
+    )
     assert visitor(request, session) == who
 
 

@@ -59,12 +59,15 @@ def test_conflicting_trainer_flags_are_a_user_error():
         parse_args(["--save_strategy", "steps"])
 
 
-@pytest.mark.parametrize("flags, expected", [
-    ({"amx_bf16", "avx512_bf16", "avx2"}, "bf16"),  # Xeon with AMX
-    ({"avx512_bf16", "avx512f", "avx2"}, "bf16"),  # AMD EPYC Zen 4, Cooper Lake
-    ({"avx512f", "avx2"}, "fp32"),  # AVX-512 without bf16 instructions
-    ({"avx2"}, "fp32"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ({"amx_bf16", "avx512_bf16", "avx2"}, "bf16"),  # Xeon with AMX
+        ({"avx512_bf16", "avx512f", "avx2"}, "bf16"),  # AMD EPYC Zen 4, Cooper Lake
+        ({"avx512f", "avx2"}, "fp32"),  # AVX-512 without bf16 instructions
+        ({"avx2"}, "fp32"),
+    ],
+)
 def test_auto_precision_follows_the_cpus_bf16_instructions(monkeypatch, flags, expected):
     monkeypatch.setattr(arguments, "cpu_flags", lambda: flags)
     precision, reason = arguments.auto_precision(on_cpu=True)
@@ -89,7 +92,9 @@ def test_negative_checkpoint_minutes_is_refused_with_the_fix():
 
 @pytest.mark.parametrize("value", ["0", "-0.5", "1.2"])
 def test_layer_lr_decay_outside_0_to_1_is_refused_with_the_fix(value):
-    with pytest.raises(UserError, match=rf"--layer_lr_decay {value} must be above 0 and at most 1 \(1 turns it off\), e.g. 0.85"):
+    with pytest.raises(
+        UserError, match=rf"--layer_lr_decay {value} must be above 0 and at most 1 \(1 turns it off\), e.g. 0.85"
+    ):
         parse_args(["--output_dir", "o", "--layer_lr_decay", value])
 
 

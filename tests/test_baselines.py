@@ -8,14 +8,16 @@ from tests.conftest import chinese_reviews, english_reviews
 
 def splits_of(rows_train, rows_eval, names):
     def build(rows):
-        data = Dataset.from_dict({"text": [t for t, _ in rows], "label": [names.index(l) for _, l in rows]})
+        data = Dataset.from_dict({"text": [t for t, _ in rows], "label": [names.index(lab) for _, lab in rows]})
         return data.cast_column("label", ClassLabel(names=names))
 
     return DatasetDict({"train": build(rows_train), "validation": build(rows_eval)})
 
 
 def test_tfidf_beats_majority_on_separable_english():
-    results = baseline_results(splits_of(english_reviews(200), english_reviews(40, seed=5), ["negative", "positive"]), "en", 0)
+    results = baseline_results(
+        splits_of(english_reviews(200), english_reviews(40, seed=5), ["negative", "positive"]), "en", 0
+    )
     assert results["validation"]["tfidf_logistic_regression"]["accuracy"] >= 0.95
     assert results["validation"]["majority_class"]["accuracy"] == 0.5
 
@@ -27,9 +29,17 @@ def test_tfidf_uses_characters_for_chinese():
 
 def test_baselines_learn_from_the_training_split_only():
     """Evaluation texts with the training associations reversed: a baseline fitted on them would score 1.0."""
-    train = [(f"a {word} film {i}", label) for i in range(30) for word, label in (("superb", "positive"), ("dreadful", "negative"))]
+    train = [
+        (f"a {word} film {i}", label)
+        for i in range(30)
+        for word, label in (("superb", "positive"), ("dreadful", "negative"))
+    ]
     train += [(f"a superb story {i}", "positive") for i in range(20)]  # positive is the training majority
-    reversed_eval = [(f"a {word} film {i}", label) for i in range(10) for word, label in (("superb", "negative"), ("dreadful", "positive"))]
+    reversed_eval = [
+        (f"a {word} film {i}", label)
+        for i in range(10)
+        for word, label in (("superb", "negative"), ("dreadful", "positive"))
+    ]
     reversed_eval += [(f"a superb plot {i}", "negative") for i in range(4)]  # ... and the evaluation minority
     results = baseline_results(splits_of(train, reversed_eval, ["negative", "positive"]), "en", 0)["validation"]
     assert results["tfidf_logistic_regression"]["accuracy"] < 0.2
@@ -46,9 +56,21 @@ def test_the_tfidf_features_are_word_pairs_for_english_and_characters_for_chines
     english = tfidf_vectorizer("en").fit(["great film", "great film", "dull film"])
     assert english.get_feature_names_out().tolist() == ["film", "great", "great film"]
     weights = english.transform(["great great great film"]).toarray()[0]
-    assert weights[1] / weights[0] == pytest.approx((1 + np.log(3)) * english.idf_[1] / english.idf_[0]), "1 + log(count)"
+    assert weights[1] / weights[0] == pytest.approx((1 + np.log(3)) * english.idf_[1] / english.idf_[0]), (
+        "1 + log(count)"
+    )
     chinese = tfidf_vectorizer("zh").fit(["很好吃", "不好吃"])
-    assert chinese.get_feature_names_out().tolist() == ["不", "不好", "不好吃", "吃", "好", "好吃", "很", "很好", "很好吃"]
+    assert chinese.get_feature_names_out().tolist() == [
+        "不",
+        "不好",
+        "不好吃",
+        "吃",
+        "好",
+        "好吃",
+        "很",
+        "很好",
+        "很好吃",
+    ]
 
 
 def test_each_evaluation_split_gets_both_baselines_and_the_log_says_what_was_fitted(caplog):
@@ -56,6 +78,10 @@ def test_each_evaluation_split_gets_both_baselines_and_the_log_says_what_was_fit
     splits = splits_of(english_reviews(60), english_reviews(20, seed=5), ["negative", "positive"])
     splits["test"] = splits["validation"]
     results = baseline_results(splits, "en", 0)
-    assert set(results) == {"validation", "test"} and all(set(r) == {"majority_class", "tfidf_logistic_regression"} for r in results.values())
-    assert caplog.messages == ["Fitting the majority_class baseline on 60 texts.",
-                               "Fitting the tfidf_logistic_regression baseline on 60 texts."]  # fmt: skip
+    assert set(results) == {"validation", "test"} and all(
+        set(r) == {"majority_class", "tfidf_logistic_regression"} for r in results.values()
+    )
+    assert caplog.messages == [
+        "Fitting the majority_class baseline on 60 texts.",
+        "Fitting the tfidf_logistic_regression baseline on 60 texts.",
+    ]

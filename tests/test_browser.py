@@ -9,11 +9,24 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # screenshots, for people to look at
 # Flags for a root, offline machine: no sandbox, no GPU, no background calls to Google's services.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
-missing = [what for what, present in (("chromium (apt-get install chromium)", CHROMIUM.exists()),
-           ("playwright (pip install playwright)", importlib.util.find_spec("playwright") is not None)) if not present]  # fmt: skip
+missing = [
+    what
+    for what, present in (
+        ("chromium (apt-get install chromium)", CHROMIUM.exists()),
+        ("playwright (pip install playwright)", importlib.util.find_spec("playwright") is not None),
+    )
+    if not present
+]
 if missing and os.environ.get("CI"):
     raise RuntimeError(f"CI must run the browser tests, but {', '.join(missing)} is missing: see .ci/run")
 pytestmark = pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)}")
@@ -65,7 +78,9 @@ def test_why_this_answer_colours_the_words(page):
     assert coloured.count() >= 1, "at least the strongest word carries a colour"
     label = page.get_by_test_id("label-output-value")
     label.wait_for(timeout=30_000)
-    assert label.inner_text().strip() == note.inner_text().split(" (")[0], "the prediction box shows the label explained"
+    assert label.inner_text().strip() == note.inner_text().split(" (")[0], (
+        "the prediction box shows the label explained"
+    )
     assert not page.get_by_text("Type or paste a text to classify.").is_visible(), "no stale prompt beside a text"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app-explanation.png"), full_page=True)

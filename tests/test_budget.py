@@ -17,9 +17,16 @@ BERT_BASE = SimpleNamespace(num_hidden_layers=12, hidden_size=768)
 
 
 def args(max_steps=-1, epochs=3.0, mode="auto", sample="auto", batch=32, accumulation=1, evaluation="auto"):
-    return SimpleNamespace(max_steps=max_steps, num_train_epochs=epochs, per_device_train_batch_size=batch,
-                           gradient_accumulation_steps=accumulation, world_size=1, find_label_issues=mode,
-                           label_issue_sample=sample, evaluation_sample=evaluation)  # fmt: skip
+    return SimpleNamespace(
+        max_steps=max_steps,
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accumulation,
+        world_size=1,
+        find_label_issues=mode,
+        label_issue_sample=sample,
+        evaluation_sample=evaluation,
+    )
 
 
 def test_a_five_step_try_on_a_million_texts_scores_a_sample_and_fits_the_baseline_on_one():
@@ -29,8 +36,10 @@ def test_a_five_step_try_on_a_million_texts_scores_a_sample_and_fits_the_baselin
     assert budget.label_issues == "fast", "fold models would train far more than the run itself"
     assert budget.baseline_sample == BASELINE_MAX_TEXTS
     described = budget.describe()
-    assert ("a stratified sample of 5,000 of 900,000 training texts, reading them once costs about 1042% of the "
-            "training (--label_issue_sample all") in described
+    assert (
+        "a stratified sample of 5,000 of 900,000 training texts, reading them once costs about 1042% of the "
+        "training (--label_issue_sample all"
+    ) in described
     assert f"a stratified sample of {BASELINE_MAX_TEXTS:,} training texts" in described
 
 
@@ -42,15 +51,19 @@ def test_the_floor_follows_the_encoders_size_and_the_texts_length():
 def test_a_long_run_scores_one_text_in_ten_trained():
     budget = plan_analyses(args(epochs=2), 400_000, [200_000] * 2, 32, MINILM)
     assert budget.trained_texts == 800_000 and budget.label_issue_sample == 80_000
-    assert plan_analyses(args(max_steps=100, batch=16, accumulation=2), 400_000, [200_000] * 2, 32,
-                         MINILM).trained_texts == 3_200  # fmt: skip
+    assert (
+        plan_analyses(args(max_steps=100, batch=16, accumulation=2), 400_000, [200_000] * 2, 32, MINILM).trained_texts
+        == 3_200
+    )
 
 
 def test_a_small_run_scores_every_text_and_may_add_fold_models():
     budget = plan_analyses(args(epochs=3), 6_000, [3_000] * 2, 32, MINILM)
     assert budget.label_issue_sample == 6_000 and budget.baseline_sample == 6_000
     assert budget.label_issues == "auto", "three epochs: the fold models' one epoch is within the budget"
-    assert "on all 6,000 of 6,000 training texts, reading them once costs about 11% of the training" in budget.describe()
+    assert (
+        "on all 6,000 of 6,000 training texts, reading them once costs about 11% of the training" in budget.describe()
+    )
     assert "--label_issue_sample" not in budget.describe()
     assert plan_analyses(args(epochs=1), 6_000, [3_000] * 2, 32, MINILM).label_issues == "fast"
     assert plan_analyses(args(epochs=1), 12_000, [6_000] * 2, 32, MINILM).label_issue_sample == 5_000
@@ -59,7 +72,10 @@ def test_a_small_run_scores_every_text_and_may_add_fold_models():
 def test_what_the_user_asked_for_runs_even_over_budget():
     budget = plan_analyses(args(max_steps=5, mode="thorough", sample="all"), 900_000, [450_000] * 2, 32, BERT_BASE)
     assert budget.label_issues == "thorough" and budget.label_issue_sample == 900_000
-    assert plan_analyses(args(max_steps=5, sample="25,000"), 900_000, [450_000] * 2, 32, MINILM).label_issue_sample == 25_000
+    assert (
+        plan_analyses(args(max_steps=5, sample="25,000"), 900_000, [450_000] * 2, 32, MINILM).label_issue_sample
+        == 25_000
+    )
 
 
 def test_a_sample_too_small_for_a_class_skips_label_issues_naming_the_numbers():
@@ -83,8 +99,10 @@ def test_a_short_try_reads_a_sample_of_each_evaluation_split_and_a_real_run_read
     short = plan_analyses(args(max_steps=5), 100_000, [50_000] * 2, 32, BERT_BASE, sizes)
     assert short.evaluated == {"validation": (2_000, 5_000), "test": (2_000, 25_000)}, "the floor: 2,000 texts"
     assert short.sample_facts()["evaluation_sample"]["test"] == {"evaluated": 2_000, "of": 25_000}
-    assert ("evaluation: validation read on a stratified sample of 2,000 of its 5,000 texts, a short run's share "
-            "(--evaluation_sample all reads every one)") in short.describe()
+    assert (
+        "evaluation: validation read on a stratified sample of 2,000 of its 5,000 texts, a short run's share "
+        "(--evaluation_sample all reads every one)"
+    ) in short.describe()
     longer = plan_analyses(args(max_steps=100), 100_000, [50_000] * 2, 32, BERT_BASE, sizes)
     assert longer.evaluated == {"validation": (5_000, 5_000), "test": (9_600, 25_000)}, "3 passes x 3,200 trained"
     assert "validation read" not in longer.describe()
@@ -112,8 +130,15 @@ def test_a_run_scores_the_sample_it_was_given_and_says_so(tiny_bert, tmp_path, c
     caplog.set_level("INFO")
     data = write_csv(tmp_path / "reviews.csv", english_reviews(400, seed=4))
     out = tmp_path / "out"
-    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--label_issue_sample", "120",
-             "--evaluation_sample", "25"]  # fmt: skip
+    flags = [
+        "--train_file",
+        data,
+        *quick_training_flags(tiny_bert, out),
+        "--label_issue_sample",
+        "120",
+        "--evaluation_sample",
+        "25",
+    ]
     assert train.main([str(f) for f in flags]) == 0
     facts = json.loads((out / "run_facts.json").read_text())
     assert facts["label_issues"]["train_sample"] == {"scored": 120, "of": 360}

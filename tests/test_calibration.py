@@ -6,14 +6,17 @@ import random
 import numpy as np
 import pytest
 import torch
-
 from transformers import TrainerCallback
 
 import train
 from bert_sentiment.arguments import parse_args
 from bert_sentiment.calibration import (
-    expected_calibration_error, fit_temperature, fold_temperature, negative_log_likelihood, uncalibrated,
-)  # fmt: skip
+    expected_calibration_error,
+    fit_temperature,
+    fold_temperature,
+    negative_log_likelihood,
+    uncalibrated,
+)
 from bert_sentiment.evaluation import softmax
 from bert_sentiment.fine_tune import fine_tune
 from tests.conftest import english_reviews, quick_training_flags, write_csv
@@ -54,7 +57,9 @@ def test_folding_divides_the_models_logits(tiny_bert):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).eval()
-    batch = AutoTokenizer.from_pretrained(tiny_bert)(["the film was great", "the plot was dull"], return_tensors="pt", padding=True)
+    batch = AutoTokenizer.from_pretrained(tiny_bert)(
+        ["the film was great", "the plot was dull"], return_tensors="pt", padding=True
+    )
     with torch.no_grad():
         before = model(**batch).logits
         assert fold_temperature(model, 2.5)
@@ -98,13 +103,21 @@ def test_an_overconfident_model_is_calibrated_and_the_saved_model_answers_calibr
     assert "Calibrated the probabilities: temperature" in caplog.text
     assert (out / "reliability_test.png").is_file()
     card = (out / "README.md").read_text()
-    assert "## Calibration" in card and f"{temperature:.3f}" in card and "![Reliability diagram](reliability_test.png)" in card
+    assert (
+        "## Calibration" in card
+        and f"{temperature:.3f}" in card
+        and "![Reliability diagram](reliability_test.png)" in card
+    )
 
     # A plain pipeline() on the saved model returns the calibrated scores: its test NLL is the one reported.
     texts, labels = [t for t, _ in test_rows], np.array([int(label == "positive") for _, label in test_rows])
     answers = pipeline("text-classification", model=str(out))(texts, top_k=None, truncation=True)
-    calibrated = np.array([[{a["label"]: a["score"] for a in answer}[name] for name in ("negative", "positive")] for answer in answers])
-    assert negative_log_likelihood(calibrated, labels) == pytest.approx(facts["results"]["test"]["calibration"]["nll_after"], abs=1e-4)
+    calibrated = np.array(
+        [[{a["label"]: a["score"] for a in answer}[name] for name in ("negative", "positive")] for answer in answers]
+    )
+    assert negative_log_likelihood(calibrated, labels) == pytest.approx(
+        facts["results"]["test"]["calibration"]["nll_after"], abs=1e-4
+    )
     # ... and undoing the temperature gives back the model's own, over-confident answers with the same labels.
     model = AutoModelForSequenceClassification.from_pretrained(out).eval()
     batch = AutoTokenizer.from_pretrained(out)(texts, padding=True, truncation=True, return_tensors="pt")
@@ -116,12 +129,20 @@ def test_an_overconfident_model_is_calibrated_and_the_saved_model_answers_calibr
 
 def test_calibration_off_or_too_little_validation_is_said_in_one_line(tiny_bert, english_csv, tmp_path, caplog):
     caplog.set_level("INFO")
-    assert train.main([str(f) for f in ["--train_file", english_csv, *quick_training_flags(tiny_bert, tmp_path / "a")]]) == 0
-    assert "Calibration skipped: the validation split has 24 texts, fewer than the 50 a temperature needs." in caplog.text
+    assert (
+        train.main([str(f) for f in ["--train_file", english_csv, *quick_training_flags(tiny_bert, tmp_path / "a")]])
+        == 0
+    )
+    assert (
+        "Calibration skipped: the validation split has 24 texts, fewer than the 50 a temperature needs." in caplog.text
+    )
     big = write_csv(tmp_path / "big.csv", english_reviews(600))
     flags = ["--train_file", big, *quick_training_flags(tiny_bert, tmp_path / "b"), "--calibrate", "false"]
     assert train.main([str(f) for f in flags]) == 0
     assert "Calibration off (--calibrate false)" in caplog.text
     facts = json.loads((tmp_path / "b" / "run_facts.json").read_text())
     assert "calibration" not in facts and "calibration" not in facts["results"]["validation"]
-    assert not list((tmp_path / "b").glob("reliability_*.png")) and "## Calibration" not in (tmp_path / "b" / "README.md").read_text()
+    assert (
+        not list((tmp_path / "b").glob("reliability_*.png"))
+        and "## Calibration" not in (tmp_path / "b" / "README.md").read_text()
+    )

@@ -22,7 +22,10 @@ def test_label_preferred_over_rating_in_imdb_layout():
 
 def test_columns_guessed_by_content_when_names_say_nothing():
     data = Dataset.from_dict(
-        {"column_0": ["pos", "neg", "pos", "neg"], "column_1": ["a fine long review", "a dull long review", "x y z", "q"]}
+        {
+            "column_0": ["pos", "neg", "pos", "neg"],
+            "column_1": ["a fine long review", "a dull long review", "x y z", "q"],
+        }
     )
     assert find_columns(data, None, None) == (["column_1"], "column_0")
 

@@ -26,7 +26,10 @@ def test_no_data_says_which_flags_to_use():
 def test_unsupported_extension_lists_supported_ones(tmp_path):
     path = tmp_path / "reviews.docx"
     path.write_text("x")
-    with pytest.raises(UserError, match=r"unsupported extension '\.docx'.*\.csv, \.tsv, \.json, \.jsonl, \.parquet, \.txt, \.xlsx, \.zip"):
+    with pytest.raises(
+        UserError,
+        match=r"unsupported extension '\.docx'.*\.csv, \.tsv, \.json, \.jsonl, \.parquet, \.txt, \.xlsx, \.zip",
+    ):
         check_data_arguments(data_args(train_file=str(path)))
 
 
@@ -144,12 +147,18 @@ def test_in_memory_data_is_named_and_fingerprinted_per_split():
     data = DatasetDict({"train": Dataset.from_dict(rows), "test": Dataset.from_dict({"text": ["a"], "label": [0]})})
     source = memory_source(data, "my reviews")
     assert source["kind"] == "memory" and source["name"] == "my reviews"
-    assert {split: f["name"] for split, f in source["files"].items()} == {"train": "my reviews (train)", "test": "my reviews (test)"}
+    assert {split: f["name"] for split, f in source["files"].items()} == {
+        "train": "my reviews (train)",
+        "test": "my reviews (test)",
+    }
     assert memory_source(data, "my reviews") == source, "the same rows give the same fingerprint"
     changed = dict(rows, label=[*rows["label"][:-1], 0])  # the very last label, in the second batch
     other = memory_source(DatasetDict({"train": Dataset.from_dict(changed)}), "my reviews")
     assert other["files"]["train"]["sha256"] != source["files"]["train"]["sha256"]
-    assert len(source["files"]["train"]["sha256"]) == 64 and source["files"]["test"]["sha256"] != source["files"]["train"]["sha256"]
+    assert (
+        len(source["files"]["train"]["sha256"]) == 64
+        and source["files"]["test"]["sha256"] != source["files"]["train"]["sha256"]
+    )
 
 
 def test_the_hub_commit_of_a_dataset_is_looked_up_once_and_optional(monkeypatch, tmp_path, caplog):
@@ -170,7 +179,10 @@ def test_the_hub_commit_of_a_dataset_is_looked_up_once_and_optional(monkeypatch,
     caplog.set_level("INFO")
     assert _hub_revision("someone/reviews", "v2") == "0123abcd" and asked == [("someone/reviews", "v2")]
     assert _hub_revision("someone/gone", None) is None
-    assert caplog.messages[-1] == "Could not look up the commit of dataset 'someone/gone' (404 not found); the card names no commit."
+    assert (
+        caplog.messages[-1]
+        == "Could not look up the commit of dataset 'someone/gone' (404 not found); the card names no commit."
+    )
     assert _hub_revision(str(tmp_path), None) is None and len(asked) == 2, "a local folder is not looked up"
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     assert _hub_revision("someone/reviews", None) is None and len(asked) == 2, "offline: not looked up"
@@ -187,22 +199,45 @@ def test_the_source_facts_name_and_fingerprint_what_was_read(tmp_path, monkeypat
     test = write_csv(tmp_path / "test.csv", english_reviews(6, seed=3))
     _, source = load_raw_splits(data_args(train_file=str(train), test_file=str(test)))
     sha = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in (train, test)}
-    assert source == {"kind": "files", "files": {"train": {"name": "train.csv", "sha256": sha["train.csv"], "layout": "file"},
-                                                 "test": {"name": "test.csv", "sha256": sha["test.csv"], "layout": "file"}}}  # fmt: skip
+    assert source == {
+        "kind": "files",
+        "files": {
+            "train": {"name": "train.csv", "sha256": sha["train.csv"], "layout": "file"},
+            "test": {"name": "test.csv", "sha256": sha["test.csv"], "layout": "file"},
+        },
+    }
 
     folder = tmp_path / "my-data"
     (folder / ".cache").mkdir(parents=True)
     write_csv(folder / "train.csv", english_reviews(20))
     (folder / ".cache" / "junk").write_text("not data")
     _, source = load_raw_splits(data_args(dataset_name=str(folder)))
-    assert source == {"kind": "folder", "name": "my-data",
-                      "files": {"train.csv": {"name": "train.csv", "sha256": hashlib.sha256((folder / "train.csv").read_bytes()).hexdigest()}}}  # fmt: skip
+    assert source == {
+        "kind": "folder",
+        "name": "my-data",
+        "files": {
+            "train.csv": {
+                "name": "train.csv",
+                "sha256": hashlib.sha256((folder / "train.csv").read_bytes()).hexdigest(),
+            }
+        },
+    }
 
     asked = []
-    monkeypatch.setattr(datasets, "load_dataset", lambda name, config, revision, cache_dir: asked.append((name, config, revision, cache_dir))
-                        or datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"], "label": [0]})}))  # fmt: skip
+    monkeypatch.setattr(
+        datasets,
+        "load_dataset",
+        lambda name, config, revision, cache_dir: asked.append((name, config, revision, cache_dir))
+        or datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"], "label": [0]})}),
+    )
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", lambda api, name, revision=None: type("I", (), {"sha": f"sha-of-{revision}"})())
-    _, source = load_raw_splits(data_args(dataset_name="glue", dataset_config_name="sst2", dataset_revision="v1"), cache_dir="/cache")
+    monkeypatch.setattr(
+        huggingface_hub.HfApi,
+        "dataset_info",
+        lambda api, name, revision=None: type("I", (), {"sha": f"sha-of-{revision}"})(),
+    )
+    _, source = load_raw_splits(
+        data_args(dataset_name="glue", dataset_config_name="sst2", dataset_revision="v1"), cache_dir="/cache"
+    )
     assert asked == [("glue", "sst2", "v1", "/cache")]
     assert source == {"kind": "hub", "dataset_name": "glue", "config": "sst2", "revision": "v1", "commit": "sha-of-v1"}

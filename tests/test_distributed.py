@@ -22,9 +22,26 @@ def test_torchrun_two_processes_split_the_data_gather_the_metrics_and_write_once
     train = write_csv(tmp_path / "reviews.csv", english_reviews(240))
     test = write_csv(tmp_path / "test.csv", english_reviews(50, seed=4))
     out = tmp_path / "out"
-    flags = ["--train_file", train, "--test_file", test, *quick_training_flags(tiny_bert, out), "--num_train_epochs", "3"]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-               "train.py", *map(str, flags)]  # fmt: skip
+    flags = [
+        "--train_file",
+        train,
+        "--test_file",
+        test,
+        *quick_training_flags(tiny_bert, out),
+        "--num_train_epochs",
+        "3",
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+        "train.py",
+        *map(str, flags),
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]

@@ -13,7 +13,15 @@ def test_binary_metrics_treat_the_second_label_as_positive():
 
 def test_multiclass_metrics_are_macro_and_weighted():
     metrics = classification_metrics([0, 1, 2, 2], [0, 1, 2, 1], num_labels=3)
-    assert set(metrics) == {"accuracy", "precision", "recall", "f1", "precision_weighted", "recall_weighted", "f1_weighted"}
+    assert set(metrics) == {
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "precision_weighted",
+        "recall_weighted",
+        "f1_weighted",
+    }
     assert metrics["recall"] == (1 + 1 + 0.5) / 3
 
 
@@ -67,13 +75,22 @@ def test_the_trainers_metrics_read_the_argmax_of_its_logits():
 
 def test_report_artefacts_hold_every_figure(tmp_path):
     probabilities = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9], [0.95, 0.05]])
-    report = evaluation_report(["a", "b", "c", "d", "e"], [0, 1, 1, 1, 1], probabilities, ["neg", "pos"], "test", tmp_path)
-    expected = {"labels": ["neg", "pos"], "matrix": [[1, 0], [2, 2]], "rows": "true label", "columns": "predicted label"}
+    report = evaluation_report(
+        ["a", "b", "c", "d", "e"], [0, 1, 1, 1, 1], probabilities, ["neg", "pos"], "test", tmp_path
+    )
+    expected = {
+        "labels": ["neg", "pos"],
+        "matrix": [[1, 0], [2, 2]],
+        "rows": "true label",
+        "columns": "predicted label",
+    }
     assert report["confusion_matrix"] == expected
     assert json.loads((tmp_path / "confusion_matrix_test.json").read_text(encoding="utf-8")) == expected
     wrong = [json.loads(line) for line in (tmp_path / "wrong_predictions_test.jsonl").read_text().splitlines()]
-    assert wrong == [{"text": "e", "label": "pos", "predicted": "neg", "confidence": 0.95},
-                     {"text": "c", "label": "pos", "predicted": "neg", "confidence": 0.6}]  # fmt: skip
+    assert wrong == [
+        {"text": "e", "label": "pos", "predicted": "neg", "confidence": 0.95},
+        {"text": "c", "label": "pos", "predicted": "neg", "confidence": 0.6},
+    ]
     assert report["metrics"] == classification_metrics([0, 1, 1, 1, 1], [0, 1, 0, 1, 0], 2)
     assert report["label_examples"] == {"neg": "a", "pos": "d"} and report["num_examples"] == 5
     assert report["per_class"]["pos"] == {"precision": 1.0, "recall": 0.5, "f1-score": 2 / 3, "support": 4.0}
@@ -86,9 +103,11 @@ def test_the_confusion_matrix_picture_says_what_the_figures_say(tmp_path, monkey
     from bert_sentiment.evaluation import plot_confusion_matrix
 
     drawn = []
-    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **_: drawn.append((figure, path)) or path.write_bytes(b""))
+    monkeypatch.setattr(
+        Figure, "savefig", lambda figure, path, **_: drawn.append((figure, path)) or path.write_bytes(b"")
+    )
     plot_confusion_matrix(np.array([[8, 2], [1, 9]]), ["neg", "pos"], "Confusion matrix (test)", tmp_path / "m.png")
-    (figure, path), = drawn
+    ((figure, path),) = drawn
     axes = figure.axes[0]
     assert path.parent == tmp_path and path.suffix == ".png" and (tmp_path / "m.png").exists()
     assert axes.get_title() == "Confusion matrix (test)"
@@ -96,8 +115,12 @@ def test_the_confusion_matrix_picture_says_what_the_figures_say(tmp_path, monkey
     assert [tick.get_text() for tick in axes.get_xticklabels()] == ["neg", "pos"]
     assert [tick.get_text() for tick in axes.get_yticklabels()] == ["neg", "pos"]
     cells = {(text.get_position(), text.get_text()): text.get_color() for text in axes.texts}
-    assert cells == {((0, 0), "8\n80%"): "white", ((1, 0), "2\n20%"): "black",
-                     ((0, 1), "1\n10%"): "black", ((1, 1), "9\n90%"): "white"}  # fmt: skip
+    assert cells == {
+        ((0, 0), "8\n80%"): "white",
+        ((1, 0), "2\n20%"): "black",
+        ((0, 1), "1\n10%"): "black",
+        ((1, 1), "9\n90%"): "white",
+    }
     assert len(figure.axes) == 2, "with a colour bar"
 
 
@@ -109,8 +132,10 @@ def test_chinese_names_are_drawn_as_ids_without_a_cjk_font(caplog, monkeypatch):
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [])
     caplog.set_level("WARNING")
     assert _displayable(["差评", "好评"]) == ["0", "1"]
-    assert caplog.messages == ["No CJK font installed, so the confusion-matrix image shows label ids (0=差评, 1=好评). "
-                               "Install one (e.g. apt install fonts-noto-cjk) to see the names."]  # fmt: skip
+    assert caplog.messages == [
+        "No CJK font installed, so the confusion-matrix image shows label ids (0=差评, 1=好评). "
+        "Install one (e.g. apt install fonts-noto-cjk) to see the names."
+    ]
     assert _displayable(["neg", "pos"]) == ["neg", "pos"]
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [font_manager.FontEntry(name="WenQuanYi Zen Hei")])
     assert _displayable(["差评", "好评"]) == ["差评", "好评"]
@@ -124,7 +149,9 @@ def test_a_class_absent_from_a_split_still_has_its_row_column_and_zero_scores(tm
     assert report["per_class"]["好"] == {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0.0}
     assert report["metrics"]["recall"] == pytest.approx((1 + 2 / 3 + 0) / 3)
     assert report["metrics"]["precision"] == pytest.approx((0.5 + 1 + 0) / 3)
-    assert '"差"' in (tmp_path / "confusion_matrix_test.json").read_text(encoding="utf-8"), "names as written, not \\u escapes"
+    assert '"差"' in (tmp_path / "confusion_matrix_test.json").read_text(encoding="utf-8"), (
+        "names as written, not \\u escapes"
+    )
     assert '"中"' in (tmp_path / "wrong_predictions_test.jsonl").read_text(encoding="utf-8")
 
 
@@ -140,4 +167,6 @@ def test_label_examples_take_the_most_confident_text_not_the_last_one():
     examples = label_examples(texts, np.array([1, 1, 1, 1]), probabilities, ["negative", "positive"])
     assert examples == {"positive": "superb"}, "the 201-character text is over the limit; 200 would be allowed"
     probabilities[0] = [0.5, 0.5]
-    assert label_examples(texts, np.array([1, 1, 1, 1]), probabilities, ["negative", "positive"]) == {"positive": "fine"}
+    assert label_examples(texts, np.array([1, 1, 1, 1]), probabilities, ["negative", "positive"]) == {
+        "positive": "fine"
+    }

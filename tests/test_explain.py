@@ -27,7 +27,15 @@ def test_words_are_what_a_reader_sees(tiny_bert):
     offsets = tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
     assert len(offsets) > 12, "the rare words are split into several WordPieces"
     spans, owners = word_spans(text, offsets)
-    assert [text[start:end] for start, end in spans] == ["Superbly-acted,", "unbelievable", "film!", "酒", "店", "很", "好"]
+    assert [text[start:end] for start, end in spans] == [
+        "Superbly-acted,",
+        "unbelievable",
+        "film!",
+        "酒",
+        "店",
+        "很",
+        "好",
+    ]
     assert owners[0] is None and owners[-1] is None, "[CLS] and [SEP] belong to no word"
     assert sorted({owner for owner in owners if owner is not None}) == list(range(len(spans)))
 
@@ -42,9 +50,24 @@ def minilm_sst2(tmp_path_factory):
     from bert_sentiment.inference import load
 
     out = tmp_path_factory.mktemp("minilm-sst2") / "out"
-    flags = ["--model_name_or_path", SHARED / "models/all-minilm-l6-v2", "--train_file", SST2 / "train.tsv",
-             "--validation_file", SST2 / "dev.tsv", "--max_train_samples", 2000, "--num_train_epochs", 1,
-             "--output_dir", out, "--disable_tqdm", "true", "--find_label_issues", "false"]  # fmt: skip
+    flags = [
+        "--model_name_or_path",
+        SHARED / "models/all-minilm-l6-v2",
+        "--train_file",
+        SST2 / "train.tsv",
+        "--validation_file",
+        SST2 / "dev.tsv",
+        "--max_train_samples",
+        2000,
+        "--num_train_epochs",
+        1,
+        "--output_dir",
+        out,
+        "--disable_tqdm",
+        "true",
+        "--find_label_issues",
+        "false",
+    ]
     assert train.main([str(flag) for flag in flags]) == 0
     with open(SST2 / "dev.tsv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
@@ -134,7 +157,9 @@ def test_long_texts_are_explained_on_their_start_in_runs_of_words(classifier):
 def test_bad_requests_are_refused_with_the_fix(classifier):
     with pytest.raises(UserError, match="no text to explain"):
         classifier.explain(" \x00 ")
-    with pytest.raises(UserError, match="Unknown explanation method 'shap': use one of occlusion, integrated_gradients"):
+    with pytest.raises(
+        UserError, match="Unknown explanation method 'shap': use one of occlusion, integrated_gradients"
+    ):
         classifier.explain("a fine film", method="shap")
 
 
@@ -151,8 +176,10 @@ def test_the_app_explains_over_http(served):
     long_text = "the plot was horrible and dull " * 100
     _, long_note = client.predict(long_text, api_name="/explain")
     expected = classifier.explain(long_text)
-    assert long_note.endswith(f"This text is long: runs of {expected.run_length} neighbouring words were scored "
-                              f"together. Only its first {len(expected.words)} words were explained.")  # fmt: skip
+    assert long_note.endswith(
+        f"This text is long: runs of {expected.run_length} neighbouring words were scored "
+        f"together. Only its first {len(expected.words)} words were explained."
+    )
 
 
 def test_the_explanation_is_an_mcp_tool(served):

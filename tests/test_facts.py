@@ -15,12 +15,15 @@ def with_test(accuracy, tfidf, size):
     return facts
 
 
-@pytest.mark.parametrize(("accuracy", "tfidf", "size", "beaten"), [
-    (0.7919, 0.7929, 3_000, True),   # the run: the bag of words is ahead
-    (0.8000, 0.7900, 3_000, True),   # one point ahead on 3,000 texts: within +-2.05 points of noise
-    (0.8500, 0.7900, 3_000, False),  # six points ahead: beyond the noise
-    (0.8500, 0.7900, 100, True),     # the same gap on 100 texts: noise
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("accuracy", "tfidf", "size", "beaten"),
+    [
+        (0.7919, 0.7929, 3_000, True),  # the run: the bag of words is ahead
+        (0.8000, 0.7900, 3_000, True),  # one point ahead on 3,000 texts: within +-2.05 points of noise
+        (0.8500, 0.7900, 3_000, False),  # six points ahead: beyond the noise
+        (0.8500, 0.7900, 100, True),  # the same gap on 100 texts: noise
+    ],
+)
 def test_the_baseline_counts_as_not_beaten_when_ahead_or_within_the_noise(accuracy, tfidf, size, beaten):
     verdict = with_test(accuracy, tfidf, size).baseline_not_beaten()
     assert (verdict is not None) == beaten
@@ -47,11 +50,15 @@ def test_the_headline_split_decides_and_a_run_without_baselines_says_nothing():
 def test_a_card_says_in_words_when_the_baseline_wins_with_the_gap_and_what_helps():
     facts = with_test(0.7919, 0.7929, 3_000)
     sentence = baseline_warning(facts)
-    assert sentence.startswith("The fine-tuned model does not beat the TF-IDF + logistic regression baseline on the "
-                               "test split: accuracy 0.7919 against 0.7929, a gap of -0.10 points")  # fmt: skip
+    assert sentence.startswith(
+        "The fine-tuned model does not beat the TF-IDF + logistic regression baseline on the "
+        "test split: accuracy 0.7919 against 0.7929, a gap of -0.10 points"
+    )
     assert "3,000 texts cannot tell apart differences within ±2.05 points" in sentence
-    assert sentence.endswith("What usually helps: more training (this run trained 84 steps, 6 epochs), more or "
-                             "cleaner data, or another base model.")  # fmt: skip
+    assert sentence.endswith(
+        "What usually helps: more training (this run trained 84 steps, 6 epochs), more or "
+        "cleaner data, or another base model."
+    )
     assert f"**{sentence}**" in render_card(facts, "alice/sst2-bert").text
     ahead = baseline_warning(with_test(0.80, 0.79, 3_000))
     assert "is not clearly better than" in ahead and "a gap of +1.00 points" in ahead

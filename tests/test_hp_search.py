@@ -33,8 +33,9 @@ def test_search_and_seeds_together_are_refused():
         parse_args(["--hp_search", "--seeds", "3"])
 
 
-def test_on_a_machine_short_of_memory_every_trial_trains_its_batch_in_pieces(tiny_bert, tmp_path, memory_for_8_texts,
-                                                                           caplog):
+def test_on_a_machine_short_of_memory_every_trial_trains_its_batch_in_pieces(
+    tiny_bert, tmp_path, memory_for_8_texts, caplog
+):
     caplog.set_level("WARNING")
     data = write_csv(tmp_path / "reviews.csv", english_reviews(120))
     out = tmp_path / "out"
@@ -43,7 +44,10 @@ def test_on_a_machine_short_of_memory_every_trial_trains_its_batch_in_pieces(tin
     search = json.loads((out / "hp_search.json").read_text())
     for trial in search["trials"]:  # the search still chooses among batches of 16 and 32 texts per step
         batch = trial["params"]["per_device_train_batch_size"]
-        assert f"Trial batch: 8 texts at a time with {batch // 8} gradient accumulation steps ({batch} would" in caplog.text
+        assert (
+            f"Trial batch: 8 texts at a time with {batch // 8} gradient accumulation steps ({batch} would"
+            in caplog.text
+        )
     chosen = search["best"]["params"]["per_device_train_batch_size"]
     hyperparameters = json.loads((out / "run_facts.json").read_text())["hyperparameters"]
     assert hyperparameters["per_device_train_batch_size"] == 8

@@ -72,7 +72,9 @@ def test_a_bf16_run_embeds_in_bf16_with_rows_close_to_fp32(tiny_bert):
     encoder, tokenizer = AutoModel.from_pretrained(tiny_bert).eval(), AutoTokenizer.from_pretrained(tiny_bert)
     texts = ["the film was great", "a dull plot and wooden acting", "not bad at all, really"] * 4
     full = sentence_embeddings(encoder, tokenizer, texts, max_length=64, show_progress=False)
-    half = sentence_embeddings(encoder, tokenizer, texts, max_length=64, show_progress=False, half_precision=torch.bfloat16)
+    half = sentence_embeddings(
+        encoder, tokenizer, texts, max_length=64, show_progress=False, half_precision=torch.bfloat16
+    )
     assert half.dtype == np.float32 and half.shape == full.shape
     assert not np.array_equal(half, full), "the encoder ran in bf16"
     cosine = (half * full).sum(1) / np.linalg.norm(half, axis=1) / np.linalg.norm(full, axis=1)
@@ -96,8 +98,10 @@ def test_a_run_writes_ranked_label_issues_and_the_card_counts_them(tiny_bert, tm
     assert "label_issues.jsonl" in caplog.text and "Likely label errors" in caplog.text
     card = (out / "README.md").read_text()
     assert f"{counts['train']:,} of the train examples" in card
-    method = ("models fine-tuned for one epoch on the other half of the training set, together with 5-fold "
-              "cross-validated logistic regressions on TF-IDF and on the base encoder's sentence embeddings")
+    method = (
+        "models fine-tuned for one epoch on the other half of the training set, together with 5-fold "
+        "cross-validated logistic regressions on TF-IDF and on the base encoder's sentence embeddings"
+    )
     assert method in " ".join(card.split())
     embedded_in = facts["training"]["precision"] if facts["training"]["precision"] in ("bf16", "fp16") else "fp32"
     assert f"Embedded 360 training texts with the base encoder ({embedded_in}) for label issues" in caplog.text
@@ -127,7 +131,9 @@ def test_fold_models_score_only_the_training_texts_they_did_not_see(tiny_bert, t
     assert len(folds) == 2
     (train_a, held_a, epochs, saving), (train_b, held_b, _, _) = folds
     assert not set(train_a) & set(held_a) and not set(train_b) & set(held_b)
-    assert sorted(held_a + held_b) == sorted(train_a + train_b) and len(held_a + held_b) == 270, "every training text once"
+    assert sorted(held_a + held_b) == sorted(train_a + train_b) and len(held_a + held_b) == 270, (
+        "every training text once"
+    )
     assert epochs == 1 and saving == "no"
     assert not list(out.glob(".label-issue-folds-*")), "nothing of the fold models is left in the run's folder"
 
@@ -149,8 +155,10 @@ def test_auto_adds_fold_models_only_when_they_cost_little(caplog):
     assert "in one process only" in caplog.text
 
 
-@pytest.mark.parametrize(("given", "mode"), [("true", "auto"), ("False", "false"), (True, "auto"), (False, "false"),
-                                             (" Thorough", "thorough")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("given", "mode"),
+    [("true", "auto"), ("False", "false"), (True, "auto"), (False, "false"), (" Thorough", "thorough")],
+)
 def test_find_label_issues_takes_modes_and_yes_no(given, mode):
     from bert_sentiment.arguments import label_issue_mode
 
@@ -162,7 +170,9 @@ def test_an_unknown_label_issue_mode_is_refused_with_the_choices(tiny_bert, tmp_
     from bert_sentiment.errors import UserError
 
     with pytest.raises(UserError, match="--find_label_issues 'maybe' is not one of auto, fast, thorough, false"):
-        parse_args(["--model_name_or_path", str(tiny_bert), "--output_dir", str(tmp_path), "--find_label_issues", "maybe"])
+        parse_args(
+            ["--model_name_or_path", str(tiny_bert), "--output_dir", str(tmp_path), "--find_label_issues", "maybe"]
+        )
 
 
 def test_label_issues_can_be_skipped(tiny_bert, english_csv, tmp_path):

@@ -59,7 +59,9 @@ def test_class_names_rename_a_class_label_feature_of_the_same_size():
 
 
 def test_class_names_must_match_a_class_label_features_size():
-    with pytest.raises(UserError, match=r"--class_names has 3 names but the dataset's label has 2 classes \(neg, pos\)"):
+    with pytest.raises(
+        UserError, match=r"--class_names has 3 names but the dataset's label has 2 classes \(neg, pos\)"
+    ):
         build_label_mapping([0, 1], ClassLabel(names=["neg", "pos"]), "bad,ok,good", "label")
 
 
@@ -71,7 +73,9 @@ def test_empty_and_missing_labels_are_missing_but_zero_is_not():
 
 
 def test_fractional_scores_are_refused():
-    with pytest.raises(UserError, match=r"Label column .score. holds fractional numbers \(e\.g\. 0\.1\): scores, not classes"):
+    with pytest.raises(
+        UserError, match=r"Label column .score. holds fractional numbers \(e\.g\. 0\.1\): scores, not classes"
+    ):
         build_label_mapping([0.73, 0.1, 1.0], Value("float64"), None, "score")
 
 
@@ -97,12 +101,14 @@ def test_mixed_numbers_and_words_are_refused():
         (["pos", "neg"], ["neg", "pos"]),
         (["good", "bad"], ["bad", "good"]),
         (["Positive", "Negative", "Neutral"], ["Negative", "Neutral", "Positive"]),
-        (["very positive", "positive", "neutral", "negative", "very negative"],
-         ["very negative", "negative", "neutral", "positive", "very positive"]),
+        (
+            ["very positive", "positive", "neutral", "negative", "very negative"],
+            ["very negative", "negative", "neutral", "positive", "very positive"],
+        ),
         (["正面", "负面"], ["负面", "正面"]),
         (["积极", "中性", "消极"], ["消极", "中性", "积极"]),
     ],
-)  # fmt: skip
+)
 def test_string_labels_are_ranked_negative_first_whatever_their_spelling(values, expected):
     mapping = build_label_mapping(values, STRING, None, "label")
     assert mapping.names == expected

@@ -67,7 +67,10 @@ def test_one_file_per_class_by_glob(tmp_path):
     train = data.splits["train"]
     by_text = dict(zip(train["text"], train["label"]))
     expected = dict(rows)
-    assert all(data.label_names[label] == {"positive": "pos", "negative": "neg"}[expected[text]] for text, label in by_text.items())
+    assert all(
+        data.label_names[label] == {"positive": "pos", "negative": "neg"}[expected[text]]
+        for text, label in by_text.items()
+    )
     assert source["files"]["train"]["name"] == "reviews/*.txt", "the pattern and its folder's name, never its path"
     assert source["files"]["train"]["layout"] == "class_files"
 
@@ -206,7 +209,9 @@ def test_an_archive_too_large_unpacked_is_refused_before_extracting(tmp_path):
     archive = tmp_path / "export.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
         handle.write(inner / "reviews.txt", "export/reviews.txt")
-    with pytest.raises(UserError, match=r"unpacks to 0\.01 GB, more than the 0\.005 GB allowed\. Raise --max_unpacked_gb"):
+    with pytest.raises(
+        UserError, match=r"unpacks to 0\.01 GB, more than the 0\.005 GB allowed\. Raise --max_unpacked_gb"
+    ):
         prepared(train_file=str(archive), max_unpacked_gb=0.005)
     with pytest.raises(UserError, match="holds 1 files, more than the 0 allowed. Raise --max_archive_files"):
         prepared(train_file=str(archive), max_archive_files=0)

@@ -30,7 +30,9 @@ def test_head_tail_cuts_exactly_and_starts_the_tail_at_a_word(tiny_bert):
     long_text = "the movie was " + " ".join(["plot"] * 12) + " wonderfully superb"
     texts = [long_text, "酒店很好服务热情房间干净", "a b c d e f", "a b c d e f g"]
     assert head_tail_texts(tokenizer, texts[:2], max_length=6) == ["the superb", "酒 间干净"]
-    assert head_tail_texts(tokenizer, texts[2:], max_length=8) == ["a b c d e f", "a c d e f g"], "6 tokens fit a budget of 6"
+    assert head_tail_texts(tokenizer, texts[2:], max_length=8) == ["a b c d e f", "a c d e f g"], (
+        "6 tokens fit a budget of 6"
+    )
     assert head_tail_texts(tokenizer, [long_text], max_length=10) == ["the movie plot plot wonderfully superb"]
 
 
@@ -38,8 +40,12 @@ def test_windows_overlap_by_half(tiny_bert):
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     encoded, owners = window_encodings(tokenizer, ["a b c d e f g h i j", "x"], max_length=8)
     windows = [tokenizer.convert_ids_to_tokens(ids) for ids in encoded["input_ids"]]
-    assert windows == [["[CLS]", *"abcdef", "[SEP]"], ["[CLS]", *"cdefgh", "[SEP]"], ["[CLS]", *"efghij", "[SEP]"],
-                       ["[CLS]", "x", "[SEP]"]]  # fmt: skip
+    assert windows == [
+        ["[CLS]", *"abcdef", "[SEP]"],
+        ["[CLS]", *"cdefgh", "[SEP]"],
+        ["[CLS]", *"efghij", "[SEP]"],
+        ["[CLS]", "x", "[SEP]"],
+    ]
     assert owners.tolist() == [0, 0, 0, 1]
 
 
@@ -57,7 +63,7 @@ def test_windows_cover_every_token_and_average_per_text(tiny_bert):
 def long_reviews(count: int) -> list[tuple[str, str]]:
     """Reviews that open with one sentence of the opposite sentiment, then conclude with three of their own."""
     sentences = english_reviews(8 * count, seed=7)
-    by_label = {label: [text for text, l in sentences if l == label] for label in ("negative", "positive")}
+    by_label = {label: [text for text, given in sentences if given == label] for label in ("negative", "positive")}
     reviews = []
     for i in range(count):
         label, other = ("positive", "negative") if i % 2 else ("negative", "positive")
@@ -71,8 +77,21 @@ def test_training_evaluation_and_the_app_apply_the_same_window_mode(tiny_bert, t
     reviews = long_reviews(20)
     test = write_csv(tmp_path / "long.csv", reviews)
     out = tmp_path / "out"
-    flags = ["--train_file", data, "--test_file", test, *quick_training_flags(tiny_bert, out), "--max_seq_length", "16",
-             "--inference_max_length", "16", "--long_text", "chunks", "--metric_for_best_model", "loss"]  # fmt: skip
+    flags = [
+        "--train_file",
+        data,
+        "--test_file",
+        test,
+        *quick_training_flags(tiny_bert, out),
+        "--max_seq_length",
+        "16",
+        "--inference_max_length",
+        "16",
+        "--long_text",
+        "chunks",
+        "--metric_for_best_model",
+        "loss",
+    ]
     assert train.main([str(f) for f in flags]) == 0
     facts = json.loads((out / "run_facts.json").read_text())
     assert facts["results"]["validation"]["metrics"]["accuracy"] >= 0.9, "the model learned the short reviews"
@@ -114,8 +133,10 @@ def test_the_cards_snippet_reads_long_texts_as_evaluation_did(mode, tiny_bert, t
     texts = [text for text, _ in long_reviews(6)]
     app = SentimentClassifier(str(out), engine="torch").predict(texts)
     if mode == "head_tail":
-        read = [{s["label"]: s["score"] for s in classify(namespace["head_tail"](t), truncation=True, top_k=None)}
-                for t in texts]  # fmt: skip
+        read = [
+            {s["label"]: s["score"] for s in classify(namespace["head_tail"](t), truncation=True, top_k=None)}
+            for t in texts
+        ]
         assert [namespace["head_tail"](t) for t in texts] == head_tail_texts(classify.tokenizer, texts, 16)
     else:
         read = [{s["label"]: s["score"] for s in namespace["classify_long"](t)} for t in texts]
@@ -124,4 +145,6 @@ def test_the_cards_snippet_reads_long_texts_as_evaluation_did(mode, tiny_bert, t
         np.testing.assert_allclose([snippet[k] for k in ours.scores], list(ours.scores.values()), atol=1e-5)
     # Each review opens with a sentence of the opposite sentiment: reading past it moves the answer.
     plain = [{s["label"]: s["score"] for s in classify(t, truncation=True, top_k=None)} for t in texts]
-    assert max(abs(p["positive"] - r["positive"]) for p, r in zip(plain, read)) > 0.2, "the snippet reads beyond the head"
+    assert max(abs(p["positive"] - r["positive"]) for p, r in zip(plain, read)) > 0.2, (
+        "the snippet reads beyond the head"
+    )

@@ -46,7 +46,9 @@ def test_a_resumed_run_goes_on_with_the_checkpoints_batch(monkeypatch, tmp_path)
 
 
 def test_too_little_memory_for_even_one_text_names_the_fix(monkeypatch):
-    with pytest.raises(UserError, match=r"one text of 512 tokens needs about .* GB.*lower --max_seq_length \(e.g. 256\)"):
+    with pytest.raises(
+        UserError, match=r"one text of 512 tokens needs about .* GB.*lower --max_seq_length \(e.g. 256\)"
+    ):
         fit(1, monkeypatch)
 
 

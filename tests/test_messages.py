@@ -43,14 +43,21 @@ def columns(data: dict, text_flag=None, label_flag=None) -> str:
 
 def prepared(raw=None, **splits_and_flags) -> str:
     """The log of preparing the splits, and the report the card is written from."""
-    flags = {key: splits_and_flags.pop(key) for key in list(splits_and_flags) if key not in ("train", "validation", "test")}
+    flags = {
+        key: splits_and_flags.pop(key) for key in list(splits_and_flags) if key not in ("train", "validation", "test")
+    }
     data = prepare_splits(raw or as_splits(**splits_and_flags), data_args(**flags), seed=1)
     return f"labels {data.label_names}; report {data.report}; texts {sorted(data.splits['train']['text'])[:2]}"
 
 
 def two_columns_and_a_test_split_without_labels() -> str:
-    train = Dataset.from_dict({"title": [f"title {i}" for i in range(20)], "body": [f"body {i}" if i % 3 else None for i in range(20)],
-                               "stars": ["good" if i % 2 else "bad" for i in range(20)]})  # fmt: skip
+    train = Dataset.from_dict(
+        {
+            "title": [f"title {i}" for i in range(20)],
+            "body": [f"body {i}" if i % 3 else None for i in range(20)],
+            "stars": ["good" if i % 2 else "bad" for i in range(20)],
+        }
+    )
     test = Dataset.from_dict({"title": ["t"], "body": ["b"]})
     return prepared(DatasetDict({"train": train, "test": test}), text_column_names="title,body")
 
@@ -87,11 +94,23 @@ def without_train(tmp_path_factory=None) -> str:
 def _memory(splits: dict):
     from bert_sentiment.data import InMemoryData
 
-    return InMemoryData(DatasetDict({name: Dataset.from_dict({"text": [t for t, _ in rows], "label": [l for _, l in rows]})
-                                     for name, rows in splits.items()}), "my rows")  # fmt: skip
+    return InMemoryData(
+        DatasetDict(
+            {
+                name: Dataset.from_dict({"text": [t for t, _ in rows], "label": [lab for _, lab in rows]})
+                for name, rows in splits.items()
+            }
+        ),
+        "my rows",
+    )
 
 
-REVIEWS = [("a fine film", "positive"), ("a dull film", "negative"), ("great cast", "positive"), ("weak plot", "negative")]
+REVIEWS = [
+    ("a fine film", "positive"),
+    ("a dull film", "negative"),
+    ("great cast", "positive"),
+    ("weak plot", "negative"),
+]
 CASES = {
     # data.py
     "data in memory and as flags": lambda: checked(True, train_file="reviews.csv"),
@@ -102,7 +121,9 @@ CASES = {
     "a validation share of 0": lambda: checked(dataset_name="glue", validation_split_percentage=0),
     "a validation share of 100": lambda: checked(dataset_name="glue", validation_split_percentage=100),
     "a validation share of 0.5": lambda: checked(dataset_name="glue", validation_split_percentage=0.5),
-    "a Hub dataset that cannot load": lambda: hub_failure(FileNotFoundError("Dataset 'someone/reviews' doesn't exist\nmore")),
+    "a Hub dataset that cannot load": lambda: hub_failure(
+        FileNotFoundError("Dataset 'someone/reviews' doesn't exist\nmore")
+    ),
     "a Hub dataset config that cannot load": lambda: hub_failure(ValueError(""), config="fr"),
     "data without a training split": without_train,
     # labels.py
@@ -123,15 +144,21 @@ CASES = {
     "numbers and words mixed": lambda: mapping([1, "good", 0], column="rating"),
     "numbers and words mixed, many of them": lambda: mapping([1, 2, 3, 4, 5, "good", "bad"], column="rating"),
     "integers without names": lambda: mapping([0, 1, 2, 3, 4], column="stars"),
-    "--class_names of the wrong size for a ClassLabel": lambda: mapping([0, 1], ClassLabel(names=["neg", "pos"]), "a,b,c"),
+    "--class_names of the wrong size for a ClassLabel": lambda: mapping(
+        [0, 1], ClassLabel(names=["neg", "pos"]), "a,b,c"
+    ),
     "--class_names of the wrong size": lambda: mapping(["up", "down"], None, "up,down,flat"),
     "--class_names repeating a name": lambda: mapping([0, 1], None, "same,same"),
     "--class_names repeating names": lambda: mapping([0, 1, 2, 3], None, "b,a,b,a"),
     "--class_names not matching label strings": lambda: mapping(["up", "down"], None, "up,sideways"),
     # columns.py
     "columns found by name": lambda: columns({"Review": ["a", "b"], "Sentiment": [0, 1]}),
-    "columns found by content": lambda: columns({"id": [1, 2, 3, 4], "words": ["a long text", "b", "c", "d"], "y": [0, 1, 0, 1]}),
-    "columns named by flags": lambda: columns({"title": ["a", "b"], "body": ["c", "d"], "stars": [1, 2]}, "title,body", "stars"),
+    "columns found by content": lambda: columns(
+        {"id": [1, 2, 3, 4], "words": ["a long text", "b", "c", "d"], "y": [0, 1, 0, 1]}
+    ),
+    "columns named by flags": lambda: columns(
+        {"title": ["a", "b"], "body": ["c", "d"], "stars": [1, 2]}, "title,body", "stars"
+    ),
     "a misspelt text column flag": lambda: columns({"review": ["a"], "label": [0]}, "reveiw"),
     "a misspelt label column flag": lambda: columns({"review": ["a"], "label": [0]}, None, "lable"),
     "the same column as text and label": lambda: columns({"review": ["a"], "label": [0]}, "review", "review"),
@@ -140,19 +167,25 @@ CASES = {
     # prepare.py
     "two text columns joined, a test split without the label column": two_columns_and_a_test_split_without_labels,
     "preparing messy training data": lambda: prepared(
-        train=[*REVIEWS * 5, ("", "positive"), ("no label", None), ("  ", "negative")]),
+        train=[*REVIEWS * 5, ("", "positive"), ("no label", None), ("  ", "negative")]
+    ),
     "preparing with duplicates across splits": lambda: prepared(
-        train=[(f"{t} {i}", lab) for i in range(5) for t, lab in REVIEWS], validation=[("a fine film 0", "positive"), ("x", "negative")],
-        test=[("a dull film 1", "negative"), ("a dull film 2", "negative"), ("y", "positive")]),
+        train=[(f"{t} {i}", lab) for i in range(5) for t, lab in REVIEWS],
+        validation=[("a fine film 0", "positive"), ("x", "negative")],
+        test=[("a dull film 1", "negative"), ("a dull film 2", "negative"), ("y", "positive")],
+    ),
     "dropping duplicates across splits": lambda: prepared(
-        train=[(f"{t} {i}", lab) for i in range(5) for t, lab in REVIEWS], validation=[("a fine film 0", "positive"), ("x", "negative")],
-        drop_cross_split_duplicates=True),
+        train=[(f"{t} {i}", lab) for i in range(5) for t, lab in REVIEWS],
+        validation=[("a fine film 0", "positive"), ("x", "negative")],
+        drop_cross_split_duplicates=True,
+    ),
     "a test split without labels": lambda: prepared(train=REVIEWS * 5, test=[("hidden", None), ("labels", None)]),
     "a test label unseen in training": lambda: prepared(train=REVIEWS * 5, test=[("so-so", "neutral")]),
     "a class with one example": lambda: prepared(train=[*REVIEWS[:2] * 3, ("odd", "neutral")]),
     "a validation share too small for every class": lambda: prepared(train=REVIEWS, validation_split_percentage=10.0),
-    "subsets of the splits": lambda: prepared(train=REVIEWS * 10, validation=REVIEWS * 3, max_train_samples=8,
-                                              max_eval_samples=5),  # fmt: skip
+    "subsets of the splits": lambda: prepared(
+        train=REVIEWS * 10, validation=REVIEWS * 3, max_train_samples=8, max_eval_samples=5
+    ),
     # lengths.py
     "max_length chosen from training lengths": lengths,
     "--max_seq_length pinned": lambda: str(choose_max_length(np.array([5, 9]), 64, 512)),
@@ -162,10 +195,19 @@ CASES = {
     "--max_seq_length just below": lambda: str(choose_max_length(np.array([5]), 7, 512)),
     "max_length capped at the model's limit": lambda: str(choose_max_length(np.array([600] * 10), None, 512)),
     "a text of exactly max_length tokens is not truncated": lambda: str(
-        length_report({"train": np.array([8, 8, 9, 3])}, 8, "pinned")["splits"]),
-    "the model's limit from its position embeddings": lambda: str([model_length_limit(
-        SimpleNamespace(model_max_length=limit), config) for limit, config in ((int(1e30), SimpleNamespace(max_position_embeddings=512)),
-        (1_000_000, SimpleNamespace(max_position_embeddings=128)), (256, SimpleNamespace()), (512, SimpleNamespace(max_position_embeddings=514)))]),
+        length_report({"train": np.array([8, 8, 9, 3])}, 8, "pinned")["splits"]
+    ),
+    "the model's limit from its position embeddings": lambda: str(
+        [
+            model_length_limit(SimpleNamespace(model_max_length=limit), config)
+            for limit, config in (
+                (int(1e30), SimpleNamespace(max_position_embeddings=512)),
+                (1_000_000, SimpleNamespace(max_position_embeddings=128)),
+                (256, SimpleNamespace()),
+                (512, SimpleNamespace(max_position_embeddings=514)),
+            )
+        ]
+    ),
     "--inference_max_length at its bounds": lambda: str([choose_inference_length(value, 512) for value in (8, 512)]),
     "--inference_max_length just below": lambda: str(choose_inference_length(7, 512)),
     "inference length by default": lambda: str(choose_inference_length(None, 512)),

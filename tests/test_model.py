@@ -35,7 +35,9 @@ def test_hub_id_without_network_says_how_to_use_a_local_copy():
 
 
 def test_model_without_a_classification_head(tmp_path):
-    ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32).save_pretrained(tmp_path)
+    ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32).save_pretrained(
+        tmp_path
+    )
     with pytest.raises(UserError, match="is a 'vit' model, which has no sequence-classification head"):
         load_tokenizer_and_config(str(tmp_path), ["a", "b"], ModelArgs())
 
@@ -83,8 +85,10 @@ def test_reinit_pooler_true_and_false_override_the_check(tiny_bert, trained_pool
     weight, _ = saved_pooler(tiny_bert)
     pooler, note = load_with(tiny_bert, "false")
     assert torch.equal(pooler.weight, weight)
-    assert note == ("kept from the checkpoint, which never trained it (its bias is all zero; --reinit_pooler auto "
-                    "starts such a pooler afresh)")
+    assert note == (
+        "kept from the checkpoint, which never trained it (its bias is all zero; --reinit_pooler auto "
+        "starts such a pooler afresh)"
+    )
     assert ModelArguments(model_name_or_path="unused").reinit_pooler == "false", "off unless asked for"
     weight, _ = saved_pooler(trained_pooler)
     pooler, note = load_with(trained_pooler, "true")

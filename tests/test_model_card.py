@@ -24,8 +24,11 @@ def test_metadata_parses_back_with_each_splits_own_figures(tmp_path):
     assert data["widget"][1]["text"] == "the acting was superb and delightful"
 
     parsed = {(r.dataset_split, r.metric_name): r.metric_value for r in card.data.eval_results}
-    expected = {(split, metric): round(value, 4) for split, report in facts.results.items()
-                for metric, value in report["metrics"].items()}  # fmt: skip
+    expected = {
+        (split, metric): round(value, 4)
+        for split, report in facts.results.items()
+        for metric, value in report["metrics"].items()
+    }
     assert parsed == expected, "every figure under the split it was measured on"
     assert {r.dataset_type for r in card.data.eval_results} == {"reviews"}
 
@@ -41,11 +44,19 @@ def test_each_split_table_shows_that_splits_model_and_baseline_figures():
     text = render_card(facts, REPO).text
     for split, heading in (("validation", "### Validation (24 texts)"), ("test", "### Test (40 texts)")):
         report = facts.results[split]
-        assert table_row(text, heading, "**this model**") == [f"{report['metrics'][k]:.4f}" for k in ("accuracy", "precision", "recall", "f1")]
+        assert table_row(text, heading, "**this model**") == [
+            f"{report['metrics'][k]:.4f}" for k in ("accuracy", "precision", "recall", "f1")
+        ]
         tfidf = report["baselines"]["tfidf_logistic_regression"]
-        assert table_row(text, heading, "TF-IDF + logistic regression") == [f"{tfidf[k]:.4f}" for k in ("accuracy", "precision", "recall", "f1")]
-        assert table_row(text, heading, "majority class")[0] == f"{report['baselines']['majority_class']['accuracy']:.4f}"
-    assert "On the test split it reaches **0.7750 accuracy** and **0.7619 F1**, against 0.6500 accuracy for TF-IDF" in text
+        assert table_row(text, heading, "TF-IDF + logistic regression") == [
+            f"{tfidf[k]:.4f}" for k in ("accuracy", "precision", "recall", "f1")
+        ]
+        assert (
+            table_row(text, heading, "majority class")[0] == f"{report['baselines']['majority_class']['accuracy']:.4f}"
+        )
+    assert (
+        "On the test split it reaches **0.7750 accuracy** and **0.7619 F1**, against 0.6500 accuracy for TF-IDF" in text
+    )
 
 
 def test_card_text_has_the_usage_snippet_data_and_no_placeholders():
@@ -62,7 +73,13 @@ def test_card_text_has_the_usage_snippet_data_and_no_placeholders():
 
 def test_hub_dataset_and_hub_base_model_appear_in_metadata():
     facts = facts_literal(base_model="google-bert/bert-base-uncased")
-    facts.data["source"] = {"kind": "hub", "dataset_name": "glue", "config": "sst2", "revision": None, "commit": "abc123"}
+    facts.data["source"] = {
+        "kind": "hub",
+        "dataset_name": "glue",
+        "config": "sst2",
+        "revision": None,
+        "commit": "abc123",
+    }
     data = card_data(facts, REPO, "mit").to_dict()
     assert data["base_model"] == "google-bert/bert-base-uncased"
     assert data["datasets"] == ["glue"] and data["license"] == "mit"
@@ -75,8 +92,11 @@ def test_hub_dataset_and_hub_base_model_appear_in_metadata():
 
 def test_in_memory_data_is_named_and_hashed():
     facts = facts_literal()
-    facts.data["source"] = {"kind": "memory", "name": "my reviews",
-                            "files": {"train": {"name": "my reviews (train)", "sha256": "c3" * 32}}}  # fmt: skip
+    facts.data["source"] = {
+        "kind": "memory",
+        "name": "my reviews",
+        "files": {"train": {"name": "my reviews (train)", "sha256": "c3" * 32}},
+    }
     text = render_card(facts, REPO).text
     assert "`my reviews`" in text and "c3c3c3c3c3c3c3c3" in text and "SHA-256 of the rows" in text
 
@@ -92,17 +112,34 @@ def test_chinese_card_says_chinese():
     assert "Chinese texts" in card.text and "`差评`, `好评`" in card.text
 
 
-@pytest.mark.parametrize("margin, compared, sentence", [
-    (None, None, "and int8 gives PyTorch's label on 92.9% of them."),  # runs before the margin was recorded
-    (0.2, 13, "and int8 gives PyTorch's label on 92.9% of the 13 that PyTorch decides by at least 0.2 in probability "
-              "(near-ties may flip)."),
-    (0.2, 0, "and int8's labels were not compared, as PyTorch decides none of these texts by 0.2 in probability or more"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "margin, compared, sentence",
+    [
+        (None, None, "and int8 gives PyTorch's label on 92.9% of them."),  # runs before the margin was recorded
+        (
+            0.2,
+            13,
+            "and int8 gives PyTorch's label on 92.9% of the 13 that PyTorch decides by at least 0.2 in probability "
+            "(near-ties may flip).",
+        ),
+        (
+            0.2,
+            0,
+            "and int8's labels were not compared, as PyTorch decides none of these texts by 0.2 in probability or more",
+        ),
+    ],
+)
 def test_the_onnx_check_says_which_texts_int8_labels_were_compared_on(margin, compared, sentence):
     facts = facts_literal()
-    facts.onnx = {"files": ["onnx/model.onnx", "onnx/model_quantized.onnx"], "texts": 14, "fp32_max_difference": 3e-05,
-                  "int8_label_agreement": 13 / 14, "int8_max_difference": 0.01, "label_margin": margin,
-                  "labels_compared": compared}  # fmt: skip
+    facts.onnx = {
+        "files": ["onnx/model.onnx", "onnx/model_quantized.onnx"],
+        "texts": 14,
+        "fp32_max_difference": 3e-05,
+        "int8_label_agreement": 13 / 14,
+        "int8_max_difference": 0.01,
+        "label_margin": margin,
+        "labels_compared": compared,
+    }
     text = " ".join(render_card(facts, REPO).text.split())
     assert sentence in text
     assert "of the 0 " not in text
@@ -112,7 +149,9 @@ def test_facts_round_trip_and_refuse_a_newer_schema(tmp_path):
     facts = facts_literal()
     path = facts.save(tmp_path)
     assert RunFacts.load(tmp_path) == facts
-    assert facts.headline_split == "test" and facts.metric_rows("test")["TF-IDF + logistic regression"]["accuracy"] == 0.65
+    assert (
+        facts.headline_split == "test" and facts.metric_rows("test")["TF-IDF + logistic regression"]["accuracy"] == 0.65
+    )
     older = json.loads(path.read_text())
     older.pop("schema_version")
     assert RunFacts.from_dict(older) == facts, "files written before the schema version still load"
@@ -131,71 +170,177 @@ def three_class_chinese_facts():
     names = ["差评", "中评", "好评"]
 
     def report(accuracy, size):
-        per_class = {name: {"precision": accuracy - 0.01 * i, "recall": accuracy + 0.02 * i, "f1-score": accuracy + 0.005 * i,
-                            "support": size // 3 + i} for i, name in enumerate(names)}  # fmt: skip
+        per_class = {
+            name: {
+                "precision": accuracy - 0.01 * i,
+                "recall": accuracy + 0.02 * i,
+                "f1-score": accuracy + 0.005 * i,
+                "support": size // 3 + i,
+            }
+            for i, name in enumerate(names)
+        }
         return {
-            "metrics": {"accuracy": accuracy, "precision": accuracy - 0.031, "recall": accuracy - 0.042, "f1": accuracy - 0.053,
-                        "precision_weighted": accuracy - 0.011, "recall_weighted": accuracy, "f1_weighted": accuracy - 0.007},
-            "label_examples": {"差评": "等了两个小时，饭都凉了", "中评": "还行吧，一般般", "好评": "服务热情，下次还来"},
+            "metrics": {
+                "accuracy": accuracy,
+                "precision": accuracy - 0.031,
+                "recall": accuracy - 0.042,
+                "f1": accuracy - 0.053,
+                "precision_weighted": accuracy - 0.011,
+                "recall_weighted": accuracy,
+                "f1_weighted": accuracy - 0.007,
+            },
+            "label_examples": {
+                "差评": "等了两个小时，饭都凉了",
+                "中评": "还行吧，一般般",
+                "好评": "服务热情，下次还来",
+            },
             "per_class": per_class,
             "confusion_matrix": {"labels": names, "matrix": [[30, 3, 1], [4, 25, 5], [1, 2, 31]]},
             "num_examples": size,
-            "baselines": {"majority_class": {"accuracy": 0.3404, "precision": 0.1135, "recall": 0.3333, "f1": 0.1693},
-                          "tfidf_logistic_regression": {"accuracy": accuracy - 0.1234, "precision": 0.6011, "recall": 0.6022, "f1": 0.6033}},
-            "calibration": {"ece_before": 0.0912 + accuracy / 100, "ece_after": 0.0213, "nll_before": 0.6543, "nll_after": 0.4321},
-        }  # fmt: skip
+            "baselines": {
+                "majority_class": {"accuracy": 0.3404, "precision": 0.1135, "recall": 0.3333, "f1": 0.1693},
+                "tfidf_logistic_regression": {
+                    "accuracy": accuracy - 0.1234,
+                    "precision": 0.6011,
+                    "recall": 0.6022,
+                    "f1": 0.6033,
+                },
+            },
+            "calibration": {
+                "ece_before": 0.0912 + accuracy / 100,
+                "ece_after": 0.0213,
+                "nll_before": 0.6543,
+                "nll_after": 0.4321,
+            },
+        }
 
-    seeds = {"count": 3, "seeds": [42, 43, 44], "best_seed": 43, "metric_for_best_model": "f1",
-             "splits": {"test": {"accuracy": {"mean": 0.8123, "std": 0.0111, "min": 0.8001, "max": 0.8234},
-                                 "f1": {"mean": 0.7891, "std": 0.0222, "min": 0.7666, "max": 0.8101},
-                                 "eval_loss": {"mean": 0.5, "std": 0.1, "min": 0.4, "max": 0.6}}}}  # fmt: skip
-    search = {"metric": "eval_f1", "best": {"trial": 2, "value": 0.8055},
-              "trials": [{"state": "COMPLETE"}, {"state": "PRUNED"}, {"state": "COMPLETE"}, {"state": "COMPLETE"}],
-              "space": {"learning_rate": "log-uniform 1e-5 to 1e-4", "num_train_epochs": "2, 3 or 4"}}  # fmt: skip
+    seeds = {
+        "count": 3,
+        "seeds": [42, 43, 44],
+        "best_seed": 43,
+        "metric_for_best_model": "f1",
+        "splits": {
+            "test": {
+                "accuracy": {"mean": 0.8123, "std": 0.0111, "min": 0.8001, "max": 0.8234},
+                "f1": {"mean": 0.7891, "std": 0.0222, "min": 0.7666, "max": 0.8101},
+                "eval_loss": {"mean": 0.5, "std": 0.1, "min": 0.4, "max": 0.6},
+            }
+        },
+    }
+    search = {
+        "metric": "eval_f1",
+        "best": {"trial": 2, "value": 0.8055},
+        "trials": [{"state": "COMPLETE"}, {"state": "PRUNED"}, {"state": "COMPLETE"}, {"state": "COMPLETE"}],
+        "space": {"learning_rate": "log-uniform 1e-5 to 1e-4", "num_train_epochs": "2, 3 or 4"},
+    }
     return facts_literal(
-        base_model="google-bert/bert-base-chinese", language="zh", label_names=names,
-        data={"source": {"kind": "hub", "dataset_name": "someone/hotel-reviews", "config": "three", "revision": "main",
-                         "commit": "0123abcd"},
-              "text_columns": ["review", "title"], "label_column": "stars", "labels_from": "the dataset's ClassLabel names",
-              "dropped": {"train": 0}, "cross_split_duplicates": {"validation": 7, "test": 5, "dropped_from_train": True},
-              "sizes": {"test": 102, "train": 900, "validation": 101},
-              "label_counts": {"train": {"差评": 300, "中评": 250, "好评": 350}, "validation": {"差评": 34, "中评": 33, "好评": 34},
-                               "test": {"差评": 34, "中评": 34, "好评": 34}}},
-        lengths={"max_length": 128, "max_length_reason": "99th percentile of training token lengths (121), rounded up to 8",
-                 "inference_max_length": 512, "inference_max_length_reason": "the model's position limit: whole texts are read up to 512 tokens",
-                 "long_text": "head_tail", "splits": {"train": {"p50": 60, "p90": 100, "p95": 110, "p99": 121, "max": 700, "truncated": 9},
-                                                      "test": {"p50": 61, "p90": 99, "p95": 111, "p99": 130, "max": 650, "truncated": 2}}},
-        hyperparameters={"learning_rate": 3e-05, "num_train_epochs": 3.0, "per_device_train_batch_size": 32, "seed": 43,
-                         "warmup_steps": 0.1, "lr_scheduler_type": "linear", "optim": "adamw_torch_fused", "bf16": True,
-                         "fp16": False, "metric_for_best_model": "f1", "class_weighting": "balanced", "early_stopping_patience": 2},
-        training={"train_runtime": 4000.0, "train_loss": 0.4123, "epochs_run": 2.0, "global_steps": 58, "processes": 2,
-                  "best_checkpoint_step": 29, "precision": "bf16", "precision_reason": "the GPU supports bf16",
-                  "layer_learning_rates": "0.85 per layer down from the top: head and pooler 8e-05, encoder layers "
-                                          "6.8e-05 (top) to 1.14e-05 (bottom), embeddings 9.72e-06"},
+        base_model="google-bert/bert-base-chinese",
+        language="zh",
+        label_names=names,
+        data={
+            "source": {
+                "kind": "hub",
+                "dataset_name": "someone/hotel-reviews",
+                "config": "three",
+                "revision": "main",
+                "commit": "0123abcd",
+            },
+            "text_columns": ["review", "title"],
+            "label_column": "stars",
+            "labels_from": "the dataset's ClassLabel names",
+            "dropped": {"train": 0},
+            "cross_split_duplicates": {"validation": 7, "test": 5, "dropped_from_train": True},
+            "sizes": {"test": 102, "train": 900, "validation": 101},
+            "label_counts": {
+                "train": {"差评": 300, "中评": 250, "好评": 350},
+                "validation": {"差评": 34, "中评": 33, "好评": 34},
+                "test": {"差评": 34, "中评": 34, "好评": 34},
+            },
+        },
+        lengths={
+            "max_length": 128,
+            "max_length_reason": "99th percentile of training token lengths (121), rounded up to 8",
+            "inference_max_length": 512,
+            "inference_max_length_reason": "the model's position limit: whole texts are read up to 512 tokens",
+            "long_text": "head_tail",
+            "splits": {
+                "train": {"p50": 60, "p90": 100, "p95": 110, "p99": 121, "max": 700, "truncated": 9},
+                "test": {"p50": 61, "p90": 99, "p95": 111, "p99": 130, "max": 650, "truncated": 2},
+            },
+        },
+        hyperparameters={
+            "learning_rate": 3e-05,
+            "num_train_epochs": 3.0,
+            "per_device_train_batch_size": 32,
+            "seed": 43,
+            "warmup_steps": 0.1,
+            "lr_scheduler_type": "linear",
+            "optim": "adamw_torch_fused",
+            "bf16": True,
+            "fp16": False,
+            "metric_for_best_model": "f1",
+            "class_weighting": "balanced",
+            "early_stopping_patience": 2,
+        },
+        training={
+            "train_runtime": 4000.0,
+            "train_loss": 0.4123,
+            "epochs_run": 2.0,
+            "global_steps": 58,
+            "processes": 2,
+            "best_checkpoint_step": 29,
+            "precision": "bf16",
+            "precision_reason": "the GPU supports bf16",
+            "layer_learning_rates": "0.85 per layer down from the top: head and pooler 8e-05, encoder layers "
+            "6.8e-05 (top) to 1.14e-05 (bottom), embeddings 9.72e-06",
+        },
         results={"validation": report(0.8218, 101), "test": report(0.8039, 102)},
-        environment={"versions": {"python": "3.11.7", "torch": "2.13.0"},
-                     "hardware": {"gpu": "NVIDIA H100", "gpu_count": 2, "cpu": "Test CPU", "cpu_count": 16}},
-        seeds=seeds, hp_search=search,
+        environment={
+            "versions": {"python": "3.11.7", "torch": "2.13.0"},
+            "hardware": {"gpu": "NVIDIA H100", "gpu_count": 2, "cpu": "Test CPU", "cpu_count": 16},
+        },
+        seeds=seeds,
+        hp_search=search,
         calibration={"temperature": 1.4321, "fitted_on": "validation", "texts": 101},
-        label_issues={"file": "label_issues.jsonl", "counts": {"train": 37, "validation": 4, "test": 2},
-                      "train_method": "5-fold cross-validated TF-IDF + logistic regression", "eval_method": "the fine-tuned model"},
-        onnx={"files": ["onnx/model.onnx", "onnx/model_quantized.onnx"], "checked_on": "validation texts", "texts": 101,
-              "fp32_max_difference": 2.1e-06, "int8_label_agreement": 0.9901, "int8_max_difference": 0.0312,
-              "int8_recipe": "per-channel int8, every linear layer", "int8_size_share": 0.262},
-    )  # fmt: skip
+        label_issues={
+            "file": "label_issues.jsonl",
+            "counts": {"train": 37, "validation": 4, "test": 2},
+            "train_method": "5-fold cross-validated TF-IDF + logistic regression",
+            "eval_method": "the fine-tuned model",
+        },
+        onnx={
+            "files": ["onnx/model.onnx", "onnx/model_quantized.onnx"],
+            "checked_on": "validation texts",
+            "texts": 101,
+            "fp32_max_difference": 2.1e-06,
+            "int8_label_agreement": 0.9901,
+            "int8_max_difference": 0.0312,
+            "int8_recipe": "per-channel int8, every linear layer",
+            "int8_size_share": 0.262,
+        },
+    )
 
 
 def chunked_older_run_facts():
     """An older English run (no reading length saved, no precision recorded) read in windows, on in-memory data,
     validation only, with no ONNX files and no baselines."""
     facts = facts_literal()
-    facts.data["source"] = {"kind": "memory", "name": "my reviews",
-                            "files": {"train": {"name": "my reviews (train)", "sha256": "c3" * 32}}}  # fmt: skip
+    facts.data["source"] = {
+        "kind": "memory",
+        "name": "my reviews",
+        "files": {"train": {"name": "my reviews (train)", "sha256": "c3" * 32}},
+    }
     facts.data["cross_split_duplicates"] = {}
     facts.data["dropped"] = {}
-    facts.lengths = {"max_length": 256, "max_length_reason": "--max_seq_length 256", "long_text": "chunks",
-                     "splits": {"train": {"p50": 200, "p90": 400, "p95": 500, "p99": 900, "max": 2000, "truncated": 0}}}
-    facts.results = {"validation": {key: value for key, value in facts.results["validation"].items() if key != "baselines"}}
+    facts.lengths = {
+        "max_length": 256,
+        "max_length_reason": "--max_seq_length 256",
+        "long_text": "chunks",
+        "splits": {"train": {"p50": 200, "p90": 400, "p95": 500, "p99": 900, "max": 2000, "truncated": 0}},
+    }
+    facts.results = {
+        "validation": {key: value for key, value in facts.results["validation"].items() if key != "baselines"}
+    }
     facts.training = {"train_runtime": 59.9, "epochs_run": 1.0}
     facts.onnx = {"files": [], "reason": "the exporter failed: unsupported operator"}
     return facts
@@ -205,20 +350,37 @@ def french_hub_run_with_images_facts():
     """A language without a fixed name, Hub data pinned by revision only (no commit found), no label examples,
     ONNX facts recorded before the check's text and recipe were, and images beside the card."""
     facts = facts_literal(language="fr", base_model="camembert/camembert-base")
-    facts.data["source"] = {"kind": "hub", "dataset_name": "someone/critiques", "config": None, "revision": "v2", "commit": None}
+    facts.data["source"] = {
+        "kind": "hub",
+        "dataset_name": "someone/critiques",
+        "config": None,
+        "revision": "v2",
+        "commit": None,
+    }
     for report in facts.results.values():
         report["label_examples"] = {}
         report["calibration"] = {"ece_before": 0.1111, "ece_after": 0.0222, "nll_before": 0.5555, "nll_after": 0.4444}
     facts.training.pop("train_runtime")
     facts.calibration = {"temperature": 0.9, "fitted_on": "validation", "texts": 24}
-    facts.onnx = {"files": ["onnx/model.onnx", "onnx/model_quantized.onnx"], "texts": 24, "fp32_max_difference": 3e-05,
-                  "int8_label_agreement": 1.0, "int8_max_difference": 0.01}  # fmt: skip
+    facts.onnx = {
+        "files": ["onnx/model.onnx", "onnx/model_quantized.onnx"],
+        "texts": 24,
+        "fp32_max_difference": 3e-05,
+        "int8_label_agreement": 1.0,
+        "int8_max_difference": 0.01,
+    }
     return facts
 
 
-CARDS = {"english_files": facts_literal, "chinese_three_classes_everything": three_class_chinese_facts,
-         "english_older_chunked": chunked_older_run_facts, "french_hub_with_images": french_hub_run_with_images_facts}  # fmt: skip
-IMAGES = {"french_hub_with_images": ["confusion_matrix_validation.png", "confusion_matrix_test.png", "reliability_test.png"]}
+CARDS = {
+    "english_files": facts_literal,
+    "chinese_three_classes_everything": three_class_chinese_facts,
+    "english_older_chunked": chunked_older_run_facts,
+    "french_hub_with_images": french_hub_run_with_images_facts,
+}
+IMAGES = {
+    "french_hub_with_images": ["confusion_matrix_validation.png", "confusion_matrix_test.png", "reliability_test.png"]
+}
 
 
 @pytest.mark.parametrize("name", CARDS)

@@ -26,7 +26,9 @@ except UserError as err:
 
 
 def cell_text(cell, stream: str) -> str:
-    return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == stream)
+    return "".join(
+        o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == stream
+    )
 
 
 def cell_value(cell) -> str:

@@ -9,11 +9,18 @@ import pytest
 
 import train
 from bert_sentiment.facts import RunFacts
-from bert_sentiment.lengths import model_length_limit
 from bert_sentiment.inference import SentimentClassifier
+from bert_sentiment.lengths import model_length_limit
 from bert_sentiment.model_card import write_card
-from bert_sentiment.onnx_export import (SERVING_MARGIN, STOCK_TEXTS, OnnxMismatch, OnnxModel, Reference, export_graphs,
-                                        torch_probabilities)  # fmt: skip
+from bert_sentiment.onnx_export import (
+    SERVING_MARGIN,
+    STOCK_TEXTS,
+    OnnxMismatch,
+    OnnxModel,
+    Reference,
+    export_graphs,
+    torch_probabilities,
+)
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
 TEXTS = [text for text, _ in english_reviews(40, seed=21)]
@@ -49,8 +56,11 @@ def test_the_int8_file_answers_alike_on_cpus_without_vnni(trained_run):
     from onnx import TensorProto, numpy_helper
 
     graph = onnx.load(str(trained_run / "onnx" / "model_quantized.onnx")).graph
-    weights = [numpy_helper.to_array(tensor) for tensor in graph.initializer
-               if tensor.data_type == TensorProto.INT8 and len(tensor.dims) == 2]  # fmt: skip
+    weights = [
+        numpy_helper.to_array(tensor)
+        for tensor in graph.initializer
+        if tensor.data_type == TensorProto.INT8 and len(tensor.dims) == 2
+    ]
     assert len(weights) >= 4 * 2, "the encoder's linear layers are int8"
     assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
     assert RunFacts.load(trained_run).onnx["int8_size_share"] < 0.8
@@ -68,7 +78,9 @@ def test_each_recipe_keeps_more_feed_forward_layers_in_fp32(trained_run, tmp_pat
     for recipe in onnx_export.INT8_RECIPES:
         onnx_export._quantize(trained_run / "onnx" / "model.onnx", tmp_path / "int8.onnx", recipe, config)
         graph = onnx.load(str(tmp_path / "int8.onnx")).graph
-        int8_shapes.append(sorted(tuple(t.dims) for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2))
+        int8_shapes.append(
+            sorted(tuple(t.dims) for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2)
+        )
     ffn_in, ffn_out = (config.hidden_size, config.intermediate_size), (config.intermediate_size, config.hidden_size)
     layers = config.num_hidden_layers
     assert int8_shapes[0].count(ffn_in) == int8_shapes[0].count(ffn_out) == layers
@@ -82,7 +94,9 @@ def test_the_cards_onnx_section_reports_the_check(trained_run):
     facts = RunFacts.load(trained_run)
     assert f"checked on {facts.onnx['texts']} validation texts" in " ".join(card.split())
     assert f"(dynamic int8, {facts.onnx['int8_recipe']}:" in " ".join(card.split())
-    assert f"int8 gives PyTorch's label on {100 * facts.onnx['int8_label_agreement']:.1f}% of them" in " ".join(card.split())
+    assert f"int8 gives PyTorch's label on {100 * facts.onnx['int8_label_agreement']:.1f}% of them" in " ".join(
+        card.split()
+    )
     assert 'hf_hub_download("' in card and "onnx/model_quantized.onnx" in card
     assert 'pipeline("text-classification", "' in card and 'dtype: "q8"' in card
     assert "- onnx" in card and "- transformers.js" in card
@@ -98,8 +112,10 @@ def test_a_model_the_exporter_cannot_handle_still_trains_and_serves(tiny_bert, t
     with caplog.at_level(logging.WARNING):
         assert train.main([str(f) for f in ["--train_file", data, *quick_training_flags(tiny_bert, out)]]) == 0
     lines = [r.getMessage() for r in caplog.records if "ONNX" in r.getMessage()]
-    assert lines == ["No ONNX export (RuntimeError: Unsupported operator: aten::strange_op); the model works through "
-                     "PyTorch as before."]  # fmt: skip
+    assert lines == [
+        "No ONNX export (RuntimeError: Unsupported operator: aten::strange_op); the model works through "
+        "PyTorch as before."
+    ]
     assert not (out / "onnx").exists() and not list(out.glob(".onnx-*")), "nothing half-written"
     assert RunFacts.load(out).onnx == {"files": [], "error": "RuntimeError: Unsupported operator: aten::strange_op"}
     assert "onnxruntime" not in (out / "README.md").read_text()
@@ -168,8 +184,10 @@ def test_publishing_an_older_run_exports_its_onnx_first(trained_run, tmp_path):
     assert facts.onnx["checked_on"] == "texts of the card's examples and stock sentences"
     assert facts.onnx["label_margin"] == SERVING_MARGIN and facts.onnx["labels_compared"] <= facts.onnx["texts"]
     card = " ".join(write_card(run, "someone/older-run").read_text().split())
-    assert (f"of the {facts.onnx['labels_compared']} that PyTorch decides by at least {SERVING_MARGIN:g} in "
-            "probability (near-ties may flip)") in card
+    assert (
+        f"of the {facts.onnx['labels_compared']} that PyTorch decides by at least {SERVING_MARGIN:g} in "
+        "probability (near-ties may flip)"
+    ) in card
 
 
 class FlippedGraph:
@@ -204,8 +222,9 @@ def test_on_few_texts_a_near_tie_flipping_does_not_refuse_the_int8_file_but_a_de
 
 def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained_run, tiny_bert, tmp_path, monkeypatch):
     """When the first recipe's graph fails the check the next is tried; when every one fails nothing passes."""
-    import bert_sentiment.onnx_export as onnx_export
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import bert_sentiment.onnx_export as onnx_export
 
     tokenizer = AutoTokenizer.from_pretrained(trained_run)
     model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
@@ -230,7 +249,9 @@ def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained
     used.clear()
     check = export_graphs(model, tokenizer, tmp_path / "out", TEXTS)
     assert used[:2] == [first, second], "a failed recipe is followed by the next"
-    assert check.int8_recipe == used[-1] != first, "the recipe that passed is the one kept"  # the third if a near-tie flips
+    assert check.int8_recipe == used[-1] != first, (
+        "the recipe that passed is the one kept"
+    )  # the third if a near-tie flips
 
     monkeypatch.setattr(onnx_export, "INT8_RECIPES", {first: ()})
     with pytest.raises(onnx_export.OnnxMismatch, match="every linear layer: model_quantized.onnx"):
@@ -240,8 +261,9 @@ def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained
 def test_the_check_reads_texts_spread_over_a_long_split_and_answers_each_in_its_own_row(trained_run, monkeypatch):
     """Evaluation splits come longest first: the check takes every n-th text, not the first (longest) ones, and
     batching texts of similar length puts each answer back on its own text."""
-    import bert_sentiment.onnx_export as onnx_export
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import bert_sentiment.onnx_export as onnx_export
 
     tokenizer = AutoTokenizer.from_pretrained(trained_run)
     model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
@@ -255,8 +277,9 @@ def test_the_check_reads_texts_spread_over_a_long_split_and_answers_each_in_its_
 
 
 def test_probabilities_a_run_already_has_spare_pytorch_yet_a_wrong_graph_is_still_refused(trained_run, monkeypatch):
-    import bert_sentiment.onnx_export as onnx_export
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import bert_sentiment.onnx_export as onnx_export
 
     tokenizer = AutoTokenizer.from_pretrained(trained_run)
     model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
@@ -268,6 +291,8 @@ def test_probabilities_a_run_already_has_spare_pytorch_yet_a_wrong_graph_is_stil
     monkeypatch.setattr(onnx_export, "torch_probabilities", no_pytorch)
     reference = Reference(model, tokenizer, TEXTS, expected=known)
     assert reference.fp32_difference(OnnxModel(trained_run / "onnx" / "model.onnx")) <= 1e-4
-    swapped = Reference(model, tokenizer, TEXTS, expected=known[:, ::-1])  # as if evaluation's rows were another model's
+    swapped = Reference(
+        model, tokenizer, TEXTS, expected=known[:, ::-1]
+    )  # as if evaluation's rows were another model's
     with pytest.raises(OnnxMismatch, match="differs from PyTorch"):
         swapped.fp32_difference(OnnxModel(trained_run / "onnx" / "model.onnx"))

@@ -24,7 +24,9 @@ def test_the_wheel_ships_the_package_its_card_template_and_the_command(tmp_path)
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "bert-sentiment = bert_sentiment.cli:main" in entry_points
     template = zipfile.ZipFile(wheel).read("bert_sentiment/model_card.md").decode()
-    assert template == (ROOT / "model_card.md").read_text(encoding="utf-8"), "the top-level model_card.md is the same file"
+    assert template == (ROOT / "model_card.md").read_text(encoding="utf-8"), (
+        "the top-level model_card.md is the same file"
+    )
 
 
 def test_the_console_script_lists_and_runs_its_commands(tmp_path):
@@ -37,7 +39,9 @@ def test_the_console_script_lists_and_runs_its_commands(tmp_path):
     unknown = run([command, "fit"])
     assert unknown.returncode == 2 and "unknown command 'fit'" in unknown.stderr
     missing = run([command, "train", "--train_file", tmp_path / "nope.csv"])
-    assert missing.returncode == 2 and "nope.csv' does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    assert (
+        missing.returncode == 2 and "nope.csv' does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    )
 
 
 LAYERING = """

@@ -57,7 +57,9 @@ def test_an_interrupted_run_continues_without_redoing_the_done_rows(classifier, 
     with pytest.raises(KeyboardInterrupt):
         predict_file(classifier, reviews, output, chunk_rows=40)
     asked.clear()
-    monkeypatch.setattr(classifier, "predict", lambda texts, *a, **k: asked.append(len(texts)) or predict(texts, *a, **k))
+    monkeypatch.setattr(
+        classifier, "predict", lambda texts, *a, **k: asked.append(len(texts)) or predict(texts, *a, **k)
+    )
     predict_file(classifier, reviews, output, chunk_rows=40)
     assert asked == [40, 30], "only the rows after the two finished chunks are predicted again"
     assert read_rows(output) == whole, "the same file as an uninterrupted run, without the half-written row"
@@ -88,7 +90,16 @@ def test_the_command_line_scores_a_file_and_names_a_wrong_column(trained_run, re
     output = tmp_path / "predictions.csv"
     assert main(["predict", "--model", str(trained_run), "--input", str(reviews), "--output", str(output)]) == 0
     assert len(read_rows(output)) == 151
-    wrong = ["predict", "--model", str(trained_run), "--input", str(reviews), "--output", str(tmp_path / "x.csv"),
-             "--text_column", "reviw"]  # fmt: skip
+    wrong = [
+        "predict",
+        "--model",
+        str(trained_run),
+        "--input",
+        str(reviews),
+        "--output",
+        str(tmp_path / "x.csv"),
+        "--text_column",
+        "reviw",
+    ]
     assert main(wrong) == EXIT_USER_ERROR
     assert "--text_column: no column 'reviw' in the data. Did you mean 'review'?" in caplog.text

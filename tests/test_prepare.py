@@ -11,15 +11,25 @@ from tests.conftest import english_reviews
 
 def data_args(**overrides):
     defaults = dict(
-        text_column_names=None, label_column_name=None, class_names=None, validation_split_percentage=10.0,
-        max_train_samples=None, max_eval_samples=None, drop_cross_split_duplicates=False, label_corrections=None,
-    )  # fmt: skip
+        text_column_names=None,
+        label_column_name=None,
+        class_names=None,
+        validation_split_percentage=10.0,
+        max_train_samples=None,
+        max_eval_samples=None,
+        drop_cross_split_duplicates=False,
+        label_corrections=None,
+    )
     return SimpleNamespace(**{**defaults, **overrides})
 
 
 def as_splits(**splits) -> DatasetDict:
-    return DatasetDict({name: Dataset.from_dict({"text": [t for t, _ in rows], "label": [l for _, l in rows]})
-                        for name, rows in splits.items()})  # fmt: skip
+    return DatasetDict(
+        {
+            name: Dataset.from_dict({"text": [t for t, _ in rows], "label": [lab for _, lab in rows]})
+            for name, rows in splits.items()
+        }
+    )
 
 
 def test_validation_split_is_stratified_and_disjoint():
@@ -58,7 +68,9 @@ def test_cross_split_duplicates_reported_then_dropped_from_training():
     kept = prepare_splits(as_splits(train=train, validation=validation), data_args(), seed=0)
     assert kept.report["cross_split_duplicates"] == {"validation": 5}
     assert kept.report["sizes"]["train"] == 60
-    dropped = prepare_splits(as_splits(train=train, validation=validation), data_args(drop_cross_split_duplicates=True), seed=0)
+    dropped = prepare_splits(
+        as_splits(train=train, validation=validation), data_args(drop_cross_split_duplicates=True), seed=0
+    )
     assert dropped.report["sizes"]["train"] == 55
     assert not set(dropped.splits["train"]["text"]) & set(dropped.splits["validation"]["text"])
 
@@ -66,17 +78,23 @@ def test_cross_split_duplicates_reported_then_dropped_from_training():
 def test_unlabelled_test_split_is_left_out():
     features = Features({"sentence": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
     rows = english_reviews(40)
-    raw = DatasetDict({
-        "train": Dataset.from_dict({"sentence": [t for t, _ in rows], "label": [i % 2 for i in range(40)]}, features),
-        "test": Dataset.from_dict({"sentence": ["hidden", "labels"], "label": [-1, -1]}, features),
-    })  # fmt: skip
+    raw = DatasetDict(
+        {
+            "train": Dataset.from_dict(
+                {"sentence": [t for t, _ in rows], "label": [i % 2 for i in range(40)]}, features
+            ),
+            "test": Dataset.from_dict({"sentence": ["hidden", "labels"], "label": [-1, -1]}, features),
+        }
+    )
     data = prepare_splits(raw, data_args(), seed=0)
     assert sorted(data.splits) == ["train", "validation"]
     assert data.label_names == ["negative", "positive"]
 
 
 def test_max_train_samples_takes_a_random_subset_not_the_first_rows():
-    rows = [(f"bad review {i}", "negative") for i in range(100)] + [(f"good review {i}", "positive") for i in range(100)]
+    rows = [(f"bad review {i}", "negative") for i in range(100)] + [
+        (f"good review {i}", "positive") for i in range(100)
+    ]
     data = prepare_splits(as_splits(train=rows), data_args(max_train_samples=40), seed=0)
     counts = Counter(data.splits["train"]["label"])
     assert len(data.splits["train"]) == 40 and min(counts.values()) >= 10
@@ -88,8 +106,17 @@ def test_a_class_too_rare_to_split_is_explained():
         prepare_splits(as_splits(train=rows), data_args(), seed=0)
 
 
-@pytest.mark.parametrize(("total", "percent", "held_out"), [(20, None, 2), (40_000, None, 4_000), (100_000, None, 5_000),
-                                                            (1_000_000, None, 5_000), (100_000, 10, 10_000), (20, 50, 10)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("total", "percent", "held_out"),
+    [
+        (20, None, 2),
+        (40_000, None, 4_000),
+        (100_000, None, 5_000),
+        (1_000_000, None, 5_000),
+        (100_000, 10, 10_000),
+        (20, 50, 10),
+    ],
+)
 def test_a_carved_validation_split_is_a_tenth_but_at_most_5000_texts_unless_a_share_is_asked(total, percent, held_out):
     from bert_sentiment.prepare import held_out_size
 

@@ -16,7 +16,6 @@ from tests.conftest import english_reviews, quick_training_flags, write_csv
 from tests.hub_server import LOAD_BACK, TOKEN, HubServer, hub_env, run
 
 
-
 @pytest.fixture(scope="module")
 def hub():
     with HubServer({TOKEN: "alice"}) as server:
@@ -24,7 +23,9 @@ def hub():
 
 
 def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
-    result = run(["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/sst2-tiny"], hub_env(tmp_path, hub.url))
+    result = run(
+        ["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/sst2-tiny"], hub_env(tmp_path, hub.url)
+    )
     assert result.returncode == 0, result.stderr
     assert f"Published and verified: {hub.url}/alice/sst2-tiny" in result.stderr
     assert TOKEN not in result.stdout + result.stderr
@@ -33,10 +34,17 @@ def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
     assert len(commits) == 1, "model, tokenizer, card and images go in one commit"
     files = commits[0][1]
     assert set(files) == {
-        "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "README.md", "run_facts.json",
-        "all_results.json", "onnx/model.onnx", "onnx/model_quantized.onnx",
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "README.md",
+        "run_facts.json",
+        "all_results.json",
+        "onnx/model.onnx",
+        "onnx/model_quantized.onnx",
         *(f"confusion_matrix_{split}.{kind}" for split in ("validation", "test") for kind in ("png", "json")),
-    }, "exactly the model, its ONNX graphs, the card and its evidence: no settings pickle, checkpoints or raw texts"  # fmt: skip
+    }, "exactly the model, its ONNX graphs, the card and its evidence: no settings pickle, checkpoints or raw texts"
     assert (trained_run / "label_issues.jsonl").is_file() and list(trained_run.glob("wrong_predictions_*.jsonl"))
     assert not any(name.endswith(".jsonl") for name in files), "files of raw training texts stay local"
     assert not any(TOKEN.encode() in content for content in files.values())
@@ -52,14 +60,19 @@ def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
     assert remote == local
 
     # The card's ONNX Runtime snippet, pasted by a new user, answers like pipeline() on the published model.
-    snippet = next(block for block in re.findall(r"```python\n(.*?)```", files["README.md"].decode(), re.DOTALL)
-                   if "onnxruntime" in block)  # fmt: skip
+    snippet = next(
+        block
+        for block in re.findall(r"```python\n(.*?)```", files["README.md"].decode(), re.DOTALL)
+        if "onnxruntime" in block
+    )
     printed = run(["-c", snippet], fresh)
     assert printed.returncode == 0, printed.stderr[-2000:]
     label, probability = printed.stdout.split()
     example = json.loads(re.search(r"tokenizer\(\[(.*?)\]", snippet).group(1))
-    expected = max(json.loads(run(["-c", LOAD_BACK, trained_run, example], fresh).stdout.splitlines()[-1])["answers"][0],
-                   key=lambda answer: answer["score"])  # fmt: skip
+    expected = max(
+        json.loads(run(["-c", LOAD_BACK, trained_run, example], fresh).stdout.splitlines()[-1])["answers"][0],
+        key=lambda answer: answer["score"],
+    )
     assert label == expected["label"] and float(probability) == pytest.approx(expected["score"], abs=0.02)
 
 
@@ -69,12 +82,18 @@ def card_matches_facts(card_text: str, facts: RunFacts) -> None:
 
     card = ModelCard(card_text)
     seen = {(result.dataset_split, result.metric_type): result.metric_value for result in card.data.eval_results}
-    assert seen == {(split, metric): pytest.approx(value, abs=5e-5) for split, report in facts.results.items()
-                    for metric, value in report["metrics"].items()}  # fmt: skip
+    assert seen == {
+        (split, metric): pytest.approx(value, abs=5e-5)
+        for split, report in facts.results.items()
+        for metric, value in report["metrics"].items()
+    }
     for split, report in facts.results.items():
         section = card_text.split(f"### {split.capitalize()} (")[1].split("###")[0]
         m = report["metrics"]
-        assert f"| **this model** | {m['accuracy']:.4f} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} |" in section
+        assert (
+            f"| **this model** | {m['accuracy']:.4f} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} |"
+            in section
+        )
 
 
 def test_a_hub_that_stores_other_weights_fails_the_publish_check(tiny_bert, tmp_path):
@@ -91,11 +110,23 @@ def test_a_hub_that_stores_other_weights_fails_the_publish_check(tiny_bert, tmp_
     import torch
 
     out = tmp_path / "out"
-    assert run(["train.py", "--train_file", write_csv(tmp_path / "r.csv", english_reviews(120)),
-                *quick_training_flags(tiny_bert, out)], hub_env(tmp_path, "http://127.0.0.1:9")).returncode == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "train.py",
+                "--train_file",
+                write_csv(tmp_path / "r.csv", english_reviews(120)),
+                *quick_training_flags(tiny_bert, out),
+            ],
+            hub_env(tmp_path, "http://127.0.0.1:9"),
+        ).returncode
+        == 0
+    )
     with HubServer({TOKEN: "alice"}) as hub:
         hub.state.tamper = shift_the_classifier
-        result = run(["publish.py", "--output_dir", out, "--hub_model_id", "alice/tampered"], hub_env(tmp_path, hub.url))
+        result = run(
+            ["publish.py", "--output_dir", out, "--hub_model_id", "alice/tampered"], hub_env(tmp_path, hub.url)
+        )
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Published, but the check failed: The published model answers" in result.stderr
     assert "Published and verified" not in result.stderr
@@ -104,8 +135,17 @@ def test_a_hub_that_stores_other_weights_fails_the_publish_check(tiny_bert, tmp_
 def test_train_with_push_to_hub_publishes_a_private_repo_at_the_end(hub, tiny_bert, tmp_path):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(160))
     out = tmp_path / "out"
-    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--push_to_hub", "--hub_model_id", "alice/pushed",
-             "--hub_private", "--hub_token", TOKEN]  # fmt: skip
+    flags = [
+        "--train_file",
+        data,
+        *quick_training_flags(tiny_bert, out),
+        "--push_to_hub",
+        "--hub_model_id",
+        "alice/pushed",
+        "--hub_private",
+        "--hub_token",
+        TOKEN,
+    ]
     result = run(["train.py", *flags], hub_env(tmp_path, hub.url, token=None))
     assert result.returncode == 0, result.stderr[-3000:]
     repo = hub.state.repos[("model", "alice/pushed")]
@@ -180,10 +220,19 @@ print(api.upload_folder(repo_id="alice/reviews", repo_type="dataset", folder_pat
     commit = uploaded.stdout.split()[-1]
 
     out = tmp_path / "out"
-    result = run(["train.py", "--dataset_name", "alice/reviews", *quick_training_flags(tiny_bert, out)], hub_env(tmp_path, hub.url))
+    result = run(
+        ["train.py", "--dataset_name", "alice/reviews", *quick_training_flags(tiny_bert, out)],
+        hub_env(tmp_path, hub.url),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     facts = json.loads((out / "run_facts.json").read_text())
-    assert facts["data"]["source"] == {"kind": "hub", "dataset_name": "alice/reviews", "config": None, "revision": None, "commit": commit}
+    assert facts["data"]["source"] == {
+        "kind": "hub",
+        "dataset_name": "alice/reviews",
+        "config": None,
+        "revision": None,
+        "commit": commit,
+    }
     assert set(facts["results"]) == {"validation", "test"}
     assert f"at commit `{commit}`" in render_card(RunFacts.from_dict(facts), "alice/from-hub-data").text
 
@@ -191,9 +240,14 @@ print(api.upload_folder(repo_id="alice/reviews", repo_type="dataset", folder_pat
 def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run, tmp_path):
     from huggingface_hub import SpaceCard
 
-    published = run(["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/sst2-tiny"], hub_env(tmp_path, hub.url))
+    published = run(
+        ["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/sst2-tiny"], hub_env(tmp_path, hub.url)
+    )
     assert published.returncode == 0, published.stderr[-2000:]
-    result = run(["deploy_space.py", "--model_id", "alice/sst2-tiny", "--space_id", "alice/sst2-demo"], hub_env(tmp_path, hub.url))
+    result = run(
+        ["deploy_space.py", "--model_id", "alice/sst2-tiny", "--space_id", "alice/sst2-demo"],
+        hub_env(tmp_path, hub.url),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{hub.url}/spaces/alice/sst2-demo" in result.stderr
     space = hub.state.repos[("space", "alice/sst2-demo")]
@@ -202,7 +256,14 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
     assert space.variables["MODEL_REVISION"]["value"] == pinned, "the Space serves the commit that was checked"
     assert len(space.commits) == 1
     files = space.commits[0][1]
-    assert {"app.py", "bert_sentiment/inference.py", "bert_sentiment/demo.py", "bert_sentiment/app.py", "requirements.txt", "README.md"} <= set(files)
+    assert {
+        "app.py",
+        "bert_sentiment/inference.py",
+        "bert_sentiment/demo.py",
+        "bert_sentiment/app.py",
+        "requirements.txt",
+        "README.md",
+    } <= set(files)
     assert not any("__pycache__" in name for name in files)
 
     card = SpaceCard(files["README.md"].decode())
@@ -219,14 +280,25 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
         (space_dir / name).write_bytes(content)
     port = closed_port()
     env = hub_env(tmp_path / "space-home", hub.url, token=None)
-    later = run(["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/sst2-tiny"], hub_env(tmp_path, hub.url))
+    later = run(
+        ["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/sst2-tiny"], hub_env(tmp_path, hub.url)
+    )
     assert later.returncode == 0 and hub.state.repos[("model", "alice/sst2-tiny")].commits[-1][0] != pinned
-    env.update(MODEL_ID=space.variables["MODEL_ID"]["value"], MODEL_REVISION=space.variables["MODEL_REVISION"]["value"],
-               SPACE_ID="alice/sst2-demo", GRADIO_SERVER_PORT=str(port),
-               GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH="")  # fmt: skip
-    app = subprocess.Popen([sys.executable, "app.py"], cwd=space_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env.update(
+        MODEL_ID=space.variables["MODEL_ID"]["value"],
+        MODEL_REVISION=space.variables["MODEL_REVISION"]["value"],
+        SPACE_ID="alice/sst2-demo",
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_ANALYTICS_ENABLED="False",
+        PYTHONPATH="",
+    )
+    app = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=space_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
-        label, _ = wait_for_app(f"http://127.0.0.1:{port}", app).predict("the acting was superb and delightful", api_name="/predict")
+        label, _ = wait_for_app(f"http://127.0.0.1:{port}", app).predict(
+            "the acting was superb and delightful", api_name="/predict"
+        )
         assert label["label"] == "positive"
     finally:
         app.terminate()
@@ -237,7 +309,9 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
 
 
 def test_deploy_space_names_its_own_flag_for_a_bad_space_id(hub, tmp_path):
-    result = run(["deploy_space.py", "--model_id", "alice/m", "--space_id", "alice/bad name!"], hub_env(tmp_path, hub.url))
+    result = run(
+        ["deploy_space.py", "--model_id", "alice/m", "--space_id", "alice/bad name!"], hub_env(tmp_path, hub.url)
+    )
     assert result.returncode == 2
     assert "--space_id 'alice/bad name!' is not a valid repo id" in result.stderr
     assert "Traceback" not in result.stderr
@@ -255,18 +329,24 @@ def test_no_local_path_reaches_an_uploaded_file(hub, tiny_bert, tmp_path):
     for label in ("negative", "positive"):
         texts = [text for text, given in english_reviews(160) if given == label]
         (data / f"{label}.txt").write_text("\n".join(texts), encoding="utf-8")
-    test = write_csv(home / "data" / "test.csv", [("a quiet secret test review, superb", "positive"),
-                                                  ("another private test text, awful", "negative")] * 10)  # fmt: skip
+    test = write_csv(
+        home / "data" / "test.csv",
+        [("a quiet secret test review, superb", "positive"), ("another private test text, awful", "negative")] * 10,
+    )
     out = home / "runs" / "reviews"
     flags = [*quick_training_flags(model, out), "--train_file", f"{data}/*.txt", "--test_file", test]
     trained = run(["train.py", *map(str, flags)], hub_env(tmp_path, hub.url))
     assert trained.returncode == 0, trained.stderr[-3000:]
-    published = run(["publish.py", "--output_dir", out, "--hub_model_id", "alice/private-paths"], hub_env(tmp_path, hub.url))
+    published = run(
+        ["publish.py", "--output_dir", out, "--hub_model_id", "alice/private-paths"], hub_env(tmp_path, hub.url)
+    )
     assert published.returncode == 0, published.stderr[-3000:]
     files = hub.state.repos[("model", "alice/private-paths")].commits[-1][1]
     for name, content in files.items():
         assert str(tmp_path).encode() not in content, f"{name} names a local folder"
-        assert b"quiet secret test review" not in content and b"private test text" not in content, f"{name} holds test texts"
+        assert b"quiet secret test review" not in content and b"private test text" not in content, (
+            f"{name} holds test texts"
+        )
     facts = json.loads(files["run_facts.json"])
     assert facts["base_model"] == "tiny-bert" and facts["base_model_local"] is True
     assert facts["data"]["source"]["files"]["train"]["name"] == "reviews/*.txt"

@@ -11,7 +11,7 @@ import train
 from bert_sentiment.cli import main as cli_main
 from bert_sentiment.corrections import Corrections, apply_corrections, read_corrections
 from bert_sentiment.errors import UserError
-from bert_sentiment.review import ERRORS_SHEET, least_sure_spread, write_review
+from bert_sentiment.review import ERRORS_SHEET, least_sure_spread
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
 NAMES = ["negative", "positive"]
@@ -19,9 +19,14 @@ NAMES = ["negative", "positive"]
 
 def splits(**texts_by_split) -> DatasetDict:
     features = Features({"text": Value("string"), "label": ClassLabel(names=NAMES)})
-    return DatasetDict({name: Dataset.from_dict({"text": [t for t, _ in rows], "label": [NAMES.index(l) for _, l in rows]},
-                                                features=features)
-                        for name, rows in texts_by_split.items()})  # fmt: skip
+    return DatasetDict(
+        {
+            name: Dataset.from_dict(
+                {"text": [t for t, _ in rows], "label": [NAMES.index(lab) for _, lab in rows]}, features=features
+            )
+            for name, rows in texts_by_split.items()
+        }
+    )
 
 
 def labels_of(split) -> dict:
@@ -29,32 +34,61 @@ def labels_of(split) -> dict:
 
 
 def test_corrections_apply_by_text_in_every_split_and_new_texts_join_training_only():
-    data = splits(train=[("good film", "negative"), ("dull film", "negative"), ("fine film", "positive")],
-                  test=[("good film", "negative"), ("awful film", "negative")])  # fmt: skip
-    fixes = Corrections("fixed.xlsx", "ab" * 32, relabel={"good film": "positive", "fine film": "positive"},
-                        add={"superb film": "positive"})  # fmt: skip
+    data = splits(
+        train=[("good film", "negative"), ("dull film", "negative"), ("fine film", "positive")],
+        test=[("good film", "negative"), ("awful film", "negative")],
+    )
+    fixes = Corrections(
+        "fixed.xlsx",
+        "ab" * 32,
+        relabel={"good film": "positive", "fine film": "positive"},
+        add={"superb film": "positive"},
+    )
     fixed, report = apply_corrections(data, NAMES, fixes)
-    assert labels_of(fixed["train"]) == {"good film": "positive", "dull film": "negative", "fine film": "positive",
-                                         "superb film": "positive"}  # fmt: skip
+    assert labels_of(fixed["train"]) == {
+        "good film": "positive",
+        "dull film": "negative",
+        "fine film": "positive",
+        "superb film": "positive",
+    }
     assert labels_of(fixed["test"]) == {"good film": "positive", "awful film": "negative"}
-    assert report == {"file": "fixed.xlsx", "sha256": "ab" * 32, "corrected": 2, "per_split": {"train": 1, "test": 1},
-                      "matched": 2, "unmatched": 0, "added": 1}  # fmt: skip
+    assert report == {
+        "file": "fixed.xlsx",
+        "sha256": "ab" * 32,
+        "corrected": 2,
+        "per_split": {"train": 1, "test": 1},
+        "matched": 2,
+        "unmatched": 0,
+        "added": 1,
+    }
     assert fixed["train"].features["label"].names == NAMES
 
 
 def test_an_unknown_label_is_refused_with_the_allowed_names():
-    with pytest.raises(UserError, match=r"names label\(s\) \['postive'\] that the data does not have; use one of: "
-                                        "negative, positive"):  # fmt: skip
-        apply_corrections(splits(train=[("good film", "negative")]), NAMES, Corrections("f.xlsx", relabel={"good film": "postive"}))
+    with pytest.raises(
+        UserError,
+        match=r"names label\(s\) \['postive'\] that the data does not have; use one of: "
+        "negative, positive",
+    ):
+        apply_corrections(
+            splits(train=[("good film", "negative")]), NAMES, Corrections("f.xlsx", relabel={"good film": "postive"})
+        )
 
 
 def test_corrections_that_match_nothing_say_how_many_and_show_the_first(caplog):
     data = splits(train=[("good film", "negative"), ("dull film", "negative")])
-    with pytest.raises(UserError, match=r"None of the 2 corrected texts in 'f.csv' occurs in the data \(0 of 2 matched\), "
-                                        r"e.g. 'great movie'"):  # fmt: skip
-        apply_corrections(data, NAMES, Corrections("f.csv", relabel={"great movie": "positive", "nice movie": "positive"}))
+    with pytest.raises(
+        UserError,
+        match=r"None of the 2 corrected texts in 'f.csv' occurs in the data \(0 of 2 matched\), "
+        r"e.g. 'great movie'",
+    ):
+        apply_corrections(
+            data, NAMES, Corrections("f.csv", relabel={"great movie": "positive", "nice movie": "positive"})
+        )
     caplog.set_level(logging.WARNING)
-    _, report = apply_corrections(data, NAMES, Corrections("f.csv", relabel={"good film": "positive", "nice movie": "positive"}))
+    _, report = apply_corrections(
+        data, NAMES, Corrections("f.csv", relabel={"good film": "positive", "nice movie": "positive"})
+    )
     assert report["matched"] == 1 and report["unmatched"] == 1
     assert "1 of the 2 corrected texts in f.csv occur nowhere in the data (e.g. 'nice movie')" in caplog.text
 
@@ -68,7 +102,9 @@ def test_a_plain_csv_of_corrections_is_read_and_empty_cells_are_no_correction(tm
     with pytest.raises(UserError, match="has no row with a 'corrected_label' filled in"):
         read_corrections(tmp_path / "none.csv")
     (tmp_path / "other.csv").write_text("review,label\ngood film,positive\n")
-    with pytest.raises(UserError, match=r"has no 'text' and 'corrected_label' columns \(it has \['label', 'review'\]\)"):
+    with pytest.raises(
+        UserError, match=r"has no 'text' and 'corrected_label' columns \(it has \['label', 'review'\]\)"
+    ):
         read_corrections(tmp_path / "other.csv")
 
 
@@ -79,7 +115,9 @@ def test_the_least_sure_texts_are_spread_over_the_data_not_one_cluster_of_near_c
     probabilities = np.c_[(1 - margins) / 2, (1 + margins) / 2]
     chosen = least_sure_spread(texts, probabilities, 5, "en")
     assert len(set(chosen)) == 5 and chosen[0] == 0, "the least sure text first"
-    assert sum(row >= 20 for row in chosen) >= 3, f"mostly distinct texts, not near-copies: {[texts[i] for i in chosen]}"
+    assert sum(row >= 20 for row in chosen) >= 3, (
+        f"mostly distinct texts, not near-copies: {[texts[i] for i in chosen]}"
+    )
     assert np.all(np.diff(margins[chosen]) >= 0)
 
 
@@ -88,8 +126,12 @@ def test_review_round_trip_spreadsheet_to_corrected_run(trained_run, tiny_bert, 
 
     unlabeled = write_csv(tmp_path / "more.csv", english_reviews(60, seed=21))
     review = tmp_path / "review.xlsx"
-    assert cli_main(["review", str(trained_run), "--output", str(review), "--unlabeled_file", str(unlabeled),
-                     "--to_label", "6"]) == 0  # fmt: skip
+    assert (
+        cli_main(
+            ["review", str(trained_run), "--output", str(review), "--unlabeled_file", str(unlabeled), "--to_label", "6"]
+        )
+        == 0
+    )
     issues = [json.loads(line) for line in (trained_run / "label_issues.jsonl").read_text().splitlines()]
     book = load_workbook(review)
     errors, to_label = book[ERRORS_SHEET], book["to label"]
@@ -108,9 +150,19 @@ def test_review_round_trip_spreadsheet_to_corrected_run(trained_run, tiny_bert, 
         cell[3].value = "positive"
     book.save(review)
     out = tmp_path / "fixed"
-    flags = ["--train_file", trained_run.parent / "reviews.csv", "--label_corrections", review,
-             *quick_training_flags(tiny_bert, out), "--num_train_epochs", "1", "--find_label_issues", "false",
-             "--export_onnx", "false"]  # fmt: skip
+    flags = [
+        "--train_file",
+        trained_run.parent / "reviews.csv",
+        "--label_corrections",
+        review,
+        *quick_training_flags(tiny_bert, out),
+        "--num_train_epochs",
+        "1",
+        "--find_label_issues",
+        "false",
+        "--export_onnx",
+        "false",
+    ]
     assert train.main([str(flag) for flag in flags]) == 0
     facts = json.loads((out / "run_facts.json").read_text())
     fixed = facts["data"]["label_corrections"]
@@ -124,7 +176,7 @@ def test_review_round_trip_spreadsheet_to_corrected_run(trained_run, tiny_bert, 
 def test_a_missing_corrections_file_is_refused_before_anything_loads(tmp_path):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(40))
     with pytest.raises(UserError, match="--label_corrections 'nowhere.xlsx' does not exist. Write one with"):
-        from bert_sentiment.data import check_data_arguments
         from bert_sentiment.arguments import parse_args
+        from bert_sentiment.data import check_data_arguments
 
         check_data_arguments(parse_args(["--train_file", str(data), "--label_corrections", "nowhere.xlsx"])[1])

@@ -8,8 +8,12 @@ from tests.conftest import english_reviews, facts_literal, quick_training_flags,
 
 
 def facts_with(validation_f1: float, test_accuracy: float):
-    return facts_literal(results={"validation": {"metrics": {"f1": validation_f1, "accuracy": 0.5}},
-                                  "test": {"metrics": {"f1": 0.5, "accuracy": test_accuracy}}})  # fmt: skip
+    return facts_literal(
+        results={
+            "validation": {"metrics": {"f1": validation_f1, "accuracy": 0.5}},
+            "test": {"metrics": {"f1": 0.5, "accuracy": test_accuracy}},
+        }
+    )
 
 
 def test_summary_is_mean_and_sample_std_and_best_by_validation():
@@ -24,7 +28,9 @@ def test_three_seeds_train_on_one_split_and_keep_the_best(tiny_bert, tmp_path, c
     caplog.set_level("INFO")
     data = write_csv(tmp_path / "reviews.csv", english_reviews(160))
     out = tmp_path / "out"
-    assert train.main([str(f) for f in ["--train_file", data, *quick_training_flags(tiny_bert, out), "--seeds", "3"]]) == 0
+    assert (
+        train.main([str(f) for f in ["--train_file", data, *quick_training_flags(tiny_bert, out), "--seeds", "3"]]) == 0
+    )
     facts = json.loads((out / "run_facts.json").read_text())
     seeds = facts["seeds"]
     assert seeds["seeds"] == [42, 43, 44] and seeds["count"] == 3
@@ -33,7 +39,9 @@ def test_three_seeds_train_on_one_split_and_keep_the_best(tiny_bert, tmp_path, c
     assert {r["hyperparameters"]["seed"] for r in runs.values()} == {42, 43, 44}
     best = runs[seeds["best_seed"]]
     assert facts["results"]["validation"]["metrics"] == best["results"]["validation"]["metrics"]
-    assert (out / "model.safetensors").read_bytes() == (out / f"seed-{seeds['best_seed']}" / "model.safetensors").read_bytes()
+    assert (out / "model.safetensors").read_bytes() == (
+        out / f"seed-{seeds['best_seed']}" / "model.safetensors"
+    ).read_bytes()
     card = (out / "README.md").read_text()
     assert "### Variance over 3 seeds" in card and "± " in card
     assert "Over 3 seeds (42, 43, 44)" in caplog.text

@@ -29,7 +29,9 @@ def read_json(path: Path) -> dict:
 def test_learns_separable_english_and_pipeline_answers_with_label_names(tiny_bert, english_csv, tmp_path):
     out = tmp_path / "out"
     test_file = write_csv(tmp_path / "test.csv", english_reviews(40, seed=11))
-    assert run_train(["--train_file", english_csv, "--test_file", test_file, *quick_training_flags(tiny_bert, out)]) == 0
+    assert (
+        run_train(["--train_file", english_csv, "--test_file", test_file, *quick_training_flags(tiny_bert, out)]) == 0
+    )
 
     results = read_json(out / "all_results.json")
     assert results["eval_accuracy"] >= 0.9 and results["test_accuracy"] >= 0.9
@@ -38,14 +40,22 @@ def test_learns_separable_english_and_pipeline_answers_with_label_names(tiny_ber
     assert facts["results"]["test"]["metrics"]["accuracy"] == pytest.approx(results["test_accuracy"])
     assert set(facts["results"]["test"]["baselines"]) == {"majority_class", "tfidf_logistic_regression"}
     assert facts["data"]["source"]["files"]["train"]["name"] == "reviews.csv"
-    for artefact in ("model.safetensors", "tokenizer.json", "confusion_matrix_test.png", "wrong_predictions_test.jsonl"):
+    for artefact in (
+        "model.safetensors",
+        "tokenizer.json",
+        "confusion_matrix_test.png",
+        "wrong_predictions_test.jsonl",
+    ):
         assert (out / artefact).is_file(), artefact
     assert not list(out.glob("checkpoint-*")), "a finished run keeps only its best model"
 
     classify = pipeline("text-classification", model=str(out))
     # Validation F1 reaches 1.0 by the second epoch and stays there: of the tied checkpoints the
     # lowest-loss one is kept, so answers are confident, not the earliest tie's near-50/50.
-    assert classify("the acting was superb and delightful")[0] == {"label": "positive", "score": pytest.approx(1, abs=0.1)}
+    assert classify("the acting was superb and delightful")[0] == {
+        "label": "positive",
+        "score": pytest.approx(1, abs=0.1),
+    }
     assert classify("the plot was horrible and dull")[0] == {"label": "negative", "score": pytest.approx(1, abs=0.1)}
     assert facts["training"]["best_checkpoint_step"] == facts["training"]["global_steps"]
     assert facts["lengths"]["max_length"] == 16, "training's budget: the 99th percentile of these short texts"
@@ -65,7 +75,9 @@ def test_a_plain_pipeline_call_reads_past_the_training_max_length(trained_run):
         answers[words] = classify(text, truncation=True)[0]
         cut[words] = classify(text, truncation=True, max_length=cut_at)[0]["label"]
     assert cut["superb and delightful"] == cut["horrible and dull"], "read only to max_length, the two look alike"
-    assert answers["superb and delightful"]["label"] == "positive" and answers["horrible and dull"]["label"] == "negative"
+    assert (
+        answers["superb and delightful"]["label"] == "positive" and answers["horrible and dull"]["label"] == "negative"
+    )
     assert min(answer["score"] for answer in answers.values()) > 0.75  # the shared run learned from noisy labels
     card = (trained_run / "README.md").read_text()
     assert "A plain pipeline call with `truncation=True` reads up to 128 tokens of a text" in card
@@ -162,7 +174,9 @@ def bad_input_cases(tmp_path: Path) -> dict:
     }
 
 
-@pytest.mark.parametrize("case", ["missing file", "not utf-8", "unknown column", "one class", "unmappable labels", "empty after cleaning"])
+@pytest.mark.parametrize(
+    "case", ["missing file", "not utf-8", "unknown column", "one class", "unmappable labels", "empty after cleaning"]
+)
 def test_bad_data_is_reported_before_any_model_is_loaded(case, tmp_path, caplog):
     flags, message = bad_input_cases(tmp_path)[case]
     # The model path does not exist either: the data error must come first, before any loading.
@@ -174,7 +188,12 @@ def test_bad_data_is_reported_before_any_model_is_loaded(case, tmp_path, caplog)
 
 
 def test_unknown_model_path(english_csv, tmp_path, caplog):
-    assert run_train(["--train_file", english_csv, "--model_name_or_path", tmp_path / "missing", "--output_dir", tmp_path / "o"]) == 2
+    assert (
+        run_train(
+            ["--train_file", english_csv, "--model_name_or_path", tmp_path / "missing", "--output_dir", tmp_path / "o"]
+        )
+        == 2
+    )
     assert "Could not load model from the folder" in caplog.text
 
 
@@ -194,8 +213,11 @@ def test_hub_dataset_offline_says_how_to_use_a_file(tmp_path, caplog):
 def test_command_line_errors_are_one_message_not_a_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "train.py", "--train_file", str(tmp_path / "missing.csv")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "missing.csv' does not exist" in result.stderr
     assert "Traceback" not in result.stderr
@@ -225,21 +247,43 @@ fine_tune(*parse_args(sys.argv[1:]), callbacks=[SlowThenKilled()])
 
 
 @pytest.mark.parametrize("layer_lr_decay", ["1", "0.7"])  # 0.7: the optimizer's groups by layer are restored too
-def test_a_hard_kill_loses_minutes_and_resume_ends_where_an_uninterrupted_run_ends(tiny_bert, tmp_path, caplog,
-                                                                                   layer_lr_decay):
+def test_a_hard_kill_loses_minutes_and_resume_ends_where_an_uninterrupted_run_ends(
+    tiny_bert, tmp_path, caplog, layer_lr_decay
+):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(400))
     test = write_csv(tmp_path / "test.csv", english_reviews(60, seed=7))
 
     def flags(out):
-        return ["--train_file", data, "--test_file", test, *quick_training_flags(tiny_bert, out), "--num_train_epochs", "3",
-                "--learning_rate", "1e-3", "--checkpoint_minutes", "0.005", "--layer_lr_decay", layer_lr_decay]  # fmt: skip
+        return [
+            "--train_file",
+            data,
+            "--test_file",
+            test,
+            *quick_training_flags(tiny_bert, out),
+            "--num_train_epochs",
+            "3",
+            "--learning_rate",
+            "1e-3",
+            "--checkpoint_minutes",
+            "0.005",
+            "--layer_lr_decay",
+            layer_lr_decay,
+        ]
 
     steps_per_epoch = 23  # 360 training rows (10% held out) in batches of 16
-    killed = subprocess.run([sys.executable, "-c", HARD_KILL, *map(str, flags(tmp_path / "killed"))], cwd=ROOT,
-                            env={**os.environ, "KILL_AT_STEP": "40"}, capture_output=True, text=True, timeout=300)  # fmt: skip
+    killed = subprocess.run(
+        [sys.executable, "-c", HARD_KILL, *map(str, flags(tmp_path / "killed"))],
+        cwd=ROOT,
+        env={**os.environ, "KILL_AT_STEP": "40"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     saved = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "killed").glob("checkpoint-*"))
-    assert saved and steps_per_epoch < saved[-1] < 40, f"a time-based checkpoint after epoch 1, before the kill: {saved}"
+    assert saved and steps_per_epoch < saved[-1] < 40, (
+        f"a time-based checkpoint after epoch 1, before the kill: {saved}"
+    )
     assert len(saved) <= 3, "old checkpoints are rotated away: the best and the newest stay"
 
     caplog.set_level("INFO")
@@ -249,16 +293,25 @@ def test_a_hard_kill_loses_minutes_and_resume_ends_where_an_uninterrupted_run_en
     assert first_step.step == saved[-1] + 1, "the resumed run continues after the saved step, not from step 0"
 
     assert run_train(flags(tmp_path / "straight")) == 0
-    resumed, straight = read_json(tmp_path / "killed" / "all_results.json"), read_json(tmp_path / "straight" / "all_results.json")
+    resumed, straight = (
+        read_json(tmp_path / "killed" / "all_results.json"),
+        read_json(tmp_path / "straight" / "all_results.json"),
+    )
     for key in ("eval_loss", "eval_accuracy", "test_loss", "test_accuracy", "test_f1"):
         assert resumed[key] == pytest.approx(straight[key], abs=1e-6), key
     training = read_json(tmp_path / "killed" / "run_facts.json")["training"]
     assert training["global_steps"] == 3 * steps_per_epoch
     if layer_lr_decay != "1":
         assert training["layer_learning_rates"].startswith("0.7 per layer down from the top: head and pooler 0.001,")
-        assert f"Layer-wise learning rates: {training['layer_learning_rates']}" in (tmp_path / "killed" / "README.md").read_text()
+        assert (
+            f"Layer-wise learning rates: {training['layer_learning_rates']}"
+            in (tmp_path / "killed" / "README.md").read_text()
+        )
     else:
-        assert "layer_learning_rates" not in training and "Layer-wise" not in (tmp_path / "killed" / "README.md").read_text()
+        assert (
+            "layer_learning_rates" not in training
+            and "Layer-wise" not in (tmp_path / "killed" / "README.md").read_text()
+        )
 
 
 def test_bf16_training_reports_fp32_evaluation_and_saves_fp32_weights(tiny_bert, english_csv, tmp_path):
@@ -269,15 +322,30 @@ def test_bf16_training_reports_fp32_evaluation_and_saves_fp32_weights(tiny_bert,
     out = tmp_path / "out"
     test_rows = english_reviews(40, seed=11)
     test_file = write_csv(tmp_path / "test.csv", test_rows)
-    assert run_train(["--train_file", english_csv, "--test_file", test_file, *quick_training_flags(tiny_bert, out),
-                      "--precision", "bf16"]) == 0  # fmt: skip
+    assert (
+        run_train(
+            [
+                "--train_file",
+                english_csv,
+                "--test_file",
+                test_file,
+                *quick_training_flags(tiny_bert, out),
+                "--precision",
+                "bf16",
+            ]
+        )
+        == 0
+    )
     facts = read_json(out / "run_facts.json")
     assert facts["training"]["precision"] == "bf16" and facts["hyperparameters"]["bf16"] is True
     assert "- Training precision: bf16 (asked for with --precision bf16)" in (out / "README.md").read_text()
     assert {tensor.dtype for tensor in load_file(out / "model.safetensors").values()} == {torch.float32}
 
     # The reported test loss is the fp32 model's: recompute it in fp32 from the saved files.
-    tokenizer, model = AutoTokenizer.from_pretrained(out), AutoModelForSequenceClassification.from_pretrained(out).eval()
+    tokenizer, model = (
+        AutoTokenizer.from_pretrained(out),
+        AutoModelForSequenceClassification.from_pretrained(out).eval(),
+    )
     batch = tokenizer([text for text, _ in test_rows], padding=True, truncation=True, return_tensors="pt")
     labels = torch.tensor([int(label == "positive") for _, label in test_rows])
     with torch.no_grad():
@@ -292,11 +360,15 @@ def test_the_shared_trained_run_is_not_saturated(trained_run):
     for metric in ("accuracy", "f1", "precision", "recall"):
         assert validation[metric] != test[metric], metric
     assert 0.6 < validation["accuracy"] < 1.0 and 0.6 < test["accuracy"] < 1.0
-    assert results["validation"]["baselines"]["tfidf_logistic_regression"] != results["test"]["baselines"]["tfidf_logistic_regression"]
+    assert (
+        results["validation"]["baselines"]["tfidf_logistic_regression"]
+        != results["test"]["baselines"]["tfidf_logistic_regression"]
+    )
 
 
-def test_the_run_says_what_it_did_with_the_pooler_and_the_model_still_loads_in_pipeline(trained_run, tiny_bert,
-                                                                                         english_csv, tmp_path):  # fmt: skip
+def test_the_run_says_what_it_did_with_the_pooler_and_the_model_still_loads_in_pipeline(
+    trained_run, tiny_bert, english_csv, tmp_path
+):
     """The tiny model's pooler was never trained (all-zero bias): kept by default, with a hint; started afresh by auto."""
     line = "- Pooler (the dense layer over [CLS] that the head reads): "
     kept = read_json(trained_run / "run_facts.json")["training"]["pooler"]
@@ -304,7 +376,9 @@ def test_the_run_says_what_it_did_with_the_pooler_and_the_model_still_loads_in_p
     assert line + kept in (trained_run / "README.md").read_text()
 
     out = tmp_path / "out"
-    assert run_train(["--train_file", english_csv, *quick_training_flags(tiny_bert, out), "--reinit_pooler", "auto"]) == 0
+    assert (
+        run_train(["--train_file", english_csv, *quick_training_flags(tiny_bert, out), "--reinit_pooler", "auto"]) == 0
+    )
     note = "re-initialised (the checkpoint's was never trained: its bias is all zero)"
     assert read_json(out / "run_facts.json")["training"]["pooler"] == note
     assert line + note in (out / "README.md").read_text()
@@ -331,7 +405,10 @@ def test_a_folder_of_other_files_is_not_taken_as_output_dir(tiny_bert, english_c
     (out / "thesis.docx").write_text("years of work")
     flags = ["--train_file", str(english_csv), *quick_training_flags(tiny_bert, out)]
     assert run_train(flags) == 2
-    assert "already holds other files (thesis.docx). Pass --resume" in caplog.text and "--overwrite_output_dir" in caplog.text
+    assert (
+        "already holds other files (thesis.docx). Pass --resume" in caplog.text
+        and "--overwrite_output_dir" in caplog.text
+    )
     assert [p.name for p in out.iterdir()] == ["thesis.docx"], "nothing was written there"
     assert run_train([*flags, "--overwrite_output_dir"]) == 0
     assert (out / "thesis.docx").read_text() == "years of work" and (out / "run_facts.json").exists()
@@ -348,16 +425,22 @@ def test_seeds_do_not_overwrite_an_earlier_run(trained_run, tiny_bert, english_c
     assert (out / "model.safetensors").read_bytes() == before and not list(out.glob("seed-*"))
 
 
-@pytest.mark.parametrize("recorded, named, local", [
-    ("google-bert/bert-base-uncased", "google-bert/bert-base-uncased", False),  # a download records its Hub id
-    ("/home/alice/models/bert", "my-bert", True),  # a path is never published: the folder's name, marked local
-    (None, "my-bert", True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "recorded, named, local",
+    [
+        ("google-bert/bert-base-uncased", "google-bert/bert-base-uncased", False),  # a download records its Hub id
+        ("/home/alice/models/bert", "my-bert", True),  # a path is never published: the folder's name, marked local
+        (None, "my-bert", True),
+    ],
+)
 def test_a_local_base_model_is_named_by_its_hub_id_or_its_folder_never_its_path(tmp_path, recorded, named, local):
     from bert_sentiment.fine_tune import public_base_model
 
     folder = tmp_path / "my-bert"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"_name_or_path": recorded} if recorded else {}))
-    assert public_base_model(str(folder), None) == {"base_model": named, **({"base_model_local": True} if local else {})}
+    assert public_base_model(str(folder), None) == {
+        "base_model": named,
+        **({"base_model_local": True} if local else {}),
+    }
     assert public_base_model(str(folder), "bert-base-uncased") == {"base_model": "bert-base-uncased"}

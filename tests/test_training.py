@@ -13,18 +13,24 @@ from tests.conftest import english_reviews, quick_training_flags
 
 def imbalanced_run(tiny_bert, tmp_path, weighting: str, *flags: str):
     rows = english_reviews(80)
-    rows = [row for row in rows if row[1] == "negative"] + [row for row in rows if row[1] == "positive"][:10]  # 40 vs 10
+    rows = [row for row in rows if row[1] == "negative"] + [row for row in rows if row[1] == "positive"][
+        :10
+    ]  # 40 vs 10
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    data = Dataset.from_dict({"text": [t for t, _ in rows], "label": [int(l == "positive") for _, l in rows]})
+    data = Dataset.from_dict({"text": [t for t, _ in rows], "label": [int(lab == "positive") for _, lab in rows]})
     data = data.cast_column("label", ClassLabel(names=["negative", "positive"]))
-    tokenized = data.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=32), batched=True,
-                         remove_columns=["text"])  # fmt: skip
-    _, _, training_args = parse_args([*quick_training_flags(tiny_bert, tmp_path / weighting), "--class_weighting", weighting,
-                                      *flags])  # fmt: skip
+    tokenized = data.map(
+        lambda batch: tokenizer(batch["text"], truncation=True, max_length=32), batched=True, remove_columns=["text"]
+    )
+    _, _, training_args = parse_args(
+        [*quick_training_flags(tiny_bert, tmp_path / weighting), "--class_weighting", weighting, *flags]
+    )
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
     trainer, _ = build_trainer(model, tokenizer, DatasetDict(train=tokenized, validation=tokenized), training_args)
-    batch = DataCollatorWithPadding(tokenizer)([tokenized[i] for i in [0, 1, 2, 45, 46, 47]])  # 3 negatives, 3 positives
+    batch = DataCollatorWithPadding(tokenizer)(
+        [tokenized[i] for i in [0, 1, 2, 45, 46, 47]]
+    )  # 3 negatives, 3 positives
     return trainer, model, batch
 
 
@@ -45,11 +51,15 @@ def test_balanced_class_weights_reach_the_loss(tiny_bert, tmp_path):
 def learning_rates(trainer, model) -> dict[str, tuple[float, float]]:
     """Each parameter's (learning rate, weight decay) in the trainer's optimizer."""
     groups = {id(param): group for group in trainer.create_optimizer().param_groups for param in group["params"]}
-    return {name: (groups[id(param)]["lr"], groups[id(param)]["weight_decay"]) for name, param in model.named_parameters()}
+    return {
+        name: (groups[id(param)]["lr"], groups[id(param)]["weight_decay"]) for name, param in model.named_parameters()
+    }
 
 
 def test_layer_lr_decay_lowers_the_rate_one_layer_at_a_time(tiny_bert, tmp_path):
-    trainer, model, _ = imbalanced_run(tiny_bert, tmp_path, "none", "--learning_rate", "1e-3", "--layer_lr_decay", "0.5")
+    trainer, model, _ = imbalanced_run(
+        tiny_bert, tmp_path, "none", "--learning_rate", "1e-3", "--layer_lr_decay", "0.5"
+    )
     rates = learning_rates(trainer, model)
     assert rates["classifier.weight"] == (1e-3, 0.01) and rates["bert.pooler.dense.bias"] == (1e-3, 0.0)
     assert rates["bert.encoder.layer.1.attention.self.query.weight"] == (5e-4, 0.01)  # top layer of two
@@ -65,8 +75,10 @@ def test_layer_lr_decay_lowers_the_rate_one_layer_at_a_time(tiny_bert, tmp_path)
     plain_trainer, plain_model, _ = imbalanced_run(tiny_bert, tmp_path, "none", "--learning_rate", "1e-3")
     assert {lr for lr, _ in learning_rates(plain_trainer, plain_model).values()} == {1e-3}
     assert layer_lr_note(plain_model, 1e-3, 1.0) is None
-    assert layer_lr_note(model, 1e-3, 0.5) == ("0.5 per layer down from the top: head and pooler 0.001, "
-                                               "encoder layers 0.0005 (top) to 0.00025 (bottom), embeddings 0.000125")  # fmt: skip
+    assert layer_lr_note(model, 1e-3, 0.5) == (
+        "0.5 per layer down from the top: head and pooler 0.001, "
+        "encoder layers 0.0005 (top) to 0.00025 (bottom), embeddings 0.000125"
+    )
 
 
 def test_layer_lr_decay_on_a_model_without_numbered_layers_says_so():
@@ -118,5 +130,7 @@ def test_resume_with_no_intact_checkpoint_is_one_message(tmp_path):
     from bert_sentiment.training import newest_intact_checkpoint
 
     fake_checkpoint(tmp_path, 20, cut="model.safetensors")
-    with pytest.raises(UserError, match=r"no intact checkpoint in .*checkpoint-20: model.safetensors is unreadable.*Drop --resume"):
+    with pytest.raises(
+        UserError, match=r"no intact checkpoint in .*checkpoint-20: model.safetensors is unreadable.*Drop --resume"
+    ):
         newest_intact_checkpoint(tmp_path)

@@ -30,15 +30,27 @@ def node_or_skip() -> str:
 def test_transformers_js_answers_like_python_on_the_cards_examples(trained_run, tmp_path):
     node = node_or_skip()
     with HubServer({TOKEN: "alice"}) as hub:
-        published = run(["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/js-tiny"], hub_env(tmp_path, hub.url))
+        published = run(
+            ["publish.py", "--output_dir", trained_run, "--hub_model_id", "alice/js-tiny"], hub_env(tmp_path, hub.url)
+        )
         assert published.returncode == 0, published.stderr[-2000:]
-        examples = list(RunFacts.load(trained_run).label_examples().values()) + ["the cast was dull but the music was superb"]
+        examples = list(RunFacts.load(trained_run).label_examples().values()) + [
+            "the cast was dull but the music was superb"
+        ]
         fresh = hub_env(tmp_path / "fresh", hub.url, token=None)
-        python = json.loads(run(["-c", LOAD_BACK, "alice/js-tiny", *examples], fresh).stdout.splitlines()[-1])["answers"]
+        python = json.loads(run(["-c", LOAD_BACK, "alice/js-tiny", *examples], fresh).stdout.splitlines()[-1])[
+            "answers"
+        ]
         env = {**fresh, "TRANSFORMERS_JS_CACHE": str(tmp_path / "js-cache")}
         for dtype in ("fp32", "q8"):
-            answered = subprocess.run([node, SCRIPT, hub.url, "alice/js-tiny", dtype, *examples], cwd=ROOT, env=env,
-                                      capture_output=True, text=True, timeout=300)  # fmt: skip
+            answered = subprocess.run(
+                [node, SCRIPT, hub.url, "alice/js-tiny", dtype, *examples],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert answered.returncode == 0, answered.stderr[-2000:]
             javascript = json.loads(answered.stdout.splitlines()[-1])
             for ours, theirs in zip(python, javascript):

@@ -84,18 +84,26 @@ def describe(report: dict) -> str:
         entry = report["targets"][f"{target:g}"]
         if entry["threshold"] is None:
             best = entry["validation"]
-            return (f"--abstain_precision {target:g} is out of reach on validation: the most confident answers reach "
-                    f"precision {best['precision']:.3f} at best ({best['answered']:,} texts answered). The model "
-                    "answers every text; a lower target, or a better model, would let it say 'not sure'.")  # fmt: skip
-        line = (f"'Not sure' below confidence {entry['threshold']:.4f}: on validation, where it was chosen, the answers "
-                f"reach precision {entry['validation']['precision']:.3f} at coverage {entry['validation']['coverage']:.1%}")  # fmt: skip
+            return (
+                f"--abstain_precision {target:g} is out of reach on validation: the most confident answers reach "
+                f"precision {best['precision']:.3f} at best ({best['answered']:,} texts answered). The model "
+                "answers every text; a lower target, or a better model, would let it say 'not sure'."
+            )
+        line = (
+            f"'Not sure' below confidence {entry['threshold']:.4f}: on validation, where it was chosen, the answers "
+            f"reach precision {entry['validation']['precision']:.3f} at coverage {entry['validation']['coverage']:.1%}"
+        )
         if held_out:
-            line += (f"; on {held_out}, precision {entry[held_out]['precision']:.3f} at coverage "
-                     f"{entry[held_out]['coverage']:.1%}")  # fmt: skip
+            line += (
+                f"; on {held_out}, precision {entry[held_out]['precision']:.3f} at coverage "
+                f"{entry[held_out]['coverage']:.1%}"
+            )
         return line + "."
     shares = [f"{wanted} {_coverage(entry)}" for wanted, entry in report["targets"].items()]
-    return (f"Coverage on validation if the model said 'not sure' below the confidence that reaches precision "
-            f"{', '.join(shares)} (--abstain_precision P turns it on).")  # fmt: skip
+    return (
+        f"Coverage on validation if the model said 'not sure' below the confidence that reaches precision "
+        f"{', '.join(shares)} (--abstain_precision P turns it on)."
+    )
 
 
 def _coverage(entry: dict) -> str:
@@ -119,11 +127,19 @@ def plot_precision_coverage(probabilities: dict, labels: dict, report: dict, pat
     if report["threshold"] is not None:
         chosen = report["targets"][f"{report['target']:g}"]
         split = report["reported_on"] or "validation"
-        axes.scatter([chosen[split]["coverage"]], [chosen[split]["precision"]], color="black", zorder=3,
-                     label=f"'not sure' below {report['threshold']:.3f} ({split})")  # fmt: skip
+        axes.scatter(
+            [chosen[split]["coverage"]],
+            [chosen[split]["precision"]],
+            color="black",
+            zorder=3,
+            label=f"'not sure' below {report['threshold']:.3f} ({split})",
+        )
         axes.axhline(report["target"], linestyle="--", color="grey", label=f"target precision {report['target']:g}")
-    axes.set(xlim=(0, 1.02), xlabel="coverage (share of texts answered, most confident first)",
-             ylabel="precision of the answers")  # fmt: skip
+    axes.set(
+        xlim=(0, 1.02),
+        xlabel="coverage (share of texts answered, most confident first)",
+        ylabel="precision of the answers",
+    )
     axes.set_title("Precision against coverage")
     axes.legend(loc="lower left")
     figure.tight_layout()

@@ -53,9 +53,11 @@ def guard_queue(demo, checks: dict[Callable, Callable[[list], str | None]], plac
         held = sum(owner == sender for owner in senders.values())
         if held >= places:
             logger.info("Refused a request of %s: it already holds %d places.", sender, held)
-            refusal = (f"You already have {held} requests waiting or running; each visitor may hold {places}. Wait "
-                       "for their answers; for many texts, send them in one batch request, or run "
-                       "`bert-sentiment predict` on your own machine.")  # fmt: skip
+            refusal = (
+                f"You already have {held} requests waiting or running; each visitor may hold {places}. Wait "
+                "for their answers; for many texts, send them in one batch request, or run "
+                "`bert-sentiment predict` on your own machine."
+            )
             return False, _refused(function, refusal), "validator_error"
         admitted, event_id, state = await push(body, request, username)
         if admitted:

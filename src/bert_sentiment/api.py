@@ -63,8 +63,16 @@ class TrainResult:
         return f"TrainResult(output_dir='{self.output_dir}', {split}: {shown})"
 
 
-def train(data=None, *, text: str | None = None, label: str | None = None, validation=None, test=None,
-          data_name: str | None = None, **options) -> TrainResult:  # fmt: skip
+def train(
+    data=None,
+    *,
+    text: str | None = None,
+    label: str | None = None,
+    validation=None,
+    test=None,
+    data_name: str | None = None,
+    **options,
+) -> TrainResult:
     """Fine-tune a sentiment classifier, evaluate it beside baselines, and write the model and its card.
 
     data: a pandas DataFrame, a `datasets` Dataset or DatasetDict (as `load_dataset` returns), a dict of
@@ -89,7 +97,9 @@ def train(data=None, *, text: str | None = None, label: str | None = None, valid
         in_memory.name = data_name or in_memory.name
     facts = fine_tune_seeds(model_args, data_args, training_args, data=in_memory)
     if facts is None:
-        raise TrainingInterrupted(f"Checkpoint saved in {training_args.output_dir}; call train(...) again with resume=True.")
+        raise TrainingInterrupted(
+            f"Checkpoint saved in {training_args.output_dir}; call train(...) again with resume=True."
+        )
     return TrainResult(Path(training_args.output_dir), facts)
 
 
@@ -97,7 +107,7 @@ def _in_memory(data, validation, test, options: dict) -> InMemoryData | None:
     """In-memory splits as one DatasetDict; paths become the *_file options instead."""
     given = {"train": data, "validation": validation, "test": test}
     if all(isinstance(value, (str, Path)) or value is None for value in given.values()):
-        for (split, value), option in zip(given.items(), FILE_OPTIONS):
+        for value, option in zip(given.values(), FILE_OPTIONS):
             if value is not None:
                 options[option] = str(value)
         return None
@@ -105,7 +115,9 @@ def _in_memory(data, validation, test, options: dict) -> InMemoryData | None:
         if validation is not None or test is not None:
             raise UserError("Pass the splits once: in the DatasetDict/dict, or as validation=/test=, not both.")
         return InMemoryData(DatasetDict({name: _dataset(split, name) for name, split in data.items()}))
-    return InMemoryData(DatasetDict({name: _dataset(split, name) for name, split in given.items() if split is not None}))
+    return InMemoryData(
+        DatasetDict({name: _dataset(split, name) for name, split in given.items() if split is not None})
+    )
 
 
 def _dataset(value, split: str) -> Dataset:
@@ -114,7 +126,9 @@ def _dataset(value, split: str) -> Dataset:
     if type(value).__name__ == "DataFrame":  # pandas, without importing it for those who never use it
         return Dataset.from_pandas(value.reset_index(drop=True), preserve_index=False)
     if isinstance(value, (str, Path)):
-        raise UserError(f"The {split} split is a path while another split is in memory: load it first (pandas.read_csv).")
+        raise UserError(
+            f"The {split} split is a path while another split is in memory: load it first (pandas.read_csv)."
+        )
     raise UserError(
         f"The {split} data is a {type(value).__name__}; give a pandas DataFrame, a datasets Dataset or DatasetDict, "
         "or a path to a file or folder."

@@ -22,8 +22,16 @@ from pathlib import Path
 import gradio as gr
 
 from bert_sentiment.admission import PLACES_PER_VISITOR, guard_queue
-from bert_sentiment.demo import (MAX_BATCH_CHARACTERS, MAX_BATCH_ROWS, batch_refusal, model_facts, predictions_table,
-                                 read_batch, table_headers, write_csv)  # fmt: skip
+from bert_sentiment.demo import (
+    MAX_BATCH_CHARACTERS,
+    MAX_BATCH_ROWS,
+    batch_refusal,
+    model_facts,
+    predictions_table,
+    read_batch,
+    table_headers,
+    write_csv,
+)
 from bert_sentiment.errors import UserError
 from bert_sentiment.inference import ENGINES, MAX_CHARACTERS, NOT_SURE, SentimentClassifier, clean_text, load
 
@@ -43,18 +51,22 @@ EXPLAINED_BY = {  # the note under an explanation says how the scores were made
 
 def limits_text(model_id: str) -> str:
     """The limits, as the page and the API description say them."""
-    return (f"Limits: {MAX_CHARACTERS:,} characters per text; a batch request holds at most {MAX_BATCH_ROWS:,} texts "
-            f"and {MAX_BATCH_CHARACTERS:,} characters, an uploaded file at most {MAX_UPLOAD.upper()}; each visitor may "
-            f"have {PLACES_PER_VISITOR} requests waiting or running. Bigger jobs run on your own machine: "
-            f"`{LOCAL_COMMAND.format(model=model_id)}`.")  # fmt: skip
+    return (
+        f"Limits: {MAX_CHARACTERS:,} characters per text; a batch request holds at most {MAX_BATCH_ROWS:,} texts "
+        f"and {MAX_BATCH_CHARACTERS:,} characters, an uploaded file at most {MAX_UPLOAD.upper()}; each visitor may "
+        f"have {PLACES_PER_VISITOR} requests waiting or running. Bigger jobs run on your own machine: "
+        f"`{LOCAL_COMMAND.format(model=model_id)}`."
+    )
 
 
 def text_refusal(inputs: list) -> str | None:
     """Why a single text is refused at the door, or None."""
     text = inputs[0] if inputs else None
     if isinstance(text, str) and len(text) > MAX_CHARACTERS:
-        return (f"This text has {len(text):,} characters; the app reads at most {MAX_CHARACTERS:,} per text. "
-                "Send its most telling part, or classify long texts on your own machine with `bert-sentiment predict`.")
+        return (
+            f"This text has {len(text):,} characters; the app reads at most {MAX_CHARACTERS:,} per text. "
+            "Send its most telling part, or classify long texts on your own machine with `bert-sentiment predict`."
+        )
     return None
 
 
@@ -80,7 +92,10 @@ def classify_many_at_once(classifier: SentimentClassifier, texts: list[str]) -> 
     given = [i for i, text in enumerate(texts) if clean_text(text)]
     for i, prediction in zip(given, classifier.predict([texts[i] for i in given])):
         shown = prediction.scores if prediction.sure else {"label": NOT_SURE, "confidences": prediction.scores}
-        answers[i] = shown, " ".join(filter(None, (unsure_note(classifier, prediction), truncation_note(classifier, prediction))))
+        answers[i] = (
+            shown,
+            " ".join(filter(None, (unsure_note(classifier, prediction), truncation_note(classifier, prediction)))),
+        )
     return answers
 
 
@@ -88,9 +103,15 @@ def unsure_note(classifier: SentimentClassifier, prediction) -> str:
     if prediction.sure:
         return ""
     precision = getattr(classifier.model.config, "abstain_precision", None)
-    right = f", the confidence at which its answers were right {precision:.0%} of the time on validation" if precision else ""
-    return (f"Not sure: the most likely label, {prediction.label}, has probability {prediction.score:.1%}, under "
-            f"{classifier.abstain_threshold:.1%}{right}.")  # fmt: skip
+    right = (
+        f", the confidence at which its answers were right {precision:.0%} of the time on validation"
+        if precision
+        else ""
+    )
+    return (
+        f"Not sure: the most likely label, {prediction.label}, has probability {prediction.score:.1%}, under "
+        f"{classifier.abstain_threshold:.1%}{right}."
+    )
 
 
 def truncation_note(classifier: SentimentClassifier, prediction) -> str:
@@ -138,8 +159,10 @@ def explanation_endpoint(classifier: SentimentClassifier):
         explanation = classifier.explain(text)
         toward = ", ".join(f"**{word}**" for word, _ in explanation.top(3)) or "none"
         against = ", ".join(f"**{word}**" for word, _ in explanation.against(3)) or "none"
-        note = (f"**{explanation.label}** ({explanation.probability:.1%}). Words that pushed toward it (red): "
-                f"{toward}; against it (purple): {against}. Method: {EXPLAINED_BY[explanation.method]}.")  # fmt: skip
+        note = (
+            f"**{explanation.label}** ({explanation.probability:.1%}). Words that pushed toward it (red): "
+            f"{toward}; against it (purple): {against}. Method: {EXPLAINED_BY[explanation.method]}."
+        )
         if explanation.run_length > 1:
             note += f" This text is long: runs of {explanation.run_length} neighbouring words were scored together."
         if explanation.truncated:
@@ -156,13 +179,19 @@ def classify_batch(classifier: SentimentClassifier, pasted: str, file, progress:
         raise gr.Error(str(err)) from None
     if not texts:
         return [], None, "Paste one text per line, or upload a .txt or .csv file."
-    predictions = classifier.predict(texts, progress=lambda done, total: progress(done / total, desc=f"{done}/{total}"),
-                                     lane="job")  # fmt: skip
-    path = write_csv(predictions_table(texts, predictions, classifier.labels), table_headers(classifier.labels),
-                     outbox.new_file("predictions.csv"))  # fmt: skip
+    predictions = classifier.predict(
+        texts, progress=lambda done, total: progress(done / total, desc=f"{done}/{total}"), lane="job"
+    )
+    path = write_csv(
+        predictions_table(texts, predictions, classifier.labels),
+        table_headers(classifier.labels),
+        outbox.new_file("predictions.csv"),
+    )
     rows = predictions_table(texts, predictions, classifier.labels, shown_characters=SHOWN_CHARACTERS)
     truncated = sum(p.truncated for p in predictions)
-    note = f"{len(texts):,} texts classified." + (f" {truncated:,} were longer than {classifier.max_length} tokens and were cut." if truncated else "")
+    note = f"{len(texts):,} texts classified." + (
+        f" {truncated:,} were longer than {classifier.max_length} tokens and were cut." if truncated else ""
+    )
     return rows, str(path), note
 
 
@@ -206,8 +235,13 @@ class PublicBlocks(gr.Blocks):
     launched."""
 
     def launch(self, *args, max_file_size=MAX_UPLOAD, state_session_capacity=SESSIONS_KEPT, mcp_server=True, **kwargs):
-        return super().launch(*args, max_file_size=max_file_size, state_session_capacity=state_session_capacity,
-                              mcp_server=mcp_server, **kwargs)  # fmt: skip
+        return super().launch(
+            *args,
+            max_file_size=max_file_size,
+            state_session_capacity=state_session_capacity,
+            mcp_server=mcp_server,
+            **kwargs,
+        )
 
 
 def described(function, limits: str) -> str:
@@ -226,8 +260,12 @@ def build_demo(classifier: SentimentClassifier, cache_cleanup: tuple[int, int] =
     with PublicBlocks(title=f"Sentiment: {classifier.model_id}", delete_cache=cache_cleanup) as demo:
         gr.Markdown(f"# Sentiment classifier\n`{classifier.model_id}` answers: {', '.join(classifier.labels)}")
         with gr.Tab("One text"):
-            text = gr.Textbox(label="Text", lines=3, max_length=MAX_CHARACTERS,
-                              placeholder=facts.examples[0] if facts.examples else "")  # fmt: skip
+            text = gr.Textbox(
+                label="Text",
+                lines=3,
+                max_length=MAX_CHARACTERS,
+                placeholder=facts.examples[0] if facts.examples else "",
+            )
             button = gr.Button("Classify", variant="primary")
             label = answer_label(label="Prediction", num_top_classes=len(classifier.labels))
             note = gr.Markdown()
@@ -237,12 +275,24 @@ def build_demo(classifier: SentimentClassifier, cache_cleanup: tuple[int, int] =
             why_note = gr.Markdown()
             # Single texts of waiting visitors share passes; jobs (batches, explanations) run in slices between them.
             single = {"batch": True, "max_batch_size": MAX_BATCH, "show_progress": "hidden", "concurrency_id": "single"}
-            button.click(predict, inputs=text, outputs=[label, note], api_name="predict",
-                         api_description=described(predict, limits), **single)  # fmt: skip
+            button.click(
+                predict,
+                inputs=text,
+                outputs=[label, note],
+                api_name="predict",
+                api_description=described(predict, limits),
+                **single,
+            )
             text.submit(predict, inputs=text, outputs=[label, note], api_name=False, **single)
             why.click(predict, inputs=text, outputs=[label, note], api_name=False, **single)  # the answer it explains
-            why.click(explain, inputs=text, outputs=[words, why_note], api_name="explain", concurrency_id="explain",
-                      api_description=described(explain, limits))  # fmt: skip
+            why.click(
+                explain,
+                inputs=text,
+                outputs=[words, why_note],
+                api_name="explain",
+                concurrency_id="explain",
+                api_description=described(explain, limits),
+            )
         with gr.Tab("Many texts"):
             pasted = gr.Textbox(label="One text per line", lines=8, max_length=MAX_BATCH_CHARACTERS)
             upload = gr.File(label="…or a .txt / .csv file", file_types=[".txt", ".csv"], type="filepath")
@@ -250,9 +300,15 @@ def build_demo(classifier: SentimentClassifier, cache_cleanup: tuple[int, int] =
             batch_note = gr.Markdown()
             table = gr.Dataframe(headers=table_headers(classifier.labels), label="Predictions", wrap=True)
             download = gr.File(label="Download as CSV")
-            run_batch.click(classify_texts, inputs=[pasted, upload], outputs=[table, download, batch_note],
-                            api_name="predict_batch", concurrency_id="jobs", concurrency_limit=JOBS_AT_ONCE,
-                            api_description=described(classify_texts, limits))  # fmt: skip
+            run_batch.click(
+                classify_texts,
+                inputs=[pasted, upload],
+                outputs=[table, download, batch_note],
+                api_name="predict_batch",
+                concurrency_id="jobs",
+                concurrency_limit=JOBS_AT_ONCE,
+                api_description=described(classify_texts, limits),
+            )
         gr.Markdown(limits)
         with gr.Accordion("About this model", open=False):
             gr.Markdown(facts.about)
@@ -262,15 +318,28 @@ def build_demo(classifier: SentimentClassifier, cache_cleanup: tuple[int, int] =
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="app.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=os.environ.get("MODEL_ID"), help="Hub id or local output_dir (default: $MODEL_ID)")
-    parser.add_argument("--revision", default=os.environ.get("MODEL_REVISION") or None,
-                        help="the model's commit to serve (default: $MODEL_REVISION, which deploy_space.py sets to the "
-                        "commit it checked; else the newest)")  # fmt: skip
-    parser.add_argument("--share", action="store_true", help="also serve a public gradio.live link (not inside a Space)")
-    parser.add_argument("--engine", choices=ENGINES, default=os.environ.get("ENGINE", "onnx"),
-                        help="onnx: ONNX Runtime on the model's onnx/ files (exported at start when missing); "
-                        "torch: the PyTorch model (default: $ENGINE, else onnx)")
+    parser = argparse.ArgumentParser(
+        prog="app.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default=os.environ.get("MODEL_ID"), help="Hub id or local output_dir (default: $MODEL_ID)"
+    )
+    parser.add_argument(
+        "--revision",
+        default=os.environ.get("MODEL_REVISION") or None,
+        help="the model's commit to serve (default: $MODEL_REVISION, which deploy_space.py sets to the "
+        "commit it checked; else the newest)",
+    )
+    parser.add_argument(
+        "--share", action="store_true", help="also serve a public gradio.live link (not inside a Space)"
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=os.environ.get("ENGINE", "onnx"),
+        help="onnx: ONNX Runtime on the model's onnx/ files (exported at start when missing); "
+        "torch: the PyTorch model (default: $ENGINE, else onnx)",
+    )
     parser.add_argument("--no_quantize", action="store_true", help="with --engine onnx: the fp32 graph instead of int8")
     # Inside a Space the app must listen on every interface; locally, only on this machine.
     default_host = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
@@ -279,8 +348,9 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def load_classifier(model: str | None, engine: str = "onnx", quantize: bool = True,
-                    revision: str | None = None) -> SentimentClassifier:  # fmt: skip
+def load_classifier(
+    model: str | None, engine: str = "onnx", quantize: bool = True, revision: str | None = None
+) -> SentimentClassifier:
     """The classifier, checked against the examples of the model's card, and warmed up."""
     examples = model_facts(model, []).examples if model else []
     classifier = load(model, engine=engine, quantize=quantize, revision=revision, check_texts=examples)

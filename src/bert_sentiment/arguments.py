@@ -33,13 +33,13 @@ class ModelArguments:
             "language of the data (bert-base-uncased for English, bert-base-chinese for Chinese)."
         },
     )
-    model_revision: str = field(
-        default="main", metadata={"help": "Branch, tag or commit of the model on the Hub."}
-    )
+    model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of the model on the Hub."})
     base_model_id: Optional[str] = field(
         default=None,
-        metadata={"help": "The Hub id a local --model_name_or_path folder holds (e.g. bert-base-uncased): the card and "
-                  "its metadata name it. Without it a local base model is named by its folder's name, never its path."},
+        metadata={
+            "help": "The Hub id a local --model_name_or_path folder holds (e.g. bert-base-uncased): the card and "
+            "its metadata name it. Without it a local base model is named by its folder's name, never its path."
+        },
     )
     cache_dir: Optional[str] = field(
         default=None, metadata={"help": "Where downloaded models and datasets are cached."}
@@ -119,15 +119,19 @@ class DataArguments:
     )
     validation_split_percentage: Optional[float] = field(
         default=None,
-        metadata={"help": "Percent of training data held out (stratified) when there is no validation split. Default: "
-                  "10%%, at most 5,000 texts (a 95%% margin of about +-0.8 points on accuracy; more texts cost an "
-                  "evaluation pass each epoch and train on fewer)."},
+        metadata={
+            "help": "Percent of training data held out (stratified) when there is no validation split. Default: "
+            "10%%, at most 5,000 texts (a 95%% margin of about +-0.8 points on accuracy; more texts cost an "
+            "evaluation pass each epoch and train on fewer)."
+        },
     )
     label_corrections: Optional[str] = field(
         default=None,
-        metadata={"help": "A spreadsheet from `bert-sentiment review` with its corrected_label column filled in (or a "
-                  "CSV with text and corrected_label): labels are corrected by text, and its 'to label' texts added to "
-                  "training, before the split."},
+        metadata={
+            "help": "A spreadsheet from `bert-sentiment review` with its corrected_label column filled in (or a "
+            "CSV with text and corrected_label): labels are corrected by text, and its 'to label' texts added to "
+            "training, before the split."
+        },
     )
     drop_cross_split_duplicates: bool = field(
         default=False,
@@ -150,8 +154,10 @@ class DataArguments:
     )
     long_text: str = field(
         default="truncate",
-        metadata={"help": "Texts over max_seq_length: 'truncate' (keep the start), 'head_tail' (start and end), or "
-                  "'chunks' (train on head+tail, evaluate and predict by averaging overlapping windows)."},
+        metadata={
+            "help": "Texts over max_seq_length: 'truncate' (keep the start), 'head_tail' (start and end), or "
+            "'chunks' (train on head+tail, evaluate and predict by averaging overlapping windows)."
+        },
     )
     max_train_samples: Optional[int] = field(
         default=None, metadata={"help": "Use only this many training examples (for quick runs)."}
@@ -179,9 +185,11 @@ class SentimentTrainingArguments(TrainingArguments):
     )
     layer_lr_decay: float = field(
         default=1.0,  # 1: one rate for every layer, as transformers trains
-        metadata={"help": "Layer-wise learning-rate decay: the head and pooler train at --learning_rate, each encoder "
-                  "layer below at this factor times the rate of the layer above it, the embeddings lowest "
-                  "(e.g. 0.85). 1 trains every layer at the same rate."},
+        metadata={
+            "help": "Layer-wise learning-rate decay: the head and pooler train at --learning_rate, each encoder "
+            "layer below at this factor times the rate of the layer above it, the embeddings lowest "
+            "(e.g. 0.85). 1 trains every layer at the same rate."
+        },
     )
     num_train_epochs: float = field(default=3.0, metadata={"help": "Training epochs."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size per device."})
@@ -203,7 +211,8 @@ class SentimentTrainingArguments(TrainingArguments):
         default=True, metadata={"help": "Keep the checkpoint that scored best on validation, not the last one."}
     )
     metric_for_best_model: Optional[str] = field(
-        default="f1", metadata={"help": "Validation metric that picks the best checkpoint (f1 is macro F1 for >2 classes)."}
+        default="f1",
+        metadata={"help": "Validation metric that picks the best checkpoint (f1 is macro F1 for >2 classes)."},
     )
     train_sampling_strategy: str = field(
         default="group_by_length",
@@ -224,8 +233,10 @@ class SentimentTrainingArguments(TrainingArguments):
     )
     checkpoint_minutes: float = field(
         default=10.0,
-        metadata={"help": "Besides each epoch's, save a checkpoint at least this often (minutes), so a hard kill "
-                  "(OOM killer, preemption) loses at most this much; 0 turns it off."},
+        metadata={
+            "help": "Besides each epoch's, save a checkpoint at least this often (minutes), so a hard kill "
+            "(OOM killer, preemption) loses at most this much; 0 turns it off."
+        },
     )
     early_stopping_patience: int = field(
         default=2, metadata={"help": "Stop after this many evaluations without improvement (0 disables)."}
@@ -238,54 +249,71 @@ class SentimentTrainingArguments(TrainingArguments):
         default=False, metadata={"help": "Continue from the last checkpoint in output_dir after an interruption."}
     )
     overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Write into an output_dir that already holds files: an earlier run's or others."}
+        default=False,
+        metadata={"help": "Write into an output_dir that already holds files: an earlier run's or others."},
     )
     seeds: int = field(
         default=1,
-        metadata={"help": "Train this many runs (seeds seed, seed+1, ...) on one split; report mean ± std of every "
-                  "metric and keep the best run's model by the validation metric."},
+        metadata={
+            "help": "Train this many runs (seeds seed, seed+1, ...) on one split; report mean ± std of every "
+            "metric and keep the best run's model by the validation metric."
+        },
     )
     split_seed: Optional[int] = field(
         default=None, metadata={"help": "Seed of the validation split and sample limits (default: --seed)."}
     )
     calibrate: bool = field(
         default=True,
-        metadata={"help": "After training, fit a temperature on the validation split and fold it into the classifier "
-                  "head, so every reader of the model gets calibrated probabilities (skipped under 50 texts)."},
+        metadata={
+            "help": "After training, fit a temperature on the validation split and fold it into the classifier "
+            "head, so every reader of the model gets calibrated probabilities (skipped under 50 texts)."
+        },
     )
     abstain_precision: Optional[float] = field(
         default=None,
-        metadata={"help": "Say 'not sure' below the lowest confidence whose answers reach this precision on validation "
-                  "(e.g. 0.95): saved with the model, applied by the app and load(). Unset: the coverage at 0.9, 0.95 "
-                  "and 0.99 is reported and every text is answered."},
+        metadata={
+            "help": "Say 'not sure' below the lowest confidence whose answers reach this precision on validation "
+            "(e.g. 0.95): saved with the model, applied by the app and load(). Unset: the coverage at 0.9, 0.95 "
+            "and 0.99 is reported and every text is answered."
+        },
     )
     find_label_issues: str = field(
         default="auto",
-        metadata={"help": "After training, rank the examples whose given label is likely wrong (confident learning, "
-                  "cleanlab) into output_dir/label_issues.jsonl. Training texts are scored out of sample by cheap "
-                  "cross-validated models ('fast'), joined by two models fine-tuned for one epoch on half the "
-                  "training set each ('thorough': finds more, costs about one epoch). 'auto': thorough when the run "
-                  "trains at least two epochs' worth and that epoch is estimated under 5 minutes. 'false' skips it."},
+        metadata={
+            "help": "After training, rank the examples whose given label is likely wrong (confident learning, "
+            "cleanlab) into output_dir/label_issues.jsonl. Training texts are scored out of sample by cheap "
+            "cross-validated models ('fast'), joined by two models fine-tuned for one epoch on half the "
+            "training set each ('thorough': finds more, costs about one epoch). 'auto': thorough when the run "
+            "trains at least two epochs' worth and that epoch is estimated under 5 minutes. 'false' skips it."
+        },
     )
     label_issue_sample: str = field(
         default="auto",
-        metadata={"help": "Training texts scored for label issues: 'auto' (a stratified sample sized to the training "
-                  "asked for: about one text per 10 trained, at least what 20 s of MiniLM reads), 'all', or a number."},
+        metadata={
+            "help": "Training texts scored for label issues: 'auto' (a stratified sample sized to the training "
+            "asked for: about one text per 10 trained, at least what 20 s of MiniLM reads), 'all', or a number."
+        },
     )
     evaluation_sample: str = field(
         default="auto",
-        metadata={"help": "Validation and test texts read: 'auto' (all of them, except in a short try, which reads a "
-                  "stratified sample of as many texts as its training costs passes, at least 2,000), 'all', or a number."},
+        metadata={
+            "help": "Validation and test texts read: 'auto' (all of them, except in a short try, which reads a "
+            "stratified sample of as many texts as its training costs passes, at least 2,000), 'all', or a number."
+        },
     )
     export_onnx: bool = field(
         default=True,
-        metadata={"help": "After training, export onnx/model.onnx and a dynamic-int8 onnx/model_quantized.onnx beside "
-                  "the weights (for ONNX Runtime, the app and transformers.js), verified against PyTorch first."},
+        metadata={
+            "help": "After training, export onnx/model.onnx and a dynamic-int8 onnx/model_quantized.onnx beside "
+            "the weights (for ONNX Runtime, the app and transformers.js), verified against PyTorch first."
+        },
     )
     hp_search: bool = field(
         default=False,
-        metadata={"help": "Search learning rate, batch size, epochs, warmup and weight decay with Optuna on the "
-                  "validation split before the final run (space in bert_sentiment/hp_search.py)."},
+        metadata={
+            "help": "Search learning rate, batch size, epochs, warmup and weight decay with Optuna on the "
+            "validation split before the final run (space in bert_sentiment/hp_search.py)."
+        },
     )
     hp_search_trials: int = field(default=10, metadata={"help": "Trials of the --hp_search budget."})
     hub_private: bool = field(
@@ -309,12 +337,15 @@ class SentimentTrainingArguments(TrainingArguments):
         if self.checkpoint_minutes < 0:
             raise UserError(f"--checkpoint_minutes {self.checkpoint_minutes:g} must be 0 (off) or more, e.g. 10.")
         if not 0 < self.layer_lr_decay <= 1:
-            raise UserError(f"--layer_lr_decay {self.layer_lr_decay:g} must be above 0 and at most 1 (1 turns it off), "
-                            "e.g. 0.85.")  # fmt: skip
+            raise UserError(
+                f"--layer_lr_decay {self.layer_lr_decay:g} must be above 0 and at most 1 (1 turns it off), e.g. 0.85."
+            )
         self.find_label_issues = label_issue_mode(self.find_label_issues)
         if self.abstain_precision is not None and not 0 < self.abstain_precision < 1:
-            raise UserError(f"--abstain_precision {self.abstain_precision:g} must be between 0 and 1, e.g. 0.95 (answers "
-                            "right 95% of the time).")  # fmt: skip
+            raise UserError(
+                f"--abstain_precision {self.abstain_precision:g} must be between 0 and 1, e.g. 0.95 (answers "
+                "right 95% of the time)."
+            )
         sample_size(self.label_issue_sample)  # refused now, with the choices, rather than after training
         sample_size(self.evaluation_sample, "--evaluation_sample")
         if self.class_weighting not in CLASS_WEIGHTINGS:
@@ -335,16 +366,20 @@ class SentimentTrainingArguments(TrainingArguments):
             self.precision_reason = "asked for with --bf16/--fp16"
         else:
             precision, self.precision_reason = (
-                auto_precision(on_cpu) if self.precision == "auto" else (self.precision, f"asked for with --precision {self.precision}")
-            )  # fmt: skip
+                auto_precision(on_cpu)
+                if self.precision == "auto"
+                else (self.precision, f"asked for with --precision {self.precision}")
+            )
             self.bf16, self.fp16 = precision == "bf16", precision == "fp16"
             if precision == "tf32" and on_cpu:
                 self.precision_reason += "; TF32 is a GPU mode, so a CPU trains in fp32"
             elif precision == "tf32":
                 self.tf32 = True
         if self.bf16 and on_cpu and not cpu_has_native_bf16():
-            logger.warning("bf16 on this CPU is emulated (no AMX or AVX-512 BF16) and will be slow; "
-                           "--precision auto picks fp32 here.")  # fmt: skip
+            logger.warning(
+                "bf16 on this CPU is emulated (no AMX or AVX-512 BF16) and will be slow; "
+                "--precision auto picks fp32 here."
+            )
         if self.bf16 and not torch.cuda.is_available():
             self.use_cpu = True  # transformers only allows bf16 on CPU when asked to use the CPU
 

@@ -22,8 +22,9 @@ def tfidf_vectorizer(language: str) -> TfidfVectorizer:
     return TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=TFIDF_MAX_FEATURES, sublinear_tf=True)
 
 
-def baseline_results(splits, language: str, seed: int, max_texts: int | None = None,
-                     show_progress: bool = False) -> dict[str, dict[str, dict]]:  # fmt: skip
+def baseline_results(
+    splits, language: str, seed: int, max_texts: int | None = None, show_progress: bool = False
+) -> dict[str, dict[str, dict]]:
     """{split: {baseline: metrics}} for every evaluation split, fitted on the training split (on a stratified sample
     of `max_texts` of it when it is larger)."""
     from tqdm.auto import tqdm

@@ -60,7 +60,9 @@ class AnalysisBudget:
         facts = {}
         if self.baseline_sample < self.train_texts:
             facts["baseline_sample"] = {"fitted_on": self.baseline_sample, "of": self.train_texts}
-        sampled = {split: {"evaluated": read, "of": size} for split, (read, size) in self.evaluated.items() if read < size}
+        sampled = {
+            split: {"evaluated": read, "of": size} for split, (read, size) in self.evaluated.items() if read < size
+        }
         if sampled:
             facts["evaluation_sample"] = sampled
         return facts
@@ -74,16 +76,22 @@ class AnalysisBudget:
             mode = "fast models, and fold models if they fit" if self.label_issues == "auto" else f"{self.label_issues}"
             whole = "all" if self.label_issue_sample == self.train_texts else "a stratified sample of"
             share = self.label_issue_sample / (TRAINING_PASSES * max(self.trained_texts, 1))
-            lines.append(f"  label issues: {mode}, on {whole} {self.label_issue_sample:,} of {self.train_texts:,} "
-                         f"training texts, reading them once costs about {share:.0%} of the training"
-                         f"{'' if whole == 'all' else ' (--label_issue_sample all scores every one)'}")  # fmt: skip
+            lines.append(
+                f"  label issues: {mode}, on {whole} {self.label_issue_sample:,} of {self.train_texts:,} "
+                f"training texts, reading them once costs about {share:.0%} of the training"
+                f"{'' if whole == 'all' else ' (--label_issue_sample all scores every one)'}"
+            )
         whole = self.baseline_sample == self.train_texts
-        lines.append(f"  TF-IDF baseline: fitted on {'all' if whole else 'a stratified sample of'} "
-                     f"{self.baseline_sample:,} training texts")  # fmt: skip
+        lines.append(
+            f"  TF-IDF baseline: fitted on {'all' if whole else 'a stratified sample of'} "
+            f"{self.baseline_sample:,} training texts"
+        )
         for split, (read, size) in self.evaluated.items():
             if read < size:
-                lines.append(f"  evaluation: {split} read on a stratified sample of {read:,} of its {size:,} texts, a short "
-                             f"run's share (--evaluation_sample all reads every one)")  # fmt: skip
+                lines.append(
+                    f"  evaluation: {split} read on a stratified sample of {read:,} of its {size:,} texts, a short "
+                    f"run's share (--evaluation_sample all reads every one)"
+                )
         return "\n".join(lines)
 
 
@@ -106,14 +114,23 @@ def sample_size(value: str, flag: str = "--label_issue_sample") -> int | None:
 def trained_texts(training_args, train_texts: int) -> int:
     """How many texts the training will read: from --max_steps when set, else from the epochs."""
     if training_args.max_steps and training_args.max_steps > 0:
-        per_step = (training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
-                    * max(training_args.world_size, 1))  # fmt: skip
+        per_step = (
+            training_args.per_device_train_batch_size
+            * training_args.gradient_accumulation_steps
+            * max(training_args.world_size, 1)
+        )
         return training_args.max_steps * per_step
     return math.ceil(training_args.num_train_epochs * train_texts)
 
 
-def plan_analyses(training_args, train_texts: int, label_counts: list[int], mean_tokens: float, config,
-                  evaluation_sizes: dict | None = None) -> AnalysisBudget:  # fmt: skip
+def plan_analyses(
+    training_args,
+    train_texts: int,
+    label_counts: list[int],
+    mean_tokens: float,
+    config,
+    evaluation_sizes: dict | None = None,
+) -> AnalysisBudget:
     """The budget for this run (see the module's docstring); evaluation_sizes: each evaluation split's size."""
     trained = trained_texts(training_args, train_texts)
     per_text = max(mean_tokens, 1) * config.num_hidden_layers * config.hidden_size**2
@@ -123,11 +140,19 @@ def plan_analyses(training_args, train_texts: int, label_counts: list[int], mean
     mode, why = training_args.find_label_issues, None
     smallest = min(round(count * sample / train_texts) for count in label_counts)
     if mode != "false" and smallest < MIN_TEXTS_PER_CLASS and sample < train_texts:
-        mode, why = "false", (f"a sample of {sample:,} training texts holds only {smallest} of the rarest class, fewer "
-                              f"than {MIN_TEXTS_PER_CLASS}; --label_issue_sample all scores every text")  # fmt: skip
+        mode, why = (
+            "false",
+            (
+                f"a sample of {sample:,} training texts holds only {smallest} of the rarest class, fewer "
+                f"than {MIN_TEXTS_PER_CLASS}; --label_issue_sample all scores every text"
+            ),
+        )
     if mode == "auto" and train_texts > FOLD_SHARE * trained:
         mode = "fast"  # fold models would train more than half of what the run itself trains
-    evaluated = {split: (evaluation_sample(training_args, trained, size), size) for split, size in (evaluation_sizes or {}).items()}
+    evaluated = {
+        split: (evaluation_sample(training_args, trained, size), size)
+        for split, size in (evaluation_sizes or {}).items()
+    }
     return AnalysisBudget(trained, mode, sample, min(train_texts, BASELINE_MAX_TEXTS), train_texts, why, evaluated)
 
 
@@ -149,6 +174,7 @@ def stratified_sample(labels, size: int, seed: int) -> np.ndarray:
     from sklearn.model_selection import train_test_split
 
     lone_class = np.unique(labels, return_counts=True)[1].min() < 2  # a class of one text cannot be split
-    rows, _ = train_test_split(np.arange(len(labels)), train_size=size, stratify=None if lone_class else labels,
-                               random_state=seed)  # fmt: skip
+    rows, _ = train_test_split(
+        np.arange(len(labels)), train_size=size, stratify=None if lone_class else labels, random_state=seed
+    )
     return np.sort(rows)

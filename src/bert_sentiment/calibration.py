@@ -33,7 +33,9 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, owners: np.ndarray |
     def nll():
         optimizer.zero_grad()
         windows = torch.softmax(logits_t / log_t.exp(), dim=-1)
-        texts = torch.zeros(len(labels), logits_t.shape[1], dtype=torch.float64).index_add_(0, owners_t, windows) / counts
+        texts = (
+            torch.zeros(len(labels), logits_t.shape[1], dtype=torch.float64).index_add_(0, owners_t, windows) / counts
+        )
         loss = -torch.log(texts[torch.arange(len(labels)), labels_t].clamp(min=1e-12)).mean()
         loss.backward()
         return loss
@@ -48,8 +50,13 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     correct = probabilities.argmax(axis=1) == labels
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    return float(sum(abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
-                     for b in range(bins) if (which == b).any()))  # fmt: skip
+    return float(
+        sum(
+            abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+            for b in range(bins)
+            if (which == b).any()
+        )
+    )
 
 
 def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -86,9 +93,11 @@ def calibration_report(probabilities: np.ndarray, labels: np.ndarray, temperatur
     labels = np.asarray(labels)
     before = uncalibrated(probabilities, temperature)
     return {
-        "ece_before": expected_calibration_error(before, labels), "ece_after": expected_calibration_error(probabilities, labels),
-        "nll_before": negative_log_likelihood(before, labels), "nll_after": negative_log_likelihood(probabilities, labels),
-    }  # fmt: skip
+        "ece_before": expected_calibration_error(before, labels),
+        "ece_after": expected_calibration_error(probabilities, labels),
+        "nll_before": negative_log_likelihood(before, labels),
+        "nll_after": negative_log_likelihood(probabilities, labels),
+    }
 
 
 def plot_reliability(probabilities: np.ndarray, labels: np.ndarray, temperature: float, title: str, path: Path) -> None:
@@ -101,14 +110,23 @@ def plot_reliability(probabilities: np.ndarray, labels: np.ndarray, temperature:
     labels = np.asarray(labels)
     figure, axes = plt.subplots(figsize=(5, 5))
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    for name, shown, marker in (("before", uncalibrated(probabilities, temperature), "o"), ("after", probabilities, "s")):
+    for name, shown, marker in (
+        ("before", uncalibrated(probabilities, temperature), "o"),
+        ("after", probabilities, "s"),
+    ):
         confidence, correct = shown.max(axis=1), shown.argmax(axis=1) == labels
         edges = np.linspace(0, 1, ECE_BINS + 1)
         which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, ECE_BINS - 1)
         used = [b for b in range(ECE_BINS) if (which == b).any()]
-        axes.plot([confidence[which == b].mean() for b in used], [correct[which == b].mean() for b in used], marker=marker,
-                  label=f"{name} (ECE {expected_calibration_error(shown, labels):.3f})")  # fmt: skip
-    axes.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="confidence (probability of the predicted label)", ylabel="accuracy")
+        axes.plot(
+            [confidence[which == b].mean() for b in used],
+            [correct[which == b].mean() for b in used],
+            marker=marker,
+            label=f"{name} (ECE {expected_calibration_error(shown, labels):.3f})",
+        )
+    axes.set(
+        xlim=(0, 1.02), ylim=(0, 1.02), xlabel="confidence (probability of the predicted label)", ylabel="accuracy"
+    )
     axes.set_title(title)
     axes.legend(loc="upper left")
     figure.tight_layout()

@@ -10,22 +10,44 @@ from bert_sentiment.facts import RunFacts
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "multilingual": "multilingual"}
 SPLIT_NAMES = {"validation": "Validation", "test": "Test"}
 SHOWN_HYPERPARAMETERS = (
-    "learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
-    "warmup_steps", "weight_decay", "lr_scheduler_type", "optim", "seed", "bf16", "fp16",
-    "train_sampling_strategy", "early_stopping_patience", "class_weighting",
-)  # fmt: skip
+    "learning_rate",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "warmup_steps",
+    "weight_decay",
+    "lr_scheduler_type",
+    "optim",
+    "seed",
+    "bf16",
+    "fp16",
+    "train_sampling_strategy",
+    "early_stopping_patience",
+    "class_weighting",
+)
 
 
 def dataset_identity(source: dict) -> dict:
     """Hub id, config and commit for Hub data; for local data a stable name taken from the file."""
     if source["kind"] == "hub":
-        return {"type": source["dataset_name"], "name": source["dataset_name"], "config": source.get("config"),
-                "revision": source.get("commit") or source.get("revision"), "on_hub": True}  # fmt: skip
+        return {
+            "type": source["dataset_name"],
+            "name": source["dataset_name"],
+            "config": source.get("config"),
+            "revision": source.get("commit") or source.get("revision"),
+            "on_hub": True,
+        }
     files = source["files"]
     first = files.get("train") or next(iter(files.values()))
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.get("name") or first["name"].split(".")[0]).strip("-")
-    return {"type": stem or "local-data", "name": source.get("name") or first["name"], "config": None,
-            "revision": None, "on_hub": False, "sha256": {split: f["sha256"] for split, f in files.items()}}  # fmt: skip
+    return {
+        "type": stem or "local-data",
+        "name": source.get("name") or first["name"],
+        "config": None,
+        "revision": None,
+        "on_hub": False,
+        "sha256": {split: f["sha256"] for split, f in files.items()},
+    }
 
 
 def _score(value: float) -> str:
@@ -42,7 +64,9 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "num_labels": len(names),
         "label_list": ", ".join(names),
         "label_list_code": ", ".join(f"`{name}`" for name in names),
-        "base_model": f"`{facts.base_model}` (a local model)" if facts.base_model_local else _model_link(facts.base_model),
+        "base_model": f"`{facts.base_model}` (a local model)"
+        if facts.base_model_local
+        else _model_link(facts.base_model),
         "data_description": _data_description(facts.data["source"]),
         "headline": _headline(facts),
         "baseline_warning": baseline_warning(facts),
@@ -109,7 +133,9 @@ def _headline(facts: RunFacts) -> dict | None:
         "split": split,
         "accuracy": _score(report["metrics"]["accuracy"]),
         "f1": _score(report["metrics"]["f1"]),
-        "tfidf": _score(baselines["tfidf_logistic_regression"]["accuracy"]) if "tfidf_logistic_regression" in baselines else None,
+        "tfidf": _score(baselines["tfidf_logistic_regression"]["accuracy"])
+        if "tfidf_logistic_regression" in baselines
+        else None,
         "majority": _score(baselines["majority_class"]["accuracy"]) if "majority_class" in baselines else None,
     }
 
@@ -123,11 +149,17 @@ def baseline_warning(facts: RunFacts) -> str | None:
     steps, epochs = facts.training.get("global_steps"), facts.training.get("epochs_run")
     trained = f" (this run trained {steps:,} steps, {epochs:.2g} epochs)" if steps and epochs else ""
     helps = f"more training{trained}, more or cleaner data, or another base model"
-    advice = f"What usually helps: {helps}." if gap <= 0 else f"More {split} texts would tell them apart; if the gap stays small: {helps}."
-    return (f"The fine-tuned model {'does not beat' if gap <= 0 else 'is not clearly better than'} the TF-IDF + "
-            f"logistic regression baseline on the {split} split: accuracy {_score(verdict['model'])} against "
-            f"{_score(verdict['baseline'])}, a gap of {100 * gap:+.2f} points, where {verdict['texts']:,} texts cannot "
-            f"tell apart differences within ±{100 * verdict['noise']:.2f} points. {advice}")  # fmt: skip
+    advice = (
+        f"What usually helps: {helps}."
+        if gap <= 0
+        else f"More {split} texts would tell them apart; if the gap stays small: {helps}."
+    )
+    return (
+        f"The fine-tuned model {'does not beat' if gap <= 0 else 'is not clearly better than'} the TF-IDF + "
+        f"logistic regression baseline on the {split} split: accuracy {_score(verdict['model'])} against "
+        f"{_score(verdict['baseline'])}, a gap of {100 * gap:+.2f} points, where {verdict['texts']:,} texts cannot "
+        f"tell apart differences within ±{100 * verdict['noise']:.2f} points. {advice}"
+    )
 
 
 def _usage_example(facts: RunFacts) -> str:
@@ -139,21 +171,36 @@ def _usage_example(facts: RunFacts) -> str:
 
 def _split_section(split: str, facts: RunFacts, image_dir: Path | None) -> dict:
     report, names = facts.results[split], facts.label_names
-    rows = [{"name": "**this model**" if name == "this model" else name,
-             **{k: _score(metrics[k]) for k in ("accuracy", "precision", "recall", "f1")}}
-            for name, metrics in facts.metric_rows(split).items()]  # fmt: skip
+    rows = [
+        {
+            "name": "**this model**" if name == "this model" else name,
+            **{k: _score(metrics[k]) for k in ("accuracy", "precision", "recall", "f1")},
+        }
+        for name, metrics in facts.metric_rows(split).items()
+    ]
     weighted = None
     if "f1_weighted" in report["metrics"]:
         weighted = {k: _score(report["metrics"][f"{k}_weighted"]) for k in ("precision", "recall", "f1")}
     per_class = [
-        {"label": name, "precision": _score(c["precision"]), "recall": _score(c["recall"]),
-         "f1": _score(c["f1-score"]), "support": int(c["support"])}
+        {
+            "label": name,
+            "precision": _score(c["precision"]),
+            "recall": _score(c["recall"]),
+            "f1": _score(c["f1-score"]),
+            "support": int(c["support"]),
+        }
         for name, c in ((name, report["per_class"][name]) for name in names)
-    ]  # fmt: skip
+    ]
     image = f"confusion_matrix_{split}.png"
     has_image = image_dir is not None and (Path(image_dir) / image).exists()
-    return {"name": SPLIT_NAMES.get(split, split), "num_examples": report["num_examples"], "rows": rows,
-            "weighted": weighted, "per_class": per_class, "image": image if has_image else None}  # fmt: skip
+    return {
+        "name": SPLIT_NAMES.get(split, split),
+        "num_examples": report["num_examples"],
+        "rows": rows,
+        "weighted": weighted,
+        "per_class": per_class,
+        "image": image if has_image else None,
+    }
 
 
 def _label_issues_note(issues: dict | None) -> str | None:
@@ -161,11 +208,17 @@ def _label_issues_note(issues: dict | None) -> str | None:
         return None
     counts = ", ".join(f"{count:,} of the {split} examples" for split, count in issues["counts"].items())
     sample = issues.get("train_sample")
-    scored = (f" Training texts were scored on a stratified sample of {sample['scored']:,} of {sample['of']:,}, so the "
-              "training count is of that sample." if sample else "")  # fmt: skip
-    return (f"Likely label errors in the data (confident learning with cleanlab, on out-of-sample probabilities: "
-            f"{issues['train_method']} for training, {issues['eval_method']} for the other splits): {counts}.{scored} "
-            "The ranked list stays with the training run (it holds the texts).")  # fmt: skip
+    scored = (
+        f" Training texts were scored on a stratified sample of {sample['scored']:,} of {sample['of']:,}, so the "
+        "training count is of that sample."
+        if sample
+        else ""
+    )
+    return (
+        f"Likely label errors in the data (confident learning with cleanlab, on out-of-sample probabilities: "
+        f"{issues['train_method']} for training, {issues['eval_method']} for the other splits): {counts}.{scored} "
+        "The ranked list stays with the training run (it holds the texts)."
+    )
 
 
 def _onnx_section(facts: RunFacts) -> dict | None:
@@ -173,33 +226,52 @@ def _onnx_section(facts: RunFacts) -> dict | None:
     if not facts.has_onnx:
         return None
     onnx = facts.onnx
-    return {"texts": onnx["texts"], "fp32": f"{onnx['fp32_max_difference']:.0e}",
-            "checked_on": onnx.get("checked_on", "texts"), "recipe": onnx.get("int8_recipe"), "labels": _int8_labels(onnx),
-            "size": f"{onnx['int8_size_share']:.0%} of the fp32 file's size" if onnx.get("int8_size_share")
-            else "smaller"}  # fmt: skip
+    return {
+        "texts": onnx["texts"],
+        "fp32": f"{onnx['fp32_max_difference']:.0e}",
+        "checked_on": onnx.get("checked_on", "texts"),
+        "recipe": onnx.get("int8_recipe"),
+        "labels": _int8_labels(onnx),
+        "size": f"{onnx['int8_size_share']:.0%} of the fp32 file's size" if onnx.get("int8_size_share") else "smaller",
+    }
 
 
 def _int8_labels(onnx: dict) -> str:
     """How int8's labels compared with PyTorch's: on every text, or on those PyTorch decides by the check's margin."""
-    agreement, margin, compared = f"{100 * onnx['int8_label_agreement']:.1f}%", onnx.get("label_margin"), onnx.get("labels_compared")
+    agreement, margin, compared = (
+        f"{100 * onnx['int8_label_agreement']:.1f}%",
+        onnx.get("label_margin"),
+        onnx.get("labels_compared"),
+    )
     if not margin:
         return f"int8 gives PyTorch's label on {agreement} of them"
     if not compared:
-        return (f"int8's labels were not compared, as PyTorch decides none of these texts by {margin:g} in probability or "
-                "more (near-ties may flip)")  # fmt: skip
-    return (f"int8 gives PyTorch's label on {agreement} of the {compared} that PyTorch decides by at least {margin:g} in "
-            "probability (near-ties may flip)")  # fmt: skip
+        return (
+            f"int8's labels were not compared, as PyTorch decides none of these texts by {margin:g} in probability or "
+            "more (near-ties may flip)"
+        )
+    return (
+        f"int8 gives PyTorch's label on {agreement} of the {compared} that PyTorch decides by at least {margin:g} in "
+        "probability (near-ties may flip)"
+    )
 
 
 def _calibration_section(facts: RunFacts, image_dir: Path | None) -> dict | None:
     if not facts.calibration:
         return None
-    rows = [{"split": SPLIT_NAMES.get(split, split), **{k: _score(v) for k, v in report["calibration"].items()}}
-            for split, report in facts.results.items() if "calibration" in report]  # fmt: skip
+    rows = [
+        {"split": SPLIT_NAMES.get(split, split), **{k: _score(v) for k, v in report["calibration"].items()}}
+        for split, report in facts.results.items()
+        if "calibration" in report
+    ]
     image = f"reliability_{facts.headline_split}.png"
     has_image = image_dir is not None and (Path(image_dir) / image).exists()
-    return {"temperature": f"{facts.calibration['temperature']:.3f}", "texts": facts.calibration["texts"], "rows": rows,
-            "image": image if has_image else None}  # fmt: skip
+    return {
+        "temperature": f"{facts.calibration['temperature']:.3f}",
+        "texts": facts.calibration["texts"],
+        "rows": rows,
+        "image": image if has_image else None,
+    }
 
 
 def _abstention_section(facts: RunFacts, image_dir: Path | None) -> dict | None:
@@ -210,44 +282,69 @@ def _abstention_section(facts: RunFacts, image_dir: Path | None) -> dict | None:
     rows = []
     for target, entry in report["targets"].items():
         chosen, test = entry["validation"], entry.get(held_out) if held_out else None
-        rows.append({
-            "target": target + (" (chosen)" if report["target"] and float(target) == report["target"] else ""),
-            "threshold": _score(entry["threshold"]) if entry["threshold"] is not None else "out of reach",
-            "validation": f"{chosen['precision']:.3f}, {chosen['coverage']:.1%}",
-            "test": f"{test['precision']:.3f}, {test['coverage']:.1%}" if test else "–",
-        })  # fmt: skip
+        rows.append(
+            {
+                "target": target + (" (chosen)" if report["target"] and float(target) == report["target"] else ""),
+                "threshold": _score(entry["threshold"]) if entry["threshold"] is not None else "out of reach",
+                "validation": f"{chosen['precision']:.3f}, {chosen['coverage']:.1%}",
+                "test": f"{test['precision']:.3f}, {test['coverage']:.1%}" if test else "–",
+            }
+        )
     has_image = image_dir is not None and (Path(image_dir) / PRECISION_COVERAGE_IMAGE).exists()
     threshold = report["threshold"]
-    return {"threshold": _score(threshold) if threshold is not None else None, "target": f"{report['target']:g}" if report["target"] else None,
-            "held_out": held_out, "rows": rows,
-            "image": PRECISION_COVERAGE_IMAGE if has_image else None}  # fmt: skip
+    return {
+        "threshold": _score(threshold) if threshold is not None else None,
+        "target": f"{report['target']:g}" if report["target"] else None,
+        "held_out": held_out,
+        "rows": rows,
+        "image": PRECISION_COVERAGE_IMAGE if has_image else None,
+    }
 
 
 def _seeds_section(seeds: dict | None) -> dict | None:
     if not seeds:
         return None
     rows = [
-        {"split": SPLIT_NAMES.get(split, split), "metric": metric, "mean": _score(v["mean"]), "std": _score(v["std"]),
-         "min": _score(v["min"]), "max": _score(v["max"])}
-        for split, metrics in seeds["splits"].items() for metric, v in metrics.items()
+        {
+            "split": SPLIT_NAMES.get(split, split),
+            "metric": metric,
+            "mean": _score(v["mean"]),
+            "std": _score(v["std"]),
+            "min": _score(v["min"]),
+            "max": _score(v["max"]),
+        }
+        for split, metrics in seeds["splits"].items()
+        for metric, v in metrics.items()
         if metric in ("accuracy", "precision", "recall", "f1")
-    ]  # fmt: skip
-    return {"count": seeds["count"], "list": ", ".join(map(str, seeds["seeds"])), "best": seeds["best_seed"],
-            "metric": seeds["metric_for_best_model"], "rows": rows}  # fmt: skip
+    ]
+    return {
+        "count": seeds["count"],
+        "list": ", ".join(map(str, seeds["seeds"])),
+        "best": seeds["best_seed"],
+        "metric": seeds["metric_for_best_model"],
+        "rows": rows,
+    }
 
 
 def _search_section(search: dict | None) -> dict | None:
     if not search:
         return None
     finished = [t for t in search["trials"] if t["state"] == "COMPLETE"]
-    return {"count": len(finished), "metric": search["metric"].removeprefix("eval_"), "best": search["best"]["trial"],
-            "value": _score(search["best"]["value"]), "space": list(search["space"].items())}  # fmt: skip
+    return {
+        "count": len(finished),
+        "metric": search["metric"].removeprefix("eval_"),
+        "best": search["best"]["trial"],
+        "value": _score(search["best"]["value"]),
+        "space": list(search["space"].items()),
+    }
 
 
 def _metric_note(names: list[str]) -> str:
     if len(names) == 2:
         return f"Precision, recall and F1 treat `{names[1]}` as the positive class. Baselines are fitted on the same training split."
-    return "Precision, recall and F1 are macro averages over the classes. Baselines are fitted on the same training split."
+    return (
+        "Precision, recall and F1 are macro averages over the classes. Baselines are fitted on the same training split."
+    )
 
 
 def _data_section(facts: RunFacts) -> dict:
@@ -255,53 +352,90 @@ def _data_section(facts: RunFacts) -> dict:
     dataset = dataset_identity(data["source"])
     if dataset["on_hub"]:
         source = data["source"]
-        revision = (f" at commit `{source['commit']}`" if source.get("commit") else
-                    f" at revision `{source['revision']}`" if source.get("revision") else "")  # fmt: skip
+        revision = (
+            f" at commit `{source['commit']}`"
+            if source.get("commit")
+            else f" at revision `{source['revision']}`"
+            if source.get("revision")
+            else ""
+        )
         paragraph = f"{_data_description(data['source'])}{revision}."
     else:
         hashes = ", ".join(f"{split}: `{sha[:16]}…`" for split, sha in dataset["sha256"].items())
         what = "rows" if data["source"]["kind"] == "memory" else "files"
-        paragraph = (f"The local data `{dataset['name']}`, which is not on the Hub; the results above name it "
-                     f"`{dataset['type']}`. SHA-256 of the {what}: {hashes}.")  # fmt: skip
+        paragraph = (
+            f"The local data `{dataset['name']}`, which is not on the Hub; the results above name it "
+            f"`{dataset['type']}`. SHA-256 of the {what}: {hashes}."
+        )
     paragraph += f" Text column(s): {', '.join(data['text_columns'])}; labels from column `{data['label_column']}` ({data['labels_from']})."
     order = ["train", "validation", "test"]
     rows = [
-        {"split": split, "size": f"{size:,}",
-         "balance": ", ".join(f"{label} {count:,} ({count / max(size, 1):.0%})" for label, count in data["label_counts"][split].items())}
+        {
+            "split": split,
+            "size": f"{size:,}",
+            "balance": ", ".join(
+                f"{label} {count:,} ({count / max(size, 1):.0%})"
+                for label, count in data["label_counts"][split].items()
+            ),
+        }
         for split, size in sorted(data["sizes"].items(), key=lambda item: order.index(item[0]))
-    ]  # fmt: skip
-    return {"data_paragraph": paragraph, "data_rows": rows, "label_header": "label balance", "data_notes": _data_notes(data)}
+    ]
+    return {
+        "data_paragraph": paragraph,
+        "data_rows": rows,
+        "label_header": "label balance",
+        "data_notes": _data_notes(data),
+    }
 
 
 def _data_notes(data: dict) -> list[str]:
     notes = []
     if "validation_from_train_percent" in data:  # runs before 0.3
-        notes.append(f"The validation split is a stratified {data['validation_from_train_percent']:g}% of the training data, held out before tokenization.")
+        notes.append(
+            f"The validation split is a stratified {data['validation_from_train_percent']:g}% of the training data, held out before tokenization."
+        )
     if "validation_from_train" in data:
         held_out = data["validation_from_train"]
-        notes.append(f"The validation split is a stratified {held_out['percent']:g}% ({held_out['texts']:,} texts) of "
-                     "the training data, held out before tokenization.")  # fmt: skip
+        notes.append(
+            f"The validation split is a stratified {held_out['percent']:g}% ({held_out['texts']:,} texts) of "
+            "the training data, held out before tokenization."
+        )
     if "baseline_sample" in data:
         sample = data["baseline_sample"]
-        notes.append(f"The TF-IDF baseline was fitted on a stratified sample of {sample['fitted_on']:,} of the "
-                     f"{sample['of']:,} training texts.")  # fmt: skip
+        notes.append(
+            f"The TF-IDF baseline was fitted on a stratified sample of {sample['fitted_on']:,} of the "
+            f"{sample['of']:,} training texts."
+        )
     if "label_corrections" in data:
         fixed = data["label_corrections"]
         where = ", ".join(f"{n:,} in {split}" for split, n in fixed["per_split"].items() if n)
-        added = f", and {fixed['added']:,} texts were added to training with the labels given there" if fixed["added"] else ""
-        notes.append(f"{fixed['corrected']:,} labels were corrected by hand{f' ({where})' if where else ''} from "
-                     f"`{fixed['file']}` (SHA-256 {fixed['sha256'][:16]}){added}.")  # fmt: skip
+        added = (
+            f", and {fixed['added']:,} texts were added to training with the labels given there"
+            if fixed["added"]
+            else ""
+        )
+        notes.append(
+            f"{fixed['corrected']:,} labels were corrected by hand{f' ({where})' if where else ''} from "
+            f"`{fixed['file']}` (SHA-256 {fixed['sha256'][:16]}){added}."
+        )
     for split, sample in data.get("evaluation_sample", {}).items():
-        notes.append(f"A short run: its {split} figures were measured on a stratified sample of {sample['evaluated']:,} "
-                     f"of the {sample['of']:,} {split} texts.")  # fmt: skip
+        notes.append(
+            f"A short run: its {split} figures were measured on a stratified sample of {sample['evaluated']:,} "
+            f"of the {sample['of']:,} {split} texts."
+        )
     dropped = sum(data.get("dropped", {}).values())
     if dropped:
         notes.append(f"{dropped:,} rows with an empty text or a missing label were removed.")
     duplicates = {k: v for k, v in data.get("cross_split_duplicates", {}).items() if k != "dropped_from_train" and v}
     for split, count in duplicates.items():
-        notes.append(f"{count:,} training texts also occur in {split}" + (
-            "; they were removed from training." if data["cross_split_duplicates"].get("dropped_from_train") else
-            "; scores on that split may overstate generalisation."))  # fmt: skip
+        notes.append(
+            f"{count:,} training texts also occur in {split}"
+            + (
+                "; they were removed from training."
+                if data["cross_split_duplicates"].get("dropped_from_train")
+                else "; scores on that split may overstate generalisation."
+            )
+        )
     return notes
 
 
@@ -316,22 +450,22 @@ def _long_text_note(reading: int, max_length: int, mode: str) -> str:
     return {
         "truncate": f"{plain}, as the evaluation below did;{trained or ' the same as training'}.",
         "head_tail": f"This model was trained and evaluated on the first quarter and the last three quarters of each "
-                     f"longer text (head+tail). {plain} from its start. To read long texts as the results below were measured:",
+        f"longer text (head+tail). {plain} from its start. To read long texts as the results below were measured:",
         "chunks": f"This model was evaluated reading every token of a longer text, in windows of {reading} tokens "
-                  f"overlapping by half, their probabilities averaged. {plain} from its start. To read long texts that way:",
-    }[mode].replace(";.", ".")  # fmt: skip
+        f"overlapping by half, their probabilities averaged. {plain} from its start. To read long texts that way:",
+    }[mode].replace(";.", ".")
 
 
 def _long_text_limitation(max_length: int, mode: str) -> str:
     """What is lost of texts longer than `max_length`, the tokens a prediction reads."""
     return {
         "truncate": f"Texts longer than {max_length} tokens are cut: sentiment stated only at the end of a long text "
-                    "is missed.",
+        "is missed.",
         "head_tail": f"Texts longer than {max_length} tokens lose their middle: an opinion stated only there is "
-                     "missed.",
+        "missed.",
         "chunks": "Long texts are read in windows whose probabilities are averaged: a strong opinion in one part can "
-                  "be outweighed by many neutral parts.",
-    }[mode]  # fmt: skip
+        "be outweighed by many neutral parts.",
+    }[mode]
 
 
 def _truncation_note(lengths: dict) -> str:

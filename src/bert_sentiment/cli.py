@@ -24,7 +24,9 @@ def run_command(command: Callable[[], int]) -> int:
     """Run `command` with logging set up; user mistakes print one line, not a traceback."""
     rank = os.environ.get("RANK")  # set by torchrun / accelerate launch: say which process speaks
     where = f" [rank {rank}]" if rank is not None else ""
-    logging.basicConfig(format=f"%(asctime)s{where} %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=logging.INFO)
+    logging.basicConfig(
+        format=f"%(asctime)s{where} %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=logging.INFO
+    )
     try:
         return command()
     except UserError as err:
@@ -70,11 +72,18 @@ def publish_command(argv: list[str] | None) -> int:
     parser.add_argument("--hub_model_id", required=True, help="the repo to publish to, e.g. alice/sst2-bert")
     parser.add_argument("--hub_private_repo", "--hub_private", action="store_true", help="create the repo as private")
     parser.add_argument("--license", default="apache-2.0", help="license in the model card (default apache-2.0)")
-    parser.add_argument("--export_onnx", type=_yes_no, default=True, metavar="{true,false}",
-                        help="export and verify onnx/ first when the run has no ONNX files (default true)")
+    parser.add_argument(
+        "--export_onnx",
+        type=_yes_no,
+        default=True,
+        metavar="{true,false}",
+        help="export and verify onnx/ first when the run has no ONNX files (default true)",
+    )
     args = parser.parse_args(argv)
     if not (Path(args.output_dir) / RESULTS_FILE).is_file():
-        raise UserError(f"'{args.output_dir}' holds no finished run ({RESULTS_FILE} is missing). Train first with train.py.")
+        raise UserError(
+            f"'{args.output_dir}' holds no finished run ({RESULTS_FILE} is missing). Train first with train.py."
+        )
     target = check_hub_access(args.hub_model_id, args.hub_private_repo or None)
     publish(Path(args.output_dir), target, args.license, args.export_onnx)
     return 0
@@ -148,10 +157,16 @@ def review_command(argv: list[str] | None) -> int:
     parser = _parser("review", review_command)
     parser.add_argument("output_dir", help="a finished run of train.py")
     parser.add_argument("--output", help="the spreadsheet to write (default: OUTPUT_DIR/review.xlsx)")
-    parser.add_argument("--unlabeled_file", help="texts without labels (any file train.py reads): the model picks those "
-                        "whose labels would help most")  # fmt: skip
-    parser.add_argument("--to_label", type=int, default=TO_LABEL, help=f"how many unlabeled texts to pick (default {TO_LABEL})")
-    parser.add_argument("--text_column", help="the unlabeled file's text column (default: found by name, else the longest)")
+    parser.add_argument(
+        "--unlabeled_file",
+        help="texts without labels (any file train.py reads): the model picks those whose labels would help most",
+    )
+    parser.add_argument(
+        "--to_label", type=int, default=TO_LABEL, help=f"how many unlabeled texts to pick (default {TO_LABEL})"
+    )
+    parser.add_argument(
+        "--text_column", help="the unlabeled file's text column (default: found by name, else the longest)"
+    )
     args = parser.parse_args(argv)
     write_review(args.output_dir, args.output, args.unlabeled_file, args.to_label, args.text_column)
     return 0
@@ -163,13 +178,20 @@ def app_command(argv: list[str] | None) -> int:
     return serve(argv)
 
 
-COMMANDS = {"train": train_command, "publish": publish_command, "app": app_command, "deploy": deploy_command,
-            "predict": predict_command, "review": review_command}  # fmt: skip
+COMMANDS = {
+    "train": train_command,
+    "publish": publish_command,
+    "app": app_command,
+    "deploy": deploy_command,
+    "predict": predict_command,
+    "review": review_command,
+}
 
 
 def _parser(name: str, command: Callable) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=f"bert-sentiment {name}", description=command.__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    return argparse.ArgumentParser(
+        prog=f"bert-sentiment {name}", description=command.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,19 @@ logger = logging.getLogger(__name__)
 
 # Column names in the order they are preferred, matched case-insensitively.
 TEXT_COLUMN_NAMES = (
-    "sentence", "text", "review", "content", "text_a", "comment", "document", "tweet",
-    "sentence1", "utterance", "body", "title",
-)  # fmt: skip
+    "sentence",
+    "text",
+    "review",
+    "content",
+    "text_a",
+    "comment",
+    "document",
+    "tweet",
+    "sentence1",
+    "utterance",
+    "body",
+    "title",
+)
 LABEL_COLUMN_NAMES = ("label", "labels", "sentiment", "polarity", "class", "target", "category")
 MAX_LABEL_VALUES = 50  # a column with more distinct values is not a class label
 SAMPLE_ROWS = 1000  # rows inspected when guessing columns by content
@@ -83,8 +93,7 @@ def _guess_text_column(train: Dataset, columns: list[str]) -> str:
     }
     if not lengths:
         raise UserError(
-            f"Found no text column among {', '.join(train.column_names)}. "
-            "Name it with --text_column_names."
+            f"Found no text column among {', '.join(train.column_names)}. Name it with --text_column_names."
         )
     return max(lengths, key=lengths.get)
 

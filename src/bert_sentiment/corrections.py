@@ -44,22 +44,32 @@ def read_corrections(path: str | Path) -> Corrections:
 
     path = Path(path)
     if path.suffix.lower() not in READABLE:
-        raise UserError(f"--label_corrections '{path.name}' is not one of {', '.join(READABLE)}: give the spreadsheet "
-                        "`bert-sentiment review` wrote, or a CSV with text and corrected_label columns.")  # fmt: skip
+        raise UserError(
+            f"--label_corrections '{path.name}' is not one of {', '.join(READABLE)}: give the spreadsheet "
+            "`bert-sentiment review` wrote, or a CSV with text and corrected_label columns."
+        )
     if not path.is_file():
-        raise UserError(f"--label_corrections '{path}' does not exist. Write one with `bert-sentiment review OUTPUT_DIR`.")
+        raise UserError(
+            f"--label_corrections '{path}' does not exist. Write one with `bert-sentiment review OUTPUT_DIR`."
+        )
     if path.suffix.lower() == ".xlsx":
         sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
     else:
-        sheets = {path.stem: pd.read_csv(path, dtype=str, keep_default_na=False, sep="\t" if path.suffix.lower() == ".tsv" else ",")}
+        sheets = {
+            path.stem: pd.read_csv(
+                path, dtype=str, keep_default_na=False, sep="\t" if path.suffix.lower() == ".tsv" else ","
+            )
+        }
     from bert_sentiment.local_files import file_sha256
 
     corrections = Corrections(path.name, file_sha256(path))
     usable = {name: sheet for name, sheet in sheets.items() if {TEXT_COLUMN, CORRECTION_COLUMN} <= set(sheet.columns)}
     if not usable:
         found = sorted({column for sheet in sheets.values() for column in sheet.columns})
-        raise UserError(f"--label_corrections '{path.name}' has no '{TEXT_COLUMN}' and '{CORRECTION_COLUMN}' columns "
-                        f"(it has {found}).")  # fmt: skip
+        raise UserError(
+            f"--label_corrections '{path.name}' has no '{TEXT_COLUMN}' and '{CORRECTION_COLUMN}' columns "
+            f"(it has {found})."
+        )
     for name, sheet in usable.items():
         target = corrections.add if name == TO_LABEL_SHEET else corrections.relabel
         for text, label in zip(sheet[TEXT_COLUMN], sheet[CORRECTION_COLUMN]):
@@ -76,8 +86,10 @@ def apply_corrections(splits: DatasetDict, names: list[str], corrections: Correc
     wanted = {*corrections.relabel.values(), *corrections.add.values()}
     unknown = sorted(label for label in wanted if label not in names)
     if unknown:
-        raise UserError(f"--label_corrections '{corrections.file}' names label(s) {unknown} that the data does not have; "
-                        f"use one of: {', '.join(names)}.")  # fmt: skip
+        raise UserError(
+            f"--label_corrections '{corrections.file}' names label(s) {unknown} that the data does not have; "
+            f"use one of: {', '.join(names)}."
+        )
     ids = {text: names.index(label) for text, label in {**corrections.relabel, **corrections.add}.items()}
     found, changed = set(), {}
     for name, split in splits.items():
@@ -87,23 +99,44 @@ def apply_corrections(splits: DatasetDict, names: list[str], corrections: Correc
         found.update(key for key in keys if key in ids)
         changed[name] = sum(old != new for old, new in zip(labels, fixed))
         if changed[name]:
-            splits[name] = split.remove_columns("label").add_column("label", fixed).cast_column("label", split.features["label"])
+            splits[name] = (
+                split.remove_columns("label").add_column("label", fixed).cast_column("label", split.features["label"])
+            )
     missing = [text for text in corrections.relabel if text not in found]
     if missing and len(missing) == len(corrections.relabel) and not corrections.add:
-        raise UserError(f"None of the {len(missing):,} corrected texts in '{corrections.file}' occurs in the data (0 of "
-                        f"{len(missing):,} matched), e.g. {missing[0][:80]!r}. Corrections are matched on the whole "
-                        "text: was the file written for this data?")  # fmt: skip
+        raise UserError(
+            f"None of the {len(missing):,} corrected texts in '{corrections.file}' occurs in the data (0 of "
+            f"{len(missing):,} matched), e.g. {missing[0][:80]!r}. Corrections are matched on the whole "
+            "text: was the file written for this data?"
+        )
     if missing:
-        logger.warning("%s of the %s corrected texts in %s occur nowhere in the data (e.g. %r): they are ignored.",
-                       f"{len(missing):,}", f"{len(corrections.relabel):,}", corrections.file, missing[0][:80])  # fmt: skip
+        logger.warning(
+            "%s of the %s corrected texts in %s occur nowhere in the data (e.g. %r): they are ignored.",
+            f"{len(missing):,}",
+            f"{len(corrections.relabel):,}",
+            corrections.file,
+            missing[0][:80],
+        )
     new = {text: label for text, label in corrections.add.items() if text not in found}
     if new:
         train = splits["train"]
         added = Dataset.from_dict({"text": list(new), "label": [ids[text] for text in new]}, features=train.features)
         splits["train"] = concatenate_datasets([train, added])
-    report = {"file": corrections.file, "sha256": corrections.sha256, "corrected": sum(changed.values()), "per_split": changed,
-              "matched": len(found), "unmatched": len(missing), "added": len(new)}  # fmt: skip
-    logger.info("Label corrections from %s: %s labels changed (%s), %s texts added to training%s.", corrections.file,
-                f"{report['corrected']:,}", ", ".join(f"{n:,} in {split}" for split, n in changed.items()),
-                f"{len(new):,}", f"; {len(missing):,} corrected texts matched nothing" if missing else "")  # fmt: skip
+    report = {
+        "file": corrections.file,
+        "sha256": corrections.sha256,
+        "corrected": sum(changed.values()),
+        "per_split": changed,
+        "matched": len(found),
+        "unmatched": len(missing),
+        "added": len(new),
+    }
+    logger.info(
+        "Label corrections from %s: %s labels changed (%s), %s texts added to training%s.",
+        corrections.file,
+        f"{report['corrected']:,}",
+        ", ".join(f"{n:,} in {split}" for split, n in changed.items()),
+        f"{len(new):,}",
+        f"; {len(missing):,} corrected texts matched nothing" if missing else "",
+    )
     return splits, report

@@ -16,8 +16,15 @@ from datasets import DatasetDict
 
 from bert_sentiment.errors import UserError
 from bert_sentiment.local_files import (
-    UnpackLimits, check_utf8, data_sha256, file_sha256, locate, looks_like_header, read_split, suffix_of,
-)  # fmt: skip
+    UnpackLimits,
+    check_utf8,
+    data_sha256,
+    file_sha256,
+    locate,
+    looks_like_header,
+    read_split,
+    suffix_of,
+)
 from bert_sentiment.long_text import LONG_TEXT_MODES
 
 logger = logging.getLogger(__name__)
@@ -26,9 +33,12 @@ __all__ = ["InMemoryData", "check_data_arguments", "load_raw_splits", "looks_lik
 
 SPLIT_ALIASES = {
     "train": "train",
-    "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
     "test": "test",
-}  # fmt: skip
+}
 HEADER_CHOICES = ("auto", "yes", "no")
 UTF8_CHECKED_FIRST = (".csv", ".tsv", ".txt", ".json", ".jsonl")  # single text files: checked before anything loads
 
@@ -51,7 +61,9 @@ def check_data_arguments(data_args, in_memory: bool = False) -> None:
     """Fail fast, with the fix, on data arguments that cannot work."""
     files = data_files(data_args)
     if in_memory and (data_args.dataset_name or files):
-        raise UserError("Give the data once: in memory (a DataFrame or Dataset) or as dataset_name/train_file, not both.")
+        raise UserError(
+            "Give the data once: in memory (a DataFrame or Dataset) or as dataset_name/train_file, not both."
+        )
     if not in_memory and not data_args.dataset_name and "train" not in files:
         raise UserError(
             "No data given. Pass a Hub dataset (--dataset_name glue --dataset_config_name sst2) "
@@ -68,15 +80,19 @@ def check_data_arguments(data_args, in_memory: bool = False) -> None:
             f"--validation_split_percentage {data_args.validation_split_percentage} must be above 0 and below 100 (e.g. 10)."
         )
     if data_args.label_corrections and not Path(data_args.label_corrections).is_file():
-        raise UserError(f"--label_corrections '{data_args.label_corrections}' does not exist. Write one with "
-                        "`bert-sentiment review OUTPUT_DIR`, fill in its corrected_label column, and pass that file.")  # fmt: skip
+        raise UserError(
+            f"--label_corrections '{data_args.label_corrections}' does not exist. Write one with "
+            "`bert-sentiment review OUTPUT_DIR`, fill in its corrected_label column, and pass that file."
+        )
     for split, spec in files.items():
         located = locate(spec, f"--{split}_file")
         if located.layout == "file" and suffix_of(located.paths[0]) in UTF8_CHECKED_FIRST:
             check_utf8(located.paths[0])
 
 
-def load_raw_splits(data_args, cache_dir: str | None = None, data: InMemoryData | None = None) -> tuple[DatasetDict, dict]:
+def load_raw_splits(
+    data_args, cache_dir: str | None = None, data: InMemoryData | None = None
+) -> tuple[DatasetDict, dict]:
     """Load the user's data as a DatasetDict with split names train/validation/test, and its source facts."""
     if data is not None:
         raw, source = data.splits, memory_source(data.splits, data.name)
@@ -121,11 +137,19 @@ def _load_hub_dataset(data_args, cache_dir):
         ) from err
     if Path(name).is_dir():
         files = sorted(path for path in Path(name).rglob("*") if path.is_file() and ".cache" not in path.parts)
-        source = {"kind": "folder", "name": Path(name).resolve().name,
-                  "files": {str(p.relative_to(name)): {"name": p.name, "sha256": file_sha256(p)} for p in files}}
+        source = {
+            "kind": "folder",
+            "name": Path(name).resolve().name,
+            "files": {str(p.relative_to(name)): {"name": p.name, "sha256": file_sha256(p)} for p in files},
+        }
     else:
-        source = {"kind": "hub", "dataset_name": name, "config": config, "revision": data_args.dataset_revision,
-                  "commit": _hub_revision(name, data_args.dataset_revision)}  # fmt: skip
+        source = {
+            "kind": "hub",
+            "dataset_name": name,
+            "config": config,
+            "revision": data_args.dataset_revision,
+            "commit": _hub_revision(name, data_args.dataset_revision),
+        }
     return raw, source
 
 
@@ -143,10 +167,14 @@ def _hub_revision(name: str, revision: str | None) -> str | None:
 def _load_local_files(data_args, cache_dir):
     located = {split: locate(spec, f"--{split}_file") for split, spec in data_files(data_args).items()}
     limits = UnpackLimits(data_args.max_unpacked_gb, data_args.max_archive_files)
-    raw = DatasetDict({split: read_split(where, data_args.header, cache_dir, limits) for split, where in located.items()})
+    raw = DatasetDict(
+        {split: read_split(where, data_args.header, cache_dir, limits) for split, where in located.items()}
+    )
     source = {
         "kind": "files",
-        "files": {split: {"name": where.name, "sha256": data_sha256(where), "layout": where.layout}
-                  for split, where in located.items()},
-    }  # fmt: skip
+        "files": {
+            split: {"name": where.name, "sha256": data_sha256(where), "layout": where.layout}
+            for split, where in located.items()
+        },
+    }
     return raw, source

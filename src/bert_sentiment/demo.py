@@ -70,8 +70,11 @@ def _about_from_card(card, model_id: str, labels: list[str]) -> str:
         lines.append(f"**Base model**: {data['base_model']}")
     if data.get("datasets"):
         lines.append(f"**Data**: {', '.join(data['datasets'])}")
-    scores = [f"{r.metric_name} {r.metric_value:.4f} ({r.dataset_split})" for r in (card.data.eval_results or [])
-              if r.metric_name in ("accuracy", "f1")]  # fmt: skip
+    scores = [
+        f"{r.metric_name} {r.metric_value:.4f} ({r.dataset_split})"
+        for r in (card.data.eval_results or [])
+        if r.metric_name in ("accuracy", "f1")
+    ]
     if scores:
         lines.append(f"**Results**: {'; '.join(scores)}")
     return "  \n".join(lines)
@@ -134,12 +137,19 @@ def _csv_texts(content: str) -> list[str]:
     return [row[column] for row in rows[1:] if column < len(row)]
 
 
-def predictions_table(texts: list[str], predictions: list[Prediction], labels: list[str],
-                      shown_characters: int | None = None) -> list[list]:  # fmt: skip
+def predictions_table(
+    texts: list[str], predictions: list[Prediction], labels: list[str], shown_characters: int | None = None
+) -> list[list]:
     """Rows of text (its first `shown_characters`, when given), the answer (the label, or "not sure"), the top
     probability, each label's probability, and a truncation mark."""
     return [
-        [_shown(text, shown_characters), p.answer, round(p.score, 4), *(round(p.scores[label], 4) for label in labels), p.truncated]
+        [
+            _shown(text, shown_characters),
+            p.answer,
+            round(p.score, 4),
+            *(round(p.scores[label], 4) for label in labels),
+            p.truncated,
+        ]
         for text, p in zip(texts, predictions)
     ]
 

@@ -57,8 +57,10 @@ def evaluation_report(texts, labels, probabilities, names, split: str, output_di
     write_text_whole(output_dir / f"confusion_matrix_{split}.json", json.dumps(confusion, ensure_ascii=False, indent=2))
     plot_confusion_matrix(matrix, names, f"Confusion matrix ({split})", output_dir / f"confusion_matrix_{split}.png")
     wrong = most_confident_mistakes(texts, labels, probabilities, names)
-    write_text_whole(output_dir / f"wrong_predictions_{split}.jsonl",
-                     "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in wrong))  # fmt: skip
+    write_text_whole(
+        output_dir / f"wrong_predictions_{split}.jsonl",
+        "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in wrong),
+    )
     return {
         "metrics": classification_metrics(labels, predictions, len(names)),
         "label_examples": label_examples(texts, labels, probabilities, names),
@@ -114,8 +116,14 @@ def plot_confusion_matrix(matrix: np.ndarray, names: list[str], title: str, path
     row_totals = matrix.sum(axis=1, keepdims=True).clip(min=1)
     for (row, column), count in np.ndenumerate(matrix):
         dark = matrix[row, column] > matrix.max() / 2
-        axes.text(column, row, f"{count}\n{count / row_totals[row, 0]:.0%}", ha="center", va="center",
-                  color="white" if dark else "black")  # fmt: skip
+        axes.text(
+            column,
+            row,
+            f"{count}\n{count / row_totals[row, 0]:.0%}",
+            ha="center",
+            va="center",
+            color="white" if dark else "black",
+        )
     figure.tight_layout()
     with written_whole(path) as partial:
         figure.savefig(partial, dpi=120)

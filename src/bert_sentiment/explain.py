@@ -41,7 +41,9 @@ class Explanation:
     spans: list[tuple[int, int]]  # where each word sits in `text`, as character offsets
     method: str
     truncated: bool
-    run_length: int = 1  # occlusion of a text over MAX_OCCLUDED words deletes runs of this many words: they share a score
+    run_length: int = (
+        1  # occlusion of a text over MAX_OCCLUDED words deletes runs of this many words: they share a score
+    )
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         """The k words that pushed most toward the label, strongest first (only those with a positive share)."""
@@ -101,8 +103,9 @@ def _is_cjk(character: str) -> bool:
     return unicodedata.east_asian_width(character) == "W" and unicodedata.category(character).startswith("L")
 
 
-def explain(model, tokenizer, text: str, method: str = DEFAULT_METHOD, max_tokens: int = MAX_EXPLAINED_TOKENS,
-            forward=None) -> Explanation:  # fmt: skip
+def explain(
+    model, tokenizer, text: str, method: str = DEFAULT_METHOD, max_tokens: int = MAX_EXPLAINED_TOKENS, forward=None
+) -> Explanation:
     """Word attributions toward the model's predicted label for `text` (see the module's docstring).
 
     `forward(list of token-id lists) -> probabilities` runs the prediction and occlusion passes (the app passes its
@@ -110,7 +113,9 @@ def explain(model, tokenizer, text: str, method: str = DEFAULT_METHOD, max_token
     if method not in METHODS:
         raise UserError(f"Unknown explanation method '{method}': use one of {', '.join(METHODS)}.")
     if not getattr(tokenizer, "is_fast", False):
-        raise UserError("Explanations need a fast tokenizer (character offsets): load it with AutoTokenizer(use_fast=True).")
+        raise UserError(
+            "Explanations need a fast tokenizer (character offsets): load it with AutoTokenizer(use_fast=True)."
+        )
     if not text or not text.strip():
         raise UserError("There is no text to explain: type or paste one.")
     model = model.eval()
@@ -130,9 +135,16 @@ def explain(model, tokenizer, text: str, method: str = DEFAULT_METHOD, max_token
             scores[word] += float(score)
     truncated = len(whole) > max_tokens
     shown = text[: spans[-1][1]] if truncated and spans else text
-    return Explanation(text=shown, label=model.config.id2label[target], probability=float(probabilities[target]),
-                       words=[(shown[start:end], score) for (start, end), score in zip(spans, scores)], spans=spans,
-                       method=method, truncated=truncated, run_length=run_length)  # fmt: skip
+    return Explanation(
+        text=shown,
+        label=model.config.id2label[target],
+        probability=float(probabilities[target]),
+        words=[(shown[start:end], score) for (start, end), score in zip(spans, scores)],
+        spans=spans,
+        method=method,
+        truncated=truncated,
+        run_length=run_length,
+    )
 
 
 def torch_forward(model, tokenizer):
@@ -163,8 +175,9 @@ def _occlusion(model, forward, input_ids: list[int], features: list[int | None],
     mask = torch.tensor([[count if feature is None else feature for feature in features]])
     ids = torch.tensor([input_ids])
     baseline = torch.where(mask == count, ids, torch.full_like(ids, deleted))
-    attributions = FeatureAblation(probability).attribute(ids, baselines=baseline, feature_mask=mask,
-                                                          perturbations_per_eval=OCCLUSION_BATCH)  # fmt: skip
+    attributions = FeatureAblation(probability).attribute(
+        ids, baselines=baseline, feature_mask=mask, perturbations_per_eval=OCCLUSION_BATCH
+    )
     counts = torch.bincount(mask[0], minlength=count + 1).double()
     return (attributions[0].double() / counts[mask[0]]).tolist()
 
@@ -187,7 +200,8 @@ def _integrated_gradients(model, forward, input_ids: list[int], features: list[i
     special = torch.tensor([[feature is None for feature in features]])
     baseline = torch.where(special, ids, torch.full_like(ids, pad))  # [CLS] [PAD] ... [PAD] [SEP]
     attributions = LayerIntegratedGradients(_differentiable(model, target), model.get_input_embeddings()).attribute(
-        ids, baselines=baseline, n_steps=IG_STEPS, internal_batch_size=IG_STEPS)  # fmt: skip
+        ids, baselines=baseline, n_steps=IG_STEPS, internal_batch_size=IG_STEPS
+    )
     return attributions.sum(dim=-1)[0].tolist()
 
 
@@ -195,9 +209,13 @@ def _gradient_x_input(model, forward, input_ids: list[int], features: list[int |
     from captum.attr import LayerGradientXActivation
 
     attributions = LayerGradientXActivation(_differentiable(model, target), model.get_input_embeddings()).attribute(
-        torch.tensor([input_ids]))  # fmt: skip
+        torch.tensor([input_ids])
+    )
     return attributions.sum(dim=-1)[0].tolist()
 
 
-ATTRIBUTORS = {"occlusion": _occlusion, "integrated_gradients": _integrated_gradients,
-               "gradient_x_input": _gradient_x_input}  # fmt: skip
+ATTRIBUTORS = {
+    "occlusion": _occlusion,
+    "integrated_gradients": _integrated_gradients,
+    "gradient_x_input": _gradient_x_input,
+}

@@ -29,11 +29,24 @@ BASELINE_NAMES = {"majority_class": "majority class", "tfidf_logistic_regression
 LIBRARIES = ("transformers", "torch", "datasets", "tokenizers", "accelerate", "huggingface_hub", "scikit-learn")
 # Settings recorded for the card. An explicit list, so tokens and paths never reach the card.
 HYPERPARAMETERS = (
-    "learning_rate", "layer_lr_decay", "num_train_epochs", "per_device_train_batch_size", "per_device_eval_batch_size",
-    "gradient_accumulation_steps", "warmup_steps", "weight_decay", "lr_scheduler_type", "optim", "seed",
-    "bf16", "fp16", "train_sampling_strategy", "metric_for_best_model", "early_stopping_patience",
+    "learning_rate",
+    "layer_lr_decay",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "gradient_accumulation_steps",
+    "warmup_steps",
+    "weight_decay",
+    "lr_scheduler_type",
+    "optim",
+    "seed",
+    "bf16",
+    "fp16",
+    "train_sampling_strategy",
+    "metric_for_best_model",
+    "early_stopping_patience",
     "class_weighting",
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -83,8 +96,10 @@ class RunFacts:
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as err:
-            raise UserError(f"{path} is damaged ({err}): it was cut off or edited by hand. Run the training again, "
-                            "or restore the file.") from None  # fmt: skip
+            raise UserError(
+                f"{path} is damaged ({err}): it was cut off or edited by hand. Run the training again, "
+                "or restore the file."
+            ) from None
         return cls.from_dict(values, source=path)
 
     @classmethod
@@ -175,8 +190,10 @@ def _cpu_name() -> str:
 
 def hyperparameters(training_args) -> dict:
     values = {name: getattr(training_args, name) for name in HYPERPARAMETERS}
-    return {name: value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
-            for name, value in values.items()}  # fmt: skip
+    return {
+        name: value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
+        for name, value in values.items()
+    }
 
 
 def write_json(path: Path, facts: dict) -> None:

@@ -18,9 +18,14 @@ from bert_sentiment.abstain import describe as describe_abstention
 from bert_sentiment.baselines import baseline_results
 from bert_sentiment.budget import THOROUGH_BUDGET_SECONDS, AnalysisBudget, plan_analyses, stratified_sample
 from bert_sentiment.calibration import (
-    MIN_VALIDATION_TEXTS, calibration_report, classifier_head, fit_temperature, fold_temperature,
-    negative_log_likelihood, plot_reliability,
-)  # fmt: skip
+    MIN_VALIDATION_TEXTS,
+    calibration_report,
+    classifier_head,
+    fit_temperature,
+    fold_temperature,
+    negative_log_likelihood,
+    plot_reliability,
+)
 from bert_sentiment.card_text import baseline_warning
 from bert_sentiment.data import check_data_arguments, load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
@@ -29,8 +34,12 @@ from bert_sentiment.hp_search import reuse_earlier_search, search_hyperparameter
 from bert_sentiment.label_issues import find_label_issues
 from bert_sentiment.languages import default_checkpoint, resolve_language
 from bert_sentiment.lengths import (
-    choose_inference_length, choose_max_length, length_report, model_length_limit, token_lengths,
-)  # fmt: skip
+    choose_inference_length,
+    choose_max_length,
+    length_report,
+    model_length_limit,
+    token_lengths,
+)
 from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
 from bert_sentiment.memory import fit_batch_to_memory, trial_batch_fit
 from bert_sentiment.model import load_base_encoder, load_model, load_tokenizer_and_config
@@ -70,7 +79,9 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     `data`, when given, is the user's data already in memory (an InMemoryData), in place of the data flags.
     """
     started, start_time = utc_now(), time.monotonic()
-    check_data_arguments(data_args, in_memory=data is not None)  # every cheap check first: no time is spent on a doomed run
+    check_data_arguments(
+        data_args, in_memory=data is not None
+    )  # every cheap check first: no time is spent on a doomed run
     resume_from = checkpoint_to_resume(training_args)
     hub_target = publishing_target(training_args)
     set_seed(training_args.seed)
@@ -85,11 +96,17 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     search = None
     if training_args.hp_search:  # sets the chosen values on training_args for the final run
         search = reuse_earlier_search(training_args) or search_hyperparameters(
-            prepared.checkpoint, prepared.config, model_args, prepared.tokenizer, prepared.tokenized, training_args,
+            prepared.checkpoint,
+            prepared.config,
+            model_args,
+            prepared.tokenizer,
+            prepared.tokenized,
+            training_args,
             trial_batch_fit(training_args, model.config, parameters, longest),
-        )  # fmt: skip
-    if training_args.trains_on_cpu and (fitted := fit_batch_to_memory(
-            training_args, model.config, parameters, longest, resume_from)):  # fmt: skip
+        )
+    if training_args.trains_on_cpu and (
+        fitted := fit_batch_to_memory(training_args, model.config, parameters, longest, resume_from)
+    ):
         logger.warning("Training batch: %s.", fitted)
     if model_args.pooler_note:
         logger.info("Pooler: %s.", model_args.pooler_note)
@@ -100,8 +117,9 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     if interrupt.interrupted:
         logger.warning(
             "Stopped at step %d; checkpoint saved in %s. Continue with the same command plus --resume.",
-            trainer.state.global_step, training_args.output_dir,
-        )  # fmt: skip
+            trainer.state.global_step,
+            training_args.output_dir,
+        )
         return None
 
     facts, probabilities = evaluate_run(trainer, train_result, prepared, training_args, model_args, clock, budget)
@@ -173,24 +191,35 @@ def choose_label_issue_mode(asked: str, training_args, train_result, scored_text
         return asked
     if training_args.world_size > 1:  # fold models would need every process; label issues run on the first alone
         if asked == "thorough":
-            logger.warning("--find_label_issues thorough fine-tunes its fold models in one process only; in this "
-                           "distributed run the fast models score the training texts.")  # fmt: skip
+            logger.warning(
+                "--find_label_issues thorough fine-tunes its fold models in one process only; in this "
+                "distributed run the fast models score the training texts."
+            )
         return "fast"
     if asked == "thorough":
         return asked
     speed = train_result.metrics.get("train_samples_per_second")
     estimate = scored_texts / speed if speed else float("inf")
     if estimate > THOROUGH_BUDGET_SECONDS:
-        logger.info("Label issues: the fast models score the training texts; fold models would take about %s "
-                    "(--find_label_issues thorough asks for them).", _minutes(estimate))  # fmt: skip
+        logger.info(
+            "Label issues: the fast models score the training texts; fold models would take about %s "
+            "(--find_label_issues thorough asks for them).",
+            _minutes(estimate),
+        )
         return "fast"
-    logger.info("Label issues: fine-tuning %d fold models, one epoch on 1/%d of the scored training texts each, about "
-                "%s (--find_label_issues fast skips them).", LABEL_ISSUE_FOLDS, LABEL_ISSUE_FOLDS,
-                _minutes(estimate))  # fmt: skip
+    logger.info(
+        "Label issues: fine-tuning %d fold models, one epoch on 1/%d of the scored training texts each, about "
+        "%s (--find_label_issues fast skips them).",
+        LABEL_ISSUE_FOLDS,
+        LABEL_ISSUE_FOLDS,
+        _minutes(estimate),
+    )
     return "thorough"
 
 
-def fold_probabilities(prepared: PreparedRun, model_args, training_args, rows: np.ndarray) -> tuple[np.ndarray, float] | None:
+def fold_probabilities(
+    prepared: PreparedRun, model_args, training_args, rows: np.ndarray
+) -> tuple[np.ndarray, float] | None:
     """(each training text's probabilities, seconds taken): from models fine-tuned from the same checkpoint, with the
     run's settings, for one epoch on the other folds: out of sample, as confident learning needs. None when a class
     has fewer texts than folds, or when interrupted (Ctrl-C): the fast models then score the training texts alone.
@@ -240,10 +269,20 @@ def base_embeddings(prepared: PreparedRun, model_args, training_args, texts: lis
     encoder = load_base_encoder(prepared.checkpoint, model_args).to(training_args.device)
     # The precision the run trained in: chosen because this machine does it natively.
     half = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else None
-    rows = sentence_embeddings(encoder.eval(), prepared.tokenizer, texts, prepared.lengths["max_length"],
-                               show_progress=not training_args.disable_tqdm, half_precision=half)  # fmt: skip
-    logger.info("Embedded %s training texts with the base encoder (%s) for label issues in %.1f s.", f"{len(texts):,}",
-                training_args.precision_used if half else "fp32", time.monotonic() - started)  # fmt: skip
+    rows = sentence_embeddings(
+        encoder.eval(),
+        prepared.tokenizer,
+        texts,
+        prepared.lengths["max_length"],
+        show_progress=not training_args.disable_tqdm,
+        half_precision=half,
+    )
+    logger.info(
+        "Embedded %s training texts with the base encoder (%s) for label issues in %.1f s.",
+        f"{len(texts):,}",
+        training_args.precision_used if half else "fp32",
+        time.monotonic() - started,
+    )
     return rows
 
 
@@ -260,15 +299,18 @@ def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun
     # plain pipeline() calls, the app and the card's snippets all follow (and evaluation, to report it).
     reading, why = choose_inference_length(data_args.inference_max_length, model_length_limit(tokenizer, config))
     lengths |= {"inference_max_length": reading, "inference_max_length_reason": why}
-    logger.info("Predictions read up to %d tokens per text (%s); training reads up to %d.", reading, why, lengths["max_length"])
+    logger.info(
+        "Predictions read up to %d tokens per text (%s); training reads up to %d.", reading, why, lengths["max_length"]
+    )
     tokenizer.model_max_length = reading
     config.long_text = lengths["long_text"] = data_args.long_text  # saved with the model: the app applies it too
     tokenized = tokenize(data.splits, tokenizer, lengths["max_length"], data_args.long_text, reading)
     return PreparedRun(data, source, language, checkpoint, tokenizer, config, lengths, tokenized)
 
 
-def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, model_args, clock: PhaseClock,
-                 budget: AnalysisBudget) -> tuple[RunFacts, dict]:  # fmt: skip
+def evaluate_run(
+    trainer, train_result, prepared: PreparedRun, training_args, model_args, clock: PhaseClock, budget: AnalysisBudget
+) -> tuple[RunFacts, dict]:
     """Save the best model, evaluate it and the baselines on every split, and gather the run's facts; with the
     probabilities per split."""
     trainer.save_model()  # best checkpoint's weights (safetensors, fp32), tokenizer and config with label names
@@ -278,12 +320,17 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, mo
     reading, long_text = prepared.lengths["inference_max_length"], prepared.lengths["long_text"]
     output_dir = Path(training_args.output_dir)
     with clock("evaluation and calibration"):  # the model is saved again, calibrated
-        results, probabilities, calibration = evaluate_splits(trainer, prepared.data, prepared.tokenized, output_dir,
-                                                              reading, long_text, training_args.calibrate)  # fmt: skip
-        abstention = choose_abstention(trainer, prepared.data, probabilities, training_args.abstain_precision, output_dir)
+        results, probabilities, calibration = evaluate_splits(
+            trainer, prepared.data, prepared.tokenized, output_dir, reading, long_text, training_args.calibrate
+        )
+        abstention = choose_abstention(
+            trainer, prepared.data, probabilities, training_args.abstain_precision, output_dir
+        )
     splits, seed = prepared.data.splits, training_args.seed
     with clock("baselines"):
-        baselines = baseline_results(splits, prepared.language, seed, budget.baseline_sample, not training_args.disable_tqdm)
+        baselines = baseline_results(
+            splits, prepared.language, seed, budget.baseline_sample, not training_args.disable_tqdm
+        )
     log_comparison(results, baselines)
     keep_shown_examples(results)
     issues = None
@@ -306,14 +353,19 @@ def evaluate_run(trainer, train_result, prepared: PreparedRun, training_args, mo
     return facts, probabilities
 
 
-def choose_abstention(trainer, data: PreparedData, probabilities: dict, target: float | None, output_dir: Path) -> dict | None:
+def choose_abstention(
+    trainer, data: PreparedData, probabilities: dict, target: float | None, output_dir: Path
+) -> dict | None:
     """The 'not sure' threshold for --abstain_precision (saved in config.json), or the coverage at the usual targets;
     None when validation is too small to choose from."""
     labels = {split: np.asarray(data.splits[split]["label"][:]) for split in probabilities}
     if len(labels["validation"]) < MIN_VALIDATION_TEXTS:
         (logger.warning if target else logger.info)(
             "'Not sure' thresholds skipped: the validation split has %d texts, fewer than the %d a threshold needs%s.",
-            len(labels["validation"]), MIN_VALIDATION_TEXTS, "; every text is answered" if target else "")  # fmt: skip
+            len(labels["validation"]),
+            MIN_VALIDATION_TEXTS,
+            "; every text is answered" if target else "",
+        )
         return None
     report = abstention_report(probabilities, labels, target)
     (logger.warning if target and report["threshold"] is None else logger.info)(describe_abstention(report))
@@ -325,8 +377,9 @@ def choose_abstention(trainer, data: PreparedData, probabilities: dict, target: 
     return report
 
 
-def label_issues(prepared: PreparedRun, probabilities: dict, budget: AnalysisBudget, trainer, train_result,
-                 training_args, model_args) -> dict:  # fmt: skip
+def label_issues(
+    prepared: PreparedRun, probabilities: dict, budget: AnalysisBudget, trainer, train_result, training_args, model_args
+) -> dict:
     """Rank likely label errors: the budget's sample of training texts scored out of sample, the other splits by the
     fine-tuned model; label_issues.jsonl and its summary for the facts."""
     splits = prepared.data.splits
@@ -335,9 +388,17 @@ def label_issues(prepared: PreparedRun, probabilities: dict, budget: AnalysisBud
     mode = choose_label_issue_mode(budget.label_issues, training_args, train_result, len(rows))
     folds = fold_probabilities(prepared, model_args, training_args, rows) if mode == "thorough" else None
     embeddings = base_embeddings(prepared, model_args, training_args, scored["train"]["text"][:])
-    issues = find_label_issues(scored, probabilities, prepared.data.label_names, prepared.language, training_args.seed,
-                               Path(training_args.output_dir), embeddings, folds[0] if folds else None,
-                               show_progress=not training_args.disable_tqdm)  # fmt: skip
+    issues = find_label_issues(
+        scored,
+        probabilities,
+        prepared.data.label_names,
+        prepared.language,
+        training_args.seed,
+        Path(training_args.output_dir),
+        embeddings,
+        folds[0] if folds else None,
+        show_progress=not training_args.disable_tqdm,
+    )
     if folds:
         issues["fold_models_seconds"] = folds[1]
     if len(rows) < len(splits["train"]):
@@ -350,8 +411,12 @@ def export_checked_onnx(prepared: PreparedRun, training_args, validation_probabi
     (PyTorch is not run again) when the check reads them as evaluation did: whole texts, cut at the reading length."""
     texts = prepared.data.splits["validation"]["text"][:]
     same_reading = prepared.lengths["long_text"] == "truncate"
-    return try_export_onnx(Path(training_args.output_dir), texts, expected=validation_probabilities if same_reading
-                           else None, show_progress=not training_args.disable_tqdm)  # fmt: skip
+    return try_export_onnx(
+        Path(training_args.output_dir),
+        texts,
+        expected=validation_probabilities if same_reading else None,
+        show_progress=not training_args.disable_tqdm,
+    )
 
 
 def full_precision_evaluation(trainer) -> None:
@@ -393,8 +458,11 @@ def run_record(trainer, training_args, train_result, results: dict, baselines: d
             "global_steps": trainer.state.global_step,
             "processes": training_args.world_size,
             "best_checkpoint_step": _best_step(trainer),
-            "evaluations": [{k: v for k, v in entry.items() if k in ("epoch", "step", "eval_loss", "eval_accuracy", "eval_f1")}
-                            for entry in trainer.state.log_history if "eval_loss" in entry],  # fmt: skip
+            "evaluations": [
+                {k: v for k, v in entry.items() if k in ("epoch", "step", "eval_loss", "eval_accuracy", "eval_f1")}
+                for entry in trainer.state.log_history
+                if "eval_loss" in entry
+            ],
             "precision": training_args.precision_used,
             "precision_reason": training_args.precision_reason,
             **({"pooler": pooler} if pooler else {}),
@@ -428,11 +496,17 @@ def tokenize(splits, tokenizer, max_length: int, long_text: str = "truncate", re
         texts = batch["text"] if long_text == "truncate" else head_tail_texts(tokenizer, batch["text"], length)
         return tokenizer(texts, truncation=True, max_length=length)
 
-    return DatasetDict({
-        name: split.map(lambda batch, length=max_length if name == "train" else reading or max_length: encode(batch, length),
-                        batched=True, remove_columns=["text"], desc=f"Tokenizing {name}")
-        for name, split in splits.items()
-    })  # fmt: skip
+    return DatasetDict(
+        {
+            name: split.map(
+                lambda batch, length=max_length if name == "train" else reading or max_length: encode(batch, length),
+                batched=True,
+                remove_columns=["text"],
+                desc=f"Tokenizing {name}",
+            )
+            for name, split in splits.items()
+        }
+    )
 
 
 def predict_split(trainer, texts, tokenized, max_length: int, long_text: str, prefix: str):
@@ -458,35 +532,51 @@ def calibrate(trainer, logits: np.ndarray, labels: np.ndarray, owners: np.ndarra
         logger.info("Calibration off (--calibrate false): probabilities are the model's own.")
         return None
     if len(labels) < MIN_VALIDATION_TEXTS or classifier_head(trainer.model) is None:
-        why = (f"the validation split has {len(labels)} texts, fewer than the {MIN_VALIDATION_TEXTS} a temperature needs"
-               if len(labels) < MIN_VALIDATION_TEXTS else "the model has no single linear classifier head to scale")  # fmt: skip
+        why = (
+            f"the validation split has {len(labels)} texts, fewer than the {MIN_VALIDATION_TEXTS} a temperature needs"
+            if len(labels) < MIN_VALIDATION_TEXTS
+            else "the model has no single linear classifier head to scale"
+        )
         logger.info("Calibration skipped: %s.", why)
         return None
     temperature = fit_temperature(logits, labels, owners)
     fold_temperature(trainer.model, temperature)
     trainer.save_model()
-    logger.info("Calibrated the probabilities: temperature %.3f, fitted on %d validation texts and folded into the "
-                "classifier head (--calibrate false turns this off).", temperature, len(labels))  # fmt: skip
+    logger.info(
+        "Calibrated the probabilities: temperature %.3f, fitted on %d validation texts and folded into the "
+        "classifier head (--calibrate false turns this off).",
+        temperature,
+        len(labels),
+    )
     return {"temperature": temperature, "fitted_on": "validation", "texts": len(labels)}
 
 
-def evaluate_splits(trainer, data, tokenized, output_dir: Path, max_length: int, long_text: str,
-                    wants_calibration: bool = False) -> tuple[dict, dict, dict | None]:  # fmt: skip
+def evaluate_splits(
+    trainer, data, tokenized, output_dir: Path, max_length: int, long_text: str, wants_calibration: bool = False
+) -> tuple[dict, dict, dict | None]:
     """(report per split, probabilities per split, calibration), read as predictions read: at the reading length,
     calibrated by a temperature fitted on the validation pass itself, so no split is read twice."""
     splits = {split: prefix for split, prefix in EVAL_PREFIXES.items() if split in tokenized}
-    passes = {split: predict_split(trainer, data.splits[split]["text"][:], tokenized[split], max_length, long_text, prefix)
-              for split, prefix in splits.items()}  # fmt: skip
+    passes = {
+        split: predict_split(trainer, data.splits[split]["text"][:], tokenized[split], max_length, long_text, prefix)
+        for split, prefix in splits.items()
+    }
     logits, owners, _ = passes["validation"]
-    calibration = calibrate(trainer, logits, np.asarray(data.splits["validation"]["label"][:]), owners, wants_calibration)
+    calibration = calibrate(
+        trainer, logits, np.asarray(data.splits["validation"]["label"][:]), owners, wants_calibration
+    )
     temperature = calibration["temperature"] if calibration else None
     results, probabilities_by_split = {}, {}
     for split, prefix in splits.items():
         texts, labels = data.splits[split]["text"][:], np.asarray(data.splits[split]["label"][:])
         logits, owners, metrics = passes[split]
         probabilities = text_probabilities(logits, owners, len(texts), temperature)
-        metrics |= {f"{prefix}_{name}": value for name, value in
-                    classification_metrics(labels, probabilities.argmax(axis=-1), probabilities.shape[1]).items()}  # fmt: skip
+        metrics |= {
+            f"{prefix}_{name}": value
+            for name, value in classification_metrics(
+                labels, probabilities.argmax(axis=-1), probabilities.shape[1]
+            ).items()
+        }
         if temperature or owners is not None:  # the loss of the probabilities reported, not of the raw logits
             metrics[f"{prefix}_loss"] = negative_log_likelihood(probabilities, labels)
         trainer.log_metrics(prefix, metrics)

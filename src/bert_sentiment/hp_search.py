@@ -42,8 +42,9 @@ def optuna_space(trial, fit_batch=None) -> dict:
     }
 
 
-def search_hyperparameters(checkpoint: str, config, model_args, tokenizer, tokenized, training_args,
-                           fit_batch=None) -> dict:
+def search_hyperparameters(
+    checkpoint: str, config, model_args, tokenizer, tokenized, training_args, fit_batch=None
+) -> dict:
     """Run the search, set the best values on `training_args`, and return the search's record. `fit_batch`: see
     optuna_space (bert_sentiment.memory.trial_batch_fit makes one)."""
     import optuna
@@ -53,22 +54,33 @@ def search_hyperparameters(checkpoint: str, config, model_args, tokenizer, token
     args = copy.deepcopy(training_args)
     args.output_dir, args.save_strategy, args.load_best_model_at_end = str(search_dir), "no", False
     args.early_stopping_patience = 0  # needs best-model loading; trials are short anyway
-    trainer, _ = build_trainer(None, tokenizer, tokenized, args, model_init=lambda trial: load_model(checkpoint, config, model_args))
+    trainer, _ = build_trainer(
+        None, tokenizer, tokenized, args, model_init=lambda trial: load_model(checkpoint, config, model_args)
+    )
     metric = f"eval_{training_args.metric_for_best_model}"
     storage, name = f"sqlite:///{search_dir / 'optuna.db'}", "sentiment"
     logger.info("Hyperparameter search: %d trials, maximising %s.", training_args.hp_search_trials, metric)
     best = trainer.hyperparameter_search(
-        hp_space=lambda trial: optuna_space(trial, fit_batch), compute_objective=lambda metrics: metrics[metric],
+        hp_space=lambda trial: optuna_space(trial, fit_batch),
+        compute_objective=lambda metrics: metrics[metric],
         n_trials=training_args.hp_search_trials,
-        direction="maximize" if training_args.greater_is_better else "minimize", backend="optuna",
-        sampler=optuna.samplers.TPESampler(seed=training_args.seed), storage=storage, study_name=name, load_if_exists=True,
-    )  # fmt: skip
+        direction="maximize" if training_args.greater_is_better else "minimize",
+        backend="optuna",
+        sampler=optuna.samplers.TPESampler(seed=training_args.seed),
+        storage=storage,
+        study_name=name,
+        load_if_exists=True,
+    )
     trials = [
         {"number": t.number, "params": t.params, "value": t.value, "state": t.state.name}
         for t in optuna.load_study(study_name=name, storage=storage).trials
     ]
-    record = {"space": SEARCH_SPACE, "metric": metric, "trials": trials, "best": {"trial": int(best.run_id),
-              "value": best.objective, "params": best.hyperparameters}}  # fmt: skip
+    record = {
+        "space": SEARCH_SPACE,
+        "metric": metric,
+        "trials": trials,
+        "best": {"trial": int(best.run_id), "value": best.objective, "params": best.hyperparameters},
+    }
     apply_best(training_args, best.hyperparameters)
     write_json(Path(training_args.output_dir) / SEARCH_FILE, record)
     return record
@@ -77,8 +89,10 @@ def search_hyperparameters(checkpoint: str, config, model_args, tokenizer, token
 def apply_best(training_args, params: dict) -> None:
     for key, value in params.items():
         setattr(training_args, key, value)
-    logger.info("Chosen by the search: %s", ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                                       for k, v in params.items()))  # fmt: skip
+    logger.info(
+        "Chosen by the search: %s",
+        ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()),
+    )
 
 
 def reuse_earlier_search(training_args) -> dict | None:

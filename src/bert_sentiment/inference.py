@@ -88,8 +88,16 @@ def load(model: str | None, engine: str = "onnx", quantize: bool = True, **optio
 
 
 class SentimentClassifier:
-    def __init__(self, model_id: str, engine: str = "onnx", quantize: bool = True, revision: str | None = None,
-                 token: str | None = None, long_text: str | None = None, check_texts: list[str] = ()):  # fmt: skip
+    def __init__(
+        self,
+        model_id: str,
+        engine: str = "onnx",
+        quantize: bool = True,
+        revision: str | None = None,
+        token: str | None = None,
+        long_text: str | None = None,
+        check_texts: list[str] = (),
+    ):
         from transformers import pipeline
 
         self.pipeline = pipeline("text-classification", model=model_id, revision=revision, token=token, device="cpu")
@@ -108,8 +116,14 @@ class SentimentClassifier:
         commit = getattr(self.model.config, "_commit_hash", None) or revision
         self.revision = commit  # the commit served, for a Hub model: a later push does not change it silently
         at = f" at revision {commit}" if commit and not Path(model_id).is_dir() else ""
-        logger.info("Loaded %s%s (labels %s, max_length %d); serving with %s.", model_id, at, self.labels,
-                    self.max_length, self.engine_note)  # fmt: skip
+        logger.info(
+            "Loaded %s%s (labels %s, max_length %d); serving with %s.",
+            model_id,
+            at,
+            self.labels,
+            self.max_length,
+            self.engine_note,
+        )
 
     @property
     def engine(self) -> str:
@@ -128,8 +142,14 @@ class SentimentClassifier:
         from bert_sentiment.explain import DEFAULT_METHOD, MAX_EXPLAINED_TOKENS, explain
 
         limit = min(MAX_EXPLAINED_TOKENS, self.max_length)
-        return explain(self.model, self.tokenizer, clean_text(text), method or DEFAULT_METHOD, max_tokens=limit,
-                       forward=lambda input_ids: self._forward(input_ids, lane="job"))  # fmt: skip
+        return explain(
+            self.model,
+            self.tokenizer,
+            clean_text(text),
+            method or DEFAULT_METHOD,
+            max_tokens=limit,
+            forward=lambda input_ids: self._forward(input_ids, lane="job"),
+        )
 
     def predict_file(self, input_path, output_path, text_column: str | None = None, overwrite: bool = False):
         """Predict every row of a file (any format train.py reads) into a CSV: its columns, the label and every
@@ -142,7 +162,9 @@ class SentimentClassifier:
         """One prediction before the first visitor, so nobody waits for lazy initialisation."""
         self.predict(["warm-up"])
 
-    def predict(self, texts: list[str], batch_size: int = BATCH_SIZE, progress=None, lane: str = "single") -> list[Prediction]:
+    def predict(
+        self, texts: list[str], batch_size: int = BATCH_SIZE, progress=None, lane: str = "single"
+    ) -> list[Prediction]:
         """Predictions in the order of `texts`; `progress(done, total)` is called after each batch.
 
         lane "job" (the app's batch requests) is read JOB_TEXTS texts at a time, tokenized in a turn of its own and
@@ -159,24 +181,38 @@ class SentimentClassifier:
 
     def _predict(self, texts: list[str], batch_size: int, progress, lane: str) -> list[Prediction]:
         with self.turns.turn(lane) if lane == "job" else nullcontext():  # tokenizing uses every core too
-            lengths = np.array([len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]])
+            lengths = np.array(
+                [len(ids) for ids in self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
+            )
             if self.long_text == "chunks":
                 encoded, owners = window_encodings(self.tokenizer, texts, self.max_length)
             else:
-                shown = texts if self.long_text == "truncate" else head_tail_texts(self.tokenizer, texts, self.max_length)
-                encoded, owners = self.tokenizer(shown, truncation=True, max_length=self.max_length), np.arange(len(texts))
+                shown = (
+                    texts if self.long_text == "truncate" else head_tail_texts(self.tokenizer, texts, self.max_length)
+                )
+                encoded, owners = (
+                    self.tokenizer(shown, truncation=True, max_length=self.max_length),
+                    np.arange(len(texts)),
+                )
         window_probabilities = self._probabilities(encoded["input_ids"], batch_size, progress, lane)
         probabilities = average_by_owner(window_probabilities, owners, len(texts))
         cut = lengths > self.max_length if self.long_text != "chunks" else np.zeros(len(texts), dtype=bool)
         sure = probabilities.max(axis=1) >= (self.abstain_threshold or 0.0)
-        return [Prediction(dict(zip(self.labels, map(float, row))), bool(c), bool(s)) for row, c, s in zip(probabilities, cut, sure)]
+        return [
+            Prediction(dict(zip(self.labels, map(float, row))), bool(c), bool(s))
+            for row, c, s in zip(probabilities, cut, sure)
+        ]
 
     def _probabilities(self, input_ids: list[list[int]], batch_size: int, progress, lane: str) -> np.ndarray:
         order = np.argsort([-len(ids) for ids in input_ids], kind="stable")  # similar lengths share a batch
         probabilities = np.zeros((len(input_ids), len(self.labels)))
         start = 0
         while start < len(input_ids):
-            size = batch_size if lane == "single" else max(1, min(batch_size, JOB_SLICE_TOKENS // len(input_ids[order[start]])))
+            size = (
+                batch_size
+                if lane == "single"
+                else max(1, min(batch_size, JOB_SLICE_TOKENS // len(input_ids[order[start]])))
+            )
             batch = order[start : start + size]
             probabilities[batch] = self._forward([input_ids[i] for i in batch], lane)
             start += size
@@ -211,9 +247,14 @@ def open_onnx(classifier: SentimentClassifier, quantize: bool, revision, token, 
         texts = check_texts + STOCK_TEXTS
         fp32 = None if quantize else graph  # the fp32 graph is held to the fp32 tolerance
         check = verify(classifier.model, classifier.tokenizer, graph, texts, fp32, margin=SERVING_MARGIN)
-        logger.info("Checked %s (%s) against PyTorch on %d texts: labels agree on %.0f%%, largest probability "
-                    "difference %.1e.", name, origin, check.texts, 100 * check.int8_label_agreement,
-                    check.int8_max_difference)  # fmt: skip
+        logger.info(
+            "Checked %s (%s) against PyTorch on %d texts: labels agree on %.0f%%, largest probability difference %.1e.",
+            name,
+            origin,
+            check.texts,
+            100 * check.int8_label_agreement,
+            check.int8_max_difference,
+        )
         return graph, f"ONNX Runtime {'int8' if quantize else 'fp32'} ({name}, {origin})"
     except Exception as err:  # a corrupted, mismatched or unexportable graph must not take the app down
         reason = one_line(err)
@@ -235,11 +276,17 @@ def onnx_file(classifier: SentimentClassifier, name: str, revision, token) -> tu
 
         try:
             filename = f"{ONNX_DIR}/{name}"
-            return Path(hf_hub_download(classifier.model_id, filename, revision=revision, token=token)), "from the Hub repo"
+            return Path(
+                hf_hub_download(classifier.model_id, filename, revision=revision, token=token)
+            ), "from the Hub repo"
         except (EntryNotFoundError, LocalEntryNotFoundError):
             pass
-    logger.info("%s has no %s/%s: exporting it now (once per start; publish.py puts it in the repo).",
-                classifier.model_id, ONNX_DIR, name)  # fmt: skip
+    logger.info(
+        "%s has no %s/%s: exporting it now (once per start; publish.py puts it in the repo).",
+        classifier.model_id,
+        ONNX_DIR,
+        name,
+    )
     directory = Path(tempfile.mkdtemp(prefix="bert-sentiment-onnx-"))
     export_graphs(classifier.model, classifier.tokenizer, directory, STOCK_TEXTS, SERVING_MARGIN)
     return directory / name, "exported at start-up"

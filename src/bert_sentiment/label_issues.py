@@ -33,23 +33,35 @@ logger = logging.getLogger(__name__)
 ISSUES_FILE = "label_issues.jsonl"  # raw texts: stays local, never uploaded
 FOLDS = 5  # out-of-sample training probabilities; fewer when a class has fewer examples
 TFIDF_METHOD = f"{FOLDS}-fold cross-validated TF-IDF + logistic regression"  # without base-encoder embeddings
-TRAIN_METHOD = (f"{FOLDS}-fold cross-validated logistic regressions on TF-IDF and on the base encoder's sentence "
-                "embeddings, averaged")  # fmt: skip
+TRAIN_METHOD = (
+    f"{FOLDS}-fold cross-validated logistic regressions on TF-IDF and on the base encoder's sentence "
+    "embeddings, averaged"
+)
 THOROUGH_METHOD = f"models fine-tuned for one epoch on the other half of the training set, together with {TRAIN_METHOD}"
 EMBEDDING_BATCH = 64  # texts per forward pass of the base encoder, sorted by length
 EVAL_METHOD = "the fine-tuned model"
 
 
-def cross_validated_probabilities(texts: list[str], labels: np.ndarray, language: str, seed: int,
-                                  embeddings: np.ndarray | None = None, show_progress: bool = False) -> np.ndarray:  # fmt: skip
+def cross_validated_probabilities(
+    texts: list[str],
+    labels: np.ndarray,
+    language: str,
+    seed: int,
+    embeddings: np.ndarray | None = None,
+    show_progress: bool = False,
+) -> np.ndarray:
     """Each training text's class probabilities from models fitted on the other folds: TF-IDF + logistic
     regression, averaged with logistic regression on `embeddings` (one row per text) when given."""
     from tqdm.auto import tqdm
 
     folds = min(FOLDS, int(np.bincount(labels).min()))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    models = {"tfidf": (lambda: make_pipeline(tfidf_vectorizer(language), LogisticRegression(max_iter=2000, random_state=seed)),
-                        np.asarray(texts, dtype=object))}  # fmt: skip
+    models = {
+        "tfidf": (
+            lambda: make_pipeline(tfidf_vectorizer(language), LogisticRegression(max_iter=2000, random_state=seed)),
+            np.asarray(texts, dtype=object),
+        )
+    }
     if embeddings is not None:
         models["embeddings"] = (lambda: LogisticRegression(max_iter=5000, random_state=seed), embeddings)
     classes = np.unique(labels)
@@ -64,8 +76,9 @@ def cross_validated_probabilities(texts: list[str], labels: np.ndarray, language
     return sum(probabilities.values()) / len(models)
 
 
-def sentence_embeddings(encoder, tokenizer, texts: list[str], max_length: int, show_progress: bool = True,
-                        half_precision=None) -> np.ndarray:  # fmt: skip
+def sentence_embeddings(
+    encoder, tokenizer, texts: list[str], max_length: int, show_progress: bool = True, half_precision=None
+) -> np.ndarray:
     """Mean-pooled last hidden states of `encoder` (a transformers base model), one row per text.
 
     `half_precision` (torch.bfloat16 or torch.float16): run the encoder under autocast in that type, as the
@@ -83,8 +96,9 @@ def sentence_embeddings(encoder, tokenizer, texts: list[str], max_length: int, s
     with torch.inference_mode(), autocast:
         for start in tqdm(batches, desc="Base-encoder embeddings (label issues)", disable=not show_progress):
             chosen = order[start : start + EMBEDDING_BATCH]
-            encoded = tokenizer([texts[i] for i in chosen], padding=True, truncation=True, max_length=max_length,
-                                return_tensors="pt").to(device)  # fmt: skip
+            encoded = tokenizer(
+                [texts[i] for i in chosen], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            ).to(device)
             hidden = encoder(**encoded).last_hidden_state.float()
             mask = encoded["attention_mask"].unsqueeze(-1).float()
             rows[chosen] = ((hidden * mask).sum(1) / mask.sum(1)).cpu().numpy()
@@ -103,16 +117,25 @@ def ranked_issues(labels: np.ndarray, probabilities: np.ndarray) -> list[tuple[i
     return [(int(row), float(quality[row])) for row in rows]
 
 
-def find_label_issues(splits, probabilities: dict[str, np.ndarray], names: list[str], language: str, seed: int,
-                      output_dir: Path, embeddings: np.ndarray | None = None, fine_tuned: np.ndarray | None = None,
-                      show_progress: bool = False) -> dict:  # fmt: skip
+def find_label_issues(
+    splits,
+    probabilities: dict[str, np.ndarray],
+    names: list[str],
+    language: str,
+    seed: int,
+    output_dir: Path,
+    embeddings: np.ndarray | None = None,
+    fine_tuned: np.ndarray | None = None,
+    show_progress: bool = False,
+) -> dict:
     """Write output_dir/label_issues.jsonl (ranked per split) and return its summary for the run's facts.
     `embeddings`: the base encoder's, of the training texts (sentence_embeddings); without them, TF-IDF alone.
     `fine_tuned`: the training texts' probabilities from fold models (thorough mode), averaged in when given."""
     started = time.monotonic()
     train = splits["train"]
-    train_probabilities = cross_validated_probabilities(train["text"][:], np.asarray(train["label"][:]), language, seed,
-                                                        embeddings, show_progress)  # fmt: skip
+    train_probabilities = cross_validated_probabilities(
+        train["text"][:], np.asarray(train["label"][:]), language, seed, embeddings, show_progress
+    )
     if fine_tuned is not None:
         train_probabilities = (train_probabilities + fine_tuned) / 2
     method = THOROUGH_METHOD if fine_tuned is not None else TRAIN_METHOD if embeddings is not None else TFIDF_METHOD
@@ -125,12 +148,31 @@ def find_label_issues(splits, probabilities: dict[str, np.ndarray], names: list[
             issues = ranked_issues(labels, probs)
             counts[split] = len(issues)
             for rank, (row, quality) in enumerate(issues, 1):
-                handle.write(json.dumps({
-                    "split": split, "rank": rank, "text": texts[row], "given_label": names[labels[row]],
-                    "suggested_label": names[int(probs[row].argmax())], "label_quality": round(quality, 4),
-                }, ensure_ascii=False) + "\n")  # fmt: skip
+                handle.write(
+                    json.dumps(
+                        {
+                            "split": split,
+                            "rank": rank,
+                            "text": texts[row],
+                            "given_label": names[labels[row]],
+                            "suggested_label": names[int(probs[row].argmax())],
+                            "label_quality": round(quality, 4),
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
     seconds = round(time.monotonic() - started, 1)
-    logger.info("Likely label errors (confident learning): %s. Ranked in %s (%.1f s).",
-                ", ".join(f"{n:,} in {split}" for split, n in counts.items()), Path(output_dir) / ISSUES_FILE, seconds)  # fmt: skip
-    return {"file": ISSUES_FILE, "counts": counts, "train_method": method, "eval_method": EVAL_METHOD,
-            "seconds": seconds}  # fmt: skip
+    logger.info(
+        "Likely label errors (confident learning): %s. Ranked in %s (%.1f s).",
+        ", ".join(f"{n:,} in {split}" for split, n in counts.items()),
+        Path(output_dir) / ISSUES_FILE,
+        seconds,
+    )
+    return {
+        "file": ISSUES_FILE,
+        "counts": counts,
+        "train_method": method,
+        "eval_method": EVAL_METHOD,
+        "seconds": seconds,
+    }

@@ -13,12 +13,32 @@ from bert_sentiment.errors import UserError
 
 # Known sentiment words, ranked so that ids run from negative to positive.
 POLARITY_RANK = {
-    "very negative": 0, "strongly negative": 0,
-    "negative": 1, "neg": 1, "bad": 1, "差评": 1, "负面": 1, "消极": 1, "负向": 1, "负": 1,
-    "neutral": 2, "neu": 2, "mixed": 2, "中性": 2, "中立": 2,
-    "positive": 3, "pos": 3, "good": 3, "好评": 3, "正面": 3, "积极": 3, "正向": 3, "正": 3,
-    "very positive": 4, "strongly positive": 4,
-}  # fmt: skip
+    "very negative": 0,
+    "strongly negative": 0,
+    "negative": 1,
+    "neg": 1,
+    "bad": 1,
+    "差评": 1,
+    "负面": 1,
+    "消极": 1,
+    "负向": 1,
+    "负": 1,
+    "neutral": 2,
+    "neu": 2,
+    "mixed": 2,
+    "中性": 2,
+    "中立": 2,
+    "positive": 3,
+    "pos": 3,
+    "good": 3,
+    "好评": 3,
+    "正面": 3,
+    "积极": 3,
+    "正向": 3,
+    "正": 3,
+    "very positive": 4,
+    "strongly positive": 4,
+}
 # Integer conventions that need no names from the user.
 POLARITY_INTEGERS = {
     (0, 1): ["negative", "positive"],

@@ -60,8 +60,12 @@ def length_report(lengths_by_split: dict[str, np.ndarray], max_length: int, reas
     for name, lengths in lengths_by_split.items():
         percentiles = {f"p{p}": int(np.percentile(lengths, p)) for p in PERCENTILES}
         truncated = int((lengths > max_length).sum())
-        report["splits"][name] = {**percentiles, "max": int(lengths.max()), "mean": round(float(lengths.mean()), 1),
-                                  "truncated": truncated}  # fmt: skip
+        report["splits"][name] = {
+            **percentiles,
+            "max": int(lengths.max()),
+            "mean": round(float(lengths.mean()), 1),
+            "truncated": truncated,
+        }
         shown = "  ".join(f"{key} {value}" for key, value in percentiles.items())
         lines.append(
             f"  {name:<10} {shown}  max {lengths.max()}  truncated {truncated:,} of {len(lengths):,} "

@@ -118,7 +118,9 @@ def read_split(data: LocalData, header: str, cache_dir: str | None, limits: Unpa
         rows = [(text, path.stem) for path in data.paths for text in read_text(path).splitlines() if text.strip()]
         return _from_rows(rows, data.name)
     if data.layout == "class_folders":
-        rows = [(read_text(path).strip(), folder.name) for folder in data.paths for path in sorted(folder.glob("*.txt"))]
+        rows = [
+            (read_text(path).strip(), folder.name) for folder in data.paths for path in sorted(folder.glob("*.txt"))
+        ]
         return _from_rows(rows, data.name)
     return read_file(data.paths[0], header, cache_dir, limits)
 
@@ -143,7 +145,9 @@ def read_file(path: Path, header: str, cache_dir: str | None, limits: UnpackLimi
 
 def _from_rows(rows: list[tuple[str, str]], name: str) -> Dataset:
     classes = sorted({label for _, label in rows})
-    logger.info("Read %s texts from '%s', one class per file or folder: %s.", f"{len(rows):,}", name, ", ".join(classes))
+    logger.info(
+        "Read %s texts from '%s', one class per file or folder: %s.", f"{len(rows):,}", name, ", ".join(classes)
+    )
     return Dataset.from_dict({"text": [text for text, _ in rows], "label": [label for _, label in rows]})
 
 
@@ -179,7 +183,9 @@ def csv_options(path: Path, delimiter: str, header: str) -> dict:
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     options = {"delimiter": delimiter, "quoting": quoting}
     with _open_text(path) as handle:
-        first_rows = [row for _, row in zip(range(SNIFF_LINES), csv.reader(handle, delimiter=delimiter, quoting=quoting))]
+        first_rows = [
+            row for _, row in zip(range(SNIFF_LINES), csv.reader(handle, delimiter=delimiter, quoting=quoting))
+        ]
     if not (header == "yes" or (header == "auto" and looks_like_header(first_rows))):
         width = max((len(row) for row in first_rows), default=1)
         options.update(header=None, column_names=[f"column_{i}" for i in range(width)])
@@ -195,7 +201,10 @@ def _read_excel(path: Path, header: str) -> Dataset:
     except (ValueError, OSError, zipfile.BadZipFile) as err:
         raise UserError(f"Could not read the Excel file '{path}': {err}. Save it again as .xlsx, or as .csv.") from None
     sheet = sheet.dropna(how="all").dropna(axis=1, how="all")
-    first_rows = [["" if value is None or value != value else str(value) for value in row] for row in sheet.head(SNIFF_LINES).values]
+    first_rows = [
+        ["" if value is None or value != value else str(value) for value in row]
+        for row in sheet.head(SNIFF_LINES).values
+    ]
     if header == "yes" or (header == "auto" and looks_like_header(first_rows)):
         sheet.columns = [str(name) for name in sheet.iloc[0]]
         sheet = sheet.iloc[1:]
@@ -217,8 +226,9 @@ def _unpack(path: Path, target: Path, limits: UnpackLimits) -> LocalData:
             _check_size(path, archive.infolist(), limits)
             archive.extractall(target)
     except zipfile.BadZipFile as err:
-        raise UserError(f"'{path}' is not a valid .zip archive ({err}). Re-create it, or unpack it and pass the "
-                        "folder.") from None  # fmt: skip
+        raise UserError(
+            f"'{path}' is not a valid .zip archive ({err}). Re-create it, or unpack it and pass the folder."
+        ) from None
     root = target
     inside = [p for p in root.iterdir() if not p.name.startswith(("__MACOSX", "."))]
     while len(inside) == 1 and inside[0].is_dir():  # a zipped folder: look inside it
@@ -235,11 +245,15 @@ def _unpack(path: Path, target: Path, limits: UnpackLimits) -> LocalData:
 def _check_size(path: Path, entries: list, limits: UnpackLimits) -> None:
     unpacked = sum(entry.file_size for entry in entries)
     if len(entries) > limits.files:
-        raise UserError(f"'{path}' holds {len(entries):,} files, more than the {limits.files:,} allowed. Raise "
-                        "--max_archive_files if that is right, or unpack it yourself and pass the folder.")  # fmt: skip
+        raise UserError(
+            f"'{path}' holds {len(entries):,} files, more than the {limits.files:,} allowed. Raise "
+            "--max_archive_files if that is right, or unpack it yourself and pass the folder."
+        )
     if unpacked > limits.gigabytes * 1e9:
-        raise UserError(f"'{path}' ({path.stat().st_size / 1e6:,.1f} MB) unpacks to {unpacked / 1e9:,.2f} GB, more than "
-                        f"the {limits.gigabytes:g} GB allowed. Raise --max_unpacked_gb if that is right.")  # fmt: skip
+        raise UserError(
+            f"'{path}' ({path.stat().st_size / 1e6:,.1f} MB) unpacks to {unpacked / 1e9:,.2f} GB, more than "
+            f"the {limits.gigabytes:g} GB allowed. Raise --max_unpacked_gb if that is right."
+        )
 
 
 def looks_like_header(rows: list[list[str]]) -> bool:

@@ -40,9 +40,13 @@ def head_tail_texts(tokenizer, texts: list[str], max_length: int) -> list[str]:
 def window_encodings(tokenizer, texts: list[str], max_length: int) -> tuple[dict, np.ndarray]:
     """(encodings of every window, the index of the text each window came from)."""
     encoded = tokenizer(
-        texts, truncation=True, max_length=max_length, stride=max_length // 2,
-        return_overflowing_tokens=True, verbose=False,
-    )  # fmt: skip
+        texts,
+        truncation=True,
+        max_length=max_length,
+        stride=max_length // 2,
+        return_overflowing_tokens=True,
+        verbose=False,
+    )
     owners = np.asarray(encoded.pop("overflow_to_sample_mapping"))
     return encoded, owners
 

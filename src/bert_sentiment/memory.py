@@ -58,6 +58,7 @@ def checkpoint_batch(checkpoint: str | None) -> int | None:
 def fitting_batch(config, parameters: int, longest: int, batch: int) -> tuple[int, str] | None:
     """(the largest divisor of `batch` whose training step on texts of `longest` tokens fits this machine's memory,
     why) or None for an unknown layout; a UserError naming the fix when not even one text fits."""
+
     def needed(size: int) -> int | None:
         return training_memory(config, parameters, size, longest)
 
@@ -66,11 +67,15 @@ def fitting_batch(config, parameters: int, longest: int, batch: int) -> tuple[in
     usable = available_memory() * USABLE_SHARE
     fitted = next((size for size in range(batch, 0, -1) if batch % size == 0 and needed(size) <= usable), None)
     if fitted is None:
-        raise UserError(f"Training even one text of {longest} tokens needs about {needed(1) / GB:.1f} GB, and "
-                        f"this machine has {usable / GB:.1f} GB to spare: lower --max_seq_length (e.g. "
-                        f"{max(longest // 2, 8)}) or train on a machine with more memory.")  # fmt: skip
-    return fitted, (f"the longest batch ({batch} texts of {longest} tokens) would need about "
-                    f"{needed(batch) / GB:.1f} GB and this machine has {usable / GB:.1f} GB to spare")
+        raise UserError(
+            f"Training even one text of {longest} tokens needs about {needed(1) / GB:.1f} GB, and "
+            f"this machine has {usable / GB:.1f} GB to spare: lower --max_seq_length (e.g. "
+            f"{max(longest // 2, 8)}) or train on a machine with more memory."
+        )
+    return fitted, (
+        f"the longest batch ({batch} texts of {longest} tokens) would need about "
+        f"{needed(batch) / GB:.1f} GB and this machine has {usable / GB:.1f} GB to spare"
+    )
 
 
 def fit_batch_to_memory(training_args, config, parameters: int, longest: int, resume_from: str | None = None):
@@ -88,9 +93,11 @@ def fit_batch_to_memory(training_args, config, parameters: int, longest: int, re
         return None
     training_args.per_device_train_batch_size = fitted
     training_args.gradient_accumulation_steps = accumulation * batch // fitted
-    return (f"{fitted} texts at a time with {training_args.gradient_accumulation_steps} gradient accumulation steps, "
-            f"the same {batch * accumulation} texts per optimizer step ({why}; set --per_device_train_batch_size "
-            "and --gradient_accumulation_steps to choose)")  # fmt: skip
+    return (
+        f"{fitted} texts at a time with {training_args.gradient_accumulation_steps} gradient accumulation steps, "
+        f"the same {batch * accumulation} texts per optimizer step ({why}; set --per_device_train_batch_size "
+        "and --gradient_accumulation_steps to choose)"
+    )
 
 
 def trial_batch_fit(training_args, config, parameters: int, longest: int):
@@ -105,8 +112,13 @@ def trial_batch_fit(training_args, config, parameters: int, longest: int):
         fitted = fit[0] if fit else batch
         steps = accumulation * batch // fitted
         if fitted < batch:
-            logger.warning("Trial batch: %d texts at a time with %d gradient accumulation steps (%d would not fit "
-                           "this machine's memory).", fitted, steps, batch)  # fmt: skip
+            logger.warning(
+                "Trial batch: %d texts at a time with %d gradient accumulation steps (%d would not fit "
+                "this machine's memory).",
+                fitted,
+                steps,
+                batch,
+            )
         return fitted, steps
 
     return fit_batch

@@ -73,8 +73,10 @@ def prepare_pooler(model, choice: str) -> str | None:
         return None
     untrained = not dense.bias.detach().any()
     if choice == "false" and untrained:
-        return ("kept from the checkpoint, which never trained it (its bias is all zero; --reinit_pooler auto "
-                "starts such a pooler afresh)")  # fmt: skip
+        return (
+            "kept from the checkpoint, which never trained it (its bias is all zero; --reinit_pooler auto "
+            "starts such a pooler afresh)"
+        )
     if choice != "true" and not untrained:
         return "kept from the checkpoint"
     torch.nn.init.normal_(dense.weight, std=getattr(model.config, "initializer_range", 0.02))

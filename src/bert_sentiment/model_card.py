@@ -26,12 +26,18 @@ def eval_results(facts: RunFacts) -> list[EvalResult]:
         for metric, value in report["metrics"].items():
             results.append(
                 EvalResult(
-                    task_type="text-classification", task_name="Sentiment classification",
-                    dataset_type=dataset["type"], dataset_name=dataset["name"], dataset_config=dataset["config"],
-                    dataset_split=split, dataset_revision=dataset["revision"],
-                    metric_type=metric.split("_")[0], metric_name=metric, metric_value=round(value, 4),
+                    task_type="text-classification",
+                    task_name="Sentiment classification",
+                    dataset_type=dataset["type"],
+                    dataset_name=dataset["name"],
+                    dataset_config=dataset["config"],
+                    dataset_split=split,
+                    dataset_revision=dataset["revision"],
+                    metric_type=metric.split("_")[0],
+                    metric_name=metric,
+                    metric_value=round(value, 4),
                     metric_config=_average(metric, len(facts.label_names)),
-                )  # fmt: skip
+                )
             )
     return results
 
@@ -56,12 +62,16 @@ def card_data(facts: RunFacts, repo_id: str, license: str) -> ModelCardData:
         license=license,
         library_name="transformers",
         pipeline_tag="text-classification",
-        tags=["text-classification", "sentiment-analysis", "bert", *(["onnx", "transformers.js"] if facts.has_onnx else [])],
+        tags=[
+            "text-classification",
+            "sentiment-analysis",
+            "bert",
+            *(["onnx", "transformers.js"] if facts.has_onnx else []),
+        ],
         metrics=["accuracy", "precision", "recall", "f1"],
         widget=[{"text": text, "example_title": label} for label, text in examples.items()] or None,
         eval_results=eval_results(facts),
     )
-
 
 
 def render_card(facts: RunFacts, repo_id: str, license: str = "apache-2.0", image_dir: Path | None = None) -> ModelCard:

@@ -45,18 +45,27 @@ INT8_RECIPES = {  # name -> which feed-forward projections stay fp32
 # on a barely trained MiniLM): a first recipe further short than this leaves the others no chance (a short try's
 # model, whose near-ties flip), and they are not tried.
 HOPELESS_GAP = 0.02
-SERVING_MARGIN = 0.2  # at app start, only texts PyTorch decides by this margin must keep their label (near-ties may flip)
+SERVING_MARGIN = (
+    0.2  # at app start, only texts PyTorch decides by this margin must keep their label (near-ties may flip)
+)
 MAX_CHECK_TEXTS = 1_000  # verification reads at most this many texts: a minute for bert-base on 2 cores
 CHECK_BATCH = 32
 # Texts checked when no validation texts are at hand (publishing an older run, or at app start),
 # besides the card's examples: varied lengths, both polarities, and both languages BERT models meet here.
 STOCK_TEXTS = [
-    "A gorgeous, witty, seductive movie.", "The plot is thin and the acting is worse.", "It was fine, I guess.",
-    "I would not recommend this to anyone, but the music was nice.", "Absolutely loved every minute of it!",
-    "Terrible service, cold food, and nobody apologised.", "Not bad at all.", "Meh.",
+    "A gorgeous, witty, seductive movie.",
+    "The plot is thin and the acting is worse.",
+    "It was fine, I guess.",
+    "I would not recommend this to anyone, but the music was nice.",
+    "Absolutely loved every minute of it!",
+    "Terrible service, cold food, and nobody apologised.",
+    "Not bad at all.",
+    "Meh.",
     "The first half drags, yet the ending is one of the best I have seen in years.",
-    "房间干净，服务热情，下次还来。", "等了两个小时才送到，饭都凉了。", "还行吧，一般般。",
-]  # fmt: skip
+    "房间干净，服务热情，下次还来。",
+    "等了两个小时才送到，饭都凉了。",
+    "还行吧，一般般。",
+]
 
 
 class OnnxMismatch(RuntimeError):
@@ -83,8 +92,14 @@ class OnnxCheck:
         return asdict(self)
 
 
-def export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation texts", margin: float = 0.0,
-                expected: np.ndarray | None = None, show_progress: bool = False) -> dict:  # fmt: skip
+def export_onnx(
+    model_dir: Path,
+    texts: list[str],
+    texts_from: str = "validation texts",
+    margin: float = 0.0,
+    expected: np.ndarray | None = None,
+    show_progress: bool = False,
+) -> dict:
     """Export, quantize and verify the model saved in `model_dir`; write `model_dir/onnx/`. Returns the facts
     for run_facts.json; raises OnnxMismatch (or the exporter's error) and writes nothing when a check fails.
     `margin`: compare labels only on texts PyTorch decides by at least this much (see verify). `expected`: the
@@ -99,16 +114,33 @@ def export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation
             os.replace(Path(work) / name, model_dir / ONNX_DIR / name)
     logger.info(
         "Exported %s/%s and %s (%s), verified on %d texts: fp32 within %.1e of PyTorch, int8 agrees on %.1f%% of "
-        "labels.", ONNX_DIR, FP32_FILE, INT8_FILE, check.int8_recipe, check.texts, check.fp32_max_difference,
+        "labels.",
+        ONNX_DIR,
+        FP32_FILE,
+        INT8_FILE,
+        check.int8_recipe,
+        check.texts,
+        check.fp32_max_difference,
         100 * check.int8_label_agreement,
-    )  # fmt: skip
+    )
     sizes = [(model_dir / ONNX_DIR / name).stat().st_size for name in (FP32_FILE, INT8_FILE)]
-    return {"files": [f"{ONNX_DIR}/{FP32_FILE}", f"{ONNX_DIR}/{INT8_FILE}"], "checked_on": texts_from,
-            "int8_size_share": round(sizes[1] / sizes[0], 3), **check.to_dict()}  # fmt: skip
+    return {
+        "files": [f"{ONNX_DIR}/{FP32_FILE}", f"{ONNX_DIR}/{INT8_FILE}"],
+        "checked_on": texts_from,
+        "int8_size_share": round(sizes[1] / sizes[0], 3),
+        **check.to_dict(),
+    }
 
 
-def export_graphs(model, tokenizer, directory: Path, texts: list[str] = STOCK_TEXTS, margin: float = 0.0,
-                  expected: np.ndarray | None = None, show_progress: bool = False) -> OnnxCheck:  # fmt: skip
+def export_graphs(
+    model,
+    tokenizer,
+    directory: Path,
+    texts: list[str] = STOCK_TEXTS,
+    margin: float = 0.0,
+    expected: np.ndarray | None = None,
+    show_progress: bool = False,
+) -> OnnxCheck:
     """Write FP32_FILE and INT8_FILE for a PyTorch model into `directory`, checked on `texts` (labels compared where
     PyTorch decides by `margin`, see verify). Int8 takes the first of INT8_RECIPES that passes; OnnxMismatch if none."""
     from tqdm.auto import tqdm
@@ -145,8 +177,9 @@ def _quantize(fp32: Path, int8: Path, recipe: str, config) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     kept = _ffn_nodes(fp32, config, INT8_RECIPES[recipe])
-    quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                     nodes_to_exclude=kept)  # fmt: skip
+    quantize_dynamic(
+        fp32, int8, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True, nodes_to_exclude=kept
+    )
 
 
 def _ffn_nodes(path: Path, config, which: tuple[str, ...]) -> list[str]:
@@ -160,12 +193,19 @@ def _ffn_nodes(path: Path, config, which: tuple[str, ...]) -> list[str]:
     wanted = {shapes[name] for name in which}
     graph = onnx.load(str(path)).graph
     weights = {tensor.name: tuple(tensor.dims) for tensor in graph.initializer}
-    return [node.name for node in graph.node
-            if node.op_type in ("MatMul", "Gemm") and weights.get(node.input[1]) in wanted]  # fmt: skip
+    return [
+        node.name for node in graph.node if node.op_type in ("MatMul", "Gemm") and weights.get(node.input[1]) in wanted
+    ]
 
 
-def try_export_onnx(model_dir: Path, texts: list[str], texts_from: str = "validation texts", margin: float = 0.0,
-                    expected: np.ndarray | None = None, show_progress: bool = False) -> dict:  # fmt: skip
+def try_export_onnx(
+    model_dir: Path,
+    texts: list[str],
+    texts_from: str = "validation texts",
+    margin: float = 0.0,
+    expected: np.ndarray | None = None,
+    show_progress: bool = False,
+) -> dict:
     """export_onnx, or one line saying why not: a model the exporter cannot handle still trains and serves."""
     try:
         return export_onnx(model_dir, texts, texts_from, margin, expected, show_progress)
@@ -175,8 +215,14 @@ def try_export_onnx(model_dir: Path, texts: list[str], texts_from: str = "valida
         return {"files": [], "error": reason}
 
 
-def verify(model, tokenizer, int8: "Path | OnnxModel", texts: list[str], fp32: "Path | OnnxModel | None" = None,
-           margin: float = 0.0) -> OnnxCheck:  # fmt: skip
+def verify(
+    model,
+    tokenizer,
+    int8: "Path | OnnxModel",
+    texts: list[str],
+    fp32: "Path | OnnxModel | None" = None,
+    margin: float = 0.0,
+) -> OnnxCheck:
     """Compare ONNX graph(s) with the PyTorch model on `texts`; raise OnnxMismatch if they disagree.
     Label agreement counts the texts PyTorch decides by at least `margin` (0: every text)."""
     reference = Reference(model, tokenizer, texts)
@@ -195,8 +241,11 @@ class Reference:
             self.texts, expected = STOCK_TEXTS, None
         else:
             self.texts = [texts[row] for row in rows]
-        self.expected = (np.asarray(expected)[rows] if expected is not None else
-                         torch_probabilities(model, tokenizer, self.texts, self.max_length))  # fmt: skip
+        self.expected = (
+            np.asarray(expected)[rows]
+            if expected is not None
+            else torch_probabilities(model, tokenizer, self.texts, self.max_length)
+        )
 
     def probabilities(self, graph: "OnnxModel") -> np.ndarray:
         return graph.probabilities(self.tokenizer, self.texts, self.max_length)
@@ -204,8 +253,10 @@ class Reference:
     def fp32_difference(self, graph: "OnnxModel") -> float:
         difference = float(np.abs(self.probabilities(graph) - self.expected).max())
         if difference > FP32_TOLERANCE:
-            raise OnnxMismatch(f"{graph.path.name} differs from PyTorch by {difference:.2e} in probability "
-                               f"(at most {FP32_TOLERANCE:.0e} allowed).")  # fmt: skip
+            raise OnnxMismatch(
+                f"{graph.path.name} differs from PyTorch by {difference:.2e} in probability "
+                f"(at most {FP32_TOLERANCE:.0e} allowed)."
+            )
         return difference
 
     def int8_check(self, graph: "OnnxModel", margin: float, fp32_difference: float | None) -> OnnxCheck:
@@ -215,14 +266,25 @@ class Reference:
         same = quantized.argmax(axis=1) == self.expected.argmax(axis=1)
         agreement = float(same[decided].mean()) if decided.any() else 1.0
         if agreement < INT8_AGREEMENT:
-            raise OnnxMismatch(f"{graph.path.name} gives PyTorch's label on {agreement:.1%} of {decided.sum()} texts "
-                               f"(at least {INT8_AGREEMENT:.0%} required).", agreement)  # fmt: skip
+            raise OnnxMismatch(
+                f"{graph.path.name} gives PyTorch's label on {agreement:.1%} of {decided.sum()} texts "
+                f"(at least {INT8_AGREEMENT:.0%} required).",
+                agreement,
+            )
         mean_difference = float(np.abs(quantized - self.expected).mean())
         if mean_difference > INT8_MEAN_TOLERANCE:
-            raise OnnxMismatch(f"{graph.path.name}'s probabilities differ from PyTorch's by {mean_difference:.3f} on "
-                               f"average (at most {INT8_MEAN_TOLERANCE} allowed): is it this model's graph?")  # fmt: skip
-        return OnnxCheck(len(self.texts), fp32_difference, agreement, float(np.abs(quantized - self.expected).max()),
-                         label_margin=margin, labels_compared=int(decided.sum()))  # fmt: skip
+            raise OnnxMismatch(
+                f"{graph.path.name}'s probabilities differ from PyTorch's by {mean_difference:.3f} on "
+                f"average (at most {INT8_MEAN_TOLERANCE} allowed): is it this model's graph?"
+            )
+        return OnnxCheck(
+            len(self.texts),
+            fp32_difference,
+            agreement,
+            float(np.abs(quantized - self.expected).max()),
+            label_margin=margin,
+            labels_compared=int(decided.sum()),
+        )
 
 
 def spread(items: list, count: int) -> list:
@@ -262,8 +324,13 @@ class OnnxModel:
     def probabilities(self, tokenizer, texts: list[str], max_length: int) -> np.ndarray:
         import torch
 
-        return _batched(texts, tokenizer, max_length, lambda encoded: torch.softmax(
-            torch.from_numpy(self.logits(encoded)), dim=-1).numpy(), "np")  # fmt: skip
+        return _batched(
+            texts,
+            tokenizer,
+            max_length,
+            lambda encoded: torch.softmax(torch.from_numpy(self.logits(encoded)), dim=-1).numpy(),
+            "np",
+        )
 
 
 def torch_probabilities(model, tokenizer, texts: list[str], max_length: int) -> np.ndarray:
@@ -282,8 +349,13 @@ def _batched(texts: list[str], tokenizer, max_length: int, forward, tensors: str
     order = np.argsort([len(text) for text in texts], kind="stable")
     rows = []
     for start in range(0, len(texts), CHECK_BATCH):
-        encoded = tokenizer([texts[i] for i in order[start : start + CHECK_BATCH]], truncation=True, padding=True,
-                            max_length=max_length, return_tensors=tensors)  # fmt: skip
+        encoded = tokenizer(
+            [texts[i] for i in order[start : start + CHECK_BATCH]],
+            truncation=True,
+            padding=True,
+            max_length=max_length,
+            return_tensors=tensors,
+        )
         rows.append(forward(encoded))
     result = np.empty_like(np.concatenate(rows))
     result[order] = np.concatenate(rows)
@@ -302,14 +374,27 @@ def _export(model, tokenizer, path: Path) -> None:
     """Dynamic batch and sequence axes; the tokenizer's input names (BERT's three) in, `logits` out."""
     import torch
 
-    example = tokenizer(["an example text to trace", "another one"], padding="max_length", truncation=True, max_length=16,
-                        return_tensors="pt")  # fmt: skip
+    example = tokenizer(
+        ["an example text to trace", "another one"],
+        padding="max_length",
+        truncation=True,
+        max_length=16,
+        return_tensors="pt",
+    )
     names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in example]
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     torch.onnx.export(
-        model, (), str(path), kwargs={name: example[name] for name in names}, input_names=names, output_names=["logits"],
-        dynamic_shapes={name: {0: batch, 1: sequence} for name in names}, dynamo=True, external_data=False, verbose=False,
-    )  # fmt: skip
+        model,
+        (),
+        str(path),
+        kwargs={name: example[name] for name in names},
+        input_names=names,
+        output_names=["logits"],
+        dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
 
 
 @contextlib.contextmanager
@@ -318,6 +403,7 @@ def _quiet_exporters():
     suggests a pre-processing step that measured no faster here; a user's log keeps only our one line."""
     names = ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "torch._export", "onnxruntime")
     levels = {name: logging.getLogger(name).level for name in names}
+
     def errors_only(record: logging.LogRecord) -> bool:  # for the root logger, where quantization writes
         return record.levelno >= logging.ERROR
 

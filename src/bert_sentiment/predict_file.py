@@ -31,8 +31,14 @@ class Written:
     bytes: int
 
 
-def predict_file(classifier, input_path, output_path, text_column: str | None = None, overwrite: bool = False,
-                 chunk_rows: int = CHUNK_ROWS) -> Path:  # fmt: skip
+def predict_file(
+    classifier,
+    input_path,
+    output_path,
+    text_column: str | None = None,
+    overwrite: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Path:
     """Predict every row of `input_path` into the CSV `output_path`; returns the output's path."""
     from tqdm.auto import tqdm
 
@@ -45,12 +51,20 @@ def predict_file(classifier, input_path, output_path, text_column: str | None = 
     output = Path(output_path)
     source = f"{data_sha256(data)} {classifier.model_id}"
     written = resume_point(output, source, overwrite)
-    headers = [*dataset.column_names, "prediction", "score", *(f"p({label})" for label in classifier.labels), "truncated"]
+    headers = [
+        *dataset.column_names,
+        "prediction",
+        "score",
+        *(f"p({label})" for label in classifier.labels),
+        "truncated",
+    ]
     if written.rows:
         logger.info("%s holds the predictions of %s rows already: continuing from there.", output, f"{written.rows:,}")
     output.parent.mkdir(parents=True, exist_ok=True)
-    with open(output, "r+b" if written.bytes else "wb") as handle, \
-            tqdm(total=len(dataset), initial=written.rows, unit="texts", desc="Predicting") as bar:  # fmt: skip
+    with (
+        open(output, "r+b" if written.bytes else "wb") as handle,
+        tqdm(total=len(dataset), initial=written.rows, unit="texts", desc="Predicting") as bar,
+    ):
         handle.truncate(written.bytes)  # a chunk cut off by the interruption goes
         handle.seek(written.bytes)
         if not written.rows:
@@ -60,8 +74,19 @@ def predict_file(classifier, input_path, output_path, text_column: str | None = 
             texts = ["" if text is None else str(text) for text in rows[column]]
             predictions = classifier.predict(texts)
             values = list(zip(*(rows[name] for name in dataset.column_names)))
-            _append(handle, [[*row, p.answer, round(p.score, 6), *(round(p.scores[label], 6) for label in classifier.labels),
-                              p.truncated] for row, p in zip(values, predictions)])  # fmt: skip
+            _append(
+                handle,
+                [
+                    [
+                        *row,
+                        p.answer,
+                        round(p.score, 6),
+                        *(round(p.scores[label], 6) for label in classifier.labels),
+                        p.truncated,
+                    ]
+                    for row, p in zip(values, predictions)
+                ],
+            )
             written = Written(source, start + len(texts), handle.tell())
             _save(written, progress_file(output))
             bar.update(len(texts))
@@ -81,15 +106,18 @@ def resume_point(output: Path, source: str, overwrite: bool) -> Written:
         marker.unlink(missing_ok=True)
         return Written(source, 0, 0)
     if not marker.exists():
-        raise UserError(f"'{output}' already exists and is complete. Pass --overwrite to replace it, or name another "
-                        "--output.")  # fmt: skip
+        raise UserError(
+            f"'{output}' already exists and is complete. Pass --overwrite to replace it, or name another --output."
+        )
     try:
         written = Written(**json.loads(marker.read_text(encoding="utf-8")))
     except (ValueError, TypeError) as err:
         raise UserError(f"The progress file {marker} is unreadable ({err}). Pass --overwrite to start over.") from None
     if written.source != source:
-        raise UserError(f"'{output}' holds the unfinished predictions of another input or model. Pass --overwrite to "
-                        "start over, or name another --output.")  # fmt: skip
+        raise UserError(
+            f"'{output}' holds the unfinished predictions of another input or model. Pass --overwrite to "
+            "start over, or name another --output."
+        )
     if output.stat().st_size < written.bytes:
         raise UserError(f"'{output}' is shorter than its progress file says. Pass --overwrite to start over.")
     return written

@@ -137,8 +137,13 @@ def _split_off_validation(splits: DatasetDict, percent: float | None, seed: int)
             f"({err}). Raise --validation_split_percentage or pass a --validation_file."
         ) from err
     share = f"{percent:g}%" if percent is not None else f"{DEFAULT_PERCENT}%, at most {MAX_HELD_OUT:,}"
-    logger.info("No validation split: held out %s of %s training texts, stratified (%s; seed %d).", f"{size:,}",
-                f"{total:,}", share, seed)  # fmt: skip
+    logger.info(
+        "No validation split: held out %s of %s training texts, stratified (%s; seed %d).",
+        f"{size:,}",
+        f"{total:,}",
+        share,
+        seed,
+    )
     report = {"texts": size, "percent": round(100 * size / total, 2), "asked_percent": percent}
     return DatasetDict({**splits, "train": parts["train"], "validation": parts["test"]}), report
 
@@ -163,9 +168,13 @@ def _handle_duplicates(splits: DatasetDict, drop: bool) -> tuple[DatasetDict, di
         if shared:
             logger.warning(
                 "%d training %s a %s text exactly (e.g. %r): results on %s overstate generalisation. %s",
-                len(shared), "row repeats" if len(shared) == 1 else "rows repeat", name, shared[0][:80], name,
+                len(shared),
+                "row repeats" if len(shared) == 1 else "rows repeat",
+                name,
+                shared[0][:80],
+                name,
                 "They are dropped from training." if drop else "Pass --drop_cross_split_duplicates to drop them.",
-            )  # fmt: skip
+            )
     if drop and any(report.values()):
         all_held_out = set().union(*held_out.values())
         before = len(splits["train"])

@@ -24,11 +24,22 @@ logger = logging.getLogger(__name__)
 # What goes to the Hub. Not training_args.bin (pickled settings), checkpoints, or wrong_predictions
 # (raw training texts, which a user may not mean to publish).
 UPLOADED = [
-    "model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
-    "special_tokens_map.json", "README.md", "confusion_matrix_*.png", "confusion_matrix_*.json", "reliability_*.png",
+    "model.safetensors",
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+    "README.md",
+    "confusion_matrix_*.png",
+    "confusion_matrix_*.json",
+    "reliability_*.png",
     "precision_coverage.png",
-    "all_results.json", "run_facts.json", f"{ONNX_DIR}/{FP32_FILE}", f"{ONNX_DIR}/{INT8_FILE}",
-]  # fmt: skip
+    "all_results.json",
+    "run_facts.json",
+    f"{ONNX_DIR}/{FP32_FILE}",
+    f"{ONNX_DIR}/{INT8_FILE}",
+]
 SCORE_TOLERANCE = 1e-4  # local vs reloaded probabilities; the same weights give the same scores
 
 
@@ -136,8 +147,12 @@ def ensure_onnx(output_dir: Path) -> None:
     if (output_dir / ONNX_DIR / INT8_FILE).is_file() and (output_dir / ONNX_DIR / FP32_FILE).is_file():
         return
     facts = RunFacts.load(output_dir)
-    facts.onnx = try_export_onnx(output_dir, list(facts.label_examples().values()) + STOCK_TEXTS,
-                                 "texts of the card's examples and stock sentences", SERVING_MARGIN)
+    facts.onnx = try_export_onnx(
+        output_dir,
+        list(facts.label_examples().values()) + STOCK_TEXTS,
+        "texts of the card's examples and stock sentences",
+        SERVING_MARGIN,
+    )
     facts.save(output_dir)
 
 
@@ -159,4 +174,3 @@ def verify_published(output_dir: Path, target: HubTarget, revision: str) -> None
         if mine.keys() != theirs.keys() or any(abs(mine[k] - theirs[k]) > SCORE_TOLERANCE for k in mine):
             raise PublishError(f"The published model answers {theirs} for {text!r}; the local model {mine}.")
         logger.info("  %r -> %s (as locally)", text[:60], max(theirs, key=theirs.get))
-

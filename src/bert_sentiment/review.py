@@ -27,8 +27,13 @@ TO_LABEL = 200  # unlabeled texts offered by default: an afternoon's labelling
 CANDIDATES_PER_TEXT = 5  # the least sure 5 x N texts are clustered into N groups, one text taken from each
 
 
-def write_review(output_dir: str | Path, review_path: str | Path | None = None, unlabeled_file: str | None = None,
-                 to_label: int = TO_LABEL, text_column: str | None = None) -> Path:  # fmt: skip
+def write_review(
+    output_dir: str | Path,
+    review_path: str | Path | None = None,
+    unlabeled_file: str | None = None,
+    to_label: int = TO_LABEL,
+    text_column: str | None = None,
+) -> Path:
     """The review spreadsheet for the run in `output_dir` (default: OUTPUT_DIR/review.xlsx); returns its path."""
     import pandas as pd
 
@@ -38,20 +43,29 @@ def write_review(output_dir: str | Path, review_path: str | Path | None = None, 
     facts = RunFacts.load(output_dir)
     issues_path = output_dir / ISSUES_FILE
     if not issues_path.is_file() and not unlabeled_file:
-        raise UserError(f"'{output_dir}' has no {ISSUES_FILE}: the run did not look for label errors. Train with "
-                        "--find_label_issues auto, or pass --unlabeled_file to choose texts to label.")  # fmt: skip
+        raise UserError(
+            f"'{output_dir}' has no {ISSUES_FILE}: the run did not look for label errors. Train with "
+            "--find_label_issues auto, or pass --unlabeled_file to choose texts to label."
+        )
     sheets = {}
     if issues_path.is_file():
         issues = [json.loads(line) for line in issues_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        frame = pd.DataFrame(issues, columns=["split", "rank", "text", "given_label", "suggested_label", "label_quality"])
+        frame = pd.DataFrame(
+            issues, columns=["split", "rank", "text", "given_label", "suggested_label", "label_quality"]
+        )
         sheets[ERRORS_SHEET] = frame.sort_values("label_quality", kind="stable").assign(**{CORRECTION_COLUMN: ""})
     if unlabeled_file:
         sheets[TO_LABEL_SHEET] = texts_to_label(output_dir, unlabeled_file, to_label, text_column, facts.language)
     path = Path(review_path) if review_path else output_dir / REVIEW_FILE
     write_sheets(sheets, facts.label_names, path)
-    logger.info("Wrote %s: %s. Fill in '%s' where a label is wrong (or for each text to label), then train with "
-                "--label_corrections %s.", path, ", ".join(f"{len(frame):,} rows in '{name}'" for name, frame in sheets.items()),
-                CORRECTION_COLUMN, path)  # fmt: skip
+    logger.info(
+        "Wrote %s: %s. Fill in '%s' where a label is wrong (or for each text to label), then train with "
+        "--label_corrections %s.",
+        path,
+        ", ".join(f"{len(frame):,} rows in '{name}'" for name, frame in sheets.items()),
+        CORRECTION_COLUMN,
+        path,
+    )
     return path
 
 
@@ -74,11 +88,19 @@ def texts_to_label(output_dir: Path, unlabeled_file: str, count: int, text_colum
     probabilities = np.array([[p.scores[label] for label in classifier.labels] for p in predictions])
     rows = least_sure_spread(texts, probabilities, count, language)
     top = np.sort(probabilities[rows], axis=1)
-    return pd.DataFrame({"text": [texts[i] for i in rows], "predicted_label": [predictions[i].label for i in rows],
-                         "margin": np.round(top[:, -1] - top[:, -2], 4), CORRECTION_COLUMN: ""})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "text": [texts[i] for i in rows],
+            "predicted_label": [predictions[i].label for i in rows],
+            "margin": np.round(top[:, -1] - top[:, -2], 4),
+            CORRECTION_COLUMN: "",
+        }
+    )
 
 
-def least_sure_spread(texts: list[str], probabilities: np.ndarray, count: int, language: str, seed: int = 0) -> np.ndarray:
+def least_sure_spread(
+    texts: list[str], probabilities: np.ndarray, count: int, language: str, seed: int = 0
+) -> np.ndarray:
     """Rows of `count` texts: among the CANDIDATES_PER_TEXT x count with the smallest margin between the two most
     likely labels, the least sure of each of `count` clusters (TF-IDF, k-means); least sure first."""
     top = np.sort(probabilities, axis=1)
@@ -112,7 +134,9 @@ def write_sheets(sheets: dict, labels: list[str], path: Path) -> None:
             frame.to_excel(writer, sheet_name=name, index=False)
             sheet = writer.sheets[name]
             for column, cells in zip(frame.columns, sheet.columns):
-                sheet.column_dimensions[cells[0].column_letter].width = 80 if column == "text" else max(12, len(column) + 2)
+                sheet.column_dimensions[cells[0].column_letter].width = (
+                    80 if column == "text" else max(12, len(column) + 2)
+                )
             if len(frame) and not any("," in label or '"' in label for label in labels):
                 letter = sheet.cell(1, frame.columns.get_loc(CORRECTION_COLUMN) + 1).column_letter
                 choices = DataValidation(type="list", formula1=f'"{",".join(labels)}"', allow_blank=True)

@@ -67,10 +67,12 @@ def summarize(runs: dict[int, RunFacts], best_metric: str) -> dict:
         for metric in metrics:
             values = np.array([facts.results[split]["metrics"][metric] for facts in runs.values()])
             summary["splits"][split][metric] = {
-                "mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                "min": float(values.min()), "max": float(values.max()),
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                "min": float(values.min()),
+                "max": float(values.max()),
                 "runs": dict(zip(map(str, runs), map(float, values))),
-            }  # fmt: skip
+            }
     by_validation = {seed: facts.results["validation"]["metrics"][best_metric] for seed, facts in runs.items()}
     summary["best_seed"] = max(by_validation, key=by_validation.get)
     return summary
@@ -86,8 +88,12 @@ def _copy_run(run_dir: Path, output_dir: Path) -> None:
 
 
 def log_summary(summary: dict) -> None:
-    lines = [f"Over {summary['count']} seeds ({', '.join(map(str, summary['seeds']))}); best: seed {summary['best_seed']}:"]
+    lines = [
+        f"Over {summary['count']} seeds ({', '.join(map(str, summary['seeds']))}); best: seed {summary['best_seed']}:"
+    ]
     for split, metrics in summary["splits"].items():
-        shown = "  ".join(f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in metrics.items() if m in ("accuracy", "f1"))
+        shown = "  ".join(
+            f"{m} {v['mean']:.4f} ± {v['std']:.4f}" for m, v in metrics.items() if m in ("accuracy", "f1")
+        )
         lines.append(f"  {split:<10} {shown}")
     logger.info("\n".join(lines))

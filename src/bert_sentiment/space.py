@@ -23,8 +23,22 @@ if __name__ == "__main__":
     sys.exit(run_command(lambda: serve(sys.argv[1:])))
 """
 # Pinned to the versions this app was tested with. gradio itself comes from the card's sdk_version.
-PINNED = ["torch", "transformers", "accelerate", "datasets", "huggingface_hub", "tokenizers", "scikit-learn", "numpy",
-          "pyyaml", "onnxruntime", "onnx", "onnxscript", "mcp", "captum"]  # fmt: skip
+PINNED = [
+    "torch",
+    "transformers",
+    "accelerate",
+    "datasets",
+    "huggingface_hub",
+    "tokenizers",
+    "scikit-learn",
+    "numpy",
+    "pyyaml",
+    "onnxruntime",
+    "onnx",
+    "onnxscript",
+    "mcp",
+    "captum",
+]
 # Free Spaces have no GPU: the CPU build of torch is a fraction of the CUDA one's download.
 TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
 
@@ -81,9 +95,11 @@ def deploy_space(model_id: str, target: HubTarget) -> str:
     with tempfile.TemporaryDirectory() as staging:
         stage_space(model_id, Path(staging))
         commit = api.upload_folder(
-            repo_id=target.repo_id, repo_type="space", folder_path=staging,
+            repo_id=target.repo_id,
+            repo_type="space",
+            folder_path=staging,
             commit_message=f"Sentiment demo for {model_id}",
-        )  # fmt: skip
+        )
     url = f"{constants.ENDPOINT}/spaces/{target.repo_id}"
     logger.info("Deployed the app (commit %s): %s", commit.oid, url)
     return url

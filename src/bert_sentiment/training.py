@@ -42,16 +42,23 @@ def check_output_dir(output_dir: Path, overwrite: bool, ours: tuple[str, ...] = 
     if not held or overwrite:
         return
     earlier = any(name == RESULTS_FILE or name.startswith(PREFIX_CHECKPOINT_DIR) for name in held)
-    what = f"an earlier run ({', '.join(held[:3])})" if earlier else f"other files ({', '.join(held[:3])}{', …' * (len(held) > 3)})"
-    raise UserError(f"--output_dir '{output_dir}' already holds {what}. Pass --resume to continue an interrupted run, "
-                    "--overwrite_output_dir to write there anyway, or choose another --output_dir.")  # fmt: skip
+    what = (
+        f"an earlier run ({', '.join(held[:3])})"
+        if earlier
+        else f"other files ({', '.join(held[:3])}{', …' * (len(held) > 3)})"
+    )
+    raise UserError(
+        f"--output_dir '{output_dir}' already holds {what}. Pass --resume to continue an interrupted run, "
+        "--overwrite_output_dir to write there anyway, or choose another --output_dir."
+    )
 
 
 def newest_intact_checkpoint(output_dir: Path) -> str:
     """The newest checkpoint whose files are whole (a kill while saving cuts the newest one short), saying which
     damaged ones were passed over; a UserError when none is whole."""
-    checkpoints = sorted(output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), key=lambda p: int(p.name.split("-")[-1]),
-                         reverse=True)  # fmt: skip
+    checkpoints = sorted(
+        output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True
+    )
     damaged = []
     for checkpoint in checkpoints:
         problem = checkpoint_damage(checkpoint)
@@ -61,8 +68,9 @@ def newest_intact_checkpoint(output_dir: Path) -> str:
             logger.info("Resuming from %s.", checkpoint)
             return str(checkpoint)
         damaged.append(f"{checkpoint.name}: {problem}")
-    raise UserError(f"--resume: no intact checkpoint in '{output_dir}' ({'; '.join(damaged)}). Drop --resume to start "
-                    "anew.")  # fmt: skip
+    raise UserError(
+        f"--resume: no intact checkpoint in '{output_dir}' ({'; '.join(damaged)}). Drop --resume to start anew."
+    )
 
 
 def checkpoint_damage(checkpoint: Path) -> str | None:
@@ -163,11 +171,15 @@ def layer_depths(model) -> dict[str, int]:
     n for the n-th layer from the top, one more than the layers for the embeddings."""
     indices = {name: int(m.group(1)) for name, _ in model.named_parameters() if (m := LAYER_INDEX.search(name))}
     if not indices:
-        raise UserError(f"--layer_lr_decay needs an encoder with numbered layers (encoder.layer.N), and "
-                        f"{type(model).__name__} has none; drop --layer_lr_decay.")  # fmt: skip
+        raise UserError(
+            f"--layer_lr_decay needs an encoder with numbered layers (encoder.layer.N), and "
+            f"{type(model).__name__} has none; drop --layer_lr_decay."
+        )
     layers = max(indices.values()) + 1
-    return {name: layers - indices[name] if name in indices else layers + 1 if "embed" in name else 0
-            for name, _ in model.named_parameters()}  # fmt: skip
+    return {
+        name: layers - indices[name] if name in indices else layers + 1 if "embed" in name else 0
+        for name, _ in model.named_parameters()
+    }
 
 
 def layer_lr_note(model, learning_rate: float, decay: float) -> str | None:
@@ -178,8 +190,10 @@ def layer_lr_note(model, learning_rate: float, decay: float) -> str | None:
     layers = max(depth for name, depth in depths.items() if LAYER_INDEX.search(name))
     head = "head and pooler" if any("pooler" in name for name in depths) else "head"
     top, upper, bottom, embeddings = (f"{learning_rate * decay**depth:.3g}" for depth in (0, 1, layers, layers + 1))
-    return (f"{decay:g} per layer down from the top: {head} {top}, encoder layers {upper} (top) to {bottom} (bottom), "
-            f"embeddings {embeddings}")  # fmt: skip
+    return (
+        f"{decay:g} per layer down from the top: {head} {top}, encoder layers {upper} (top) to {bottom} (bottom), "
+        f"embeddings {embeddings}"
+    )
 
 
 class SentimentTrainer(Trainer):
@@ -208,18 +222,25 @@ class SentimentTrainer(Trainer):
         model = self.model if model is None else model
         optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
         if is_optimizer_factory(optimizer_cls) or {"params", "model", "optimizer_dict"} & kwargs.keys():
-            raise UserError(f"--layer_lr_decay works with optimizers over parameter groups (adamw_torch_fused, "
-                            f"adamw_torch, sgd, ...), not --optim {self.args.optim}; drop one of the two.")  # fmt: skip
+            raise UserError(
+                f"--layer_lr_decay works with optimizers over parameter groups (adamw_torch_fused, "
+                f"adamw_torch, sgd, ...), not --optim {self.args.optim}; drop one of the two."
+            )
         decaying, depths, groups = set(self.get_decay_parameter_names(model)), layer_depths(model), {}
         for name, param in model.named_parameters():
             if param.requires_grad:
                 groups.setdefault((depths[name], name in decaying), []).append(param)
         self.optimizer = optimizer_cls(
-            [{"params": params, "lr": self.args.learning_rate * decay**depth,
-              "weight_decay": self.args.weight_decay if weight_decay else 0.0}
-             for (depth, weight_decay), params in sorted(groups.items())],
+            [
+                {
+                    "params": params,
+                    "lr": self.args.learning_rate * decay**depth,
+                    "weight_decay": self.args.weight_decay if weight_decay else 0.0,
+                }
+                for (depth, weight_decay), params in sorted(groups.items())
+            ],
             **kwargs,
-        )  # fmt: skip
+        )
         self.layer_lr_note = layer_lr_note(model, self.args.learning_rate, decay)
         logger.info("Layer-wise learning rates: %s.", self.layer_lr_note)
         return self.optimizer
@@ -232,8 +253,9 @@ class SentimentTrainer(Trainer):
         # texts), and reading the token ids as Python lists would hold them all in memory at once.
         lengths = pc.list_value_length(dataset.with_format("arrow")["input_ids"]).to_pylist()
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-        return EpochSeededLengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                               lengths=lengths, seed=seed)  # fmt: skip
+        return EpochSeededLengthGroupedSampler(
+            self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths, seed=seed
+        )
 
     def _get_eval_sampler(self, eval_dataset):
         if eval_dataset is None or self.args.world_size > 1:
@@ -245,8 +267,14 @@ class SentimentTrainer(Trainer):
         if best_before is None:  # a new training (or search trial) begins
             self._best_loss = None
         elif self._best_loss is None:  # resumed: the best checkpoint's loss is in the restored log history
-            self._best_loss = next((entry["eval_loss"] for entry in self.state.log_history
-                                    if entry.get("step") == self.state.best_global_step and "eval_loss" in entry), None)  # fmt: skip
+            self._best_loss = next(
+                (
+                    entry["eval_loss"]
+                    for entry in self.state.log_history
+                    if entry.get("step") == self.state.best_global_step and "eval_loss" in entry
+                ),
+                None,
+            )
         is_new_best = super()._determine_best_metric(metrics, trial)
         metric = self.args.metric_for_best_model
         tied = metrics.get(metric if metric.startswith("eval_") else f"eval_{metric}") == best_before
