@@ -3,6 +3,7 @@
     python -m bench.bench_scale                                   # MiniLM, 10k/105k/405k texts, --max_steps 5
     python -m bench.bench_scale --sizes 105000 --model bert-base  # the bert-base architecture (random weights)
     python -m bench.bench_scale --sizes 105000 --max_steps 0      # a real run: one epoch (slow)
+    python -m bench.bench_scale --texts reviews --sizes 50000     # whole reviews: long texts
 
 The texts are IMDB review sentences from ../shared (train and test reviews split at sentence ends, at least
 three words, each labelled with its review's label), a held-out validation split carved from them as a user's
@@ -49,6 +50,23 @@ def imdb_sentences(count: int, seed: int = 0) -> Path:
     chosen = np.random.default_rng(seed).permutation(len(texts))[:count]
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"text": [texts[i] for i in chosen], "label": [labels[i] for i in chosen]}).to_csv(path, index=False)
+    return path
+
+
+def imdb_reviews(count: int, seed: int = 0) -> Path:
+    """A CSV of `count` whole IMDB reviews (text,label), shuffled: the long texts (about 300 tokens on average)."""
+    import pandas as pd
+
+    path = DATA_DIR / f"imdb_reviews_{count}.csv"
+    if path.exists():
+        return path
+    reviews = pd.concat([pd.read_csv(IMDB / f"imdb_{split}.csv.gz") for split in ("train", "test")])
+    if count > len(reviews):
+        sys.exit(f"Only {len(reviews):,} IMDB reviews; ask for at most that many.")
+    chosen = reviews.sample(n=count, random_state=seed)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    labels = ["positive" if label == 1 else "negative" for label in chosen["label"]]
+    pd.DataFrame({"text": chosen["text"].str.replace("<br />", " "), "label": labels}).to_csv(path, index=False)
     return path
 
 
@@ -149,6 +167,12 @@ def main() -> None:
         help="comma-separated numbers of texts (10%, at most 5,000, held out for validation)",
     )
     parser.add_argument("--model", choices=("minilm", "bert-base"), default="minilm")
+    parser.add_argument(
+        "--texts",
+        choices=("sentences", "reviews"),
+        default="sentences",
+        help="IMDB review sentences, or whole reviews (long texts; at most 50,000)",
+    )
     parser.add_argument("--max_steps", type=int, default=5, help="0: one real epoch")
     parser.add_argument("--flags", default="", help="more train.py flags")
     parser.add_argument("--speed", type=float, help="steady training texts/s measured earlier (skips measuring it)")
@@ -156,11 +180,12 @@ def main() -> None:
     model = str(MINILM) if options.model == "minilm" else random_bert_base(model_max_length=512)
     print(f"bench_scale: {options.model}; {machine_summary()}")
     sizes = [int(s) for s in options.sizes.split(",")]
+    texts = imdb_sentences if options.texts == "sentences" else imdb_reviews
     speed = options.speed or (
-        steady_speed(imdb_sentences(min(sizes)), model, options.flags.split()) if options.max_steps else None
+        steady_speed(texts(min(sizes)), model, options.flags.split()) if options.max_steps else None
     )
     for size in sizes:
-        facts = run_size(imdb_sentences(size), model, options.max_steps, options.flags.split())
+        facts = run_size(texts(size), model, options.max_steps, options.flags.split())
         report(
             size,
             facts,

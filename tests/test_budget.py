@@ -100,12 +100,13 @@ def test_a_short_try_reads_a_sample_of_each_evaluation_split_and_a_real_run_read
     assert short.evaluated == {"validation": (2_000, 5_000), "test": (2_000, 25_000)}, "the floor: 2,000 texts"
     assert short.sample_facts()["evaluation_sample"]["test"] == {"evaluated": 2_000, "of": 25_000}
     assert (
-        "evaluation: validation read on a stratified sample of 2,000 of its 5,000 texts, a short run's share "
-        "(--evaluation_sample all reads every one)"
+        "evaluation: validation read on a stratified sample of 2,000 of its 5,000 texts, a short run's share, "
+        "costing about 417% of the training per reading (--evaluation_sample all reads every one)"
     ) in short.describe()
     longer = plan_analyses(args(max_steps=100), 100_000, [50_000] * 2, 32, BERT_BASE, sizes)
     assert longer.evaluated == {"validation": (5_000, 5_000), "test": (9_600, 25_000)}, "3 passes x 3,200 trained"
     assert "validation read" not in longer.describe()
+    assert "evaluation: all 5,000 validation texts, costing about 52% of the training per reading" in longer.describe()
     epochs = plan_analyses(args(epochs=1), 100_000, [50_000] * 2, 32, BERT_BASE, sizes)
     assert epochs.evaluated == {"validation": (5_000, 5_000), "test": (25_000, 25_000)}
     assert "evaluation_sample" not in epochs.sample_facts()

@@ -87,10 +87,16 @@ class AnalysisBudget:
             f"{self.baseline_sample:,} training texts"
         )
         for split, (read, size) in self.evaluated.items():
+            share = read / (TRAINING_PASSES * max(self.trained_texts, 1))
             if read < size:
                 lines.append(
                     f"  evaluation: {split} read on a stratified sample of {read:,} of its {size:,} texts, a short "
-                    f"run's share (--evaluation_sample all reads every one)"
+                    f"run's share, costing about {share:.0%} of the training per reading (--evaluation_sample all "
+                    "reads every one)"
+                )
+            else:
+                lines.append(
+                    f"  evaluation: all {size:,} {split} texts, costing about {share:.0%} of the training per reading"
                 )
         return "\n".join(lines)
 
