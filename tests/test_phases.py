@@ -1,0 +1,42 @@
+"""Each step of a run timed: the seconds a user reads in the log and in run_facts.json."""
+
+import itertools
+import logging
+
+import pytest
+
+from bert_sentiment import phases
+from bert_sentiment.phases import PhaseClock, peak_memory_gb
+
+
+@pytest.fixture
+def ticking(monkeypatch):
+    """time.monotonic() advancing by the given seconds per call."""
+
+    def use(*seconds):
+        clock = itertools.accumulate(seconds)
+        monkeypatch.setattr(phases.time, "monotonic", lambda: next(clock))
+
+    return use
+
+
+def test_each_step_gets_its_own_seconds_and_a_step_run_twice_adds_up(ticking, caplog):
+    caplog.set_level(logging.INFO)
+    ticking(0, 2.0, 0, 30.0, 0, 0.4, 0, 1.5)  # start, end of each step in turn
+    clock = PhaseClock()
+    for name in ("baselines", "training", "label issues", "baselines"):
+        with clock(name):
+            pass
+    assert clock.record["training"]["seconds"] == 30.0
+    assert clock.record["baselines"]["seconds"] == 3.5, "two passes, one per split: 2.0 + 1.5"
+    assert clock.record["label issues"]["seconds"] == 0.4
+    assert clock.outside() == 3.9, "every step but training"
+    assert "Step 'training' took 30.0 s." in caplog.text and "label issues" not in caplog.text, "under 1 s: not logged"
+    assert all(entry["peak_memory_gb"] > 0 for entry in clock.record.values())
+
+
+def test_the_peak_memory_is_this_process_in_gigabytes():
+    block = bytearray(300 * 1024**2)  # 0.3 GB, touched
+    block[::4096] = b"x" * len(block[::4096])
+    assert 0.29 <= peak_memory_gb() < 100, "gigabytes: kilobytes or bytes read as such would be 1,000 times off"
+    del block
