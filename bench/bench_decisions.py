@@ -39,6 +39,7 @@ import numpy as np
 
 from bench.common import MINILM, ROOT, SST2, machine_summary
 
+SST2_HEADER = ("sentence", "label")
 QUICK = ["--export_onnx", "false", "--disable_tqdm", "true", "--logging_steps", "1000"]
 
 
@@ -56,10 +57,10 @@ def sst2_dev_csv(scratch: Path) -> Path:
     return write_rows(scratch / "dev.csv", zip(texts, ("positive" if label else "negative" for label in labels)))
 
 
-def write_rows(path: Path, rows) -> Path:
+def write_rows(path: Path, rows, header=("text", "label")) -> Path:
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
+        writer.writerow(header)
         writer.writerows(rows)
     return path
 
@@ -105,9 +106,9 @@ def abstain(scratch: Path, options) -> None:
     halves = {"A": sorted(order[: len(texts) // 2]), "B": sorted(order[len(texts) // 2 :])}
     named = {half: [(texts[i], "positive" if labels[i] else "negative") for i in rows] for half, rows in halves.items()}
     files = {
-        half: write_rows(scratch / f"dev_{half}.csv", ((t, int(label == "positive")) for t, label in rows))
+        half: write_rows(scratch / f"dev_{half}.csv", ((t, int(label == "positive")) for t, label in rows), SST2_HEADER)
         for half, rows in named.items()
-    }  # 0/1 labels, as SST-2's train.tsv has them
+    }  # 0/1 labels and the column names of SST-2's train.tsv
     flags = ["--train_file", SST2 / "train.tsv", "--validation_file", files["A"], "--test_file", files["B"]]
     facts = train(scratch / "abstain", [*flags, "--num_train_epochs", "1", "--abstain_precision", options.target,
                                         "--find_label_issues", "false"])  # fmt: skip

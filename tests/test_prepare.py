@@ -121,3 +121,18 @@ def test_a_carved_validation_split_is_a_tenth_but_at_most_5000_texts_unless_a_sh
     from bert_sentiment.prepare import held_out_size
 
     assert held_out_size(total, percent) == held_out
+
+
+def test_a_test_file_naming_its_columns_differently_is_read_by_its_own_names(caplog):
+    train = Dataset.from_dict({"sentence": [f"good film {i}" if i % 2 else f"bad film {i}" for i in range(40)],
+                               "label": [i % 2 for i in range(40)]})  # fmt: skip
+    test = Dataset.from_dict({"id": [7, 8], "text": ["good film x", "bad film y"], "label": [1, 0]})
+    data = prepare_splits(DatasetDict({"train": train, "test": test}), data_args(), seed=0)
+    assert data.splits["test"]["text"][:] == ["good film x", "bad film y"]
+    assert data.report["label_counts"]["test"] == {"negative": 1, "positive": 1}
+    assert (
+        "The test split names its columns 'text' and 'label', where training has 'sentence' and 'label'" in caplog.text
+    )
+    hidden = Dataset.from_dict({"text": ["good film z"], "note": ["?"]})  # no label column by name: left out, as before
+    data = prepare_splits(DatasetDict({"train": train, "test": hidden}), data_args(), seed=0)
+    assert "test" not in data.splits

@@ -50,6 +50,15 @@ def find_columns(train: Dataset, text_flag: str | None, label_flag: str | None) 
     return text_columns, label_column
 
 
+def columns_by_name(data: Dataset) -> tuple[str, str] | None:
+    """(text column, label column) of a split found by their names alone (`text` and `label`, `review` and
+    `sentiment`, ...), or None: for a validation or test file whose columns are named unlike the training file's."""
+    columns = list(data.column_names)
+    text = _by_name(columns, TEXT_COLUMN_NAMES)
+    label = _by_name([c for c in columns if c != text], LABEL_COLUMN_NAMES)
+    return (text, label) if text and label else None
+
+
 def find_text_column(data: Dataset, flag_value: str | None, flag: str = "--text_column") -> str:
     """The one column to classify: named by the flag, else found by name, else the longest text on average."""
     columns = list(data.column_names)

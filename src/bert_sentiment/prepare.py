@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from bert_sentiment.columns import find_columns
+from bert_sentiment.columns import columns_by_name, find_columns
 from bert_sentiment.corrections import apply_corrections, read_corrections
 from bert_sentiment.errors import UserError
 from bert_sentiment.labels import LabelMapping, build_label_mapping, is_missing
@@ -57,9 +57,20 @@ def _standardize(raw: DatasetDict, text_columns: list[str], label_column: str) -
     clean, dropped = {}, {}
     for name, split in raw.items():
         missing = [column for column in [*text_columns, label_column] if column not in split.column_names]
-        if missing:
-            if name == "train":
-                raise UserError(f"The training data lacks column(s) {missing}; it has {split.column_names}.")
+        if missing and name == "train":
+            raise UserError(f"The training data lacks column(s) {missing}; it has {split.column_names}.")
+        if missing and len(text_columns) == 1 and (own := columns_by_name(split)):
+            logger.warning(
+                "The %s split names its columns '%s' and '%s', where training has '%s' and '%s': it is "
+                "read by its own names.",
+                name,
+                *own,
+                text_columns[0],
+                label_column,
+            )
+            renamed = {old: new for old, new in zip(own, (text_columns[0], label_column)) if old != new}
+            split = split.select_columns(list(own)).rename_columns(renamed)
+        elif missing:
             logger.warning("The %s split has no column %s: it is left out.", name, missing)
             continue
         unlabeled = -1 if isinstance(split.features[label_column], ClassLabel) else None
