@@ -346,3 +346,15 @@ def test_below_the_models_threshold_the_page_and_the_api_say_not_sure(served, mo
     assert sure[0]["label"] in classifier.labels and sure[1] == ""
     rows = predictions_table(texts, classifier.predict(texts), classifier.labels)
     assert sorted(row[1] for row in rows)[-1] == "not sure", "the batch table says it too"
+
+
+def test_a_text_of_exactly_the_limit_is_admitted_and_one_character_more_is_refused():
+    from bert_sentiment.app import text_refusal
+    from bert_sentiment.inference import MAX_CHARACTERS
+
+    assert text_refusal(["a" * MAX_CHARACTERS]) is None
+    refusal = text_refusal(["a" * (MAX_CHARACTERS + 1)])
+    assert refusal.startswith(
+        f"This text has {MAX_CHARACTERS + 1:,} characters; the app reads at most {MAX_CHARACTERS:,}"
+    )
+    assert text_refusal([None]) is None and text_refusal([]) is None
