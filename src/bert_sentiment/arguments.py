@@ -451,8 +451,6 @@ def parse_args(argv: list[str] | None = None):
         argv = config_file_to_flags(Path(argv[0]), parser)
     try:
         return parser.parse_args_into_dataclasses(args=argv)
-    except UserError:
-        raise
     except ValueError as err:  # TrainingArguments refusing a combination of flags: the user's to fix
         raise UserError(f"Invalid combination of flags: {err}") from None
 
@@ -461,8 +459,6 @@ def build_arguments(values: dict):
     """The three argument dataclasses from keyword values (the Python API), checked as flags are."""
     try:
         return HfArgumentParser(ALL_ARGUMENTS).parse_dict(values)
-    except UserError:
-        raise
     except (ValueError, TypeError) as err:  # a value TrainingArguments refuses: the user's to fix
         raise UserError(f"Invalid combination of options: {err}") from None
 

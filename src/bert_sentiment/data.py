@@ -128,7 +128,8 @@ def _load_hub_dataset(data_args, cache_dir):
     name, config = data_args.dataset_name, data_args.dataset_config_name
     try:
         raw = datasets.load_dataset(name, config, revision=data_args.dataset_revision, cache_dir=cache_dir)
-    except Exception as err:  # datasets raises many types (network, not found, config); all are user-fixable
+    except (OSError, ValueError, datasets.exceptions.DatasetsError) as err:  # not found, no network, a bad config
+        # (a bug of ours is none of these: it surfaces as itself, not as "check the name")
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(
             f"Could not load dataset '{name}'" + (f" (config '{config}')" if config else "") + f": {reason}\n"

@@ -4,8 +4,9 @@ import difflib
 from collections.abc import Iterable
 
 
-class UserError(ValueError):
-    """Bad input from the user. `train.py` prints its message without a traceback."""
+class UserError(Exception):
+    """Bad input from the user. `train.py` prints its message without a traceback. Not a ValueError: code that
+    turns a library's ValueError into a UserError never catches one of ours, and ours is never taken for a bug."""
 
 
 def closest_match(value: str, choices: Iterable[str]) -> str | None:
