@@ -11,7 +11,7 @@ import train
 from bert_sentiment.cli import main as cli_main
 from bert_sentiment.corrections import Corrections, apply_corrections, read_corrections
 from bert_sentiment.errors import UserError
-from bert_sentiment.review import ERRORS_SHEET, least_sure_spread
+from bert_sentiment.review import ERRORS_SHEET, least_sure_spread, write_review
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
 NAMES = ["negative", "positive"]
@@ -180,3 +180,17 @@ def test_a_missing_corrections_file_is_refused_before_anything_loads(tmp_path):
         from bert_sentiment.data import check_data_arguments
 
         check_data_arguments(parse_args(["--train_file", str(data), "--label_corrections", "nowhere.xlsx"])[1])
+
+
+def test_review_of_a_run_without_label_issues_says_how_to_get_them(tmp_path):
+    from tests.conftest import facts_literal
+
+    facts_literal().save(tmp_path)
+    with pytest.raises(
+        UserError,
+        match="has no label_issues.jsonl: the run did not look for label errors. Train with "
+        "--find_label_issues auto, or pass --unlabeled_file",
+    ):
+        write_review(tmp_path)
+    with pytest.raises(UserError, match="--to_label 0 must be at least 1"):
+        write_review(tmp_path, unlabeled_file=str(write_csv(tmp_path / "u.csv", english_reviews(4))), to_label=0)
