@@ -84,18 +84,40 @@ def texts_to_label(output_dir: Path, unlabeled_file: str, count: int, text_colum
     if not texts:
         raise UserError(f"--unlabeled_file '{unlabeled_file}' holds no text.")
     classifier = load(str(output_dir))
-    predictions = classifier.predict(texts, progress=None)
-    probabilities = np.array([[p.scores[label] for label in classifier.labels] for p in predictions])
+    probabilities = unlabeled_probabilities(classifier, texts)
     rows = least_sure_spread(texts, probabilities, count, language)
-    top = np.sort(probabilities[rows], axis=1)
     return pd.DataFrame(
         {
             "text": [texts[i] for i in rows],
-            "predicted_label": [predictions[i].label for i in rows],
-            "margin": np.round(top[:, -1] - top[:, -2], 4),
+            "predicted_label": [classifier.labels[i] for i in probabilities[rows].argmax(axis=1)],
+            "margin": np.round(margins(probabilities[rows]), 4),
             CORRECTION_COLUMN: "",
         }
     )
+
+
+def unlabeled_probabilities(classifier, texts: list[str]) -> np.ndarray:
+    """One row of probabilities per text, predicted CHUNK_ROWS texts at a time with a progress bar: a million
+    unlabeled texts are never tokenized, or held as Prediction objects, all at once."""
+    from tqdm.auto import tqdm
+
+    from bert_sentiment.predict_file import CHUNK_ROWS
+
+    probabilities = np.zeros((len(texts), len(classifier.labels)), dtype=np.float32)
+    with tqdm(total=len(texts), desc="Predicting the unlabeled texts", unit="text") as bar:
+        for start in range(0, len(texts), CHUNK_ROWS):
+            chunk = classifier.predict(texts[start : start + CHUNK_ROWS])
+            probabilities[start : start + len(chunk)] = [
+                [p.scores[label] for label in classifier.labels] for p in chunk
+            ]
+            bar.update(len(chunk))
+    return probabilities
+
+
+def margins(probabilities: np.ndarray) -> np.ndarray:
+    """The gap between each row's two most likely labels: the smaller, the less sure the model is."""
+    top = np.sort(probabilities, axis=1)
+    return top[:, -1] - top[:, -2]
 
 
 def least_sure_spread(
@@ -103,8 +125,7 @@ def least_sure_spread(
 ) -> np.ndarray:
     """Rows of `count` texts: among the CANDIDATES_PER_TEXT x count with the smallest margin between the two most
     likely labels, the least sure of each of `count` clusters (TF-IDF, k-means); least sure first."""
-    top = np.sort(probabilities, axis=1)
-    margin = top[:, -1] - top[:, -2]
+    margin = margins(probabilities)
     candidates = np.argsort(margin, kind="stable")[: CANDIDATES_PER_TEXT * count]
     if len(candidates) <= count:
         return candidates
