@@ -89,6 +89,7 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     with clock("data"):
         prepared = prepare_data(model_args, data_args, training_args, data)
     budget = analysis_budget(prepared, training_args)
+    sample_evaluation_splits(prepared, budget, training_args.seed)
     with clock("model loading"):
         model = load_model(prepared.checkpoint, prepared.config, model_args)
     longest = min(prepared.lengths["max_length"], prepared.lengths["splits"]["train"]["max"])
@@ -176,12 +177,18 @@ def analysis_budget(prepared: PreparedRun, training_args) -> AnalysisBudget:
     evaluation_sizes = {name: len(split) for name, split in prepared.data.splits.items() if name != "train"}
     budget = plan_analyses(training_args, len(train), counts, tokens, prepared.config, evaluation_sizes)
     logger.info(budget.describe())
+    return budget
+
+
+def sample_evaluation_splits(prepared: PreparedRun, budget: AnalysisBudget, seed: int) -> None:
+    """A short try's evaluation splits cut to the budget's stratified samples, in the texts and their tokens alike,
+    rows kept in their order (longest first): every later reading (training's, the final one, the ONNX check, label
+    issues) reads the same rows."""
     for name, (read, size) in budget.evaluated.items():
-        if read < size:  # rows kept in their order (longest first), the same in the texts and their tokens
-            rows = stratified_sample(prepared.data.splits[name]["label"][:], read, training_args.seed)
+        if read < size:
+            rows = stratified_sample(prepared.data.splits[name]["label"][:], read, seed)
             prepared.data.splits[name] = prepared.data.splits[name].select(rows)
             prepared.tokenized[name] = prepared.tokenized[name].select(rows)
-    return budget
 
 
 def choose_label_issue_mode(asked: str, training_args, train_result, scored_texts: int) -> str:
