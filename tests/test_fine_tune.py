@@ -1,0 +1,131 @@
+"""fine_tune.py's own steps, each on tiny inputs without training: what a run reads, keeps, removes and reports."""
+
+import logging
+
+import numpy as np
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from bert_sentiment import fine_tune
+from bert_sentiment.budget import AnalysisBudget
+from bert_sentiment.prepare import PreparedData
+
+
+def split(texts, labels) -> Dataset:
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    return Dataset.from_dict({"text": texts, "label": labels}, features=features)
+
+
+@pytest.fixture
+def tokenizer(tiny_bert):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_bert)
+
+
+def test_evaluation_splits_are_read_longest_first_and_training_keeps_its_order():
+    texts = ["a b", "a b c d e", "a", "a b c"]
+    splits = DatasetDict(train=split(texts, [0, 1, 0, 1]), validation=split(texts, [0, 1, 0, 1]))
+    lengths = {"train": np.array([2, 5, 1, 3]), "validation": np.array([2, 5, 1, 3])}
+    ordered = fine_tune.sort_by_length(splits, lengths)
+    assert ordered["validation"]["text"] == ["a b c d e", "a b c", "a b", "a"]
+    assert ordered["train"]["text"] == texts
+
+
+def test_training_texts_are_cut_at_max_length_and_evaluation_texts_at_the_reading_length(tokenizer):
+    long = " ".join(["great"] * 40)
+    splits = DatasetDict(train=split([long, "great"], [1, 1]), validation=split([long, "great"], [1, 1]))
+    tokenized = fine_tune.tokenize(splits, tokenizer, max_length=8, reading=20)
+    assert [len(ids) for ids in tokenized["train"]["input_ids"]] == [8, 3], "no padding: the collator pads batches"
+    assert [len(ids) for ids in tokenized["validation"]["input_ids"]] == [20, 3]
+    assert "text" not in tokenized["train"].column_names
+
+
+def test_head_tail_reading_keeps_the_end_of_a_long_text(tokenizer):
+    text = " ".join(["great"] * 30 + ["terrible"])
+    splits = DatasetDict(train=split([text], [0]), validation=split([text], [0]))
+    tokens = lambda mode: fine_tune.tokenize(splits, tokenizer, 8, mode)["validation"]["input_ids"][0]  # noqa: E731
+    terrible = tokenizer.convert_tokens_to_ids(tokenizer.tokenize("terrible"))[0]
+    assert terrible in tokens("head_tail") and terrible not in tokens("truncate")
+
+
+def test_windows_are_averaged_into_their_texts_and_the_temperature_softens_them():
+    logits = np.array([[2.0, 0.0], [0.0, 2.0], [4.0, 0.0]])
+    owners = np.array([0, 0, 1])
+    averaged = fine_tune.text_probabilities(logits, owners, texts=2, temperature=None)
+    assert averaged.shape == (2, 2) and np.allclose(averaged[0], [0.5, 0.5]), "text 0's two windows disagree evenly"
+    assert np.allclose(averaged.sum(axis=1), 1)
+    plain = fine_tune.text_probabilities(logits, None, 3, None)
+    softened = fine_tune.text_probabilities(logits, None, 3, temperature=2.0)
+    assert softened[2, 0] < plain[2, 0] and softened[2, 0] > 0.5
+    assert np.allclose(softened, fine_tune.text_probabilities(logits / 2, None, 3, None))
+
+
+def test_the_best_checkpoint_step_is_read_as_a_number(tmp_path):
+    from types import SimpleNamespace
+
+    trainer = lambda best: SimpleNamespace(state=SimpleNamespace(best_model_checkpoint=best))  # noqa: E731
+    assert fine_tune._best_step(trainer(str(tmp_path / "checkpoint-120"))) == 120
+    assert fine_tune._best_step(trainer(None)) is None
+
+
+def test_a_finished_run_removes_every_checkpoint_and_keeps_its_model(tmp_path):
+    for step in (9, 10, 100):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "optimizer.pt").write_bytes(b"state")
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "checkpoints.md").write_text("the user's own notes")
+    fine_tune._remove_checkpoints(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoints.md", "model.safetensors"]
+
+
+def test_only_the_split_the_card_shows_keeps_its_example_texts():
+    results = {
+        "validation": {"label_examples": {"positive": ["a fine film"]}, "metrics": {}},
+        "test": {"label_examples": {"positive": ["a secret test text"]}, "metrics": {}},
+    }
+    fine_tune.keep_shown_examples(results)
+    assert results["validation"]["label_examples"] == {"positive": ["a fine film"]}
+    assert "label_examples" not in results["test"], "the test split's texts stay out of the published facts"
+
+
+def test_a_sampled_evaluation_split_keeps_texts_and_tokens_together_and_its_label_shares():
+    labels = [0] * 300 + [1] * 100
+    texts = [f"text {i}" for i in range(400)]
+    data = PreparedData(
+        splits=DatasetDict(train=split(texts, labels), validation=split(texts, labels)),
+        label_names=["negative", "positive"],
+        report={},
+    )
+    tokenized = DatasetDict(
+        train=Dataset.from_dict({"input_ids": [[i] for i in range(400)], "label": labels}),
+        validation=Dataset.from_dict({"input_ids": [[i] for i in range(400)], "label": labels}),
+    )
+    prepared = fine_tune.PreparedRun(data, {}, "en", "tiny", None, None, {}, tokenized)
+    budget = AnalysisBudget(400, "false", 0, 400, 400, evaluated={"validation": (100, 400)})
+    fine_tune.sample_evaluation_splits(prepared, budget, seed=1)
+    validation = prepared.data.splits["validation"]
+    assert len(validation) == 100 and sum(validation["label"]) == 25, "a quarter positive, as in the whole split"
+    assert [int(t.split()[1]) for t in validation["text"]] == [
+        ids[0] for ids in prepared.tokenized["validation"]["input_ids"]
+    ]
+    assert len(prepared.data.splits["train"]) == 400, "training texts are never sampled here"
+
+
+def test_calibration_says_why_it_was_skipped(caplog):
+    caplog.set_level(logging.INFO)
+    labels = np.array([0, 1] * 10)
+    assert fine_tune.calibrate(None, np.zeros((20, 2)), labels, None, wanted=False) is None
+    assert "Calibration off (--calibrate false)" in caplog.text
+    assert fine_tune.calibrate(None, np.zeros((20, 2)), labels, None, wanted=True) is None
+    assert "the validation split has 20 texts, fewer than the 50 a temperature needs" in caplog.text
+
+
+def test_the_log_sets_each_score_beside_its_baselines(caplog):
+    caplog.set_level(logging.INFO)
+    results = {"validation": {"num_examples": 1234, "metrics": {"accuracy": 0.9, "f1": 0.89}}}
+    baselines = {"validation": {"tf-idf + logistic regression": {"accuracy": 0.8, "f1": 0.79}}}
+    fine_tune.log_comparison(results, baselines)
+    assert "Results on validation (1,234 texts):" in caplog.text
+    assert "fine-tuned model" in caplog.text and "0.9000    0.8900" in caplog.text
+    assert "tf-idf + logistic regression" in caplog.text and "0.8000    0.7900" in caplog.text
