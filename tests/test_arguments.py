@@ -3,7 +3,7 @@ import json
 import pytest
 
 from bert_sentiment import arguments
-from bert_sentiment.arguments import parse_args
+from bert_sentiment.arguments import build_arguments, parse_args
 from bert_sentiment.errors import UserError
 
 
@@ -45,13 +45,46 @@ def test_missing_config_file():
 def test_precision_choices():
     assert parse_args(["--precision", "bf16"])[2].bf16
     assert parse_args(["--precision", "fp32"])[2].bf16 is False
-    with pytest.raises(UserError, match="--precision 'fp8' is not one of auto, fp32, tf32, bf16, fp16"):
+    with pytest.raises(UserError, match=r"--precision: invalid choice: 'fp8' \(choose from 'auto', 'fp32', 'tf32'"):
         parse_args(["--precision", "fp8"])
+    with pytest.raises(UserError, match="--precision 'fp8' is not one of auto, fp32, tf32, bf16, fp16"):
+        build_arguments({"precision": "fp8"})  # the Python API's way in is checked as well
+
+
+@pytest.mark.parametrize(
+    ("flag", "choices"),
+    [
+        ("--precision", "{auto,fp32,tf32,bf16,fp16}"),
+        ("--class_weighting", "{none,balanced}"),
+        ("--find_label_issues", "{auto,fast,thorough,false}"),
+        ("--reinit_pooler", "{auto,true,false}"),
+        ("--language", "{auto,en,zh,multilingual}"),
+        ("--long_text", "{truncate,head_tail,chunks}"),
+        ("--header", "{auto,yes,no}"),
+    ],
+)
+def test_help_lists_each_choice_flags_values(flag, choices):
+    from transformers import HfArgumentParser
+
+    from bert_sentiment.arguments import ALL_ARGUMENTS
+
+    assert f"{flag} {choices}" in HfArgumentParser(ALL_ARGUMENTS).format_help()
 
 
 def test_class_weighting_choices():
-    with pytest.raises(UserError, match="--class_weighting 'inverse' is not one of none, balanced"):
+    with pytest.raises(
+        UserError, match=r"--class_weighting: invalid choice: 'inverse' \(choose from 'none', 'balanced'\)"
+    ):
         parse_args(["--class_weighting", "inverse"])
+    with pytest.raises(UserError, match="--class_weighting 'inverse' is not one of none, balanced"):
+        build_arguments({"class_weighting": "inverse"})
+
+
+def test_a_run_file_says_false_as_yaml_writes_it(tmp_path):
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text("output_dir: out\nfind_label_issues: false\ncalibrate: false\n")
+    _, _, training_args = parse_args([str(run_file)])
+    assert training_args.find_label_issues == "false" and training_args.calibrate is False
 
 
 def test_conflicting_trainer_flags_are_a_user_error():

@@ -112,9 +112,9 @@ def test_a_run_writes_ranked_label_issues_and_the_card_counts_them(tiny_bert, tm
 def test_fold_models_score_only_the_training_texts_they_did_not_see(tiny_bert, tmp_path, monkeypatch):
     """Out of sample, as confident learning needs: each fold model trains on one half and scores the other, and
     between them they score every training text once."""
-    import bert_sentiment.fine_tune as fine_tune
+    import bert_sentiment.label_issues as label_issues
 
-    folds, real_build = [], fine_tune.build_trainer
+    folds, real_build = [], label_issues.build_trainer
 
     def recording(model, tokenizer, tokenized, args, *more, **options):
         if "label-issue-folds" in str(args.output_dir):
@@ -122,7 +122,7 @@ def test_fold_models_score_only_the_training_texts_they_did_not_see(tiny_bert, t
             folds.append((rows("train"), rows("validation"), args.num_train_epochs, args.save_strategy))
         return real_build(model, tokenizer, tokenized, args, *more, **options)
 
-    monkeypatch.setattr(fine_tune, "build_trainer", recording)
+    monkeypatch.setattr(label_issues, "build_trainer", recording)
     rows = list(dict(english_reviews(300, seed=8)).items())  # distinct texts
     data = write_csv(tmp_path / "reviews.csv", rows)
     out = tmp_path / "out"
@@ -141,7 +141,7 @@ def test_fold_models_score_only_the_training_texts_they_did_not_see(tiny_bert, t
 def test_auto_adds_fold_models_only_when_they_cost_little(caplog):
     from types import SimpleNamespace
 
-    from bert_sentiment.fine_tune import choose_label_issue_mode
+    from bert_sentiment.label_issues import choose_label_issue_mode
 
     caplog.set_level("INFO")
     one, two = SimpleNamespace(world_size=1), SimpleNamespace(world_size=2)
@@ -166,13 +166,15 @@ def test_find_label_issues_takes_modes_and_yes_no(given, mode):
 
 
 def test_an_unknown_label_issue_mode_is_refused_with_the_choices(tiny_bert, tmp_path):
-    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.arguments import label_issue_mode, parse_args
     from bert_sentiment.errors import UserError
 
-    with pytest.raises(UserError, match="--find_label_issues 'maybe' is not one of auto, fast, thorough, false"):
+    with pytest.raises(UserError, match=r"--find_label_issues: invalid choice: 'maybe' \(choose from 'auto', 'fast',"):
         parse_args(
             ["--model_name_or_path", str(tiny_bert), "--output_dir", str(tmp_path), "--find_label_issues", "maybe"]
         )
+    with pytest.raises(UserError, match="--find_label_issues 'maybe' is not one of auto, fast, thorough, false"):
+        label_issue_mode("maybe")
 
 
 def test_label_issues_can_be_skipped(tiny_bert, english_csv, tmp_path):

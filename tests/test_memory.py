@@ -7,7 +7,6 @@ from transformers import AutoConfig
 
 import train
 from bert_sentiment import memory
-from bert_sentiment.arguments import parse_args
 from bert_sentiment.errors import UserError
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
@@ -26,9 +25,10 @@ def test_the_estimate_follows_the_steps_measured_on_a_cpu():
 
 def fit(available_gb: float, monkeypatch, resume_from=None, batch: int = 32):
     monkeypatch.setattr(memory, "available_memory", lambda: available_gb * memory.GB)
-    args = parse_args(["--output_dir", "o", "--per_device_train_batch_size", str(batch)])[2]
-    note = memory.fit_batch_to_memory(args, AutoConfig.for_model("bert", **BERT_BASE), 109_500_000, 512, resume_from)
-    return note, args.per_device_train_batch_size, args.gradient_accumulation_steps
+    fitted, accumulation, note = memory.fit_batch_to_memory(
+        batch, 1, AutoConfig.for_model("bert", **BERT_BASE), 109_500_000, 512, resume_from
+    )
+    return note, fitted, accumulation
 
 
 def test_a_batch_that_would_not_fit_is_split_with_the_same_texts_per_step(monkeypatch):
@@ -54,7 +54,7 @@ def test_too_little_memory_for_even_one_text_names_the_fix(monkeypatch):
 
 def test_a_run_short_of_memory_trains_in_smaller_batches_and_says_so(tiny_bert, tmp_path, memory_for_8_texts, caplog):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(120))
-    caplog.set_level("WARNING")
+    caplog.set_level("INFO")
     flags = ["--train_file", data, *quick_training_flags(tiny_bert, tmp_path / "out"), "--num_train_epochs", "2"]
     assert train.main([str(flag) for flag in flags]) == 0
     assert "Training batch: " in caplog.text and "the same 16 texts per optimizer step" in caplog.text

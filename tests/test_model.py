@@ -54,8 +54,8 @@ def saved_pooler(checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
 def load_with(checkpoint, choice: str):
     args = pooler_args(choice)
     _, config = load_tokenizer_and_config(str(checkpoint), ["negative", "positive"], args)
-    model = load_model(str(checkpoint), config, args)
-    return model.bert.pooler.dense, args.pooler_note
+    model, note = load_model(str(checkpoint), config, args)
+    return model.bert.pooler.dense, note
 
 
 @pytest.fixture

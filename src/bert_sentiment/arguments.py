@@ -5,13 +5,14 @@ so users' habits carry over. Every field is a flag (`--name value`) and can also
 YAML or JSON file passed as the only argument.
 """
 
+import argparse
 import json
 import logging
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Literal, Optional, Union, get_args
 
 import torch
 import yaml
@@ -19,9 +20,18 @@ from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from bert_sentiment.budget import sample_size
+from bert_sentiment.data import Header
 from bert_sentiment.errors import UserError, did_you_mean
+from bert_sentiment.languages import Language
+from bert_sentiment.long_text import LongText
 
 logger = logging.getLogger(__name__)
+
+# Choice flags: argparse lists and checks their values (--help shows them); __post_init__ checks the Python API's.
+Pooler = Literal["auto", "true", "false"]
+Precision = Literal["auto", "fp32", "tf32", "bf16", "fp16"]
+ClassWeighting = Literal["none", "balanced"]
+LabelIssueMode = Literal["auto", "fast", "thorough", "false"]
 
 
 @dataclass
@@ -48,14 +58,14 @@ class ModelArguments:
         default="apache-2.0",
         metadata={"help": "License written into the model card when publishing (the base model's is Apache-2.0)."},
     )
-    language: str = field(
+    language: Language = field(
         default="auto",
         metadata={
             "help": "Language of the texts: 'auto' (detected from the data), 'en', 'zh' or "
             "'multilingual'. Used to pick the default checkpoint and the TF-IDF baseline."
         },
     )
-    reinit_pooler: str = field(
+    reinit_pooler: Pooler = field(
         default="false",
         metadata={
             "help": "Start the pooler (the dense layer over [CLS] that the classification head reads) from random "
@@ -63,7 +73,6 @@ class ModelArguments:
             "as in sentence-transformers encoders: its bias is all zero) or 'true'. Mixed results: bench/README.md."
         },
     )
-    pooler_note: Optional[str] = field(default=None, init=False, metadata={"help": "Set when the model loads."})
 
     def __post_init__(self):
         if self.reinit_pooler not in POOLER_CHOICES:
@@ -90,7 +99,7 @@ class DataArguments:
         metadata={"help": "Validation data. Without it, a stratified split is carved from training."},
     )
     test_file: Optional[str] = field(default=None, metadata={"help": "Test data, evaluated once at the end."})
-    header: str = field(
+    header: Header = field(
         default="auto",
         metadata={"help": "Whether CSV/TSV files have a header row: 'auto' (sniffed), 'yes' or 'no'."},
     )
@@ -152,7 +161,7 @@ class DataArguments:
             "read; --max_seq_length stays the training budget."
         },
     )
-    long_text: str = field(
+    long_text: LongText = field(
         default="truncate",
         metadata={
             "help": "Texts over max_seq_length: 'truncate' (keep the start), 'head_tail' (start and end), or "
@@ -223,7 +232,7 @@ class SentimentTrainingArguments(TrainingArguments):
         default="none", metadata={"help": "Experiment trackers to report to ('none', 'tensorboard', 'wandb', ...)."}
     )
     seed: int = field(default=42, metadata={"help": "Random seed for initialisation, shuffling and the split."})
-    precision: str = field(
+    precision: Precision = field(
         default="auto",
         metadata={
             "help": "Training precision: 'auto' (GPUs: tf32 on Ampere or newer, else fp16; CPUs: bf16 where they compute "
@@ -241,7 +250,7 @@ class SentimentTrainingArguments(TrainingArguments):
     early_stopping_patience: int = field(
         default=2, metadata={"help": "Stop after this many evaluations without improvement (0 disables)."}
     )
-    class_weighting: str = field(
+    class_weighting: ClassWeighting = field(
         default="none",
         metadata={"help": "'none', or 'balanced' to weight the loss by inverse class frequency (imbalanced data)."},
     )
@@ -277,7 +286,7 @@ class SentimentTrainingArguments(TrainingArguments):
             "and 0.99 is reported and every text is answered."
         },
     )
-    find_label_issues: str = field(
+    find_label_issues: LabelIssueMode = field(
         default="auto",
         metadata={
             "help": "After training, rank the examples whose given label is likely wrong (confident learning, "
@@ -319,6 +328,10 @@ class SentimentTrainingArguments(TrainingArguments):
     hub_private: bool = field(
         default=False, metadata={"help": "With --push_to_hub: create the repo as private (same as --hub_private_repo)."}
     )
+    # Resolved while parsing, not flags: what --push_to_hub asked for (the Trainer's own pushes stay off: we publish
+    # once, at the end), and why the precision is what it is.
+    publish_to_hub: bool = field(default=False, init=False)
+    precision_reason: str = field(default="", init=False)
 
     def __post_init__(self):
         # We publish once, after training and evaluation, with our card; the Trainer's own pushes
@@ -392,10 +405,10 @@ class SentimentTrainingArguments(TrainingArguments):
         return "bf16" if self.bf16 else "fp16" if self.fp16 else "tf32" if self.tf32 else "fp32"
 
 
-PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp16")
-POOLER_CHOICES = ("auto", "true", "false")
-LABEL_ISSUE_MODES = ("auto", "fast", "thorough", "false")
-CLASS_WEIGHTINGS = ("none", "balanced")
+PRECISIONS = get_args(Precision)
+POOLER_CHOICES = get_args(Pooler)
+LABEL_ISSUE_MODES = get_args(LabelIssueMode)
+CLASS_WEIGHTINGS = get_args(ClassWeighting)
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with bf16 matrix instructions
 
 
@@ -446,11 +459,14 @@ ALL_ARGUMENTS = (ModelArguments, DataArguments, SentimentTrainingArguments)
 def parse_args(argv: list[str] | None = None):
     """Parse flags, or a single .yaml/.yml/.json file holding the same fields."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser(ALL_ARGUMENTS)
+    parser = HfArgumentParser(ALL_ARGUMENTS, exit_on_error=False)  # a bad value: one line, not the whole usage
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
         argv = config_file_to_flags(Path(argv[0]), parser)
     try:
         return parser.parse_args_into_dataclasses(args=argv)
+    except argparse.ArgumentError as err:  # a value argparse refuses, as a choice flag's: it names the choices
+        flag = (err.argument_name or "").split("/")[0]  # "--class_weighting", not also its dashed alias
+        raise UserError(f"{flag}: {err.message}." if flag else f"{err}.") from None
     except ValueError as err:  # TrainingArguments refusing a combination of flags: the user's to fix
         raise UserError(f"Invalid combination of flags: {err}") from None
 
@@ -484,5 +500,11 @@ def config_file_to_flags(path: Path, parser: HfArgumentParser) -> list[str]:
         if isinstance(value, (list, tuple)):
             flags += [f"--{key}", *map(str, value)]
         else:
-            flags += [f"--{key}", json.dumps(value) if isinstance(value, dict) else str(value)]
+            flags += [f"--{key}", json.dumps(value) if isinstance(value, dict) else _flag_value(value)]
     return flags
+
+
+def _flag_value(value) -> str:
+    """A run file's value as a flag's: YAML's true/false as written (choice flags such as --find_label_issues read
+    'false'), the rest as text."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

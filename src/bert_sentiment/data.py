@@ -9,6 +9,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import datasets
 import huggingface_hub
@@ -39,7 +40,8 @@ SPLIT_ALIASES = {
     "dev": "validation",
     "test": "test",
 }
-HEADER_CHOICES = ("auto", "yes", "no")
+Header = Literal["auto", "yes", "no"]  # --header: sniffed, or said
+HEADER_CHOICES = get_args(Header)
 UTF8_CHECKED_FIRST = (".csv", ".tsv", ".txt", ".json", ".jsonl")  # single text files: checked before anything loads
 
 

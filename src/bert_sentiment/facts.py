@@ -78,6 +78,7 @@ class RunFacts:
     onnx: dict | None = None  # the ONNX files written and how they compared with PyTorch, or why none; None: not asked
     published: str | None = None
     phases: dict | None = None  # step -> {seconds, peak_memory_gb}: what each step of the run cost
+    plan: dict | None = None  # what the run decided before the weights loaded (plan.RunPlan.facts)
     base_model_local: bool = False  # the base model was a local folder: no Hub link, no base_model metadata
     schema_version: int = SCHEMA_VERSION
 

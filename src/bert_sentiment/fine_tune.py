@@ -1,9 +1,12 @@
-"""The whole fine-tuning run, top to bottom: check, load, prepare, tokenize, train, evaluate, record."""
+"""The whole fine-tuning run, top to bottom, in phases named as the log names them:
 
-import copy
+preflight (the flags, the output folder, the Hub), prepare (the data read, split and tokenized), plan (every decision
+that needs no weights, plan.py), train, finalize (the best model saved in fp32), evaluate (and calibrate), analyses
+(baselines, label issues, the ONNX export), record (run_facts.json and the card), publish.
+"""
+
 import logging
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,7 @@ from transformers import set_seed
 from bert_sentiment.abstain import PRECISION_COVERAGE_IMAGE, abstention_report, plot_precision_coverage
 from bert_sentiment.abstain import describe as describe_abstention
 from bert_sentiment.baselines import baseline_results
-from bert_sentiment.budget import THOROUGH_BUDGET_SECONDS, AnalysisBudget, plan_analyses, stratified_sample
+from bert_sentiment.budget import AnalysisBudget, plan_analyses, stratified_sample
 from bert_sentiment.calibration import (
     MIN_VALIDATION_TEXTS,
     calibration_report,
@@ -27,11 +30,11 @@ from bert_sentiment.calibration import (
     plot_reliability,
 )
 from bert_sentiment.card_text import baseline_warning
-from bert_sentiment.data import check_data_arguments, load_raw_splits
+from bert_sentiment.data import load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
 from bert_sentiment.facts import RunFacts, hardware, hyperparameters, library_versions, utc_now
 from bert_sentiment.hp_search import reuse_earlier_search, search_hyperparameters
-from bert_sentiment.label_issues import find_label_issues
+from bert_sentiment.label_issues import score_label_issues
 from bert_sentiment.languages import default_checkpoint, resolve_language
 from bert_sentiment.lengths import (
     choose_inference_length,
@@ -42,21 +45,18 @@ from bert_sentiment.lengths import (
 )
 from bert_sentiment.long_text import average_by_owner, head_tail_texts, window_encodings
 from bert_sentiment.memory import fit_batch_to_memory, trial_batch_fit
-from bert_sentiment.model import load_base_encoder, load_model, load_tokenizer_and_config
+from bert_sentiment.model import load_model, load_tokenizer_and_config
 from bert_sentiment.model_card import write_card
 from bert_sentiment.onnx_export import try_export_onnx
 from bert_sentiment.phases import PhaseClock
+from bert_sentiment.plan import RunPlan, make_plan, preflight
 from bert_sentiment.prepare import PreparedData, prepare_splits
-from bert_sentiment.publish import HubTarget, check_hub_access, publish
-from bert_sentiment.training import build_trainer, checkpoint_to_resume
+from bert_sentiment.publish import HubTarget, publish
+from bert_sentiment.training import build_trainer, layer_lr_note
 
 logger = logging.getLogger(__name__)
 
 EVAL_PREFIXES = {"validation": "eval", "test": "test"}  # the Trainer's names for metric keys
-# Label issues, thorough mode: fold models fine-tuned for one epoch each score the held-out training texts. Averaged
-# with the fast models, they raised top-k precision on SST-2 with 5% flipped labels from 0.500/0.498/0.470 to
-# 0.510/0.530/0.523 over three flip seeds (bench/README.md, "Likely label errors").
-LABEL_ISSUE_FOLDS = 2
 
 
 @dataclass
@@ -73,66 +73,163 @@ class PreparedRun:
     tokenized: DatasetDict
 
 
+@dataclass
+class Trained:
+    """What training leaves: the trainer (its model the best checkpoint's), the Trainer's figures (None when
+    interrupted), the search's record, and what was done to the pooler."""
+
+    trainer: object
+    result: object | None
+    search: dict | None
+    pooler: str | None
+
+
+@dataclass
+class Evaluated:
+    """Every evaluation split read once: its report, its probabilities, and the calibration and 'not sure' threshold
+    chosen on validation."""
+
+    results: dict
+    probabilities: dict
+    calibration: dict | None
+    abstention: dict | None
+
+
 def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> RunFacts | None:
     """Run everything; return the run's facts (also saved as run_facts.json), or None if interrupted.
 
     `data`, when given, is the user's data already in memory (an InMemoryData), in place of the data flags.
     """
-    started, start_time = utc_now(), time.monotonic()
-    check_data_arguments(
-        data_args, in_memory=data is not None
-    )  # every cheap check first: no time is spent on a doomed run
-    resume_from = checkpoint_to_resume(training_args)
-    hub_target = publishing_target(training_args)
+    started, start_time, clock = utc_now(), time.monotonic(), PhaseClock()
+    checked = preflight(data_args, training_args, in_memory=data is not None)
     set_seed(training_args.seed)
-    clock = PhaseClock()
     with clock("data"):
         prepared = prepare_data(model_args, data_args, training_args, data)
-    budget = analysis_budget(prepared, training_args)
-    sample_evaluation_splits(prepared, budget, training_args.seed)
+    plan = make_plan(training_args, model_args, checked, prepared, analysis_budget(prepared, training_args))
+    logger.info(plan.describe())
+    sample_evaluation_splits(prepared, plan.analyses, training_args.seed)
+    trained = train(prepared, plan, model_args, training_args, callbacks, clock)
+    if trained.result is None:
+        return None
+    finalize(trained)
+    with clock("evaluation and calibration"):  # the model is saved again, calibrated
+        evaluated = evaluate(trained.trainer, prepared, training_args)
+    facts = analyses(trained, prepared, plan, evaluated, model_args, clock)
+    facts.started = started
+    if trained.trainer.is_world_process_zero():
+        if training_args.export_onnx:  # before the card, which shows the ONNX snippets only when the files exist
+            with clock("onnx export"):
+                facts.onnx = export_checked_onnx(prepared, training_args, evaluated.probabilities["validation"])
+        facts.phases = clock.record
+        facts.duration_seconds = round(time.monotonic() - start_time, 1)
+        save_run(Path(training_args.output_dir), facts, training_args, model_args, checked.hub_target)
+        _remove_checkpoints(Path(training_args.output_dir))  # only now: until the run's files are saved, --resume works
+    return facts
+
+
+def train(prepared: PreparedRun, plan: RunPlan, model_args, training_args, callbacks, clock: PhaseClock) -> Trained:
+    """Load the weights, search hyperparameters when asked, and train with the plan's settings."""
     with clock("model loading"):
-        model = load_model(prepared.checkpoint, prepared.config, model_args)
-    longest = min(prepared.lengths["max_length"], prepared.lengths["splits"]["train"]["max"])
-    parameters = model.num_parameters()
-    search = None
-    if training_args.hp_search:  # sets the chosen values on training_args for the final run
+        model, pooler = load_model(prepared.checkpoint, prepared.config, model_args)
+    if pooler:
+        logger.info("Pooler: %s.", pooler)
+    args, search = plan.trainer_arguments(training_args), None
+    if training_args.hp_search:
+        fit_trial = trial_batch_fit(training_args, prepared.config, plan.parameters, longest_training_text(prepared))
         search = reuse_earlier_search(training_args) or search_hyperparameters(
-            prepared.checkpoint,
-            prepared.config,
-            model_args,
-            prepared.tokenizer,
-            prepared.tokenized,
-            training_args,
-            trial_batch_fit(training_args, model.config, parameters, longest),
+            prepared.checkpoint, prepared.config, model_args, prepared.tokenizer, prepared.tokenized, args, fit_trial
         )
-    if training_args.trains_on_cpu and (
-        fitted := fit_batch_to_memory(training_args, model.config, parameters, longest, resume_from)
-    ):
-        logger.warning("Training batch: %s.", fitted)
-    if model_args.pooler_note:
-        logger.info("Pooler: %s.", model_args.pooler_note)
-    logger.info("Training precision: %s (%s).", training_args.precision_used, training_args.precision_reason)
-    trainer, interrupt = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args, callbacks)
+        args = searched_arguments(plan, training_args, search, prepared)
+    trainer, interrupt = build_trainer(model, prepared.tokenizer, prepared.tokenized, args, callbacks)
     with clock("training"):
-        train_result = trainer.train(resume_from_checkpoint=resume_from)
+        result = trainer.train(resume_from_checkpoint=plan.resume_from)
     if interrupt.interrupted:
         logger.warning(
             "Stopped at step %d; checkpoint saved in %s. Continue with the same command plus --resume.",
             trainer.state.global_step,
             training_args.output_dir,
         )
-        return None
+        result = None
+    return Trained(trainer, result, search, pooler)
 
-    facts, probabilities = evaluate_run(trainer, train_result, prepared, training_args, model_args, clock, budget)
-    facts.hp_search, facts.started = search, started
-    if trainer.is_world_process_zero():
-        if training_args.export_onnx:  # before the card, which shows the ONNX snippets only when the files exist
-            with clock("onnx export"):
-                facts.onnx = export_checked_onnx(prepared, training_args, probabilities["validation"])
-        facts.phases = clock.record
-        facts.duration_seconds = round(time.monotonic() - start_time, 1)
-        save_run(Path(training_args.output_dir), facts, training_args, model_args, hub_target)
-        _remove_checkpoints(Path(training_args.output_dir))  # only now: until the run's files are saved, --resume works
+
+def searched_arguments(plan: RunPlan, training_args, search: dict, prepared: PreparedRun):
+    """The final run's arguments after a search: its chosen values, the chosen batch fitted to memory as the plan
+    fits the asked one."""
+    chosen = dict(search["best"]["params"])
+    batch = chosen.get("per_device_train_batch_size", training_args.per_device_train_batch_size)
+    accumulation, note = training_args.gradient_accumulation_steps, None
+    if training_args.trains_on_cpu:
+        batch, accumulation, note = fit_batch_to_memory(
+            batch, accumulation, prepared.config, plan.parameters, longest_training_text(prepared), plan.resume_from
+        )
+    if note:
+        logger.warning("Training batch for the search's choice: %s.", note)
+    chosen |= {"per_device_train_batch_size": batch, "gradient_accumulation_steps": accumulation}
+    return plan.trainer_arguments(training_args, chosen)
+
+
+def longest_training_text(prepared: PreparedRun) -> int:
+    """Tokens in the longest training batch's texts: the longest text, cut at max_length."""
+    return min(prepared.lengths["max_length"], prepared.lengths["splits"]["train"]["max"])
+
+
+def finalize(trained: Trained) -> None:
+    """The best checkpoint's weights saved as the run's model (safetensors, fp32, with the tokenizer and the config's
+    label names), and read from now on in full precision."""
+    trainer = trained.trainer
+    trainer.save_model()
+    full_precision_evaluation(trainer)
+    trainer.log_metrics("train", trained.result.metrics)
+    trainer.save_metrics("train", trained.result.metrics)
+
+
+def evaluate(trainer, prepared: PreparedRun, training_args) -> Evaluated:
+    """Every evaluation split read once as predictions read it, calibrated on validation, and the 'not sure'
+    threshold chosen there."""
+    reading, long_text = prepared.lengths["inference_max_length"], prepared.lengths["long_text"]
+    output_dir = Path(training_args.output_dir)
+    results, probabilities, calibration = evaluate_splits(
+        trainer, prepared.data, prepared.tokenized, output_dir, reading, long_text, training_args.calibrate
+    )
+    abstention = choose_abstention(trainer, prepared.data, probabilities, training_args.abstain_precision, output_dir)
+    return Evaluated(results, probabilities, calibration, abstention)
+
+
+def analyses(
+    trained: Trained, prepared: PreparedRun, plan: RunPlan, evaluated: Evaluated, model_args, clock: PhaseClock
+) -> RunFacts:
+    """The baselines beside every score and the likely label errors, within the plan's budgets; the run's facts."""
+    trainer, budget = trained.trainer, plan.analyses
+    with clock("baselines"):
+        baselines = baseline_results(
+            prepared.data.splits,
+            prepared.language,
+            trainer.args.seed,
+            budget.baseline_sample,
+            not trainer.args.disable_tqdm,
+        )
+    log_comparison(evaluated.results, baselines)
+    keep_shown_examples(evaluated.results)
+    issues = None
+    if budget.label_issues != "false" and trainer.is_world_process_zero():
+        with clock("label issues"):
+            issues = score_label_issues(prepared, evaluated.probabilities, budget, trainer, trained.result, model_args)
+    facts = RunFacts(
+        calibration=evaluated.calibration,
+        abstention=evaluated.abstention,
+        label_issues=issues,
+        hp_search=trained.search,
+        plan=plan.facts(),
+        **public_base_model(prepared.checkpoint, model_args.base_model_id),
+        language=prepared.language,
+        label_names=prepared.data.label_names,
+        data={"source": prepared.source, **prepared.data.report, **budget.sample_facts()},
+        lengths=prepared.lengths,
+        **run_record(trainer, trained.result, evaluated.results, baselines, trained.pooler),
+    )
+    if warning := baseline_warning(facts):
+        logger.warning(warning)
     return facts
 
 
@@ -170,13 +267,12 @@ def keep_shown_examples(results: dict) -> None:
 
 
 def analysis_budget(prepared: PreparedRun, training_args) -> AnalysisBudget:
-    """The steps after training, sized to what the run will train (budget.py); logged before training starts."""
+    """The steps after training, sized to what the run will train (budget.py); part of the plan."""
     train = prepared.data.splits["train"]
     counts = list(prepared.data.report["label_counts"]["train"].values())
     tokens = min(prepared.lengths["splits"]["train"]["mean"], prepared.lengths["max_length"])
     evaluation_sizes = {name: len(split) for name, split in prepared.data.splits.items() if name != "train"}
     budget = plan_analyses(training_args, len(train), counts, tokens, prepared.config, evaluation_sizes)
-    logger.info(budget.describe())
     return budget
 
 
@@ -189,108 +285,6 @@ def sample_evaluation_splits(prepared: PreparedRun, budget: AnalysisBudget, seed
             rows = stratified_sample(prepared.data.splits[name]["label"][:], read, seed)
             prepared.data.splits[name] = prepared.data.splits[name].select(rows)
             prepared.tokenized[name] = prepared.tokenized[name].select(rows)
-
-
-def choose_label_issue_mode(asked: str, training_args, train_result, scored_texts: int) -> str:
-    """'false', 'fast' or 'thorough' for this run: the budget's mode, with 'auto' decided by the cost of
-    LABEL_ISSUE_FOLDS fold models (one epoch of the scored texts in all) at the speed this run trained."""
-    if asked in ("false", "fast"):
-        return asked
-    if training_args.world_size > 1:  # fold models would need every process; label issues run on the first alone
-        if asked == "thorough":
-            logger.warning(
-                "--find_label_issues thorough fine-tunes its fold models in one process only; in this "
-                "distributed run the fast models score the training texts."
-            )
-        return "fast"
-    if asked == "thorough":
-        return asked
-    speed = train_result.metrics.get("train_samples_per_second")
-    estimate = scored_texts / speed if speed else float("inf")
-    if estimate > THOROUGH_BUDGET_SECONDS:
-        logger.info(
-            "Label issues: the fast models score the training texts; fold models would take about %s "
-            "(--find_label_issues thorough asks for them).",
-            _minutes(estimate),
-        )
-        return "fast"
-    logger.info(
-        "Label issues: fine-tuning %d fold models, one epoch on 1/%d of the scored training texts each, about "
-        "%s (--find_label_issues fast skips them).",
-        LABEL_ISSUE_FOLDS,
-        LABEL_ISSUE_FOLDS,
-        _minutes(estimate),
-    )
-    return "thorough"
-
-
-def fold_probabilities(
-    prepared: PreparedRun, model_args, training_args, rows: np.ndarray
-) -> tuple[np.ndarray, float] | None:
-    """(each training text's probabilities, seconds taken): from models fine-tuned from the same checkpoint, with the
-    run's settings, for one epoch on the other folds: out of sample, as confident learning needs. None when a class
-    has fewer texts than folds, or when interrupted (Ctrl-C): the fast models then score the training texts alone.
-    `rows`: the training texts scored (the budget's sample)."""
-    from sklearn.model_selection import StratifiedKFold
-    from transformers.trainer_utils import IntervalStrategy, SaveStrategy
-
-    train = prepared.tokenized["train"].select(rows)
-    labels = np.asarray(train["label"][:])
-    if np.bincount(labels).min() < LABEL_ISSUE_FOLDS:
-        logger.info("Label issues: a class has fewer than %d training texts, so no fold models.", LABEL_ISSUE_FOLDS)
-        return None
-    started = time.monotonic()
-    probabilities = np.zeros((len(labels), len(prepared.data.label_names)), dtype=np.float32)
-    splitter = StratifiedKFold(n_splits=LABEL_ISSUE_FOLDS, shuffle=True, random_state=training_args.seed)
-    with tempfile.TemporaryDirectory(dir=training_args.output_dir, prefix=".label-issue-folds-") as scratch:
-        args = copy.deepcopy(training_args)
-        args.output_dir, args.num_train_epochs, args.max_steps = scratch, 1.0, -1
-        args.eval_strategy = args.logging_strategy = IntervalStrategy.NO
-        args.save_strategy = SaveStrategy.NO
-        args.load_best_model_at_end, args.checkpoint_minutes, args.early_stopping_patience = False, 0, 0
-        for fitted, held_out in splitter.split(labels, labels):
-            set_seed(training_args.seed)
-            model = load_model(prepared.checkpoint, prepared.config, model_args)
-            folds = DatasetDict(train=train.select(fitted), validation=train.select(held_out))
-            trainer, interrupt = build_trainer(model, prepared.tokenizer, folds, args)
-            trainer.train()
-            if interrupt.interrupted:
-                logger.warning("Label issues: fold models interrupted; the fast models score the training texts.")
-                return None
-            probabilities[held_out] = softmax(trainer.predict(folds["validation"]).predictions)
-    seconds = round(time.monotonic() - started, 1)
-    logger.info("Label issues: %d fold models fine-tuned and applied in %.1f s.", LABEL_ISSUE_FOLDS, seconds)
-    return probabilities, seconds
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds != float("inf") else "an unknown time"
-
-
-def base_embeddings(prepared: PreparedRun, model_args, training_args, texts: list[str]):
-    """The pretrained encoder's sentence embeddings of the scored training texts (it never saw a label), for
-    label_issues.py's out-of-sample probabilities; timed and logged."""
-    from bert_sentiment.label_issues import sentence_embeddings
-
-    started = time.monotonic()
-    encoder = load_base_encoder(prepared.checkpoint, model_args).to(training_args.device)
-    # The precision the run trained in: chosen because this machine does it natively.
-    half = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else None
-    rows = sentence_embeddings(
-        encoder.eval(),
-        prepared.tokenizer,
-        texts,
-        prepared.lengths["max_length"],
-        show_progress=not training_args.disable_tqdm,
-        half_precision=half,
-    )
-    logger.info(
-        "Embedded %s training texts with the base encoder (%s) for label issues in %.1f s.",
-        f"{len(texts):,}",
-        training_args.precision_used if half else "fp32",
-        time.monotonic() - started,
-    )
-    return rows
 
 
 def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun:
@@ -306,58 +300,10 @@ def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun
     # plain pipeline() calls, the app and the card's snippets all follow (and evaluation, to report it).
     reading, why = choose_inference_length(data_args.inference_max_length, model_length_limit(tokenizer, config))
     lengths |= {"inference_max_length": reading, "inference_max_length_reason": why}
-    logger.info(
-        "Predictions read up to %d tokens per text (%s); training reads up to %d.", reading, why, lengths["max_length"]
-    )
     tokenizer.model_max_length = reading
     config.long_text = lengths["long_text"] = data_args.long_text  # saved with the model: the app applies it too
     tokenized = tokenize(data.splits, tokenizer, lengths["max_length"], data_args.long_text, reading)
     return PreparedRun(data, source, language, checkpoint, tokenizer, config, lengths, tokenized)
-
-
-def evaluate_run(
-    trainer, train_result, prepared: PreparedRun, training_args, model_args, clock: PhaseClock, budget: AnalysisBudget
-) -> tuple[RunFacts, dict]:
-    """Save the best model, evaluate it and the baselines on every split, and gather the run's facts; with the
-    probabilities per split."""
-    trainer.save_model()  # best checkpoint's weights (safetensors, fp32), tokenizer and config with label names
-    full_precision_evaluation(trainer)
-    trainer.log_metrics("train", train_result.metrics)
-    trainer.save_metrics("train", train_result.metrics)
-    reading, long_text = prepared.lengths["inference_max_length"], prepared.lengths["long_text"]
-    output_dir = Path(training_args.output_dir)
-    with clock("evaluation and calibration"):  # the model is saved again, calibrated
-        results, probabilities, calibration = evaluate_splits(
-            trainer, prepared.data, prepared.tokenized, output_dir, reading, long_text, training_args.calibrate
-        )
-        abstention = choose_abstention(
-            trainer, prepared.data, probabilities, training_args.abstain_precision, output_dir
-        )
-    splits, seed = prepared.data.splits, training_args.seed
-    with clock("baselines"):
-        baselines = baseline_results(
-            splits, prepared.language, seed, budget.baseline_sample, not training_args.disable_tqdm
-        )
-    log_comparison(results, baselines)
-    keep_shown_examples(results)
-    issues = None
-    if budget.label_issues != "false" and trainer.is_world_process_zero():
-        with clock("label issues"):
-            issues = label_issues(prepared, probabilities, budget, trainer, train_result, training_args, model_args)
-    facts = RunFacts(
-        calibration=calibration,
-        abstention=abstention,
-        label_issues=issues,
-        **public_base_model(prepared.checkpoint, model_args.base_model_id),
-        language=prepared.language,
-        label_names=prepared.data.label_names,
-        data={"source": prepared.source, **prepared.data.report, **budget.sample_facts()},
-        lengths=prepared.lengths,
-        **run_record(trainer, training_args, train_result, results, baselines, model_args.pooler_note),
-    )
-    if warning := baseline_warning(facts):
-        logger.warning(warning)
-    return facts, probabilities
 
 
 def choose_abstention(
@@ -384,35 +330,6 @@ def choose_abstention(
     return report
 
 
-def label_issues(
-    prepared: PreparedRun, probabilities: dict, budget: AnalysisBudget, trainer, train_result, training_args, model_args
-) -> dict:
-    """Rank likely label errors: the budget's sample of training texts scored out of sample, the other splits by the
-    fine-tuned model; label_issues.jsonl and its summary for the facts."""
-    splits = prepared.data.splits
-    rows = stratified_sample(splits["train"]["label"][:], budget.label_issue_sample, training_args.seed)
-    scored = {**splits, "train": splits["train"].select(rows)}
-    mode = choose_label_issue_mode(budget.label_issues, training_args, train_result, len(rows))
-    folds = fold_probabilities(prepared, model_args, training_args, rows) if mode == "thorough" else None
-    embeddings = base_embeddings(prepared, model_args, training_args, scored["train"]["text"][:])
-    issues = find_label_issues(
-        scored,
-        probabilities,
-        prepared.data.label_names,
-        prepared.language,
-        training_args.seed,
-        Path(training_args.output_dir),
-        embeddings,
-        folds[0] if folds else None,
-        show_progress=not training_args.disable_tqdm,
-    )
-    if folds:
-        issues["fold_models_seconds"] = folds[1]
-    if len(rows) < len(splits["train"]):
-        issues["train_sample"] = {"scored": len(rows), "of": len(splits["train"])}
-    return issues
-
-
 def export_checked_onnx(prepared: PreparedRun, training_args, validation_probabilities: np.ndarray) -> dict:
     """onnx/ beside the saved model, checked on validation texts against the probabilities evaluation just gave them
     (PyTorch is not run again) when the check reads them as evaluation did: whole texts, cut at the reading length."""
@@ -437,15 +354,6 @@ def full_precision_evaluation(trainer) -> None:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
 
 
-def publishing_target(training_args) -> HubTarget | None:
-    """With --push_to_hub: repo id, token and reachability, checked before any time is spent."""
-    target = None
-    if training_args.publish_to_hub:
-        target = check_hub_access(training_args.hub_model_id, training_args.hub_private_repo, training_args.hub_token)
-    training_args.hub_token = None  # never saved with the training arguments (training_args.bin)
-    return target
-
-
 def save_run(output_dir: Path, facts: RunFacts, training_args, model_args, hub_target: HubTarget | None) -> None:
     """Main process only: run_facts.json, the model card, and the push when one was asked for."""
     facts.save(output_dir)
@@ -455,25 +363,28 @@ def save_run(output_dir: Path, facts: RunFacts, training_args, model_args, hub_t
         facts.published = publish(output_dir, hub_target, model_args.license)
 
 
-def run_record(trainer, training_args, train_result, results: dict, baselines: dict, pooler: str | None = None) -> dict:
-    """Settings, training figures, results beside baselines, and the environment, for run_facts.json."""
+def run_record(trainer, train_result, results: dict, baselines: dict, pooler: str | None = None) -> dict:
+    """Settings (as the Trainer used them), training figures, results beside baselines, and the environment, for
+    run_facts.json."""
+    args = trainer.args
+    rates = layer_lr_note(trainer.model, args.learning_rate, args.layer_lr_decay)
     return {
-        "hyperparameters": hyperparameters(training_args),
+        "hyperparameters": hyperparameters(args),
         "training": {
             **train_result.metrics,
             "epochs_run": trainer.state.epoch,
             "global_steps": trainer.state.global_step,
-            "processes": training_args.world_size,
+            "processes": args.world_size,
             "best_checkpoint_step": _best_step(trainer),
             "evaluations": [
                 {k: v for k, v in entry.items() if k in ("epoch", "step", "eval_loss", "eval_accuracy", "eval_f1")}
                 for entry in trainer.state.log_history
                 if "eval_loss" in entry
             ],
-            "precision": training_args.precision_used,
-            "precision_reason": training_args.precision_reason,
+            "precision": args.precision_used,
+            "precision_reason": args.precision_reason,
             **({"pooler": pooler} if pooler else {}),
-            **({"layer_learning_rates": trainer.layer_lr_note} if trainer.layer_lr_note else {}),
+            **({"layer_learning_rates": rates} if rates else {}),
         },
         "results": {split: {**report, "baselines": baselines[split]} for split, report in results.items()},
         "environment": {"versions": library_versions(), "hardware": hardware()},

@@ -1,8 +1,8 @@
 """Hyperparameter search with Optuna through the Trainer, on the validation split.
 
 The search space is documented in SEARCH_SPACE; every trial trains without checkpoints and is
-scored by the validation metric (the same one that picks the best checkpoint). The chosen values
-are set on the training arguments, so the final run, its facts and its card use them.
+scored by the validation metric (the same one that picks the best checkpoint). The search's record
+holds the chosen values; the run's plan hands them to the final run's Trainer, so its facts and card use them.
 """
 
 import copy
@@ -45,7 +45,7 @@ def optuna_space(trial, fit_batch=None) -> dict:
 def search_hyperparameters(
     checkpoint: str, config, model_args, tokenizer, tokenized, training_args, fit_batch=None
 ) -> dict:
-    """Run the search, set the best values on `training_args`, and return the search's record. `fit_batch`: see
+    """Run the search and return its record, the chosen values in record["best"]["params"]. `fit_batch`: see
     optuna_space (bert_sentiment.memory.trial_batch_fit makes one)."""
     import optuna
 
@@ -55,7 +55,7 @@ def search_hyperparameters(
     args.output_dir, args.save_strategy, args.load_best_model_at_end = str(search_dir), "no", False
     args.early_stopping_patience = 0  # needs best-model loading; trials are short anyway
     trainer, _ = build_trainer(
-        None, tokenizer, tokenized, args, model_init=lambda trial: load_model(checkpoint, config, model_args)
+        None, tokenizer, tokenized, args, model_init=lambda trial: load_model(checkpoint, config, model_args)[0]
     )
     metric = f"eval_{training_args.metric_for_best_model}"
     storage, name = f"sqlite:///{search_dir / 'optuna.db'}", "sentiment"
@@ -81,17 +81,15 @@ def search_hyperparameters(
         "trials": trials,
         "best": {"trial": int(best.run_id), "value": best.objective, "params": best.hyperparameters},
     }
-    apply_best(training_args, best.hyperparameters)
+    log_choice(record)
     write_json(Path(training_args.output_dir) / SEARCH_FILE, record)
     return record
 
 
-def apply_best(training_args, params: dict) -> None:
-    for key, value in params.items():
-        setattr(training_args, key, value)
+def log_choice(record: dict) -> None:
     logger.info(
         "Chosen by the search: %s",
-        ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()),
+        ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in record["best"]["params"].items()),
     )
 
 
@@ -101,5 +99,5 @@ def reuse_earlier_search(training_args) -> dict | None:
     if not (training_args.resume and path.exists()):
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
-    apply_best(training_args, record["best"]["params"])
+    log_choice(record)
     return record

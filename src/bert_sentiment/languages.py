@@ -3,6 +3,7 @@
 import logging
 import re
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 from bert_sentiment.errors import UserError
 
@@ -14,7 +15,8 @@ BASE_CHECKPOINTS = {
     "zh": "google-bert/bert-base-chinese",
     "multilingual": "google-bert/bert-base-multilingual-cased",
 }
-LANGUAGES = ("auto", *BASE_CHECKPOINTS)
+Language = Literal["auto", "en", "zh", "multilingual"]  # --language: auto or a key of BASE_CHECKPOINTS
+LANGUAGES = get_args(Language)
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")

@@ -10,9 +10,12 @@ The mode is saved in the model's config (`long_text`), so the app and users appl
 Both cuts are made by the fast tokenizer itself (offsets, overflowing windows), for any encoder.
 """
 
+from typing import Literal, get_args
+
 import numpy as np
 
-LONG_TEXT_MODES = ("truncate", "head_tail", "chunks")
+LongText = Literal["truncate", "head_tail", "chunks"]
+LONG_TEXT_MODES = get_args(LongText)
 HEAD_SHARE = 0.25  # of the token budget kept from the start; the rest comes from the end
 
 

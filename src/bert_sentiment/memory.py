@@ -78,25 +78,27 @@ def fitting_batch(config, parameters: int, longest: int, batch: int) -> tuple[in
     )
 
 
-def fit_batch_to_memory(training_args, config, parameters: int, longest: int, resume_from: str | None = None):
-    """On a CPU, lower --per_device_train_batch_size to the largest divisor whose longest batch fits, raising
-    --gradient_accumulation_steps to match; the note for the log, or None when nothing changed."""
-    batch, accumulation = training_args.per_device_train_batch_size, training_args.gradient_accumulation_steps
+def fit_batch_to_memory(
+    batch: int, accumulation: int, config, parameters: int, longest: int, resume_from: str | None = None
+) -> tuple[int, int, str | None]:
+    """On a CPU: (texts at a time, gradient accumulation steps, why) for the asked `batch` and `accumulation`: the
+    largest divisor of the batch whose longest batch fits, with the accumulation raised to train the same texts per
+    optimizer step; the note is None when nothing changed."""
     saved = checkpoint_batch(resume_from)
     if saved and saved < batch and batch % saved == 0:
         fitted, why = saved, "as the checkpoint being resumed did"
     elif fit := fitting_batch(config, parameters, longest, batch):
         fitted, why = fit
     else:
-        return None
+        return batch, accumulation, None
     if fitted == batch:
-        return None
-    training_args.per_device_train_batch_size = fitted
-    training_args.gradient_accumulation_steps = accumulation * batch // fitted
+        return batch, accumulation, None
+    steps = accumulation * batch // fitted
     return (
-        f"{fitted} texts at a time with {training_args.gradient_accumulation_steps} gradient accumulation steps, "
-        f"the same {batch * accumulation} texts per optimizer step ({why}; set --per_device_train_batch_size "
-        "and --gradient_accumulation_steps to choose)"
+        fitted,
+        steps,
+        f"{fitted} texts at a time with {steps} gradient accumulation steps, the same {batch * accumulation} texts per "
+        f"optimizer step ({why}; set --per_device_train_batch_size and --gradient_accumulation_steps to choose)",
     )
 
 

@@ -54,13 +54,19 @@ def _cannot_load_message(checkpoint: str, err: Exception) -> str:
 
 
 def load_model(checkpoint: str, config, model_args):
-    """Pretrained encoder weights plus a freshly initialised classification head; the pooler as
-    --reinit_pooler says (what was done is left in model_args.pooler_note)."""
+    """(model, what was done to its pooler): pretrained encoder weights plus a freshly initialised classification
+    head, the pooler as --reinit_pooler says (see prepare_pooler)."""
     model = AutoModelForSequenceClassification.from_pretrained(
         checkpoint, config=config, revision=model_args.model_revision, cache_dir=model_args.cache_dir
     )
-    model_args.pooler_note = prepare_pooler(model, model_args.reinit_pooler)
-    return model
+    return model, prepare_pooler(model, model_args.reinit_pooler)
+
+
+def model_skeleton(config):
+    """The model's layout without its weights (on the meta device: no memory, no download), for what the plan
+    needs before the weights load: the parameter count and the layers' names."""
+    with torch.device("meta"):
+        return AutoModelForSequenceClassification.from_config(config)
 
 
 def prepare_pooler(model, choice: str) -> str | None:

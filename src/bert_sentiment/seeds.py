@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from bert_sentiment.facts import RESULTS_FILE, RunFacts
-from bert_sentiment.fine_tune import fine_tune, publishing_target, save_run
+from bert_sentiment.fine_tune import fine_tune, save_run
 from bert_sentiment.onnx_export import ONNX_DIR
+from bert_sentiment.plan import publishing_target
 from bert_sentiment.training import check_output_dir
 
 logger = logging.getLogger(__name__)

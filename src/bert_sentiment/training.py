@@ -196,6 +196,24 @@ def layer_lr_note(model, learning_rate: float, decay: float) -> str | None:
     )
 
 
+def optimizer_class(args, model):
+    """(optimizer class, its keyword arguments) as the Trainer builds them; a UserError naming the fix when --optim
+    needs a package this machine lacks, or, under --layer_lr_decay, takes no parameter groups. Needs only the model's
+    layout: the plan checks it on a skeleton before the weights load."""
+    name = getattr(args.optim, "value", args.optim)  # an OptimizerNames member once parsed
+    try:
+        optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    except (ImportError, ValueError) as err:  # transformers says which package the optimizer needs
+        raise UserError(f"--optim {name} cannot be used here: {str(err).strip().splitlines()[0]}") from None
+    takes_groups = not is_optimizer_factory(optimizer_cls) and not {"params", "model", "optimizer_dict"} & kwargs.keys()
+    if args.layer_lr_decay != 1 and not takes_groups:
+        raise UserError(
+            f"--layer_lr_decay works with optimizers over parameter groups (adamw_torch_fused, "
+            f"adamw_torch, sgd, ...), not --optim {name}; drop one of the two."
+        )
+    return optimizer_cls, kwargs
+
+
 class SentimentTrainer(Trainer):
     """A Trainer that evaluates in dataset order, breaks ties for the best checkpoint by loss, and gives each
     encoder layer its own learning rate under --layer_lr_decay.
@@ -211,7 +229,6 @@ class SentimentTrainer(Trainer):
     """
 
     _best_loss = None  # validation loss of the best checkpoint so far
-    layer_lr_note = None  # under --layer_lr_decay, where the rates run from and to (for the log, facts and card)
 
     def create_optimizer(self, model=None):
         """The Trainer's optimizer, with each encoder layer's parameters in groups of their own rate under
@@ -220,12 +237,7 @@ class SentimentTrainer(Trainer):
         if self.optimizer is not None or decay == 1 or self.optimizer_cls_and_kwargs is not None:
             return super().create_optimizer(model)
         model = self.model if model is None else model
-        optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
-        if is_optimizer_factory(optimizer_cls) or {"params", "model", "optimizer_dict"} & kwargs.keys():
-            raise UserError(
-                f"--layer_lr_decay works with optimizers over parameter groups (adamw_torch_fused, "
-                f"adamw_torch, sgd, ...), not --optim {self.args.optim}; drop one of the two."
-            )
+        optimizer_cls, kwargs = optimizer_class(self.args, model)
         decaying, depths, groups = set(self.get_decay_parameter_names(model)), layer_depths(model), {}
         for name, param in model.named_parameters():
             if param.requires_grad:
@@ -241,8 +253,6 @@ class SentimentTrainer(Trainer):
             ],
             **kwargs,
         )
-        self.layer_lr_note = layer_lr_note(model, self.args.learning_rate, decay)
-        logger.info("Layer-wise learning rates: %s.", self.layer_lr_note)
         return self.optimizer
 
     def _get_train_sampler(self, train_dataset=None):
