@@ -156,3 +156,26 @@ def test_a_run_scores_the_sample_it_was_given_and_says_so(tiny_bert, tmp_path, c
     assert "evaluation: validation read on a stratified sample of 25 of its 40 texts" in caplog.text
     assert {"training", "evaluation and calibration", "baselines", "label issues"} <= set(facts["phases"])
     assert all(entry["seconds"] >= 0 and entry["peak_memory_gb"] > 0 for entry in facts["phases"].values())
+
+
+def test_measured_speed_turns_each_step_into_seconds():
+    from bert_sentiment.budget import AnalysisBudget
+
+    budget = AnalysisBudget(
+        160, "fast", 3_000, 100_000, 100_000, evaluated={"validation": (2_000, 5_000), "test": (3_000, 3_000)}
+    )
+    # 100 training texts a second: a reading pass runs at 300 texts a second.
+    assert budget.seconds(100.0) == pytest.approx(
+        {"validation reading": 2000 / 300, "test reading": 10, "label issues": 10}
+    )
+    thorough = AnalysisBudget(160, "thorough", 3_000, 100_000, 100_000)
+    assert thorough.seconds(100.0) == pytest.approx({"label issues": 10 + 30}), "fold models train about one epoch"
+    line = budget.describe_seconds(100.0, training_left=750)
+    assert line == (
+        "Measured 100.0 training texts a second: training about 12.5 min more; then validation reading about 7 s, "
+        "test reading about 10 s, label issues about 10 s."
+    )
+    off = AnalysisBudget(160, "false", 0, 100, 100)
+    assert off.describe_seconds(10.0, training_left=4 * 3600) == (
+        "Measured 10.0 training texts a second: training about 4.0 h more."
+    )

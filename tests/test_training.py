@@ -134,3 +134,24 @@ def test_resume_with_no_intact_checkpoint_is_one_message(tmp_path):
         UserError, match=r"no intact checkpoint in .*checkpoint-20: model.safetensors is unreadable.*Drop --resume"
     ):
         newest_intact_checkpoint(tmp_path)
+
+
+def test_the_cost_line_comes_once_from_the_steps_after_the_first(monkeypatch):
+    from types import SimpleNamespace
+
+    from bert_sentiment import training
+
+    now = [100.0]
+    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    said = []
+    costs = training.MeasuredCosts(lambda speed, left: said.append((speed, left)), steps=4, seconds=1e9)
+    args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=2, world_size=1)
+    state = SimpleNamespace(global_step=1, max_steps=100)
+    costs.on_step_end(args, state, None)  # the first step (which warmed up for minutes) ends: timing starts here
+    for step in range(2, 12):
+        now[0] += 2.0
+        state.global_step = step
+        costs.on_step_end(args, state, None)
+    assert len(said) == 1, "said once"
+    speed, left = said[0]
+    assert speed == pytest.approx(4 * 16 / 8) and left == pytest.approx(95 * 2.0)

@@ -52,7 +52,7 @@ from bert_sentiment.phases import PhaseClock
 from bert_sentiment.plan import RunPlan, make_plan, preflight
 from bert_sentiment.prepare import PreparedData, prepare_splits
 from bert_sentiment.publish import HubTarget, publish
-from bert_sentiment.training import build_trainer, layer_lr_note
+from bert_sentiment.training import MeasuredCosts, build_trainer, layer_lr_note
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,8 @@ def train(prepared: PreparedRun, plan: RunPlan, model_args, training_args, callb
             prepared.checkpoint, prepared.config, model_args, prepared.tokenizer, prepared.tokenized, args, fit_trial
         )
         args = searched_arguments(plan, training_args, search, prepared)
-    trainer, interrupt = build_trainer(model, prepared.tokenizer, prepared.tokenized, args, callbacks)
+    costs = MeasuredCosts(plan.analyses.describe_seconds)
+    trainer, interrupt = build_trainer(model, prepared.tokenizer, prepared.tokenized, args, [*callbacks, costs])
     with clock("training"):
         result = trainer.train(resume_from_checkpoint=plan.resume_from)
     if interrupt.interrupted:

@@ -147,6 +147,30 @@ class CheckpointEvery(TrainerCallback):
         self.last_save = time.monotonic()
 
 
+class MeasuredCosts(TrainerCallback):
+    """Once the first steps are timed (`steps` of them, or `seconds`, whichever comes first; the first step, which
+    warms up, not counted), the log says in seconds what the rest of the training and each step after it will take:
+    `describe(texts a second, seconds of training left)` words it (budget.AnalysisBudget.describe_seconds)."""
+
+    def __init__(self, describe, steps: int = 20, seconds: float = 60.0):
+        self.describe, self.steps, self.seconds = describe, steps, seconds
+        self.start, self.done = None, False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.done:
+            return control
+        if self.start is None:
+            self.start = (time.monotonic(), state.global_step)
+            return control
+        elapsed, steps = time.monotonic() - self.start[0], state.global_step - self.start[1]
+        if steps >= self.steps or elapsed >= self.seconds:
+            per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+            speed = steps * per_step / elapsed
+            logger.info(self.describe(speed, (state.max_steps - state.global_step) * elapsed / steps))
+            self.done = True
+        return control
+
+
 class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
     """Length-grouped batches whose order is drawn from (seed, epoch) alone, not from the global random state.
 
