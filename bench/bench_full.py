@@ -48,13 +48,13 @@ def run_ours(train_samples: int, extra_flags: list[str]) -> dict:
         ]
         facts = fine_tune(*parse_args(flags))
     return {
-        "dev_accuracy": facts.results["validation"]["metrics"]["accuracy"],
-        "train_samples_per_second": facts.training["train_samples_per_second"],
-        "precision": f"{facts.training['precision']} ({facts.training['precision_reason']})",
-        "epochs_run": facts.training["epochs_run"],
-        "best_step": facts.training["best_checkpoint_step"],
-        "evaluations": facts.training["evaluations"],
-        "max_length": facts.lengths["max_length"],
+        "dev_accuracy": facts.results["validation"].metrics["accuracy"],
+        "train_samples_per_second": facts.training.train_samples_per_second,
+        "precision": f"{facts.training.precision} ({facts.training.precision_reason})",
+        "epochs_run": facts.training.epochs_run,
+        "best_step": facts.training.best_checkpoint_step,
+        "evaluations": facts.training.evaluations,
+        "max_length": facts.lengths.max_length,
     }
 
 

@@ -64,7 +64,7 @@ def main() -> None:
         model = sst2_model(options.model, scratch, options.train_samples)
         from bert_sentiment.facts import RunFacts
 
-        trained_length = RunFacts.load(model).lengths["max_length"]
+        trained_length = RunFacts.load(model).lengths.max_length
         texts, labels = imdb_reviews(options.reviews, seed=0)
         lengths = np.array(
             [len(ids) for ids in AutoTokenizer.from_pretrained(model)(texts, verbose=False)["input_ids"]]

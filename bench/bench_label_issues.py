@@ -77,20 +77,20 @@ def main() -> None:
     print(
         f"{machine_summary()}\nSST-2: {options.train_samples:,} training sentences, {len(flips):,} labels flipped "
         f"({options.flip:.0%}); train.py defaults, {minutes:.1f} min; dev accuracy "
-        f"{facts.results['validation']['metrics']['accuracy']:.4f}; label issues found in {facts.label_issues['seconds']} s"
+        f"{facts.results['validation'].metrics['accuracy']:.4f}; label issues found in {facts.label_issues.seconds} s"
     )
-    folds = facts.label_issues.get("fold_models_seconds")
+    folds = facts.label_issues.fold_models_seconds
     print(
-        f"  training texts scored by: {facts.label_issues['train_method']}"
+        f"  training texts scored by: {facts.label_issues.train_method}"
         + (f" (fold models: {folds} s)" if folds is not None else "")
     )
     print(
-        f"  flagged in train: {len(flagged):,}; in validation (SST-2 dev): {facts.label_issues['counts'].get('validation', 0):,}"
+        f"  flagged in train: {len(flagged):,}; in validation (SST-2 dev): {facts.label_issues.counts.get('validation', 0):,}"
     )
-    scored = facts.label_issues.get("train_sample")
+    scored = facts.label_issues.train_sample
     if scored:  # a stratified sample was scored: about this many of the flips are in it
-        print(f"  scored a stratified sample of {scored['scored']:,} of {scored['of']:,} training texts")
-    in_sample = round(len(flips) * scored["scored"] / scored["of"]) if scored else len(flips)
+        print(f"  scored a stratified sample of {scored.scored:,} of {scored.of:,} training texts")
+    in_sample = round(len(flips) * scored.scored / scored.of) if scored else len(flips)
     if flips:
         hits = sum(issue["text"] in flips for issue in flagged)
         top = flagged[:in_sample]

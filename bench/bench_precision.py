@@ -95,9 +95,9 @@ def child(workload: str, precision: str, steps: int) -> None:
         "RESULT "
         + json.dumps(
             {
-                "samples_per_second": facts.training["train_samples_per_second"],
-                "max_length": facts.lengths["max_length"],
-                "precision": facts.training["precision"],
+                "samples_per_second": facts.training.train_samples_per_second,
+                "max_length": facts.lengths.max_length,
+                "precision": facts.training.precision,
                 "peak_memory_gb": peak_memory_gb(),
                 "batch": f"{facts.hyperparameters['per_device_train_batch_size']}x{facts.hyperparameters['gradient_accumulation_steps']}",
                 "wall_seconds": time.monotonic() - started,

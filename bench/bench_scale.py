@@ -98,6 +98,8 @@ def run_size(data: Path, model: str, max_steps: int, flags: list[str]) -> dict:
             sys.exit(f"train.py failed:\n{done.stderr[-4000:]}")
         facts = json.loads((Path(output_dir) / "run_facts.json").read_text())
     facts["wall_seconds"] = time.monotonic() - started
+    # The run's own estimate from its first measured steps, to set beside the seconds measured.
+    facts["estimate"] = next((line for line in done.stderr.splitlines() if "Measured " in line), None)
     return facts
 
 
@@ -157,6 +159,8 @@ def report(size: int, facts: dict, max_steps: int, speed: float) -> None:
         "baseline": facts["data"].get("baseline_sample"),
     }
     print(f"  samples: {json.dumps({k: v for k, v in notes.items() if v})}")
+    if facts.get("estimate"):
+        print(f"  the run's estimate after its first steps: {facts['estimate'].split('Measured ', 1)[1]}")
 
 
 def main() -> None:

@@ -71,10 +71,10 @@ def run_ours(model: str, train_samples: int, epochs: float, max_steps: int | Non
             ]
         facts = fine_tune(*parse_args(flags))
     return {
-        "dev_accuracy": facts.results["validation"]["metrics"]["accuracy"],
-        "train_samples_per_second": facts.training["train_samples_per_second"],
-        "max_length": facts.lengths["max_length"],
-        "precision": facts.training["precision"],
+        "dev_accuracy": facts.results["validation"].metrics["accuracy"],
+        "train_samples_per_second": facts.training.train_samples_per_second,
+        "max_length": facts.lengths.max_length,
+        "precision": facts.training.precision,
     }
 
 

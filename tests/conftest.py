@@ -227,12 +227,11 @@ def split_report(accuracy, f1, size, examples, tfidf, majority) -> dict:
     }
 
 
-def facts_literal(**changes):
-    """A finished run's facts, written out by hand: card tests need no training."""
-    from bert_sentiment.facts import RunFacts
-
+def facts_values(**changes) -> dict:
+    """A finished run's facts as run_facts.json holds them (schema 3), written out by hand: card tests need no
+    training. `changes` replace whole parts."""
     examples = {"negative": "the plot was horrible and dull", "positive": "the acting was superb and delightful"}
-    facts = RunFacts(
+    values = dict(
         base_model="/models/tiny-bert",
         language="en",
         label_names=["negative", "positive"],
@@ -248,7 +247,7 @@ def facts_literal(**changes):
             "label_column": "label",
             "labels_from": "the label strings, ordered negative to positive",
             "dropped": {"train": 2, "test": 0},
-            "validation_from_train_percent": 10.0,
+            "validation_from_train": {"percent": 10.0},
             "cross_split_duplicates": {"validation": 0, "test": 1},
             "sizes": {"train": 216, "validation": 24, "test": 40},
             "label_counts": {
@@ -260,6 +259,8 @@ def facts_literal(**changes):
         lengths={
             "max_length": 16,
             "max_length_reason": "99th percentile of training token lengths (13), rounded up to 8",
+            "inference_max_length": 16,
+            "inference_max_length_reason": "the training max_length (an older run)",
             "long_text": "truncate",
             "splits": {
                 name: {"p50": 10, "p90": 12, "p95": 13, "p99": 13, "max": 19, "truncated": 1}
@@ -294,7 +295,13 @@ def facts_literal(**changes):
         },
         started="2026-11-23T10:00:00+00:00",
         duration_seconds=95.5,
+        schema_version=3,
     )
-    for name, value in changes.items():
-        setattr(facts, name, value)
-    return facts
+    return values | changes
+
+
+def facts_literal(**changes):
+    """facts_values as a RunFacts."""
+    from bert_sentiment.facts import RunFacts
+
+    return RunFacts.from_dict(facts_values(**changes))

@@ -46,7 +46,7 @@ def test_train_on_a_dataframe_then_load_and_predict(tiny_bert, tmp_path):
     assert result.facts == RunFacts.load(out), "what train() returns is what it saved"
     assert result.facts.hyperparameters["lr_scheduler_type"] == "constant", "any TrainingArguments field is a keyword"
     card = result.card_path.read_text(encoding="utf-8")
-    assert "my reviews" in card and result.facts.data["source"]["kind"] == "memory"
+    assert "my reviews" in card and result.facts.data.source.kind == "memory"
 
     clf = load(out)
     good, bad = clf(["the acting was superb and delightful", "the plot was horrible and dull"])
@@ -63,9 +63,9 @@ def test_train_on_a_datasetdict_with_a_test_split(tiny_bert, tmp_path):
     data = DatasetDict({"train": split(english_reviews(200)), "test": split(english_reviews(40, seed=5))})
     result = train(data, **quick_options(tiny_bert, tmp_path / "out"))
     assert set(result.metrics) == {"validation", "test"}
-    assert result.metrics["test"]["accuracy"] == result.facts.results["test"]["metrics"]["accuracy"]
+    assert result.metrics["test"]["accuracy"] == result.facts.results["test"].metrics["accuracy"]
     assert result.facts.label_names == ["negative", "positive"], "0/1 read as negative/positive, as on the CLI"
-    assert result.facts.results["test"]["num_examples"] == 40
+    assert result.facts.results["test"].num_examples == 40
 
 
 def test_mistakes_raise_user_error_naming_the_fix(tmp_path):
@@ -87,7 +87,7 @@ def test_a_path_works_as_on_the_command_line(tiny_bert, tmp_path):
 
     data = write_csv(tmp_path / "reviews.csv", english_reviews(200))
     result = train(data, **quick_options(tiny_bert, tmp_path / "out"))
-    assert result.facts.data["source"]["files"]["train"]["name"] == "reviews.csv"
+    assert result.facts.data.source.files["train"].name == "reviews.csv"
 
 
 NOTEBOOK_SESSION = """

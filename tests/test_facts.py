@@ -3,6 +3,7 @@
 import pytest
 
 from bert_sentiment.card_text import baseline_warning
+from bert_sentiment.facts import SplitResult, parse
 from bert_sentiment.model_card import render_card
 from tests.conftest import facts_literal, split_report
 
@@ -11,7 +12,7 @@ EXAMPLES = {"negative": "dull", "positive": "superb"}
 
 def with_test(accuracy, tfidf, size):
     facts = facts_literal()
-    facts.results["test"] = split_report(accuracy, accuracy - 0.01, size, EXAMPLES, tfidf=tfidf, majority=0.5)
+    facts.results["test"] = parse(SplitResult, split_report(accuracy, accuracy - 0.01, size, EXAMPLES, tfidf, 0.5))
     return facts
 
 
@@ -39,11 +40,13 @@ def test_the_noise_is_the_95_percent_spread_of_two_accuracies_on_the_split():
 
 def test_the_headline_split_decides_and_a_run_without_baselines_says_nothing():
     facts = with_test(0.95, 0.80, 3_000)
-    facts.results["validation"] = split_report(0.70, 0.69, 3_000, EXAMPLES, tfidf=0.80, majority=0.5)
+    facts.results["validation"] = parse(
+        SplitResult, split_report(0.70, 0.69, 3_000, EXAMPLES, tfidf=0.80, majority=0.5)
+    )
     assert facts.baseline_not_beaten() is None, "test is the headline: validation's loss does not count"
     del facts.results["test"]
     assert facts.baseline_not_beaten()["split"] == "validation"
-    facts.results["validation"]["baselines"] = {}
+    facts.results["validation"].baselines = {}
     assert facts.baseline_not_beaten() is None
 
 
@@ -65,3 +68,45 @@ def test_a_card_says_in_words_when_the_baseline_wins_with_the_gap_and_what_helps
     assert "More test texts would tell them apart; if the gap stays small: more training" in ahead
     clear = with_test(0.90, 0.79, 3_000)
     assert baseline_warning(clear) is None and "baseline on the" not in render_card(clear, "alice/sst2-bert").text
+
+
+def test_an_older_run_file_is_migrated_to_the_typed_facts_and_saved_as_the_new_schema(tmp_path):
+    import json
+
+    from bert_sentiment.facts import SCHEMA_VERSION, RunFacts
+    from tests.conftest import facts_values
+
+    older = facts_values(schema_version=2)
+    older["data"]["validation_from_train_percent"] = older["data"].pop("validation_from_train")["percent"]
+    for key in ("inference_max_length", "inference_max_length_reason", "long_text"):
+        older["lengths"].pop(key)
+    (tmp_path / "run_facts.json").write_text(json.dumps(older))
+    facts = RunFacts.load(tmp_path)
+    assert facts.lengths.inference_max_length == facts.lengths.max_length == 16, "older runs read max_length"
+    assert facts.lengths.long_text == "truncate" and facts.data.validation_from_train.percent == 10.0
+    assert facts.data.validation_from_train.texts is None, "a share alone stays a share: no count is made up"
+    assert facts.results["test"].metrics["accuracy"] == 0.775 and facts.environment.hardware.cpu_count == 2
+    facts.save(tmp_path)
+    saved = json.loads((tmp_path / "run_facts.json").read_text())
+    assert saved["schema_version"] == SCHEMA_VERSION and "validation_from_train_percent" not in saved["data"]
+    assert RunFacts.load(tmp_path) == facts
+
+
+def test_every_file_the_facts_name_is_in_the_run_folder(trained_run):
+    from bert_sentiment.facts import RunFacts
+
+    facts = RunFacts.load(trained_run)
+    named = [*facts.onnx.files, *([facts.label_issues.file] if facts.label_issues else [])]
+    assert named, "the run exported ONNX files"
+    for name in named:
+        assert (trained_run / name).is_file(), name
+
+
+def test_facts_with_unset_values_inside_their_parts_load_back_as_saved(tmp_path):
+    from bert_sentiment.facts import RunFacts
+    from tests.conftest import facts_values
+
+    coverage_only = {"target": None, "threshold": None, "reported_on": "test", "targets": {"0.9": {"threshold": None}}}
+    facts = RunFacts.from_dict(facts_values(abstention=coverage_only, calibration=None))
+    facts.save(tmp_path)
+    assert RunFacts.load(tmp_path) == facts and facts.abstention.threshold is None

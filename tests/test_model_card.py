@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from bert_sentiment.facts import RunFacts
+from bert_sentiment.facts import OnnxFacts, RunFacts
 from bert_sentiment.model_card import card_data, eval_results, render_card, write_card
-from tests.conftest import facts_literal
+from tests.conftest import facts_literal, facts_values
 
 REPO = "alice/sst2-bert"
 
@@ -27,7 +27,7 @@ def test_metadata_parses_back_with_each_splits_own_figures(tmp_path):
     expected = {
         (split, metric): round(value, 4)
         for split, report in facts.results.items()
-        for metric, value in report["metrics"].items()
+        for metric, value in report.metrics.items()
     }
     assert parsed == expected, "every figure under the split it was measured on"
     assert {r.dataset_type for r in card.data.eval_results} == {"reviews"}
@@ -45,15 +45,13 @@ def test_each_split_table_shows_that_splits_model_and_baseline_figures():
     for split, heading in (("validation", "### Validation (24 texts)"), ("test", "### Test (40 texts)")):
         report = facts.results[split]
         assert table_row(text, heading, "**this model**") == [
-            f"{report['metrics'][k]:.4f}" for k in ("accuracy", "precision", "recall", "f1")
+            f"{report.metrics[k]:.4f}" for k in ("accuracy", "precision", "recall", "f1")
         ]
-        tfidf = report["baselines"]["tfidf_logistic_regression"]
+        tfidf = report.baselines["tfidf_logistic_regression"]
         assert table_row(text, heading, "TF-IDF + logistic regression") == [
             f"{tfidf[k]:.4f}" for k in ("accuracy", "precision", "recall", "f1")
         ]
-        assert (
-            table_row(text, heading, "majority class")[0] == f"{report['baselines']['majority_class']['accuracy']:.4f}"
-        )
+        assert table_row(text, heading, "majority class")[0] == f"{report.baselines['majority_class']['accuracy']:.4f}"
     assert (
         "On the test split it reaches **0.7750 accuracy** and **0.7619 F1**, against 0.6500 accuracy for TF-IDF" in text
     )
@@ -72,14 +70,15 @@ def test_card_text_has_the_usage_snippet_data_and_no_placeholders():
 
 
 def test_hub_dataset_and_hub_base_model_appear_in_metadata():
-    facts = facts_literal(base_model="google-bert/bert-base-uncased")
-    facts.data["source"] = {
+    values = facts_values(base_model="google-bert/bert-base-uncased")
+    values["data"]["source"] = {
         "kind": "hub",
         "dataset_name": "glue",
         "config": "sst2",
         "revision": None,
         "commit": "abc123",
     }
+    facts = RunFacts.from_dict(values)
     data = card_data(facts, REPO, "mit").to_dict()
     assert data["base_model"] == "google-bert/bert-base-uncased"
     assert data["datasets"] == ["glue"] and data["license"] == "mit"
@@ -91,22 +90,22 @@ def test_hub_dataset_and_hub_base_model_appear_in_metadata():
 
 
 def test_in_memory_data_is_named_and_hashed():
-    facts = facts_literal()
-    facts.data["source"] = {
+    values = facts_values()
+    values["data"]["source"] = {
         "kind": "memory",
         "name": "my reviews",
         "files": {"train": {"name": "my reviews (train)", "sha256": "c3" * 32}},
     }
-    text = render_card(facts, REPO).text
+    text = render_card(RunFacts.from_dict(values), REPO).text
     assert "`my reviews`" in text and "c3c3c3c3c3c3c3c3" in text and "SHA-256 of the rows" in text
 
 
 def test_chinese_card_says_chinese():
-    facts = facts_literal(language="zh", label_names=["差评", "好评"])
-    for report in facts.results.values():
+    values = facts_values(language="zh", label_names=["差评", "好评"])
+    for report in values["results"].values():
         report["label_examples"] = {"差评": "菜品难吃，服务冷漠", "好评": "房间干净，前台热情"}
         report["per_class"] = {"差评": report["per_class"]["negative"], "好评": report["per_class"]["positive"]}
-    card = render_card(facts, REPO)
+    card = render_card(RunFacts.from_dict(values), REPO)
     assert card.data.to_dict()["language"] == "zh"
     assert card.data.to_dict()["widget"][0] == {"text": "菜品难吃，服务冷漠", "example_title": "差评"}
     assert "Chinese texts" in card.text and "`差评`, `好评`" in card.text
@@ -131,15 +130,15 @@ def test_chinese_card_says_chinese():
 )
 def test_the_onnx_check_says_which_texts_int8_labels_were_compared_on(margin, compared, sentence):
     facts = facts_literal()
-    facts.onnx = {
-        "files": ["onnx/model.onnx", "onnx/model_quantized.onnx"],
-        "texts": 14,
-        "fp32_max_difference": 3e-05,
-        "int8_label_agreement": 13 / 14,
-        "int8_max_difference": 0.01,
-        "label_margin": margin,
-        "labels_compared": compared,
-    }
+    facts.onnx = OnnxFacts(
+        files=["onnx/model.onnx", "onnx/model_quantized.onnx"],
+        texts=14,
+        fp32_max_difference=3e-05,
+        int8_label_agreement=13 / 14,
+        int8_max_difference=0.01,
+        label_margin=margin,
+        labels_compared=compared,
+    )
     text = " ".join(render_card(facts, REPO).text.split())
     assert sentence in text
     assert "of the 0 " not in text
@@ -322,54 +321,56 @@ def three_class_chinese_facts():
 
 
 def chunked_older_run_facts():
-    """An older English run (no reading length saved, no precision recorded) read in windows, on in-memory data,
-    validation only, with no ONNX files and no baselines."""
-    facts = facts_literal()
-    facts.data["source"] = {
+    """An older English run (schema 2: no reading length saved, no precision recorded, the validation split's share
+    alone) read in windows, on in-memory data, validation only, with no ONNX files and no baselines: read through
+    the migration, as RunFacts.load reads such a file."""
+    values = facts_values(schema_version=2)
+    values["data"]["source"] = {
         "kind": "memory",
         "name": "my reviews",
         "files": {"train": {"name": "my reviews (train)", "sha256": "c3" * 32}},
     }
-    facts.data["cross_split_duplicates"] = {}
-    facts.data["dropped"] = {}
-    facts.lengths = {
+    values["data"]["validation_from_train_percent"] = values["data"].pop("validation_from_train")["percent"]
+    values["data"]["cross_split_duplicates"] = {}
+    values["data"]["dropped"] = {}
+    values["lengths"] = {
         "max_length": 256,
         "max_length_reason": "--max_seq_length 256",
         "long_text": "chunks",
         "splits": {"train": {"p50": 200, "p90": 400, "p95": 500, "p99": 900, "max": 2000, "truncated": 0}},
     }
-    facts.results = {
-        "validation": {key: value for key, value in facts.results["validation"].items() if key != "baselines"}
+    values["results"] = {
+        "validation": {key: value for key, value in values["results"]["validation"].items() if key != "baselines"}
     }
-    facts.training = {"train_runtime": 59.9, "epochs_run": 1.0}
-    facts.onnx = {"files": [], "reason": "the exporter failed: unsupported operator"}
-    return facts
+    values["training"] = {"train_runtime": 59.9, "epochs_run": 1.0}
+    values["onnx"] = {"files": [], "reason": "the exporter failed: unsupported operator"}
+    return RunFacts.from_dict(values)
 
 
 def french_hub_run_with_images_facts():
     """A language without a fixed name, Hub data pinned by revision only (no commit found), no label examples,
     ONNX facts recorded before the check's text and recipe were, and images beside the card."""
-    facts = facts_literal(language="fr", base_model="camembert/camembert-base")
-    facts.data["source"] = {
+    values = facts_values(language="fr", base_model="camembert/camembert-base")
+    values["data"]["source"] = {
         "kind": "hub",
         "dataset_name": "someone/critiques",
         "config": None,
         "revision": "v2",
         "commit": None,
     }
-    for report in facts.results.values():
+    for report in values["results"].values():
         report["label_examples"] = {}
         report["calibration"] = {"ece_before": 0.1111, "ece_after": 0.0222, "nll_before": 0.5555, "nll_after": 0.4444}
-    facts.training.pop("train_runtime")
-    facts.calibration = {"temperature": 0.9, "fitted_on": "validation", "texts": 24}
-    facts.onnx = {
+    values["training"].pop("train_runtime")
+    values["calibration"] = {"temperature": 0.9, "fitted_on": "validation", "texts": 24}
+    values["onnx"] = {
         "files": ["onnx/model.onnx", "onnx/model_quantized.onnx"],
         "texts": 24,
         "fp32_max_difference": 3e-05,
         "int8_label_agreement": 1.0,
         "int8_max_difference": 0.01,
     }
-    return facts
+    return RunFacts.from_dict(values)
 
 
 CARDS = {

@@ -34,9 +34,9 @@ def test_training_writes_both_graphs_and_they_answer_like_pytorch(trained_run):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     facts = RunFacts.load(trained_run)
-    assert facts.onnx["files"] == ["onnx/model.onnx", "onnx/model_quantized.onnx"]
-    assert facts.onnx["texts"] == facts.data["sizes"]["validation"], "checked on every validation text"
-    assert facts.onnx["fp32_max_difference"] <= 1e-4 and facts.onnx["int8_label_agreement"] >= 0.99
+    assert facts.onnx.files == ["onnx/model.onnx", "onnx/model_quantized.onnx"]
+    assert facts.onnx.texts == facts.data.sizes["validation"], "checked on every validation text"
+    assert facts.onnx.fp32_max_difference <= 1e-4 and facts.onnx.int8_label_agreement >= 0.99
 
     tokenizer = AutoTokenizer.from_pretrained(trained_run)
     model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
@@ -63,7 +63,7 @@ def test_the_int8_file_answers_alike_on_cpus_without_vnni(trained_run):
     ]
     assert len(weights) >= 4 * 2, "the encoder's linear layers are int8"
     assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
-    assert RunFacts.load(trained_run).onnx["int8_size_share"] < 0.8
+    assert RunFacts.load(trained_run).onnx.int8_size_share < 0.8
 
 
 def test_each_recipe_keeps_more_feed_forward_layers_in_fp32(trained_run, tmp_path):
@@ -92,9 +92,9 @@ def test_each_recipe_keeps_more_feed_forward_layers_in_fp32(trained_run, tmp_pat
 def test_the_cards_onnx_section_reports_the_check(trained_run):
     card = (trained_run / "README.md").read_text()
     facts = RunFacts.load(trained_run)
-    assert f"checked on {facts.onnx['texts']} validation texts" in " ".join(card.split())
-    assert f"(dynamic int8, {facts.onnx['int8_recipe']}:" in " ".join(card.split())
-    assert f"int8 gives PyTorch's label on {100 * facts.onnx['int8_label_agreement']:.1f}% of them" in " ".join(
+    assert f"checked on {facts.onnx.texts} validation texts" in " ".join(card.split())
+    assert f"(dynamic int8, {facts.onnx.int8_recipe}:" in " ".join(card.split())
+    assert f"int8 gives PyTorch's label on {100 * facts.onnx.int8_label_agreement:.1f}% of them" in " ".join(
         card.split()
     )
     assert 'hf_hub_download("' in card and "onnx/model_quantized.onnx" in card
@@ -117,7 +117,8 @@ def test_a_model_the_exporter_cannot_handle_still_trains_and_serves(tiny_bert, t
         "PyTorch as before."
     ]
     assert not (out / "onnx").exists() and not list(out.glob(".onnx-*")), "nothing half-written"
-    assert RunFacts.load(out).onnx == {"files": [], "error": "RuntimeError: Unsupported operator: aten::strange_op"}
+    onnx = RunFacts.load(out).onnx
+    assert (onnx.files, onnx.error) == ([], "RuntimeError: Unsupported operator: aten::strange_op")
     assert "onnxruntime" not in (out / "README.md").read_text()
 
     classifier = SentimentClassifier(str(out))  # the app tries the export at start, fails the same way, serves PyTorch
@@ -180,12 +181,12 @@ def test_publishing_an_older_run_exports_its_onnx_first(trained_run, tmp_path):
     facts = RunFacts.load(run)
     assert (run / "onnx" / "model.onnx").is_file() and (run / "onnx" / "model_quantized.onnx").is_file()
     examples = len(facts.label_examples())
-    assert facts.onnx["texts"] == examples + len(STOCK_TEXTS) and facts.onnx["int8_label_agreement"] >= 0.99
-    assert facts.onnx["checked_on"] == "texts of the card's examples and stock sentences"
-    assert facts.onnx["label_margin"] == SERVING_MARGIN and facts.onnx["labels_compared"] <= facts.onnx["texts"]
+    assert facts.onnx.texts == examples + len(STOCK_TEXTS) and facts.onnx.int8_label_agreement >= 0.99
+    assert facts.onnx.checked_on == "texts of the card's examples and stock sentences"
+    assert facts.onnx.label_margin == SERVING_MARGIN and facts.onnx.labels_compared <= facts.onnx.texts
     card = " ".join(write_card(run, "someone/older-run").read_text().split())
     assert (
-        f"of the {facts.onnx['labels_compared']} that PyTorch decides by at least {SERVING_MARGIN:g} in "
+        f"of the {facts.onnx.labels_compared} that PyTorch decides by at least {SERVING_MARGIN:g} in "
         "probability (near-ties may flip)"
     ) in card
 

@@ -10,8 +10,8 @@ from tests.conftest import english_reviews, facts_literal, quick_training_flags,
 def facts_with(validation_f1: float, test_accuracy: float):
     return facts_literal(
         results={
-            "validation": {"metrics": {"f1": validation_f1, "accuracy": 0.5}},
-            "test": {"metrics": {"f1": 0.5, "accuracy": test_accuracy}},
+            "validation": {"metrics": {"f1": validation_f1, "accuracy": 0.5}, "num_examples": 10},
+            "test": {"metrics": {"f1": 0.5, "accuracy": test_accuracy}, "num_examples": 10},
         }
     )
 

@@ -155,3 +155,16 @@ def test_the_cost_line_comes_once_from_the_steps_after_the_first(monkeypatch):
     assert len(said) == 1, "said once"
     speed, left = said[0]
     assert speed == pytest.approx(4 * 16 / 8) and left == pytest.approx(95 * 2.0)
+    costs.on_train_end(args, state, None)
+    assert len(said) == 1, "not said again at the end"
+
+    short = training.MeasuredCosts(lambda speed, left: said.append((speed, left)), steps=20, seconds=1e9)
+    state = SimpleNamespace(global_step=1, max_steps=5)
+    short.on_step_end(args, state, None)
+    for step in range(2, 6):
+        now[0] += 2.0
+        state.global_step = step
+        short.on_step_end(args, state, None)
+    assert len(said) == 1, "a five-step try never reaches 20 steps"
+    short.on_train_end(args, state, None)
+    assert said[-1] == (pytest.approx(4 * 16 / 8), 0), "so it says them when the training ends"

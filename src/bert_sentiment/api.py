@@ -46,12 +46,12 @@ class TrainResult:
     @property
     def metrics(self) -> dict[str, dict[str, float]]:
         """split -> the fine-tuned model's metrics (accuracy, precision, recall, f1, ...)."""
-        return {split: report["metrics"] for split, report in self.facts.results.items()}
+        return {split: report.metrics for split, report in self.facts.results.items()}
 
     @property
     def baselines(self) -> dict[str, dict[str, dict[str, float]]]:
         """split -> baseline name -> its metrics on the same split (majority class, TF-IDF + logistic regression)."""
-        return {split: report.get("baselines", {}) for split, report in self.facts.results.items()}
+        return {split: report.baselines for split, report in self.facts.results.items()}
 
     @property
     def card_path(self) -> Path:
@@ -84,6 +84,7 @@ def train(
     options: any flag of train.py, without the dashes (output_dir, model_name_or_path, num_train_epochs,
         learning_rate, seeds, push_to_hub, ... and every `TrainingArguments` field).
     """
+    from bert_sentiment.fine_tune import fine_tune
     from bert_sentiment.seeds import fine_tune_seeds
 
     _show_logs()
@@ -95,7 +96,8 @@ def train(
     model_args, data_args, training_args = build_arguments({k: v for k, v in options.items() if v is not None})
     if in_memory is not None:
         in_memory.name = data_name or in_memory.name
-    facts = fine_tune_seeds(model_args, data_args, training_args, data=in_memory)
+    run = fine_tune_seeds if training_args.seeds > 1 else fine_tune  # --seeds N: a loop around fine_tune
+    facts = run(model_args, data_args, training_args, data=in_memory)
     if facts is None:
         raise TrainingInterrupted(
             f"Checkpoint saved in {training_args.output_dir}; call train(...) again with resume=True."

@@ -5,7 +5,18 @@ import re
 from pathlib import Path
 
 from bert_sentiment.abstain import PRECISION_COVERAGE_IMAGE
-from bert_sentiment.facts import RunFacts
+from bert_sentiment.facts import (
+    DataFacts,
+    Hardware,
+    LabelIssues,
+    LengthFacts,
+    OnnxFacts,
+    RunFacts,
+    Search,
+    Seeds,
+    Source,
+    TrainingFacts,
+)
 
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "multilingual": "multilingual"}
 SPLIT_NAMES = {"validation": "Validation", "test": "Test"}
@@ -27,26 +38,26 @@ SHOWN_HYPERPARAMETERS = (
 )
 
 
-def dataset_identity(source: dict) -> dict:
+def dataset_identity(source: Source) -> dict:
     """Hub id, config and commit for Hub data; for local data a stable name taken from the file."""
-    if source["kind"] == "hub":
+    if source.kind == "hub":
         return {
-            "type": source["dataset_name"],
-            "name": source["dataset_name"],
-            "config": source.get("config"),
-            "revision": source.get("commit") or source.get("revision"),
+            "type": source.dataset_name,
+            "name": source.dataset_name,
+            "config": source.config,
+            "revision": source.commit or source.revision,
             "on_hub": True,
         }
-    files = source["files"]
+    files = source.files
     first = files.get("train") or next(iter(files.values()))
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.get("name") or first["name"].split(".")[0]).strip("-")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.name or first.name.split(".")[0]).strip("-")
     return {
         "type": stem or "local-data",
-        "name": source.get("name") or first["name"],
+        "name": source.name or first.name,
         "config": None,
         "revision": None,
         "on_hub": False,
-        "sha256": {split: f["sha256"] for split, f in files.items()},
+        "sha256": {split: f.sha256 for split, f in files.items()},
     }
 
 
@@ -57,7 +68,7 @@ def _score(value: float) -> str:
 def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) -> dict:
     names = facts.label_names
     results = [_split_section(split, facts, image_dir) for split in facts.results]
-    long_text = facts.lengths.get("long_text", "truncate")  # runs before --long_text existed truncated
+    lengths, training = facts.lengths, facts.training
     return {
         "title": repo_id.split("/")[-1],
         "repo_id": repo_id,
@@ -67,19 +78,19 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "base_model": f"`{facts.base_model}` (a local model)"
         if facts.base_model_local
         else _model_link(facts.base_model),
-        "data_description": _data_description(facts.data["source"]),
+        "data_description": _data_description(facts.data.source),
         "headline": _headline(facts),
         "baseline_warning": baseline_warning(facts),
         "f1_name": "F1" if len(names) == 2 else "macro F1",
         "usage_example": json.dumps(_usage_example(facts), ensure_ascii=False),
-        "max_length": facts.lengths["max_length"],
-        "reading": _reading(facts.lengths),
-        "reading_reason": facts.lengths.get("inference_max_length_reason", "the training max_length (an older run)"),
-        "long_text": long_text,
-        "long_text_note": _long_text_note(_reading(facts.lengths), facts.lengths["max_length"], long_text),
-        "long_text_limitation": _long_text_limitation(_reading(facts.lengths), long_text),
-        "max_length_reason": facts.lengths["max_length_reason"],
-        "truncation_note": _truncation_note(facts.lengths),
+        "max_length": lengths.max_length,
+        "reading": lengths.inference_max_length,
+        "reading_reason": lengths.inference_max_length_reason,
+        "long_text": lengths.long_text,
+        "long_text_note": _long_text_note(lengths.inference_max_length, lengths.max_length, lengths.long_text),
+        "long_text_limitation": _long_text_limitation(lengths.inference_max_length, lengths.long_text),
+        "max_length_reason": lengths.max_length_reason,
+        "truncation_note": _truncation_note(lengths),
         "results": results,
         "metric_note": _metric_note(names),
         "seeds": _seeds_section(facts.seeds),
@@ -91,17 +102,17 @@ def template_variables(facts: RunFacts, repo_id: str, image_dir: Path | None) ->
         "hp_search": _search_section(facts.hp_search),
         **_data_section(facts),
         "hyperparameters": [(k, facts.hyperparameters[k]) for k in SHOWN_HYPERPARAMETERS if k in facts.hyperparameters],
-        "epochs_run": facts.training.get("epochs_run"),
-        "best_step": facts.training.get("best_checkpoint_step"),
+        "epochs_run": training.epochs_run,
+        "best_step": training.best_checkpoint_step,
         "metric_for_best": facts.hyperparameters.get("metric_for_best_model"),
-        "training_time": _duration(facts.training["train_runtime"]) if "train_runtime" in facts.training else None,
-        "precision": _precision(facts.training),
-        "pooler": facts.training.get("pooler"),
-        "layer_learning_rates": facts.training.get("layer_learning_rates"),
-        "hardware": _hardware(facts.environment["hardware"], facts.training.get("processes", 1)),
-        "versions": ", ".join(f"{k} {v}" for k, v in facts.environment["versions"].items()),
+        "training_time": _duration(training.train_runtime) if training.train_runtime is not None else None,
+        "precision": _precision(training),
+        "pooler": training.pooler,
+        "layer_learning_rates": training.layer_learning_rates,
+        "hardware": _hardware(facts.environment.hardware, training.processes),
+        "versions": ", ".join(f"{k} {v}" for k, v in facts.environment.versions.items()),
         "language_name": LANGUAGE_NAMES.get(facts.language, facts.language),
-        "domain": _data_description(facts.data["source"], links=False),
+        "domain": _data_description(facts.data.source, links=False),
     }
 
 
@@ -114,7 +125,7 @@ def _model_link(model: str) -> str:
     return f"[{model}](https://huggingface.co/{model})" if is_hub_id(model) else f"`{model}` (a local model)"
 
 
-def _data_description(source: dict, links: bool = True) -> str:
+def _data_description(source: Source, links: bool = True) -> str:
     dataset = dataset_identity(source)
     if dataset["on_hub"]:
         name = f"[{dataset['name']}](https://huggingface.co/datasets/{dataset['name']})" if links else dataset["name"]
@@ -128,11 +139,11 @@ def _headline(facts: RunFacts) -> dict | None:
     if split is None:
         return None
     report = facts.results[split]
-    baselines = report.get("baselines", {})
+    baselines = report.baselines
     return {
         "split": split,
-        "accuracy": _score(report["metrics"]["accuracy"]),
-        "f1": _score(report["metrics"]["f1"]),
+        "accuracy": _score(report.metrics["accuracy"]),
+        "f1": _score(report.metrics["f1"]),
         "tfidf": _score(baselines["tfidf_logistic_regression"]["accuracy"])
         if "tfidf_logistic_regression" in baselines
         else None,
@@ -146,7 +157,7 @@ def baseline_warning(facts: RunFacts) -> str | None:
     if verdict is None:
         return None
     split, gap = verdict["split"], verdict["gap"]
-    steps, epochs = facts.training.get("global_steps"), facts.training.get("epochs_run")
+    steps, epochs = facts.training.global_steps, facts.training.epochs_run
     trained = f" (this run trained {steps:,} steps, {epochs:.2g} epochs)" if steps and epochs else ""
     helps = f"more training{trained}, more or cleaner data, or another base model"
     advice = (
@@ -179,8 +190,8 @@ def _split_section(split: str, facts: RunFacts, image_dir: Path | None) -> dict:
         for name, metrics in facts.metric_rows(split).items()
     ]
     weighted = None
-    if "f1_weighted" in report["metrics"]:
-        weighted = {k: _score(report["metrics"][f"{k}_weighted"]) for k in ("precision", "recall", "f1")}
+    if "f1_weighted" in report.metrics:
+        weighted = {k: _score(report.metrics[f"{k}_weighted"]) for k in ("precision", "recall", "f1")}
     per_class = [
         {
             "label": name,
@@ -189,13 +200,13 @@ def _split_section(split: str, facts: RunFacts, image_dir: Path | None) -> dict:
             "f1": _score(c["f1-score"]),
             "support": int(c["support"]),
         }
-        for name, c in ((name, report["per_class"][name]) for name in names)
+        for name, c in ((name, report.per_class[name]) for name in names)
     ]
     image = f"confusion_matrix_{split}.png"
     has_image = image_dir is not None and (Path(image_dir) / image).exists()
     return {
         "name": SPLIT_NAMES.get(split, split),
-        "num_examples": report["num_examples"],
+        "num_examples": report.num_examples,
         "rows": rows,
         "weighted": weighted,
         "per_class": per_class,
@@ -203,20 +214,20 @@ def _split_section(split: str, facts: RunFacts, image_dir: Path | None) -> dict:
     }
 
 
-def _label_issues_note(issues: dict | None) -> str | None:
+def _label_issues_note(issues: LabelIssues | None) -> str | None:
     if not issues:
         return None
-    counts = ", ".join(f"{count:,} of the {split} examples" for split, count in issues["counts"].items())
-    sample = issues.get("train_sample")
+    counts = ", ".join(f"{count:,} of the {split} examples" for split, count in issues.counts.items())
+    sample = issues.train_sample
     scored = (
-        f" Training texts were scored on a stratified sample of {sample['scored']:,} of {sample['of']:,}, so the "
+        f" Training texts were scored on a stratified sample of {sample.scored:,} of {sample.of:,}, so the "
         "training count is of that sample."
         if sample
         else ""
     )
     return (
         f"Likely label errors in the data (confident learning with cleanlab, on out-of-sample probabilities: "
-        f"{issues['train_method']} for training, {issues['eval_method']} for the other splits): {counts}.{scored} "
+        f"{issues.train_method} for training, {issues.eval_method} for the other splits): {counts}.{scored} "
         "The ranked list stays with the training run (it holds the texts)."
     )
 
@@ -227,22 +238,18 @@ def _onnx_section(facts: RunFacts) -> dict | None:
         return None
     onnx = facts.onnx
     return {
-        "texts": onnx["texts"],
-        "fp32": f"{onnx['fp32_max_difference']:.0e}",
-        "checked_on": onnx.get("checked_on", "texts"),
-        "recipe": onnx.get("int8_recipe"),
+        "texts": onnx.texts,
+        "fp32": f"{onnx.fp32_max_difference:.0e}",
+        "checked_on": onnx.checked_on or "texts",
+        "recipe": onnx.int8_recipe,
         "labels": _int8_labels(onnx),
-        "size": f"{onnx['int8_size_share']:.0%} of the fp32 file's size" if onnx.get("int8_size_share") else "smaller",
+        "size": f"{onnx.int8_size_share:.0%} of the fp32 file's size" if onnx.int8_size_share else "smaller",
     }
 
 
-def _int8_labels(onnx: dict) -> str:
+def _int8_labels(onnx: OnnxFacts) -> str:
     """How int8's labels compared with PyTorch's: on every text, or on those PyTorch decides by the check's margin."""
-    agreement, margin, compared = (
-        f"{100 * onnx['int8_label_agreement']:.1f}%",
-        onnx.get("label_margin"),
-        onnx.get("labels_compared"),
-    )
+    agreement, margin, compared = f"{100 * onnx.int8_label_agreement:.1f}%", onnx.label_margin, onnx.labels_compared
     if not margin:
         return f"int8 gives PyTorch's label on {agreement} of them"
     if not compared:
@@ -260,15 +267,15 @@ def _calibration_section(facts: RunFacts, image_dir: Path | None) -> dict | None
     if not facts.calibration:
         return None
     rows = [
-        {"split": SPLIT_NAMES.get(split, split), **{k: _score(v) for k, v in report["calibration"].items()}}
+        {"split": SPLIT_NAMES.get(split, split), **{k: _score(v) for k, v in report.calibration.items()}}
         for split, report in facts.results.items()
-        if "calibration" in report
+        if report.calibration
     ]
     image = f"reliability_{facts.headline_split}.png"
     has_image = image_dir is not None and (Path(image_dir) / image).exists()
     return {
-        "temperature": f"{facts.calibration['temperature']:.3f}",
-        "texts": facts.calibration["texts"],
+        "temperature": f"{facts.calibration.temperature:.3f}",
+        "texts": facts.calibration.texts,
         "rows": rows,
         "image": image if has_image else None,
     }
@@ -278,64 +285,64 @@ def _abstention_section(facts: RunFacts, image_dir: Path | None) -> dict | None:
     report = facts.abstention
     if not report:
         return None
-    held_out = report.get("reported_on")
+    held_out = report.reported_on
     rows = []
-    for target, entry in report["targets"].items():
+    for target, entry in report.targets.items():
         chosen, test = entry["validation"], entry.get(held_out) if held_out else None
         rows.append(
             {
-                "target": target + (" (chosen)" if report["target"] and float(target) == report["target"] else ""),
+                "target": target + (" (chosen)" if report.target and float(target) == report.target else ""),
                 "threshold": _score(entry["threshold"]) if entry["threshold"] is not None else "out of reach",
                 "validation": f"{chosen['precision']:.3f}, {chosen['coverage']:.1%}",
                 "test": f"{test['precision']:.3f}, {test['coverage']:.1%}" if test else "–",
             }
         )
     has_image = image_dir is not None and (Path(image_dir) / PRECISION_COVERAGE_IMAGE).exists()
-    threshold = report["threshold"]
+    threshold = report.threshold
     return {
         "threshold": _score(threshold) if threshold is not None else None,
-        "target": f"{report['target']:g}" if report["target"] else None,
+        "target": f"{report.target:g}" if report.target else None,
         "held_out": held_out,
         "rows": rows,
         "image": PRECISION_COVERAGE_IMAGE if has_image else None,
     }
 
 
-def _seeds_section(seeds: dict | None) -> dict | None:
+def _seeds_section(seeds: Seeds | None) -> dict | None:
     if not seeds:
         return None
     rows = [
         {
             "split": SPLIT_NAMES.get(split, split),
             "metric": metric,
-            "mean": _score(v["mean"]),
-            "std": _score(v["std"]),
-            "min": _score(v["min"]),
-            "max": _score(v["max"]),
+            "mean": _score(v.mean),
+            "std": _score(v.std),
+            "min": _score(v.min),
+            "max": _score(v.max),
         }
-        for split, metrics in seeds["splits"].items()
+        for split, metrics in seeds.splits.items()
         for metric, v in metrics.items()
         if metric in ("accuracy", "precision", "recall", "f1")
     ]
     return {
-        "count": seeds["count"],
-        "list": ", ".join(map(str, seeds["seeds"])),
-        "best": seeds["best_seed"],
-        "metric": seeds["metric_for_best_model"],
+        "count": seeds.count,
+        "list": ", ".join(map(str, seeds.seeds)),
+        "best": seeds.best_seed,
+        "metric": seeds.metric_for_best_model,
         "rows": rows,
     }
 
 
-def _search_section(search: dict | None) -> dict | None:
+def _search_section(search: Search | None) -> dict | None:
     if not search:
         return None
-    finished = [t for t in search["trials"] if t["state"] == "COMPLETE"]
+    finished = [t for t in search.trials if t.state == "COMPLETE"]
     return {
         "count": len(finished),
-        "metric": search["metric"].removeprefix("eval_"),
-        "best": search["best"]["trial"],
-        "value": _score(search["best"]["value"]),
-        "space": list(search["space"].items()),
+        "metric": search.metric.removeprefix("eval_"),
+        "best": search.best.trial,
+        "value": _score(search.best.value),
+        "space": list(search.space.items()),
     }
 
 
@@ -349,36 +356,35 @@ def _metric_note(names: list[str]) -> str:
 
 def _data_section(facts: RunFacts) -> dict:
     data = facts.data
-    dataset = dataset_identity(data["source"])
+    dataset = dataset_identity(data.source)
     if dataset["on_hub"]:
-        source = data["source"]
+        source = data.source
         revision = (
-            f" at commit `{source['commit']}`"
-            if source.get("commit")
-            else f" at revision `{source['revision']}`"
-            if source.get("revision")
+            f" at commit `{source.commit}`"
+            if source.commit
+            else f" at revision `{source.revision}`"
+            if source.revision
             else ""
         )
-        paragraph = f"{_data_description(data['source'])}{revision}."
+        paragraph = f"{_data_description(source)}{revision}."
     else:
         hashes = ", ".join(f"{split}: `{sha[:16]}…`" for split, sha in dataset["sha256"].items())
-        what = "rows" if data["source"]["kind"] == "memory" else "files"
+        what = "rows" if data.source.kind == "memory" else "files"
         paragraph = (
             f"The local data `{dataset['name']}`, which is not on the Hub; the results above name it "
             f"`{dataset['type']}`. SHA-256 of the {what}: {hashes}."
         )
-    paragraph += f" Text column(s): {', '.join(data['text_columns'])}; labels from column `{data['label_column']}` ({data['labels_from']})."
+    paragraph += f" Text column(s): {', '.join(data.text_columns)}; labels from column `{data.label_column}` ({data.labels_from})."
     order = ["train", "validation", "test"]
     rows = [
         {
             "split": split,
             "size": f"{size:,}",
             "balance": ", ".join(
-                f"{label} {count:,} ({count / max(size, 1):.0%})"
-                for label, count in data["label_counts"][split].items()
+                f"{label} {count:,} ({count / max(size, 1):.0%})" for label, count in data.label_counts[split].items()
             ),
         }
-        for split, size in sorted(data["sizes"].items(), key=lambda item: order.index(item[0]))
+        for split, size in sorted(data.sizes.items(), key=lambda item: order.index(item[0]))
     ]
     return {
         "data_paragraph": paragraph,
@@ -388,60 +394,45 @@ def _data_section(facts: RunFacts) -> dict:
     }
 
 
-def _data_notes(data: dict) -> list[str]:
+def _data_notes(data: DataFacts) -> list[str]:
     notes = []
-    if "validation_from_train_percent" in data:  # runs before 0.3
+    if held_out := data.validation_from_train:
+        texts = f" ({held_out.texts:,} texts)" if held_out.texts is not None else ""
         notes.append(
-            f"The validation split is a stratified {data['validation_from_train_percent']:g}% of the training data, held out before tokenization."
+            f"The validation split is a stratified {held_out.percent:g}%{texts} of the training data, held out "
+            "before tokenization."
         )
-    if "validation_from_train" in data:
-        held_out = data["validation_from_train"]
+    if sample := data.baseline_sample:
         notes.append(
-            f"The validation split is a stratified {held_out['percent']:g}% ({held_out['texts']:,} texts) of "
-            "the training data, held out before tokenization."
+            f"The TF-IDF baseline was fitted on a stratified sample of {sample.fitted_on:,} of the "
+            f"{sample.of:,} training texts."
         )
-    if "baseline_sample" in data:
-        sample = data["baseline_sample"]
+    if fixed := data.label_corrections:
+        where = ", ".join(f"{n:,} in {split}" for split, n in fixed.per_split.items() if n)
+        added = f", and {fixed.added:,} texts were added to training with the labels given there" if fixed.added else ""
         notes.append(
-            f"The TF-IDF baseline was fitted on a stratified sample of {sample['fitted_on']:,} of the "
-            f"{sample['of']:,} training texts."
+            f"{fixed.corrected:,} labels were corrected by hand{f' ({where})' if where else ''} from "
+            f"`{fixed.file}` (SHA-256 {fixed.sha256[:16]}){added}."
         )
-    if "label_corrections" in data:
-        fixed = data["label_corrections"]
-        where = ", ".join(f"{n:,} in {split}" for split, n in fixed["per_split"].items() if n)
-        added = (
-            f", and {fixed['added']:,} texts were added to training with the labels given there"
-            if fixed["added"]
-            else ""
-        )
+    for split, sample in data.evaluation_sample.items():
         notes.append(
-            f"{fixed['corrected']:,} labels were corrected by hand{f' ({where})' if where else ''} from "
-            f"`{fixed['file']}` (SHA-256 {fixed['sha256'][:16]}){added}."
+            f"A short run: its {split} figures were measured on a stratified sample of {sample.evaluated:,} "
+            f"of the {sample.of:,} {split} texts."
         )
-    for split, sample in data.get("evaluation_sample", {}).items():
-        notes.append(
-            f"A short run: its {split} figures were measured on a stratified sample of {sample['evaluated']:,} "
-            f"of the {sample['of']:,} {split} texts."
-        )
-    dropped = sum(data.get("dropped", {}).values())
+    dropped = sum(data.dropped.values())
     if dropped:
         notes.append(f"{dropped:,} rows with an empty text or a missing label were removed.")
-    duplicates = {k: v for k, v in data.get("cross_split_duplicates", {}).items() if k != "dropped_from_train" and v}
+    duplicates = {k: v for k, v in data.cross_split_duplicates.items() if k != "dropped_from_train" and v}
     for split, count in duplicates.items():
         notes.append(
             f"{count:,} training texts also occur in {split}"
             + (
                 "; they were removed from training."
-                if data["cross_split_duplicates"].get("dropped_from_train")
+                if data.cross_split_duplicates.get("dropped_from_train")
                 else "; scores on that split may overstate generalisation."
             )
         )
     return notes
-
-
-def _reading(lengths: dict) -> int:
-    """Tokens a plain pipeline() call reads: saved with the tokenizer (runs before 2026-11 saved max_length)."""
-    return lengths.get("inference_max_length", lengths["max_length"])
 
 
 def _long_text_note(reading: int, max_length: int, mode: str) -> str:
@@ -468,8 +459,8 @@ def _long_text_limitation(max_length: int, mode: str) -> str:
     }[mode]
 
 
-def _truncation_note(lengths: dict) -> str:
-    parts = [f"{s['truncated']:,} {split} texts truncated" for split, s in lengths["splits"].items()]
+def _truncation_note(lengths: LengthFacts) -> str:
+    parts = [f"{s.truncated:,} {split} texts truncated" for split, s in lengths.splits.items()]
     return ", ".join(parts)
 
 
@@ -479,14 +470,14 @@ def _duration(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {seconds:02d}s"
 
 
-def _precision(training: dict) -> str | None:
-    if "precision" not in training:
+def _precision(training: TrainingFacts) -> str | None:
+    if training.precision is None:
         return None  # runs recorded before the precision was
-    return f"{training['precision']} ({training.get('precision_reason', '')})".replace(" ()", "")
+    return f"{training.precision} ({training.precision_reason})".replace(" ()", "")
 
 
-def _hardware(hardware: dict, processes: int = 1) -> str:
+def _hardware(hardware: Hardware, processes: int = 1) -> str:
     data_parallel = f", {processes} data-parallel processes" if processes > 1 else ""
-    if hardware.get("gpu"):
-        return f"{hardware.get('gpu_count', 1)} × {hardware['gpu']}{data_parallel}"
-    return f"CPU ({hardware.get('cpu')}, {hardware.get('cpu_count')} cores){data_parallel}"
+    if hardware.gpu:
+        return f"{hardware.gpu_count or 1} × {hardware.gpu}{data_parallel}"
+    return f"CPU ({hardware.cpu}, {hardware.cpu_count} cores){data_parallel}"

@@ -47,10 +47,12 @@ def train_command(argv: list[str] | None) -> int:
     `--help` lists every flag, ours and the Trainer's.
     """
     from bert_sentiment.arguments import parse_args
+    from bert_sentiment.fine_tune import fine_tune
     from bert_sentiment.seeds import fine_tune_seeds
 
     model_args, data_args, training_args = parse_args(argv)
-    facts = fine_tune_seeds(model_args, data_args, training_args)
+    run = fine_tune_seeds if training_args.seeds > 1 else fine_tune  # --seeds N: a loop around fine_tune
+    facts = run(model_args, data_args, training_args)
     if facts is None:
         return EXIT_INTERRUPTED
     logger.info("Done. Model, metrics and run facts are in %s", training_args.output_dir)

@@ -83,7 +83,7 @@ def _about_from_card(card, model_id: str, labels: list[str]) -> str:
 def _about_from_facts(facts: RunFacts, labels: list[str]) -> str:
     lines = [f"**Base model**: {facts.base_model}", f"**Labels**: {', '.join(labels)}"]
     for split, report in facts.results.items():
-        metrics = report["metrics"]
+        metrics = report.metrics
         lines.append(f"**{split}**: accuracy {metrics['accuracy']:.4f}, F1 {metrics['f1']:.4f}")
     return "  \n".join(lines)
 

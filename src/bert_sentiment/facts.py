@@ -5,13 +5,15 @@ Training fills a `RunFacts`; the model card, publishing, `--seeds` and the app r
 place those questions are answered.
 """
 
+import copy
 import dataclasses
+import functools
 import json
 import logging
 import math
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,7 +24,7 @@ from bert_sentiment.errors import UserError
 logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "run_facts.json"  # written last by a finished run
-SCHEMA_VERSION = 2  # 2: schema_version recorded; files without it (version 1) read the same
+SCHEMA_VERSION = 3  # 2: schema_version recorded; 3: typed parts (MIGRATIONS brings older files up)
 # Two accuracies on the same n texts differ by noise alone within about 1.96 * sqrt((p1 q1 + p2 q2) / n) (95%).
 NOISE_Z = 1.96
 BASELINE_NAMES = {"majority_class": "majority class", "tfidf_logistic_regression": "TF-IDF + logistic regression"}
@@ -50,34 +52,278 @@ HYPERPARAMETERS = (
 
 
 @dataclass
-class RunFacts:
-    """What one finished run knows about itself. Nested parts are plain JSON mappings:
+class SourceFile:
+    name: str
+    sha256: str
+    layout: str | None = None  # local_files' layout: file, class files, folder, archive, ...
 
-    - data: source (hub id + commit, or files + sha256), text/label columns, sizes, label_counts, notes;
-    - lengths: max_length, its reason, long_text mode, per-split length percentiles and truncation;
-    - results: split -> {metrics, baselines, per_class, confusion_matrix, num_examples, label_examples};
-    - training: the Trainer's train metrics, epochs, steps, processes, best checkpoint step.
-    """
+
+@dataclass
+class Source:
+    """Where the data came from: a Hub dataset pinned to its commit, or files, a folder or rows by their SHA-256."""
+
+    kind: str  # 'hub', 'files', 'folder' or 'memory'
+    dataset_name: str | None = None
+    config: str | None = None
+    revision: str | None = None
+    commit: str | None = None
+    name: str | None = None
+    files: dict[str, SourceFile] | None = None  # split (or path in a folder) -> its file; None for Hub data
+
+
+@dataclass
+class ValidationCarve:
+    """A validation split held out of the training data."""
+
+    percent: float
+    texts: int | None = None  # None in runs that recorded only the share (schema 2)
+    asked_percent: float | None = None
+
+
+@dataclass
+class Corrections:
+    """--label_corrections: a person's fixed labels, applied by text before the split."""
+
+    file: str
+    sha256: str
+    corrected: int
+    per_split: dict[str, int]
+    matched: int = 0
+    unmatched: int = 0
+    added: int = 0
+
+
+@dataclass
+class BaselineSample:
+    fitted_on: int
+    of: int
+
+
+@dataclass
+class EvaluationSample:
+    evaluated: int
+    of: int
+
+
+@dataclass
+class DataFacts:
+    source: Source
+    text_columns: list[str]
+    label_column: str
+    labels_from: str
+    sizes: dict[str, int]
+    label_counts: dict[str, dict[str, int]]  # split -> label name -> texts
+    dropped: dict[str, int] = field(default_factory=dict)  # rows without a text or a label, per split
+    # split -> texts also in training; "dropped_from_train": how many were removed from training (a number, or true)
+    cross_split_duplicates: dict[str, int | bool] = field(default_factory=dict)
+    validation_from_train: ValidationCarve | None = None
+    label_corrections: Corrections | None = None
+    baseline_sample: BaselineSample | None = None
+    evaluation_sample: dict[str, EvaluationSample] = field(default_factory=dict)
+
+
+@dataclass
+class SplitLengths:
+    p50: int
+    p90: int
+    p95: int
+    p99: int
+    max: int
+    truncated: int  # texts longer than max_length
+    mean: float | None = None
+
+
+@dataclass
+class LengthFacts:
+    max_length: int  # tokens per training text
+    max_length_reason: str
+    splits: dict[str, SplitLengths]
+    inference_max_length: int  # tokens a prediction reads (saved with the tokenizer)
+    inference_max_length_reason: str
+    long_text: str = "truncate"
+
+
+@dataclass
+class TrainingFacts:
+    """The Trainer's own figures (train_*), what the run did, and how it computed."""
+
+    train_runtime: float | None = None
+    train_samples_per_second: float | None = None
+    train_steps_per_second: float | None = None
+    total_flos: float | None = None
+    train_loss: float | None = None
+    epoch: float | None = None
+    epochs_run: float | None = None
+    global_steps: int | None = None
+    processes: int = 1
+    best_checkpoint_step: int | None = None
+    evaluations: list[dict[str, float]] = field(default_factory=list)  # each evaluation during training
+    precision: str | None = None  # None in runs recorded before it was
+    precision_reason: str = ""
+    pooler: str | None = None
+    layer_learning_rates: str | None = None
+
+
+@dataclass
+class ConfusionMatrix:
+    labels: list[str]
+    matrix: list[list[int]]  # rows: true label, columns: predicted label
+    rows: str = "true label"
+    columns: str = "predicted label"
+
+
+@dataclass
+class SplitResult:
+    """One evaluation split: the model's metrics beside the baselines', per class, and the confusions."""
+
+    metrics: dict[str, float]  # accuracy, precision, recall, f1 (macro for several classes), *_weighted
+    num_examples: int
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # baseline -> its metrics
+    # label -> precision, recall, f1-score, support
+    per_class: dict[str, dict[str, int | float]] = field(default_factory=dict)
+    confusion_matrix: ConfusionMatrix | None = None
+    label_examples: dict[str, str] = field(default_factory=dict)  # label -> a text the model got right
+    calibration: dict[str, float] | None = None  # ECE and NLL before and after the temperature
+
+
+@dataclass
+class Hardware:
+    cpu: str | None = None
+    cpu_count: int | None = None
+    platform: str | None = None
+    gpu: str | None = None
+    gpu_count: int | None = None
+
+
+@dataclass
+class Environment:
+    versions: dict[str, str]
+    hardware: Hardware
+
+
+@dataclass
+class Calibration:
+    temperature: float
+    texts: int
+    fitted_on: str = "validation"
+
+
+@dataclass
+class ScoredSample:
+    scored: int
+    of: int
+
+
+@dataclass
+class LabelIssues:
+    counts: dict[str, int]  # split -> likely label errors
+    train_method: str
+    eval_method: str
+    file: str = "label_issues.jsonl"
+    seconds: float | None = None
+    fold_models_seconds: float | None = None
+    train_sample: ScoredSample | None = None  # the training texts scored, when a sample
+
+
+@dataclass
+class OnnxFacts:
+    """The ONNX files written and how they compared with PyTorch; `error` (no files) when the export failed."""
+
+    files: list[str] = field(default_factory=list)
+    error: str | None = None
+    reason: str | None = None  # the same as error, as older runs named it
+    checked_on: str | None = None
+    texts: int | None = None
+    fp32_max_difference: float | None = None
+    int8_label_agreement: float | None = None
+    int8_max_difference: float | None = None
+    int8_recipe: str | None = None
+    label_margin: float | None = None
+    labels_compared: int | None = None
+    int8_size_share: float | None = None
+
+
+@dataclass
+class Abstention:
+    """The 'not sure' threshold chosen on validation (abstain.py) and, per target precision, its figures."""
+
+    targets: dict[str, dict]  # target -> {threshold, validation: {...}, test: {...}}
+    target: float | None = None  # --abstain_precision; None: coverage reported, every text answered
+    threshold: float | None = None  # the 'not sure' threshold; None when none was set or the target is out of reach
+    chosen_on: str = "validation"
+    reported_on: str | None = None
+
+
+@dataclass
+class Spread:
+    mean: float
+    std: float
+    min: float
+    max: float
+    runs: dict[str, float] = field(default_factory=dict)  # seed -> value
+
+
+@dataclass
+class Seeds:
+    count: int
+    seeds: list[int]
+    metric_for_best_model: str
+    best_seed: int
+    splits: dict[str, dict[str, Spread]]  # split -> metric -> its spread over the seeds
+
+
+@dataclass
+class Trial:
+    state: str
+    number: int | None = None
+    params: dict | None = None
+    value: float | None = None
+
+
+@dataclass
+class BestTrial:
+    trial: int
+    value: float
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Search:
+    metric: str
+    best: BestTrial
+    trials: list[Trial]
+    space: dict[str, str]
+
+
+@dataclass
+class Phase:
+    seconds: float
+    peak_memory_gb: float | None = None
+
+
+@dataclass
+class RunFacts:
+    """What one finished run knows about itself, typed all the way down; run_facts.json holds the same fields."""
 
     base_model: str  # a Hub id, or a local model's folder name (base_model_local): never a path
     language: str
     label_names: list[str]
-    data: dict
-    lengths: dict
-    hyperparameters: dict
-    training: dict
-    results: dict
-    environment: dict
+    data: DataFacts
+    lengths: LengthFacts
+    hyperparameters: dict  # the settings of HYPERPARAMETERS, as the Trainer used them
+    training: TrainingFacts
+    results: dict[str, SplitResult]
+    environment: Environment
     started: str | None = None
     duration_seconds: float | None = None
-    hp_search: dict | None = None
-    seeds: dict | None = None
-    calibration: dict | None = None  # temperature fitted on validation and folded into the head; None: not calibrated
-    abstention: dict | None = None  # the 'not sure' threshold chosen on validation and its figures (abstain.py)
-    label_issues: dict | None = None  # counts of likely label errors per split, and how they were found
-    onnx: dict | None = None  # the ONNX files written and how they compared with PyTorch, or why none; None: not asked
+    hp_search: Search | None = None
+    seeds: Seeds | None = None
+    calibration: Calibration | None = None  # None: not calibrated
+    abstention: Abstention | None = None
+    label_issues: LabelIssues | None = None
+    onnx: OnnxFacts | None = None  # None: not asked
     published: str | None = None
-    phases: dict | None = None  # step -> {seconds, peak_memory_gb}: what each step of the run cost
+    phases: dict[str, Phase] | None = None  # step -> what it cost
     plan: dict | None = None  # what the run decided before the weights loaded (plan.RunPlan.facts)
     base_model_local: bool = False  # the base model was a local folder: no Hub link, no base_model metadata
     schema_version: int = SCHEMA_VERSION
@@ -105,32 +351,35 @@ class RunFacts:
 
     @classmethod
     def from_dict(cls, values: dict, source: Path | str = "run facts") -> "RunFacts":
+        """The facts from run_facts.json's mapping, brought up to this schema by one migration per older version."""
         found = values.get("schema_version", 1)
         if found > SCHEMA_VERSION:
             raise UserError(
                 f"{source} was written by a newer bert-sentiment (facts schema {found}, this one reads up to "
                 f"{SCHEMA_VERSION}). Upgrade: pip install -U bert-sentiment."
             )
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known} | {"schema_version": SCHEMA_VERSION})
+        values = copy.deepcopy(values)
+        for older in range(found, SCHEMA_VERSION):
+            values = MIGRATIONS[older](values)
+        return parse(cls, values | {"schema_version": SCHEMA_VERSION})
 
     def to_dict(self) -> dict:
-        return {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
+        return plain(self)
 
     @property
     def has_onnx(self) -> bool:
         """Whether the run wrote checked ONNX files (not when the export was off or failed)."""
-        return bool(self.onnx and self.onnx.get("files"))
+        return bool(self.onnx and self.onnx.files)
 
     def baseline_not_beaten(self) -> dict | None:
         """On the headline split, when the TF-IDF baseline's accuracy is above the model's or within the noise of
         the split's size: {split, model, baseline, gap, noise, texts}; None when the model wins (or no baseline ran)."""
         split = self.headline_split
-        report = self.results.get(split, {}) if split else {}
-        baseline = report.get("baselines", {}).get("tfidf_logistic_regression")
+        report = self.results.get(split) if split else None
+        baseline = report.baselines.get("tfidf_logistic_regression") if report else None
         if not baseline:
             return None
-        model, base, texts = report["metrics"]["accuracy"], baseline["accuracy"], report["num_examples"]
+        model, base, texts = report.metrics["accuracy"], baseline["accuracy"], report.num_examples
         noise = NOISE_Z * math.sqrt((model * (1 - model) + base * (1 - base)) / max(texts, 1))
         if model - base > noise:
             return None
@@ -144,16 +393,66 @@ class RunFacts:
     def label_examples(self) -> dict[str, str]:
         """One real, correctly classified text per label, from the first split that has them."""
         for report in self.results.values():
-            if report.get("label_examples"):
-                return dict(report["label_examples"])
+            if report.label_examples:
+                return dict(report.label_examples)
         return {}
 
     def metric_rows(self, split: str) -> dict[str, dict[str, float]]:
         """The model's metrics on `split`, then each baseline's, by display name."""
         report = self.results[split]
-        rows = {"this model": report["metrics"]}
-        rows |= {BASELINE_NAMES.get(name, name): metrics for name, metrics in report.get("baselines", {}).items()}
+        rows = {"this model": report.metrics}
+        rows |= {BASELINE_NAMES.get(name, name): metrics for name, metrics in report.baselines.items()}
         return rows
+
+
+def parse(kind, values):
+    """`values` (JSON's dicts and lists) as `kind`, a dataclass of these facts or a mapping of them; keys that are
+    not fields are left out (pydantic's validation, which also reads 6.0 as the int 6)."""
+    return _adapter(kind).validate_python(values)
+
+
+@functools.cache
+def _adapter(kind):
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(kind)
+
+
+def plain(value):
+    """Dataclasses as dicts, without their unset (None) fields; dicts and lists kept as they are."""
+    if dataclasses.is_dataclass(value):
+        return {
+            f.name: plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) is not None
+        }
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+def _from_schema_1(values: dict) -> dict:
+    """Schema 1 (no schema_version) reads as 2: the version was all that changed."""
+    return values
+
+
+def _from_schema_2(values: dict) -> dict:
+    """Schema 2 to 3: what older runs left unsaid, said as they did it: they truncated long texts, and predictions
+    read the training max_length; a carved validation split was recorded by its share alone."""
+    lengths = values["lengths"]
+    lengths.setdefault("long_text", "truncate")
+    if "inference_max_length" not in lengths:
+        lengths["inference_max_length"] = lengths["max_length"]
+        lengths["inference_max_length_reason"] = "the training max_length (an older run)"
+    data = values["data"]
+    if "validation_from_train_percent" in data:
+        data["validation_from_train"] = {"percent": data.pop("validation_from_train_percent")}
+    return values
+
+
+MIGRATIONS = {1: _from_schema_1, 2: _from_schema_2}  # version -> the step to the next one
 
 
 def utc_now() -> str:

@@ -32,7 +32,17 @@ from bert_sentiment.calibration import (
 from bert_sentiment.card_text import baseline_warning
 from bert_sentiment.data import load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
-from bert_sentiment.facts import RunFacts, hardware, hyperparameters, library_versions, utc_now
+from bert_sentiment.facts import (
+    SCHEMA_VERSION,
+    OnnxFacts,
+    Phase,
+    RunFacts,
+    hardware,
+    hyperparameters,
+    library_versions,
+    parse,
+    utc_now,
+)
 from bert_sentiment.hp_search import reuse_earlier_search, search_hyperparameters
 from bert_sentiment.label_issues import score_label_issues
 from bert_sentiment.languages import default_checkpoint, resolve_language
@@ -119,8 +129,9 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     if trained.trainer.is_world_process_zero():
         if training_args.export_onnx:  # before the card, which shows the ONNX snippets only when the files exist
             with clock("onnx export"):
-                facts.onnx = export_checked_onnx(prepared, training_args, evaluated.probabilities["validation"])
-        facts.phases = clock.record
+                onnx = export_checked_onnx(prepared, training_args, evaluated.probabilities["validation"])
+                facts.onnx = parse(OnnxFacts, onnx)
+        facts.phases = parse(dict[str, Phase], clock.record)
         facts.duration_seconds = round(time.monotonic() - start_time, 1)
         save_run(Path(training_args.output_dir), facts, training_args, model_args, checked.hub_target)
         _remove_checkpoints(Path(training_args.output_dir))  # only now: until the run's files are saved, --resume works
@@ -216,18 +227,21 @@ def analyses(
     if budget.label_issues != "false" and trainer.is_world_process_zero():
         with clock("label issues"):
             issues = score_label_issues(prepared, evaluated.probabilities, budget, trainer, trained.result, model_args)
-    facts = RunFacts(
-        calibration=evaluated.calibration,
-        abstention=evaluated.abstention,
-        label_issues=issues,
-        hp_search=trained.search,
-        plan=plan.facts(),
-        **public_base_model(prepared.checkpoint, model_args.base_model_id),
-        language=prepared.language,
-        label_names=prepared.data.label_names,
-        data={"source": prepared.source, **prepared.data.report, **budget.sample_facts()},
-        lengths=prepared.lengths,
-        **run_record(trainer, trained.result, evaluated.results, baselines, trained.pooler),
+    facts = RunFacts.from_dict(
+        dict(
+            calibration=evaluated.calibration,
+            abstention=evaluated.abstention,
+            label_issues=issues,
+            hp_search=trained.search,
+            plan=plan.facts(),
+            **public_base_model(prepared.checkpoint, model_args.base_model_id),
+            language=prepared.language,
+            label_names=prepared.data.label_names,
+            data={"source": prepared.source, **prepared.data.report, **budget.sample_facts()},
+            lengths=prepared.lengths,
+            **run_record(trainer, trained.result, evaluated.results, baselines, trained.pooler),
+            schema_version=SCHEMA_VERSION,
+        )
     )
     if warning := baseline_warning(facts):
         logger.warning(warning)

@@ -20,10 +20,10 @@ CARD_FILE = "README.md"  # what the Hub shows as the model card
 
 def eval_results(facts: RunFacts) -> list[EvalResult]:
     """One EvalResult per split and metric, for the Hub's model-index."""
-    dataset = dataset_identity(facts.data["source"])
+    dataset = dataset_identity(facts.data.source)
     results = []
     for split, report in facts.results.items():
-        for metric, value in report["metrics"].items():
+        for metric, value in report.metrics.items():
             results.append(
                 EvalResult(
                     task_type="text-classification",
@@ -51,7 +51,7 @@ def _average(metric: str, num_labels: int) -> str | None:
 
 
 def card_data(facts: RunFacts, repo_id: str, license: str) -> ModelCardData:
-    dataset = dataset_identity(facts.data["source"])
+    dataset = dataset_identity(facts.data.source)
     language = facts.language if facts.language in ("en", "zh") else None
     examples = facts.label_examples()
     return ModelCardData(

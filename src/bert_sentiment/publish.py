@@ -15,7 +15,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from bert_sentiment.errors import UserError
-from bert_sentiment.facts import RunFacts
+from bert_sentiment.facts import OnnxFacts, RunFacts, parse
 from bert_sentiment.model_card import write_card
 from bert_sentiment.onnx_export import FP32_FILE, INT8_FILE, ONNX_DIR, SERVING_MARGIN, STOCK_TEXTS, try_export_onnx
 
@@ -147,11 +147,14 @@ def ensure_onnx(output_dir: Path) -> None:
     if (output_dir / ONNX_DIR / INT8_FILE).is_file() and (output_dir / ONNX_DIR / FP32_FILE).is_file():
         return
     facts = RunFacts.load(output_dir)
-    facts.onnx = try_export_onnx(
-        output_dir,
-        list(facts.label_examples().values()) + STOCK_TEXTS,
-        "texts of the card's examples and stock sentences",
-        SERVING_MARGIN,
+    facts.onnx = parse(
+        OnnxFacts,
+        try_export_onnx(
+            output_dir,
+            list(facts.label_examples().values()) + STOCK_TEXTS,
+            "texts of the card's examples and stock sentences",
+            SERVING_MARGIN,
+        ),
     )
     facts.save(output_dir)
 

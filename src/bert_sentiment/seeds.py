@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bert_sentiment.facts import RESULTS_FILE, RunFacts
+from bert_sentiment.facts import RESULTS_FILE, RunFacts, Seeds, parse
 from bert_sentiment.fine_tune import fine_tune, save_run
 from bert_sentiment.onnx_export import ONNX_DIR
 from bert_sentiment.plan import publishing_target
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def fine_tune_seeds(model_args, data_args, training_args, callbacks=(), data=None) -> RunFacts | None:
-    """`fine_tune` once per seed (just once for --seeds 1); None if a run was interrupted."""
+    """`fine_tune` once per seed (the commands call fine_tune itself for --seeds 1); None if a run was interrupted."""
     if training_args.seeds == 1:
         return fine_tune(model_args, data_args, training_args, callbacks, data)
     hub_target = publishing_target(training_args)  # once, before the first run
@@ -38,7 +38,7 @@ def fine_tune_seeds(model_args, data_args, training_args, callbacks=(), data=Non
             return None
         runs[seed] = facts
     summary = summarize(runs, training_args.metric_for_best_model)
-    facts = dataclasses.replace(runs[summary["best_seed"]], seeds=summary)
+    facts = dataclasses.replace(runs[summary["best_seed"]], seeds=parse(Seeds, summary))
     if training_args.process_index == 0:
         _copy_run(output_dir / f"seed-{summary['best_seed']}", output_dir)
         log_summary(summary)
@@ -63,10 +63,10 @@ def summarize(runs: dict[int, RunFacts], best_metric: str) -> dict:
     splits = next(iter(runs.values())).results
     summary = {"count": len(runs), "seeds": list(runs), "metric_for_best_model": best_metric, "splits": {}}
     for split in splits:
-        metrics = splits[split]["metrics"]
+        metrics = splits[split].metrics
         summary["splits"][split] = {}
         for metric in metrics:
-            values = np.array([facts.results[split]["metrics"][metric] for facts in runs.values()])
+            values = np.array([facts.results[split].metrics[metric] for facts in runs.values()])
             summary["splits"][split][metric] = {
                 "mean": float(values.mean()),
                 "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
@@ -74,7 +74,7 @@ def summarize(runs: dict[int, RunFacts], best_metric: str) -> dict:
                 "max": float(values.max()),
                 "runs": dict(zip(map(str, runs), map(float, values))),
             }
-    by_validation = {seed: facts.results["validation"]["metrics"][best_metric] for seed, facts in runs.items()}
+    by_validation = {seed: facts.results["validation"].metrics[best_metric] for seed, facts in runs.items()}
     summary["best_seed"] = max(by_validation, key=by_validation.get)
     return summary
 

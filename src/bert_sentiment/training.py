@@ -164,11 +164,18 @@ class MeasuredCosts(TrainerCallback):
             return control
         elapsed, steps = time.monotonic() - self.start[0], state.global_step - self.start[1]
         if steps >= self.steps or elapsed >= self.seconds:
-            per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
-            speed = steps * per_step / elapsed
-            logger.info(self.describe(speed, (state.max_steps - state.global_step) * elapsed / steps))
-            self.done = True
+            self._say(args, state, elapsed, steps)
         return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        """A short try ends before `steps`: the steps after it are what its user waits for, so it says them now."""
+        if not self.done and self.start and state.global_step > self.start[1]:
+            self._say(args, state, time.monotonic() - self.start[0], state.global_step - self.start[1])
+
+    def _say(self, args, state, elapsed: float, steps: int) -> None:
+        per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+        logger.info(self.describe(steps * per_step / elapsed, (state.max_steps - state.global_step) * elapsed / steps))
+        self.done = True
 
 
 class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
