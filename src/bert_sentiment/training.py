@@ -154,23 +154,26 @@ class MeasuredCosts(TrainerCallback):
 
     def __init__(self, describe, steps: int = 20, seconds: float = 60.0):
         self.describe, self.steps, self.seconds = describe, steps, seconds
-        self.start, self.done = None, False
+        self.start, self.last, self.done = None, None, False  # (time, step) at the first and the latest step's end
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.done:
             return control
+        now = time.monotonic()
         if self.start is None:
-            self.start = (time.monotonic(), state.global_step)
+            self.start = (now, state.global_step)
             return control
-        elapsed, steps = time.monotonic() - self.start[0], state.global_step - self.start[1]
+        self.last = (now, state.global_step)
+        elapsed, steps = now - self.start[0], state.global_step - self.start[1]
         if steps >= self.steps or elapsed >= self.seconds:
             self._say(args, state, elapsed, steps)
         return control
 
     def on_train_end(self, args, state, control, **kwargs):
-        """A short try ends before `steps`: the steps after it are what its user waits for, so it says them now."""
-        if not self.done and self.start and state.global_step > self.start[1]:
-            self._say(args, state, time.monotonic() - self.start[0], state.global_step - self.start[1])
+        """A short try ends before `steps`: the steps after it are what its user waits for, so it says them now,
+        timed up to its last step (the validation pass and the checkpoint after it are no training speed)."""
+        if not self.done and self.last:
+            self._say(args, state, self.last[0] - self.start[0], self.last[1] - self.start[1])
 
     def _say(self, args, state, elapsed: float, steps: int) -> None:
         per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
