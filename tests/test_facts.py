@@ -110,3 +110,11 @@ def test_facts_with_unset_values_inside_their_parts_load_back_as_saved(tmp_path)
     facts = RunFacts.from_dict(facts_values(abstention=coverage_only, calibration=None))
     facts.save(tmp_path)
     assert RunFacts.load(tmp_path) == facts and facts.abstention.threshold is None
+
+
+def test_step_numbers_stay_whole_numbers_in_the_saved_facts():
+    from bert_sentiment.facts import TrainingFacts, parse, plain
+
+    training = parse(TrainingFacts, {"evaluations": [{"epoch": 1.0, "step": 70, "eval_loss": 0.5}], "global_steps": 84})
+    assert plain(training)["evaluations"] == [{"epoch": 1.0, "step": 70, "eval_loss": 0.5}]
+    assert isinstance(plain(training)["evaluations"][0]["step"], int), "a step reads 70 in run_facts.json, not 70.0"

@@ -157,7 +157,9 @@ class TrainingFacts:
     global_steps: int | None = None
     processes: int = 1
     best_checkpoint_step: int | None = None
-    evaluations: list[dict[str, float]] = field(default_factory=list)  # each evaluation during training
+    evaluations: list[dict[str, int | float]] = field(
+        default_factory=list
+    )  # each evaluation during training (steps stay ints)
     precision: str | None = None  # None in runs recorded before it was
     precision_reason: str = ""
     pooler: str | None = None
