@@ -3,11 +3,14 @@
 import csv
 import os
 import random
+import tempfile
 from pathlib import Path
 
 # Tests never reach the network: Hub lookups fail fast and say so, as they would for an offline user.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# The app's graphs built for this machine go to a folder of this test session, not the user's Hugging Face cache.
+os.environ.setdefault("BERT_SENTIMENT_CACHE", tempfile.mkdtemp(prefix="bert-sentiment-test-cache-"))
 
 import pytest
 

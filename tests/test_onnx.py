@@ -126,14 +126,22 @@ def test_a_model_the_exporter_cannot_handle_still_trains_and_serves(tiny_bert, t
     assert classifier(["the film was wonderful and superb"])[0].label == "positive"
 
 
-def test_a_corrupted_graph_is_caught_at_start_and_pytorch_serves(trained_run, tmp_path, caplog):
+def test_a_corrupted_graph_is_caught_at_start_and_the_next_one_serves(trained_run, tmp_path, caplog):
+    """The app builds its own graph from onnx/model.onnx; when that file is corrupted the portable int8 file serves,
+    and when both are, PyTorch does. Each refusal is logged, and the answers stay PyTorch's."""
     run = copy_run(trained_run, tmp_path)
-    (run / "onnx" / "model_quantized.onnx").write_bytes(b"\x08\x07garbage" * 100)
-    with caplog.at_level(logging.WARNING):
-        classifier = SentimentClassifier(str(run))
-    assert classifier.engine == "torch"
-    assert any("Not serving model_quantized.onnx" in r.getMessage() for r in caplog.records)
     reference = SentimentClassifier(str(run), engine="torch")
+    (run / "onnx" / "model.onnx").write_bytes(b"\x08\x07garbage" * 100)
+    with caplog.at_level(logging.WARNING):
+        portable = SentimentClassifier(str(run))
+    assert portable.engine == "onnx" and "model_quantized.onnx, the model's own file" in portable.engine_note
+    assert any("Not serving this machine's graph" in r.getMessage() for r in caplog.records)
+    assert [p.label for p in portable(TEXTS)] == [p.label for p in reference(TEXTS)]
+
+    (run / "onnx" / "model_quantized.onnx").write_bytes(b"\x08\x07garbage" * 100)
+    classifier = SentimentClassifier(str(run))
+    assert classifier.engine == "torch"
+    assert "this machine's graph:" in classifier.engine_note and "the portable graph:" in classifier.engine_note
     assert classifier(TEXTS) == reference(TEXTS)
 
 
@@ -143,7 +151,8 @@ def test_a_graph_of_another_model_is_caught_at_start(trained_run, tiny_bert, tmp
     run = copy_run(trained_run, tmp_path)
     untrained = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).eval()
     export_graphs(untrained, AutoTokenizer.from_pretrained(run), tmp_path)  # checked against its own model: passes
-    shutil.copy(tmp_path / "model_quantized.onnx", run / "onnx" / "model_quantized.onnx")
+    for name in ("model.onnx", "model_quantized.onnx"):
+        shutil.copy(tmp_path / name, run / "onnx" / name)
     classifier = SentimentClassifier(str(run))
     assert classifier.engine == "torch"
     assert "is it this model's graph?" in classifier.engine_note or "gives PyTorch's label" in classifier.engine_note

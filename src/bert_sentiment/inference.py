@@ -236,57 +236,97 @@ class SentimentClassifier:
 
 
 def open_onnx(classifier: SentimentClassifier, quantize: bool, revision, token, check_texts: list[str]):
-    """(OnnxModel, what serves) for the model's onnx/ file, exported now if it has none, and checked against
-    PyTorch on `check_texts` plus stock sentences; (None, why) when that fails: the app then serves PyTorch."""
-    from bert_sentiment.onnx_export import FP32_FILE, INT8_FILE, SERVING_MARGIN, STOCK_TEXTS, OnnxModel, verify
+    """(OnnxModel, what serves) for the fastest graph that answers like PyTorch on `check_texts` plus stock
+    sentences: this machine's own (bert_sentiment/machine_graph.py), else the model's portable onnx/ file, exported
+    now if it has none; (None, why) when neither passes: the app then serves PyTorch."""
+    from bert_sentiment.onnx_export import STOCK_TEXTS, Reference
 
-    name = INT8_FILE if quantize else FP32_FILE
-    try:
-        path, origin = onnx_file(classifier, name, revision, token)
-        graph = OnnxModel(path)
-        texts = check_texts + STOCK_TEXTS
-        fp32 = None if quantize else graph  # the fp32 graph is held to the fp32 tolerance
-        check = verify(classifier.model, classifier.tokenizer, graph, texts, fp32, margin=SERVING_MARGIN)
+    files = OnnxFiles(classifier, revision, token)
+    reference = Reference(classifier.model, classifier.tokenizer, check_texts + STOCK_TEXTS)
+    reasons = []
+    for name, graph_of in (("this machine's graph", files.machine_graph), ("the portable graph", files.portable_graph)):
+        try:
+            graph, note, check = graph_of(quantize, reference)
+        except Exception as err:  # a corrupted, mismatched or unexportable graph must not take the app down
+            reasons.append(f"{name}: {one_line(err)}")
+            logger.warning("Not serving %s (%s).", name, reasons[-1].partition(": ")[2])
+            continue
         logger.info(
-            "Checked %s (%s) against PyTorch on %d texts: labels agree on %.0f%%, largest probability difference %.1e.",
+            "Checked %s against PyTorch on %d texts: labels agree on %.0f%%, largest probability difference %.1e.",
             name,
-            origin,
             check.texts,
             100 * check.int8_label_agreement,
             check.int8_max_difference,
         )
-        return graph, f"ONNX Runtime {'int8' if quantize else 'fp32'} ({name}, {origin})"
-    except Exception as err:  # a corrupted, mismatched or unexportable graph must not take the app down
-        reason = one_line(err)
-        logger.warning("Not serving %s (%s); serving the PyTorch model instead.", name, reason)
-        return None, f"PyTorch fp32 (ONNX unavailable: {reason})"
+        return graph, f"ONNX Runtime {'int8' if quantize else 'fp32'} ({note})"
+    logger.warning("Serving the PyTorch model instead.")
+    return None, f"PyTorch fp32 (ONNX unavailable: {'; '.join(reasons)})"
 
 
-def onnx_file(classifier: SentimentClassifier, name: str, revision, token) -> tuple[Path, str]:
-    """(path, where it came from): the model's own onnx/ file (local folder or Hub repo), else a fresh export."""
-    from bert_sentiment.onnx_export import ONNX_DIR, SERVING_MARGIN, STOCK_TEXTS, export_graphs
+def checked(graph, quantize: bool, reference):
+    """The check a graph passes before it serves: labels kept on texts PyTorch decides by SERVING_MARGIN, and an
+    fp32 graph's probabilities within the fp32 tolerance."""
+    from bert_sentiment.onnx_export import SERVING_MARGIN
 
-    local = Path(classifier.model_id) / ONNX_DIR / name
-    if Path(classifier.model_id).is_dir():
-        if local.is_file():
-            return local, "the model's own file"
-    else:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    fp32_difference = None if quantize else reference.fp32_difference(graph)
+    return reference.int8_check(graph, SERVING_MARGIN, fp32_difference)
 
-        try:
-            filename = f"{ONNX_DIR}/{name}"
-            return Path(
-                hf_hub_download(classifier.model_id, filename, revision=revision, token=token)
-            ), "from the Hub repo"
-        except (EntryNotFoundError, LocalEntryNotFoundError):
-            pass
-    logger.info(
-        "%s has no %s/%s: exporting it now (once per start; publish.py puts it in the repo).",
-        classifier.model_id,
-        ONNX_DIR,
-        name,
-    )
-    directory = Path(tempfile.mkdtemp(prefix="bert-sentiment-onnx-"))
-    export_graphs(classifier.model, classifier.tokenizer, directory, STOCK_TEXTS, SERVING_MARGIN)
-    return directory / name, "exported at start-up"
+
+class OnnxFiles:
+    """A model's ONNX graphs for serving, each returned as (graph, what it is, its check): this machine's graph built
+    from the fp32 file, and the model's own onnx/ files (local folder or Hub repo), exported once when it has none."""
+
+    def __init__(self, classifier: SentimentClassifier, revision, token):
+        self.classifier, self.revision, self.token = classifier, revision, token
+        self.exported: Path | None = None
+
+    def machine_graph(self, quantize: bool, reference):
+        from bert_sentiment.machine_graph import build
+        from bert_sentiment.onnx_export import FP32_FILE, INT8_RECIPES, OnnxModel
+
+        fp32, origin = self.file(FP32_FILE)
+        failures = []
+        for recipe in INT8_RECIPES if quantize else [None]:  # the first that agrees with PyTorch, as the export chooses
+            path, note = build(fp32, self.classifier.model.config, recipe)
+            graph = OnnxModel(path)
+            try:
+                return graph, f"{note}, from {origin}", checked(graph, quantize, reference)
+            except Exception as err:  # noqa: BLE001 -- the next recipe keeps more in fp32
+                failures.append(one_line(err))
+        raise RuntimeError(" / ".join(failures))
+
+    def portable_graph(self, quantize: bool, reference):
+        from bert_sentiment.onnx_export import FP32_FILE, INT8_FILE, OnnxModel
+
+        path, origin = self.file(INT8_FILE if quantize else FP32_FILE)
+        graph = OnnxModel(path)
+        return graph, f"{path.name}, {origin}", checked(graph, quantize, reference)
+
+    def file(self, name: str) -> tuple[Path, str]:
+        """(path, where it came from): the model's own onnx/ file, else one exported now (once)."""
+        from bert_sentiment.onnx_export import ONNX_DIR, SERVING_MARGIN, STOCK_TEXTS, export_graphs
+
+        model_id = self.classifier.model_id
+        if self.exported is None:
+            if Path(model_id).is_dir():
+                if (Path(model_id) / ONNX_DIR / name).is_file():
+                    return Path(model_id) / ONNX_DIR / name, "the model's own file"
+            else:
+                from huggingface_hub import hf_hub_download
+                from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+                try:
+                    filename = f"{ONNX_DIR}/{name}"
+                    path = hf_hub_download(model_id, filename, revision=self.revision, token=self.token)
+                    return Path(path), "from the Hub repo"
+                except (EntryNotFoundError, LocalEntryNotFoundError):
+                    pass
+            logger.info(
+                "%s has no %s/%s: exporting it now (once per start; publish.py puts it in the repo).",
+                model_id,
+                ONNX_DIR,
+                name,
+            )
+            self.exported = Path(tempfile.mkdtemp(prefix="bert-sentiment-onnx-"))
+            export_graphs(self.classifier.model, self.classifier.tokenizer, self.exported, STOCK_TEXTS, SERVING_MARGIN)
+        return self.exported / name, "exported at start-up"

@@ -172,13 +172,22 @@ def export_graphs(
     raise OnnxMismatch(" / ".join(failures))
 
 
-def _quantize(fp32: Path, int8: Path, recipe: str, config) -> None:
-    """Dynamic int8 (7-bit weights per output channel, activations scaled per batch) by one of INT8_RECIPES."""
+def _quantize(fp32: Path, int8: Path, recipe: str, config, reduce_range: bool = True) -> None:
+    """Dynamic int8 (weights per output channel, in 7 bits unless `reduce_range` is False; activations scaled per
+    batch) by one of INT8_RECIPES. Tensors behind ONNX Runtime's fused operators, which shape inference cannot
+    type, are float."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     kept = _ffn_nodes(fp32, config, INT8_RECIPES[recipe])
     quantize_dynamic(
-        fp32, int8, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True, nodes_to_exclude=kept
+        fp32,
+        int8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=reduce_range,
+        nodes_to_exclude=kept,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
 
 
@@ -213,21 +222,6 @@ def try_export_onnx(
         reason = one_line(err)
         logger.warning("No ONNX export (%s); the model works through PyTorch as before.", reason)
         return {"files": [], "error": reason}
-
-
-def verify(
-    model,
-    tokenizer,
-    int8: "Path | OnnxModel",
-    texts: list[str],
-    fp32: "Path | OnnxModel | None" = None,
-    margin: float = 0.0,
-) -> OnnxCheck:
-    """Compare ONNX graph(s) with the PyTorch model on `texts`; raise OnnxMismatch if they disagree.
-    Label agreement counts the texts PyTorch decides by at least `margin` (0: every text)."""
-    reference = Reference(model, tokenizer, texts)
-    fp32_difference = reference.fp32_difference(_opened(fp32)) if fp32 is not None else None
-    return reference.int8_check(_opened(int8), margin, fp32_difference)
 
 
 class Reference:
@@ -305,7 +299,10 @@ class OnnxModel:
     def __init__(self, path: Path):
         import onnxruntime
 
+        from bert_sentiment.machine_graph import usable_cores
+
         options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = usable_cores()  # ONNX Runtime would count the host's cores in a container
         options.log_severity_level = 3  # errors only: ORT's warnings about unused initializers mean nothing to users
         # ORT's threads spin between ops by default. On a 2-core Space that starves the web server beside them:
         # measured over HTTP, p50 130.6 ms spinning vs 91.4 ms not (bench/README.md); batch throughput pays ~20%.

@@ -1,0 +1,122 @@
+"""The app's own ONNX graph, built at start-up for the CPU it runs on: fused, then quantized, checked before it serves.
+
+The files published with the model (`onnx/model.onnx`, `onnx/model_quantized.onnx`) stay portable: standard ONNX
+operators that transformers.js and any ONNX Runtime read, and int8 weights in 7 bits, so that CPUs without VNNI
+answer as the machine that checked them did (onnx_export.py). The app builds one more graph from the fp32 file,
+for this machine only:
+- fused by ONNX Runtime's transformer optimizer (model type bert): each layer normalisation with the residual add
+  before it (SkipLayerNormalization) and each GELU with its bias (BiasGelu), operators only ONNX Runtime has;
+- quantized to dynamic int8 with weights per output channel, in the full 8 bits where the CPU has VNNI (its
+  instruction adds products in 32 bits: nothing saturates) and in 7 bits elsewhere, by the first of the export's
+  recipes that passes the app's check.
+It is cached under the Hugging Face cache (or $BERT_SENTIMENT_CACHE), named by the fp32 file's contents, the ONNX
+Runtime version and the recipe, so a restart reuses it. Measured in bench/bench_app.py (bench/README.md, "The
+app's prediction path"); static (calibrated) int8 was measured slower and less faithful, and is not used.
+"""
+
+import hashlib
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from bert_sentiment.arguments import cpu_flags
+
+logger = logging.getLogger(__name__)
+
+# x86 flags of an instruction that multiplies u8 by s8 and adds in 32 bits (AVX-512 VNNI, AVX-VNNI, AMX)
+VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+CACHE_VARIABLE = "BERT_SENTIMENT_CACHE"
+
+
+def has_vnni(flags: set[str] | None = None) -> bool:
+    return any(flag in (cpu_flags() if flags is None else flags) for flag in VNNI_FLAGS)
+
+
+def weight_bits(flags: set[str] | None = None) -> tuple[bool, str]:
+    """(7-bit weights?, why) for this CPU."""
+    if has_vnni(flags):
+        return False, "8-bit weights: the CPU has VNNI"
+    return True, "7-bit weights: the CPU has no VNNI, where 8-bit products saturate"
+
+
+def usable_cores(affinity: set[int] | None = None, quota_file: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The cores this process may use: the CPUs it may run on, and fewer where a container's CPU quota says so.
+    ONNX Runtime counts the host's cores; a Space's container on a large host would start a thread for each."""
+    cores = (
+        len(affinity if affinity is not None else os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+    )
+    cores = cores or os.cpu_count() or 1
+    try:
+        quota, period = quota_file.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota to read: the affinity stands
+    return cores
+
+
+def cache_dir() -> Path:
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE])
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HOME) / "bert-sentiment" / "onnx"
+
+
+def build(fp32: Path, config, recipe: str | None, flags: set[str] | None = None) -> tuple[Path, str]:
+    """(path, what it is) of this machine's graph from the fp32 file: fused, and int8 by `recipe` (one of
+    onnx_export.INT8_RECIPES; None keeps fp32). Built once per fp32 file and recipe, then read from the cache."""
+    reduce_range, why = weight_bits(flags)
+    import onnxruntime
+
+    digest = hashlib.sha256()
+    with open(fp32, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(block)
+    key = f"{digest.hexdigest()[:16]}-ort{onnxruntime.__version__}-{recipe or 'fp32'}-{'7' if reduce_range else '8'}"
+    path = cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
+    kind = f"int8, {INT8_NAMES.get(recipe, recipe)}, {why}" if recipe else "fp32"
+    if path.is_file():
+        return path, f"fused for this CPU, {kind}; cached at {path}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as work:
+        fused = _fuse(fp32, Path(work) / "fused.onnx", config)
+        if recipe:
+            from bert_sentiment.onnx_export import _quantize, _quiet_exporters
+
+            with _quiet_exporters():
+                _quantize(fused, Path(work) / "int8.onnx", recipe, config, reduce_range=reduce_range)
+            fused = Path(work) / "int8.onnx"
+        os.replace(fused, path)  # whole or not at all: another process starting beside this one reads either
+    return path, f"fused for this CPU, {kind}; built now and cached at {path}"
+
+
+INT8_NAMES = {
+    "per-channel int8, every linear layer": "every linear layer",
+    "per-channel int8, feed-forward output layers kept fp32": "feed-forward output layers kept fp32",
+    "per-channel int8, feed-forward layers kept fp32": "feed-forward layers kept fp32",
+}
+
+
+def _fuse(fp32: Path, out: Path, config) -> Path:
+    """ONNX Runtime's transformer fusions on the fp32 graph, written to `out`; the graph as it was when the
+    optimizer cannot handle it (an unusual architecture: the check after it decides anyway)."""
+    from onnxruntime.transformers import optimizer
+
+    from bert_sentiment.onnx_export import _quiet_exporters
+
+    try:
+        with _quiet_exporters():
+            optimized = optimizer.optimize_model(
+                str(fp32),
+                model_type="bert",
+                num_heads=getattr(config, "num_attention_heads", 0) or 0,
+                hidden_size=getattr(config, "hidden_size", 0) or 0,
+            )
+            optimized.save_model_to_file(str(out))
+    except Exception as err:  # noqa: BLE001 -- the optimizer fails in many ways on graphs it does not know
+        logger.info("ONNX Runtime's fusions did not apply (%s); quantizing the graph as exported.", err)
+        return fp32
+    return out

@@ -1,0 +1,131 @@
+"""The app's own graph: fused and quantized for the CPU it runs on, cached, and checked before it serves."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, numpy_helper
+from transformers import AutoConfig
+
+from bert_sentiment import machine_graph
+from bert_sentiment.inference import SentimentClassifier
+from bert_sentiment.machine_graph import build, usable_cores, weight_bits
+from bert_sentiment.onnx_export import INT8_RECIPES
+from tests.conftest import english_reviews
+
+TEXTS = [text for text, _ in english_reviews(40, seed=22)]
+EVERY_LAYER = next(iter(INT8_RECIPES))
+VNNI = {"avx2", "avx512f", "avx512_vnni"}
+AVX2_ONLY = {"avx2", "fma"}
+
+
+def largest_int8_weight(path) -> int:
+    graph = onnx.load(str(path)).graph
+    weights = [
+        numpy_helper.to_array(t) for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2
+    ]
+    assert weights, "the graph has int8 weights"
+    return max(int(np.abs(w.astype(np.int16)).max()) for w in weights)
+
+
+def op_types(path) -> set[str]:
+    return {node.op_type for node in onnx.load(str(path)).graph.node}
+
+
+def test_the_weights_use_8_bits_only_where_the_cpu_adds_products_in_32_bits(trained_run):
+    """Without VNNI, ONNX Runtime's u8 x s8 products are added in pairs into 16 bits: weights past 64 saturate."""
+    config = AutoConfig.from_pretrained(trained_run)
+    fp32 = trained_run / "onnx" / "model.onnx"
+    full, full_note = build(fp32, config, EVERY_LAYER, flags=VNNI)
+    seven, seven_note = build(fp32, config, EVERY_LAYER, flags=AVX2_ONLY)
+    assert full != seven
+    assert largest_int8_weight(full) > 64, "VNNI: the whole int8 range"
+    assert largest_int8_weight(seven) <= 64, "no VNNI: 7-bit weights"
+    assert "8-bit weights: the CPU has VNNI" in full_note and "7-bit weights" in seven_note
+    assert weight_bits({"amx_int8"})[0] is False and weight_bits({"avx_vnni"})[0] is False
+    assert weight_bits(set())[0] is True
+
+
+def test_the_graph_is_fused_and_answers_like_the_portable_file(trained_run, tmp_path):
+    config = AutoConfig.from_pretrained(trained_run)
+    fp32 = trained_run / "onnx" / "model.onnx"
+    fused, _ = build(fp32, config, None)
+    assert {"SkipLayerNormalization", "BiasGelu"} <= op_types(fused), "ONNX Runtime's fusions applied"
+    assert "SkipLayerNormalization" not in op_types(fp32), "the portable file keeps standard operators"
+
+    from transformers import AutoTokenizer
+
+    from bert_sentiment.onnx_export import OnnxModel
+
+    tokenizer = AutoTokenizer.from_pretrained(trained_run)
+    np.testing.assert_allclose(
+        OnnxModel(fused).probabilities(tokenizer, TEXTS, 128),
+        OnnxModel(fp32).probabilities(tokenizer, TEXTS, 128),
+        atol=1e-5,
+    )
+
+
+def test_a_built_graph_is_reused_and_another_file_gets_its_own(trained_run, tmp_path, monkeypatch):
+    import shutil
+
+    config = AutoConfig.from_pretrained(trained_run)
+    fp32 = trained_run / "onnx" / "model.onnx"
+    first, _ = build(fp32, config, EVERY_LAYER)
+
+    def no_second_build(*args):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(machine_graph, "_fuse", no_second_build)
+    again, note = build(fp32, config, EVERY_LAYER)
+    assert again == first and "cached at" in note and "built now" not in note
+    monkeypatch.undo()
+
+    changed = tmp_path / "model.onnx"
+    shutil.copy(fp32, changed)
+    with open(changed, "ab") as handle:
+        handle.write(b"\0")  # another model's file: new contents, same name
+    other, note = build(changed, config, EVERY_LAYER)
+    assert other != first and "built now" in note
+    assert not list(first.parent.glob(".build-*")), "no half-built file is left in the cache"
+
+
+def test_a_graph_the_optimizer_cannot_fuse_is_quantized_as_exported(trained_run, tmp_path, monkeypatch, caplog):
+    from onnxruntime.transformers import optimizer
+
+    def fails(*args, **kwargs):
+        raise NotImplementedError("unknown attention pattern")
+
+    monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(tmp_path / "cache"))
+    monkeypatch.setattr(optimizer, "optimize_model", fails)
+    config = AutoConfig.from_pretrained(trained_run)
+    with caplog.at_level("INFO"):
+        path, _ = build(trained_run / "onnx" / "model.onnx", config, EVERY_LAYER)
+    assert "SkipLayerNormalization" not in op_types(path), "not fused"
+    assert largest_int8_weight(path) > 0, "yet quantized"
+    assert any("fusions did not apply (unknown attention pattern)" in r.getMessage() for r in caplog.records)
+
+
+def test_the_app_serves_this_machines_graph_with_pytorchs_labels(trained_run):
+    classifier = SentimentClassifier(str(trained_run))
+    assert classifier.engine == "onnx" and "fused for this CPU" in classifier.engine_note
+    assert classifier.onnx.path.parent == machine_graph.cache_dir()
+    reference = SentimentClassifier(str(trained_run), engine="torch")
+    for ours, theirs in zip(classifier(TEXTS), reference(TEXTS)):
+        assert ours.label == theirs.label
+        assert ours.scores == pytest.approx(theirs.scores, abs=2e-2)
+
+
+@pytest.mark.parametrize(
+    "affinity, quota, cores",
+    [
+        ({0, 1, 2, 3}, "150000 100000", 2),  # a container allowed 1.5 CPUs of a 4-CPU host: two threads
+        ({0, 1, 2, 3}, "max 100000", 4),  # no quota
+        ({0, 1}, "800000 100000", 2),  # a quota above the CPUs it may run on
+        ({0, 1, 2, 3}, "50000 100000", 1),  # half a CPU: one thread, not none
+        ({0, 1, 2}, None, 3),  # no cgroup file (not Linux, or cgroup v1)
+    ],
+)
+def test_onnx_runtime_uses_the_cores_the_process_may_use(tmp_path, affinity, quota, cores):
+    quota_file = tmp_path / "cpu.max"
+    if quota is not None:
+        quota_file.write_text(quota + "\n")
+    assert usable_cores(affinity, quota_file) == cores
