@@ -129,3 +129,15 @@ def test_onnx_runtime_uses_the_cores_the_process_may_use(tmp_path, affinity, quo
     if quota is not None:
         quota_file.write_text(quota + "\n")
     assert usable_cores(affinity, quota_file) == cores
+
+
+def test_onnx_runtime_spins_in_a_notebook_and_sleeps_beside_the_apps_web_server(trained_run):
+    """Spinning saves each op a wake-up where nothing else needs the cores; on a Space it starves the web server."""
+    from bert_sentiment.app import load_classifier
+    from bert_sentiment.inference import load
+
+    def spinning(classifier) -> str:
+        return classifier.onnx.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+
+    assert spinning(load(str(trained_run))) == "1"
+    assert spinning(load_classifier(str(trained_run))) == "0"

@@ -353,7 +353,7 @@ def load_classifier(
 ) -> SentimentClassifier:
     """The classifier, checked against the examples of the model's card, and warmed up."""
     examples = model_facts(model, []).examples if model else []
-    classifier = load(model, engine=engine, quantize=quantize, revision=revision, check_texts=examples)
+    classifier = load(model, engine=engine, quantize=quantize, revision=revision, check_texts=examples, serving=True)
     classifier.warm_up()
     return classifier
 

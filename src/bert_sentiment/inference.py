@@ -73,7 +73,8 @@ def clean_text(text) -> str:
 def load(model: str | None, engine: str = "onnx", quantize: bool = True, **options) -> "SentimentClassifier":
     """The classifier for a run's output_dir or a Hub id, as the app serves it; a UserError if it cannot load.
 
-    engine "onnx" runs ONNX Runtime (int8, or fp32 with quantize=False); "torch" runs the PyTorch model in fp32."""
+    engine "onnx" runs ONNX Runtime (int8, or fp32 with quantize=False); "torch" runs the PyTorch model in fp32.
+    serving=True (the app) leaves the cores to a web server between forward passes."""
     if not model:
         raise UserError("No model given. Set MODEL_ID, or pass --model your-name/sst2-bert (or a local output_dir).")
     if engine not in ENGINES:
@@ -97,6 +98,7 @@ class SentimentClassifier:
         token: str | None = None,
         long_text: str | None = None,
         check_texts: list[str] = (),
+        serving: bool = False,
     ):
         from transformers import pipeline
 
@@ -112,7 +114,7 @@ class SentimentClassifier:
         self.onnx, self.engine_note = None, "PyTorch fp32 (engine='torch')"
         self.turns = Turns()  # every forward pass takes a turn: single predictions before slices of jobs
         if engine == "onnx":
-            self.onnx, self.engine_note = open_onnx(self, quantize, revision, token, list(check_texts))
+            self.onnx, self.engine_note = open_onnx(self, quantize, revision, token, list(check_texts), not serving)
         commit = getattr(self.model.config, "_commit_hash", None) or revision
         self.revision = commit  # the commit served, for a Hub model: a later push does not change it silently
         at = f" at revision {commit}" if commit and not Path(model_id).is_dir() else ""
@@ -235,13 +237,15 @@ class SentimentClassifier:
         return torch.softmax(logits, dim=-1).numpy()
 
 
-def open_onnx(classifier: SentimentClassifier, quantize: bool, revision, token, check_texts: list[str]):
+def open_onnx(
+    classifier: SentimentClassifier, quantize: bool, revision, token, check_texts: list[str], spin: bool = False
+):
     """(OnnxModel, what serves) for the fastest graph that answers like PyTorch on `check_texts` plus stock
     sentences: this machine's own (bert_sentiment/machine_graph.py), else the model's portable onnx/ file, exported
-    now if it has none; (None, why) when neither passes: the app then serves PyTorch."""
+    now if it has none; (None, why) when neither passes: the app then serves PyTorch. `spin`: see OnnxModel."""
     from bert_sentiment.onnx_export import STOCK_TEXTS, Reference
 
-    files = OnnxFiles(classifier, revision, token)
+    files = OnnxFiles(classifier, revision, token, spin)
     reference = Reference(classifier.model, classifier.tokenizer, check_texts + STOCK_TEXTS)
     reasons = []
     for name, graph_of in (("this machine's graph", files.machine_graph), ("the portable graph", files.portable_graph)):
@@ -276,8 +280,8 @@ class OnnxFiles:
     """A model's ONNX graphs for serving, each returned as (graph, what it is, its check): this machine's graph built
     from the fp32 file, and the model's own onnx/ files (local folder or Hub repo), exported once when it has none."""
 
-    def __init__(self, classifier: SentimentClassifier, revision, token):
-        self.classifier, self.revision, self.token = classifier, revision, token
+    def __init__(self, classifier: SentimentClassifier, revision, token, spin: bool = False):
+        self.classifier, self.revision, self.token, self.spin = classifier, revision, token, spin
         self.exported: Path | None = None
 
     def machine_graph(self, quantize: bool, reference):
@@ -288,7 +292,7 @@ class OnnxFiles:
         failures = []
         for recipe in INT8_RECIPES if quantize else [None]:  # the first that agrees with PyTorch, as the export chooses
             path, note = build(fp32, self.classifier.model.config, recipe)
-            graph = OnnxModel(path)
+            graph = OnnxModel(path, self.spin)
             try:
                 return graph, f"{note}, from {origin}", checked(graph, quantize, reference)
             except Exception as err:  # noqa: BLE001 -- the next recipe keeps more in fp32
@@ -299,7 +303,7 @@ class OnnxFiles:
         from bert_sentiment.onnx_export import FP32_FILE, INT8_FILE, OnnxModel
 
         path, origin = self.file(INT8_FILE if quantize else FP32_FILE)
-        graph = OnnxModel(path)
+        graph = OnnxModel(path, self.spin)
         return graph, f"{path.name}, {origin}", checked(graph, quantize, reference)
 
     def file(self, name: str) -> tuple[Path, str]:

@@ -296,7 +296,7 @@ def _opened(graph: "Path | OnnxModel") -> "OnnxModel":
 class OnnxModel:
     """One ONNX Runtime session on CPU, fed from a Hugging Face tokenizer's output."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, spin: bool = False):
         import onnxruntime
 
         from bert_sentiment.machine_graph import usable_cores
@@ -304,9 +304,11 @@ class OnnxModel:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = usable_cores()  # ONNX Runtime would count the host's cores in a container
         options.log_severity_level = 3  # errors only: ORT's warnings about unused initializers mean nothing to users
-        # ORT's threads spin between ops by default. On a 2-core Space that starves the web server beside them:
-        # measured over HTTP, p50 130.6 ms spinning vs 91.4 ms not (bench/README.md); batch throughput pays ~20%.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # `spin`: ORT's threads wait for the next op by spinning instead of sleeping, which saves each op a wake-up
+        # (one bert-base sentence in 13 ms instead of 18 on 2 cores, bench/README.md) where nothing else needs the
+        # cores: a notebook, a batch job. On a 2-core Space it starves the web server beside them (measured over
+        # HTTP, p50 130.6 ms spinning vs 91.4 ms not), so the app does not spin.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self.path = Path(path)
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = [item.name for item in self.session.get_inputs()]
