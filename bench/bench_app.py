@@ -76,13 +76,13 @@ def in_process_part(latency_sentences: int) -> None:
         export_graphs(torch_fp32.model, torch_fp32.tokenizer, Path(model) / ONNX_DIR)
     onnx_fp32, onnx_int8 = SentimentClassifier(model, quantize=False), SentimentClassifier(model)
     portable = SentimentClassifier(model)
-    portable.onnx = OnnxModel(Path(model) / ONNX_DIR / INT8_FILE)  # what the app served before it built its own
+    portable.onnx = OnnxModel(Path(model) / ONNX_DIR / INT8_FILE, spin=True)  # the file the app served before
     print(f"  the app serves: {onnx_int8.engine_note}")
     paths = {  # name -> (one-text call, many-texts call)
         "stock pipeline (defaults)": (stock, stock),
         "ours, PyTorch fp32": (lambda text: torch_fp32.predict([text]), torch_fp32.predict),
         "ours, ONNX Runtime fp32, fused": (lambda text: onnx_fp32.predict([text]), onnx_fp32.predict),
-        "ours, portable int8 file (before)": (lambda text: portable.predict([text]), portable.predict),
+        "ours, portable int8 file": (lambda text: portable.predict([text]), portable.predict),
         "ours, ONNX Runtime int8 (app)": (lambda text: onnx_int8.predict([text]), onnx_int8.predict),
     }
     print(
@@ -247,7 +247,7 @@ def accuracy_part(model: str | None) -> None:
         ):
             classifier = SentimentClassifier(model, **options)
             if "model.onnx" in name:  # the exported graph itself, not the app's fused one
-                classifier.onnx = OnnxModel(Path(model) / ONNX_DIR / FP32_FILE)
+                classifier.onnx = OnnxModel(Path(model) / ONNX_DIR / FP32_FILE, spin=True)
             else:
                 print(f"  {name}: {classifier.engine_note}")
             predictions = classifier.predict(texts)
