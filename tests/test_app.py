@@ -75,10 +75,13 @@ def test_missing_model_is_a_clear_error(tmp_path):
         load_classifier(str(tmp_path / "nothing-here"))
 
 
-def test_the_app_serves_the_checked_int8_graph(served):
+def test_the_app_serves_its_own_checked_int8_graph_built_from_the_models_file(served):
     classifier, _, _ = served
     assert classifier.engine == "onnx"
-    assert classifier.engine_note == "ONNX Runtime int8 (model_quantized.onnx, the model's own file)"
+    note = classifier.engine_note
+    assert note.startswith("ONNX Runtime int8 (fused for this CPU, int8, ") and note.endswith(
+        "from the model's own file)"
+    )
 
 
 def test_concurrent_visitors_share_forward_passes(served):
