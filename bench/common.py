@@ -100,8 +100,8 @@ def machine_summary() -> str:
 
     import torch
 
-    from bert_sentiment.arguments import cpu_flags
     from bert_sentiment.facts import _cpu_name
+    from bert_sentiment.hardware import cpu_flags
 
     flags = cpu_flags()
     shown = " ".join(f"{flag}{'+' if flag in flags else '-'}" for flag in CPU_FLAGS_SHOWN)

@@ -7,8 +7,9 @@ from onnx import TensorProto, numpy_helper
 from transformers import AutoConfig
 
 from bert_sentiment import machine_graph
+from bert_sentiment.hardware import usable_cores
 from bert_sentiment.inference import SentimentClassifier
-from bert_sentiment.machine_graph import build, usable_cores, weight_bits
+from bert_sentiment.machine_graph import build, weight_bits
 from bert_sentiment.onnx_export import INT8_RECIPES
 from tests.conftest import english_reviews
 

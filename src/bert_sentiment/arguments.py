@@ -22,6 +22,7 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 from bert_sentiment.budget import sample_size
 from bert_sentiment.data import Header
 from bert_sentiment.errors import UserError, did_you_mean
+from bert_sentiment.hardware import cpu_flags
 from bert_sentiment.languages import Language
 from bert_sentiment.long_text import LongText
 
@@ -419,15 +420,6 @@ def label_issue_mode(value) -> str:
     if mode not in LABEL_ISSUE_MODES:
         raise UserError(f"--find_label_issues '{value}' is not one of {', '.join(LABEL_ISSUE_MODES)}.")
     return mode
-
-
-def cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            line = next((line for line in handle if line.startswith("flags")), "")
-    except OSError:  # not Linux: no flags to read, so no bf16 claimed
-        return set()
-    return set(line.partition(":")[2].split())
 
 
 def cpu_has_native_bf16() -> bool:

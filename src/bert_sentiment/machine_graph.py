@@ -16,12 +16,11 @@ app's prediction path"); static (calibrated) int8 was measured slower and less f
 
 import hashlib
 import logging
-import math
 import os
 import tempfile
 from pathlib import Path
 
-from bert_sentiment.arguments import cpu_flags
+from bert_sentiment.hardware import cpu_flags
 
 logger = logging.getLogger(__name__)
 
@@ -39,22 +38,6 @@ def weight_bits(flags: set[str] | None = None) -> tuple[bool, str]:
     if has_vnni(flags):
         return False, "8-bit weights: the CPU has VNNI"
     return True, "7-bit weights: the CPU has no VNNI, where 8-bit products saturate"
-
-
-def usable_cores(affinity: set[int] | None = None, quota_file: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
-    """The cores this process may use: the CPUs it may run on, and fewer where a container's CPU quota says so.
-    ONNX Runtime counts the host's cores; a Space's container on a large host would start a thread for each."""
-    cores = (
-        len(affinity if affinity is not None else os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
-    )
-    cores = cores or os.cpu_count() or 1
-    try:
-        quota, period = quota_file.read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass  # no cgroup v2 quota to read: the affinity stands
-    return cores
 
 
 def cache_dir() -> Path:

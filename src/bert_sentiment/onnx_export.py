@@ -299,7 +299,7 @@ class OnnxModel:
     def __init__(self, path: Path, spin: bool = False):
         import onnxruntime
 
-        from bert_sentiment.machine_graph import usable_cores
+        from bert_sentiment.hardware import usable_cores
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = usable_cores()  # ONNX Runtime would count the host's cores in a container
