@@ -203,13 +203,13 @@ def split_report(accuracy, f1, size, examples, tfidf, majority) -> dict:
             "negative": {
                 "precision": accuracy - 0.011,
                 "recall": accuracy + 0.013,
-                "f1-score": accuracy + 0.001,
+                "f1": accuracy + 0.001,
                 "support": negatives,
             },
             "positive": {
                 "precision": accuracy + 0.017,
                 "recall": accuracy - 0.019,
-                "f1-score": accuracy - 0.003,
+                "f1": accuracy - 0.003,
                 "support": size - negatives,
             },
         },
@@ -231,7 +231,7 @@ def split_report(accuracy, f1, size, examples, tfidf, majority) -> dict:
 
 
 def facts_values(**changes) -> dict:
-    """A finished run's facts as run_facts.json holds them (schema 3), written out by hand: card tests need no
+    """A finished run's facts as run_facts.json holds them (schema 4), written out by hand: card tests need no
     training. `changes` replace whole parts."""
     examples = {"negative": "the plot was horrible and dull", "positive": "the acting was superb and delightful"}
     values = dict(
@@ -298,9 +298,14 @@ def facts_values(**changes) -> dict:
         },
         started="2026-11-23T10:00:00+00:00",
         duration_seconds=95.5,
-        schema_version=3,
+        schema_version=4,
     )
-    return values | changes
+    values |= changes
+    if values["schema_version"] < 4:  # as older runs wrote them: sklearn's key for f1, support as a float
+        for result in values["results"].values():
+            for scores in result["per_class"].values():
+                scores["f1-score"], scores["support"] = scores.pop("f1"), float(scores["support"])
+    return values
 
 
 def facts_literal(**changes):

@@ -93,7 +93,7 @@ def test_report_artefacts_hold_every_figure(tmp_path):
     ]
     assert report["metrics"] == classification_metrics([0, 1, 1, 1, 1], [0, 1, 0, 1, 0], 2)
     assert report["label_examples"] == {"neg": "a", "pos": "d"} and report["num_examples"] == 5
-    assert report["per_class"]["pos"] == {"precision": 1.0, "recall": 0.5, "f1-score": 2 / 3, "support": 4.0}
+    assert report["per_class"]["pos"] == {"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 4}
 
 
 def test_the_confusion_matrix_picture_says_what_the_figures_say(tmp_path, monkeypatch):
@@ -146,7 +146,7 @@ def test_a_class_absent_from_a_split_still_has_its_row_column_and_zero_scores(tm
     probabilities = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.8, 0.1]])
     report = evaluation_report(["a", "b", "c", "d"], [0, 1, 1, 1], probabilities, ["差", "中", "好"], "test", tmp_path)
     assert report["confusion_matrix"]["matrix"] == [[1, 0, 0], [1, 2, 0], [0, 0, 0]]
-    assert report["per_class"]["好"] == {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0.0}
+    assert report["per_class"]["好"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert report["metrics"]["recall"] == pytest.approx((1 + 2 / 3 + 0) / 3)
     assert report["metrics"]["precision"] == pytest.approx((0.5 + 1 + 0) / 3)
     assert '"差"' in (tmp_path / "confusion_matrix_test.json").read_text(encoding="utf-8"), (

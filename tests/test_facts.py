@@ -86,6 +86,9 @@ def test_an_older_run_file_is_migrated_to_the_typed_facts_and_saved_as_the_new_s
     assert facts.lengths.long_text == "truncate" and facts.data.validation_from_train.percent == 10.0
     assert facts.data.validation_from_train.texts is None, "a share alone stays a share: no count is made up"
     assert facts.results["test"].metrics["accuracy"] == 0.775 and facts.environment.hardware.cpu_count == 2
+    negative = older["results"]["test"]["per_class"]["negative"]
+    assert facts.results["test"].per_class["negative"].f1 == negative["f1-score"], "sklearn's f1-score, renamed"
+    assert facts.results["test"].per_class["negative"].support == 20 and negative["support"] == 20.0
     facts.save(tmp_path)
     saved = json.loads((tmp_path / "run_facts.json").read_text())
     assert saved["schema_version"] == SCHEMA_VERSION and "validation_from_train_percent" not in saved["data"]
@@ -106,10 +109,17 @@ def test_facts_with_unset_values_inside_their_parts_load_back_as_saved(tmp_path)
     from bert_sentiment.facts import RunFacts
     from tests.conftest import facts_values
 
-    coverage_only = {"target": None, "threshold": None, "reported_on": "test", "targets": {"0.9": {"threshold": None}}}
+    out_of_reach = {"threshold": None, "precision": 0.85, "coverage": 1.0, "answered": 24}  # no test figures then
+    coverage_only = {
+        "target": None,
+        "threshold": None,
+        "reported_on": "test",
+        "targets": {"0.9": {"threshold": None, "validation": out_of_reach}},
+    }
     facts = RunFacts.from_dict(facts_values(abstention=coverage_only, calibration=None))
     facts.save(tmp_path)
     assert RunFacts.load(tmp_path) == facts and facts.abstention.threshold is None
+    assert facts.abstention.targets["0.9"].test is None and facts.abstention.targets["0.9"].validation.threshold is None
 
 
 def test_step_numbers_stay_whole_numbers_in_the_saved_facts():

@@ -173,7 +173,7 @@ def three_class_chinese_facts():
             name: {
                 "precision": accuracy - 0.01 * i,
                 "recall": accuracy + 0.02 * i,
-                "f1-score": accuracy + 0.005 * i,
+                "f1": accuracy + 0.005 * i,
                 "support": size // 3 + i,
             }
             for i, name in enumerate(names)

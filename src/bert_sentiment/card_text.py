@@ -195,10 +195,10 @@ def _split_section(split: str, facts: RunFacts, image_dir: Path | None) -> dict:
     per_class = [
         {
             "label": name,
-            "precision": _score(c["precision"]),
-            "recall": _score(c["recall"]),
-            "f1": _score(c["f1-score"]),
-            "support": int(c["support"]),
+            "precision": _score(c.precision),
+            "recall": _score(c.recall),
+            "f1": _score(c.f1),
+            "support": c.support,
         }
         for name, c in ((name, report.per_class[name]) for name in names)
     ]
@@ -288,13 +288,13 @@ def _abstention_section(facts: RunFacts, image_dir: Path | None) -> dict | None:
     held_out = report.reported_on
     rows = []
     for target, entry in report.targets.items():
-        chosen, test = entry["validation"], entry.get(held_out) if held_out else None
+        chosen, test = entry.validation, entry.test if held_out else None
         rows.append(
             {
                 "target": target + (" (chosen)" if report.target and float(target) == report.target else ""),
-                "threshold": _score(entry["threshold"]) if entry["threshold"] is not None else "out of reach",
-                "validation": f"{chosen['precision']:.3f}, {chosen['coverage']:.1%}",
-                "test": f"{test['precision']:.3f}, {test['coverage']:.1%}" if test else "–",
+                "threshold": _score(entry.threshold) if entry.threshold is not None else "out of reach",
+                "validation": f"{chosen.precision:.3f}, {chosen.coverage:.1%}",
+                "test": f"{test.precision:.3f}, {test.coverage:.1%}" if test else "–",
             }
         )
     has_image = image_dir is not None and (Path(image_dir) / PRECISION_COVERAGE_IMAGE).exists()

@@ -44,6 +44,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+def class_scores(report: dict) -> dict:
+    """One class of sklearn's classification report, as the run's facts keep it."""
+    return {
+        "precision": float(report["precision"]),
+        "recall": float(report["recall"]),
+        "f1": float(report["f1-score"]),
+        "support": int(report["support"]),
+    }
+
+
 def evaluation_report(texts, labels, probabilities, names, split: str, output_dir: Path) -> dict:
     """Metrics, per-class report and confusion matrix for one split; artefacts written to output_dir."""
     labels = np.asarray(labels)
@@ -64,7 +74,7 @@ def evaluation_report(texts, labels, probabilities, names, split: str, output_di
     return {
         "metrics": classification_metrics(labels, predictions, len(names)),
         "label_examples": label_examples(texts, labels, probabilities, names),
-        "per_class": {name: per_class[name] for name in names},
+        "per_class": {name: class_scores(per_class[name]) for name in names},
         "confusion_matrix": confusion,
         "num_examples": int(len(labels)),
     }

@@ -24,7 +24,7 @@ from bert_sentiment.errors import UserError
 logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "run_facts.json"  # written last by a finished run
-SCHEMA_VERSION = 3  # 2: schema_version recorded; 3: typed parts (MIGRATIONS brings older files up)
+SCHEMA_VERSION = 4  # 2: schema_version recorded; 3: typed parts; 4: per-class f1 (MIGRATIONS brings older files up)
 # Two accuracies on the same n texts differ by noise alone within about 1.96 * sqrt((p1 q1 + p2 q2) / n) (95%).
 NOISE_Z = 1.96
 BASELINE_NAMES = {"majority_class": "majority class", "tfidf_logistic_regression": "TF-IDF + logistic regression"}
@@ -175,14 +175,21 @@ class ConfusionMatrix:
 
 
 @dataclass
+class ClassScores:
+    precision: float
+    recall: float
+    f1: float
+    support: int  # texts of this class in the split
+
+
+@dataclass
 class SplitResult:
     """One evaluation split: the model's metrics beside the baselines', per class, and the confusions."""
 
     metrics: dict[str, float]  # accuracy, precision, recall, f1 (macro for several classes), *_weighted
     num_examples: int
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # baseline -> its metrics
-    # label -> precision, recall, f1-score, support
-    per_class: dict[str, dict[str, int | float]] = field(default_factory=dict)
+    per_class: dict[str, ClassScores] = field(default_factory=dict)  # label -> its scores
     confusion_matrix: ConfusionMatrix | None = None
     label_examples: dict[str, str] = field(default_factory=dict)  # label -> a text the model got right
     calibration: dict[str, float] | None = None  # ECE and NLL before and after the temperature
@@ -246,10 +253,27 @@ class OnnxFacts:
 
 
 @dataclass
+class Answered:
+    """The answers given when texts under a confidence threshold get 'not sure'."""
+
+    precision: float  # of the answers; NaN when none was given
+    coverage: float  # share of the texts answered
+    answered: int
+    threshold: float | None = None  # on the split it was chosen on: the threshold (None: the target is out of reach)
+
+
+@dataclass
+class AbstentionTarget:
+    validation: Answered
+    threshold: float | None = None  # chosen on validation; None when no threshold reaches the target there
+    test: Answered | None = None  # the held-out figures at that threshold, when there is a test split
+
+
+@dataclass
 class Abstention:
     """The 'not sure' threshold chosen on validation (abstain.py) and, per target precision, its figures."""
 
-    targets: dict[str, dict]  # target -> {threshold, validation: {...}, test: {...}}
+    targets: dict[str, AbstentionTarget]  # target precision ("0.95") -> its threshold and figures
     target: float | None = None  # --abstain_precision; None: coverage reported, every text answered
     threshold: float | None = None  # the 'not sure' threshold; None when none was set or the target is out of reach
     chosen_on: str = "validation"
@@ -454,7 +478,17 @@ def _from_schema_2(values: dict) -> dict:
     return values
 
 
-MIGRATIONS = {1: _from_schema_1, 2: _from_schema_2}  # version -> the step to the next one
+def _from_schema_3(values: dict) -> dict:
+    """Schema 3 to 4: per-class scores keep sklearn's figures under the names of the card's columns."""
+    for result in (values.get("results") or {}).values():
+        for scores in (result.get("per_class") or {}).values():
+            if "f1-score" in scores:
+                scores["f1"] = scores.pop("f1-score")
+            scores["support"] = int(scores["support"])
+    return values
+
+
+MIGRATIONS = {1: _from_schema_1, 2: _from_schema_2, 3: _from_schema_3}  # version -> the step to the next one
 
 
 def utc_now() -> str:
