@@ -59,3 +59,21 @@ def test_the_app_and_prediction_import_nothing_of_the_training_stack(trained_run
     result = run([sys.executable, "-c", LAYERING, trained_run])
     assert result.returncode == 0, result.stderr[-2000:]
     assert "training modules loaded: []" in result.stdout
+
+
+REVIEW = """
+import sys
+from bert_sentiment.review import write_review
+write_review(sys.argv[1], sys.argv[2])
+heavy = [m for m in ("torch", "transformers", "bert_sentiment.training", "bert_sentiment.label_issues", "sklearn")
+         if m in sys.modules]
+print("training modules loaded:", heavy)
+"""
+
+
+def test_reviewing_a_runs_label_errors_loads_no_model_stack(trained_run, tmp_path):
+    """`bert-sentiment review OUTPUT_DIR` only reads files: it starts in a second, not after importing torch."""
+    assert (trained_run / "label_issues.jsonl").is_file()
+    result = run([sys.executable, "-c", REVIEW, trained_run, tmp_path / "review.xlsx"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "training modules loaded: []" in result.stdout and (tmp_path / "review.xlsx").is_file()

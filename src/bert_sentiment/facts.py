@@ -24,6 +24,7 @@ from bert_sentiment.errors import UserError
 logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "run_facts.json"  # written last by a finished run
+ISSUES_FILE = "label_issues.jsonl"  # likely label errors (label_issues.py), raw texts: stays local, never uploaded
 SCHEMA_VERSION = 4  # 2: schema_version recorded; 3: typed parts; 4: per-class f1 (MIGRATIONS brings older files up)
 # Two accuracies on the same n texts differ by noise alone within about 1.96 * sqrt((p1 q1 + p2 q2) / n) (95%).
 NOISE_Z = 1.96

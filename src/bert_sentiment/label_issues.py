@@ -34,12 +34,12 @@ from bert_sentiment.atomic import written_whole
 from bert_sentiment.baselines import tfidf_vectorizer
 from bert_sentiment.budget import THOROUGH_BUDGET_SECONDS, AnalysisBudget, stratified_sample
 from bert_sentiment.evaluation import softmax
+from bert_sentiment.facts import ISSUES_FILE
 from bert_sentiment.model import load_base_encoder, load_model
 from bert_sentiment.training import build_trainer
 
 logger = logging.getLogger(__name__)
 
-ISSUES_FILE = "label_issues.jsonl"  # raw texts: stays local, never uploaded
 FOLDS = 5  # out-of-sample training probabilities; fewer when a class has fewer examples
 TFIDF_METHOD = f"{FOLDS}-fold cross-validated TF-IDF + logistic regression"  # without base-encoder embeddings
 TRAIN_METHOD = (

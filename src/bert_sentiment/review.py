@@ -17,7 +17,7 @@ import numpy as np
 from bert_sentiment.atomic import written_whole
 from bert_sentiment.corrections import CORRECTION_COLUMN, TO_LABEL_SHEET, UNSTORABLE
 from bert_sentiment.errors import UserError
-from bert_sentiment.facts import RunFacts
+from bert_sentiment.facts import ISSUES_FILE, RunFacts
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ def write_review(
 ) -> Path:
     """The review spreadsheet for the run in `output_dir` (default: OUTPUT_DIR/review.xlsx); returns its path."""
     import pandas as pd
-
-    from bert_sentiment.label_issues import ISSUES_FILE
 
     output_dir = Path(output_dir)
     facts = RunFacts.load(output_dir)
