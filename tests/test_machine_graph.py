@@ -7,7 +7,6 @@ from onnx import TensorProto, numpy_helper
 from transformers import AutoConfig
 
 from bert_sentiment import machine_graph
-from bert_sentiment.hardware import usable_cores
 from bert_sentiment.inference import SentimentClassifier
 from bert_sentiment.machine_graph import build, weight_bits
 from bert_sentiment.onnx_export import INT8_RECIPES
@@ -113,23 +112,6 @@ def test_the_app_serves_this_machines_graph_with_pytorchs_labels(trained_run):
     for ours, theirs in zip(classifier(TEXTS), reference(TEXTS)):
         assert ours.label == theirs.label
         assert ours.scores == pytest.approx(theirs.scores, abs=2e-2)
-
-
-@pytest.mark.parametrize(
-    "affinity, quota, cores",
-    [
-        ({0, 1, 2, 3}, "150000 100000", 2),  # a container allowed 1.5 CPUs of a 4-CPU host: two threads
-        ({0, 1, 2, 3}, "max 100000", 4),  # no quota
-        ({0, 1}, "800000 100000", 2),  # a quota above the CPUs it may run on
-        ({0, 1, 2, 3}, "50000 100000", 1),  # half a CPU: one thread, not none
-        ({0, 1, 2}, None, 3),  # no cgroup file (not Linux, or cgroup v1)
-    ],
-)
-def test_onnx_runtime_uses_the_cores_the_process_may_use(tmp_path, affinity, quota, cores):
-    quota_file = tmp_path / "cpu.max"
-    if quota is not None:
-        quota_file.write_text(quota + "\n")
-    assert usable_cores(affinity, quota_file) == cores
 
 
 def test_onnx_runtime_spins_in_a_notebook_and_sleeps_beside_the_apps_web_server(trained_run):

@@ -1,0 +1,36 @@
+"""What the package reads of the machine: the CPU's flags and the cores this process may use."""
+
+import pytest
+
+from bert_sentiment.hardware import cpu_flags, usable_cores
+
+
+@pytest.mark.parametrize(
+    "affinity, quota, cores",
+    [
+        ({0, 1, 2, 3}, "150000 100000", 2),  # a container allowed 1.5 CPUs of a 4-CPU host: two threads
+        ({0, 1, 2, 3}, "max 100000", 4),  # no quota
+        ({0, 1}, "800000 100000", 2),  # a quota above the CPUs it may run on
+        ({0, 1, 2, 3}, "50000 100000", 1),  # half a CPU: one thread, not none
+        ({0, 1, 2}, None, 3),  # no cgroup file (not Linux, or cgroup v1)
+    ],
+)
+def test_onnx_runtime_uses_the_cores_the_process_may_use(tmp_path, affinity, quota, cores):
+    quota_file = tmp_path / "cpu.max"
+    if quota is not None:
+        quota_file.write_text(quota + "\n")
+    assert usable_cores(affinity, quota_file) == cores
+
+
+def test_the_cpu_flags_are_the_words_of_the_flags_line(monkeypatch, tmp_path):
+    import builtins
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 avx512_vnni\nbogomips\t: 1\n")
+    real_open = builtins.open
+    monkeypatch.setattr(
+        builtins, "open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k)
+    )
+    assert cpu_flags() == {"fpu", "avx2", "avx512_vnni"}
+    cpuinfo.unlink()
+    assert cpu_flags() == set(), "no /proc/cpuinfo (not Linux): no flags claimed"
