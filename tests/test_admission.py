@@ -44,16 +44,21 @@ def ask(queue, address="203.0.113.7", text="a fine film"):
     return asyncio.run(queue.push(body, request, None))
 
 
-def test_a_visitor_gets_its_places_and_the_next_request_is_refused_with_the_way_out():
+def test_a_visitor_gets_its_places_and_the_next_request_is_refused_with_the_way_out(caplog):
+    caplog.set_level("INFO", logger="bert_sentiment.admission")
     queue = door()
     answers = [ask(queue) for _ in range(PLACES_PER_VISITOR)]
     assert all(admitted for admitted, _, _ in answers)
     admitted, refusal, state = ask(queue)
     assert not admitted and state == "validator_error"
-    message = refusal[0]["message"]
-    assert f"You already have {PLACES_PER_VISITOR} requests waiting or running" in message
-    assert "send them in one batch request" in message and "bert-sentiment predict" in message
+    assert refusal[0]["message"] == (
+        f"You already have {PLACES_PER_VISITOR} requests waiting or running; each visitor may hold "
+        f"{PLACES_PER_VISITOR}. Wait for their answers; for many texts, send them in one batch request, or run "
+        "`bert-sentiment predict` on your own machine."
+    )
+    assert refusal[0]["parameter_name"] == "text", "shown under the endpoint's own input"
     assert queue.pushed == PLACES_PER_VISITOR, "the refused request never reached the queue"
+    assert f"Refused a request of 203.0.113.7: it already holds {PLACES_PER_VISITOR} places." in caplog.messages
 
 
 def test_another_visitor_is_served_while_one_is_full_and_a_finished_request_gives_its_place_back():
@@ -69,15 +74,20 @@ def test_another_visitor_is_served_while_one_is_full_and_a_finished_request_give
 def test_an_input_its_check_refuses_is_turned_away_under_the_endpoints_input():
     too_long = lambda inputs: "Texts longer than 10 characters are refused." if len(inputs[0]) > 10 else None  # noqa: E731
     queue = door({predict: too_long})
-    admitted, refusal, _ = ask(queue, text="x" * 11)
-    assert not admitted and refusal == [
-        {
-            "__type__": "validate",
-            "is_valid": False,
-            "message": "Texts longer than 10 characters are refused.",
-            "parameter_name": "text",
-        }
-    ]
+    admitted, refusal, state = ask(queue, text="x" * 11)
+    assert (
+        not admitted
+        and state == "validator_error"
+        and refusal
+        == [
+            {
+                "__type__": "validate",
+                "is_valid": False,
+                "message": "Texts longer than 10 characters are refused.",
+                "parameter_name": "text",
+            }
+        ]
+    )
     assert ask(queue, text="x" * 10)[0], "at the limit: admitted"
     assert queue.pushed == 1
 
@@ -143,3 +153,14 @@ def test_a_request_for_an_unknown_endpoint_is_still_counted_and_refused_under_a_
         assert ask_as(queue, request_from("198.51.100.9"), "s", fn_index=7)[0]
     admitted, refusal, state = ask_as(queue, request_from("198.51.100.9"), "s", fn_index=7)
     assert not admitted and state == "validator_error" and refusal[0]["parameter_name"] == "input"
+
+
+def test_a_refusal_for_an_endpoint_without_inputs_is_shown_under_a_plain_name():
+    def refresh():
+        return "ok"
+
+    queue = StandInQueue()
+    guard_queue(SimpleNamespace(_queue=queue, fns={0: SimpleNamespace(fn=refresh)}), {}, places=1)
+    assert ask(queue)[0]
+    admitted, refusal, _ = ask(queue)
+    assert not admitted and refusal[0]["parameter_name"] == "input"
