@@ -86,11 +86,11 @@ INT8_NAMES = {
 def _fuse(fp32: Path, out: Path, config) -> Path:
     """ONNX Runtime's transformer fusions on the fp32 graph, written to `out`; the graph as it was when the
     optimizer cannot handle it (an unusual architecture: the check after it decides anyway)."""
-    from onnxruntime.transformers import optimizer
-
     from bert_sentiment.onnx_export import _quiet_exporters
 
     try:
+        from onnxruntime.transformers import optimizer
+
         with _quiet_exporters():
             optimized = optimizer.optimize_model(
                 str(fp32),
