@@ -124,3 +124,13 @@ def test_onnx_runtime_spins_in_a_notebook_and_sleeps_beside_the_apps_web_server(
 
     assert spinning(load(str(trained_run))) == "1"
     assert spinning(load_classifier(str(trained_run))) == "0"
+
+
+def test_an_unwritable_cache_is_named_with_the_fix_and_the_portable_file_serves(trained_run, tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+    monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(not_a_folder))
+    with pytest.raises(OSError, match=f"cannot write this machine's graph to {not_a_folder}.*set BERT_SENTIMENT_CACHE"):
+        build(trained_run / "onnx" / "model.onnx", AutoConfig.from_pretrained(trained_run), EVERY_LAYER)
+    classifier = SentimentClassifier(str(trained_run))
+    assert classifier.engine == "onnx" and classifier.engine_note.startswith("ONNX Runtime int8 (model_quantized.onnx")

@@ -158,9 +158,8 @@ class TrainingFacts:
     global_steps: int | None = None
     processes: int = 1
     best_checkpoint_step: int | None = None
-    evaluations: list[dict[str, int | float]] = field(
-        default_factory=list
-    )  # each evaluation during training (steps stay ints)
+    # each evaluation during training (steps stay ints)
+    evaluations: list[dict[str, int | float]] = field(default_factory=list)
     precision: str | None = None  # None in runs recorded before it was
     precision_reason: str = ""
     pooler: str | None = None

@@ -60,11 +60,18 @@ def build(fp32: Path, config, recipe: str | None, flags: set[str] | None = None)
             digest.update(block)
     key = f"{digest.hexdigest()[:16]}-ort{onnxruntime.__version__}-{recipe or 'fp32'}-{'7' if reduce_range else '8'}"
     path = cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
-    kind = f"int8, {INT8_NAMES.get(recipe, recipe)}, {why}" if recipe else "fp32"
+    kind = f"int8, {recipe.removeprefix('per-channel int8, ')}, {why}" if recipe else "fp32"
     if path.is_file():
         return path, f"fused for this CPU, {kind}; cached at {path}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-") as work:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        work_dir = tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-")
+    except OSError as err:
+        raise OSError(
+            f"cannot write this machine's graph to {path.parent} ({err.strerror or err}); set {CACHE_VARIABLE} to a "
+            "writable folder"
+        ) from None
+    with work_dir as work:
         fused = _fuse(fp32, Path(work) / "fused.onnx", config)
         if recipe:
             from bert_sentiment.onnx_export import _quantize, _quiet_exporters
@@ -74,13 +81,6 @@ def build(fp32: Path, config, recipe: str | None, flags: set[str] | None = None)
             fused = Path(work) / "int8.onnx"
         os.replace(fused, path)  # whole or not at all: another process starting beside this one reads either
     return path, f"fused for this CPU, {kind}; built now and cached at {path}"
-
-
-INT8_NAMES = {
-    "per-channel int8, every linear layer": "every linear layer",
-    "per-channel int8, feed-forward output layers kept fp32": "feed-forward output layers kept fp32",
-    "per-channel int8, feed-forward layers kept fp32": "feed-forward layers kept fp32",
-}
 
 
 def _fuse(fp32: Path, out: Path, config) -> Path:

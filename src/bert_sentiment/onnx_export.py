@@ -289,10 +289,6 @@ def spread(items: list, count: int) -> list:
     return [items[int(i)] for i in np.linspace(0, len(items) - 1, count)]
 
 
-def _opened(graph: "Path | OnnxModel") -> "OnnxModel":
-    return graph if isinstance(graph, OnnxModel) else OnnxModel(graph)
-
-
 class OnnxModel:
     """One ONNX Runtime session on CPU, fed from a Hugging Face tokenizer's output."""
 
