@@ -94,6 +94,7 @@ def run_size(data: Path, model: str, max_steps: int, flags: list[str]) -> dict:
         started = time.monotonic()
         environment = {**os.environ, "HF_DATASETS_CACHE": cache}  # what a first run on the file costs
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, env=environment)
+        (DATA_DIR / "last_run.log").write_text(done.stderr)  # the run's own log, for its step-by-step timings
         if done.returncode:
             sys.exit(f"train.py failed:\n{done.stderr[-4000:]}")
         facts = json.loads((Path(output_dir) / "run_facts.json").read_text())

@@ -85,3 +85,21 @@ def test_each_evaluation_split_gets_both_baselines_and_the_log_says_what_was_fit
         "Fitting the majority_class baseline on 60 texts.",
         "Fitting the tfidf_logistic_regression baseline on 60 texts.",
     ]
+
+
+def test_the_fits_run_on_one_blas_thread_and_leave_the_machines_threads_as_they_were(monkeypatch):
+    """Two cores shared by BLAS calls this small made the baseline 2.2x slower at 100,000 texts."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    before, seen = blas_threads(), []
+    fit = LogisticRegression.fit
+    monkeypatch.setattr(
+        LogisticRegression, "fit", lambda self, *a, **k: seen.append(blas_threads()) or fit(self, *a, **k)
+    )
+    baseline_results(splits_of(english_reviews(60), english_reviews(20, seed=5), ["negative", "positive"]), "en", 0)
+    assert seen == [{1}]
+    assert blas_threads() == before

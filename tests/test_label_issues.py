@@ -46,6 +46,25 @@ def test_sentence_embeddings_add_their_evidence_to_the_ranking():
     assert precision(averaged) >= 0.8 and precision(alone) <= 0.3
 
 
+def test_the_cross_validated_fits_run_on_one_blas_thread(monkeypatch):
+    """Five folds on 2,000 embeddings took 9.3 s with a BLAS thread per core and 0.95 s with one."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    fit = LogisticRegression.fit
+
+    def recorded(self, *args, **kwargs):
+        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", recorded)
+    labels = np.arange(40) % 2
+    embeddings = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+    cross_validated_probabilities([f"text {i}" for i in range(40)], labels, "en", 0, embeddings)
+    assert seen == [{1}] * 10, "a TF-IDF and an embedding fit in each of five folds"
+
+
 def test_the_base_encoder_embeds_each_text_in_its_own_row(tiny_bert):
     from transformers import AutoModel, AutoTokenizer
 

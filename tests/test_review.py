@@ -1,111 +1,16 @@
-"""Labels fixed by a person and fed back: the review spreadsheet, and --label_corrections applied by text."""
+"""Labels fixed by a person and fed back: the review spreadsheet, and its round trip to a corrected run (the corrections
+themselves: test_corrections.py)."""
 
 import json
-import logging
 
 import numpy as np
 import pytest
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
 import train
 from bert_sentiment.cli import main as cli_main
-from bert_sentiment.corrections import Corrections, apply_corrections, read_corrections
 from bert_sentiment.errors import UserError
 from bert_sentiment.review import ERRORS_SHEET, least_sure_spread, write_review
 from tests.conftest import english_reviews, quick_training_flags, write_csv
-
-NAMES = ["negative", "positive"]
-
-
-def splits(**texts_by_split) -> DatasetDict:
-    features = Features({"text": Value("string"), "label": ClassLabel(names=NAMES)})
-    return DatasetDict(
-        {
-            name: Dataset.from_dict(
-                {"text": [t for t, _ in rows], "label": [NAMES.index(lab) for _, lab in rows]}, features=features
-            )
-            for name, rows in texts_by_split.items()
-        }
-    )
-
-
-def labels_of(split) -> dict:
-    return {text: NAMES[label] for text, label in zip(split["text"][:], split["label"][:])}
-
-
-def test_corrections_apply_by_text_in_every_split_and_new_texts_join_training_only():
-    data = splits(
-        train=[("good film", "negative"), ("dull film", "negative"), ("fine film", "positive")],
-        test=[("good film", "negative"), ("awful film", "negative")],
-    )
-    fixes = Corrections(
-        "fixed.xlsx",
-        "ab" * 32,
-        relabel={"good film": "positive", "fine film": "positive"},
-        add={"superb film": "positive"},
-    )
-    fixed, report = apply_corrections(data, NAMES, fixes)
-    assert labels_of(fixed["train"]) == {
-        "good film": "positive",
-        "dull film": "negative",
-        "fine film": "positive",
-        "superb film": "positive",
-    }
-    assert labels_of(fixed["test"]) == {"good film": "positive", "awful film": "negative"}
-    assert report == {
-        "file": "fixed.xlsx",
-        "sha256": "ab" * 32,
-        "corrected": 2,
-        "per_split": {"train": 1, "test": 1},
-        "matched": 2,
-        "unmatched": 0,
-        "added": 1,
-    }
-    assert fixed["train"].features["label"].names == NAMES
-
-
-def test_an_unknown_label_is_refused_with_the_allowed_names():
-    with pytest.raises(
-        UserError,
-        match=r"names label\(s\) \['postive'\] that the data does not have; use one of: "
-        "negative, positive",
-    ):
-        apply_corrections(
-            splits(train=[("good film", "negative")]), NAMES, Corrections("f.xlsx", relabel={"good film": "postive"})
-        )
-
-
-def test_corrections_that_match_nothing_say_how_many_and_show_the_first(caplog):
-    data = splits(train=[("good film", "negative"), ("dull film", "negative")])
-    with pytest.raises(
-        UserError,
-        match=r"None of the 2 corrected texts in 'f.csv' occurs in the data \(0 of 2 matched\), "
-        r"e.g. 'great movie'",
-    ):
-        apply_corrections(
-            data, NAMES, Corrections("f.csv", relabel={"great movie": "positive", "nice movie": "positive"})
-        )
-    caplog.set_level(logging.WARNING)
-    _, report = apply_corrections(
-        data, NAMES, Corrections("f.csv", relabel={"good film": "positive", "nice movie": "positive"})
-    )
-    assert report["matched"] == 1 and report["unmatched"] == 1
-    assert "1 of the 2 corrected texts in f.csv occur nowhere in the data (e.g. 'nice movie')" in caplog.text
-
-
-def test_a_plain_csv_of_corrections_is_read_and_empty_cells_are_no_correction(tmp_path):
-    path = tmp_path / "fixed.csv"
-    path.write_text("text,corrected_label\ngood film,positive\ndull film,\n  fine film  ,negative\n")
-    corrections = read_corrections(path)
-    assert corrections.relabel == {"good film": "positive", "fine film": "negative"} and corrections.add == {}
-    (tmp_path / "none.csv").write_text("text,corrected_label\ngood film,\n")
-    with pytest.raises(UserError, match="has no row with a 'corrected_label' filled in"):
-        read_corrections(tmp_path / "none.csv")
-    (tmp_path / "other.csv").write_text("review,label\ngood film,positive\n")
-    with pytest.raises(
-        UserError, match=r"has no 'text' and 'corrected_label' columns \(it has \['label', 'review'\]\)"
-    ):
-        read_corrections(tmp_path / "other.csv")
 
 
 def test_the_least_sure_texts_are_spread_over_the_data_not_one_cluster_of_near_copies():

@@ -144,7 +144,7 @@ def test_the_cost_line_comes_once_from_the_steps_after_the_first(monkeypatch):
     now = [100.0]
     monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
     said = []
-    costs = training.MeasuredCosts(lambda speed, left: said.append((speed, left)), steps=4, seconds=1e9)
+    costs = training.MeasuredCosts(lambda speed, left, reading: said.append((speed, left)), steps=4, seconds=1e9)
     args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=2, world_size=1)
     state = SimpleNamespace(global_step=1, max_steps=100)
     costs.on_step_end(args, state, None)  # the first step (which warmed up for minutes) ends: timing starts here
@@ -158,7 +158,7 @@ def test_the_cost_line_comes_once_from_the_steps_after_the_first(monkeypatch):
     costs.on_train_end(args, state, None)
     assert len(said) == 1, "not said again at the end"
 
-    short = training.MeasuredCosts(lambda speed, left: said.append((speed, left)), steps=20, seconds=1e9)
+    short = training.MeasuredCosts(lambda speed, left, reading: said.append((speed, left)), steps=20, seconds=1e9)
     state = SimpleNamespace(global_step=1, max_steps=5)
     short.on_step_end(args, state, None)
     for step in range(2, 6):
@@ -169,3 +169,48 @@ def test_the_cost_line_comes_once_from_the_steps_after_the_first(monkeypatch):
     now[0] += 600.0  # the end-of-training validation pass and checkpoint: no training speed
     short.on_train_end(args, state, None)
     assert said[-1] == (pytest.approx(4 * 16 / 8), 0), "so it says them when the training ends"
+
+
+def test_a_short_try_times_its_readings_on_the_validation_pass_and_fp32_against_mixed_precision(monkeypatch):
+    """Its first steps (the longest batches) say little about reading: the validation pass within training says how
+    fast texts are read in the training's precision, and a few of them read both ways how much slower fp32 is."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from bert_sentiment import training
+
+    now = [0.0]
+    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+
+    class Model:
+        device = torch.device("cpu")
+        rows = []
+
+        def forward(self, input_ids, attention_mask):  # bf16 under accelerate's wrapper: 1 s
+            now[0] += 1.0
+            self.rows.append(len(input_ids))
+
+        def _original_forward(self, input_ids, attention_mask):  # fp32: 2.5 s
+            now[0] += 2.5
+
+    batch = {"input_ids": torch.ones(32, 7), "attention_mask": torch.ones(32, 7), "labels": torch.zeros(32)}
+    said = []
+    short = training.MeasuredCosts(lambda speed, left, reading: said.append(reading), steps=20, seconds=1e9)
+    args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=1, world_size=1, bf16=True, fp16=False)
+    state = SimpleNamespace(global_step=1, max_steps=5)
+    for step in range(1, 6):
+        now[0] += 2.0
+        state.global_step = step
+        short.on_step_end(args, state, None)
+    metrics = {"eval_samples_per_second": 90.0}
+    short.on_evaluate(args, state, None, metrics=metrics, model=Model(), eval_dataloader=[batch])
+    short.on_train_end(args, state, None)
+    assert said == [(90.0, pytest.approx(36.0))], "fp32 read 2.5 times as slowly as bf16"
+    assert Model.rows == [training.FP32_TIMED_ROWS] * 2, "a few rows, read twice (once to warm up)"
+
+    fp32_run = training.MeasuredCosts(lambda speed, left, reading: said.append(reading), steps=20, seconds=1e9)
+    fp32_args = SimpleNamespace(**{**vars(args), "bf16": False})
+    metrics = {"eval_samples_per_second": 40.0}
+    fp32_run.on_evaluate(fp32_args, state, None, metrics=metrics, model=Model(), eval_dataloader=[batch])
+    assert fp32_run.reading == (40.0, 40.0), "a run in fp32 reads after training as it read within it"

@@ -30,6 +30,7 @@ def baseline_results(
     from tqdm.auto import tqdm
 
     from bert_sentiment.budget import stratified_sample
+    from bert_sentiment.hardware import sklearn_threads
 
     train = splits["train"]
     if max_texts and max_texts < len(train):
@@ -45,7 +46,8 @@ def baseline_results(
     texts, labels = train["text"][:], np.asarray(train["label"][:])
     for baseline, model in tqdm(models.items(), desc="Baselines", disable=not show_progress):
         logger.info("Fitting the %s baseline on %s texts.", baseline, f"{len(train):,}")
-        model.fit(texts, labels)
+        with sklearn_threads():
+            model.fit(texts, labels)
         for split in results:
             predictions = model.predict(splits[split]["text"][:])
             results[split][baseline] = classification_metrics(splits[split]["label"][:], predictions, num_labels)

@@ -29,7 +29,9 @@ import numpy as np
 from bert_sentiment.errors import UserError
 
 TRAINING_PASSES = 3  # training a text (forward and backward) costs about three forward passes of it
-TEXTS_TRAINED_PER_SCORED = 10  # so reading one text per ten trained costs about 3% of the training time
+# Reading one text per fifteen trained costs 2-3% of the training time: a bert-base in bf16 read a text in 1/2.2 of
+# the time training on it took, not the third TRAINING_PASSES says (bench/README.md, "Steps around training at scale").
+TEXTS_TRAINED_PER_SCORED = 15
 # The least a label-issue pass may cost: 5,000 texts of 32 tokens through a 6-layer, 384-wide encoder (MiniLM),
 # about 20 s on 2 CPU cores; a bert-base reads 625 such texts for it, and fewer of longer texts.
 FLOOR_COST = 5_000 * 32 * 6 * 384**2
@@ -67,22 +69,26 @@ class AnalysisBudget:
             facts["evaluation_sample"] = sampled
         return facts
 
-    def seconds(self, texts_per_second: float) -> dict[str, float]:
-        """Each step's seconds at the training speed measured (training texts a second): a reading costs a third of
-        a training step's time per text (TRAINING_PASSES); label issues read their sample once with the base
-        encoder, and the thorough mode's fold models train on it for about one epoch."""
-        read = TRAINING_PASSES * texts_per_second
-        steps = {f"{split} reading": texts / read for split, (texts, _) in self.evaluated.items()}
+    def seconds(self, texts_per_second: float, reading: tuple[float, float] | None = None) -> dict[str, float]:
+        """Each step's seconds at the training speed measured (training texts a second). `reading`: the texts a
+        second that a reading pass took in the training's precision and in fp32, where the validation pass within
+        training timed them; else a reading costs a third of a training step's time per text (TRAINING_PASSES).
+        Evaluation reads in fp32; label issues read their sample once with the base encoder in the training's
+        precision, and the thorough mode's fold models train on it for about one epoch."""
+        in_training_precision, in_fp32 = reading or (TRAINING_PASSES * texts_per_second,) * 2
+        steps = {f"{split} reading": texts / in_fp32 for split, (texts, _) in self.evaluated.items()}
         if self.label_issues != "false":
-            steps["label issues"] = self.label_issue_sample / read
+            steps["label issues"] = self.label_issue_sample / in_training_precision
         if self.label_issues == "thorough":
             steps["label issues"] += self.label_issue_sample / texts_per_second
         return steps
 
-    def describe_seconds(self, texts_per_second: float, training_left: float) -> str:
+    def describe_seconds(
+        self, texts_per_second: float, training_left: float, reading: tuple[float, float] | None = None
+    ) -> str:
         """One log line: the training speed measured, the training time left, and each step after it in seconds."""
         steps = ", ".join(
-            f"{step} about {in_words(seconds)}" for step, seconds in self.seconds(texts_per_second).items()
+            f"{step} about {in_words(seconds)}" for step, seconds in self.seconds(texts_per_second, reading).items()
         )
         return (
             f"Measured {texts_per_second:,.1f} training texts a second: training about {in_words(training_left)} more"

@@ -238,8 +238,9 @@ def _onnx_section(facts: RunFacts) -> dict | None:
         return None
     onnx = facts.onnx
     return {
-        "texts": onnx.texts,
+        "texts": f"{onnx.texts:,}",
         "fp32": f"{onnx.fp32_max_difference:.0e}",
+        "fp32_texts": onnx.fp32_texts if onnx.fp32_texts and onnx.fp32_texts < onnx.texts else None,
         "checked_on": onnx.checked_on or "texts",
         "recipe": onnx.int8_recipe,
         "labels": _int8_labels(onnx),

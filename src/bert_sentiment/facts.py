@@ -250,6 +250,7 @@ class OnnxFacts:
     label_margin: float | None = None
     labels_compared: int | None = None
     int8_size_share: float | None = None
+    fp32_texts: int | None = None  # the texts the fp32 graph was compared on, when fewer than `texts`
 
 
 @dataclass

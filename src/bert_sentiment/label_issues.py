@@ -35,6 +35,7 @@ from bert_sentiment.baselines import tfidf_vectorizer
 from bert_sentiment.budget import THOROUGH_BUDGET_SECONDS, AnalysisBudget, stratified_sample
 from bert_sentiment.evaluation import softmax
 from bert_sentiment.facts import ISSUES_FILE
+from bert_sentiment.hardware import sklearn_threads
 from bert_sentiment.model import load_base_encoder, load_model
 from bert_sentiment.training import build_trainer
 
@@ -79,7 +80,10 @@ def cross_validated_probabilities(
         models["embeddings"] = (lambda: LogisticRegression(max_iter=5000, random_state=seed), embeddings)
     classes = np.unique(labels)
     probabilities = {name: np.zeros((len(labels), len(classes))) for name in models}
-    with tqdm(total=folds * len(models), desc="Label issues: cross-validated models", disable=not show_progress) as bar:
+    with (
+        tqdm(total=folds * len(models), desc="Label issues: cross-validated models", disable=not show_progress) as bar,
+        sklearn_threads(),
+    ):
         for fitted, held_out in splitter.split(labels, labels):
             for name, (build, features) in models.items():
                 model = build().fit(features[fitted], labels[fitted])

@@ -92,7 +92,7 @@ def test_each_recipe_keeps_more_feed_forward_layers_in_fp32(trained_run, tmp_pat
 def test_the_cards_onnx_section_reports_the_check(trained_run):
     card = (trained_run / "README.md").read_text()
     facts = RunFacts.load(trained_run)
-    assert f"checked on {facts.onnx.texts} validation texts" in " ".join(card.split())
+    assert f"checked on {facts.onnx.texts:,} validation texts" in " ".join(card.split())
     assert f"(dynamic int8, {facts.onnx.int8_recipe}:" in " ".join(card.split())
     assert f"int8 gives PyTorch's label on {100 * facts.onnx.int8_label_agreement:.1f}% of them" in " ".join(
         card.split()
@@ -306,3 +306,47 @@ def test_probabilities_a_run_already_has_spare_pytorch_yet_a_wrong_graph_is_stil
     )  # as if evaluation's rows were another model's
     with pytest.raises(OnnxMismatch, match="differs from PyTorch"):
         swapped.fp32_difference(OnnxModel(trained_run / "onnx" / "model.onnx"))
+
+
+def test_the_fp32_graph_is_compared_on_a_spread_of_the_checked_texts_and_a_fault_among_them_is_refused(
+    trained_run, monkeypatch
+):
+    """Reading all 1,000 texts in fp32 took a bert-base about 50 s: the fp32 graph reads FP32_CHECK_TEXTS of them,
+    from the longest to the shortest, and the facts and the card say how many."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import bert_sentiment.onnx_export as onnx_export
+
+    tokenizer = AutoTokenizer.from_pretrained(trained_run)
+    model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
+    monkeypatch.setattr(onnx_export, "FP32_CHECK_TEXTS", 5)
+    longest_first = sorted(TEXTS, key=len, reverse=True)
+    known = torch_probabilities(model, tokenizer, longest_first, 512)
+    graph = OnnxModel(trained_run / "onnx" / "model.onnx")
+    read = []
+    real = OnnxModel.probabilities
+    monkeypatch.setattr(
+        OnnxModel,
+        "probabilities",
+        lambda self, tok, texts, length: read.extend(texts) or real(self, tok, texts, length),
+    )
+    reference = Reference(model, tokenizer, longest_first, expected=known)
+    assert reference.fp32_difference(graph) <= 1e-4
+    assert read == [longest_first[int(i)] for i in np.linspace(0, 39, 5)], "five texts, longest to shortest"
+    check = reference.int8_check(OnnxModel(trained_run / "onnx" / "model_quantized.onnx"), 0.0, 1e-5)
+    assert (check.texts, check.fp32_texts) == (40, 5)
+
+    wrong_on_the_shortest = known.copy()
+    wrong_on_the_shortest[-1] = wrong_on_the_shortest[-1, ::-1]  # as if the graph failed on the shortest texts
+    with pytest.raises(OnnxMismatch, match="differs from PyTorch"):
+        Reference(model, tokenizer, longest_first, expected=wrong_on_the_shortest).fp32_difference(graph)
+
+
+def test_the_card_says_on_how_many_texts_the_fp32_graph_was_compared(trained_run):
+    facts = RunFacts.load(trained_run)
+    card = " ".join((trained_run / "README.md").read_text().split())
+    assert facts.onnx.fp32_texts == min(facts.onnx.texts, 200)
+    if facts.onnx.fp32_texts < facts.onnx.texts:
+        assert f"(on {facts.onnx.fp32_texts} of them, spread over their lengths)" in card
+    else:
+        assert "spread over their lengths" not in card

@@ -1,0 +1,146 @@
+"""--label_corrections: a person's fixed labels read from a spreadsheet or CSV, applied by text in every split."""
+
+import logging
+
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+from bert_sentiment.corrections import Corrections, apply_corrections, read_corrections
+from bert_sentiment.errors import UserError
+
+NAMES = ["negative", "positive"]
+
+
+def splits(**texts_by_split) -> DatasetDict:
+    features = Features({"text": Value("string"), "label": ClassLabel(names=NAMES)})
+    return DatasetDict(
+        {
+            name: Dataset.from_dict(
+                {"text": [t for t, _ in rows], "label": [NAMES.index(lab) for _, lab in rows]}, features=features
+            )
+            for name, rows in texts_by_split.items()
+        }
+    )
+
+
+def labels_of(split) -> dict:
+    return {text: NAMES[label] for text, label in zip(split["text"][:], split["label"][:])}
+
+
+def test_corrections_apply_by_text_in_every_split_and_new_texts_join_training_only():
+    data = splits(
+        train=[("good film", "negative"), ("dull film", "negative"), ("fine film", "positive")],
+        test=[("good film", "negative"), ("awful film", "negative")],
+    )
+    fixes = Corrections(
+        "fixed.xlsx",
+        "ab" * 32,
+        relabel={"good film": "positive", "fine film": "positive"},
+        add={"superb film": "positive"},
+    )
+    fixed, report = apply_corrections(data, NAMES, fixes)
+    assert labels_of(fixed["train"]) == {
+        "good film": "positive",
+        "dull film": "negative",
+        "fine film": "positive",
+        "superb film": "positive",
+    }
+    assert labels_of(fixed["test"]) == {"good film": "positive", "awful film": "negative"}
+    assert report == {
+        "file": "fixed.xlsx",
+        "sha256": "ab" * 32,
+        "corrected": 2,
+        "per_split": {"train": 1, "test": 1},
+        "matched": 2,
+        "unmatched": 0,
+        "added": 1,
+    }
+    assert fixed["train"].features["label"].names == NAMES
+
+
+def test_an_unknown_label_is_refused_with_the_allowed_names():
+    with pytest.raises(
+        UserError,
+        match=r"names label\(s\) \['postive'\] that the data does not have; use one of: "
+        "negative, positive",
+    ):
+        apply_corrections(
+            splits(train=[("good film", "negative")]), NAMES, Corrections("f.xlsx", relabel={"good film": "postive"})
+        )
+
+
+def test_corrections_that_match_nothing_say_how_many_and_show_the_first(caplog):
+    data = splits(train=[("good film", "negative"), ("dull film", "negative")])
+    with pytest.raises(
+        UserError,
+        match=r"None of the 2 corrected texts in 'f.csv' occurs in the data \(0 of 2 matched\), "
+        r"e.g. 'great movie'",
+    ):
+        apply_corrections(
+            data, NAMES, Corrections("f.csv", relabel={"great movie": "positive", "nice movie": "positive"})
+        )
+    caplog.set_level(logging.WARNING)
+    _, report = apply_corrections(
+        data, NAMES, Corrections("f.csv", relabel={"good film": "positive", "nice movie": "positive"})
+    )
+    assert report["matched"] == 1 and report["unmatched"] == 1
+    assert "1 of the 2 corrected texts in f.csv occur nowhere in the data (e.g. 'nice movie')" in caplog.text
+
+
+def test_a_plain_csv_of_corrections_is_read_and_empty_cells_are_no_correction(tmp_path):
+    path = tmp_path / "fixed.csv"
+    path.write_text("text,corrected_label\ngood film,positive\ndull film,\n  fine film  ,negative\n")
+    corrections = read_corrections(path)
+    assert corrections.relabel == {"good film": "positive", "fine film": "negative"} and corrections.add == {}
+    (tmp_path / "none.csv").write_text("text,corrected_label\ngood film,\n")
+    with pytest.raises(UserError, match="has no row with a 'corrected_label' filled in"):
+        read_corrections(tmp_path / "none.csv")
+    (tmp_path / "other.csv").write_text("review,label\ngood film,positive\n")
+    with pytest.raises(
+        UserError, match=r"has no 'text' and 'corrected_label' columns \(it has \['label', 'review'\]\)"
+    ):
+        read_corrections(tmp_path / "other.csv")
+
+
+def test_a_text_matches_as_a_spreadsheet_keeps_it_whatever_the_row_order(tmp_path):
+    """A spreadsheet drops control characters and a person's edits leave spaces around a text: both still match,
+    and the corrections apply wherever their rows sit."""
+    data = splits(train=[("good\x0b film", "negative"), ("dull film", "negative"), (" fine film ", "negative")])
+    path = tmp_path / "fixed.tsv"
+    path.write_text("text\tcorrected_label\nfine film\tpositive\ngood film  \tpositive\n")
+    fixed, report = apply_corrections(data, NAMES, read_corrections(path))
+    assert fixed["train"]["label"][:] == [1, 0, 1]
+    assert report["matched"] == 2 and report["corrected"] == 2 and report["unmatched"] == 0
+
+
+def test_a_to_label_text_already_in_the_data_is_relabelled_not_added_twice():
+    data = splits(train=[("good film", "negative"), ("dull film", "negative")], validation=[("ok film", "negative")])
+    fixes = Corrections("f.xlsx", add={"good film": "positive", "superb film": "positive"})
+    fixed, report = apply_corrections(data, NAMES, fixes)
+    assert labels_of(fixed["train"]) == {"good film": "positive", "dull film": "negative", "superb film": "positive"}
+    assert len(fixed["train"]) == 3 and report["added"] == 1
+    assert labels_of(fixed["validation"]) == {"ok film": "negative"}, "new texts join training only"
+    assert report["per_split"] == {"train": 1, "validation": 0}
+
+
+def test_the_to_label_sheet_adds_texts_and_the_other_sheets_relabel(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "review.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"text": ["good film", "dull film"], "corrected_label": ["positive", ""]}).to_excel(
+            writer, sheet_name="label errors", index=False
+        )
+        pd.DataFrame({"text": ["superb film"], "corrected_label": ["positive"]}).to_excel(
+            writer, sheet_name="to label", index=False
+        )
+    corrections = read_corrections(path)
+    assert corrections.relabel == {"good film": "positive"} and corrections.add == {"superb film": "positive"}
+    assert corrections.file == "review.xlsx" and len(corrections.sha256) == 64
+
+
+@pytest.mark.parametrize("name", ["fixed.json", "fixed.xls", "fixed"])
+def test_a_file_of_another_kind_is_refused_naming_the_kinds_read(tmp_path, name):
+    (tmp_path / name).write_text("{}")
+    with pytest.raises(UserError, match=rf"'{name}' is not one of .xlsx, .csv, .tsv: give the spreadsheet"):
+        read_corrections(tmp_path / name)
