@@ -29,8 +29,9 @@ import numpy as np
 from bert_sentiment.errors import UserError
 
 TRAINING_PASSES = 3  # training a text (forward and backward) costs about three forward passes of it
-# Reading one text per fifteen trained costs 2-3% of the training time: a bert-base in bf16 read a text in 1/2.2 of
-# the time training on it took, not the third TRAINING_PASSES says (bench/README.md, "Steps around training at scale").
+# Reading one text per fifteen trained costs 2-3% of the training time: a bert-base in bf16 embedded 46 texts a second
+# where it trained 18, so a reading cost 1/2.6 of the training per text, not the third TRAINING_PASSES says (one in ten
+# cost 4.5% of the epoch; bench/README.md, "Steps around training at scale").
 TEXTS_TRAINED_PER_SCORED = 15
 # The least a label-issue pass may cost: 5,000 texts of 32 tokens through a 6-layer, 384-wide encoder (MiniLM),
 # about 20 s on 2 CPU cores; a bert-base reads 625 such texts for it, and fewer of longer texts.
