@@ -194,7 +194,8 @@ def test_a_short_try_times_its_readings_on_the_validation_pass_and_fp32_against_
         def _original_forward(self, input_ids, attention_mask):  # fp32: 2.5 s
             now[0] += 2.5
 
-    batch = {"input_ids": torch.ones(32, 7), "attention_mask": torch.ones(32, 7), "labels": torch.zeros(32)}
+    rows = [{"input_ids": torch.ones(7), "attention_mask": torch.ones(7), "labels": torch.tensor(0)}] * 32
+    batches = torch.utils.data.DataLoader(rows, batch_size=32)
     said = []
     short = training.MeasuredCosts(lambda speed, left, reading: said.append(reading), steps=20, seconds=3.0)
     args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=1, world_size=1, bf16=True, fp16=False)
@@ -205,8 +206,10 @@ def test_a_short_try_times_its_readings_on_the_validation_pass_and_fp32_against_
         short.on_step_end(args, state, None)
     assert said == [], "a minute of slow steps, little training left: it waits for the validation pass"
     metrics = {"eval_samples_per_second": 90.0}
-    short.on_evaluate(args, state, None, metrics=metrics, model=Model(), eval_dataloader=[batch])
+    random_state = torch.get_rng_state()
+    short.on_evaluate(args, state, None, metrics=metrics, model=Model(), eval_dataloader=batches)
     assert said == [(90.0, pytest.approx(36.0))], "fp32 read 2.5 times as slowly as bf16"
+    assert torch.equal(torch.get_rng_state(), random_state), "the training's random draws are left as they were"
     short.on_train_end(args, state, None)
     assert len(said) == 1, "said once"
     assert Model.rows == [training.FP32_TIMED_ROWS] * 2, "a few rows, read twice (once to warm up)"
@@ -214,5 +217,5 @@ def test_a_short_try_times_its_readings_on_the_validation_pass_and_fp32_against_
     fp32_run = training.MeasuredCosts(lambda speed, left, reading: said.append(reading), steps=20, seconds=1e9)
     fp32_args = SimpleNamespace(**{**vars(args), "bf16": False})
     metrics = {"eval_samples_per_second": 40.0}
-    fp32_run.on_evaluate(fp32_args, state, None, metrics=metrics, model=Model(), eval_dataloader=[batch])
+    fp32_run.on_evaluate(fp32_args, state, None, metrics=metrics, model=Model(), eval_dataloader=batches)
     assert fp32_run.reading == (40.0, 40.0), "a run in fp32 reads after training as it read within it"

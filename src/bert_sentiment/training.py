@@ -211,7 +211,8 @@ def fp32_slowdown(model, batches) -> float:
     fp32_forward = getattr(model, "_original_forward", None)
     if fp32_forward is None or batches is None:
         return 1.0
-    batch = next(iter(batches))
+    with torch.random.fork_rng(devices=[]):  # a DataLoader's iterator draws a seed: the run's dropout stays as it was
+        batch = next(iter(batches))
     inputs = {name: tensor[:FP32_TIMED_ROWS].to(model.device) for name, tensor in batch.items() if name != "labels"}
     seconds = {}
     with torch.inference_mode():
