@@ -142,5 +142,33 @@ def test_the_to_label_sheet_adds_texts_and_the_other_sheets_relabel(tmp_path):
 @pytest.mark.parametrize("name", ["fixed.json", "fixed.xls", "fixed"])
 def test_a_file_of_another_kind_is_refused_naming_the_kinds_read(tmp_path, name):
     (tmp_path / name).write_text("{}")
-    with pytest.raises(UserError, match=rf"'{name}' is not one of .xlsx, .csv, .tsv: give the spreadsheet"):
+    with pytest.raises(UserError) as refused:
         read_corrections(tmp_path / name)
+    assert str(refused.value) == (
+        f"--label_corrections '{name}' is not one of .xlsx, .csv, .tsv: give the spreadsheet `bert-sentiment review` "
+        "wrote, or a CSV with text and corrected_label columns."
+    )
+
+
+def test_a_missing_file_is_named_with_the_command_that_writes_one(tmp_path):
+    with pytest.raises(UserError) as refused:
+        read_corrections(tmp_path / "fixed.xlsx")
+    assert str(refused.value) == (
+        f"--label_corrections '{tmp_path / 'fixed.xlsx'}' does not exist. Write one with `bert-sentiment review "
+        "OUTPUT_DIR`."
+    )
+
+
+def test_the_log_says_what_changed_per_split_and_what_was_ignored(caplog):
+    caplog.set_level(logging.INFO)
+    data = splits(train=[("good film", "negative"), ("dull film", "negative")], test=[("good film", "negative")])
+    fixes = Corrections("f.xlsx", relabel={"good film": "positive", "nice movie": "positive"}, add={"new": "positive"})
+    apply_corrections(data, NAMES, fixes)
+    assert (
+        "1 of the 2 corrected texts in f.xlsx occur nowhere in the data (e.g. 'nice movie'): they are ignored."
+        in caplog.text
+    )
+    assert (
+        "Label corrections from f.xlsx: 2 labels changed (1 in train, 1 in test), 1 texts added to training; "
+        "1 corrected texts matched nothing." in caplog.text
+    )
