@@ -313,3 +313,10 @@ def facts_literal(**changes):
     from bert_sentiment.facts import RunFacts
 
     return RunFacts.from_dict(facts_values(**changes))
+
+
+def blas_threads() -> set[int]:
+    """The thread counts of the BLAS libraries loaded in this process (NumPy's and SciPy's)."""
+    from threadpoolctl import threadpool_info
+
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}

@@ -49,13 +49,13 @@ def test_sentence_embeddings_add_their_evidence_to_the_ranking():
 def test_the_cross_validated_fits_run_on_one_blas_thread(monkeypatch):
     """Five folds on 2,000 embeddings took 9.3 s with a BLAS thread per core and 0.95 s with one."""
     from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_info
+    from tests.conftest import blas_threads
 
     seen = []
     fit = LogisticRegression.fit
 
     def recorded(self, *args, **kwargs):
-        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        seen.append(blas_threads())
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(LogisticRegression, "fit", recorded)
