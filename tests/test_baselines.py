@@ -90,6 +90,7 @@ def test_each_evaluation_split_gets_both_baselines_and_the_log_says_what_was_fit
 def test_the_fits_run_on_one_blas_thread_and_leave_the_machines_threads_as_they_were(monkeypatch):
     """Two cores shared by BLAS calls this small made the baseline 2.2x slower at 100,000 texts."""
     from sklearn.linear_model import LogisticRegression
+
     from tests.conftest import blas_threads
 
     before, seen = blas_threads(), []

@@ -49,6 +49,7 @@ def test_sentence_embeddings_add_their_evidence_to_the_ranking():
 def test_the_cross_validated_fits_run_on_one_blas_thread(monkeypatch):
     """Five folds on 2,000 embeddings took 9.3 s with a BLAS thread per core and 0.95 s with one."""
     from sklearn.linear_model import LogisticRegression
+
     from tests.conftest import blas_threads
 
     seen = []
