@@ -7,11 +7,13 @@ import pytest
 
 import train
 from bert_sentiment.abstain import (
+    CURVE_POINTS,
     MIN_ANSWERED,
     abstention_report,
     answered_precision,
     at_threshold,
     describe,
+    plot_precision_coverage,
     threshold_for,
 )
 from bert_sentiment.arguments import parse_args
@@ -84,6 +86,94 @@ def test_the_test_split_reports_honest_figures_at_the_threshold_chosen_on_valida
     assert plain["threshold"] is None and plain["targets"]["0.95"] == chosen
     assert "Coverage on validation if the model said 'not sure'" in describe(plain)
     assert "(--abstain_precision P turns it on)" in describe(plain)
+
+
+def test_a_validation_split_under_the_minimum_answers_all_of_its_texts_or_none():
+    probabilities, labels = two_class([0.99, 0.97, 0.95, 0.9, 0.7, 0.6], [True, True, True, True, False, False])
+    assert len(labels) < MIN_ANSWERED
+    too_few = threshold_for(probabilities, labels, 0.99)
+    assert too_few == {"threshold": None, "precision": 4 / 6, "coverage": 1.0, "answered": 6}, (
+        "four right answers are too few to trust a threshold on"
+    )
+    assert threshold_for(probabilities, labels, 0.6) == {
+        "threshold": 0.6,
+        "precision": 4 / 6,
+        "coverage": 1.0,
+        "answered": 6,
+    }
+
+
+def test_a_threshold_above_every_confidence_answers_nothing_and_says_so():
+    probabilities, labels = two_class([0.9, 0.8, 0.7], [True, False, True])
+    figures = at_threshold(probabilities, labels, 0.95)
+    assert figures["answered"] == 0 and figures["coverage"] == 0 and np.isnan(figures["precision"])
+    assert at_threshold(probabilities, labels, 0.8) == {"precision": 0.5, "coverage": 2 / 3, "answered": 2}
+
+
+def test_every_line_the_log_shows_reads_in_full():
+    rng = np.random.default_rng(3)
+    confidence = rng.uniform(0.5, 1.0, 2_000)
+    probabilities, labels = two_class(confidence, rng.uniform(size=2_000) < confidence)
+    alone = abstention_report({"validation": probabilities}, {"validation": labels}, 0.9)
+    entry = alone["targets"]["0.9"]
+    assert alone["reported_on"] is None and set(entry) == {"validation", "threshold"}
+    assert describe(alone) == (
+        f"'Not sure' below confidence {entry['threshold']:.4f}: on validation, where it was chosen, the answers reach "
+        f"precision {entry['validation']['precision']:.3f} at coverage {entry['validation']['coverage']:.1%}."
+    )
+    both = abstention_report(
+        {"validation": probabilities, "test": probabilities}, {"validation": labels, "test": labels}, 0.9
+    )
+    assert describe(both) == describe(alone)[:-1] + (
+        f"; on test, precision {entry['validation']['precision']:.3f} at coverage {entry['validation']['coverage']:.1%}."
+    )
+    plain = abstention_report({"validation": probabilities}, {"validation": labels}, None)
+    shares = {wanted: entry["validation"]["coverage"] for wanted, entry in plain["targets"].items()}
+    assert plain["targets"]["0.99"]["threshold"] is None, "calibrated at most 1.0 confident: 0.99 is out of reach"
+    assert describe(plain) == (
+        "Coverage on validation if the model said 'not sure' below the confidence that reaches precision "
+        f"0.9 {shares['0.9']:.0%}, 0.95 {shares['0.95']:.0%}, 0.99 out of reach (--abstain_precision P turns it on)."
+    )
+    out_of_reach = abstention_report(
+        {"validation": probabilities, "test": probabilities}, {"validation": labels, "test": labels}, 0.999
+    )
+    best = out_of_reach["targets"]["0.999"]["validation"]
+    assert "test" not in out_of_reach["targets"]["0.999"], "no threshold, so no figures on test"
+    assert describe(out_of_reach) == (
+        f"--abstain_precision 0.999 is out of reach on validation: the most confident answers reach precision "
+        f"{best['precision']:.3f} at best ({best['answered']:,} texts answered). The model answers every text; a lower "
+        "target, or a better model, would let it say 'not sure'."
+    )
+    assert set(out_of_reach["targets"]) == {"0.9", "0.95", "0.99", "0.999"}, "the target joins the reported ones"
+
+
+def test_the_precision_coverage_picture_is_drawn_for_each_split_with_the_threshold_marked(tmp_path, monkeypatch):
+    from matplotlib import pyplot as plt
+
+    rng = np.random.default_rng(4)
+    confidence = rng.uniform(0.5, 1.0, 1_000)
+    probabilities, labels = two_class(confidence, rng.uniform(size=1_000) < confidence)
+    report = abstention_report(
+        {"validation": probabilities, "test": probabilities}, {"validation": labels, "test": labels}, 0.9
+    )
+    drawn = {}
+    monkeypatch.setattr(plt, "close", lambda figure: drawn.setdefault("figure", figure))
+    plot_precision_coverage(
+        {"validation": probabilities, "test": probabilities},
+        {"validation": labels, "test": labels},
+        report,
+        tmp_path / "pc.png",
+    )
+    assert (tmp_path / "pc.png").stat().st_size > 1_000
+    axes = drawn["figure"].axes[0]
+    lines = {line.get_label(): line for line in axes.get_lines()}
+    assert {"validation", "test", "target precision 0.9"} <= set(lines)
+    coverage, precision = lines["test"].get_data()
+    assert len(coverage) <= CURVE_POINTS and coverage.max() == 1.0 and precision[-1] == pytest.approx(labels.mean())
+    point = axes.collections[0]
+    chosen = report["targets"]["0.9"]["test"]
+    assert point.get_offsets().tolist() == [[chosen["coverage"], chosen["precision"]]]
+    assert point.get_label() == f"'not sure' below {report['threshold']:.3f} (test)"
 
 
 @pytest.mark.parametrize("value", ["0", "1", "1.5", "-0.2"])

@@ -23,12 +23,66 @@ def test_the_estimate_follows_the_steps_measured_on_a_cpu():
     assert memory.training_memory(object(), 1000, 4, 128) is None  # a layout it cannot read: no guess
 
 
-def fit(available_gb: float, monkeypatch, resume_from=None, batch: int = 32):
+def fit(available_gb: float, monkeypatch, resume_from=None, batch: int = 32, accumulation: int = 1):
     monkeypatch.setattr(memory, "available_memory", lambda: available_gb * memory.GB)
     fitted, accumulation, note = memory.fit_batch_to_memory(
-        batch, 1, AutoConfig.for_model("bert", **BERT_BASE), 109_500_000, 512, resume_from
+        batch, accumulation, AutoConfig.for_model("bert", **BERT_BASE), 109_500_000, 512, resume_from
     )
     return note, fitted, accumulation
+
+
+def needed_gb(batch: int) -> float:
+    """What a bert-base step on `batch` texts of 512 tokens needs by the estimate, in GB of available memory."""
+    return (
+        memory.training_memory(AutoConfig.for_model("bert", **BERT_BASE), 109_500_000, batch, 512)
+        / memory.GB
+        / memory.USABLE_SHARE
+    )
+
+
+def test_a_batch_needing_exactly_what_there_is_fits_and_one_byte_more_does_not(monkeypatch):
+    assert fit(needed_gb(32), monkeypatch)[1:] == (32, 1)
+    assert fit(needed_gb(32) * (1 - 1e-9), monkeypatch)[1:] == (16, 2)
+
+
+def test_the_batch_shrinks_to_a_divisor_so_that_every_step_trains_the_same_texts(monkeypatch):
+    _, batch, accumulation = fit(needed_gb(11), monkeypatch, batch=24)  # 11 and 9 would fit; 8 divides 24
+    assert (batch, accumulation) == (8, 3)
+
+
+def test_the_users_own_accumulation_is_kept_and_multiplied(monkeypatch):
+    note, batch, accumulation = fit(needed_gb(8), monkeypatch, accumulation=3)
+    assert (batch, accumulation) == (8, 12)
+    assert note == (
+        "8 texts at a time with 12 gradient accumulation steps, the same 96 texts per optimizer step (the longest "
+        f"batch (32 texts of 512 tokens) would need about {needed_gb(32) * memory.USABLE_SHARE:.1f} GB and this "
+        f"machine has {needed_gb(8) * memory.USABLE_SHARE:.1f} GB to spare; set --per_device_train_batch_size and "
+        "--gradient_accumulation_steps to choose)"
+    )
+
+
+def test_a_layout_the_estimate_cannot_read_trains_as_asked(monkeypatch):
+    monkeypatch.setattr(memory, "available_memory", lambda: 1)
+    assert memory.fit_batch_to_memory(32, 2, object(), 1000, 512) == (32, 2, None)
+
+
+def test_distilbert_names_its_layout_differently_and_is_estimated_the_same():
+    distil = AutoConfig.for_model("distilbert", dim=768, n_heads=12, n_layers=12)
+    bert = AutoConfig.for_model("bert", **BERT_BASE)
+    assert memory.training_memory(distil, 1000, 4, 128) == memory.training_memory(bert, 1000, 4, 128)
+
+
+def test_the_cgroup_limit_and_the_processes_on_this_machine_share_the_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(memory.psutil, "virtual_memory", lambda: type("Memory", (), {"available": 64 * memory.GB}))
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert memory.available_memory(tmp_path) == 64 * memory.GB, "no cgroup files: the machine's memory"
+    (tmp_path / "memory.max").write_text("max\n")
+    assert memory.available_memory(tmp_path) == 64 * memory.GB, "a cgroup without a limit"
+    (tmp_path / "memory.max").write_text(f"{16 * memory.GB}\n")
+    (tmp_path / "memory.current").write_text(f"{4 * memory.GB}\n")
+    assert memory.available_memory(tmp_path) == 12 * memory.GB, "the container's limit less what it uses"
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert memory.available_memory(tmp_path) == 3 * memory.GB, "four processes on this machine share it"
 
 
 def test_a_batch_that_would_not_fit_is_split_with_the_same_texts_per_step(monkeypatch):
@@ -46,10 +100,38 @@ def test_a_resumed_run_goes_on_with_the_checkpoints_batch(monkeypatch, tmp_path)
 
 
 def test_too_little_memory_for_even_one_text_names_the_fix(monkeypatch):
-    with pytest.raises(
-        UserError, match=r"one text of 512 tokens needs about .* GB.*lower --max_seq_length \(e.g. 256\)"
-    ):
+    with pytest.raises(UserError) as refused:
         fit(1, monkeypatch)
+    assert str(refused.value) == (
+        f"Training even one text of 512 tokens needs about {needed_gb(1) * memory.USABLE_SHARE:.1f} GB, and this "
+        f"machine has {memory.USABLE_SHARE:.1f} GB to spare: lower --max_seq_length (e.g. 256) or train on a machine "
+        "with more memory."
+    )
+
+
+@pytest.mark.parametrize("saved", [32, 64, 12])
+def test_a_checkpoints_batch_that_is_not_a_smaller_divisor_is_not_followed(saved, monkeypatch, tmp_path):
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"train_batch_size": saved}))
+    assert fit(1000, monkeypatch, resume_from=str(tmp_path)) == (None, 32, 1)
+
+
+def test_a_checkpoint_without_its_state_says_no_batch(tmp_path):
+    assert memory.checkpoint_batch(None) is None and memory.checkpoint_batch(str(tmp_path)) is None
+
+
+def test_search_trials_fit_their_own_batch_on_a_cpu_and_say_so(monkeypatch, tmp_path, caplog):
+    from bert_sentiment.arguments import parse_args
+
+    _, _, training_args = parse_args(
+        ["--train_file", "r.csv", "--output_dir", str(tmp_path), "--gradient_accumulation_steps", "2"]
+    )
+    monkeypatch.setattr(memory, "available_memory", lambda: needed_gb(8) * memory.GB)
+    fit_batch = memory.trial_batch_fit(training_args, AutoConfig.for_model("bert", **BERT_BASE), 109_500_000, 512)
+    assert fit_batch(8) == (8, 2) and "Trial batch" not in caplog.text
+    assert fit_batch(32) == (8, 8)
+    assert "Trial batch: 8 texts at a time with 8 gradient accumulation steps (32 would not fit" in caplog.text
+    monkeypatch.setattr(type(training_args), "trains_on_cpu", property(lambda self: False))
+    assert memory.trial_batch_fit(training_args, None, 0, 512) is None, "a GPU's memory is the Trainer's to manage"
 
 
 def test_a_run_short_of_memory_trains_in_smaller_batches_and_says_so(tiny_bert, tmp_path, memory_for_8_texts, caplog):

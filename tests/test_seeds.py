@@ -1,9 +1,13 @@
 import json
+from pathlib import Path
 
 import pytest
 
 import train
-from bert_sentiment.seeds import summarize
+from bert_sentiment import seeds as seeds_module
+from bert_sentiment.arguments import parse_args
+from bert_sentiment.errors import UserError
+from bert_sentiment.seeds import fine_tune_seeds, summarize
 from tests.conftest import english_reviews, facts_literal, quick_training_flags, write_csv
 
 
@@ -24,12 +28,161 @@ def test_summary_is_mean_and_sample_std_and_best_by_validation():
     assert summary["best_seed"] == 2, "chosen on validation, never on test"
 
 
+def test_with_loss_as_the_metric_the_lowest_validation_loss_is_best():
+    runs = {seed: facts_with(0.8, 0.7) for seed in (1, 2, 3)}
+    for seed, loss in ((1, 0.41), (2, 0.35), (3, 0.52)):
+        runs[seed].results["validation"].metrics["loss"] = loss
+    assert summarize(runs, "loss", greater_is_better=False)["best_seed"] == 2
+    assert summarize(runs, "loss", greater_is_better=True)["best_seed"] == 3
+
+
+def test_one_run_has_no_spread():
+    summary = summarize({7: facts_with(0.8, 0.7)}, "f1")
+    assert summary["splits"]["test"]["accuracy"] == {
+        "mean": 0.7,
+        "std": 0.0,
+        "min": 0.7,
+        "max": 0.7,
+        "runs": {"7": 0.7},
+    }
+
+
+@pytest.mark.parametrize(
+    "given, kept", [("loss", "loss"), ("eval_loss", "loss"), ("eval_f1", "f1"), ("accuracy", "accuracy")]
+)
+def test_the_metric_choosing_the_best_is_named_as_our_results_name_it(given, kept, tmp_path):
+    _, _, training_args = parse_args(
+        ["--train_file", "r.csv", "--output_dir", str(tmp_path), "--metric_for_best_model", given]
+    )
+    assert training_args.metric_for_best_model == kept
+    assert training_args.greater_is_better == (kept != "loss")
+
+
+def test_a_metric_the_results_do_not_have_is_refused_before_training(tmp_path):
+    with pytest.raises(UserError) as refused:
+        parse_args(["--train_file", "r.csv", "--output_dir", str(tmp_path), "--metric_for_best_model", "auc"])
+    assert str(refused.value) == (
+        "--metric_for_best_model 'auc' is not one of f1, accuracy, precision, recall, loss, f1_weighted, "
+        "precision_weighted, recall_weighted (the *_weighted ones for more than two labels)."
+    )
+
+
+class FakeRuns:
+    """fine_tune as the seeds see it: writes a model into its folder and returns facts whose validation f1 is
+    given per seed (None: the run was interrupted)."""
+
+    def __init__(self, f1_by_seed):
+        self.f1_by_seed, self.calls, self.saved = f1_by_seed, [], []
+
+    def fine_tune(self, model_args, data_args, args, callbacks=(), data=None):
+        self.calls.append(args)
+        f1 = self.f1_by_seed[args.seed]
+        if f1 is None:
+            return None
+        run_dir = Path(args.output_dir)
+        (run_dir / "onnx").mkdir(parents=True, exist_ok=True)
+        (run_dir / "model.safetensors").write_text(f"weights of seed {args.seed}")
+        (run_dir / "onnx" / "model.onnx").write_text(f"graph of seed {args.seed}")
+        (run_dir / "checkpoint-5").mkdir(exist_ok=True)
+        facts = facts_with(f1, 0.5 + f1 / 10)
+        facts.save(run_dir)
+        return facts
+
+    def save_run(self, output_dir, facts, training_args, model_args, hub_target):
+        self.saved.append((Path(output_dir), facts))
+
+
+def seeds_args(tmp_path, *flags):
+    return parse_args(["--train_file", "r.csv", "--output_dir", str(tmp_path / "out"), "--seed", "42", *flags])
+
+
+@pytest.fixture
+def fake_runs(monkeypatch):
+    def install(f1_by_seed):
+        fake = FakeRuns(f1_by_seed)
+        monkeypatch.setattr(seeds_module, "fine_tune", fake.fine_tune)
+        monkeypatch.setattr(seeds_module, "save_run", fake.save_run)
+        return fake
+
+    return install
+
+
+def test_each_seed_runs_in_its_own_folder_and_the_best_becomes_the_output(tmp_path, fake_runs):
+    fake = fake_runs({42: 0.7, 43: 0.9, 44: 0.8})
+    model_args, data_args, training_args = seeds_args(tmp_path, "--seeds", "3")
+    facts = fine_tune_seeds(model_args, data_args, training_args)
+    assert [(a.seed, Path(a.output_dir).name, a.publish_to_hub) for a in fake.calls] == [
+        (42, "seed-42", False),
+        (43, "seed-43", False),
+        (44, "seed-44", False),
+    ]
+    assert training_args.seed == 42 and Path(training_args.output_dir).name == "out", "the caller's own arguments"
+    out = tmp_path / "out"
+    assert (out / "model.safetensors").read_text() == "weights of seed 43"
+    assert (out / "onnx" / "model.onnx").read_text() == "graph of seed 43"
+    assert not (out / "checkpoint-5").exists(), "only the model's files and its onnx/ export are copied"
+    assert facts.seeds.best_seed == 43 and facts.seeds.seeds == [42, 43, 44]
+    assert facts.results["validation"].metrics["f1"] == 0.9
+    assert fake.saved == [(out, facts)]
+
+
+def test_an_interrupted_seed_stops_the_runs_and_copies_nothing(tmp_path, fake_runs):
+    fake = fake_runs({42: 0.7, 43: None, 44: 0.8})
+    assert fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "3")) is None
+    assert [a.seed for a in fake.calls] == [42, 43] and fake.saved == []
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_resume_reuses_finished_seeds_and_resumes_only_those_with_checkpoints(tmp_path, fake_runs):
+    out = tmp_path / "out"
+    (out / "seed-42").mkdir(parents=True)
+    facts_with(0.95, 0.6).save(out / "seed-42")  # finished earlier
+    (out / "seed-43" / "checkpoint-10").mkdir(parents=True)  # interrupted with a checkpoint
+    (out / "seed-44").mkdir()  # started, no checkpoint yet
+    fake = fake_runs({42: 0.1, 43: 0.7, 44: 0.8})
+    facts = fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "3", "--resume"))
+    assert [(a.seed, a.resume) for a in fake.calls] == [(43, True), (44, False)]
+    assert facts.seeds.best_seed == 42, "the finished seed's facts took part"
+
+
+def test_a_new_multi_seed_run_refuses_a_folder_holding_an_earlier_run_but_not_its_own_seed_folders(tmp_path, fake_runs):
+    out = tmp_path / "out"
+    (out / "seed-42").mkdir(parents=True)
+    fake = fake_runs({42: 0.7, 43: 0.9})
+    fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "2"))
+    assert len(fake.calls) == 2
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="already holds"):
+        fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "2"))
+
+
+def test_one_seed_is_a_plain_run(tmp_path, fake_runs):
+    fake = fake_runs({42: 0.7})
+    model_args, data_args, training_args = seeds_args(tmp_path)
+    fine_tune_seeds(model_args, data_args, training_args)
+    assert fake.calls == [training_args] and fake.saved == [], "one run saves itself, in output_dir itself"
+
+
 def test_three_seeds_train_on_one_split_and_keep_the_best(tiny_bert, tmp_path, caplog):
     caplog.set_level("INFO")
     data = write_csv(tmp_path / "reviews.csv", english_reviews(160))
     out = tmp_path / "out"
     assert (
-        train.main([str(f) for f in ["--train_file", data, *quick_training_flags(tiny_bert, out), "--seeds", "3"]]) == 0
+        train.main(
+            [
+                str(f)
+                for f in [
+                    "--train_file",
+                    data,
+                    *quick_training_flags(tiny_bert, out),
+                    "--seeds",
+                    "3",
+                    "--metric_for_best_model",
+                    "loss",
+                ]
+            ]
+        )
+        == 0
     )
     facts = json.loads((out / "run_facts.json").read_text())
     seeds = facts["seeds"]
@@ -37,6 +190,8 @@ def test_three_seeds_train_on_one_split_and_keep_the_best(tiny_bert, tmp_path, c
     runs = {seed: json.loads((out / f"seed-{seed}" / "run_facts.json").read_text()) for seed in seeds["seeds"]}
     assert len({json.dumps(r["data"]["label_counts"]) for r in runs.values()}) == 1, "one split for every seed"
     assert {r["hyperparameters"]["seed"] for r in runs.values()} == {42, 43, 44}
+    losses = {seed: r["results"]["validation"]["metrics"]["loss"] for seed, r in runs.items()}
+    assert seeds["best_seed"] == min(losses, key=losses.get), "the lowest validation loss is best"
     best = runs[seeds["best_seed"]]
     assert facts["results"]["validation"]["metrics"] == best["results"]["validation"]["metrics"]
     assert (out / "model.safetensors").read_bytes() == (

@@ -362,6 +362,13 @@ class SentimentTrainingArguments(TrainingArguments):
             )
         sample_size(self.label_issue_sample)  # refused now, with the choices, rather than after training
         sample_size(self.evaluation_sample, "--evaluation_sample")
+        if self.metric_for_best_model is not None:  # the Trainer's name for it starts with eval_; ours does not
+            self.metric_for_best_model = self.metric_for_best_model.removeprefix("eval_")
+            if self.metric_for_best_model not in BEST_MODEL_METRICS:
+                raise UserError(
+                    f"--metric_for_best_model '{self.metric_for_best_model}' is not one of "
+                    f"{', '.join(BEST_MODEL_METRICS)} (the *_weighted ones for more than two labels)."
+                )
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise UserError(f"--class_weighting '{self.class_weighting}' is not one of {', '.join(CLASS_WEIGHTINGS)}.")
         self._apply_precision()
@@ -410,6 +417,16 @@ PRECISIONS = get_args(Precision)
 POOLER_CHOICES = get_args(Pooler)
 LABEL_ISSUE_MODES = get_args(LabelIssueMode)
 CLASS_WEIGHTINGS = get_args(ClassWeighting)
+BEST_MODEL_METRICS = (
+    "f1",
+    "accuracy",
+    "precision",
+    "recall",
+    "loss",
+    "f1_weighted",
+    "precision_weighted",
+    "recall_weighted",
+)
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs with bf16 matrix instructions
 
 

@@ -517,6 +517,7 @@ def evaluate_splits(
         probabilities_by_split[split] = probabilities
         if trainer.is_world_process_zero():
             results[split] = evaluation_report(texts, labels, probabilities, data.label_names, split, output_dir)
+            results[split]["metrics"]["loss"] = negative_log_likelihood(probabilities, labels)  # --seeds may pick by it
             if temperature:
                 results[split]["calibration"] = calibration_report(probabilities, labels, temperature)
                 title = f"Reliability ({split}, temperature {temperature:.2f})"

@@ -23,6 +23,7 @@ ATTENTION_BYTES = 9
 STATE_BYTES_PER_PARAMETER = 16  # fp32 weights, their gradients and AdamW's two moments
 USABLE_SHARE = 0.85  # of the available memory: evaluation, data and the allocator's slack need the rest
 GB = 1024**3
+CGROUP = Path("/sys/fs/cgroup")  # cgroup v2: a container's memory.max and memory.current
 
 
 def training_memory(config, parameters: int, batch: int, length: int) -> int | None:
@@ -36,14 +37,14 @@ def training_memory(config, parameters: int, batch: int, length: int) -> int | N
     return STATE_BYTES_PER_PARAMETER * parameters + layers * per_layer
 
 
-def available_memory() -> int:
+def available_memory(cgroup: Path = CGROUP) -> int:
     """Bytes this process may still use: the machine's available memory, within its cgroup's limit, shared by
     the processes of a distributed run on this machine."""
     available = psutil.virtual_memory().available
     try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        limit = (cgroup / "memory.max").read_text().strip()
         if limit != "max":
-            available = min(available, int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()))
+            available = min(available, int(limit) - int((cgroup / "memory.current").read_text()))
     except (OSError, ValueError):
         pass  # no cgroup v2 limit to honour
     return available // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))

@@ -24,6 +24,8 @@ def eval_results(facts: RunFacts) -> list[EvalResult]:
     results = []
     for split, report in facts.results.items():
         for metric, value in report.metrics.items():
+            if metric == "loss":  # kept for --seeds to choose by, not a score to list on the Hub
+                continue
             results.append(
                 EvalResult(
                     task_type="text-classification",

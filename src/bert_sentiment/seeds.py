@@ -37,7 +37,7 @@ def fine_tune_seeds(model_args, data_args, training_args, callbacks=(), data=Non
         if facts is None:
             return None
         runs[seed] = facts
-    summary = summarize(runs, training_args.metric_for_best_model)
+    summary = summarize(runs, training_args.metric_for_best_model, training_args.greater_is_better)
     facts = dataclasses.replace(runs[summary["best_seed"]], seeds=parse(Seeds, summary))
     if training_args.process_index == 0:
         _copy_run(output_dir / f"seed-{summary['best_seed']}", output_dir)
@@ -58,8 +58,9 @@ def _run_one_seed(model_args, data_args, training_args, seed: int, callbacks, da
     return fine_tune(model_args, data_args, args, callbacks, data)
 
 
-def summarize(runs: dict[int, RunFacts], best_metric: str) -> dict:
-    """Mean, sample std, min and max of every metric per split, each run's values, and the best seed."""
+def summarize(runs: dict[int, RunFacts], best_metric: str, greater_is_better: bool = True) -> dict:
+    """Mean, sample std, min and max of every metric per split, each run's values, and the best seed: the highest
+    validation `best_metric`, or the lowest where less is better (loss)."""
     splits = next(iter(runs.values())).results
     summary = {"count": len(runs), "seeds": list(runs), "metric_for_best_model": best_metric, "splits": {}}
     for split in splits:
@@ -75,7 +76,7 @@ def summarize(runs: dict[int, RunFacts], best_metric: str) -> dict:
                 "runs": dict(zip(map(str, runs), map(float, values))),
             }
     by_validation = {seed: facts.results["validation"].metrics[best_metric] for seed, facts in runs.items()}
-    summary["best_seed"] = max(by_validation, key=by_validation.get)
+    summary["best_seed"] = (max if greater_is_better else min)(by_validation, key=by_validation.get)
     return summary
 
 
