@@ -11,10 +11,14 @@ from transformers import TrainerCallback
 import train
 from bert_sentiment.arguments import parse_args
 from bert_sentiment.calibration import (
+    ECE_BINS,
+    calibration_report,
+    classifier_head,
     expected_calibration_error,
     fit_temperature,
     fold_temperature,
     negative_log_likelihood,
+    plot_reliability,
     uncalibrated,
 )
 from bert_sentiment.evaluation import softmax
@@ -61,10 +65,75 @@ def test_folding_divides_the_models_logits(tiny_bert):
         ["the film was great", "the plot was dull"], return_tensors="pt", padding=True
     )
     with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([0.7, -1.3]))  # a fresh head's bias is zero: folding must touch it
         before = model(**batch).logits
         assert fold_temperature(model, 2.5)
         after = model(**batch).logits
     torch.testing.assert_close(after, before / 2.5)
+
+
+def test_the_head_is_the_last_layer_giving_one_output_per_label_whatever_its_name():
+    from transformers import AutoModelForSequenceClassification, RobertaConfig
+
+    config = RobertaConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=3
+    )
+    model = AutoModelForSequenceClassification.from_config(config).eval()
+    assert classifier_head(model) is model.classifier.out_proj, "RoBERTa's head is a dense layer, then out_proj"
+    logits = model(input_ids=torch.tensor([[0, 5, 6, 2]])).logits.detach()
+    assert fold_temperature(model, 2.0)
+    torch.testing.assert_close(model(input_ids=torch.tensor([[0, 5, 6, 2]])).logits.detach(), logits / 2)
+    no_head = torch.nn.Sequential(torch.nn.Linear(4, 8))
+    no_head.config = config
+    assert classifier_head(no_head) is None and not fold_temperature(no_head, 2.0)
+
+
+def test_the_calibration_error_bins_by_confidence_with_each_edge_in_the_bin_below():
+    probabilities = np.array([[0.4, 0.6], [0.39, 0.61]])
+    labels = np.array([1, 0])  # the first right at 0.6, the second wrong at 0.61
+    assert expected_calibration_error(probabilities, labels, bins=5) == pytest.approx(0.5 * 0.4 + 0.5 * 0.61)
+    together = np.array([[0.35, 0.65], [0.39, 0.61]])  # both in (0.6, 0.8]: one bin, accuracy 0.5
+    assert expected_calibration_error(together, labels, bins=5) == pytest.approx(abs(0.5 - 0.63))
+    sure = np.array([[0.0, 1.0]] * 3)
+    assert expected_calibration_error(sure, np.array([1, 1, 1])) == 0.0, "a confidence of 1 falls in the last bin"
+    assert ECE_BINS == 15
+
+
+def test_a_label_given_no_probability_costs_a_large_but_finite_loss():
+    probabilities = np.array([[1.0, 0.0], [0.5, 0.5]])
+    assert negative_log_likelihood(probabilities, np.array([1, 0])) == pytest.approx((-np.log(1e-12) - np.log(0.5)) / 2)
+
+
+def test_the_report_gives_both_sides_of_the_scaling(tmp_path, monkeypatch):
+    from matplotlib import pyplot as plt
+
+    logits, labels = overconfident(count=2000)
+    temperature = fit_temperature(logits, labels)
+    after = softmax(logits / temperature)
+    report = calibration_report(after, labels, temperature)
+    before = softmax(logits)
+    assert report["ece_before"] == pytest.approx(expected_calibration_error(before, labels), abs=1e-9)
+    assert report["nll_before"] == pytest.approx(negative_log_likelihood(before, labels), abs=1e-9)
+    assert report["ece_after"] == expected_calibration_error(after, labels)
+    assert report["nll_after"] == negative_log_likelihood(after, labels)
+    drawn = {}
+    monkeypatch.setattr(plt, "close", lambda figure: drawn.setdefault("figure", figure))
+    plot_reliability(after, labels, temperature, "Reliability (validation, temperature 4.00)", tmp_path / "r.png")
+    assert (tmp_path / "r.png").stat().st_size > 1_000
+    axes = drawn["figure"].axes[0]
+    lines = {line.get_label(): line.get_data() for line in axes.get_lines()}
+    assert set(lines) == {
+        "perfectly calibrated",
+        f"before (ECE {report['ece_before']:.3f})",
+        f"after (ECE {report['ece_after']:.3f})",
+    }
+    gaps = {}
+    for name in ("before", "after"):
+        confidence, accuracy = lines[f"{name} (ECE {report[f'ece_{name}']:.3f})"]
+        assert len(confidence) <= ECE_BINS and np.all(np.diff(confidence) > 0), "one point per bin, in order"
+        gaps[name] = np.median(np.abs(np.asarray(accuracy) - np.asarray(confidence)))
+    assert gaps["after"] < gaps["before"] / 2, "after scaling, the points lie near the diagonal"
+    assert axes.get_title() == "Reliability (validation, temperature 4.00)"
 
 
 def noisy_reviews(count: int, flip: float, seed: int) -> list[tuple[str, str]]:

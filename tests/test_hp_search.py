@@ -1,8 +1,10 @@
 import json
+from pathlib import Path
 
 import pytest
 
 import train
+from bert_sentiment import hp_search
 from bert_sentiment.arguments import parse_args
 from bert_sentiment.errors import UserError
 from tests.conftest import english_reviews, quick_training_flags, write_csv
@@ -52,3 +54,101 @@ def test_on_a_machine_short_of_memory_every_trial_trains_its_batch_in_pieces(
     hyperparameters = json.loads((out / "run_facts.json").read_text())["hyperparameters"]
     assert hyperparameters["per_device_train_batch_size"] == 8
     assert hyperparameters["gradient_accumulation_steps"] == chosen // 8
+
+
+class FakeTrainer:
+    """The Trainer's search as our code drives it: an Optuna study whose trials score each suggestion by a metric
+    that grows with the learning rate, so the best trial is known."""
+
+    def __init__(self, args):
+        self.args = args
+
+    def hyperparameter_search(self, hp_space, compute_objective, n_trials, direction, backend, **study):
+        import optuna
+        from transformers.trainer_utils import BestRun
+
+        assert backend == "optuna"
+        sampler = study.pop("sampler")
+        created = optuna.create_study(direction=direction, sampler=sampler, **study)
+
+        def objective(trial):
+            values = hp_space(trial)
+            trial.set_user_attr("values", values)
+            score = values["learning_rate"] * 1000
+            return compute_objective({"eval_f1": score, "eval_loss": score, "eval_accuracy": 0.5})
+
+        created.optimize(objective, n_trials=n_trials)
+        best = created.best_trial
+        return BestRun(str(best.number), best.value, best.user_attrs["values"])
+
+
+def search(tmp_path, monkeypatch, *flags, fit_batch=None):
+    _, _, training_args = parse_args(
+        ["--train_file", "r.csv", "--output_dir", str(tmp_path), "--hp_search", "--hp_search_trials", "6", *flags]
+    )
+    built = []
+
+    def build_trainer(model, tokenizer, tokenized, args, model_init):
+        built.append(args)
+        return FakeTrainer(args), None
+
+    monkeypatch.setattr(hp_search, "build_trainer", build_trainer)
+    record = hp_search.search_hyperparameters("checkpoint", None, None, None, None, training_args, fit_batch)
+    return record, training_args, built[0]
+
+
+@pytest.mark.parametrize("metric, best_of", [("f1", max), ("loss", min)])
+def test_the_search_keeps_the_best_trial_in_the_metrics_own_direction(metric, best_of, tmp_path, monkeypatch, caplog):
+    caplog.set_level("INFO")
+    record, _, _ = search(tmp_path, monkeypatch, "--metric_for_best_model", metric)
+    values = {trial["number"]: trial["value"] for trial in record["trials"]}
+    assert len(values) == 6 and record["metric"] == f"eval_{metric}"
+    assert record["best"]["trial"] == best_of(values, key=values.get)
+    verb = "maximising" if metric == "f1" else "minimising"
+    assert f"Hyperparameter search: 6 trials, {verb} eval_{metric}." in caplog.text
+    assert json.loads((tmp_path / "hp_search.json").read_text()) == json.loads(json.dumps(record))
+
+
+def test_trials_train_without_checkpoints_in_their_own_folder_and_leave_the_runs_arguments_alone(tmp_path, monkeypatch):
+    _, training_args, trial_args = search(tmp_path, monkeypatch)
+    assert Path(trial_args.output_dir) == tmp_path / "hp_search" and trial_args.save_strategy == "no"
+    assert not trial_args.load_best_model_at_end and trial_args.early_stopping_patience == 0
+    assert Path(training_args.output_dir) == tmp_path and training_args.load_best_model_at_end
+    assert (tmp_path / "hp_search" / "optuna.db").is_file(), "the study is stored, so a resumed search goes on"
+
+
+def test_every_trial_keeps_the_users_own_gradient_accumulation(tmp_path, monkeypatch):
+    record, _, _ = search(tmp_path, monkeypatch, "--gradient_accumulation_steps", "4")
+    chosen = record["best"]["params"]
+    assert chosen["gradient_accumulation_steps"] == 4 and chosen["per_device_train_batch_size"] in (16, 32)
+
+
+def test_a_machine_short_of_memory_gives_each_trial_its_batch_in_pieces(tmp_path, monkeypatch):
+    record, _, _ = search(tmp_path, monkeypatch, fit_batch=lambda batch: (8, batch // 8 * 3))
+    best = record["best"]["params"]
+    assert best["per_device_train_batch_size"] == 8 and best["gradient_accumulation_steps"] in (6, 12)
+
+
+def test_every_value_a_trial_draws_lies_in_the_documented_space():
+    import optuna
+
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(40):
+        values = hp_search.optuna_space(study.ask(), lambda batch: (batch, 1))
+        assert 1e-5 <= values["learning_rate"] <= 1e-4 and values["per_device_train_batch_size"] in (16, 32)
+        assert values["num_train_epochs"] in (2, 3, 4) and isinstance(values["num_train_epochs"], int)
+        assert 0 <= values["warmup_steps"] <= 0.2 and 0 <= values["weight_decay"] <= 0.1
+
+
+def test_a_resumed_run_reuses_the_finished_search_and_a_new_one_searches_again(tmp_path, caplog):
+    caplog.set_level("INFO")
+    record = {"best": {"params": {"learning_rate": 3e-5, "num_train_epochs": 3}}}
+    (tmp_path / "hp_search.json").write_text(json.dumps(record))
+    resumed = parse_args(["--train_file", "r.csv", "--output_dir", str(tmp_path), "--hp_search", "--resume"])[2]
+    assert hp_search.reuse_earlier_search(resumed) == record
+    assert "Chosen by the search: learning_rate=3e-05, num_train_epochs=3" in caplog.text
+    fresh = parse_args(["--train_file", "r.csv", "--output_dir", str(tmp_path), "--hp_search"])[2]
+    assert hp_search.reuse_earlier_search(fresh) is None
+    (tmp_path / "hp_search.json").unlink()
+    assert hp_search.reuse_earlier_search(resumed) is None

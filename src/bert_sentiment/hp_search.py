@@ -27,11 +27,11 @@ SEARCH_SPACE = {
 }
 
 
-def optuna_space(trial, fit_batch=None) -> dict:
-    """A trial's values. `fit_batch(batch)` gives (texts at a time, gradient accumulation steps) for a batch that
-    must fit this machine's memory: the trial trains the same texts per optimizer step, in smaller pieces."""
+def optuna_space(trial, fit_batch) -> dict:
+    """A trial's values. `fit_batch(batch)` gives (texts at a time, gradient accumulation steps) for a batch: on a
+    machine short of memory, the same texts per optimizer step in smaller pieces."""
     batch = trial.suggest_categorical("per_device_train_batch_size", [16, 32])
-    at_a_time, accumulation = fit_batch(batch) if fit_batch else (batch, 1)
+    at_a_time, accumulation = fit_batch(batch)
     return {
         "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-4, log=True),
         "per_device_train_batch_size": at_a_time,
@@ -46,8 +46,15 @@ def search_hyperparameters(
     checkpoint: str, config, model_args, tokenizer, tokenized, training_args, fit_batch=None
 ) -> dict:
     """Run the search and return its record, the chosen values in record["best"]["params"]. `fit_batch`: see
-    optuna_space (bert_sentiment.memory.trial_batch_fit makes one)."""
+    optuna_space (bert_sentiment.memory.trial_batch_fit makes one); without one, a trial trains its whole batch at
+    a time with the run's own --gradient_accumulation_steps."""
     import optuna
+
+    if fit_batch is None:
+        accumulation = training_args.gradient_accumulation_steps
+
+        def fit_batch(batch: int) -> tuple[int, int]:
+            return batch, accumulation
 
     search_dir = Path(training_args.output_dir) / "hp_search"
     search_dir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +66,12 @@ def search_hyperparameters(
     )
     metric = f"eval_{training_args.metric_for_best_model}"
     storage, name = f"sqlite:///{search_dir / 'optuna.db'}", "sentiment"
-    logger.info("Hyperparameter search: %d trials, maximising %s.", training_args.hp_search_trials, metric)
+    logger.info(
+        "Hyperparameter search: %d trials, %s %s.",
+        training_args.hp_search_trials,
+        "maximising" if training_args.greater_is_better else "minimising",
+        metric,
+    )
     best = trainer.hyperparameter_search(
         hp_space=lambda trial: optuna_space(trial, fit_batch),
         compute_objective=lambda metrics: metrics[metric],
