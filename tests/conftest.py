@@ -1,6 +1,7 @@
 """Shared fixtures: toy sentiment data in English and Chinese, and a tiny BERT trained on neither."""
 
 import csv
+import inspect
 import os
 import random
 import tempfile
@@ -24,8 +25,27 @@ ZH_NEGATIVE = ["很差", "失望", "讨厌", "难吃", "肮脏", "糟糕", "冷�
 ZH_NOUNS = ["酒店", "服务", "房间", "菜品", "外卖", "环境", "前台", "早餐"]
 
 
+TRAINING_FIXTURES = {"trained_run", "trained_pooler", "minilm_sst2"}  # and every fixture built on them
+TRAINING_CALLS = ("train.main(", "fine_tune(", "api.train(")
+
+
+def trains(item) -> bool:
+    """Whether a test trains a model: through a fixture that does, or by calling the training itself."""
+    if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    try:
+        source = inspect.getsource(item.function)
+    except (AttributeError, OSError, TypeError):
+        return False
+    return any(call in source for call in TRAINING_CALLS)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `shared` need ../shared (real models and data); skip them cleanly without it."""
+    """Tests that train a model are marked `trains` (mutation runs leave them out: each mutant would retrain).
+    Tests marked `shared` need ../shared (real models and data); skip them cleanly without it."""
+    for item in items:
+        if trains(item):
+            item.add_marker(pytest.mark.trains)
     if SHARED.is_dir():
         return
     skip = pytest.mark.skip(reason=f"needs {SHARED} (real encoder and datasets), absent here")
@@ -100,6 +120,33 @@ def build_tiny_bert(directory: Path, texts: list[str]) -> Path:
 def tiny_bert(tmp_path_factory) -> Path:
     texts = [text for text, _ in english_reviews(400) + chinese_reviews(400)]
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), texts)
+
+
+@pytest.fixture(scope="session")
+def untrained_classifier(tiny_bert, tmp_path_factory) -> Path:
+    """The tiny BERT with a random sentiment head, saved as a run saves its model: the engine and the app read it
+    in seconds, with no training. Its head is scaled up so that its probabilities differ from text to text."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    directory = tmp_path_factory.mktemp("untrained-classifier")
+    labels = {0: "negative", 1: "positive"}
+    torch.manual_seed(1)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert, num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()}
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    texts = [text for text, _ in english_reviews(64, seed=3)]
+    with torch.no_grad():  # a head spreading these texts' logits around 0, so that answers go either way
+        pooled = model.eval().bert(**tokenizer(texts, padding=True, return_tensors="pt")).pooler_output
+        centre = pooled.mean(dim=0)
+        direction = torch.linalg.svd(pooled - centre, full_matrices=False).Vh[0]  # where these texts differ most
+        weight = torch.stack([-direction, direction]) / ((pooled - centre) @ direction).std()
+        model.classifier.weight.copy_(weight)
+        model.classifier.bias.copy_(-weight @ centre)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
 
 
 @pytest.fixture
