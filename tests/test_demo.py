@@ -3,12 +3,16 @@
 import pytest
 
 from bert_sentiment.demo import (
+    DEFAULT_EXAMPLES,
     MAX_BATCH_CHARACTERS,
     MAX_BATCH_ROWS,
+    ModelFacts,
     batch_refusal,
+    model_facts,
     predictions_table,
     read_batch,
     table_headers,
+    write_csv,
 )
 from bert_sentiment.errors import UserError
 from bert_sentiment.inference import Prediction
@@ -66,3 +70,97 @@ def test_each_row_of_the_table_is_that_texts_answer_with_every_probability_in_la
     assert rows[0] == ["good good…", "positive", 0.7, 0.1, 0.2, 0.7, False]
     assert rows[1] == ["meh", "not sure", 0.5, 0.5, 0.3, 0.2, True]
     assert predictions_table(["good " * 100], predictions[:1], labels)[0][0] == "good " * 100, "the CSV: whole texts"
+
+
+def test_a_text_exactly_as_long_as_shown_is_whole_and_a_longer_one_ends_in_an_ellipsis_at_that_length():
+    labels = ["negative", "positive"]
+    answer = [Prediction({"negative": 0.4, "positive": 0.6}, truncated=False)]
+    assert predictions_table(["abcdefghij"], answer, labels, shown_characters=10)[0][0] == "abcdefghij"
+    cut = predictions_table(["abcdefghijk"], answer, labels, shown_characters=10)[0][0]
+    assert cut == "abcdefghi…" and len(cut) == 10
+
+
+def test_the_csv_of_a_batch_holds_the_headers_and_every_row_as_shown(tmp_path):
+    import csv
+
+    labels = ["negative", "positive"]
+    rows = predictions_table(
+        ['a, quoted "text"\nover lines'], [Prediction({"negative": 0.25, "positive": 0.75}, False)], labels
+    )
+    path = write_csv(rows, table_headers(labels), tmp_path / "out.csv")
+    with open(path, encoding="utf-8", newline="") as handle:
+        assert list(csv.reader(handle)) == [
+            table_headers(labels),
+            ['a, quoted "text"\nover lines', "positive", "0.75", "0.25", "0.75", "False"],
+        ]
+
+
+def card_folder(folder, **data):
+    from huggingface_hub import ModelCard, ModelCardData
+
+    folder.mkdir(exist_ok=True)
+    ModelCard.from_template(ModelCardData(**data), template_str="---\n{{ card_data }}\n---\n# A model\n").save(
+        folder / "README.md"
+    )
+    return folder
+
+
+def test_the_about_panel_and_the_examples_come_from_the_models_card(tmp_path):
+    from huggingface_hub import EvalResult
+
+    scores = [
+        EvalResult(task_type="text-classification", dataset_type="sst2", dataset_name="SST-2", metric_type=name,
+                   metric_name=name, metric_value=value, dataset_split="test")
+        for name, value in (("accuracy", 0.91234), ("f1", 0.9), ("precision", 0.95))
+    ]  # fmt: skip
+    folder = card_folder(
+        tmp_path / "run",
+        base_model="bert-base-uncased",
+        datasets=["glue"],
+        widget=[{"text": "A fine film."}, {"text": "Dull."}],
+        eval_results=scores,
+        model_name="run",
+    )
+    facts = model_facts(str(folder), ["negative", "positive"])
+    assert facts.examples == ["A fine film.", "Dull."]
+    assert facts.about == "  \n".join(
+        [
+            f"**Model**: `{folder}`",
+            "**Labels**: negative, positive",
+            "**Base model**: bert-base-uncased",
+            "**Data**: glue",
+            "**Results**: accuracy 0.9123 (test); f1 0.9000 (test)",
+        ]
+    )
+
+
+def test_a_card_without_examples_or_scores_gets_examples_in_its_language(tmp_path):
+    folder = card_folder(tmp_path / "zh", language=["zh"])
+    facts = model_facts(str(folder), ["negative", "positive"])
+    assert facts.examples == DEFAULT_EXAMPLES["zh"]
+    assert facts.about == f"**Model**: `{folder}`  \n**Labels**: negative, positive"
+
+
+def test_a_run_folder_without_a_card_shows_its_facts_and_a_folder_with_neither_the_defaults(tmp_path):
+    from tests.conftest import facts_literal
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    facts = facts_literal()
+    facts.save(folder)
+    shown = model_facts(str(folder), facts.label_names)
+    assert shown.examples == list(facts.label_examples().values()) and shown.examples
+    assert shown.about == "  \n".join(
+        [
+            "**Base model**: /models/tiny-bert",
+            "**Labels**: negative, positive",
+            "**validation**: accuracy 0.8750, F1 0.8696",
+            "**test**: accuracy 0.7750, F1 0.7619",
+        ]
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert model_facts(str(empty), ["负面", "正面"]) == ModelFacts(
+        DEFAULT_EXAMPLES["zh"], f"Model: `{empty}`; labels: 负面, 正面."
+    ), "Chinese labels: Chinese examples"
+    assert model_facts(str(empty), ["negative", "positive"]).examples == DEFAULT_EXAMPLES["en"]
