@@ -3,6 +3,7 @@
 import ast
 import random
 
+import numpy as np
 import pytest
 
 from bert_sentiment.errors import UserError
@@ -190,3 +191,159 @@ def test_the_explanation_is_an_mcp_tool(served):
     pieces, note = ast.literal_eval(result.content[0].text)
     assert "".join(piece["token"] for piece in pieces) == "the acting was superb and delightful"
     assert note.startswith("**positive**")
+
+
+class Stub:
+    """What explain() asks of a model when a forward function runs its passes: eval() and the label names."""
+
+    config = type("Config", (), {"id2label": {0: "negative", 1: "positive"}})()
+
+    def eval(self):
+        return self
+
+
+def known_forward(tokenizer, effects: dict[str, float]):
+    """p(positive) = 0.5 + the effect of each word of `effects` whose WordPieces are all in the text: an occlusion
+    of a word must score exactly its effect, however many pieces the tokenizer cut it into."""
+    pieces = {word: tokenizer(word, add_special_tokens=False)["input_ids"] for word in effects}
+
+    def forward(rows):
+        probabilities = []
+        for row in rows:
+            positive = 0.5 + sum(
+                effect for word, effect in effects.items() if all(piece in row for piece in pieces[word])
+            )
+            probabilities.append([1 - positive, positive])
+        return np.array(probabilities)
+
+    return forward, pieces
+
+
+def test_occlusion_scores_a_word_by_its_effect_whatever_its_number_of_pieces(tiny_bert):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    forward, pieces = known_forward(tokenizer, {"unbelievable": 0.3, "dull": -0.2})
+    assert len(pieces["unbelievable"]) > 1 and len(pieces["dull"]) == 1
+    explanation = explain(Stub(), tokenizer, "the unbelievable film was dull", forward=forward)
+    assert explanation.label == "positive" and explanation.probability == pytest.approx(0.6)
+    assert [word for word, _ in explanation.words] == ["the", "unbelievable", "film", "was", "dull"]
+    assert [score for _, score in explanation.words] == pytest.approx([0, 0.3, 0, 0, -0.2])
+    assert explanation.top() == [("unbelievable", pytest.approx(0.3))]
+    assert explanation.against() == [("dull", pytest.approx(-0.2))]
+
+
+def test_a_long_text_is_occluded_in_runs_that_share_their_drop(tiny_bert):
+    from transformers import AutoTokenizer
+
+    from bert_sentiment.explain import MAX_OCCLUDED
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    forward, _ = known_forward(tokenizer, {"dull": -0.3})
+    words = ["film"] * 40 + ["dull"] + ["film"] * 29  # 70 words: runs of 3
+    explanation = explain(Stub(), tokenizer, " ".join(words), forward=forward)
+    assert explanation.run_length == 3 == -(-70 // MAX_OCCLUDED)
+    scores = [score for _, score in explanation.words]
+    assert explanation.label == "negative" and explanation.probability == pytest.approx(0.8)
+    assert scores[39:42] == pytest.approx([0.1] * 3) and sum(scores) == pytest.approx(0.3), (
+        "dull's run (words 39-41) shares dull's push toward negative; no other run moves the answer"
+    )
+
+
+def test_a_text_past_the_limit_is_explained_on_its_start_and_says_so(tiny_bert):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    forward, _ = known_forward(tokenizer, {})
+    exactly = " ".join(["film"] * 8)  # 8 tokens and [CLS], [SEP]
+    whole = explain(Stub(), tokenizer, exactly, forward=forward, max_tokens=10)
+    assert not whole.truncated and whole.text == exactly and len(whole.words) == 8
+    cut = explain(Stub(), tokenizer, exactly + " plot", forward=forward, max_tokens=10)
+    assert cut.truncated and cut.text == exactly and len(cut.words) == 8
+
+
+def test_the_highlighted_text_is_the_whole_text_with_scores_scaled_to_the_strongest():
+    from bert_sentiment.explain import Explanation
+
+    text = "  great, but dull  "
+    explanation = Explanation(
+        text=text,
+        label="positive",
+        probability=0.7,
+        words=[("great,", 0.4), ("but", 0.0), ("dull", -0.2)],
+        spans=[(2, 8), (9, 12), (13, 17)],
+        method="occlusion",
+        truncated=False,
+    )
+    pieces = explanation.highlighted()
+    assert "".join(piece for piece, _ in pieces) == text
+    assert pieces == [
+        ("  ", None),
+        ("great,", 1.0),
+        (" ", None),
+        ("but", 0.0),
+        (" ", None),
+        ("dull", -0.5),
+        ("  ", None),
+    ]
+    assert repr(explanation) == "Explanation('positive' 0.700, toward it: 'great,' +0.400)"
+    html = explanation._repr_html_()
+    assert html.startswith("<p><b>positive</b> (0.700): ")
+    assert '<span style="background:rgba(34,139,34,1.00)" title="+1.000">great,</span>' in html
+    assert '<span style="background:rgba(220,20,60,0.50)" title="-0.500">dull</span>' in html
+    silent = Explanation(text="ok", label="negative", probability=0.5, words=[("ok", 0.0)], spans=[(0, 2)],
+                         method="occlusion", truncated=False)  # fmt: skip
+    assert silent.highlighted() == [("ok", 0.0)] and silent.top() == [] and silent.against() == []
+    escaped = Explanation(text="<b>", label="a&b", probability=0.5, words=[("<b>", 0.1)], spans=[(0, 3)],
+                          method="occlusion", truncated=False)._repr_html_()  # fmt: skip
+    assert "<b>a&amp;b</b>" in escaped and "&lt;b&gt;</span>" in escaped
+
+
+def test_top_and_against_take_the_strongest_k_in_order():
+    from bert_sentiment.explain import Explanation
+
+    words = [("a", 0.1), ("b", 0.5), ("c", -0.4), ("d", 0.3), ("e", -0.1), ("f", 0.2)]
+    explanation = Explanation("a b c d e f", "positive", 0.9, words, [], "occlusion", False)
+    assert explanation.top(2) == [("b", 0.5), ("d", 0.3)] and len(explanation.top()) == 3
+    assert explanation.against(5) == [("c", -0.4), ("e", -0.1)]
+
+
+def test_refusals_name_the_fix(tiny_bert):
+    from transformers import AutoTokenizer
+
+    fast = AutoTokenizer.from_pretrained(tiny_bert)
+    with pytest.raises(UserError) as refused:
+        explain(Stub(), fast, "a film", method="shap")
+    assert (
+        str(refused.value)
+        == "Unknown explanation method 'shap': use one of occlusion, integrated_gradients, gradient_x_input."
+    )
+    with pytest.raises(UserError) as refused:
+        explain(Stub(), type("PythonTokenizer", (), {"is_fast": False})(), "a film")
+    assert str(refused.value) == (
+        "Explanations need a fast tokenizer (character offsets): load it with AutoTokenizer(use_fast=True)."
+    )
+    for empty in ("", "  \n"):
+        with pytest.raises(UserError) as refused:
+            explain(Stub(), fast, empty)
+        assert str(refused.value) == "There is no text to explain: type or paste one."
+
+
+def test_integrated_gradients_share_out_the_change_from_an_empty_text(untrained_classifier):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).eval()
+    tokenizer = AutoTokenizer.from_pretrained(untrained_classifier)
+    text = "the unbelievable film was dull"
+    explanation = explain(model, tokenizer, text, "integrated_gradients")
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    empty = ids.clone()
+    empty[0, 1:-1] = model.config.pad_token_id
+    with torch.no_grad():
+        target = model.config.label2id[explanation.label]
+        full, baseline = (torch.softmax(model(input_ids=x, attention_mask=torch.ones_like(x)).logits, -1)[0, target]
+                          for x in (ids, empty))  # fmt: skip
+    assert sum(score for _, score in explanation.words) == pytest.approx(float(full - baseline), abs=0.05), (
+        "integrated gradients sum to the change from the all-[PAD] text (within the error of 16 steps)"
+    )
