@@ -361,3 +361,137 @@ def test_a_text_of_exactly_the_limit_is_admitted_and_one_character_more_is_refus
         f"This text has {MAX_CHARACTERS + 1:,} characters; the app reads at most {MAX_CHARACTERS:,}"
     )
     assert text_refusal([None]) is None and text_refusal([]) is None
+
+
+# The endpoints as functions, on the tiny BERT with a random head: what each visitor gets back, with no training.
+
+
+@pytest.fixture(scope="module")
+def engine(untrained_classifier):
+    from bert_sentiment.inference import load
+
+    return load(str(untrained_classifier), engine="torch")
+
+
+def test_each_visitor_in_a_shared_pass_gets_their_own_answer_and_empty_ones_a_prompt(engine):
+    from bert_sentiment.app import classify_many_at_once
+
+    texts = ["the acting was superb 1", "", "the plot was horrible and dull 2", "  \x00 ", "dull", "the film " * 90]
+    answers = classify_many_at_once(engine, texts)
+    assert len(answers) == len(texts)
+    for text, (scores, note) in zip(texts, answers):
+        if not text.strip(" \x00"):
+            assert (scores, note) == ({}, "Type or paste a text to classify.")
+            continue
+        alone = engine(text)
+        assert scores == pytest.approx(alone.scores, abs=1e-4), "each visitor's own answer, not a neighbour's"
+        assert note == (
+            ""
+            if not alone.truncated
+            else "This text is longer than 128 tokens: only its beginning was read, as in the model's evaluation."
+        )
+    assert answers[-1][1].startswith("This text is longer than 128 tokens")
+    assert classify_many_at_once(engine, ["", " "]) == [({}, "Type or paste a text to classify.")] * 2
+
+
+def test_not_sure_says_the_label_its_probability_and_the_threshold(engine, monkeypatch):
+    from bert_sentiment.app import classify_many_at_once
+
+    texts = sorted(["the acting was superb 1", "the plot was horrible and dull 2"], key=lambda text: engine(text).score)
+    low, high = engine(texts)
+    monkeypatch.setattr(engine, "abstain_threshold", (low.score + high.score) / 2)
+    (shown, note), sure = classify_many_at_once(engine, texts)
+    assert shown == {"label": "not sure", "confidences": pytest.approx(low.scores)}
+    assert note == (
+        f"Not sure: the most likely label, {low.label}, has probability {low.score:.1%}, under "
+        f"{engine.abstain_threshold:.1%}."
+    )
+    assert sure == (pytest.approx(high.scores), "")
+    monkeypatch.setattr(engine.model.config, "abstain_precision", 0.95, raising=False)
+    assert classify_many_at_once(engine, texts[:1])[0][1] == note[:-1] + (
+        ", the confidence at which its answers were right 95% of the time on validation."
+    )
+
+
+def test_a_cut_text_says_which_part_was_read(engine, monkeypatch):
+    from bert_sentiment.app import truncation_note
+    from bert_sentiment.inference import Prediction
+
+    cut, whole = (
+        Prediction({"negative": 0.5, "positive": 0.5}, True),
+        Prediction({"negative": 0.5, "positive": 0.5}, False),
+    )
+    assert truncation_note(engine, whole) == ""
+    assert truncation_note(engine, cut) == (
+        "This text is longer than 128 tokens: only its beginning was read, as in the model's evaluation."
+    )
+    monkeypatch.setattr(engine, "long_text", "head_tail")
+    assert truncation_note(engine, cut) == (
+        "This text is longer than 128 tokens: its beginning and end were read, as in the model's evaluation."
+    )
+
+
+def test_the_batch_endpoint_returns_the_table_the_whole_csv_and_a_count(engine, tmp_path):
+    from bert_sentiment.app import SHOWN_CHARACTERS, Outbox, classify_batch
+
+    long_text = "the film " * 200
+    told = []
+    rows, download, note = classify_batch(
+        engine, f"great\n\n{long_text}\ndull\n", None, lambda share, desc: told.append((share, desc)), Outbox()
+    )
+    assert [row[0] for row in rows] == ["great", long_text.strip()[: SHOWN_CHARACTERS - 1] + "…", "dull"]
+    assert note == "3 texts classified. 1 were longer than 128 tokens and were cut."
+    with open(download, encoding="utf-8", newline="") as handle:
+        saved = list(csv.reader(handle))
+    assert saved[2][0] == long_text.strip(), "the CSV holds each text whole"
+    assert [row[1] for row in saved[1:]] == [row[1] for row in rows]
+    assert told and told[-1] == (1.0, "3/3")
+    assert classify_batch(engine, "\n \n", None, lambda *a: None, Outbox()) == (
+        [],
+        None,
+        "Paste one text per line, or upload a .txt or .csv file.",
+    )
+
+
+def test_an_oversized_batch_is_refused_as_a_page_error_with_the_way_out(engine):
+    import gradio as gr
+
+    from bert_sentiment.app import Outbox, classify_batch
+    from bert_sentiment.demo import MAX_BATCH_ROWS
+
+    with pytest.raises(gr.Error) as refused:
+        classify_batch(engine, "x\n" * (MAX_BATCH_ROWS + 1), None, lambda *a: None, Outbox())
+    assert "5,001 texts is more than the 5,000 one request may hold" in str(refused.value)
+    assert "bert-sentiment predict" in str(refused.value)
+
+
+def test_the_explanation_note_names_the_label_the_words_and_the_method(engine):
+    from bert_sentiment.app import explanation_endpoint
+
+    explain_sentiment = explanation_endpoint(engine)
+    assert explain_sentiment("  ") == ([], "Type or paste a text to explain.")
+    pieces, note = explain_sentiment("the unbelievable film was dull")
+    expected = engine.explain("the unbelievable film was dull")
+    assert pieces == expected.highlighted()
+    toward = ", ".join(f"**{word}**" for word, _ in expected.top(3)) or "none"
+    against = ", ".join(f"**{word}**" for word, _ in expected.against(3)) or "none"
+    assert note == (
+        f"**{expected.label}** ({expected.probability:.1%}). Words that pushed toward it (red): {toward}; against "
+        f"it (purple): {against}. Method: how much the label's probability falls when the word is deleted."
+    )
+    _, long_note = explain_sentiment("the film was dull " * 60)
+    long = engine.explain("the film was dull " * 60)
+    assert long_note.endswith(
+        f" This text is long: runs of {long.run_length} neighbouring words were scored together. Only its first "
+        f"{len(long.words)} words were explained."
+    )
+
+
+def test_the_limits_are_said_with_the_command_for_bigger_jobs():
+    from bert_sentiment.app import limits_text
+
+    assert limits_text("alice/sst2-bert") == (
+        "Limits: 20,000 characters per text; a batch request holds at most 5,000 texts and 1,000,000 characters, an "
+        "uploaded file at most 4MB; each visitor may have 4 requests waiting or running. Bigger jobs run on your own "
+        "machine: `bert-sentiment predict --model alice/sst2-bert --input reviews.csv --output predictions.csv`."
+    )
