@@ -26,7 +26,7 @@ ZH_NOUNS = ["酒店", "服务", "房间", "菜品", "外卖", "环境", "前台"
 
 
 TRAINING_FIXTURES = {"trained_run", "trained_pooler", "minilm_sst2"}  # and every fixture built on them
-TRAINING_CALLS = ("train(", "train.main(", "fine_tune(", "\"train.py\"")
+TRAINING_CALLS = ("train(", "train.main(", "fine_tune(", '"train.py"')
 
 
 def trains(item) -> bool:

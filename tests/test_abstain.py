@@ -103,6 +103,28 @@ def test_a_validation_split_under_the_minimum_answers_all_of_its_texts_or_none()
     }
 
 
+def test_a_precision_exactly_at_the_target_reaches_it():
+    probabilities, labels = two_class([0.99, 0.97, 0.95, 0.9, 0.7, 0.6], [True, True, True, True, False, False])
+    assert threshold_for(probabilities, labels, 4 / 6)["threshold"] == 0.6
+
+
+def test_out_of_reach_reports_the_best_precision_among_the_cuts_answering_enough():
+    confidence = [0.99] * 40 + [0.9] * 60
+    correct = [True] * 30 + [False] * 10 + [True] * 60  # 0.75 at the first cut, 0.90 at the second
+    probabilities, labels = two_class(confidence, correct)
+    assert threshold_for(probabilities, labels, 0.95) == {
+        "threshold": None,
+        "precision": 0.9,
+        "coverage": 1.0,
+        "answered": 100,
+    }
+
+
+def test_one_text_answered_is_all_of_one():
+    probabilities, labels = two_class([0.9], [True])
+    assert at_threshold(probabilities, labels, 0.5) == {"precision": 1.0, "coverage": 1.0, "answered": 1}
+
+
 def test_a_threshold_above_every_confidence_answers_nothing_and_says_so():
     probabilities, labels = two_class([0.9, 0.8, 0.7], [True, False, True])
     figures = at_threshold(probabilities, labels, 0.95)
@@ -117,6 +139,7 @@ def test_every_line_the_log_shows_reads_in_full():
     alone = abstention_report({"validation": probabilities}, {"validation": labels}, 0.9)
     entry = alone["targets"]["0.9"]
     assert alone["reported_on"] is None and set(entry) == {"validation", "threshold"}
+    assert alone["chosen_on"] == "validation" and alone["target"] == 0.9
     assert describe(alone) == (
         f"'Not sure' below confidence {entry['threshold']:.4f}: on validation, where it was chosen, the answers reach "
         f"precision {entry['validation']['precision']:.3f} at coverage {entry['validation']['coverage']:.1%}."
@@ -164,16 +187,33 @@ def test_the_precision_coverage_picture_is_drawn_for_each_split_with_the_thresho
         report,
         tmp_path / "pc.png",
     )
-    assert (tmp_path / "pc.png").stat().st_size > 1_000
+    from PIL import Image
+
+    assert Image.open(tmp_path / "pc.png").size == (605, 440), "5.5 by 4 inches at 110 dots per inch"
     axes = drawn["figure"].axes[0]
+    assert axes.get_title() == "Precision against coverage" and axes.get_xlim() == (0, 1.02)
+    assert axes.get_xlabel() == "coverage (share of texts answered, most confident first)"
+    assert axes.get_ylabel() == "precision of the answers"
+    assert axes.get_legend()._loc == 3, "the legend sits lower left, away from the curves' start"
     lines = {line.get_label(): line for line in axes.get_lines()}
-    assert {"validation", "test", "target precision 0.9"} <= set(lines)
+    assert [line.get_label() for line in axes.get_lines()] == ["validation", "test", "target precision 0.9"]
     coverage, precision = lines["test"].get_data()
-    assert len(coverage) <= CURVE_POINTS and coverage.max() == 1.0 and precision[-1] == pytest.approx(labels.mean())
+    assert len(coverage) == CURVE_POINTS, "a long curve is thinned to CURVE_POINTS points"
+    assert coverage[0] == 1 / 1_000 and coverage[-1] == 1.0, "from the most confident text to every text"
+    assert precision[-1] == pytest.approx(labels.mean())
+    target = lines["target precision 0.9"]
+    assert target.get_ydata() == [0.9, 0.9] and target.get_linestyle() == "--"
     point = axes.collections[0]
     chosen = report["targets"]["0.9"]["test"]
     assert point.get_offsets().tolist() == [[chosen["coverage"], chosen["precision"]]]
     assert point.get_label() == f"'not sure' below {report['threshold']:.3f} (test)"
+    drawn.clear()
+    alone = abstention_report({"validation": probabilities[:50]}, {"validation": labels[:50]}, 0.5)
+    plot_precision_coverage({"validation": probabilities[:50]}, {"validation": labels[:50]}, alone, tmp_path / "v.png")
+    axes = drawn["figure"].axes[0]
+    assert [line.get_label() for line in axes.get_lines()] == ["validation", "target precision 0.5"]
+    assert len(axes.get_lines()[0].get_xdata()) == len(np.unique(confidence[:50])), "a short curve keeps every cut"
+    assert axes.collections[0].get_label() == f"'not sure' below {alone['threshold']:.3f} (validation)"
 
 
 @pytest.mark.parametrize("value", ["0", "1", "1.5", "-0.2"])

@@ -66,10 +66,34 @@ def test_a_layout_the_estimate_cannot_read_trains_as_asked(monkeypatch):
     assert memory.fit_batch_to_memory(32, 2, object(), 1000, 512) == (32, 2, None)
 
 
-def test_distilbert_names_its_layout_differently_and_is_estimated_the_same():
-    distil = AutoConfig.for_model("distilbert", dim=768, n_heads=12, n_layers=12)
+def test_a_layout_named_the_distilbert_way_is_estimated_the_same():
+    from types import SimpleNamespace
+
+    distil = SimpleNamespace(dim=768, n_heads=12, n_layers=12)  # a config without transformers' name mapping
     bert = AutoConfig.for_model("bert", **BERT_BASE)
     assert memory.training_memory(distil, 1000, 4, 128) == memory.training_memory(bert, 1000, 4, 128)
+    for missing in ("dim", "n_heads", "n_layers"):
+        partial = SimpleNamespace(**{k: v for k, v in vars(distil).items() if k != missing})
+        assert memory.training_memory(partial, 1000, 4, 128) is None, f"without {missing}: no guess"
+
+
+def test_a_batch_that_fits_only_one_text_at_a_time_trains_one_at_a_time(monkeypatch):
+    assert fit(needed_gb(1), monkeypatch)[1:] == (1, 32)
+
+
+def test_an_odd_divisor_is_found_when_it_is_the_largest_that_fits(monkeypatch):
+    assert fit(needed_gb(3), monkeypatch, batch=12)[1:] == (3, 4)
+
+
+def test_a_short_text_limit_suggests_no_less_than_8_tokens(monkeypatch):
+    monkeypatch.setattr(memory, "available_memory", lambda: 1)
+    with pytest.raises(UserError, match=r"lower --max_seq_length \(e.g. 8\)"):
+        memory.fit_batch_to_memory(32, 1, AutoConfig.for_model("bert", **BERT_BASE), 109_500_000, 10)
+
+
+def test_a_checkpoints_own_batch_is_refitted_when_memory_is_short_now(monkeypatch, tmp_path):
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"train_batch_size": 32}))
+    assert fit(needed_gb(16), monkeypatch, resume_from=str(tmp_path))[1:] == (16, 2)
 
 
 def test_the_cgroup_limit_and_the_processes_on_this_machine_share_the_memory(tmp_path, monkeypatch):
@@ -81,8 +105,9 @@ def test_the_cgroup_limit_and_the_processes_on_this_machine_share_the_memory(tmp
     (tmp_path / "memory.max").write_text(f"{16 * memory.GB}\n")
     (tmp_path / "memory.current").write_text(f"{4 * memory.GB}\n")
     assert memory.available_memory(tmp_path) == 12 * memory.GB, "the container's limit less what it uses"
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
-    assert memory.available_memory(tmp_path) == 3 * memory.GB, "four processes on this machine share it"
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "5")
+    shared = memory.available_memory(tmp_path)
+    assert shared == 12 * memory.GB // 5 and isinstance(shared, int), "five processes on this machine share it"
 
 
 def test_a_batch_that_would_not_fit_is_split_with_the_same_texts_per_step(monkeypatch):
@@ -96,7 +121,11 @@ def test_a_batch_that_would_not_fit_is_split_with_the_same_texts_per_step(monkey
 def test_a_resumed_run_goes_on_with_the_checkpoints_batch(monkeypatch, tmp_path):
     (tmp_path / "trainer_state.json").write_text(json.dumps({"train_batch_size": 16, "global_step": 3}))
     note, batch, accumulation = fit(1000, monkeypatch, resume_from=str(tmp_path))  # memory is plentiful now
-    assert (batch, accumulation) == (16, 2) and "as the checkpoint being resumed did" in note
+    assert (batch, accumulation) == (16, 2)
+    assert note == (
+        "16 texts at a time with 2 gradient accumulation steps, the same 32 texts per optimizer step (as the "
+        "checkpoint being resumed did; set --per_device_train_batch_size and --gradient_accumulation_steps to choose)"
+    )
 
 
 def test_too_little_memory_for_even_one_text_names_the_fix(monkeypatch):
@@ -128,8 +157,14 @@ def test_search_trials_fit_their_own_batch_on_a_cpu_and_say_so(monkeypatch, tmp_
     monkeypatch.setattr(memory, "available_memory", lambda: needed_gb(8) * memory.GB)
     fit_batch = memory.trial_batch_fit(training_args, AutoConfig.for_model("bert", **BERT_BASE), 109_500_000, 512)
     assert fit_batch(8) == (8, 2) and "Trial batch" not in caplog.text
-    assert fit_batch(32) == (8, 8)
-    assert "Trial batch: 8 texts at a time with 8 gradient accumulation steps (32 would not fit" in caplog.text
+    fitted = fit_batch(32)
+    assert fitted == (8, 8) and all(isinstance(value, int) for value in fitted)
+    assert (
+        "Trial batch: 8 texts at a time with 8 gradient accumulation steps (32 would not fit this machine's memory)."
+        in caplog.text
+    )
+    unknown = memory.trial_batch_fit(training_args, object(), 1000, 512)
+    assert unknown(32) == (32, 2), "a layout the estimate cannot read trains its batch as drawn"
     monkeypatch.setattr(type(training_args), "trains_on_cpu", property(lambda self: False))
     assert memory.trial_batch_fit(training_args, None, 0, 512) is None, "a GPU's memory is the Trainer's to manage"
 

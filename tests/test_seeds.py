@@ -36,6 +36,11 @@ def test_with_loss_as_the_metric_the_lowest_validation_loss_is_best():
     assert summarize(runs, "loss", greater_is_better=True)["best_seed"] == 3
 
 
+def test_two_runs_have_a_spread():
+    summary = summarize({1: facts_with(0.8, 0.70), 2: facts_with(0.9, 0.74)}, "f1")
+    assert summary["splits"]["test"]["accuracy"]["std"] == pytest.approx(0.02 * 2**0.5)
+
+
 def test_one_run_has_no_spread():
     summary = summarize({7: facts_with(0.8, 0.7)}, "f1")
     assert summary["splits"]["test"]["accuracy"] == {
@@ -72,10 +77,11 @@ class FakeRuns:
     given per seed (None: the run was interrupted)."""
 
     def __init__(self, f1_by_seed):
-        self.f1_by_seed, self.calls, self.saved = f1_by_seed, [], []
+        self.f1_by_seed, self.calls, self.passed, self.saved = f1_by_seed, [], [], []
 
     def fine_tune(self, model_args, data_args, args, callbacks=(), data=None):
         self.calls.append(args)
+        self.passed.append((model_args, data_args, callbacks, data))
         f1 = self.f1_by_seed[args.seed]
         if f1 is None:
             return None
@@ -90,6 +96,7 @@ class FakeRuns:
 
     def save_run(self, output_dir, facts, training_args, model_args, hub_target):
         self.saved.append((Path(output_dir), facts))
+        self.saved_with = (training_args, model_args, hub_target)
 
 
 def seeds_args(tmp_path, *flags):
@@ -107,10 +114,16 @@ def fake_runs(monkeypatch):
     return install
 
 
-def test_each_seed_runs_in_its_own_folder_and_the_best_becomes_the_output(tmp_path, fake_runs):
+def test_each_seed_runs_in_its_own_folder_and_the_best_becomes_the_output(tmp_path, fake_runs, monkeypatch, caplog):
+    caplog.set_level("INFO")
     fake = fake_runs({42: 0.7, 43: 0.9, 44: 0.8})
+    target = object()  # what --push_to_hub checked before the first run
+    monkeypatch.setattr(seeds_module, "publishing_target", lambda args: target)
     model_args, data_args, training_args = seeds_args(tmp_path, "--seeds", "3")
-    facts = fine_tune_seeds(model_args, data_args, training_args)
+    callbacks, data = ["a callback"], "the loaded data"
+    facts = fine_tune_seeds(model_args, data_args, training_args, callbacks, data)
+    assert fake.passed == [(model_args, data_args, callbacks, data)] * 3, "every run gets the caller's arguments"
+    assert fake.saved_with == (training_args, model_args, target)
     assert [(a.seed, Path(a.output_dir).name, a.publish_to_hub) for a in fake.calls] == [
         (42, "seed-42", False),
         (43, "seed-43", False),
@@ -124,6 +137,16 @@ def test_each_seed_runs_in_its_own_folder_and_the_best_becomes_the_output(tmp_pa
     assert facts.seeds.best_seed == 43 and facts.seeds.seeds == [42, 43, 44]
     assert facts.results["validation"].metrics["f1"] == 0.9
     assert fake.saved == [(out, facts)]
+    runs = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Run ")]
+    assert runs == [f"Run {i} of 3: seed {41 + i} -> {out / f'seed-{41 + i}'}" for i in (1, 2, 3)]
+    summary = summarize({42: facts_with(0.7, 0.57), 43: facts_with(0.9, 0.59), 44: facts_with(0.8, 0.58)}, "f1")
+    validation = summary["splits"]["validation"]["f1"]
+    test = summary["splits"]["test"]["accuracy"]
+    assert (
+        f"Over 3 seeds (42, 43, 44); best: seed 43:\n"
+        f"  validation f1 {validation['mean']:.4f} ± {validation['std']:.4f}  accuracy 0.5000 ± 0.0000\n"
+        f"  test       f1 0.5000 ± 0.0000  accuracy {test['mean']:.4f} ± {test['std']:.4f}"
+    ) in caplog.text
 
 
 def test_an_interrupted_seed_stops_the_runs_and_copies_nothing(tmp_path, fake_runs):
@@ -133,16 +156,20 @@ def test_an_interrupted_seed_stops_the_runs_and_copies_nothing(tmp_path, fake_ru
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
-def test_resume_reuses_finished_seeds_and_resumes_only_those_with_checkpoints(tmp_path, fake_runs):
+def test_resume_reuses_finished_seeds_and_resumes_only_those_with_checkpoints(tmp_path, fake_runs, caplog):
+    caplog.set_level("INFO")
     out = tmp_path / "out"
     (out / "seed-42").mkdir(parents=True)
     facts_with(0.95, 0.6).save(out / "seed-42")  # finished earlier
     (out / "seed-43" / "checkpoint-10").mkdir(parents=True)  # interrupted with a checkpoint
     (out / "seed-44").mkdir()  # started, no checkpoint yet
     fake = fake_runs({42: 0.1, 43: 0.7, 44: 0.8})
+    (out / "onnx").mkdir()
+    (out / "onnx" / "model.onnx").write_text("copied before the interruption")
     facts = fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "3", "--resume"))
     assert [(a.seed, a.resume) for a in fake.calls] == [(43, True), (44, False)]
     assert facts.seeds.best_seed == 42, "the finished seed's facts took part"
+    assert f"Seed 42 finished earlier; reusing {out / 'seed-42'}." in caplog.text
 
 
 def test_a_new_multi_seed_run_refuses_a_folder_holding_an_earlier_run_but_not_its_own_seed_folders(tmp_path, fake_runs):
@@ -154,13 +181,23 @@ def test_a_new_multi_seed_run_refuses_a_folder_holding_an_earlier_run_but_not_it
     (out / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="already holds"):
         fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "2"))
+    fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "2", "--overwrite_output_dir"))
+    assert len(fake.calls) == 4, "--overwrite_output_dir writes there anyway"
+
+
+def test_a_seed_folder_of_other_seeds_is_not_this_runs_own(tmp_path, fake_runs):
+    (tmp_path / "out" / "seed-1").mkdir(parents=True)
+    fake_runs({42: 0.7, 43: 0.9})
+    with pytest.raises(UserError, match="already holds other files \\(seed-1\\)"):
+        fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "2"))
 
 
 def test_one_seed_is_a_plain_run(tmp_path, fake_runs):
     fake = fake_runs({42: 0.7})
     model_args, data_args, training_args = seeds_args(tmp_path)
-    fine_tune_seeds(model_args, data_args, training_args)
+    fine_tune_seeds(model_args, data_args, training_args, ["a callback"], "the loaded data")
     assert fake.calls == [training_args] and fake.saved == [], "one run saves itself, in output_dir itself"
+    assert fake.passed == [(model_args, data_args, ["a callback"], "the loaded data")]
 
 
 def test_three_seeds_train_on_one_split_and_keep_the_best(tiny_bert, tmp_path, caplog):
