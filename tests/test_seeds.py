@@ -149,6 +149,23 @@ def test_each_seed_runs_in_its_own_folder_and_the_best_becomes_the_output(tmp_pa
     ) in caplog.text
 
 
+def test_with_loss_as_the_metric_the_run_with_the_lowest_validation_loss_becomes_the_output(
+    tmp_path, fake_runs, monkeypatch
+):
+    fake = fake_runs({42: 0.7, 43: 0.9, 44: 0.8})
+    real = fake.fine_tune
+
+    def with_loss(model_args, data_args, args, callbacks=(), data=None):
+        facts = real(model_args, data_args, args, callbacks, data)
+        facts.results["validation"].metrics["loss"] = facts.results["validation"].metrics["f1"]  # 0.7 is lowest
+        return facts
+
+    monkeypatch.setattr(seeds_module, "fine_tune", with_loss)
+    facts = fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "3", "--metric_for_best_model", "loss"))
+    assert facts.seeds.best_seed == 42
+    assert (tmp_path / "out" / "model.safetensors").read_text() == "weights of seed 42"
+
+
 def test_an_interrupted_seed_stops_the_runs_and_copies_nothing(tmp_path, fake_runs):
     fake = fake_runs({42: 0.7, 43: None, 44: 0.8})
     assert fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "3")) is None
@@ -169,7 +186,7 @@ def test_resume_reuses_finished_seeds_and_resumes_only_those_with_checkpoints(tm
     facts = fine_tune_seeds(*seeds_args(tmp_path, "--seeds", "3", "--resume"))
     assert [(a.seed, a.resume) for a in fake.calls] == [(43, True), (44, False)]
     assert facts.seeds.best_seed == 42, "the finished seed's facts took part"
-    assert f"Seed 42 finished earlier; reusing {out / 'seed-42'}." in caplog.text
+    assert f"Seed 42 finished earlier; reusing {out / 'seed-42'}." in [record.getMessage() for record in caplog.records]
 
 
 def test_a_new_multi_seed_run_refuses_a_folder_holding_an_earlier_run_but_not_its_own_seed_folders(tmp_path, fake_runs):
