@@ -45,6 +45,29 @@ def test_the_fitted_temperature_undoes_over_confidence_and_keeps_every_label():
     np.testing.assert_allclose(uncalibrated(after, temperature), before, atol=1e-9)
 
 
+def test_texts_read_as_different_numbers_of_windows_each_count_once():
+    logits, labels = overconfident(count=600)
+    windows = np.repeat(logits, [1, 3] * 300, axis=0)  # every other text read as three windows
+    owners = np.repeat(np.arange(600), [1, 3] * 300)
+    noise = np.random.default_rng(2).normal(0, 0.5, size=windows.shape)
+    temperature = fit_temperature(windows + noise, labels, owners)
+
+    def nll(t):
+        probabilities = softmax((windows + noise) / t)
+        texts = np.zeros((600, 3))
+        np.add.at(texts, owners, probabilities)
+        texts /= np.bincount(owners)[:, None]
+        return negative_log_likelihood(texts, labels)
+
+    assert nll(temperature) <= min(nll(temperature * 1.05), nll(temperature * 0.95)), "the mean per text, minimized"
+
+
+def test_undoing_the_scaling_stays_exact_where_the_powers_underflow():
+    probabilities = np.array([[0.5, 0.5], [1 - 1e-9, 1e-9]])
+    np.testing.assert_allclose(uncalibrated(probabilities, 2000.0)[0], [0.5, 0.5])
+    assert not np.isnan(uncalibrated(probabilities, 2000.0)).any()
+
+
 def test_windows_are_scaled_before_averaging():
     logits, labels = overconfident(count=1000)
     windows = np.repeat(logits, 2, axis=0) + np.tile([[0.3, -0.3, 0.0], [-0.3, 0.3, 0.0]], (1000, 1))
@@ -89,11 +112,13 @@ def test_the_head_is_the_last_layer_giving_one_output_per_label_whatever_its_nam
 
 
 def test_the_calibration_error_bins_by_confidence_with_each_edge_in_the_bin_below():
-    probabilities = np.array([[0.4, 0.6], [0.39, 0.61]])
-    labels = np.array([1, 0])  # the first right at 0.6, the second wrong at 0.61
-    assert expected_calibration_error(probabilities, labels, bins=5) == pytest.approx(0.5 * 0.4 + 0.5 * 0.61)
-    together = np.array([[0.35, 0.65], [0.39, 0.61]])  # both in (0.6, 0.8]: one bin, accuracy 0.5
-    assert expected_calibration_error(together, labels, bins=5) == pytest.approx(abs(0.5 - 0.63))
+    probabilities = np.array([[0.25, 0.75], [0.24, 0.76]])
+    labels = np.array([1, 0])  # the first right at 0.75, an edge of 4 bins; the second wrong at 0.76
+    assert expected_calibration_error(probabilities, labels, bins=4) == pytest.approx(0.5 * 0.25 + 0.5 * 0.76)
+    together = np.array([[0.2, 0.8], [0.24, 0.76]])  # both in (0.75, 1]: one bin, accuracy 0.5
+    assert expected_calibration_error(together, labels, bins=4) == pytest.approx(abs(0.5 - 0.78))
+    top_two = np.array([[0.05, 0.95], [0.1, 0.9]])  # the last two of 15 bins, kept apart
+    assert expected_calibration_error(top_two, labels) == pytest.approx(0.5 * 0.05 + 0.5 * 0.9)
     sure = np.array([[0.0, 1.0]] * 3)
     assert expected_calibration_error(sure, np.array([1, 1, 1])) == 0.0, "a confidence of 1 falls in the last bin"
     assert ECE_BINS == 15
@@ -128,12 +153,26 @@ def test_the_report_gives_both_sides_of_the_scaling(tmp_path, monkeypatch):
         f"after (ECE {report['ece_after']:.3f})",
     }
     gaps = {}
-    for name in ("before", "after"):
+    for name, shown in (("before", before), ("after", after)):
         confidence, accuracy = lines[f"{name} (ECE {report[f'ece_{name}']:.3f})"]
-        assert len(confidence) <= ECE_BINS and np.all(np.diff(confidence) > 0), "one point per bin, in order"
+        bins = np.clip(np.ceil(shown.max(axis=1) * ECE_BINS) - 1, 0, ECE_BINS - 1)  # (b/15, (b+1)/15]
+        used = np.unique(bins)
+        right = shown.argmax(axis=1) == labels
+        np.testing.assert_allclose(confidence, [shown.max(axis=1)[bins == b].mean() for b in used])
+        np.testing.assert_allclose(accuracy, [right[bins == b].mean() for b in used])
         gaps[name] = np.median(np.abs(np.asarray(accuracy) - np.asarray(confidence)))
     assert gaps["after"] < gaps["before"] / 2, "after scaling, the points lie near the diagonal"
     assert axes.get_title() == "Reliability (validation, temperature 4.00)"
+    assert axes.get_xlim() == (0, 1.02) and axes.get_ylim() == (0, 1.02)
+    assert axes.get_xlabel() == "confidence (probability of the predicted label)" and axes.get_ylabel() == "accuracy"
+    diagonal = axes.get_lines()[0]
+    assert diagonal.get_label() == "perfectly calibrated" and diagonal.get_linestyle() == "--"
+    assert list(diagonal.get_xdata()) == [0, 1] and list(diagonal.get_ydata()) == [0, 1]
+    assert [line.get_marker() for line in axes.get_lines()[1:]] == ["o", "s"]
+    assert axes.get_legend()._loc == 2, "upper left, above the empty corner"
+    from PIL import Image
+
+    assert Image.open(tmp_path / "r.png").size == (550, 550), "5 by 5 inches at 110 dots per inch"
 
 
 def noisy_reviews(count: int, flip: float, seed: int) -> list[tuple[str, str]]:

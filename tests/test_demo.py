@@ -164,3 +164,59 @@ def test_a_run_folder_without_a_card_shows_its_facts_and_a_folder_with_neither_t
         DEFAULT_EXAMPLES["zh"], f"Model: `{empty}`; labels: 负面, 正面."
     ), "Chinese labels: Chinese examples"
     assert model_facts(str(empty), ["negative", "positive"]).examples == DEFAULT_EXAMPLES["en"]
+
+
+def test_an_uploaded_text_file_is_one_text_per_line_commas_and_all(tmp_path):
+    upload = tmp_path / "reviews.txt"
+    upload.write_bytes("good, really good\nbad\n\ncaf\xe9 ok\n".encode("latin-1"))
+    assert read_batch(None, str(upload)) == ["good, really good", "bad", "caf\ufffd ok"], "bad bytes become \ufffd"
+    assert read_batch(None, None) == [] and read_batch("", None) == []
+
+
+def test_a_csv_row_too_short_for_the_text_column_is_left_out(tmp_path):
+    named = tmp_path / "short.csv"
+    named.write_text("id,review\n1,a lovely film\n2\n")
+    assert read_batch(None, str(named)) == ["a lovely film"]
+    unnamed = tmp_path / "unnamed.csv"
+    unnamed.write_text("1,a lovely and long film\n2\n")
+    assert read_batch(None, str(unnamed)) == ["a lovely and long film"]
+
+
+def test_refusals_say_the_limit_and_the_way_out_in_full():
+    assert batch_refusal([]) is None and batch_refusal([None]) is None
+    assert batch_refusal([pasted(MAX_BATCH_ROWS + 1)]) == (
+        "5,001 texts is more than the 5,000 one request may hold: split them into several requests, or classify "
+        "the file on your own machine with `bert-sentiment predict`."
+    )
+
+
+def test_table_figures_are_rounded_to_four_places():
+    rows = predictions_table(
+        ["ok"], [Prediction({"negative": 0.123456, "positive": 0.876544}, False)], ["negative", "positive"]
+    )
+    assert rows[0][2:5] == [0.8765, 0.1235, 0.8765]
+
+
+def test_examples_follow_the_labels_language_when_the_card_names_none(tmp_path):
+    folder = card_folder(tmp_path / "card")
+    assert model_facts(str(folder), ["消极", "积极"]).examples == DEFAULT_EXAMPLES["zh"]
+    assert model_facts(str(folder), ["一", "二"]).examples == DEFAULT_EXAMPLES["zh"], "the first CJK character"
+    assert model_facts(str(folder), ["\u9fff", "b"]).examples == DEFAULT_EXAMPLES["zh"], "the last CJK character"
+    assert model_facts(str(folder), ["negative", "positive"]).examples == DEFAULT_EXAMPLES["en"]
+    chinese = card_folder(tmp_path / "zh", language="zh")
+    assert model_facts(str(chinese), ["negative", "positive"]).examples == DEFAULT_EXAMPLES["zh"]
+
+
+def test_a_run_without_examples_shows_examples_in_its_labels_language(tmp_path):
+    from tests.conftest import facts_literal
+
+    facts = facts_literal()
+    for report in facts.results.values():
+        report.label_examples = {}
+    facts.save(tmp_path)
+    assert model_facts(str(tmp_path), ["消极", "积极"]).examples == DEFAULT_EXAMPLES["zh"]
+
+
+def test_every_dataset_of_the_card_is_named(tmp_path):
+    folder = card_folder(tmp_path / "run", datasets=["glue", "imdb"])
+    assert "**Data**: glue, imdb" in model_facts(str(folder), ["negative", "positive"]).about

@@ -60,8 +60,8 @@ class FakeTrainer:
     """The Trainer's search as our code drives it: an Optuna study whose trials score each suggestion by a metric
     that grows with the learning rate, so the best trial is known."""
 
-    def __init__(self, args):
-        self.args = args
+    def __init__(self, args, model_init):
+        self.args, self.model_init, self.models = args, model_init, []
 
     def hyperparameter_search(self, hp_space, compute_objective, n_trials, direction, backend, **study):
         import optuna
@@ -72,6 +72,7 @@ class FakeTrainer:
         created = optuna.create_study(direction=direction, sampler=sampler, **study)
 
         def objective(trial):
+            self.models.append(self.model_init(trial))
             values = hp_space(trial)
             trial.set_user_attr("values", values)
             score = values["learning_rate"] * 1000
@@ -82,19 +83,29 @@ class FakeTrainer:
         return BestRun(str(best.number), best.value, best.user_attrs["values"])
 
 
-def search(tmp_path, monkeypatch, *flags, fit_batch=None):
-    _, _, training_args = parse_args(
-        ["--train_file", "r.csv", "--output_dir", str(tmp_path), "--hp_search", "--hp_search_trials", "6", *flags]
+def search(tmp_path, monkeypatch, *flags, fit_batch=None, trials="6"):
+    model_args, _, training_args = parse_args(
+        ["--train_file", "r.csv", "--output_dir", str(tmp_path), "--hp_search", "--hp_search_trials", trials, *flags]
     )
-    built = []
+    built, loaded = [], []
 
     def build_trainer(model, tokenizer, tokenized, args, model_init):
-        built.append(args)
-        return FakeTrainer(args), None
+        assert (model, tokenizer, tokenized) == (None, "the tokenizer", "the tokenized splits")
+        built.append(FakeTrainer(args, model_init))
+        return built[-1], None
+
+    def load_model(checkpoint, config, given_model_args):
+        loaded.append((checkpoint, config, given_model_args))
+        return f"model {len(loaded)}", "the pooler's note"
 
     monkeypatch.setattr(hp_search, "build_trainer", build_trainer)
-    record = hp_search.search_hyperparameters("checkpoint", None, None, None, None, training_args, fit_batch)
-    return record, training_args, built[0]
+    monkeypatch.setattr(hp_search, "load_model", load_model)
+    record = hp_search.search_hyperparameters(
+        "checkpoint", "config", model_args, "the tokenizer", "the tokenized splits", training_args, fit_batch
+    )
+    assert loaded == [("checkpoint", "config", model_args)] * int(trials), "each trial starts from the checkpoint"
+    assert built[0].models == [f"model {i + 1}" for i in range(int(trials))], "a fresh model per trial"
+    return record, training_args, built[0].args
 
 
 @pytest.mark.parametrize("metric, best_of", [("f1", max), ("loss", min)])
@@ -105,8 +116,32 @@ def test_the_search_keeps_the_best_trial_in_the_metrics_own_direction(metric, be
     assert len(values) == 6 and record["metric"] == f"eval_{metric}"
     assert record["best"]["trial"] == best_of(values, key=values.get)
     verb = "maximising" if metric == "f1" else "minimising"
-    assert f"Hyperparameter search: 6 trials, {verb} eval_{metric}." in caplog.text
+    messages = [record.getMessage() for record in caplog.records]
+    assert f"Hyperparameter search: 6 trials, {verb} eval_{metric}." in messages
     assert json.loads((tmp_path / "hp_search.json").read_text()) == json.loads(json.dumps(record))
+    assert set(record) == {"space", "metric", "trials", "best"} and record["space"] == hp_search.SEARCH_SPACE
+    assert (
+        set(record["best"]) == {"trial", "value", "params"}
+        and record["best"]["value"] == values[record["best"]["trial"]]
+    )
+    for trial in record["trials"]:
+        assert set(trial) == {"number", "params", "value", "state"} and trial["state"] == "COMPLETE"
+        assert set(trial["params"]) == set(hp_search.SEARCH_SPACE), "each value under its own name"
+    chosen = record["best"]["params"]
+    shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in chosen.items())
+    assert f"Chosen by the search: {shown}" in messages and "num_train_epochs=" in shown
+
+
+def test_a_search_goes_on_where_it_stopped_and_draws_the_same_values_for_the_same_seed(tmp_path, monkeypatch):
+    import optuna
+
+    first, _, _ = search(tmp_path / "a" / "nested", monkeypatch, trials="3")
+    again, _, _ = search(tmp_path / "a" / "nested", monkeypatch, trials="3")
+    assert [t["number"] for t in again["trials"]] == [0, 1, 2, 3, 4, 5], "the stored study goes on"
+    other, _, _ = search(tmp_path / "b", monkeypatch, trials="3")
+    assert [t["params"] for t in other["trials"]] == [t["params"] for t in first["trials"]], "seeded sampler"
+    study = optuna.load_study(study_name="sentiment", storage=f"sqlite:///{tmp_path / 'b' / 'hp_search' / 'optuna.db'}")
+    assert study.trials[0].distributions["learning_rate"].log, "the learning rate is drawn on a log scale"
 
 
 def test_trials_train_without_checkpoints_in_their_own_folder_and_leave_the_runs_arguments_alone(tmp_path, monkeypatch):
@@ -134,11 +169,14 @@ def test_every_value_a_trial_draws_lies_in_the_documented_space():
 
     sampler = optuna.samplers.RandomSampler(seed=0)
     study = optuna.create_study(sampler=sampler)
+    epochs = set()
     for _ in range(40):
         values = hp_search.optuna_space(study.ask(), lambda batch: (batch, 1))
         assert 1e-5 <= values["learning_rate"] <= 1e-4 and values["per_device_train_batch_size"] in (16, 32)
         assert values["num_train_epochs"] in (2, 3, 4) and isinstance(values["num_train_epochs"], int)
+        epochs.add(values["num_train_epochs"])
         assert 0 <= values["warmup_steps"] <= 0.2 and 0 <= values["weight_decay"] <= 0.1
+    assert epochs == {2, 3, 4}
 
 
 def test_a_resumed_run_reuses_the_finished_search_and_a_new_one_searches_again(tmp_path, caplog):
