@@ -200,7 +200,7 @@ def test_table_figures_are_rounded_to_four_places():
 def test_examples_follow_the_labels_language_when_the_card_names_none(tmp_path):
     folder = card_folder(tmp_path / "card")
     assert model_facts(str(folder), ["消极", "积极"]).examples == DEFAULT_EXAMPLES["zh"]
-    assert model_facts(str(folder), ["一", "二"]).examples == DEFAULT_EXAMPLES["zh"], "the first CJK character"
+    assert model_facts(str(folder), ["一", "b"]).examples == DEFAULT_EXAMPLES["zh"], "the first CJK character"
     assert model_facts(str(folder), ["\u9fff", "b"]).examples == DEFAULT_EXAMPLES["zh"], "the last CJK character"
     assert model_facts(str(folder), ["negative", "positive"]).examples == DEFAULT_EXAMPLES["en"]
     chinese = card_folder(tmp_path / "zh", language="zh")
