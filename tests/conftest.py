@@ -125,7 +125,8 @@ def tiny_bert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def untrained_classifier(tiny_bert, tmp_path_factory) -> Path:
     """The tiny BERT with a random sentiment head, saved as a run saves its model: the engine and the app read it
-    in seconds, with no training. Its head is scaled up so that its probabilities differ from text to text."""
+    in seconds, with no training. Its head points along the direction in which toy reviews differ most, so that
+    its answers go either way and differ from text to text."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
