@@ -44,7 +44,6 @@ import numpy as np
 
 from bench.common import MINILM, ROOT, SST2, machine_summary
 
-SST2_HEADER = ("sentence", "label")
 QUICK = ["--export_onnx", "false", "--disable_tqdm", "true", "--logging_steps", "1000"]
 
 
@@ -124,10 +123,8 @@ def abstain(scratch: Path, options) -> None:
     texts, labels = sst2_dev()
     pool = [*held, *((text, "positive" if label else "negative") for text, label in zip(texts, labels))]
     order = random.Random(options.seed).sample(range(len(pool)), len(pool))
-    named = {
-        "A": [pool[i] for i in sorted(order[: len(pool) // 2])],
-        "B": [pool[i] for i in sorted(order[len(pool) // 2 :])],
-    }
+    rows = {"A": np.array(sorted(order[: len(pool) // 2])), "B": np.array(sorted(order[len(pool) // 2 :]))}
+    named = {half: [pool[i] for i in indices] for half, indices in rows.items()}
     files = {half: write_rows(scratch / f"{half}.csv", rows) for half, rows in named.items()}
     flags = ["--train_file", write_rows(scratch / "train.csv", kept), "--validation_file", files["A"], "--test_file",
              files["B"], "--num_train_epochs", "1", "--abstain_precision", options.target, "--find_label_issues", "false"]  # fmt: skip
@@ -140,7 +137,6 @@ def abstain(scratch: Path, options) -> None:
     predictions = clf([text for text, _ in pool])
     probabilities = np.array([[p.scores["negative"], p.scores["positive"]] for p in predictions])
     truths = np.array([int(label == "positive") for _, label in pool])
-    rows = {"A": np.array(sorted(order[: len(pool) // 2])), "B": np.array(sorted(order[len(pool) // 2 :]))}
     print(f"  {'target':>7} {'chosen on':>9} {'threshold':>10} {'precision, coverage there':>26} "
           f"{'on the other half':>22} {'other - target':>15}")  # fmt: skip
     targets = sorted({0.9, 0.95, 0.99, float(options.target)})
