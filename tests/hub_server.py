@@ -34,6 +34,7 @@ class Repo:
     sdk: str | None = None  # spaces only
     variables: dict[str, dict] = field(default_factory=dict)  # spaces only: key -> {value, description}
     commits: list[tuple[str, dict[str, bytes]]] = field(default_factory=list)  # (oid, files), oldest first
+    messages: list[str] = field(default_factory=list)  # each commit's summary, oldest first
 
     def files_at(self, revision: str) -> tuple[str, dict[str, bytes]] | None:
         if revision == "main":
@@ -181,10 +182,12 @@ def make_app(state: HubState) -> FastAPI:
         repo = writable(request, REPO_TYPES[kind], repo_id)
         if isinstance(repo, JSONResponse):
             return repo
-        files = dict(repo.files_at("main")[1])
+        files, message = dict(repo.files_at("main")[1]), ""
         for line in (await request.body()).decode().splitlines():
             entry = json.loads(line)
-            if entry["key"] == "file":
+            if entry["key"] == "header":
+                message = entry["value"].get("summary", "")
+            elif entry["key"] == "file":
                 path, content = entry["value"]["path"], base64.b64decode(entry["value"]["content"])
                 files[path] = state.tamper(path, content) if state.tamper else content
             elif entry["key"] in ("deletedFile", "deletedFolder"):
@@ -193,6 +196,7 @@ def make_app(state: HubState) -> FastAPI:
                 return _error(400, "BadRequest", "this test server accepts regular uploads only")
         oid = hashlib.sha1(f"{repo_id}{len(repo.commits)}{time.time()}".encode()).hexdigest()
         repo.commits.append((oid, files))
+        repo.messages.append(message)
         prefix = "" if kind == "models" else f"{kind}/"
         return {
             "commitUrl": f"{request.base_url}{prefix}{repo_id}/commit/{oid}",

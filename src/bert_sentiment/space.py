@@ -51,11 +51,11 @@ def pinned_requirements() -> str:
     return "\n".join(lines) + "\n"
 
 
-def space_card(model_id: str, title: str | None = None) -> SpaceCard:
+def space_card(model_id: str) -> SpaceCard:
     import gradio
 
     data = SpaceCardData(
-        title=title or f"Sentiment: {model_id.split('/')[-1]}",
+        title=f"Sentiment: {model_id.split('/')[-1]}",
         sdk="gradio",
         sdk_version=gradio.__version__,
         app_file="app.py",
