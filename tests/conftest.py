@@ -151,6 +151,23 @@ def untrained_classifier(tiny_bert, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def local_hub(monkeypatch, tmp_path):
+    """tests/hub_server.py on loopback, with this process's Hub client pointed at it and an empty cache."""
+    from huggingface_hub import constants
+
+    from tests.hub_server import TOKEN, HubServer
+
+    with HubServer({TOKEN: "alice"}) as server:
+        monkeypatch.setattr(constants, "ENDPOINT", server.url)
+        monkeypatch.setattr(
+            constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}"
+        )
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the suite is offline; this Hub is on loopback
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+        yield server
+
+
+@pytest.fixture
 def english_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "reviews.csv", english_reviews(240))
 

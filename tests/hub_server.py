@@ -42,6 +42,12 @@ class Repo:
         return next((commit for commit in self.commits if commit[0] == revision), None)
 
 
+def repo_of_folder(folder: Path, private: bool = False, repo_type: str = "model") -> Repo:
+    """A repo whose one commit holds every file under `folder`, as an upload of it would."""
+    files = {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return Repo(repo_type, private, commits=[(hashlib.sha1(str(folder).encode()).hexdigest(), files)])
+
+
 class HubState:
     def __init__(self, tokens: dict[str, str]):
         self.tokens = tokens  # token -> user name

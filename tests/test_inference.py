@@ -4,6 +4,7 @@ The model is the tiny BERT with a random head (no training): these tests ask how
 answered, which does not depend on what the weights learned."""
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -184,3 +185,98 @@ def test_the_engine_says_what_it_serves(classifier):
     assert classifier.engine == "torch" and classifier.engine_note == "PyTorch fp32 (engine='torch')"
     assert classifier.labels == ["negative", "positive"] and classifier.max_length == 128
     assert np.isclose(sum(classifier("great").scores.values()), 1.0)
+
+
+# ONNX Runtime: what serves, from which file, and what happens when a graph fails its check.
+
+
+@pytest.fixture(scope="module")
+def with_onnx_file(untrained_classifier, tmp_path_factory):
+    """The untrained model's folder with its own onnx/model.onnx, as publish.py leaves it (its int8 file may fail
+    the export's check on this random head: only the fp32 file is relied on)."""
+    from bert_sentiment.onnx_export import ONNX_DIR, OnnxMismatch, export_graphs
+
+    folder = tmp_path_factory.mktemp("with-onnx") / "model"
+    shutil.copytree(untrained_classifier, folder)
+    model = load(str(folder), engine="torch")
+    (folder / ONNX_DIR).mkdir()
+    try:
+        export_graphs(model.model, model.tokenizer, folder / ONNX_DIR)
+    except OnnxMismatch:
+        pass
+    (folder / ONNX_DIR / "model_quantized.onnx").unlink(missing_ok=True)
+    return folder
+
+
+def assert_answers_like(served, reference):
+    texts = ["the acting was superb and delightful", "dull", "the plot " * 40, ""]
+    for ours, theirs in zip(served.predict(texts), reference.predict(texts)):
+        assert ours.scores == pytest.approx(theirs.scores, abs=1e-4) and ours.truncated == theirs.truncated
+
+
+def test_a_model_without_onnx_files_is_exported_at_start_and_serves_this_machines_fp32_graph(
+    untrained_classifier, classifier, caplog
+):
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
+    served = load(str(untrained_classifier), quantize=False)
+    assert served.engine == "onnx"
+    assert served.engine_note.startswith("ONNX Runtime fp32 (fused for this CPU, fp32; ")
+    assert served.engine_note.endswith(", from a file exported at start-up)")
+    exported = f"{untrained_classifier} has no onnx/model.onnx: exporting it now (once per start; publish.py puts it"
+    assert sum(message.startswith(exported) for message in caplog.messages) == 1, "exported once, for both graphs"
+    assert caplog.messages[-1] == (
+        f"Loaded {untrained_classifier} (labels ['negative', 'positive'], max_length 128); "
+        f"serving with {served.engine_note}."
+    ), "a local folder has no revision to name"
+    assert_answers_like(served, classifier)
+
+
+def test_a_models_own_onnx_file_serves_without_exporting(with_onnx_file, classifier, caplog):
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
+    served = load(str(with_onnx_file), quantize=False, serving=True)
+    assert served.engine_note.endswith(", from the model's own file)")
+    assert not any("exporting it now" in message for message in caplog.messages)
+    assert_answers_like(served, classifier)
+
+
+def test_graphs_that_fail_the_check_are_dropped_and_pytorch_serves_saying_why(
+    untrained_classifier, classifier, monkeypatch, caplog
+):
+    from bert_sentiment import onnx_export
+
+    monkeypatch.setattr(onnx_export, "INT8_AGREEMENT", 1.01)  # a check no graph passes
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
+    served = load(str(untrained_classifier))
+    assert served.engine == "torch"
+    assert served.engine_note.startswith("PyTorch fp32 (ONNX unavailable: this machine's graph: RuntimeError: ")
+    assert "; the portable graph: OnnxMismatch: " in served.engine_note
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert [message.split(" (")[0] for message in warnings] == [
+        "Not serving this machine's graph",
+        "Not serving the portable graph",
+        "Serving the PyTorch model instead.",
+    ]
+    assert_answers_like(served, classifier)
+
+
+def test_a_private_hub_model_serves_the_revision_asked_for_with_the_repos_own_onnx_file(
+    with_onnx_file, classifier, local_hub, tmp_path, caplog
+):
+    from tests.hub_server import TOKEN, repo_of_folder
+
+    repo = repo_of_folder(with_onnx_file, private=True)
+    first = repo.commits[0][0]
+    renamed = with_config(with_onnx_file, tmp_path / "renamed", id2label={"0": "bad", "1": "good"})
+    repo.commits.append(("b" * 40, repo_of_folder(renamed).commits[0][1]))  # a later push with other label names
+    local_hub.state.repos[("model", "alice/sst2-bert")] = repo
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
+
+    served = load("alice/sst2-bert", quantize=False, revision=first, token=TOKEN)
+    assert served.labels == ["negative", "positive"] and served.revision == first, "the commit asked for"
+    assert served.engine_note.endswith(", from the Hub repo's file)")
+    assert caplog.messages[-1].startswith(f"Loaded alice/sst2-bert at revision {first} (labels")
+    assert_answers_like(served, classifier)
+
+    assert load("alice/sst2-bert", engine="torch", token=TOKEN).labels == ["bad", "good"], "main, by default"
+    with pytest.raises(UserError, match="Could not load model 'alice/sst2-bert'"):
+        load("alice/sst2-bert", engine="torch")  # private: no token, no model

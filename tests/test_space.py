@@ -7,7 +7,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from huggingface_hub import SpaceCard, constants
+from huggingface_hub import SpaceCard
 from huggingface_hub.errors import HfHubHTTPError
 
 from bert_sentiment import space
@@ -21,7 +21,7 @@ from bert_sentiment.space import (
     space_card,
     stage_space,
 )
-from tests.hub_server import TOKEN, HubServer, Repo
+from tests.hub_server import TOKEN, Repo
 
 
 def test_requirements_pin_every_package_to_the_version_tested_here_with_the_cpu_torch_index_first():
@@ -77,15 +77,12 @@ def test_staging_leaves_compiled_files_behind(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def hub(monkeypatch):
-    """A local Hub holding alice/sst2-bert at one commit, and this process's client pointed at it."""
-    with HubServer({TOKEN: "alice"}) as server:
-        monkeypatch.setattr(constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the suite is offline; this Hub is on loopback
-        model = Repo("model", private=False)
-        model.commits.append(("a" * 40, {"config.json": b"{}"}))
-        server.state.repos[("model", "alice/sst2-bert")] = model
-        yield server
+def hub(local_hub):
+    """The local Hub holding alice/sst2-bert at one commit."""
+    model = Repo("model", private=False)
+    model.commits.append(("a" * 40, {"config.json": b"{}"}))
+    local_hub.state.repos[("model", "alice/sst2-bert")] = model
+    return local_hub
 
 
 def test_deploy_creates_the_space_pins_the_models_commit_and_uploads_the_app_in_one_commit(hub, caplog):

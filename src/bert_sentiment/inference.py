@@ -283,6 +283,7 @@ class OnnxFiles:
     def __init__(self, classifier: SentimentClassifier, revision, token, spin: bool = False):
         self.classifier, self.revision, self.token, self.spin = classifier, revision, token, spin
         self.exported: Path | None = None
+        self.export_failure: Exception | None = None  # the export's own check refused its int8 file
 
     def machine_graph(self, quantize: bool, reference):
         from bert_sentiment.machine_graph import build
@@ -308,7 +309,14 @@ class OnnxFiles:
 
     def file(self, name: str) -> tuple[Path, str]:
         """(path, where it came from): the model's own onnx/ file, else one exported now (once)."""
-        from bert_sentiment.onnx_export import ONNX_DIR, SERVING_MARGIN, STOCK_TEXTS, export_graphs
+        from bert_sentiment.onnx_export import (
+            INT8_FILE,
+            ONNX_DIR,
+            SERVING_MARGIN,
+            STOCK_TEXTS,
+            OnnxMismatch,
+            export_graphs,
+        )
 
         model_id = self.classifier.model_id
         if self.exported is None:
@@ -322,7 +330,7 @@ class OnnxFiles:
                 try:
                     filename = f"{ONNX_DIR}/{name}"
                     path = hf_hub_download(model_id, filename, revision=self.revision, token=self.token)
-                    return Path(path), "from the Hub repo"
+                    return Path(path), "the Hub repo's file"
                 except (EntryNotFoundError, LocalEntryNotFoundError):
                     pass
             logger.info(
@@ -332,5 +340,12 @@ class OnnxFiles:
                 name,
             )
             self.exported = Path(tempfile.mkdtemp(prefix="bert-sentiment-onnx-"))
-            export_graphs(self.classifier.model, self.classifier.tokenizer, self.exported, STOCK_TEXTS, SERVING_MARGIN)
-        return self.exported / name, "exported at start-up"
+            try:
+                export_graphs(
+                    self.classifier.model, self.classifier.tokenizer, self.exported, STOCK_TEXTS, SERVING_MARGIN
+                )
+            except OnnxMismatch as err:  # no portable int8 file; the fp32 one still makes this machine's graph
+                self.export_failure = err
+        if name == INT8_FILE and self.export_failure is not None:
+            raise self.export_failure
+        return self.exported / name, "a file exported at start-up"
