@@ -22,24 +22,37 @@ def test_label_names_go_into_the_config(tiny_bert):
 
 
 def test_missing_local_folder(tmp_path):
-    with pytest.raises(UserError, match="Could not load model from the folder '.*no-model'"):
+    with pytest.raises(UserError) as error:
         load_tokenizer_and_config(str(tmp_path / "no-model"), ["a", "b"], ModelArgs())
+    first, second = str(error.value).split("\n")
+    assert (
+        first.startswith(f"Could not load model from the folder '{tmp_path / 'no-model'}': ")
+        and "no-model" in first[-200:]
+    )
+    assert second == "A model folder needs config.json and tokenizer files (as written by save_pretrained)."
 
 
 def test_hub_id_without_network_says_how_to_use_a_local_copy():
     with pytest.raises(UserError) as error:
         load_tokenizer_and_config("someone/no-such-bert", ["a", "b"], ModelArgs())
-    message = str(error.value)
-    assert "Could not load model 'someone/no-such-bert' from the Hugging Face Hub" in message
-    assert "hf download someone/no-such-bert --local-dir no-such-bert" in message
+    first, second = str(error.value).split("\n")
+    assert first.startswith("Could not load model 'someone/no-such-bert' from the Hugging Face Hub: ")
+    assert second == (
+        "Check the id on https://huggingface.co/models. Without internet, download it once elsewhere "
+        "(hf download someone/no-such-bert --local-dir no-such-bert) and pass --model_name_or_path ./no-such-bert"
+    )
 
 
 def test_model_without_a_classification_head(tmp_path):
     ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32).save_pretrained(
         tmp_path
     )
-    with pytest.raises(UserError, match="is a 'vit' model, which has no sequence-classification head"):
+    with pytest.raises(UserError) as error:
         load_tokenizer_and_config(str(tmp_path), ["a", "b"], ModelArgs())
+    assert str(error.value) == (
+        f"Model '{tmp_path}' is a 'vit' model, which has no sequence-classification head in transformers. "
+        "Use an encoder such as google-bert/bert-base-uncased."
+    )
 
 
 def pooler_args(choice: str) -> ModelArguments:
@@ -59,7 +72,7 @@ def load_with(checkpoint, choice: str):
 
 
 @pytest.fixture
-def trained_pooler(tiny_bert, tmp_path):
+def learnt_pooler(tiny_bert, tmp_path):
     """The tiny model with a pooler that learnt something: its bias is no longer zero."""
     shutil.copytree(tiny_bert, tmp_path / "trained-pooler")
     model = BertModel.from_pretrained(tmp_path / "trained-pooler")
@@ -68,7 +81,7 @@ def trained_pooler(tiny_bert, tmp_path):
     return tmp_path / "trained-pooler"
 
 
-def test_auto_reinitialises_a_pooler_that_was_never_trained_and_keeps_a_trained_one(tiny_bert, trained_pooler):
+def test_auto_reinitialises_a_pooler_that_was_never_trained_and_keeps_a_trained_one(tiny_bert, learnt_pooler):
     weight, bias = saved_pooler(tiny_bert)
     assert not bias.any(), "a freshly initialised BERT saves its pooler with an all-zero bias"
     pooler, note = load_with(tiny_bert, "auto")
@@ -76,12 +89,12 @@ def test_auto_reinitialises_a_pooler_that_was_never_trained_and_keeps_a_trained_
     assert pooler.weight.std().item() == pytest.approx(0.02, rel=0.2), "drawn like BERT's own initialisation"
     assert note == "re-initialised (the checkpoint's was never trained: its bias is all zero)"
 
-    weight, bias = saved_pooler(trained_pooler)
-    pooler, note = load_with(trained_pooler, "auto")
+    weight, bias = saved_pooler(learnt_pooler)
+    pooler, note = load_with(learnt_pooler, "auto")
     assert torch.equal(pooler.weight, weight) and torch.equal(pooler.bias, bias) and note == "kept from the checkpoint"
 
 
-def test_reinit_pooler_true_and_false_override_the_check(tiny_bert, trained_pooler):
+def test_reinit_pooler_true_and_false_override_the_check(tiny_bert, learnt_pooler):
     weight, _ = saved_pooler(tiny_bert)
     pooler, note = load_with(tiny_bert, "false")
     assert torch.equal(pooler.weight, weight)
@@ -90,8 +103,8 @@ def test_reinit_pooler_true_and_false_override_the_check(tiny_bert, trained_pool
         "starts such a pooler afresh)"
     )
     assert ModelArguments(model_name_or_path="unused").reinit_pooler == "false", "off unless asked for"
-    weight, _ = saved_pooler(trained_pooler)
-    pooler, note = load_with(trained_pooler, "true")
+    weight, _ = saved_pooler(learnt_pooler)
+    pooler, note = load_with(learnt_pooler, "true")
     assert not torch.equal(pooler.weight, weight) and note == "re-initialised (--reinit_pooler true)"
 
 
@@ -101,7 +114,7 @@ def test_an_unknown_reinit_pooler_value_names_the_choices():
 
 
 @pytest.mark.shared
-def test_the_shared_sentence_transformers_encoder_has_an_untrained_pooler():
+def test_the_shared_sentence_transformers_encoder_has_an_unlearnt_pooler():
     """all-MiniLM-L6-v2 was trained with mean pooling; its pooler is as initialised, so auto re-initialises it."""
     _, note = load_with(SHARED / "models/all-minilm-l6-v2", "auto")
     assert note == "re-initialised (the checkpoint's was never trained: its bias is all zero)"
