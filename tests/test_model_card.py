@@ -15,12 +15,15 @@ REPO = "alice/sst2-bert"
 
 def test_metadata_parses_back_with_each_splits_own_figures(tmp_path):
     facts = facts_literal()
-    for report in facts.results.values():
-        report.metrics["loss"] = 0.41  # kept for --seeds to choose by; not a score the Hub lists
+    for report in facts.results.values():  # loss (kept for --seeds to choose by) is not a score the Hub lists
+        report.metrics = {"loss": 0.41, **report.metrics, "accuracy": 0.912345}
     facts.save(tmp_path)
-    card = ModelCard.load(write_card(tmp_path, REPO))
+    (tmp_path / "confusion_matrix_test.png").write_bytes(b"\x89PNG")
+    card = ModelCard.load(write_card(tmp_path, REPO, license="mit"))
     data = card.data.to_dict()
-    assert data["language"] == "en" and data["license"] == "apache-2.0"
+    assert data["language"] == "en" and data["license"] == "mit", "the licence the user chose"
+    assert f'pipeline("text-classification", model="{REPO}")' in card.text
+    assert "confusion_matrix_test.png" in card.text, "the run's own pictures beside it are shown"
     assert data["pipeline_tag"] == "text-classification" and data["library_name"] == "transformers"
     assert [w["example_title"] for w in data["widget"]] == ["negative", "positive"]
     assert data["widget"][1]["text"] == "the acting was superb and delightful"
