@@ -42,10 +42,10 @@ class Repo:
         return next((commit for commit in self.commits if commit[0] == revision), None)
 
 
-def repo_of_folder(folder: Path, private: bool = False, repo_type: str = "model") -> Repo:
-    """A repo whose one commit holds every file under `folder`, as an upload of it would."""
+def repo_of_folder(folder: Path, private: bool = False) -> Repo:
+    """A model repo whose one commit holds every file under `folder`, as an upload of it would."""
     files = {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
-    return Repo(repo_type, private, commits=[(hashlib.sha1(str(folder).encode()).hexdigest(), files)])
+    return Repo("model", private, commits=[(hashlib.sha1(str(folder).encode()).hexdigest(), files)])
 
 
 class HubState:

@@ -25,10 +25,7 @@ def test_missing_local_folder(tmp_path):
     with pytest.raises(UserError) as error:
         load_tokenizer_and_config(str(tmp_path / "no-model"), ["a", "b"], ModelArgs())
     first, second = str(error.value).split("\n")
-    assert (
-        first.startswith(f"Could not load model from the folder '{tmp_path / 'no-model'}': ")
-        and "no-model" in first[-200:]
-    )
+    assert first.startswith(f"Could not load model from the folder '{tmp_path / 'no-model'}': ")
     assert second == "A model folder needs config.json and tokenizer files (as written by save_pretrained)."
 
 
