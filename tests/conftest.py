@@ -153,6 +153,7 @@ def untrained_classifier(tiny_bert, tmp_path_factory) -> Path:
 @pytest.fixture
 def local_hub(monkeypatch, tmp_path):
     """tests/hub_server.py on loopback, with this process's Hub client pointed at it and an empty cache."""
+    import transformers.utils.hub
     from huggingface_hub import constants
 
     from tests.hub_server import TOKEN, HubServer
@@ -164,6 +165,8 @@ def local_hub(monkeypatch, tmp_path):
         )
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the suite is offline; this Hub is on loopback
         monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+        # transformers keeps one Hub client made at first use, with the endpoint of that moment: a fresh one here
+        monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)
         yield server
 
 

@@ -278,3 +278,10 @@ def test_a_private_hub_model_serves_the_revision_asked_for_with_the_repos_own_on
     assert_answers_like(served, classifier)
 
     assert load("alice/sst2-bert", engine="torch", token=TOKEN).labels == ["bad", "good"], "main, by default"
+    with pytest.raises(UserError) as error:
+        load("alice/sst2-bert", engine="torch")  # private: not without the token
+    assert str(error.value).startswith("Could not load model 'alice/sst2-bert': ")
+    assert str(error.value).splitlines()[1] == (
+        "The Hub has no repo by that id that this caller may read. Check the id; for a private or gated model, "
+        "set HF_TOKEN to a token that can read it (in a Space: a secret named HF_TOKEN)."
+    )

@@ -82,10 +82,24 @@ def load(model: str | None, engine: str = "onnx", quantize: bool = True, **optio
     try:
         return SentimentClassifier(str(model), engine=engine, quantize=quantize, **options)
     except (OSError, ValueError) as err:
-        raise UserError(
-            f"Could not load model '{model}': {str(err).strip().splitlines()[0]}\n"
-            "Check MODEL_ID/--model: a Hub id (your-name/sst2-bert) or a folder written by train.py."
-        ) from None
+        fix = (
+            "The Hub has no repo by that id that this caller may read. Check the id; for a private or gated model, "
+            "set HF_TOKEN to a token that can read it (in a Space: a secret named HF_TOKEN)."
+            if _hidden_repo(err)
+            else "Check MODEL_ID/--model: a Hub id (your-name/sst2-bert) or a folder written by train.py."
+        )
+        raise UserError(f"Could not load model '{model}': {str(err).strip().splitlines()[0]}\n{fix}") from None
+
+
+def _hidden_repo(err: BaseException | None) -> bool:
+    """The Hub answered that the repo is not there for this caller: missing, private or gated without a token."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    while err is not None:
+        if isinstance(err, RepositoryNotFoundError):  # GatedRepoError is one too
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 class SentimentClassifier:

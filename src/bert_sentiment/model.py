@@ -20,7 +20,6 @@ def load_tokenizer_and_config(checkpoint: str, label_names: list[str], model_arg
             num_labels=len(label_names),
             id2label=dict(enumerate(label_names)),
             label2id={name: i for i, name in enumerate(label_names)},
-            finetuning_task="text-classification",
             **options,
         )
     except (OSError, ValueError) as err:  # what transformers raises for unknown ids, paths and no network
