@@ -58,6 +58,29 @@ def test_hub_id_without_network_says_how_to_use_a_local_copy():
     )
 
 
+def test_a_folder_with_a_config_but_no_tokenizer_is_refused_before_every_word_reads_as_unknown(tiny_bert, tmp_path):
+    shutil.copy(tiny_bert / "config.json", tmp_path / "config.json")
+    with pytest.raises(UserError) as error:
+        load_tokenizer_and_config(str(tmp_path), ["a", "b"], ModelArgs())
+    assert str(error.value) == (
+        f"Model '{tmp_path}' has no tokenizer files (tokenizer.json, vocab.txt, ...): its tokenizer would read "
+        "every word as [UNK]. Save the base model's tokenizer beside it (tokenizer.save_pretrained) or name the "
+        "model it came from."
+    )
+
+
+def test_a_tokenizer_that_cannot_be_read_says_what_a_model_folder_needs(tiny_bert, tmp_path):
+    shutil.copytree(tiny_bert, tmp_path / "model")
+    (tmp_path / "model" / "tokenizer.json").write_text("{not json")
+    with pytest.raises(UserError) as error:
+        load_tokenizer_and_config(str(tmp_path / "model"), ["a", "b"], ModelArgs())
+    reason = str(error.value.__cause__).strip().splitlines()[0]
+    assert str(error.value) == (
+        f"Could not load model from the folder '{tmp_path / 'model'}': {reason}\n"
+        "A model folder needs config.json and tokenizer files (as written by save_pretrained)."
+    )
+
+
 @pytest.mark.parametrize("path", ["./no-model", "~/models/no-model", "/srv/no-model"])
 def test_a_path_that_looks_like_a_folder_is_named_as_one_and_an_empty_reason_by_its_kind(path):
     message = _cannot_load_message(path, OSError())
@@ -68,6 +91,9 @@ def test_the_local_copy_is_named_after_the_last_part_of_the_id():
     message = _cannot_load_message("team/project/bert", ValueError("first line\nsecond line"))
     assert message.startswith("Could not load model 'team/project/bert' from the Hugging Face Hub: first line\n")
     assert message.endswith("--local-dir bert) and pass --model_name_or_path ./bert")
+    assert _cannot_load_message("bert-base-uncased", OSError("offline")).endswith(
+        "(hf download bert-base-uncased --local-dir bert-base-uncased) and pass --model_name_or_path ./bert-base-uncased"
+    ), "an id of the Hub's first models, without an owner"
 
 
 def test_the_skeleton_has_the_models_layout_and_holds_no_weights(tiny_bert):

@@ -33,6 +33,12 @@ def load_tokenizer_and_config(checkpoint: str, label_names: list[str], model_arg
         tokenizer = AutoTokenizer.from_pretrained(checkpoint, **options)
     except (OSError, ValueError) as err:
         raise UserError(_cannot_load_message(checkpoint, err)) from err
+    if len(tokenizer.get_vocab()) <= len(set(tokenizer.all_special_ids)):  # transformers builds an empty one
+        raise UserError(
+            f"Model '{checkpoint}' has no tokenizer files (tokenizer.json, vocab.txt, ...): its tokenizer would "
+            f"read every word as {tokenizer.unk_token}. Save the base model's tokenizer beside it "
+            "(tokenizer.save_pretrained) or name the model it came from."
+        )
     return tokenizer, config
 
 
