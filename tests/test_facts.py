@@ -128,3 +128,122 @@ def test_step_numbers_stay_whole_numbers_in_the_saved_facts():
     training = parse(TrainingFacts, {"evaluations": [{"epoch": 1.0, "step": 70, "eval_loss": 0.5}], "global_steps": 84})
     assert plain(training)["evaluations"] == [{"epoch": 1.0, "step": 70, "eval_loss": 0.5}]
     assert isinstance(plain(training)["evaluations"][0]["step"], int), "a step reads 70 in run_facts.json, not 70.0"
+
+
+def test_a_missing_or_damaged_facts_file_says_what_to_do(tmp_path):
+    from bert_sentiment.errors import UserError
+    from bert_sentiment.facts import RunFacts
+
+    with pytest.raises(UserError) as error:
+        RunFacts.load(tmp_path)
+    assert str(error.value) == f"'{tmp_path}' holds no finished run (run_facts.json is missing). Train first."
+    (tmp_path / "run_facts.json").write_text('{"base_model": "bert-base-uncased", "lang', encoding="utf-8")
+    with pytest.raises(UserError) as error:
+        RunFacts.load(tmp_path / "run_facts.json")  # the file itself, named directly
+    assert str(error.value).startswith(f"{tmp_path / 'run_facts.json'} is damaged (Unterminated string")
+    assert str(error.value).endswith(
+        "): it was cut off or edited by hand. Run the training again, or restore the file."
+    )
+
+
+def test_facts_from_a_newer_version_ask_for_an_upgrade():
+    from bert_sentiment.errors import UserError
+    from bert_sentiment.facts import SCHEMA_VERSION, RunFacts
+    from tests.conftest import facts_values
+
+    with pytest.raises(UserError) as error:
+        RunFacts.from_dict(facts_values(schema_version=SCHEMA_VERSION + 1), source="out/run_facts.json")
+    assert str(error.value) == (
+        f"out/run_facts.json was written by a newer bert-sentiment (facts schema {SCHEMA_VERSION + 1}, this one "
+        f"reads up to {SCHEMA_VERSION}). Upgrade: pip install -U bert-sentiment."
+    )
+    values = facts_values()
+    RunFacts.from_dict(values)
+    assert values == facts_values(), "the caller's mapping is left as it was"
+
+
+def test_the_facts_file_is_indented_utf8_with_paths_as_text_and_ends_with_a_newline(tmp_path, caplog):
+    import logging
+
+    from bert_sentiment.facts import write_json
+
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
+    write_json(tmp_path / "facts.json", {"label": "好评", "folder": tmp_path / "out"})
+    assert (tmp_path / "facts.json").read_text(encoding="utf-8") == (
+        f'{{\n  "label": "好评",\n  "folder": "{tmp_path / "out"}"\n}}\n'
+    )
+    assert caplog.messages == [f"Wrote {tmp_path / 'facts.json'}"]
+
+
+def test_the_environment_names_this_cpu_its_cores_libraries_and_a_gpu_when_there_is_one(monkeypatch):
+    import os
+    import platform
+    from importlib.metadata import version
+
+    import torch
+
+    from bert_sentiment import facts
+
+    cpuinfo = open("/proc/cpuinfo", encoding="utf-8").read()
+    name = next(line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert facts.hardware() == {
+        "cpu": name,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(terse=True),
+    }
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: f"NVIDIA H200 #{index}")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert facts.hardware() | {"cpu": name} == {
+        "cpu": name,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(terse=True),
+        "gpu": "NVIDIA H200 #0",
+        "gpu_count": 2,
+    }
+    monkeypatch.setattr(facts, "LIBRARIES", ("torch", "no-such-library"))
+    assert facts.library_versions() == {"python": platform.python_version(), "torch": version("torch")}
+
+
+def test_a_cpu_without_a_model_name_line_is_named_by_the_platform(monkeypatch, tmp_path):
+    import platform
+
+    from bert_sentiment import facts
+
+    arm = tmp_path / "cpuinfo"
+    arm.write_text("processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd\n")
+    monkeypatch.setattr(facts, "Path", lambda _: arm)
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert facts._cpu_name() == "aarch64"
+    monkeypatch.setattr(platform, "processor", lambda: "arm")
+    assert facts._cpu_name() == "arm"
+    arm.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14: 96-Core \n")
+    assert facts._cpu_name() == "AMD EPYC 9R14: 96-Core", "split at the first colon only"
+    monkeypatch.setattr(facts, "Path", lambda _: tmp_path / "none")
+    assert facts._cpu_name() == "arm", "no /proc/cpuinfo (macOS, Windows)"
+
+
+def test_hyperparameters_keep_plain_values_and_write_others_as_text_and_nothing_else():
+    from bert_sentiment.facts import HYPERPARAMETERS, hyperparameters
+
+    class Arguments:
+        def __init__(self, **values):
+            self.__dict__ |= {name: None for name in HYPERPARAMETERS} | values
+
+    recorded = hyperparameters(Arguments(learning_rate=3e-5, seed=7, bf16=True, optim="adamw_torch", hub_token="hf_x"))
+    assert list(recorded) == list(HYPERPARAMETERS), "the listed settings, never a token or a path"
+    assert recorded["learning_rate"] == 3e-5 and recorded["seed"] == 7 and recorded["bf16"] is True
+    assert recorded["optim"] == "adamw_torch" and recorded["warmup_steps"] is None
+    assert hyperparameters(Arguments(early_stopping_patience=[2, 3]))["early_stopping_patience"] == "[2, 3]"
+
+
+def test_the_run_time_is_utc_to_the_second():
+    from datetime import datetime, timezone
+
+    from bert_sentiment.facts import utc_now
+
+    stamp = utc_now()
+    assert stamp.endswith("+00:00") and "." not in stamp
+    assert abs((datetime.fromisoformat(stamp) - datetime.now(timezone.utc)).total_seconds()) < 5

@@ -241,3 +241,29 @@ def test_an_interrupted_extraction_is_never_read_as_complete(tmp_path, monkeypat
     data, _ = prepared(train_file=str(archive))
     assert data.label_names == ["negative", "neutral", "positive"], "all three classes, not the two extracted before"
     assert not list(temporary.iterdir()), "the extracted files are deleted once read, after a failure too"
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 7, 1 << 20])
+def test_the_bad_byte_is_found_wherever_the_reading_chunks_end(tmp_path, chunk_size):
+    """A 1 MB file is read in chunks; a character begun in one chunk and broken in the next names the same byte,
+    offset and line as reading the file whole."""
+    from bert_sentiment.local_files import check_utf8, read_text
+
+    path = tmp_path / "reviews.csv"
+    path.write_bytes("text,label\n好看,1\n".encode() + b"\xe5\xa5\xff,0\nok,1\n")
+    with pytest.raises(UserError) as whole:
+        read_text(path)
+    with pytest.raises(UserError) as chunked:
+        check_utf8(path, chunk_size=chunk_size)
+    assert str(chunked.value) == str(whole.value)
+    assert "(byte 0xe5 at offset 20, line 3)" in str(whole.value)
+    path.write_bytes("text,label\n好看,1\n".encode() + "好".encode()[:2])
+    with pytest.raises(UserError) as chunked:
+        check_utf8(path, chunk_size=chunk_size)
+    assert str(chunked.value) == (
+        f"File '{path}' ends inside a UTF-8 character (at offset 20, line 3): it looks cut off. If it was copied or "
+        "downloaded, fetch it again whole."
+    )
+    with pytest.raises(UserError) as whole:
+        read_text(path)
+    assert str(whole.value) == str(chunked.value)

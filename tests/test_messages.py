@@ -1,7 +1,7 @@
 """Every message the data path gives a user, word for word, against a reviewed catalogue.
 
 tests/golden/messages.md holds each error (with the value it names and the fix it offers) and each log line
-of label mapping, column finding, preparation and length choice, for small inputs made to trigger them. A
+of reading the user's files, label mapping, column finding, preparation and length choice, for small inputs made to trigger them. A
 change of wording shows here as a diff to review; after a deliberate change,
 UPDATE_GOLDEN=1 python -m pytest tests/test_messages.py rewrites the catalogue.
 """
@@ -9,6 +9,8 @@ UPDATE_GOLDEN=1 python -m pytest tests/test_messages.py rewrites the catalogue.
 import difflib
 import logging
 import os
+import tempfile
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +23,7 @@ from bert_sentiment.data import check_data_arguments, load_raw_splits
 from bert_sentiment.errors import UserError
 from bert_sentiment.labels import build_label_mapping
 from bert_sentiment.lengths import choose_inference_length, choose_max_length, length_report, model_length_limit
+from bert_sentiment.local_files import UnpackLimits, locate, read_split
 from bert_sentiment.prepare import prepare_splits
 from tests.test_prepare import as_splits, data_args
 
@@ -103,6 +106,65 @@ def _memory(splits: dict):
         ),
         "my rows",
     )
+
+
+FILES = Path(tempfile.mkdtemp(prefix="bert-sentiment-messages-"))  # the user's files; "FILES" in the catalogue
+CHINESE = "这部电影很好看"
+
+
+def files(name: str, content: str | bytes | dict) -> Path:
+    """`name` under FILES with `content`: text (UTF-8), bytes, or {relative path: text} for a folder."""
+    path = FILES / name
+    if isinstance(content, dict):
+        for inner, text in content.items():
+            (path / inner).parent.mkdir(parents=True, exist_ok=True)
+            (path / inner).write_text(text, encoding="utf-8")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return path
+
+
+def read(spec: Path | str, header: str = "auto", limits: UnpackLimits = UnpackLimits()) -> str:
+    """What --train_file `spec` reads as: its layout, and the rows with their types."""
+    data = locate(str(spec), "--train_file")
+    rows = read_split(data, header, str(FILES / "cache"), limits)
+    return f"{data.layout} '{data.name}'; {len(rows)} rows {rows.column_names}: {rows[:3]}"
+
+
+def sheet(name: str, rows: list[list]) -> Path:
+    import pandas
+
+    pandas.DataFrame(rows).to_excel(FILES / name, header=False, index=False)
+    return FILES / name
+
+
+def zipped(name: str, members: dict[str, str | bytes]) -> Path:
+    with zipfile.ZipFile(FILES / name, "w") as archive:
+        for member, content in members.items():
+            archive.writestr(member, content)
+    return FILES / name
+
+
+def big5_class_file() -> str:
+    folder = files("big5", {"neg.txt": "weak\n"})
+    (folder / "pos.txt").write_bytes("good\nfine\n這部電影很好看\n".encode("big5"))
+    return read(folder / "*.txt")
+
+
+def cut_class_file() -> str:
+    folder = files("cut-classes", {"neg.txt": "weak\n"})
+    (folder / "pos.txt").write_bytes("好看".encode()[:-1])
+    return read(folder / "*.txt")
+
+
+def class_folders() -> dict:
+    return {
+        "pos/1_9.txt": "great cast",
+        "pos/2_8.txt": "a fine film",
+        "neg/3_1.txt": "weak plot\n",
+        "unsup/4_0.txt": "?",
+    }
 
 
 REVIEWS = [
@@ -213,6 +275,66 @@ CASES = {
     "inference length by default": lambda: str(choose_inference_length(None, 512)),
     "--inference_max_length pinned": lambda: str(choose_inference_length(256, 512)),
     "--inference_max_length too long": lambda: str(choose_inference_length(600, 512)),
+    # local_files.py: the user's own files
+    "a tab-separated .txt without a header": lambda: read(files("tabs.txt", "a fine film\t1\nweak plot\t0\n")),
+    "a semicolon-delimited .txt with a header": lambda: read(
+        files("semi.txt", "review;sentiment\ngreat cast;pos\nweak plot;neg\n")
+    ),
+    "a .csv read with --header yes": lambda: read(files("yes.csv", "1,great\n0,weak\n"), header="yes"),
+    "a .csv read with --header no": lambda: read(files("no.csv", "text,label\ngreat,1\n"), header="no"),
+    "a .txt of one text per line": lambda: read(files("plain.txt", "a fine film\nweak plot\n")),
+    "class files named by a pattern": lambda: read(
+        files("classes", {"pos.txt": "great cast\n\na fine film\n", "neg.txt": "weak plot\n"}) / "*.txt"
+    ),
+    "class folders, with an unlabelled one": lambda: read(files("aclImdb", class_folders())),
+    "a folder of class files": lambda: read(files("per-class", {"good.txt": "great\n", "bad.txt": "weak\n"})),
+    "a folder with nothing usable": lambda: read(files("empty", {"notes/readme.md": "hello", ".git/HEAD": "x"})),
+    "a pattern matching nothing": lambda: read(FILES / "nowhere" / "*.txt"),
+    "a pattern matching other files": lambda: read(files("csvs", {"a.csv": "", "b.csv": ""}) / "*.csv"),
+    "a missing file": lambda: read(FILES / "missing.csv"),
+    "an unsupported extension": lambda: read(files("reviews.docx", "x")),
+    "a .csv in GB18030": lambda: read(files("gbk.csv", f"text,label\ngood,1\n{CHINESE},1\n".encode("gb18030"))),
+    "a .csv cut off inside a character": lambda: read(files("cut.csv", f"text,label\n{CHINESE}".encode()[:-1])),
+    "a class file in Big5": big5_class_file,
+    "a .tsv in Shift-JIS": lambda: read(files("sjis.tsv", "text\tlabel\nこの映画は面白い\t1\n".encode("shift_jis"))),
+    "a .csv in Windows-1252": lambda: read(files("cp1252.csv", "text,label\ncafé crème,1\n".encode("cp1252"))),
+    "a class file cut off inside a character": cut_class_file,
+    "an Excel sheet with a header, empty rows and columns, and mixed types": lambda: read(
+        sheet(
+            "mixed.xlsx",
+            [
+                ["review", None, "stars", "flag", "code"],
+                [None] * 5,
+                ["great", None, 5, True, 7],
+                ["weak", None, 1, False, "x"],
+            ],
+        )
+    ),
+    "an Excel sheet without a header": lambda: read(sheet("plain.xlsx", [["great", 1], ["weak", 0], ["fine", 1]])),
+    "an Excel sheet read with --header yes": lambda: read(sheet("numbers.xlsx", [[1, 2], [3, 4]]), header="yes"),
+    "a damaged Excel file": lambda: read(files("broken.xlsx", b"PK not really")),
+    "a .zip of one .csv": lambda: read(
+        zipped("one.zip", {"reviews.csv": "text,label\ngreat,1\n", "__MACOSX/._x": "x"})
+    ),
+    "a .zip of a zipped folder of class folders": lambda: read(
+        zipped("imdb.zip", {f"aclImdb/{name}": text for name, text in class_folders().items()} | {".DS_Store": "x"})
+    ),
+    "a .zip of nothing usable": lambda: read(zipped("odd.zip", {"a.pdf": "x", "b.pdf": "y"})),
+    "a .zip of too many files": lambda: read(
+        zipped("many.zip", {f"{i}.txt": "x" for i in range(4)}), limits=UnpackLimits(files=3)
+    ),
+    "a .zip of exactly as many files as allowed": lambda: read(
+        zipped("three.zip", {"pos.txt": "great\n", "neg.txt": "weak\n", "mid.txt": "fine\n"}),
+        limits=UnpackLimits(files=3),
+    ),
+    "a .zip unpacking to too much": lambda: read(
+        zipped("big.zip", {"a.csv": "text,label\n" + "great,1\n" * 2_000}), limits=UnpackLimits(gigabytes=1.5e-5)
+    ),
+    "a .zip unpacking to exactly the limit": lambda: read(
+        zipped("edge.zip", {"a.csv": "text,label\n" + "great,1\n" * 1_248 + "ok,1\n"}),
+        limits=UnpackLimits(gigabytes=1e-5),
+    ),
+    "not a .zip": lambda: read(files("fake.zip", b"not a zip")),
 }
 
 
@@ -237,7 +359,7 @@ def outcome(case) -> str:
     finally:
         package.removeHandler(handler)
         package.setLevel(level)
-    return "\n".join([*handler.lines, result])
+    return "\n".join([*handler.lines, result]).replace(str(FILES), "FILES")
 
 
 def test_every_data_message_matches_the_reviewed_catalogue():

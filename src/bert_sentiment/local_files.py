@@ -81,7 +81,7 @@ def locate(spec: str, flag: str) -> LocalData:
         return LocalData("class_files", matches, f"{Path(spec).parent.name}/{Path(spec).name}".lstrip("/"))  # no path
     path = Path(spec)
     if path.is_dir():
-        return _folder_layout(path, flag)
+        return _folder_layout(path, f"{flag} '{path}' is a folder with", str(path))
     if not path.is_file():
         raise UserError(f"{flag} '{path}' does not exist (looked in {path.resolve().parent}).")
     suffix = suffix_of(path)
@@ -94,19 +94,20 @@ def locate(spec: str, flag: str) -> LocalData:
     return LocalData("file", [path], path.name)
 
 
-def _folder_layout(folder: Path, flag: str) -> LocalData:
+def _folder_layout(folder: Path, subject: str, shown: str) -> LocalData:
+    """Class folders or class files in `folder`; `subject` begins the error's sentence and `shown` names the folder."""
     classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     skipped = [d.name for d in classes if d.name.lower() in UNLABELLED_FOLDERS]
     classes = [d for d in classes if d.name.lower() not in UNLABELLED_FOLDERS and any(d.glob("*.txt"))]
     if classes:
         if skipped:
-            logger.info("Skipping the unlabelled folder(s) %s in '%s'.", ", ".join(skipped), folder)
+            logger.info("Skipping the unlabelled folder(s) %s in '%s'.", ", ".join(skipped), shown)
         return LocalData("class_folders", classes, folder.name)
     text_files = sorted(p for p in folder.glob("*.txt") if p.is_file())
     if text_files:
         return LocalData("class_files", text_files, folder.name)
     raise UserError(
-        f"{flag} '{folder}' is a folder with neither sub-folders of .txt files (one sub-folder per class, one "
+        f"{subject} neither sub-folders of .txt files (one sub-folder per class, one "
         "text per file, as aclImdb) nor .txt files (one file per class, one text per line). Point it at a data file "
         "or such a folder."
     )
@@ -146,9 +147,14 @@ def read_file(path: Path, header: str, cache_dir: str | None, limits: UnpackLimi
 def _from_rows(rows: list[tuple[str, str]], name: str) -> Dataset:
     classes = sorted({label for _, label in rows})
     logger.info(
-        "Read %s texts from '%s', one class per file or folder: %s.", f"{len(rows):,}", name, ", ".join(classes)
+        "Read %s from '%s', one class per file or folder: %s.", counted(len(rows), "text"), name, ", ".join(classes)
     )
     return Dataset.from_dict({"text": [text for text, _ in rows], "label": [label for _, label in rows]})
+
+
+def counted(number: int, thing: str) -> str:
+    """'1 row', '2,000 rows'."""
+    return f"{number:,} {thing}{'' if number == 1 else 's'}"
 
 
 def _sniff_delimiter(path: Path) -> str:
@@ -199,7 +205,10 @@ def _read_excel(path: Path, header: str) -> Dataset:
     try:
         sheet = pandas.read_excel(path, sheet_name=0, header=None, dtype=object)
     except (ValueError, OSError, zipfile.BadZipFile) as err:
-        raise UserError(f"Could not read the Excel file '{path}': {err}. Save it again as .xlsx, or as .csv.") from None
+        reason = str(err).rstrip(".")
+        raise UserError(
+            f"Could not read the Excel file '{path}': {reason}. Save it again as .xlsx, or as .csv."
+        ) from None
     sheet = sheet.dropna(how="all").dropna(axis=1, how="all")
     first_rows = [
         ["" if value is None or value != value else str(value) for value in row]
@@ -214,7 +223,7 @@ def _read_excel(path: Path, header: str) -> Dataset:
         values = sheet[column].dropna()
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             sheet[column] = [None if pandas.isna(v) else str(v) for v in sheet[column]]  # empty cells stay missing
-    logger.info("Read %s rows from the first sheet of '%s'.", f"{len(sheet):,}", path.name)
+    logger.info("Read %s from the first sheet of '%s'.", counted(len(sheet), "row"), path.name)
     return Dataset.from_pandas(sheet.reset_index(drop=True), preserve_index=False)
 
 
@@ -238,7 +247,10 @@ def _unpack(path: Path, target: Path, limits: UnpackLimits) -> LocalData:
     if len(data_files) == 1 and not any(p.is_dir() for p in inside):
         logger.info("'%s' holds %s.", path.name, data_files[0].name)
         return LocalData("file", data_files, f"{path.name}/{data_files[0].name}")
-    located = _folder_layout(root, f"The archive '{path.name}'")
+    inner = root.relative_to(target).as_posix()
+    located = _folder_layout(
+        root, f"The archive '{path.name}' holds", path.name + ("" if inner == "." else f"/{inner}")
+    )
     return LocalData(located.layout, located.paths, path.name)
 
 
@@ -295,7 +307,8 @@ def read_text(path: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise UserError(not_utf8_message(path, raw[err.start], err.start, line)) from None
+        cut_off = err.reason == "unexpected end of data"
+        raise UserError(not_utf8_message(path, None if cut_off else raw[err.start], err.start, line)) from None
 
 
 def _open_bytes(path: Path):
@@ -310,36 +323,62 @@ def check_utf8(path: Path, chunk_size: int = 1 << 20) -> None:
         while chunk := handle.read(chunk_size):
             try:
                 decoder.decode(chunk)
-            except UnicodeDecodeError as err:
-                line += chunk[: err.start].count(b"\n")
-                raise UserError(not_utf8_message(path, chunk[err.start], offset + err.start, line)) from None
+            except (
+                UnicodeDecodeError
+            ) as err:  # err.object: the bytes of a character begun in the last chunk, then this one
+                start = offset - (len(err.object) - len(chunk)) + err.start
+                line += err.object[: err.start].count(b"\n")
+                raise UserError(not_utf8_message(path, err.object[err.start], start, line)) from None
             offset += len(chunk)
             line += chunk.count(b"\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            raise UserError(not_utf8_message(path, None, offset, line)) from None
+            pending = decoder.getstate()[0]  # the cut-off character's first bytes
+            raise UserError(not_utf8_message(path, None, offset - len(pending), line)) from None
 
 
 def not_utf8_message(path: Path, byte: int | None, offset: int, line: int) -> str:
+    """What to do about a file that is not UTF-8: the bad byte and the iconv command for the encoding it looks like;
+    `byte` None: UTF-8 to the last byte, which stops inside a character (a cut-off copy, not another encoding)."""
+    if byte is None:
+        return (
+            f"File '{path}' ends inside a UTF-8 character (at offset {offset}, line {line}): it looks cut off. "
+            "If it was copied or downloaded, fetch it again whole."
+        )
     encoding = _guess_encoding(path)
-    where = f"byte 0x{byte:02x} at offset {offset}" if byte is not None else "a cut-off character at the end"
     return (
-        f"File '{path}' is not UTF-8 text ({where}, line {line}). It looks like {encoding}. "
-        f"Convert it first: iconv -f {encoding} -t UTF-8 '{path}' > '{path.stem}.utf8{path.suffix}'"
+        f"File '{path}' is not UTF-8 text (byte 0x{byte:02x} at offset {offset}, line {line}). It looks like "
+        f"{encoding}. Convert it first: iconv -f {encoding} -t UTF-8 '{path}' > '{path.stem}.utf8{path.suffix}'"
     )
 
 
 def _guess_encoding(path: Path) -> str:
+    """The legacy encoding sentiment files come in that reads the file's first 64 KB best. Byte validity alone cannot
+    tell them apart (GB18030 decodes Big5 and Shift-JIS bytes too, as rare characters), so GB18030 is chosen when
+    nearly every character it reads is one of GB2312's common ones, and Big5, then Shift-JIS, when they decode."""
     with _open_bytes(path) as handle:
         sample = handle.read(1 << 16)
-    for encoding in ("GB18030", "BIG5", "SHIFT_JIS"):  # the legacy encodings sentiment files come in
+    readings = {}
+    for encoding in ("GB18030", "BIG5", "SHIFT_JIS"):
         try:
-            sample.decode(encoding.lower())
-            return encoding
+            readings[encoding] = codecs.getincrementaldecoder(encoding)().decode(sample)  # a cut-off end is no error
         except UnicodeDecodeError:
             continue
-    return "CP1252"
+    if "GB18030" in readings:
+        wide = [char for char in readings["GB18030"] if ord(char) > 0x7F]
+        if sum(_in_gb2312(char) for char in wide) >= 0.98 * len(wide):
+            return "GB18030"
+    others = [encoding for encoding in readings if encoding != "GB18030"]
+    return others[0] if others else "GB18030" if readings else "CP1252"
+
+
+def _in_gb2312(char: str) -> bool:
+    try:
+        char.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def file_sha256(path: Path) -> str:
