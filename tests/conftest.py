@@ -150,6 +150,14 @@ def untrained_classifier(tiny_bert, tmp_path_factory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def untrained_engine(untrained_classifier):
+    """The engine as the app serves `untrained_classifier`, in PyTorch: shared by the app's and the engine's tests."""
+    from bert_sentiment.inference import load
+
+    return load(str(untrained_classifier), engine="torch")
+
+
 @pytest.fixture
 def local_hub(monkeypatch, tmp_path):
     """tests/hub_server.py on loopback, with this process's Hub client pointed at it and an empty cache."""

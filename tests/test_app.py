@@ -366,11 +366,9 @@ def test_a_text_of_exactly_the_limit_is_admitted_and_one_character_more_is_refus
 # The endpoints as functions, on the tiny BERT with a random head: what each visitor gets back, with no training.
 
 
-@pytest.fixture(scope="module")
-def engine(untrained_classifier):
-    from bert_sentiment.inference import load
-
-    return load(str(untrained_classifier), engine="torch")
+@pytest.fixture
+def engine(untrained_engine):
+    return untrained_engine
 
 
 def test_each_visitor_in_a_shared_pass_gets_their_own_answer_and_empty_ones_a_prompt(engine):

@@ -1,5 +1,7 @@
 """A run's facts: what they conclude on their own, before any card is written."""
 
+import json
+
 import pytest
 
 from bert_sentiment.card_text import baseline_warning
@@ -157,9 +159,11 @@ def test_facts_from_a_newer_version_ask_for_an_upgrade():
         f"out/run_facts.json was written by a newer bert-sentiment (facts schema {SCHEMA_VERSION + 1}, this one "
         f"reads up to {SCHEMA_VERSION}). Upgrade: pip install -U bert-sentiment."
     )
-    values = facts_values()
+    values = facts_values(schema_version=2)
+    values["data"]["validation_from_train_percent"] = values["data"].pop("validation_from_train")["percent"]
+    before = json.dumps(values)
     RunFacts.from_dict(values)
-    assert values == facts_values(), "the caller's mapping is left as it was"
+    assert json.dumps(values) == before, "migrating leaves the caller's mapping as it was"
 
 
 def test_the_facts_file_is_indented_utf8_with_paths_as_text_and_ends_with_a_newline(tmp_path, caplog):
@@ -247,3 +251,20 @@ def test_the_run_time_is_utc_to_the_second():
     stamp = utc_now()
     assert stamp.endswith("+00:00") and "." not in stamp
     assert abs((datetime.fromisoformat(stamp) - datetime.now(timezone.utc)).total_seconds()) < 5
+
+
+def test_an_older_runs_own_inference_length_is_kept_and_a_baseline_of_unknown_name_keeps_its_own():
+    from bert_sentiment.facts import RunFacts
+    from tests.conftest import facts_values
+
+    older = facts_values(schema_version=2)
+    older["lengths"] |= {"max_length": 16, "inference_max_length": 256, "inference_max_length_reason": "pinned"}
+    facts = RunFacts.from_dict(older)
+    assert facts.lengths.inference_max_length == 256 and facts.lengths.inference_max_length_reason == "pinned"
+    facts.results["test"].baselines["random_guess"] = {"accuracy": 0.5}
+    assert list(facts.metric_rows("test")) == [
+        "this model",
+        "majority class",
+        "TF-IDF + logistic regression",
+        "random_guess",
+    ]

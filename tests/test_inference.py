@@ -15,9 +15,9 @@ from bert_sentiment.errors import UserError
 from bert_sentiment.inference import JOB_SLICE_TOKENS, JOB_TEXTS, MAX_CHARACTERS, Prediction, clean_text, load
 
 
-@pytest.fixture(scope="module")
-def classifier(untrained_classifier):
-    return load(str(untrained_classifier), engine="torch")
+@pytest.fixture
+def classifier(untrained_engine):
+    return untrained_engine
 
 
 def with_config(source, destination, **values):
