@@ -9,12 +9,15 @@ UPDATE_GOLDEN=1 python -m pytest tests/test_messages.py rewrites the catalogue.
 import difflib
 import logging
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import datasets
 import numpy as np
+import pytest
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from bert_sentiment.arguments import DataArguments
@@ -28,6 +31,7 @@ from bert_sentiment.prepare import prepare_splits
 from tests.test_prepare import as_splits, data_args
 
 CATALOGUE = Path(__file__).parent / "golden" / "messages.md"
+datasets.disable_progress_bars()
 
 
 def mapping(values, feature=None, class_names=None, column="label") -> str:
@@ -362,13 +366,26 @@ def outcome(case) -> str:
     return "\n".join([*handler.lines, result]).replace(str(FILES), "FILES")
 
 
-def test_every_data_message_matches_the_reviewed_catalogue():
-    import datasets
+def section(name: str, text: str) -> str:
+    return f"## {name}\n\n```\n{text}\n```\n\n"
 
-    datasets.disable_progress_bars()
-    text = "".join(f"## {name}\n\n```\n{outcome(case)}\n```\n\n" for name, case in CASES.items())
+
+def catalogue() -> dict[str, str]:
+    """The reviewed catalogue, case name -> what the user saw."""
+    sections = re.findall(r"^## (.+?)\n\n```\n(.*?)\n```\n", CATALOGUE.read_text(encoding="utf-8"), re.S | re.M)
+    return dict(sections)
+
+
+def test_the_catalogue_holds_every_case_in_order():
+    """First in the file: with UPDATE_GOLDEN=1 it rewrites the catalogue, which each case's test then reads."""
     if os.environ.get("UPDATE_GOLDEN") == "1":
-        CATALOGUE.write_text(text, encoding="utf-8")
-    expected = CATALOGUE.read_text(encoding="utf-8")
-    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), str(CATALOGUE), "now"))
-    assert text == expected, f"A message changed; review the diff, then UPDATE_GOLDEN=1 if it is meant:\n{diff[:8000]}"
+        CATALOGUE.write_text("".join(section(name, outcome(case)) for name, case in CASES.items()), encoding="utf-8")
+    assert list(catalogue()) == list(CASES)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_message_matches_the_reviewed_catalogue(name):
+    """One test per case, so that a change to one function reruns only the cases that reach it."""
+    now, expected = outcome(CASES[name]), catalogue().get(name, "(not in the catalogue)")
+    diff = "".join(difflib.unified_diff(section(name, expected).splitlines(True), section(name, now).splitlines(True)))
+    assert now == expected, f"A message changed; review the diff, then UPDATE_GOLDEN=1 if it is meant:\n{diff[:8000]}"
