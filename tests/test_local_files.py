@@ -267,3 +267,31 @@ def test_the_bad_byte_is_found_wherever_the_reading_chunks_end(tmp_path, chunk_s
     with pytest.raises(UserError) as whole:
         read_text(path)
     assert str(whole.value) == str(chunked.value)
+
+
+def test_the_format_is_read_through_dots_in_the_name_and_a_compression_suffix():
+    from bert_sentiment.local_files import suffix_of
+
+    assert suffix_of(Path("reviews.2024.CSV.gz")) == ".csv"
+    assert suffix_of(Path("v1.2/reviews.tsv")) == ".tsv"
+    assert suffix_of(Path("reviews")) == ""
+
+
+def test_a_pattern_in_the_working_folder_is_named_without_a_leading_slash(tmp_path, monkeypatch):
+    from bert_sentiment.local_files import locate
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pos.txt").write_text("great\n", encoding="utf-8")
+    assert locate("*.txt", "--train_file").name == "*.txt"
+
+
+def test_the_digest_of_class_files_follows_each_files_name_and_content(tmp_path):
+    from bert_sentiment.local_files import data_sha256, locate
+
+    class_files(tmp_path / "classes", english_reviews(10))
+    first = data_sha256(locate(str(tmp_path / "classes" / "*.txt"), "--train_file"))
+    (tmp_path / "classes" / "neg.txt").write_text("weak\n", encoding="utf-8")
+    changed = data_sha256(locate(str(tmp_path / "classes" / "*.txt"), "--train_file"))
+    (tmp_path / "classes" / "neg.txt").rename(tmp_path / "classes" / "bad.txt")
+    renamed = data_sha256(locate(str(tmp_path / "classes" / "*.txt"), "--train_file"))
+    assert len({first, changed, renamed}) == 3

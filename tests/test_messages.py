@@ -168,6 +168,8 @@ def class_folders() -> dict:
         "pos/2_8.txt": "a fine film",
         "neg/3_1.txt": "weak plot\n",
         "unsup/4_0.txt": "?",
+        "unlabeled/5_0.txt": "?",
+        ".ipynb_checkpoints/6_0.txt": "a notebook's copy, not a class",
     }
 
 
@@ -284,6 +286,10 @@ CASES = {
     "a semicolon-delimited .txt with a header": lambda: read(
         files("semi.txt", "review;sentiment\ngreat cast;pos\nweak plot;neg\n")
     ),
+    "a quoted .csv with a header": lambda: read(files("quoted.csv", '"review","label"\n"great, truly",1\n"weak",0\n')),
+    "a .csv with unknown column names and a row cut short": lambda: read(
+        files("moods.csv", "words,mood\ngreat cast,happy\nweak plot,sad\nfine,happy\nlong\ndull,sad\n")
+    ),
     "a .csv read with --header yes": lambda: read(files("yes.csv", "1,great\n0,weak\n"), header="yes"),
     "a .csv read with --header no": lambda: read(files("no.csv", "text,label\ngreat,1\n"), header="no"),
     "a .txt of one text per line": lambda: read(files("plain.txt", "a fine film\nweak plot\n")),
@@ -294,12 +300,17 @@ CASES = {
     "a folder of class files": lambda: read(files("per-class", {"good.txt": "great\n", "bad.txt": "weak\n"})),
     "a folder with nothing usable": lambda: read(files("empty", {"notes/readme.md": "hello", ".git/HEAD": "x"})),
     "a pattern matching nothing": lambda: read(FILES / "nowhere" / "*.txt"),
-    "a pattern matching other files": lambda: read(files("csvs", {"a.csv": "", "b.csv": ""}) / "*.csv"),
+    "a pattern matching other files": lambda: read(files("csvs", {f"{n}.csv": "" for n in "abcdef"}) / "*.csv"),
+    "a file without an extension": lambda: read(files("reviews", "a fine film\t1\n")),
     "a missing file": lambda: read(FILES / "missing.csv"),
     "an unsupported extension": lambda: read(files("reviews.docx", "x")),
     "a .csv in GB18030": lambda: read(files("gbk.csv", f"text,label\ngood,1\n{CHINESE},1\n".encode("gb18030"))),
     "a .csv cut off inside a character": lambda: read(files("cut.csv", f"text,label\n{CHINESE}".encode()[:-1])),
     "a class file in Big5": big5_class_file,
+    "a .jsonl in GB18030": lambda: read(files("gbk.jsonl", f'{{"text": "{CHINESE}", "label": 1}}\n'.encode("gb18030"))),
+    "traditional Chinese saved as GBK": lambda: read(
+        files("gbk-traditional.csv", "text\n這部電影很好看\n".encode("gbk"))
+    ),
     "a .tsv in Shift-JIS": lambda: read(files("sjis.tsv", "text\tlabel\nこの映画は面白い\t1\n".encode("shift_jis"))),
     "a .csv in Windows-1252": lambda: read(files("cp1252.csv", "text,label\ncafé crème,1\n".encode("cp1252"))),
     "a class file cut off inside a character": cut_class_file,
@@ -315,6 +326,9 @@ CASES = {
         )
     ),
     "an Excel sheet without a header": lambda: read(sheet("plain.xlsx", [["great", 1], ["weak", 0], ["fine", 1]])),
+    "an Excel sheet without a header, a label cell left empty": lambda: read(
+        sheet("gaps.xlsx", [["great", 1], ["weak", None], ["fine", 1]])
+    ),
     "an Excel sheet read with --header yes": lambda: read(sheet("numbers.xlsx", [[1, 2], [3, 4]]), header="yes"),
     "a damaged Excel file": lambda: read(files("broken.xlsx", b"PK not really")),
     "a .zip of one .csv": lambda: read(
@@ -323,6 +337,8 @@ CASES = {
     "a .zip of a zipped folder of class folders": lambda: read(
         zipped("imdb.zip", {f"aclImdb/{name}": text for name, text in class_folders().items()} | {".DS_Store": "x"})
     ),
+    "a .zip of one tab-separated .txt": lambda: read(zipped("tabs.zip", {"reviews.txt": "great\t1\nweak\t0\n"})),
+    "a .zip of class folders at its top": lambda: read(zipped("top.zip", class_folders())),
     "a .zip of nothing usable": lambda: read(zipped("odd.zip", {"a.pdf": "x", "b.pdf": "y"})),
     "a .zip of too many files": lambda: read(
         zipped("many.zip", {f"{i}.txt": "x" for i in range(4)}), limits=UnpackLimits(files=3)

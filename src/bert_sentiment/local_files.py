@@ -75,7 +75,7 @@ def locate(spec: str, flag: str) -> LocalData:
             raise UserError(f"{flag} '{spec}' matches no file (looked in {Path(spec).parent.resolve()}).")
         if any(suffix_of(p) != ".txt" for p in matches):
             raise UserError(
-                f"{flag} '{spec}' matches {', '.join(p.name for p in matches[:5])}: a pattern names one .txt file per "
+                f"{flag} '{spec}' matches {', '.join(p.name for p in matches[:5])}{', ...' * (len(matches) > 5)}: a pattern names one .txt file per "
                 "class (one text per line, the file name is the class), e.g. 'reviews/*.txt'."
             )
         return LocalData("class_files", matches, f"{Path(spec).parent.name}/{Path(spec).name}".lstrip("/"))  # no path
@@ -87,7 +87,7 @@ def locate(spec: str, flag: str) -> LocalData:
     suffix = suffix_of(path)
     if suffix not in DATASETS_FORMATS and suffix not in OUR_FORMATS:
         raise UserError(
-            f"File '{path}' has an unsupported extension '{suffix or path.name}'. Use one of: "
+            f"File '{path}' has {f'an unsupported extension {suffix!r}' if suffix else 'no extension'}. Use one of: "
             f"{', '.join([*DATASETS_FORMATS, *OUR_FORMATS])} (optionally compressed with {', '.join(OPENERS)}), "
             "a folder with one sub-folder per class, or a pattern such as 'reviews/*.txt'."
         )
