@@ -295,3 +295,14 @@ def test_the_digest_of_class_files_follows_each_files_name_and_content(tmp_path)
     (tmp_path / "classes" / "neg.txt").rename(tmp_path / "classes" / "bad.txt")
     renamed = data_sha256(locate(str(tmp_path / "classes" / "*.txt"), "--train_file"))
     assert len({first, changed, renamed}) == 3
+
+
+def test_a_zip_read_first_unpacks_into_a_cache_dir_not_made_yet(tmp_path):
+    from bert_sentiment.local_files import locate, read_split
+
+    archive = tmp_path / "reviews.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("reviews.csv", "text,label\ngreat,1\n")
+    rows = read_split(locate(str(archive), "--train_file"), "auto", str(tmp_path / "new" / "cache"))
+    assert rows["text"] == ["great"]
+    assert [path.name for path in (tmp_path / "new" / "cache").iterdir() if "unzipped" in path.name] == []

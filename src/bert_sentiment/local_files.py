@@ -129,6 +129,8 @@ def read_split(data: LocalData, header: str, cache_dir: str | None, limits: Unpa
 def read_file(path: Path, header: str, cache_dir: str | None, limits: UnpackLimits = UnpackLimits()) -> Dataset:
     suffix = suffix_of(path)
     if suffix == ".zip":
+        if cache_dir:  # --cache_dir names a folder that datasets would make; the archive unpacks there first
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="bert-sentiment-unzipped-", dir=cache_dir) as folder:
             return read_split(_unpack(path, Path(folder), limits), header, cache_dir, limits)
     if suffix == ".xlsx":
