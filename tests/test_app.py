@@ -493,3 +493,106 @@ def test_the_limits_are_said_with_the_command_for_bigger_jobs():
         "uploaded file at most 4MB; each visitor may have 4 requests waiting or running. Bigger jobs run on your own "
         "machine: `bert-sentiment predict --model alice/sst2-bert --input reviews.csv --output predictions.csv`."
     )
+
+
+# The app's wiring without a trained run: its command line, its start-up, and the page built on the untrained engine.
+
+
+def test_the_command_line_reads_the_spaces_settings_and_listens_on_every_interface_only_in_a_space(monkeypatch):
+    from bert_sentiment.app import parse_args
+
+    for name in ("MODEL_ID", "MODEL_REVISION", "ENGINE", "SPACE_ID", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    args = parse_args([])
+    assert (args.model, args.revision, args.engine, args.no_quantize, args.share) == (None, None, "onnx", False, False)
+    assert (args.host, args.port) == ("127.0.0.1", 7860), "locally, only this machine"
+    monkeypatch.setenv("MODEL_ID", "alice/sst2-bert")
+    monkeypatch.setenv("MODEL_REVISION", "a" * 40)
+    monkeypatch.setenv("ENGINE", "torch")
+    monkeypatch.setenv("SPACE_ID", "alice/sst2-demo")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7861")
+    args = parse_args([])
+    assert (args.model, args.revision, args.engine) == ("alice/sst2-bert", "a" * 40, "torch")
+    assert (args.host, args.port) == ("0.0.0.0", 7861), "in a Space, every interface"
+    monkeypatch.setenv("MODEL_REVISION", "")
+    args = parse_args(["--model", "out", "--no_quantize", "--share", "--host", "10.0.0.2"])
+    assert (args.model, args.revision, args.no_quantize, args.share, args.host) == ("out", None, True, True, "10.0.0.2")
+    with pytest.raises(SystemExit):
+        parse_args(["--engine", "tensorrt"])
+
+
+@pytest.mark.parametrize(("space", "shared"), [(None, True), ("alice/sst2-demo", False)])
+def test_serving_passes_the_flags_to_the_engine_and_never_shares_a_link_from_a_space(monkeypatch, space, shared):
+    from bert_sentiment import app
+
+    loaded, launched = [], []
+
+    class Demo:
+        def launch(self, **options):
+            launched.append(options)
+
+    def load_classifier(model, **options):
+        loaded.append((model, options))
+        return "the engine"
+
+    monkeypatch.setattr(app, "load_classifier", load_classifier)
+    monkeypatch.setattr(app, "build_demo", lambda classifier: Demo() if classifier == "the engine" else None)
+    if space:
+        monkeypatch.setenv("SPACE_ID", space)
+    else:
+        monkeypatch.delenv("SPACE_ID", raising=False)
+    argv = ["--model", "out", "--engine", "torch", "--no_quantize", "--revision", "abc", "--share", "--port", "9000"]
+    assert app.serve(argv + ["--host", "127.0.0.2"]) == 0
+    assert loaded == [("out", {"engine": "torch", "quantize": False, "revision": "abc"})]
+    assert launched == [{"server_name": "127.0.0.2", "server_port": 9000, "share": shared}]
+
+
+@pytest.fixture(scope="module")
+def untrained_page(untrained_engine):
+    """The page built on the untrained engine, on loopback: (gradio_client.Client, the demo)."""
+    from gradio_client import Client
+
+    from bert_sentiment.app import build_demo
+
+    demo = build_demo(untrained_engine)
+    demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False), demo
+    finally:
+        demo.close()
+
+
+def test_the_page_answers_what_the_engine_answers_on_each_endpoint(untrained_page, untrained_engine):
+    client, _ = untrained_page
+    texts = [text for text, _ in english_reviews(3, seed=11)]
+    for text in texts:
+        label, note = client.predict(text, api_name="/predict")
+        alone = untrained_engine(text)
+        assert label["label"] == alone.answer and note == ""
+        confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
+        assert confidences == pytest.approx(alone.scores, abs=1e-5)
+    table, _, note = client.predict("\n".join(texts), None, api_name="/predict_batch")
+    assert [row[1] for row in table["data"]] == [prediction.answer for prediction in untrained_engine(texts)]
+    assert note.startswith("3 texts classified")
+    words, why = client.predict(texts[0], api_name="/explain")
+    assert words and why.startswith(f"**{untrained_engine(texts[0]).answer}**")
+
+
+def test_the_page_names_the_model_its_labels_and_its_limits_and_queues_visitors(untrained_page, untrained_engine):
+    from bert_sentiment.app import JOBS_AT_ONCE, MAX_BATCH, QUEUE_SIZE, limits_text
+
+    client, demo = untrained_page
+    shown = [block.value for block in demo.blocks.values() if type(block).__name__ == "Markdown"]
+    model = untrained_engine.model_id
+    assert f"# Sentiment classifier\n`{model}` answers: negative, positive" in shown
+    assert limits_text(model) in shown
+    assert demo.title == f"Sentiment: {model}"
+    assert demo._queue.max_size == QUEUE_SIZE and demo.api_open is False, "no way around the queue"
+    endpoints = {f"/{fn.api_name}": fn for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert set(endpoints) == set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/predict", "/explain", "/predict_batch"} <= set(endpoints)
+    assert endpoints["/predict"].batch and endpoints["/predict"].max_batch_size == MAX_BATCH
+    assert endpoints["/predict_batch"].concurrency_limit == JOBS_AT_ONCE
+    assert all(
+        limits_text(model) in endpoints[name].api_description for name in ("/predict", "/explain", "/predict_batch")
+    )
