@@ -219,3 +219,112 @@ def test_a_short_try_times_its_readings_on_the_validation_pass_and_fp32_against_
     metrics = {"eval_samples_per_second": 40.0}
     fp32_run.on_evaluate(fp32_args, state, None, metrics=metrics, model=Model(), eval_dataloader=batches)
     assert fp32_run.reading == (40.0, 40.0), "a run in fp32 reads after training as it read within it"
+
+
+def test_resume_takes_checkpoint_10_over_9_and_passes_over_every_damaged_one_newer(tmp_path, caplog):
+    from bert_sentiment.training import newest_intact_checkpoint
+
+    fake_checkpoint(tmp_path, 2)
+    intact = fake_checkpoint(tmp_path, 10)
+    fake_checkpoint(tmp_path, 9)
+    caplog.set_level("INFO")
+    assert newest_intact_checkpoint(tmp_path) == str(intact), "numbered, not alphabetical: 10 is newer than 9"
+    assert caplog.messages == [f"Resuming from {intact}."]
+    fake_checkpoint(tmp_path, 100, cut="optimizer.pt")
+    (fake_checkpoint(tmp_path, 11) / "trainer_state.json").unlink()
+    caplog.clear()
+    assert newest_intact_checkpoint(tmp_path) == str(intact)
+    assert caplog.messages == [
+        "Passed over damaged checkpoints (checkpoint-100: optimizer.pt is unreadable (BadZipFile); "
+        "checkpoint-11: trainer_state.json is missing).",
+        f"Resuming from {intact}.",
+    ]
+
+
+def test_a_run_refuses_a_folder_holding_an_earlier_run_or_other_files_unless_told(tmp_path):
+    from types import SimpleNamespace
+
+    from bert_sentiment.errors import UserError
+    from bert_sentiment.training import check_output_dir, checkpoint_to_resume
+
+    def args(**flags):
+        return SimpleNamespace(
+            **{"output_dir": str(tmp_path / "out"), "resume": False, "overwrite_output_dir": False} | flags
+        )
+
+    assert checkpoint_to_resume(args()) is None, "a folder not made yet"
+    with pytest.raises(UserError) as error:
+        checkpoint_to_resume(args(resume=True))
+    assert str(error.value) == (
+        f"--resume: no checkpoint in '{tmp_path / 'out'}' to continue from. Drop --resume to start anew."
+    )
+    fake_checkpoint(tmp_path / "out", 5)
+    assert checkpoint_to_resume(args(resume=True)) == str(tmp_path / "out" / "checkpoint-5")
+    for name in ("run_facts.json", "a.txt", "b.txt"):
+        (tmp_path / "out" / name).write_text("{}")
+    with pytest.raises(UserError) as error:
+        checkpoint_to_resume(args())
+    assert str(error.value) == (
+        f"--output_dir '{tmp_path / 'out'}' already holds an earlier run (a.txt, b.txt, checkpoint-5, …). Pass "
+        "--resume to continue an interrupted run, --overwrite_output_dir to write there anyway, or choose another "
+        "--output_dir."
+    )
+    assert checkpoint_to_resume(args(overwrite_output_dir=True)) is None
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "notes.md").write_text("mine")
+    with pytest.raises(UserError, match=r"already holds other files \(notes\.md\)\. Pass --resume"):
+        check_output_dir(other, overwrite=False)
+    check_output_dir(other, overwrite=False, ours=("notes.md",))  # what this run put there itself
+
+
+def keeper(metric: str, greater: bool):
+    """The trainer's choice of best checkpoint, alone: evaluate(step, accuracy=..., loss=...) -> a new best?"""
+    from types import SimpleNamespace
+
+    from transformers import TrainerState
+
+    from bert_sentiment.training import SentimentTrainer
+
+    trainer = SentimentTrainer.__new__(SentimentTrainer)
+    trainer.args = SimpleNamespace(metric_for_best_model=metric, greater_is_better=greater, save_strategy="steps")
+    trainer.state = TrainerState()
+
+    def evaluate(step, **metrics):
+        trainer.state.global_step = step
+        scores = {f"eval_{name}": value for name, value in metrics.items()}
+        trainer.state.log_history.append({"step": step, **scores})
+        return trainer._determine_best_metric(scores, None)
+
+    return trainer, evaluate
+
+
+def test_the_best_checkpoint_breaks_an_accuracy_tie_by_the_lower_loss():
+    trainer, evaluate = keeper("accuracy", greater=True)
+    assert evaluate(10, accuracy=0.8, loss=0.5)
+    assert evaluate(20, accuracy=0.8, loss=0.4) and trainer.state.best_global_step == 20, "tied, and surer"
+    assert not evaluate(30, accuracy=0.8, loss=0.45) and trainer.state.best_global_step == 20
+    assert not evaluate(40, accuracy=0.79, loss=0.1), "accuracy decides first"
+    assert evaluate(50, accuracy=0.81, loss=0.9) and trainer.state.best_global_step == 50
+    assert trainer.state.best_metric == 0.81
+
+
+def test_a_metric_where_lower_is_better_keeps_the_lowest():
+    trainer, evaluate = keeper("loss", greater=False)
+    assert evaluate(10, loss=0.5)
+    assert not evaluate(20, loss=0.6)
+    assert evaluate(30, loss=0.4) and trainer.state.best_global_step == 30 and trainer.state.best_metric == 0.4
+
+
+def test_a_resumed_run_reads_its_best_checkpoints_loss_from_the_log_and_a_new_run_forgets_it():
+    trainer, evaluate = keeper("eval_accuracy", greater=True)
+    trainer.state.log_history = [
+        {"step": 10, "eval_accuracy": 0.8, "eval_loss": 0.3},
+        {"step": 20, "eval_accuracy": 0.7, "eval_loss": 0.2},
+    ]
+    trainer.state.best_metric, trainer.state.best_global_step = 0.8, 10
+    assert not evaluate(30, accuracy=0.8, loss=0.35), "the restored best (step 10) had the lower loss"
+    assert evaluate(40, accuracy=0.8, loss=0.25) and trainer.state.best_global_step == 40
+    trainer.state = type(trainer.state)()  # the next search trial starts afresh
+    assert evaluate(10, accuracy=0.5, loss=0.9)
+    assert evaluate(20, accuracy=0.5, loss=0.8), "the last trial's best loss is not this one's"

@@ -42,11 +42,8 @@ def check_output_dir(output_dir: Path, overwrite: bool, ours: tuple[str, ...] = 
     if not held or overwrite:
         return
     earlier = any(name == RESULTS_FILE or name.startswith(PREFIX_CHECKPOINT_DIR) for name in held)
-    what = (
-        f"an earlier run ({', '.join(held[:3])})"
-        if earlier
-        else f"other files ({', '.join(held[:3])}{', …' * (len(held) > 3)})"
-    )
+    named = f"{', '.join(held[:3])}{', …' * (len(held) > 3)}"
+    what = f"an earlier run ({named})" if earlier else f"other files ({named})"
     raise UserError(
         f"--output_dir '{output_dir}' already holds {what}. Pass --resume to continue an interrupted run, "
         "--overwrite_output_dir to write there anyway, or choose another --output_dir."
