@@ -206,7 +206,7 @@ def test_the_environment_names_this_cpu_its_cores_libraries_and_a_gpu_when_there
         "gpu": "NVIDIA H200 #0",
         "gpu_count": 2,
     }
-    monkeypatch.setattr(facts, "LIBRARIES", ("torch", "no-such-library"))
+    monkeypatch.setattr(facts, "LIBRARIES", ("no-such-library", "torch"))
     assert facts.library_versions() == {"python": platform.python_version(), "torch": version("torch")}
 
 
