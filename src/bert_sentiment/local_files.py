@@ -75,8 +75,9 @@ def locate(spec: str, flag: str) -> LocalData:
             raise UserError(f"{flag} '{spec}' matches no file (looked in {Path(spec).parent.resolve()}).")
         if any(suffix_of(p) != ".txt" for p in matches):
             raise UserError(
-                f"{flag} '{spec}' matches {', '.join(p.name for p in matches[:5])}{', ...' * (len(matches) > 5)}: a pattern names one .txt file per "
-                "class (one text per line, the file name is the class), e.g. 'reviews/*.txt'."
+                f"{flag} '{spec}' matches {', '.join(p.name for p in matches[:5])}{', …' * (len(matches) > 5)}: a "
+                "pattern names one .txt file per class (one text per line, the file name is the class), e.g. "
+                "'reviews/*.txt'."
             )
         return LocalData("class_files", matches, f"{Path(spec).parent.name}/{Path(spec).name}".lstrip("/"))  # no path
     path = Path(spec)
@@ -325,9 +326,8 @@ def check_utf8(path: Path, chunk_size: int = 1 << 20) -> None:
         while chunk := handle.read(chunk_size):
             try:
                 decoder.decode(chunk)
-            except (
-                UnicodeDecodeError
-            ) as err:  # err.object: the bytes of a character begun in the last chunk, then this one
+            except UnicodeDecodeError as err:
+                # err.object: the first bytes of a character begun in the last chunk, then this chunk
                 start = offset - (len(err.object) - len(chunk)) + err.start
                 line += err.object[: err.start].count(b"\n")
                 raise UserError(not_utf8_message(path, err.object[err.start], start, line)) from None
