@@ -596,3 +596,257 @@ def test_the_page_names_the_model_its_labels_and_its_limits_and_queues_visitors(
     assert all(
         limits_text(model) in endpoints[name].api_description for name in ("/predict", "/explain", "/predict_batch")
     )
+
+
+SHOWN_PROPS = (
+    "label", "value", "placeholder", "lines", "max_length", "variant", "file_types", "type", "headers", "wrap",
+    "open", "show_legend", "num_top_classes", "examples",
+)  # fmt: skip
+EVENT_SETTINGS = ("batch", "max_batch_size", "concurrency_id", "concurrency_limit", "show_progress")
+
+
+def page_outline(demo) -> str:
+    """The page as a visitor meets it, in words: each block in order with what it shows, each event with what it
+    runs and how visitors share it, the queue, and each endpoint's API description."""
+    names = {}
+
+    def name(block) -> str:
+        shown = getattr(block, "label", None) or getattr(block, "value", None)
+        return names.setdefault(block._id, f"{type(block).__name__} '{shown}'" if shown else type(block).__name__)
+
+    lines = [f"# {demo.title}", "", "## Layout", ""]
+
+    def walk(block, depth: int) -> None:
+        props = {prop: getattr(block, prop) for prop in SHOWN_PROPS if getattr(block, prop, None) not in (None, "")}
+        if type(block).__name__ == "Markdown":
+            props = {"value": props.get("value", "")}
+        shown = ", ".join(f"{prop}={value!r}" for prop, value in props.items())
+        lines.append(f"{'  ' * depth}- {type(block).__name__}{f' ({shown})' if shown else ''}")
+        for child in getattr(block, "children", []):
+            walk(child, depth + 1)
+
+    for child in demo.children:
+        walk(child, 0)
+    lines += ["", "## Events", ""]
+    for fn in demo.fns.values():
+        if fn.name in ("load_example", "<lambda>") or fn.fn is None:
+            continue  # gradio's own (the examples' loader)
+        triggers = ", ".join(f"{name(demo.blocks[target])}.{event}" for target, event in fn.targets)
+        api = f"api /{fn.api_name}" if fn.api_visibility == "public" else f"api {fn.api_visibility}"
+        settings = ", ".join([api, *(f"{setting}={getattr(fn, setting)!r}" for setting in EVENT_SETTINGS)])
+        lines.append(
+            f"- {triggers} -> {fn.name}({', '.join(name(block) for block in fn.inputs)}) -> "
+            f"{', '.join(name(block) for block in fn.outputs)}: {settings}"
+        )
+        if fn.api_description:
+            lines.append(f"  - API description: {fn.api_description}")
+    queue = demo._queue
+    lines += [
+        "",
+        "## Queue",
+        "",
+        f"- at most {queue.max_size} waiting; {queue.default_concurrency_limit} at once unless an event says more; "
+        f"api_open={demo.api_open}; delete_cache={demo.delete_cache}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_page_matches_its_reviewed_golden_file(untrained_engine):
+    """Every label, button, box size, event and sharing setting of the page, and each endpoint's API description:
+    a change fails here as a diff to review. After a deliberate change: UPDATE_GOLDEN=1 python -m pytest
+    tests/test_app.py -k golden."""
+    import difflib
+    from pathlib import Path
+
+    from bert_sentiment.app import build_demo
+
+    text = page_outline(build_demo(untrained_engine)).replace(untrained_engine.model_id, "MODEL")
+    golden = Path(__file__).parent / "golden" / "app_page.md"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(text, encoding="utf-8")
+    expected = golden.read_text(encoding="utf-8")
+    diff = "\n".join(difflib.unified_diff(expected.splitlines(), text.splitlines(), "golden", "now", lineterm=""))
+    assert text == expected, f"The page changed; review the diff, then UPDATE_GOLDEN=1 if it is meant:\n{diff[:6000]}"
+
+
+def test_the_command_lines_help_matches_its_reviewed_golden_file(monkeypatch, capsys):
+    """What an operator reads with `python app.py --help`. After a deliberate change: UPDATE_GOLDEN=1."""
+    from pathlib import Path
+
+    from bert_sentiment.app import parse_args
+
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    text = capsys.readouterr().out
+    golden = Path(__file__).parent / "golden" / "app_help.txt"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+
+
+def test_every_launch_of_the_page_keeps_the_upload_limit_the_session_memory_and_the_mcp_server(monkeypatch):
+    import gradio as gr
+
+    from bert_sentiment.app import MAX_UPLOAD, SESSIONS_KEPT, PublicBlocks
+
+    launched = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, *args, **options: launched.append((args, options)))
+    page = PublicBlocks()
+    page.launch(server_name="127.0.0.1", share=True)  # as serve() and a notebook launch it
+    page.launch("positional", mcp_server=False, max_file_size="1mb")  # a caller's own choice is kept
+    assert launched == [
+        (
+            (),
+            {
+                "max_file_size": MAX_UPLOAD,
+                "state_session_capacity": SESSIONS_KEPT,
+                "mcp_server": True,
+                "server_name": "127.0.0.1",
+                "share": True,
+            },
+        ),
+        (("positional",), {"max_file_size": "1mb", "state_session_capacity": SESSIONS_KEPT, "mcp_server": False}),
+    ]
+
+
+def test_start_up_checks_the_engine_on_the_cards_examples_and_warms_it_up(monkeypatch):
+    from types import SimpleNamespace
+
+    from bert_sentiment import app
+
+    loaded, warmed = [], []
+
+    class Engine:
+        def warm_up(self):
+            warmed.append(self)
+
+    def load(model, **options):
+        loaded.append((model, options))
+        return Engine()
+
+    monkeypatch.setattr(app, "load", load)
+    monkeypatch.setattr(app, "model_facts", lambda model, labels: SimpleNamespace(examples=[f"{model} is great"]))
+    engine = app.load_classifier("alice/sst2-bert", engine="torch", quantize=False, revision="abc")
+    assert warmed == [engine]
+    assert loaded == [
+        (
+            "alice/sst2-bert",
+            {
+                "engine": "torch",
+                "quantize": False,
+                "revision": "abc",
+                "check_texts": ["alice/sst2-bert is great"],
+                "serving": True,
+            },
+        )
+    ]
+    app.load_classifier(None)  # no model: load() says what to set; no card to read first
+    assert loaded[-1] == (
+        None,
+        {"engine": "onnx", "quantize": True, "revision": None, "check_texts": [], "serving": True},
+    )
+
+
+def test_not_sure_is_shown_above_the_probabilities_and_a_plain_answer_as_gradio_shows_it():
+    from bert_sentiment.app import answer_label
+
+    label = answer_label(label="Prediction", num_top_classes=2)
+    unsure = label.postprocess({"label": "not sure", "confidences": {"negative": 0.45, "positive": 0.55}})
+    assert unsure.label == "not sure"
+    assert [(c.label, c.confidence) for c in unsure.confidences] == [("positive", 0.55), ("negative", 0.45)]
+    plain = label.postprocess({"negative": 0.2, "positive": 0.8})
+    assert plain.label == "positive" and [c.label for c in plain.confidences] == ["positive", "negative"]
+
+
+def test_a_text_over_the_limit_is_told_the_limit_and_the_way_out():
+    from bert_sentiment.app import text_refusal
+    from bert_sentiment.inference import MAX_CHARACTERS
+
+    assert text_refusal(["x" * (MAX_CHARACTERS + 5)]) == (
+        "This text has 20,005 characters; the app reads at most 20,000 per text. Send its most telling part, or "
+        "classify long texts on your own machine with `bert-sentiment predict`."
+    )
+
+
+def test_a_text_both_cut_and_unsure_gets_both_notes(engine, monkeypatch):
+    from bert_sentiment.app import classify_many_at_once
+
+    text = "the film " * 90
+    monkeypatch.setattr(engine, "abstain_threshold", 0.999)
+    ((shown, note),) = classify_many_at_once(engine, [text])
+    assert shown["label"] == "not sure"
+    assert note.startswith("Not sure: the most likely label") and note.endswith(
+        "under 99.9%. This text is longer than 128 tokens: only its beginning was read, as in the model's evaluation."
+    )
+
+
+def test_the_explanation_note_says_none_where_no_word_pushed_and_how_a_long_text_was_read(engine, monkeypatch):
+    from types import SimpleNamespace
+
+    from bert_sentiment.app import explanation_endpoint
+
+    asked = []
+
+    def explanation(top, against, run_length, truncated):
+        return SimpleNamespace(
+            label="positive",
+            probability=0.875,
+            method="occlusion",
+            run_length=run_length,
+            truncated=truncated,
+            words=["great", "film", "ever"],
+            top=lambda n: asked.append(n) or top[:n],
+            against=lambda n: asked.append(n) or against[:n],
+            highlighted=lambda: [("great", 1.0)],
+        )
+
+    said = {}
+    monkeypatch.setattr(engine, "explain", lambda text: said["explanation"])
+    explain_sentiment = explanation_endpoint(engine)
+    said["explanation"] = explanation([], [], 1, False)
+    assert explain_sentiment("great film")[1] == (
+        "**positive** (87.5%). Words that pushed toward it (red): none; against it (purple): none. Method: how much "
+        "the label's probability falls when the word is deleted."
+    )
+    assert asked == [3, 3]
+    words = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.6)]
+    said["explanation"] = explanation(words, [], 2, True)
+    assert explain_sentiment("great film")[1] == (
+        "**positive** (87.5%). Words that pushed toward it (red): **a**, **b**, **c**; against it (purple): none. "
+        "Method: how much the label's probability falls when the word is deleted. This text is long: runs of 2 "
+        "neighbouring words were scored together. Only its first 3 words were explained."
+    )
+
+
+def test_an_uploaded_file_is_classified_as_a_job_into_a_csv_named_for_download(engine, tmp_path, monkeypatch):
+    from bert_sentiment.app import Outbox, many_texts_endpoint
+
+    lanes = []
+    predict = engine.predict
+    monkeypatch.setattr(
+        engine, "predict", lambda texts, **options: lanes.append(options["lane"]) or predict(texts, **options)
+    )
+    upload = tmp_path / "reviews.txt"
+    upload.write_text("great\ndull\n", encoding="utf-8")
+    classify_texts = many_texts_endpoint(engine, Outbox())
+    rows, download, note = classify_texts("", str(upload), progress=lambda *args, **kwargs: None)
+    assert [row[0] for row in rows] == ["great", "dull"] and note == "2 texts classified."
+    assert download.endswith("/predictions.csv") and lanes == ["job"], "in slices that let single texts through"
+
+
+def test_result_files_older_than_a_minute_are_deleted_by_the_next_request(monkeypatch):
+    import os as system
+
+    from bert_sentiment import app
+
+    outbox = app.Outbox()
+    assert outbox.folder.name.startswith("bert-sentiment-app-"), "recognisable in the temporary folder"
+    first, second = outbox.new_file("predictions.csv"), outbox.new_file("predictions.csv")
+    assert first.parent != second.parent, "each request's file in a folder of its own"
+    now = time.time()
+    system.utime(first.parent, (now - 61, now - 61))
+    system.utime(second.parent, (now - 60, now - 60))
+    monkeypatch.setattr(app.time, "time", lambda: now)
+    outbox.new_file("predictions.csv")
+    assert not first.parent.exists() and second.parent.exists(), "over a minute old: gone; a minute: kept"

@@ -108,13 +108,17 @@ def fake_checkpoint(folder, step: int, cut: str | None = None):
     (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": step}))
     save_file({"weight": torch.ones(64, 64)}, str(checkpoint / "model.safetensors"))
     torch.save({"state": {0: torch.ones(64, 64)}}, checkpoint / "optimizer.pt")
+    torch.save({"cpu": torch.ones(64)}, checkpoint / "rng_state.pth")
+    torch.save({"seed": torch.ones(64)}, checkpoint / "training_args.bin")
     if cut:
         data = (checkpoint / cut).read_bytes()
         (checkpoint / cut).write_bytes(data[: len(data) // 2])
     return checkpoint
 
 
-@pytest.mark.parametrize("cut", ["model.safetensors", "optimizer.pt", "trainer_state.json"])
+@pytest.mark.parametrize(
+    "cut", ["model.safetensors", "optimizer.pt", "trainer_state.json", "rng_state.pth", "training_args.bin"]
+)
 def test_resume_passes_over_a_cut_off_newest_checkpoint(tmp_path, caplog, cut):
     from bert_sentiment.training import newest_intact_checkpoint
 
@@ -130,10 +134,13 @@ def test_resume_with_no_intact_checkpoint_is_one_message(tmp_path):
     from bert_sentiment.training import newest_intact_checkpoint
 
     fake_checkpoint(tmp_path, 20, cut="model.safetensors")
-    with pytest.raises(
-        UserError, match=r"no intact checkpoint in .*checkpoint-20: model.safetensors is unreadable.*Drop --resume"
-    ):
+    fake_checkpoint(tmp_path, 10, cut="rng_state.pth")
+    with pytest.raises(UserError) as error:
         newest_intact_checkpoint(tmp_path)
+    assert str(error.value) == (
+        f"--resume: no intact checkpoint in '{tmp_path}' (checkpoint-20: model.safetensors is unreadable "
+        "(SafetensorError); checkpoint-10: rng_state.pth is unreadable (BadZipFile)). Drop --resume to start anew."
+    )
 
 
 def test_the_cost_line_comes_once_from_the_steps_after_the_first(monkeypatch):
@@ -272,10 +279,11 @@ def test_a_run_refuses_a_folder_holding_an_earlier_run_or_other_files_unless_tol
     assert checkpoint_to_resume(args(overwrite_output_dir=True)) is None
     other = tmp_path / "notes"
     other.mkdir()
-    (other / "notes.md").write_text("mine")
-    with pytest.raises(UserError, match=r"already holds other files \(notes\.md\)\. Pass --resume"):
-        check_output_dir(other, overwrite=False)
-    check_output_dir(other, overwrite=False, ours=("notes.md",))  # what this run put there itself
+    for name in ("notes.md", "a.md", "b.md"):
+        (other / name).write_text("mine")
+    with pytest.raises(UserError, match=r"already holds other files \(a\.md, b\.md, notes\.md\)\. Pass --resume"):
+        check_output_dir(other, overwrite=False)  # three names, all of them: no "…"
+    check_output_dir(other, overwrite=False, ours=("notes.md", "a.md", "b.md"))  # what this run put there itself
 
 
 def keeper(metric: str, greater: bool):
@@ -328,3 +336,362 @@ def test_a_resumed_run_reads_its_best_checkpoints_loss_from_the_log_and_a_new_ru
     trainer.state = type(trainer.state)()  # the next search trial starts afresh
     assert evaluate(10, accuracy=0.5, loss=0.9)
     assert evaluate(20, accuracy=0.5, loss=0.8), "the last trial's best loss is not this one's"
+
+
+@pytest.mark.parametrize(
+    ("flags", "every_seconds", "patience"),
+    [
+        (["--checkpoint_minutes", "0.5", "--early_stopping_patience", "1"], 30.0, 1),
+        (["--checkpoint_minutes", "0", "--early_stopping_patience", "0"], None, None),
+        # no checkpoints to make, no evaluations to stop on
+        (["--eval_strategy", "no", "--save_strategy", "no", "--checkpoint_minutes", "10"], None, None),
+        (["--eval_strategy", "no", "--save_strategy", "no", "--early_stopping_patience", "2"], None, None),
+    ],
+)
+def test_the_trainer_built_for_a_run_holds_the_safeguards_its_flags_ask_for(
+    tiny_bert, tmp_path, flags, every_seconds, patience
+):
+    from transformers import EarlyStoppingCallback
+
+    from bert_sentiment.training import CheckpointEvery, SaveOnInterrupt
+
+    trainer, _, _ = imbalanced_run(tiny_bert, tmp_path, "none", *flags)
+    callbacks = trainer.callback_handler.callbacks
+    assert sum(isinstance(callback, SaveOnInterrupt) for callback in callbacks) == 1, "Ctrl-C saves, on every run"
+    timed = [callback.seconds for callback in callbacks if isinstance(callback, CheckpointEvery)]
+    assert timed == ([every_seconds] if every_seconds else [])
+    stopping = [
+        callback.early_stopping_patience for callback in callbacks if isinstance(callback, EarlyStoppingCallback)
+    ]
+    assert stopping == ([patience] if patience else [])
+
+
+def test_the_trainer_scores_with_the_runs_metrics_pads_on_a_cpu_to_the_longest_text_and_saves_the_tokenizer(
+    tiny_bert, tmp_path
+):
+    trainer, model, _ = imbalanced_run(tiny_bert, tmp_path, "none")
+    metrics = trainer.evaluate()
+    predictions = trainer.predict(trainer.eval_dataset)
+    accuracy = (predictions.predictions.argmax(-1) == predictions.label_ids).mean()
+    assert metrics["eval_accuracy"] == pytest.approx(accuracy) and "eval_f1" in metrics, "binary: F1 of 'positive'"
+    rows = [trainer.train_dataset[i] for i in (0, 1)]
+    batch = trainer.data_collator([{k: v for k, v in row.items() if k != "label"} for row in rows])
+    assert batch["input_ids"].shape[1] == max(len(row["input_ids"]) for row in rows), "no padding past the longest"
+    trainer.save_model(str(tmp_path / "saved"))
+    assert (tmp_path / "saved" / "tokenizer.json").is_file() or (tmp_path / "saved" / "vocab.txt").is_file()
+
+
+def test_a_search_builds_each_trial_from_model_init(tiny_bert, tmp_path):
+    rows = english_reviews(8)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    data = Dataset.from_dict({"input_ids": [tokenizer(t)["input_ids"] for t, _ in rows], "label": [0, 1] * 4})
+    data = data.cast_column("label", ClassLabel(names=["negative", "positive"]))
+    _, _, training_args = parse_args(quick_training_flags(tiny_bert, tmp_path / "search"))
+    made = []
+
+    def model_init(trial=None):
+        made.append(AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2))
+        return made[-1]
+
+    trainer, _ = build_trainer(
+        None, tokenizer, DatasetDict(train=data, validation=data), training_args, model_init=model_init
+    )
+    assert trainer.model is made[-1]
+
+
+def test_balanced_weights_give_a_class_missing_from_the_training_data_the_weight_of_one_text(caplog):
+    from bert_sentiment.training import balanced_loss
+
+    caplog.set_level("INFO")
+    loss = balanced_loss([0, 0, 0, 1], num_labels=3)
+    assert caplog.messages == ["Class weights: 0.44, 1.33, 1.33"], "4 / (3 classes x 3, 1 and none)"
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    labels = torch.tensor([0, 2])
+    expected = torch.nn.functional.cross_entropy(logits, labels, weight=torch.tensor([4 / 9, 4 / 3, 4 / 3]))
+    outputs = type("Outputs", (), {"logits": logits})
+    assert loss(outputs, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+    outputs.logits = logits.to(torch.bfloat16)  # a bf16 run's logits
+    assert loss(outputs, labels).item() == pytest.approx(expected.item(), rel=2e-2)
+
+
+def test_optim_that_needs_a_missing_package_is_refused_naming_the_package(tiny_bert, tmp_path):
+    import importlib.util
+
+    from bert_sentiment.training import optimizer_class
+
+    if importlib.util.find_spec("bitsandbytes"):
+        pytest.skip("bitsandbytes is installed here")
+    _, _, training_args = parse_args([*quick_training_flags(tiny_bert, tmp_path), "--optim", "adamw_bnb_8bit"])
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+    with pytest.raises(UserError) as error:
+        optimizer_class(training_args, model)
+    assert str(error.value).startswith(
+        "--optim adamw_bnb_8bit cannot be used here: You need to install `bitsandbytes` in order to use bitsandbytes "
+        "optimizers"
+    )
+
+
+@pytest.mark.parametrize("takes", ["params", "model", "optimizer_dict"])
+def test_layer_lr_decay_with_an_optimizer_that_takes_no_parameter_groups_is_refused(
+    tiny_bert, tmp_path, monkeypatch, takes
+):
+    """As --optim lomo, galore_adamw_layerwise or apollo_adamw_layerwise where their packages are installed: their
+    optimizers take the model or their own parameter list, so per-layer rates would be dropped without a word."""
+    from transformers import Trainer
+
+    from bert_sentiment.training import optimizer_class
+
+    received = []
+
+    def lomo_like(args, model=None):
+        received.append(model)
+        return torch.optim.AdamW, {takes: model, "lr": args.learning_rate}
+
+    monkeypatch.setattr(Trainer, "get_optimizer_cls_and_kwargs", staticmethod(lomo_like))
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+    _, _, plain = parse_args([*quick_training_flags(tiny_bert, tmp_path), "--optim", "sgd"])
+    assert optimizer_class(plain, model) == (torch.optim.AdamW, {takes: model, "lr": 3e-3}), "alone, it is fine"
+    assert received == [model]
+    _, _, decaying = parse_args(
+        [*quick_training_flags(tiny_bert, tmp_path), "--optim", "sgd", "--layer_lr_decay", "0.8"]
+    )
+    with pytest.raises(UserError) as error:
+        optimizer_class(decaying, model)
+    assert str(error.value) == (
+        "--layer_lr_decay works with optimizers over parameter groups (adamw_torch_fused, adamw_torch, sgd, ...), "
+        "not --optim sgd; drop one of the two."
+    )
+
+
+def test_layer_lr_decay_keeps_the_users_own_optimizer_settings(tiny_bert, tmp_path):
+    trainer, _, _ = imbalanced_run(
+        tiny_bert, tmp_path, "none", "--layer_lr_decay", "0.5", "--adam_beta2", "0.9", "--adam_epsilon", "1e-6"
+    )
+    optimizer = trainer.create_optimizer()
+    assert optimizer.defaults["betas"] == (0.9, 0.9) and optimizer.defaults["eps"] == 1e-6
+    assert trainer.create_optimizer() is optimizer, "made once"
+
+
+def test_the_layer_lr_note_names_no_pooler_where_the_encoder_has_none():
+    from bert_sentiment.training import layer_lr_note
+
+    model = torch.nn.ModuleDict(
+        {
+            "embeddings": torch.nn.Embedding(10, 4),
+            "encoder": torch.nn.ModuleDict({"layer": torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(3)])}),
+            "classifier": torch.nn.Linear(4, 2),
+        }
+    )
+    assert layer_lr_note(model, 1e-3, 0.5) == (
+        "0.5 per layer down from the top: head 0.001, encoder layers 0.0005 (top) to 0.000125 (bottom), "
+        "embeddings 6.25e-05"
+    )
+
+
+def sampler_of(tiny_bert, tmp_path, *flags):
+    trainer, _, _ = imbalanced_run(tiny_bert, tmp_path, "none", "--per_device_train_batch_size", "4", *flags)
+    return trainer, trainer._get_train_sampler()
+
+
+def test_length_grouped_order_comes_from_the_data_seed_and_the_epoch_alone(tiny_bert, tmp_path):
+    from bert_sentiment.training import EpochSeededLengthGroupedSampler
+
+    _, sampler = sampler_of(tiny_bert, tmp_path, "--seed", "3")
+    first = list(sampler)
+    torch.manual_seed(99)  # dropout and the like move the global generator
+    sampler.set_epoch(0)
+    assert list(sampler) == first, "the same epoch, the same order: a fresh sampler starts at epoch 0"
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first and sorted(second) == sorted(first)
+    resumed = EpochSeededLengthGroupedSampler(4, lengths=sampler.lengths, seed=3)
+    resumed.set_epoch(1)
+    assert list(resumed) == second, "and epoch 1's, without having gone through epoch 0"
+    _, by_data_seed = sampler_of(tiny_bert, tmp_path, "--seed", "3", "--data_seed", "4")
+    assert by_data_seed.seed == 4 and list(by_data_seed) != first
+
+
+def test_random_batches_or_data_without_token_ids_use_the_trainers_own_sampler(tiny_bert, tmp_path):
+    from bert_sentiment.training import EpochSeededLengthGroupedSampler
+
+    trainer, _ = sampler_of(tiny_bert, tmp_path, "--train_sampling_strategy", "random")
+    assert not isinstance(trainer._get_train_sampler(), EpochSeededLengthGroupedSampler)
+    trainer, _ = sampler_of(tiny_bert, tmp_path)
+    four = trainer.train_dataset.select(range(4))
+    assert len(list(trainer._get_train_sampler(four))) == 4, "a dataset passed in is the one sampled"
+    measured = four.remove_columns(["input_ids"]).add_column("length", [3, 1, 4, 1])  # lengths given, no token ids
+    sampler = trainer._get_train_sampler(measured)
+    assert not isinstance(sampler, EpochSeededLengthGroupedSampler) and sampler.lengths == [3, 1, 4, 1]
+
+
+def test_evaluation_reads_texts_in_order_so_predictions_line_up_with_them():
+    from types import SimpleNamespace
+
+    from torch.utils.data import SequentialSampler
+
+    from bert_sentiment.training import SentimentTrainer
+
+    trainer = SentimentTrainer.__new__(SentimentTrainer)
+    trainer.args = SimpleNamespace(world_size=1)
+    sampler = trainer._get_eval_sampler(list("abcde"))
+    assert isinstance(sampler, SequentialSampler) and list(sampler) == [0, 1, 2, 3, 4]
+    assert trainer._get_eval_sampler(None) is None
+    trainer.args.world_size = 2  # accelerate shards in order and gathers back in order
+    assert trainer._get_eval_sampler(list("abcde")) is None
+
+
+def test_the_best_checkpoint_keeps_the_earlier_of_two_that_tie_on_metric_and_loss():
+    trainer, evaluate = keeper("accuracy", greater=True)
+    assert evaluate(10, accuracy=0.8, loss=0.5)
+    assert evaluate(20, accuracy=0.8, loss=0.4)
+    assert not evaluate(30, accuracy=0.8, loss=0.4) and trainer.state.best_global_step == 20, "no surer: kept"
+    assert evaluate(40, accuracy=0.8, loss=0.35) and trainer.state.best_global_step == 40, "a tie won, then another"
+
+
+def test_a_resumed_run_reads_the_loss_of_its_best_step_not_of_the_first_logged():
+    trainer, evaluate = keeper("accuracy", greater=True)
+    trainer.state.log_history = [
+        {"step": 10, "eval_accuracy": 0.7, "eval_loss": 0.1},
+        {"step": 20, "eval_accuracy": 0.8, "eval_loss": 0.3},
+    ]
+    trainer.state.best_metric, trainer.state.best_global_step = 0.8, 20
+    assert evaluate(30, accuracy=0.8, loss=0.2) and trainer.state.best_global_step == 30, "0.2 beats step 20's 0.3"
+
+
+def test_a_resumed_run_whose_log_lacks_its_best_loss_goes_on_by_the_metric_alone():
+    trainer, evaluate = keeper("accuracy", greater=True)
+    trainer.state.log_history = [{"step": 10, "eval_accuracy": 0.8}]  # an older run logged no loss
+    trainer.state.best_metric, trainer.state.best_global_step = 0.8, 10
+    assert not evaluate(20, accuracy=0.8, loss=0.2) and trainer.state.best_global_step == 10
+    assert evaluate(30, accuracy=0.9, loss=0.5)
+
+
+def test_a_checkpoint_comes_once_the_minutes_have_passed_since_the_last_one(monkeypatch):
+    from transformers import TrainerControl
+
+    from bert_sentiment import training
+
+    now = [1000.0]
+    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    every = training.CheckpointEvery(0.5)
+    now[0] = 5000.0  # loading and preparing took long: the clock starts with training
+    every.on_train_begin(None, None, TrainerControl())
+    now[0] += 29.9
+    assert not every.on_step_end(None, None, TrainerControl()).should_save
+    now[0] += 0.1
+    assert every.on_step_end(None, None, TrainerControl()).should_save, "at 30 s exactly"
+    every.on_save(None, None, TrainerControl())  # any checkpoint (an epoch's too) restarts the count
+    now[0] += 29.9
+    assert not every.on_step_end(None, None, TrainerControl()).should_save
+
+
+def test_ctrl_c_saves_and_stops_after_the_step_a_second_aborts_and_the_handlers_are_put_back(caplog):
+    import signal
+    import threading
+
+    from transformers import TrainerControl
+
+    from bert_sentiment.training import SaveOnInterrupt
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    interrupt = SaveOnInterrupt()
+    assert not interrupt.on_step_end(None, None, TrainerControl()).should_save, "nothing asked yet"
+    interrupt.on_train_begin(None, None, None)
+    try:
+        signal.raise_signal(signal.SIGTERM)  # as a scheduler's preemption sends it
+        assert interrupt.interrupted
+        assert caplog.messages == ["Interrupted: saving a checkpoint after this step (interrupt again to abort)."]
+        control = interrupt.on_step_end(None, None, TrainerControl())
+        assert control.should_save and control.should_training_stop
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    finally:
+        interrupt.on_train_end(None, None, None)
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+    interrupt.on_train_end(None, None, None)  # ended twice (an error after the end): nothing left to put back
+
+    in_a_thread = SaveOnInterrupt()  # training started from a worker thread (a notebook's, a server's)
+    worker = threading.Thread(target=in_a_thread.on_train_begin, args=(None, None, None))
+    worker.start()
+    worker.join()
+    assert {sig: signal.getsignal(sig) for sig in before} == before, "Python sets handlers in the main thread only"
+
+
+def test_the_cost_line_waits_at_its_limits_and_counts_every_process(monkeypatch):
+    from types import SimpleNamespace
+
+    from bert_sentiment import training
+
+    now = [0.0]
+    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=1, world_size=2)
+
+    def said_after(max_steps, steps_timed, step_seconds=1.0, **limits):
+        said = []
+        costs = training.MeasuredCosts(lambda speed, left, reading: said.append((speed, left, reading)), **limits)
+        state = SimpleNamespace(global_step=1, max_steps=max_steps)
+        costs.on_step_end(args, state, None)
+        for step in range(2, 2 + steps_timed):
+            now[0] += step_seconds
+            state.global_step = step
+            costs.on_step_end(args, state, None)
+        return said
+
+    assert said_after(305, 4, steps=4) == [(16.0, 300.0, None)], "300 s left is not under 300: said; 2 processes"
+    assert said_after(304, 4, steps=4) == [], "299 s left: waits for the validation pass"
+    assert said_after(296, 4, steps=4) == []
+    assert said_after(10_000, 2, seconds=4.0, step_seconds=2.0) == [(8.0, 9997 * 2.0, None)], "at 4 s exactly"
+    assert said_after(10_000, 19) == [] and len(said_after(10_000, 20)) == 1, "by default: 20 timed steps"
+    assert said_after(10_000, 1, step_seconds=59.0) == [] and len(said_after(10_000, 2, step_seconds=30.0)) == 1, (
+        "or a minute"
+    )
+
+
+def test_the_cost_line_ignores_evaluations_without_a_speed_and_times_fp32_only_once(monkeypatch):
+    from types import SimpleNamespace
+
+    from bert_sentiment import training
+
+    timed, clock = [], iter(range(100))
+    monkeypatch.setattr(training.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(training, "fp32_slowdown", lambda model, batches: timed.append(model) or 2.0)
+    said = []
+    costs = training.MeasuredCosts(lambda speed, left, reading: said.append(reading))
+    args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=1, world_size=1, bf16=True, fp16=False)
+    state = SimpleNamespace(global_step=1, max_steps=5)
+    for step in (1, 2):  # a short try: two steps, then its validation pass
+        state.global_step = step
+        costs.on_step_end(args, state, None)
+    costs.on_evaluate(args, state, None, metrics=None)
+    costs.on_evaluate(args, state, None, metrics={"eval_loss": 0.3})
+    assert costs.reading is None and timed == []
+    costs.on_evaluate(args, state, None, metrics={"eval_samples_per_second": 50.0}, model="m", eval_dataloader=[])
+    assert costs.reading == (50.0, 25.0) and timed == ["m"]
+    costs.on_evaluate(args, state, None, metrics={"eval_samples_per_second": 80.0}, model="m", eval_dataloader=[])
+    assert costs.reading == (50.0, 25.0) and timed == ["m"], "every later evaluation: no second timing"
+
+
+@pytest.mark.parametrize(
+    ("mixed_seconds", "fp32_seconds", "slowdown"), [(2.0, 5.0, 2.5), (2.0, 3.0, 1.5), (0.5, 0.4, 1.0), (0.0, 1e-3, 1e6)]
+)
+def test_fp32_slowdown_is_the_ratio_of_the_two_timings_never_under_one(
+    monkeypatch, mixed_seconds, fp32_seconds, slowdown
+):
+    from bert_sentiment import training
+
+    now = [0.0]
+    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+
+    class Model:
+        device = torch.device("cpu")
+
+        def forward(self, input_ids):
+            now[0] += mixed_seconds
+
+        def _original_forward(self, input_ids):
+            now[0] += fp32_seconds
+
+    batches = [{"input_ids": torch.ones(8, 5), "labels": torch.zeros(8)}]
+    assert training.fp32_slowdown(Model(), batches) == pytest.approx(slowdown)
+    assert training.fp32_slowdown(Model(), None) == 1.0, "no validation batches"
+    assert training.fp32_slowdown(torch.nn.Linear(2, 2), batches) == 1.0, "not wrapped by mixed precision"

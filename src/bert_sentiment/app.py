@@ -248,8 +248,8 @@ def described(function, limits: str) -> str:
     """The API and MCP description of an endpoint: its docstring's summary and returns, then the limits."""
     from gradio.utils import get_function_description
 
-    summary, _, returns = get_function_description(function)
-    return f"{summary} Returns: {', '.join(returns)}. {limits}"
+    summary, _, returns = get_function_description(function)  # `returns`: the Returns section's lines
+    return f"{summary} Returns: {' '.join(returns).rstrip('.')}. {limits}"
 
 
 def build_demo(classifier: SentimentClassifier, cache_cleanup: tuple[int, int] = CACHE_CLEANUP) -> gr.Blocks:
@@ -343,8 +343,18 @@ def parse_args(argv):
     parser.add_argument("--no_quantize", action="store_true", help="with --engine onnx: the fp32 graph instead of int8")
     # Inside a Space the app must listen on every interface; locally, only on this machine.
     default_host = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", default_host))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", default_host),
+        help="the address to listen on (default: $GRADIO_SERVER_NAME, else 0.0.0.0 inside a Space and 127.0.0.1, "
+        "this machine only, elsewhere)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+        help="the port to listen on (default: $GRADIO_SERVER_PORT, else 7860)",
+    )
     return parser.parse_args(argv)
 
 
