@@ -371,7 +371,8 @@ def outcome(case) -> str:
     """What the user sees: the log lines, then the result or the error."""
     handler, package = Lines(), logging.getLogger("bert_sentiment")
     package.addHandler(handler)
-    level, package.level = package.level, logging.INFO
+    level = package.level
+    package.setLevel(logging.INFO)  # setLevel, not `.level =`: loggers cache whether a level is on until it is called
     try:
         result = f"-> {case()}"
     except UserError as err:

@@ -598,6 +598,7 @@ def test_ctrl_c_saves_and_stops_after_the_step_a_second_aborts_and_the_handlers_
     assert not interrupt.on_step_end(None, None, TrainerControl()).should_save, "nothing asked yet"
     interrupt.on_train_begin(None, None, None)
     try:
+        assert all(signal.getsignal(sig) == interrupt._request_stop for sig in before), "both caught"
         signal.raise_signal(signal.SIGTERM)  # as a scheduler's preemption sends it
         assert interrupt.interrupted
         assert caplog.messages == ["Interrupted: saving a checkpoint after this step (interrupt again to abort)."]
@@ -695,3 +696,13 @@ def test_fp32_slowdown_is_the_ratio_of_the_two_timings_never_under_one(
     assert training.fp32_slowdown(Model(), batches) == pytest.approx(slowdown)
     assert training.fp32_slowdown(Model(), None) == 1.0, "no validation batches"
     assert training.fp32_slowdown(torch.nn.Linear(2, 2), batches) == 1.0, "not wrapped by mixed precision"
+
+
+@pytest.mark.parametrize(("gpu", "use_cpu", "multiple"), [(True, False, 8), (True, True, None), (False, False, None)])
+def test_batches_are_padded_to_a_multiple_of_8_only_on_a_gpu(monkeypatch, gpu, use_cpu, multiple):
+    from types import SimpleNamespace
+
+    from bert_sentiment import training
+
+    monkeypatch.setattr(training.torch.cuda, "is_available", lambda: gpu)
+    assert training.pad_multiple(SimpleNamespace(use_cpu=use_cpu)) == multiple

@@ -383,6 +383,11 @@ def balanced_loss(train_labels: list[int], num_labels: int):
     return compute_loss
 
 
+def pad_multiple(training_args) -> int | None:
+    """Each batch is padded only to its longest text; on a GPU, up to a multiple of 8, which suits tensor cores."""
+    return 8 if torch.cuda.is_available() and not training_args.use_cpu else None
+
+
 def build_trainer(model, tokenizer, tokenized, training_args, callbacks=(), model_init=None):
     """(trainer, interrupt callback). `model_init` instead of `model` gives each search trial a fresh model."""
     num_labels = tokenized["train"].features["label"].num_classes
@@ -395,7 +400,6 @@ def build_trainer(model, tokenizer, tokenized, training_args, callbacks=(), mode
     loss = None
     if training_args.class_weighting == "balanced":
         loss = balanced_loss(tokenized["train"]["label"][:], num_labels)
-    on_gpu = torch.cuda.is_available() and not training_args.use_cpu
     trainer = SentimentTrainer(
         model=model,
         model_init=model_init,
@@ -403,8 +407,7 @@ def build_trainer(model, tokenizer, tokenized, training_args, callbacks=(), mode
         train_dataset=tokenized["train"],
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
-        # Pad each batch only to its longest text; multiples of 8 suit GPU tensor cores.
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if on_gpu else None),
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple(training_args)),
         compute_metrics=metrics_for_trainer(num_labels),
         compute_loss_func=loss,
         callbacks=all_callbacks,
