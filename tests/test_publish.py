@@ -349,3 +349,113 @@ def test_no_local_path_reaches_an_uploaded_file(hub, tiny_bert, tmp_path):
     assert facts["base_model"] == "tiny-bert" and facts["base_model_local"] is True
     assert facts["data"]["source"]["files"]["train"]["name"] == "reviews/*.txt"
     assert "base_model:" not in files["README.md"].decode().split("---")[1], "no Hub link to a model that is not there"
+
+
+# Publishing in this process, without training: a finished run is the untrained classifier with a run's facts.
+
+
+@pytest.fixture
+def finished_run(untrained_classifier, tmp_path):
+    """A run's output folder: the model and tokenizer, its facts, and what a run keeps that must not be uploaded."""
+    import shutil
+
+    from tests.conftest import facts_literal
+
+    folder = tmp_path / "run"
+    shutil.copytree(untrained_classifier, folder)
+    facts_literal().save(folder)
+    (folder / "training_args.bin").write_bytes(b"pickled settings")
+    (folder / "wrong_predictions_validation.jsonl").write_text('{"text": "a user\'s own text"}\n')
+    (folder / "checkpoint-5").mkdir()
+    (folder / "checkpoint-5" / "model.safetensors").write_bytes(b"weights")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("repo_id", "token", "message"),
+    [
+        (None, TOKEN, "--push_to_hub needs --hub_model_id, e.g. --hub_model_id your-name/sst2-bert."),
+        ("alice/bad name!", TOKEN, "--hub_model_id 'alice/bad name!' is not a valid repo id ("),
+        ("alice/x", None, "No Hugging Face token found. Set HF_TOKEN, or run `hf auth login`, with a token that can "),
+        (
+            "alice/x",
+            "hf_wrong",
+            "The Hugging Face token was refused (invalid or expired). Create a new one with write ",
+        ),
+        ("bob/x", TOKEN, "Your token belongs to 'alice', which cannot write to 'bob'. Use --hub_model_id alice/x."),
+    ],
+)
+def test_hub_access_is_refused_in_words_before_anything_runs(local_hub, monkeypatch, repo_id, token, message):
+    from bert_sentiment.errors import UserError
+    from bert_sentiment.publish import check_hub_access
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("bert_sentiment.publish.get_token", lambda: None)  # nor a login on this machine
+    with pytest.raises(UserError) as error:
+        check_hub_access(repo_id, token=token)
+    assert str(error.value).startswith(message)
+
+
+def test_a_repo_name_alone_publishes_under_the_tokens_user_and_the_token_never_shows(local_hub, caplog):
+    from bert_sentiment.publish import check_hub_access
+
+    caplog.set_level("INFO")
+    target = check_hub_access("sst2-bert", private=True, token=TOKEN, flag="--space_id")
+    assert (target.repo_id, target.private, target.token) == ("alice/sst2-bert", True, TOKEN)
+    assert target.url == f"{local_hub.url}/alice/sst2-bert"
+    assert TOKEN not in repr(target) and repr(target) == "HubTarget(repo_id='alice/sst2-bert', private=True)"
+    ours = [record.getMessage() for record in caplog.records if record.name.startswith("bert_sentiment")]
+    assert ours == ["Hub access checked: will publish to alice/sst2-bert as alice."]
+    with pytest.raises(Exception, match="--space_id 'alice/x y' is not a valid repo id"):
+        check_hub_access("alice/x y", token=TOKEN, flag="--space_id")
+
+
+def test_publish_pushes_the_run_in_one_commit_without_its_private_files_and_checks_it_by_reloading(
+    local_hub, finished_run, caplog
+):
+    from bert_sentiment.publish import HubTarget, publish
+
+    caplog.set_level("INFO")
+    url = publish(finished_run, HubTarget("alice/sst2-bert", TOKEN, private=True), export_onnx=False)
+    assert url == f"{local_hub.url}/alice/sst2-bert"
+    repo = local_hub.state.repos[("model", "alice/sst2-bert")]
+    assert repo.private and len(repo.commits) == 1
+    assert repo.messages == ["Fine-tuned sentiment classifier: model, tokenizer, card and evaluation"]
+    uploaded = set(repo.commits[0][1])
+    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "run_facts.json"} <= uploaded
+    assert not {"training_args.bin", "wrong_predictions_validation.jsonl", "checkpoint-5/model.safetensors"} & uploaded
+    ours = [record.getMessage() for record in caplog.records if record.name.startswith("bert_sentiment")]
+    assert ours[-1] == f"Published and verified: {url}"
+    assert sum(message.endswith("(as locally)") for message in ours) == 2, "each label's example answered as locally"
+
+
+def test_a_hub_that_serves_other_weights_or_other_labels_fails_the_check(local_hub, finished_run):
+    from safetensors.torch import load, save
+
+    from bert_sentiment.publish import HubTarget, PublishError, publish
+
+    def shift_the_classifier(path: str, content: bytes) -> bytes:
+        if path != "model.safetensors":
+            return content
+        weights = load(content)
+        weights["classifier.bias"] = weights["classifier.bias"] + torch.tensor([2.0, -2.0])
+        return save(weights)
+
+    import torch
+
+    local_hub.state.tamper = shift_the_classifier
+    with pytest.raises(PublishError, match=r"^The published model answers \{"):
+        publish(finished_run, HubTarget("alice/tampered", TOKEN, None), export_onnx=False)
+
+    def rename_the_labels(path: str, content: bytes) -> bytes:
+        if path != "config.json":
+            return content
+        config = json.loads(content)
+        config["id2label"] = {"0": "bad", "1": "good"}
+        config["label2id"] = {"bad": 0, "good": 1}
+        return json.dumps(config).encode()
+
+    local_hub.state.tamper = rename_the_labels
+    with pytest.raises(PublishError) as error:
+        publish(finished_run, HubTarget("alice/relabelled", TOKEN, None), export_onnx=False)
+    assert str(error.value) == "The published model's labels are ['bad', 'good'], expected ['negative', 'positive']."
