@@ -514,6 +514,8 @@ def test_the_command_line_reads_the_spaces_settings_and_listens_on_every_interfa
     args = parse_args([])
     assert (args.model, args.revision, args.engine) == ("alice/sst2-bert", "a" * 40, "torch")
     assert (args.host, args.port) == ("0.0.0.0", 7861), "in a Space, every interface"
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "10.0.0.1")
+    assert parse_args([]).host == "10.0.0.1", "gradio's own setting wins, in a Space or not"
     monkeypatch.setenv("MODEL_REVISION", "")
     args = parse_args(["--model", "out", "--no_quantize", "--share", "--host", "10.0.0.2"])
     assert (args.model, args.revision, args.no_quantize, args.share, args.host) == ("out", None, True, True, "10.0.0.2")

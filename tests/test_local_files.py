@@ -306,3 +306,13 @@ def test_a_zip_read_first_unpacks_into_a_cache_dir_not_made_yet(tmp_path):
     rows = read_split(locate(str(archive), "--train_file"), "auto", str(tmp_path / "new" / "cache"))
     assert rows["text"] == ["great"]
     assert [path.name for path in (tmp_path / "new" / "cache").iterdir() if "unzipped" in path.name] == []
+
+
+def test_a_pattern_matching_exactly_five_other_files_names_all_five_and_no_more(tmp_path):
+    from bert_sentiment.local_files import locate
+
+    for name in "abcde":
+        (tmp_path / f"{name}.csv").write_text("text,label\n")
+    with pytest.raises(UserError) as error:
+        locate(str(tmp_path / "*.csv"), "--train_file")
+    assert f"'{tmp_path / '*.csv'}' matches a.csv, b.csv, c.csv, d.csv, e.csv: a pattern names" in str(error.value)

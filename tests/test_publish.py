@@ -376,24 +376,45 @@ def finished_run(untrained_classifier, tmp_path):
     [
         (None, TOKEN, "--push_to_hub needs --hub_model_id, e.g. --hub_model_id your-name/sst2-bert."),
         ("alice/bad name!", TOKEN, "--hub_model_id 'alice/bad name!' is not a valid repo id ("),
-        ("alice/x", None, "No Hugging Face token found. Set HF_TOKEN, or run `hf auth login`, with a token that can "),
+        (
+            "alice/x",
+            None,
+            "No Hugging Face token found. Set HF_TOKEN, or run `hf auth login`, with a token that can write "
+            "(https://huggingface.co/settings/tokens).",
+        ),
         (
             "alice/x",
             "hf_wrong",
-            "The Hugging Face token was refused (invalid or expired). Create a new one with write ",
+            "The Hugging Face token was refused (invalid or expired). Create a new one with write access at "
+            "https://huggingface.co/settings/tokens and set HF_TOKEN or run `hf auth login`.",
         ),
         ("bob/x", TOKEN, "Your token belongs to 'alice', which cannot write to 'bob'. Use --hub_model_id alice/x."),
+        ("closed", TOKEN, "Cannot reach the Hugging Face Hub at http://127.0.0.1:"),
     ],
 )
 def test_hub_access_is_refused_in_words_before_anything_runs(local_hub, monkeypatch, repo_id, token, message):
+    from huggingface_hub import constants
+
     from bert_sentiment.errors import UserError
     from bert_sentiment.publish import check_hub_access
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setattr("bert_sentiment.publish.get_token", lambda: None)  # nor a login on this machine
+    if repo_id == "closed":
+        repo_id = "alice/x"
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{closed_port()}")
     with pytest.raises(UserError) as error:
         check_hub_access(repo_id, token=token)
     assert str(error.value).startswith(message)
+    if "valid repo id" in message:
+        assert str(error.value).endswith(
+            "). Use 'user/name' with letters, digits, '-', '_' and '.', e.g. alice/sst2-bert."
+        )
+    if "Cannot reach" in message:
+        assert str(error.value).endswith(
+            "(ConnectError). Check your network (and HF_ENDPOINT if set); train without --push_to_hub and publish "
+            "later with publish.py."
+        )
 
 
 def test_a_repo_name_alone_publishes_under_the_tokens_user_and_the_token_never_shows(local_hub, caplog):
@@ -416,32 +437,49 @@ def test_publish_pushes_the_run_in_one_commit_without_its_private_files_and_chec
     from bert_sentiment.publish import HubTarget, publish
 
     caplog.set_level("INFO")
-    url = publish(finished_run, HubTarget("alice/sst2-bert", TOKEN, private=True), export_onnx=False)
+    (finished_run / "onnx").mkdir()
+    for name in ("model.onnx", "model_quantized.onnx"):  # exported by the run: kept as they are
+        (finished_run / "onnx" / name).write_bytes(b"graph " + name.encode())
+    url = publish(finished_run, HubTarget("alice/sst2-bert", TOKEN, private=True))
     assert url == f"{local_hub.url}/alice/sst2-bert"
     repo = local_hub.state.repos[("model", "alice/sst2-bert")]
     assert repo.private and len(repo.commits) == 1
     assert repo.messages == ["Fine-tuned sentiment classifier: model, tokenizer, card and evaluation"]
-    uploaded = set(repo.commits[0][1])
-    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "run_facts.json"} <= uploaded
-    assert not {"training_args.bin", "wrong_predictions_validation.jsonl", "checkpoint-5/model.safetensors"} & uploaded
+    oid, uploaded = repo.commits[0]
+    assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "run_facts.json"} <= set(uploaded)
+    assert uploaded["onnx/model_quantized.onnx"] == b"graph model_quantized.onnx"
+    assert not {"training_args.bin", "wrong_predictions_validation.jsonl", "checkpoint-5/model.safetensors"} & set(
+        uploaded
+    )
+    card = uploaded["README.md"].decode()
+    assert "license: apache-2.0" in card and 'model="alice/sst2-bert"' in card
     ours = [record.getMessage() for record in caplog.records if record.name.startswith("bert_sentiment")]
+    examples = RunFacts.load(finished_run).label_examples()
+    assert ours[:2] == [
+        f"Wrote the model card {finished_run / 'README.md'}",
+        f"Pushed commit {oid}; now loading it back as a user would.",
+    ]
     assert ours[-1] == f"Published and verified: {url}"
-    assert sum(message.endswith("(as locally)") for message in ours) == 2, "each label's example answered as locally"
+    answered = [re.fullmatch(r"  (.+) -> (negative|positive) \(as locally\)", line) for line in ours[2:-1]]
+    assert [match and match[1] for match in answered] == [repr(text[:60]) for text in examples.values()]
+    publish(finished_run, HubTarget("alice/sst2-bert", TOKEN, private=True))  # after retraining: the same repo
+    assert len(repo.commits) == 2
+
+
+def shift_the_classifier(path: str, content: bytes) -> bytes:
+    """A Hub that stores other weights than it was sent: the classifier's bias moved."""
+    import torch
+    from safetensors.torch import load, save
+
+    if path != "model.safetensors":
+        return content
+    weights = load(content)
+    weights["classifier.bias"] = weights["classifier.bias"] + torch.tensor([2.0, -2.0])
+    return save(weights)
 
 
 def test_a_hub_that_serves_other_weights_or_other_labels_fails_the_check(local_hub, finished_run):
-    from safetensors.torch import load, save
-
     from bert_sentiment.publish import HubTarget, PublishError, publish
-
-    def shift_the_classifier(path: str, content: bytes) -> bytes:
-        if path != "model.safetensors":
-            return content
-        weights = load(content)
-        weights["classifier.bias"] = weights["classifier.bias"] + torch.tensor([2.0, -2.0])
-        return save(weights)
-
-    import torch
 
     local_hub.state.tamper = shift_the_classifier
     with pytest.raises(PublishError, match=r"^The published model answers \{"):
@@ -459,3 +497,50 @@ def test_a_hub_that_serves_other_weights_or_other_labels_fails_the_check(local_h
     with pytest.raises(PublishError) as error:
         publish(finished_run, HubTarget("alice/relabelled", TOKEN, None), export_onnx=False)
     assert str(error.value) == "The published model's labels are ['bad', 'good'], expected ['negative', 'positive']."
+
+
+def test_a_run_without_onnx_files_gets_them_checked_on_its_examples_and_the_facts_say_why_none_passed(finished_run):
+    """The random head of the untrained classifier: int8 gives PyTorch's label on too few texts, so no graph is kept."""
+    from bert_sentiment.facts import RunFacts
+    from bert_sentiment.publish import ensure_onnx
+
+    ensure_onnx(finished_run)
+    onnx = RunFacts.load(finished_run).onnx
+    assert onnx.files == [] and not (finished_run / "onnx" / "model.onnx").exists()
+    assert re.match(
+        r"OnnxMismatch: per-channel int8, every linear layer: model_quantized\.onnx gives PyTorch's label on "
+        r"[\d.]+% of \d+ texts \(at least 99% required\)",
+        onnx.error,
+    )
+
+
+def test_the_reload_check_reads_the_commit_it_pushed_on_long_examples_or_stock_ones(local_hub, finished_run, caplog):
+    from huggingface_hub import HfApi
+
+    from bert_sentiment.facts import RunFacts
+    from bert_sentiment.publish import HubTarget, PublishError, publish, verify_published
+
+    facts = RunFacts.load(finished_run)
+    for report in facts.results.values():  # examples longer than the model reads: compared on what it reads
+        report.label_examples = {label: f"{text} " * 200 for label, text in report.label_examples.items()}
+    facts.save(finished_run)
+    target = HubTarget("alice/sst2-bert", TOKEN, None)
+    publish(finished_run, target, export_onnx=False)
+    repo = local_hub.state.repos[("model", "alice/sst2-bert")]
+    local_hub.state.tamper = shift_the_classifier  # then someone pushes other weights on top
+    HfApi(token=TOKEN).upload_file(
+        path_or_fileobj=str(finished_run / "model.safetensors"),
+        path_in_repo="model.safetensors",
+        repo_id=target.repo_id,
+    )
+    verify_published(finished_run, target, repo.commits[0][0])  # the commit this run pushed still answers as locally
+    with pytest.raises(PublishError):
+        verify_published(finished_run, target, repo.commits[-1][0])
+    for report in facts.results.values():  # a run that kept no examples: two stock sentences
+        report.label_examples = {}
+    facts.save(finished_run)
+    caplog.set_level("INFO")
+    caplog.clear()
+    verify_published(finished_run, target, repo.commits[0][0])
+    ours = [record.getMessage() for record in caplog.records if record.name.startswith("bert_sentiment")]
+    assert [line.split(" -> ")[0] for line in ours] == ["  'This is great.'", "  'This is terrible.'"]
