@@ -203,3 +203,72 @@ def test_label_issues_can_be_skipped(tiny_bert, english_csv, tmp_path):
     assert train.main([str(f) for f in flags]) == 0
     assert not (out / "label_issues.jsonl").exists()
     assert "label_issues" not in json.loads((out / "run_facts.json").read_text())
+
+
+def issue_splits(seed: int = 3):
+    """Training texts with 5% of their labels flipped, and a validation split with one label given wrong."""
+    from datasets import ClassLabel, Dataset, DatasetDict
+
+    rows, flips = flipped(english_reviews(200, seed=seed), 0.05, seed=1)
+    validation = english_reviews(20, seed=seed + 1)
+    wrong = validation[0][0]
+
+    def split(pairs):
+        data = Dataset.from_dict({"text": [t for t, _ in pairs], "label": [int(lab == "positive") for _, lab in pairs]})
+        return data.cast_column("label", ClassLabel(names=["negative", "positive"]))
+
+    given = [(t, {"positive": "negative", "negative": "positive"}[lab] if t == wrong else lab) for t, lab in validation]
+    # the fine-tuned model's validation probabilities: sure of every text's true label
+    probabilities = np.array([[0.05, 0.95] if lab == "positive" else [0.95, 0.05] for _, lab in validation])
+    return DatasetDict(train=split(rows), validation=split(given)), {"validation": probabilities}, flips, wrong
+
+
+def test_find_label_issues_writes_each_splits_likely_errors_ranked_with_the_label_it_suggests(tmp_path, caplog):
+    from bert_sentiment.label_issues import TFIDF_METHOD, find_label_issues
+
+    splits, probabilities, flips, wrong = issue_splits()
+    caplog.set_level("INFO")
+    summary = find_label_issues(splits, probabilities, ["negative", "positive"], "en", 0, tmp_path)
+    lines = [json.loads(line) for line in (tmp_path / "label_issues.jsonl").read_text(encoding="utf-8").splitlines()]
+    train = [line for line in lines if line["split"] == "train"]
+    assert [line["rank"] for line in train] == list(range(1, len(train) + 1))
+    assert len({line["text"] for line in train[: len(flips)]} & flips) >= 0.8 * len(flips), "the flips come first"
+    for line in train:
+        assert line["given_label"] != line["suggested_label"] and 0 <= line["label_quality"] < 0.5
+    validation = [line for line in lines if line["split"] == "validation"]
+    assert validation == [
+        {
+            "split": "validation",
+            "rank": 1,
+            "text": wrong,
+            "given_label": validation[0]["given_label"],
+            "suggested_label": {"negative": "positive", "positive": "negative"}[validation[0]["given_label"]],
+            "label_quality": 0.05,
+        }
+    ]
+    assert summary == {
+        "file": "label_issues.jsonl",
+        "counts": {"train": len(train), "validation": 1},
+        "train_method": TFIDF_METHOD,
+        "eval_method": "the fine-tuned model",
+        "seconds": summary["seconds"],
+    }
+    assert caplog.messages[-1] == (
+        f"Likely label errors (confident learning): {len(train):,} in train, 1 in validation. Ranked in "
+        f"{tmp_path / 'label_issues.jsonl'} ({summary['seconds']:.1f} s)."
+    )
+
+
+def test_fold_models_and_embeddings_are_averaged_in_and_named_in_the_method(tmp_path):
+    from bert_sentiment.label_issues import THOROUGH_METHOD, TRAIN_METHOD, find_label_issues
+
+    splits, probabilities, flips, _ = issue_splits()
+    labels = np.asarray(splits["train"]["label"][:])
+    truth = np.array([1 - label if text in flips else label for text, label in zip(splits["train"]["text"], labels)])
+    embeddings = np.c_[truth + np.random.default_rng(0).normal(0, 0.1, len(truth)), np.zeros(len(truth))]
+    summary = find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path, embeddings=embeddings)
+    assert summary["train_method"] == TRAIN_METHOD and set(summary["counts"]) == {"train"}, "no validation scores"
+    # fold models sure that every training label is right: averaged in, they halve every flagged text's evidence
+    sure = np.eye(2)[labels]
+    folded = find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path, embeddings, fine_tuned=sure)
+    assert folded["train_method"] == THOROUGH_METHOD and folded["counts"]["train"] < summary["counts"]["train"]
