@@ -307,6 +307,14 @@ def keeper(metric: str, greater: bool):
     return trainer, evaluate
 
 
+def resumed(metric: str, log_history: list[dict], best_step: int):
+    """keeper() for a run resumed with `log_history` restored, whose best checkpoint (accuracy 0.8) is `best_step`."""
+    trainer, evaluate = keeper(metric, greater=True)
+    trainer.state.log_history = log_history
+    trainer.state.best_metric, trainer.state.best_global_step = 0.8, best_step
+    return trainer, evaluate
+
+
 def test_the_best_checkpoint_breaks_an_accuracy_tie_by_the_lower_loss():
     trainer, evaluate = keeper("accuracy", greater=True)
     assert evaluate(10, accuracy=0.8, loss=0.5)
@@ -325,12 +333,11 @@ def test_a_metric_where_lower_is_better_keeps_the_lowest():
 
 
 def test_a_resumed_run_reads_its_best_checkpoints_loss_from_the_log_and_a_new_run_forgets_it():
-    trainer, evaluate = keeper("eval_accuracy", greater=True)
-    trainer.state.log_history = [
-        {"step": 10, "eval_accuracy": 0.8, "eval_loss": 0.3},
-        {"step": 20, "eval_accuracy": 0.7, "eval_loss": 0.2},
-    ]
-    trainer.state.best_metric, trainer.state.best_global_step = 0.8, 10
+    trainer, evaluate = resumed(
+        "eval_accuracy",
+        [{"step": 10, "eval_accuracy": 0.8, "eval_loss": 0.3}, {"step": 20, "eval_accuracy": 0.7, "eval_loss": 0.2}],
+        best_step=10,
+    )
     assert not evaluate(30, accuracy=0.8, loss=0.35), "the restored best (step 10) had the lower loss"
     assert evaluate(40, accuracy=0.8, loss=0.25) and trainer.state.best_global_step == 40
     trainer.state = type(trainer.state)()  # the next search trial starts afresh
@@ -549,19 +556,16 @@ def test_the_best_checkpoint_keeps_the_earlier_of_two_that_tie_on_metric_and_los
 
 
 def test_a_resumed_run_reads_the_loss_of_its_best_step_not_of_the_first_logged():
-    trainer, evaluate = keeper("accuracy", greater=True)
-    trainer.state.log_history = [
-        {"step": 10, "eval_accuracy": 0.7, "eval_loss": 0.1},
-        {"step": 20, "eval_accuracy": 0.8, "eval_loss": 0.3},
-    ]
-    trainer.state.best_metric, trainer.state.best_global_step = 0.8, 20
+    trainer, evaluate = resumed(
+        "accuracy",
+        [{"step": 10, "eval_accuracy": 0.7, "eval_loss": 0.1}, {"step": 20, "eval_accuracy": 0.8, "eval_loss": 0.3}],
+        best_step=20,
+    )
     assert evaluate(30, accuracy=0.8, loss=0.2) and trainer.state.best_global_step == 30, "0.2 beats step 20's 0.3"
 
 
 def test_a_resumed_run_whose_log_lacks_its_best_loss_goes_on_by_the_metric_alone():
-    trainer, evaluate = keeper("accuracy", greater=True)
-    trainer.state.log_history = [{"step": 10, "eval_accuracy": 0.8}]  # an older run logged no loss
-    trainer.state.best_metric, trainer.state.best_global_step = 0.8, 10
+    trainer, evaluate = resumed("accuracy", [{"step": 10, "eval_accuracy": 0.8}], best_step=10)  # no loss logged
     assert not evaluate(20, accuracy=0.8, loss=0.2) and trainer.state.best_global_step == 10
     assert evaluate(30, accuracy=0.9, loss=0.5)
 
