@@ -775,11 +775,11 @@ def test_a_text_both_cut_and_unsure_gets_both_notes(engine, monkeypatch):
     from bert_sentiment.app import classify_many_at_once
 
     text = "the film " * 90
-    monkeypatch.setattr(engine, "abstain_threshold", 0.999)
+    monkeypatch.setattr(engine, "abstain_threshold", 1 + 1e-6)  # above any probability: this text is unsure
     ((shown, note),) = classify_many_at_once(engine, [text])
     assert shown["label"] == "not sure"
     assert note.startswith("Not sure: the most likely label") and note.endswith(
-        "under 99.9%. This text is longer than 128 tokens: only its beginning was read, as in the model's evaluation."
+        "under 100.0%. This text is longer than 128 tokens: only its beginning was read, as in the model's evaluation."
     )
 
 
