@@ -2,6 +2,9 @@
 
 import json
 import random
+import re
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -272,3 +275,191 @@ def test_fold_models_and_embeddings_are_averaged_in_and_named_in_the_method(tmp_
     sure = np.eye(2)[labels]
     folded = find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path, embeddings, fine_tuned=sure)
     assert folded["train_method"] == THOROUGH_METHOD and folded["counts"]["train"] < summary["counts"]["train"]
+
+
+def prepared_run(tiny_bert, tmp_path, rows, *flags):
+    """(the run's prepared data, model arguments, training arguments) as fine_tune has them before the model loads."""
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.fine_tune import prepare_data
+
+    data = write_csv(tmp_path / "reviews.csv", rows)
+    (tmp_path / "out").mkdir(exist_ok=True)
+    model_args, data_args, training_args = parse_args(
+        [str(flag) for flag in ["--train_file", data, *quick_training_flags(tiny_bert, tmp_path / "out"), *flags]]
+    )
+    return prepare_data(model_args, data_args, training_args), model_args, training_args
+
+
+def test_base_embeddings_are_the_pretrained_encoders_rows_at_the_runs_length(tiny_bert, tmp_path, caplog, capsys):
+    """The encoder the run started from (no head, never saw a label), reading at most the run's max_length tokens."""
+    from transformers import AutoModel
+
+    from bert_sentiment.label_issues import base_embeddings, sentence_embeddings
+
+    prepared, model_args, training_args = prepared_run(tiny_bert, tmp_path, english_reviews(40), "--max_seq_length", 8)
+    training_args.bf16 = training_args.fp16 = False  # fp32 whatever this CPU's --precision auto chose
+    texts = ["the film was great", "the plot was dull and the acting was poor and the music was awful too"]
+    caplog.set_level("INFO")
+    rows = base_embeddings(prepared, model_args, training_args, texts)
+    encoder = AutoModel.from_pretrained(tiny_bert).eval()
+    expected = sentence_embeddings(encoder, prepared.tokenizer, texts, max_length=8, show_progress=False)
+    np.testing.assert_allclose(rows, expected, atol=1e-5)
+    assert not np.allclose(
+        rows[1], sentence_embeddings(encoder, prepared.tokenizer, texts[1:], max_length=64, show_progress=False)[0]
+    ), "the long text is cut at the run's length"
+    assert re.fullmatch(
+        r"Embedded 2 training texts with the base encoder \(fp32\) for label issues in \d+\.\d s\.", caplog.messages[-1]
+    )
+    assert "Base-encoder embeddings" not in capsys.readouterr().err, "--disable_tqdm: no progress bar"
+    training_args.disable_tqdm = False
+    base_embeddings(prepared, model_args, training_args, texts)
+    assert "Base-encoder embeddings (label issues)" in capsys.readouterr().err
+
+
+def test_a_bf16_run_embeds_its_scored_texts_in_bf16_and_says_so(tiny_bert, tmp_path, caplog):
+    import copy
+
+    from bert_sentiment.label_issues import base_embeddings
+
+    prepared, model_args, training_args = prepared_run(tiny_bert, tmp_path, english_reviews(40))
+    texts = ["the film was great", "a dull plot and wooden acting", "not bad at all, really"]
+    training_args.bf16 = training_args.fp16 = False
+    full = base_embeddings(prepared, model_args, training_args, texts)
+    half_args = copy.copy(training_args)
+    half_args.bf16 = True
+    caplog.set_level("INFO")
+    half = base_embeddings(prepared, model_args, half_args, texts)
+    assert "Embedded 3 training texts with the base encoder (bf16)" in caplog.messages[-1]
+    assert not np.array_equal(half, full) and np.allclose(half, full, atol=0.05)
+
+
+def recorded_folds(monkeypatch, interrupt_after: int | None = None) -> list[dict]:
+    """Each fold model's training texts, held-out texts, arguments and predictions, as fold_probabilities builds
+    them; with `interrupt_after`, Ctrl-C arrives while that fold (counted from 1) trains."""
+    import bert_sentiment.label_issues as label_issues
+
+    folds, real_build = [], label_issues.build_trainer
+
+    def recording(model, tokenizer, tokenized, args, *more, **options):
+        trainer, interrupt = real_build(model, tokenizer, tokenized, args, *more, **options)
+        ids = lambda split: [tuple(row) for row in tokenized[split]["input_ids"]]  # noqa: E731
+        fold = {"train": ids("train"), "held_out": ids("validation"), "args": args}
+        folds.append(fold)
+        real_train, real_predict = trainer.train, trainer.predict
+
+        def train(*a, **k):
+            fold["scratch"] = Path(args.output_dir)
+            result = real_train(*a, **k)
+            interrupt.interrupted = len(folds) == interrupt_after
+            return result
+
+        def predict(dataset, *a, **k):
+            fold["predicted"] = real_predict(dataset, *a, **k).predictions
+            fold["predicted_ids"] = [tuple(row) for row in dataset["input_ids"]]
+            return SimpleNamespace(predictions=fold["predicted"])
+
+        trainer.train, trainer.predict = train, predict
+        return trainer, interrupt
+
+    monkeypatch.setattr(label_issues, "build_trainer", recording)
+    return folds
+
+
+def test_fold_models_each_score_the_half_of_the_scored_texts_they_did_not_see(tiny_bert, tmp_path, monkeypatch, caplog):
+    from bert_sentiment.evaluation import softmax
+    from bert_sentiment.label_issues import fold_probabilities
+
+    prepared, model_args, training_args = prepared_run(tiny_bert, tmp_path, english_reviews(60))
+    rows = np.arange(0, len(prepared.tokenized["train"]), 2)  # the budget's sample: every other text
+    scored = [tuple(ids) for ids in prepared.tokenized["train"].select(rows)["input_ids"]]
+    folds = recorded_folds(monkeypatch)
+    caplog.set_level("INFO")
+    probabilities, seconds = fold_probabilities(prepared, model_args, training_args, rows)
+    assert probabilities.shape == (len(rows), 2) and np.allclose(probabilities.sum(1), 1)
+    assert len(folds) == 2
+    for fold in folds:
+        assert not set(fold["train"]) & set(fold["held_out"]) and fold["predicted_ids"] == fold["held_out"]
+        positions = [scored.index(ids) for ids in fold["held_out"]]
+        np.testing.assert_allclose(probabilities[positions], softmax(fold["predicted"]), rtol=1e-5)
+        args = fold["args"]
+        assert (args.num_train_epochs, args.max_steps, args.save_strategy, args.eval_strategy) == (1, -1, "no", "no")
+        assert (args.logging_strategy, args.load_best_model_at_end) == ("no", False)
+        assert (args.checkpoint_minutes, args.early_stopping_patience) == (0, 0)
+        assert fold["scratch"].parent == tmp_path / "out" and fold["scratch"].name.startswith(".label-issue-folds-")
+        assert not fold["scratch"].exists(), "nothing of the fold models is left in the run's folder"
+    assert sorted(folds[0]["held_out"] + folds[1]["held_out"]) == sorted(scored), "every scored text once"
+    assert (training_args.output_dir, training_args.num_train_epochs) == (str(tmp_path / "out"), 6), "run unchanged"
+    assert seconds > 0 and caplog.messages[-1] == f"Label issues: 2 fold models fine-tuned and applied in {seconds} s."
+    again, _ = fold_probabilities(prepared, model_args, training_args, rows)
+    np.testing.assert_allclose(again, probabilities, atol=1e-6, err_msg="the same run scores the same")
+
+
+def test_no_fold_models_when_a_class_has_one_scored_text_or_on_ctrl_c(tiny_bert, tmp_path, monkeypatch, caplog):
+    """The fast models then score the training texts alone, and the log says why."""
+    from bert_sentiment.label_issues import fold_probabilities
+
+    prepared, model_args, training_args = prepared_run(tiny_bert, tmp_path, english_reviews(40))
+    labels = np.asarray(prepared.tokenized["train"]["label"][:])
+    lone = np.r_[np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)[:1]]
+    folds = recorded_folds(monkeypatch, interrupt_after=1)
+    caplog.set_level("INFO")
+    assert fold_probabilities(prepared, model_args, training_args, lone) is None and not folds
+    assert caplog.messages[-1] == "Label issues: a class has fewer than 2 training texts, so no fold models."
+    two = np.r_[np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)[:2]]
+    assert fold_probabilities(prepared, model_args, training_args, two) is None
+    assert len(folds) == 1, "Ctrl-C in the first fold: no second"
+    assert caplog.records[-1].levelname == "WARNING"
+    assert caplog.messages[-1] == "Label issues: fold models interrupted; the fast models score the training texts."
+    assert not list((tmp_path / "out").glob(".label-issue-folds-*"))
+
+
+def scoring(tiny_bert, tmp_path, monkeypatch, mode: str, sample: int):
+    """score_label_issues on a prepared 60-text run with the budget's `mode` and `sample`: (its summary, what it
+    passed to find_label_issues, the prepared run)."""
+    import bert_sentiment.label_issues as label_issues
+    from bert_sentiment.budget import AnalysisBudget
+
+    prepared, model_args, training_args = prepared_run(tiny_bert, tmp_path, english_reviews(60, seed=4), "--seed", 7)
+    train_texts = len(prepared.data.splits["train"])
+    budget = AnalysisBudget(
+        trained_texts=6 * train_texts, label_issues=mode, label_issue_sample=sample, baseline_sample=train_texts,
+        train_texts=train_texts,
+    )  # fmt: skip
+    validation = prepared.data.splits["validation"]
+    probabilities = {"validation": np.eye(2)[np.asarray(validation["label"][:])] * 0.9 + 0.05}
+    calls, real = [], label_issues.find_label_issues
+    monkeypatch.setattr(label_issues, "find_label_issues", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
+    trainer = SimpleNamespace(args=training_args)
+    trained = SimpleNamespace(metrics={"train_samples_per_second": 1e6})  # fold models would take no time
+    summary = label_issues.score_label_issues(prepared, probabilities, budget, trainer, trained, model_args)
+    assert len(calls) == 1
+    return summary, calls[0], prepared
+
+
+def test_the_budgets_sample_of_training_texts_is_scored_and_the_evaluation_splits_whole(
+    tiny_bert, tmp_path, monkeypatch
+):
+    from bert_sentiment.budget import stratified_sample
+    from bert_sentiment.label_issues import TRAIN_METHOD
+
+    summary, ((scored, probabilities, names, language, seed, output_dir, embeddings, folds), options), prepared = (
+        scoring(tiny_bert, tmp_path, monkeypatch, "fast", 20)
+    )
+    train = prepared.data.splits["train"]
+    sample = stratified_sample(train["label"][:], 20, 7)
+    assert scored["train"]["text"][:] == train.select(sample)["text"][:] and len(sample) == 20
+    assert scored["validation"] is prepared.data.splits["validation"] and set(probabilities) == {"validation"}
+    assert (names, language, seed, output_dir) == (["negative", "positive"], "en", 7, tmp_path / "out")
+    assert embeddings.shape == (20, 32) and folds is None and options == {"show_progress": False}
+    assert summary["train_sample"] == {"scored": 20, "of": len(train)} and summary["train_method"] == TRAIN_METHOD
+    assert "fold_models_seconds" not in summary
+    assert (tmp_path / "out" / "label_issues.jsonl").exists()
+
+
+def test_thorough_scoring_adds_the_fold_models_and_their_time(tiny_bert, tmp_path, monkeypatch):
+    from bert_sentiment.label_issues import THOROUGH_METHOD
+
+    summary, ((scored, *_, folds), _), prepared = scoring(tiny_bert, tmp_path, monkeypatch, "auto", 10_000)
+    assert len(scored["train"]) == len(prepared.data.splits["train"]) and "train_sample" not in summary
+    assert folds.shape == (len(scored["train"]), 2) and summary["fold_models_seconds"] > 0
+    assert summary["train_method"] == THOROUGH_METHOD
