@@ -172,7 +172,15 @@ def test_search_trials_fit_their_own_batch_on_a_cpu_and_say_so(monkeypatch, tmp_
 def test_a_run_short_of_memory_trains_in_smaller_batches_and_says_so(tiny_bert, tmp_path, memory_for_8_texts, caplog):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(120))
     caplog.set_level("INFO")
-    flags = ["--train_file", data, *quick_training_flags(tiny_bert, tmp_path / "out"), "--num_train_epochs", "2"]
+    flags = [
+        "--train_file",
+        data,
+        *quick_training_flags(tiny_bert, tmp_path / "out"),
+        "--num_train_epochs",
+        "2",
+        "--export_onnx",
+        "false",
+    ]
     assert train.main([str(flag) for flag in flags]) == 0
     assert "Training batch: " in caplog.text and "the same 16 texts per optimizer step" in caplog.text
     facts = json.loads((tmp_path / "out" / "run_facts.json").read_text())

@@ -97,25 +97,14 @@ def card_matches_facts(card_text: str, facts: RunFacts) -> None:
         )
 
 
-def test_a_hub_that_stores_other_weights_fails_the_publish_check(tiny_bert, tmp_path):
-    """The reload check is what catches a push that does not serve the model trained: here the Hub corrupts it."""
-    out = tmp_path / "out"
-    assert (
-        run(
-            [
-                "train.py",
-                "--train_file",
-                write_csv(tmp_path / "r.csv", english_reviews(120)),
-                *quick_training_flags(tiny_bert, out),
-            ],
-            hub_env(tmp_path, "http://127.0.0.1:9"),
-        ).returncode
-        == 0
-    )
+def test_a_hub_that_stores_other_weights_fails_the_publish_check(finished_run, tmp_path):
+    """The reload check is what catches a push that does not serve the model trained: here the Hub corrupts it, and
+    publish.py says so and exits 1."""
     with HubServer({TOKEN: "alice"}) as hub:
         hub.state.tamper = shift_the_classifier
         result = run(
-            ["publish.py", "--output_dir", out, "--hub_model_id", "alice/tampered"], hub_env(tmp_path, hub.url)
+            ["publish.py", "--output_dir", finished_run, "--hub_model_id", "alice/tampered"],
+            hub_env(tmp_path, hub.url),
         )
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Published, but the check failed: The published model answers" in result.stderr
@@ -173,13 +162,10 @@ def wait_for_app(url: str, process: subprocess.Popen):
 @pytest.mark.parametrize(
     "case, repo_id, endpoint, token, message",
     [
-        ("bad repo id", "alice/bad name!", None, TOKEN, "is not a valid repo id"),
         ("missing token", "alice/x", None, None, "No Hugging Face token found"),
-        ("refused token", "alice/x", None, "hf_wrong", "token was refused"),
-        ("other namespace", "bob/x", None, TOKEN, "belongs to 'alice', which cannot write to 'bob'"),
         ("unreachable hub", "alice/x", "closed", TOKEN, "Cannot reach the Hugging Face Hub"),
     ],
-)
+)  # every refusal word for word: test_hub_access_is_refused_in_words_before_anything_runs, in this process
 def test_hub_problems_stop_before_training(hub, tiny_bert, tmp_path, case, repo_id, endpoint, token, message):
     endpoint = f"http://127.0.0.1:{closed_port()}" if endpoint == "closed" else hub.url
     data = write_csv(tmp_path / "reviews.csv", english_reviews(40))
@@ -211,7 +197,14 @@ print(api.upload_folder(repo_id="alice/reviews", repo_type="dataset", folder_pat
 
     out = tmp_path / "out"
     result = run(
-        ["train.py", "--dataset_name", "alice/reviews", *quick_training_flags(tiny_bert, out)],
+        [
+            "train.py",
+            "--dataset_name",
+            "alice/reviews",
+            *quick_training_flags(tiny_bert, out),
+            "--export_onnx",
+            "false",
+        ],
         hub_env(tmp_path, hub.url),
     )
     assert result.returncode == 0, result.stderr[-3000:]
