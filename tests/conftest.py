@@ -158,6 +158,38 @@ def untrained_engine(untrained_classifier):
     return load(str(untrained_classifier), engine="torch")
 
 
+# Made at import, before mutmut's fork server forks a worker per mutant: every worker finds what an earlier one exported.
+EXPORTS = Path(tempfile.mkdtemp(prefix="bert-sentiment-test-exports-"))
+
+
+@pytest.fixture
+def exported_once(monkeypatch):
+    """torch.onnx's export (about 5 s of tracing, even for the tiny BERT) runs once per model, architecture and weights
+    alike, in a test session; a later export of the same model copies that graph. For tests of what is done with a
+    graph (checked, fused, served, dropped), not of the exporter."""
+    import hashlib
+    import shutil
+
+    from bert_sentiment import onnx_export
+
+    real_export = onnx_export._export
+
+    def export(model, tokenizer, path):
+        digest = hashlib.sha256(model.config.to_json_string().encode() + type(tokenizer).__name__.encode())
+        for name, tensor in model.state_dict().items():
+            digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+        cached = EXPORTS / f"{digest.hexdigest()}.onnx"
+        if not cached.exists():
+            real_export(model, tokenizer, path)
+            partial = cached.with_suffix(f".{os.getpid()}.partial")
+            shutil.copyfile(path, partial)
+            os.replace(partial, cached)  # whole, even when two workers export the same model at once
+        else:
+            shutil.copyfile(cached, path)
+
+    monkeypatch.setattr(onnx_export, "_export", export)
+
+
 @pytest.fixture
 def local_hub(monkeypatch, tmp_path):
     """tests/hub_server.py on loopback, with this process's Hub client pointed at it and an empty cache."""

@@ -187,7 +187,8 @@ def test_the_engine_says_what_it_serves(classifier):
     assert np.isclose(sum(classifier("great").scores.values()), 1.0)
 
 
-# ONNX Runtime: what serves, from which file, and what happens when a graph fails its check.
+# ONNX Runtime: what serves, from which file, and what happens when a graph fails its check. The untrained model's
+# graph is exported once and copied after (exported_once): the exporter's own tests are in test_onnx_export.py.
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +216,7 @@ def assert_answers_like(served, reference):
 
 
 def test_a_model_without_onnx_files_is_exported_at_start_and_serves_this_machines_fp32_graph(
-    untrained_classifier, classifier, caplog
+    untrained_classifier, classifier, caplog, exported_once
 ):
     caplog.set_level(logging.INFO, logger="bert_sentiment")
     served = load(str(untrained_classifier), quantize=False)
@@ -240,7 +241,7 @@ def test_a_models_own_onnx_file_serves_without_exporting(with_onnx_file, classif
 
 
 def test_graphs_that_fail_the_check_are_dropped_and_pytorch_serves_saying_why(
-    untrained_classifier, classifier, monkeypatch, caplog
+    untrained_classifier, classifier, monkeypatch, caplog, exported_once
 ):
     from bert_sentiment import onnx_export
 

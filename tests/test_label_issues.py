@@ -164,18 +164,40 @@ def test_fold_models_score_only_the_training_texts_they_did_not_see(tiny_bert, t
 def test_auto_adds_fold_models_only_when_they_cost_little(caplog):
     from types import SimpleNamespace
 
+    from bert_sentiment.budget import THOROUGH_BUDGET_SECONDS
     from bert_sentiment.label_issues import choose_label_issue_mode
 
     caplog.set_level("INFO")
     one, two = SimpleNamespace(world_size=1), SimpleNamespace(world_size=2)
     trained_at = lambda samples_per_second: SimpleNamespace(metrics={"train_samples_per_second": samples_per_second})  # noqa: E731
     assert choose_label_issue_mode("auto", one, trained_at(100.0), 6_000) == "thorough"  # one epoch: 1 minute
+    assert caplog.messages[-1] == (
+        "Label issues: fine-tuning 2 fold models, one epoch on 1/2 of the scored training texts each, about 1.0 min "
+        "(--find_label_issues fast skips them)."
+    )
     assert choose_label_issue_mode("auto", one, trained_at(10.0), 6_000) == "fast"  # 10 minutes
-    assert "fold models would take about 10.0 min (--find_label_issues thorough asks for them)" in caplog.text
+    assert caplog.messages[-1] == (
+        "Label issues: the fast models score the training texts; fold models would take about 10.0 min "
+        "(--find_label_issues thorough asks for them)."
+    )
+    assert choose_label_issue_mode("auto", one, trained_at(1.0), THOROUGH_BUDGET_SECONDS) == "thorough", "at the budget"
+    assert choose_label_issue_mode("auto", one, SimpleNamespace(metrics={}), 100) == "fast"
+    assert caplog.messages[-1].endswith(
+        "would take about an unknown time (--find_label_issues thorough asks for them)."
+    )
     assert choose_label_issue_mode("thorough", one, trained_at(10.0), 6_000) == "thorough"
     assert choose_label_issue_mode("fast", one, trained_at(1e6), 10) == "fast"
+    assert choose_label_issue_mode("false", one, trained_at(1e6), 10) == "false"
+    caplog.clear()
     assert choose_label_issue_mode("thorough", two, trained_at(100.0), 6_000) == "fast"
-    assert "in one process only" in caplog.text
+    assert [(record.levelname, record.getMessage()) for record in caplog.records] == [
+        (
+            "WARNING",
+            "--find_label_issues thorough fine-tunes its fold models in one process only; in this distributed run "
+            "the fast models score the training texts.",
+        )
+    ]
+    assert choose_label_issue_mode("auto", two, trained_at(1e6), 10) == "fast" and len(caplog.records) == 1
 
 
 @pytest.mark.parametrize(
@@ -307,9 +329,16 @@ def test_base_embeddings_are_the_pretrained_encoders_rows_at_the_runs_length(tin
     assert not np.allclose(
         rows[1], sentence_embeddings(encoder, prepared.tokenizer, texts[1:], max_length=64, show_progress=False)[0]
     ), "the long text is cut at the run's length"
-    assert re.fullmatch(
-        r"Embedded 2 training texts with the base encoder \(fp32\) for label issues in \d+\.\d s\.", caplog.messages[-1]
+    import torch
+
+    with torch.no_grad():  # the mean of the short text's token states (it has no padding)
+        alone = encoder(**prepared.tokenizer(texts[:1], return_tensors="pt")).last_hidden_state.mean(1)[0]
+    np.testing.assert_allclose(rows[0], alone.numpy(), atol=1e-5)
+    logged = re.fullmatch(
+        r"Embedded 2 training texts with the base encoder \(fp32\) for label issues in (\d+\.\d) s\.",
+        caplog.messages[-1],
     )
+    assert logged and float(logged[1]) < 60
     assert "Base-encoder embeddings" not in capsys.readouterr().err, "--disable_tqdm: no progress bar"
     training_args.disable_tqdm = False
     base_embeddings(prepared, model_args, training_args, texts)
@@ -331,6 +360,10 @@ def test_a_bf16_run_embeds_its_scored_texts_in_bf16_and_says_so(tiny_bert, tmp_p
     half = base_embeddings(prepared, model_args, half_args, texts)
     assert "Embedded 3 training texts with the base encoder (bf16)" in caplog.messages[-1]
     assert not np.array_equal(half, full) and np.allclose(half, full, atol=0.05)
+    half_args.bf16, half_args.fp16 = False, True
+    fp16 = base_embeddings(prepared, model_args, half_args, texts)
+    assert "Embedded 3 training texts with the base encoder (fp16)" in caplog.messages[-1]
+    assert not np.array_equal(fp16, half) and not np.array_equal(fp16, full) and np.allclose(fp16, full, atol=0.05)
 
 
 def recorded_folds(monkeypatch, interrupt_after: int | None = None) -> list[dict]:
@@ -389,7 +422,10 @@ def test_fold_models_each_score_the_half_of_the_scored_texts_they_did_not_see(ti
         assert not fold["scratch"].exists(), "nothing of the fold models is left in the run's folder"
     assert sorted(folds[0]["held_out"] + folds[1]["held_out"]) == sorted(scored), "every scored text once"
     assert (training_args.output_dir, training_args.num_train_epochs) == (str(tmp_path / "out"), 6), "run unchanged"
-    assert seconds > 0 and caplog.messages[-1] == f"Label issues: 2 fold models fine-tuned and applied in {seconds} s."
+    assert (
+        0 < seconds < 60
+        and caplog.messages[-1] == f"Label issues: 2 fold models fine-tuned and applied in {seconds} s."
+    )
     again, _ = fold_probabilities(prepared, model_args, training_args, rows)
     np.testing.assert_allclose(again, probabilities, atol=1e-6, err_msg="the same run scores the same")
 
@@ -463,3 +499,113 @@ def test_thorough_scoring_adds_the_fold_models_and_their_time(tiny_bert, tmp_pat
     assert len(scored["train"]) == len(prepared.data.splits["train"]) and "train_sample" not in summary
     assert folds.shape == (len(scored["train"]), 2) and summary["fold_models_seconds"] > 0
     assert summary["train_method"] == THOROUGH_METHOD
+
+
+def test_the_same_seed_ranks_the_same_and_another_seed_folds_otherwise():
+    rows, _ = flipped(english_reviews(200, seed=3), 0.05, seed=1)
+    texts, labels = [t for t, _ in rows], np.array([int(lab == "positive") for _, lab in rows])
+    embeddings = np.random.default_rng(0).normal(size=(200, 4))
+    first = cross_validated_probabilities(texts, labels, "en", seed=0, embeddings=embeddings)
+    np.testing.assert_array_equal(first, cross_validated_probabilities(texts, labels, "en", 0, embeddings))
+    assert not np.allclose(first, cross_validated_probabilities(texts, labels, "en", 1, embeddings))
+
+
+def test_a_class_of_three_texts_gets_three_folds_and_every_text_a_score():
+    texts = [f"the film was great {i}" for i in range(20)] + ["the film was awful", "awful acting", "an awful plot"]
+    labels = np.array([1] * 20 + [0] * 3)
+    probabilities = cross_validated_probabilities(texts, labels, "en", seed=0)
+    assert probabilities.shape == (23, 2) and np.allclose(probabilities.sum(1), 1)
+
+
+def test_chinese_training_texts_are_read_by_characters():
+    """Chinese reviews have no spaces: read as words, each review would be one token and nothing would be learned."""
+    from tests.conftest import chinese_reviews
+
+    rng = np.random.default_rng(2)
+    rows = chinese_reviews(400, seed=3)
+    flips = set(rng.choice(400, 20, replace=False).tolist())
+    texts = [text for text, _ in rows]
+    labels = np.array([int((label == "好评") != (i in flips)) for i, (_, label) in enumerate(rows)])
+    issues = ranked_issues(labels, cross_validated_probabilities(texts, labels, "zh", seed=0))
+    assert len({row for row, _ in issues[:20]} & flips) >= 16
+
+
+def test_the_cross_validated_models_show_one_progress_bar(capsys):
+    labels = np.arange(40) % 2
+    embeddings = np.random.default_rng(0).normal(size=(40, 4))
+    cross_validated_probabilities([f"text {i}" for i in range(40)], labels, "en", 0, embeddings, show_progress=True)
+    bar = capsys.readouterr().err.split("\r")[-1]
+    assert re.match(r"Label issues: cross-validated models: 100%\|.*\| 10/10 ", bar), bar
+    cross_validated_probabilities([f"text {i}" for i in range(40)], labels, "en", 0, embeddings)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_split_without_one_of_three_classes_still_has_its_wrong_labels_found():
+    labels = np.array([0, 1] * 20)
+    probabilities = np.full((40, 3), 0.05)
+    probabilities[np.arange(40), labels] = 0.9
+    probabilities[0] = [0.05, 0.9, 0.05]  # given 0, surely 1
+    assert [row for row, _ in ranked_issues(labels, probabilities)] == [0]
+    assert ranked_issues(np.zeros(40, dtype=int), probabilities[:, :2]) == [], "one label throughout"
+    single = np.r_[labels, 2]  # a class of one text
+    assert [row for row, _ in ranked_issues(single, np.r_[probabilities, [[0.05, 0.05, 0.9]]])] == [0]
+
+
+def test_the_files_lines_read_as_written_and_the_fold_models_weigh_as_much_as_the_fast_ones(tmp_path):
+    """Texts stay readable (not \\u-escaped), the quality has four decimals, and the fold models' probabilities
+    count as much as the fast models' average: with fold models unsure of everything (0.5), every flagged text's
+    quality is halfway between the fast models' and 0.5."""
+    from datasets import ClassLabel, Dataset
+
+    from bert_sentiment.label_issues import find_label_issues
+
+    splits, _, _, _ = issue_splits()
+    given = np.arange(10) % 2
+    validation = Dataset.from_dict({"text": ["好看的电影"] + [f"评论 {i}" for i in range(1, 10)], "label": given})
+    splits["validation"] = validation.cast_column("label", ClassLabel(names=["negative", "positive"]))
+    sure = np.eye(2)[given] * 0.8 + 0.1
+    sure[0] = [0.023456, 0.976544]  # given negative; the model says positive
+    validating = {"validation": sure}
+    names = ["negative", "positive"]
+    (tmp_path / "fast").mkdir(), (tmp_path / "folded").mkdir()
+    fast = find_label_issues(splits, validating, names, "en", 0, tmp_path / "fast")
+    written = (tmp_path / "fast" / "label_issues.jsonl").read_text(encoding="utf-8")
+    assert '"text": "好看的电影"' in written and '"label_quality": 0.0235' in written
+    assert isinstance(fast["seconds"], float) and fast["seconds"] == round(fast["seconds"], 1) < 60
+    unsure = np.full((len(splits["train"]), 2), 0.5)
+    find_label_issues(splits, validating, names, "en", 0, tmp_path / "folded", fine_tuned=unsure)
+    read = lambda folder: {  # noqa: E731
+        line["text"]: line["label_quality"]
+        for line in map(json.loads, (tmp_path / folder / "label_issues.jsonl").read_text().splitlines())
+        if line["split"] == "train"
+    }
+    fast_quality, folded_quality = read("fast"), read("folded")
+    assert folded_quality
+    for text, quality in folded_quality.items():
+        assert quality == pytest.approx((fast_quality[text] + 0.5) / 2, abs=2e-4)
+
+
+def test_the_base_encoder_reads_texts_in_batches_of_64(tiny_bert):
+    from transformers import AutoModel, AutoTokenizer
+
+    from bert_sentiment.label_issues import sentence_embeddings
+
+    encoder, tokenizer = AutoModel.from_pretrained(tiny_bert).eval(), AutoTokenizer.from_pretrained(tiny_bert)
+    batches = []
+    encoder.register_forward_hook(
+        lambda module, args, kwargs, output: batches.append(len(kwargs["input_ids"])), with_kwargs=True
+    )
+    rows = sentence_embeddings(encoder, tokenizer, [f"review {i} " * (i % 7 + 1) for i in range(130)], 64, False)
+    assert rows.shape == (130, 32) and batches == [64, 64, 2]
+
+
+def test_fold_models_of_three_classes_give_three_probabilities_a_text(tiny_bert, tmp_path):
+    from bert_sentiment.label_issues import fold_probabilities
+
+    rows = [(text, label) for text, label in english_reviews(40)] + [
+        (f"the film was fine {i}", "neutral") for i in range(20)
+    ]
+    prepared, model_args, training_args = prepared_run(tiny_bert, tmp_path, rows)
+    scored = np.arange(len(prepared.tokenized["train"]))
+    probabilities, _ = fold_probabilities(prepared, model_args, training_args, scored)
+    assert probabilities.shape == (len(scored), 3) and np.allclose(probabilities.sum(1), 1)
