@@ -291,8 +291,12 @@ def test_fold_models_and_embeddings_are_averaged_in_and_named_in_the_method(tmp_
     labels = np.asarray(splits["train"]["label"][:])
     truth = np.array([1 - label if text in flips else label for text, label in zip(splits["train"]["text"], labels)])
     embeddings = np.c_[truth + np.random.default_rng(0).normal(0, 0.1, len(truth)), np.zeros(len(truth))]
+    (tmp_path / "alone").mkdir()
+    alone = find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path / "alone")
     summary = find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path, embeddings=embeddings)
     assert summary["train_method"] == TRAIN_METHOD and set(summary["counts"]) == {"train"}, "no validation scores"
+    written = lambda folder: (folder / "label_issues.jsonl").read_text()  # noqa: E731
+    assert written(tmp_path) != written(tmp_path / "alone"), "the embeddings count"
     # fold models sure that every training label is right: averaged in, they halve every flagged text's evidence
     sure = np.eye(2)[labels]
     folded = find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path, embeddings, fine_tuned=sure)
@@ -342,7 +346,7 @@ def test_base_embeddings_are_the_pretrained_encoders_rows_at_the_runs_length(tin
     assert "Base-encoder embeddings" not in capsys.readouterr().err, "--disable_tqdm: no progress bar"
     training_args.disable_tqdm = False
     base_embeddings(prepared, model_args, training_args, texts)
-    assert "Base-encoder embeddings (label issues)" in capsys.readouterr().err
+    assert re.search(r"(^|\r)Base-encoder embeddings \(label issues\): 100%", capsys.readouterr().err)
 
 
 def test_a_bf16_run_embeds_its_scored_texts_in_bf16_and_says_so(tiny_bert, tmp_path, caplog):
@@ -517,17 +521,24 @@ def test_a_class_of_three_texts_gets_three_folds_and_every_text_a_score():
     assert probabilities.shape == (23, 2) and np.allclose(probabilities.sum(1), 1)
 
 
-def test_chinese_training_texts_are_read_by_characters():
-    """Chinese reviews have no spaces: read as words, each review would be one token and nothing would be learned."""
+def test_chinese_training_texts_are_read_by_characters(tmp_path, capsys):
+    """Chinese reviews have no spaces: read as words, each review would be one token and nothing would be learned.
+    Asked for, the cross-validated models show their progress."""
+    from datasets import ClassLabel, Dataset, DatasetDict
+
+    from bert_sentiment.label_issues import find_label_issues
     from tests.conftest import chinese_reviews
 
     rng = np.random.default_rng(2)
     rows = chinese_reviews(400, seed=3)
     flips = set(rng.choice(400, 20, replace=False).tolist())
-    texts = [text for text, _ in rows]
-    labels = np.array([int((label == "好评") != (i in flips)) for i, (_, label) in enumerate(rows)])
-    issues = ranked_issues(labels, cross_validated_probabilities(texts, labels, "zh", seed=0))
-    assert len({row for row, _ in issues[:20]} & flips) >= 16
+    labels = [int((label == "好评") != (i in flips)) for i, (_, label) in enumerate(rows)]
+    train = Dataset.from_dict({"text": [text for text, _ in rows], "label": labels})
+    splits = DatasetDict(train=train.cast_column("label", ClassLabel(names=["差评", "好评"])))
+    find_label_issues(splits, {}, ["差评", "好评"], "zh", 0, tmp_path, show_progress=True)
+    lines = [json.loads(line) for line in (tmp_path / "label_issues.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len({line["text"] for line in lines[:20]} & {rows[i][0] for i in flips}) >= 16
+    assert re.search(r"(^|\r)Label issues: cross-validated models: 100%", capsys.readouterr().err)
 
 
 def test_the_cross_validated_models_show_one_progress_bar(capsys):
@@ -551,7 +562,7 @@ def test_a_split_without_one_of_three_classes_still_has_its_wrong_labels_found()
     assert [row for row, _ in ranked_issues(single, np.r_[probabilities, [[0.05, 0.05, 0.9]]])] == [0]
 
 
-def test_the_files_lines_read_as_written_and_the_fold_models_weigh_as_much_as_the_fast_ones(tmp_path):
+def test_the_files_lines_read_as_written_and_the_fold_models_weigh_as_much_as_the_fast_ones(tmp_path, capsys):
     """Texts stay readable (not \\u-escaped), the quality has four decimals, and the fold models' probabilities
     count as much as the fast models' average: with fold models unsure of everything (0.5), every flagged text's
     quality is halfway between the fast models' and 0.5."""
@@ -569,6 +580,7 @@ def test_the_files_lines_read_as_written_and_the_fold_models_weigh_as_much_as_th
     names = ["negative", "positive"]
     (tmp_path / "fast").mkdir(), (tmp_path / "folded").mkdir()
     fast = find_label_issues(splits, validating, names, "en", 0, tmp_path / "fast")
+    assert "Label issues: cross-validated models" not in capsys.readouterr().err, "no progress bar unless asked"
     written = (tmp_path / "fast" / "label_issues.jsonl").read_text(encoding="utf-8")
     assert '"text": "好看的电影"' in written and '"label_quality": 0.0235' in written
     assert isinstance(fast["seconds"], float) and fast["seconds"] == round(fast["seconds"], 1) < 60
