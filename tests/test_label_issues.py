@@ -292,7 +292,7 @@ def test_fold_models_and_embeddings_are_averaged_in_and_named_in_the_method(tmp_
     truth = np.array([1 - label if text in flips else label for text, label in zip(splits["train"]["text"], labels)])
     embeddings = np.c_[truth + np.random.default_rng(0).normal(0, 0.1, len(truth)), np.zeros(len(truth))]
     (tmp_path / "alone").mkdir()
-    alone = find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path / "alone")
+    find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path / "alone")
     summary = find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path, embeddings=embeddings)
     assert summary["train_method"] == TRAIN_METHOD and set(summary["counts"]) == {"train"}, "no validation scores"
     written = lambda folder: (folder / "label_issues.jsonl").read_text()  # noqa: E731
