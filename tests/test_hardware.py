@@ -34,3 +34,43 @@ def test_the_cpu_flags_are_the_words_of_the_flags_line(monkeypatch, tmp_path):
     assert cpu_flags() == {"fpu", "avx2", "avx512_vnni"}
     cpuinfo.unlink()
     assert cpu_flags() == set(), "no /proc/cpuinfo (not Linux): no flags claimed"
+
+
+def test_a_cpuinfo_without_a_flags_line_claims_no_flags(monkeypatch, tmp_path):
+    """ARM's /proc/cpuinfo names its extensions "Features": nothing of x86's is claimed there."""
+    import builtins
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n")
+    real_open = builtins.open
+    monkeypatch.setattr(
+        builtins, "open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k)
+    )
+    assert cpu_flags() == set()
+
+
+def test_the_cores_default_to_the_cpus_this_process_may_run_on(monkeypatch, tmp_path):
+    import os
+
+    no_quota = tmp_path / "missing"
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3} if pid == 0 else {0, 1, 2, 3}, raising=False)
+    assert usable_cores(quota_file=no_quota) == 1, "pinned to one CPU of eight"
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS and Windows: every CPU
+    assert usable_cores(quota_file=no_quota) == 8
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # undeterminable
+    assert usable_cores(quota_file=no_quota) == 1
+
+
+def test_scikit_learns_fits_leave_pytorchs_threads_alone():
+    import torch  # loads PyTorch's OpenMP runtime
+    from threadpoolctl import threadpool_info
+
+    from bert_sentiment.hardware import sklearn_threads
+
+    threads = lambda api: [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == api]  # noqa: E731
+    openmp = threads("openmp")
+    assert openmp == [torch.get_num_threads()] * len(openmp) and openmp
+    with sklearn_threads():
+        assert set(threads("blas")) <= {1}
+        assert threads("openmp") == openmp
