@@ -63,14 +63,14 @@ def test_the_cores_default_to_the_cpus_this_process_may_run_on(monkeypatch, tmp_
 
 
 def test_scikit_learns_fits_leave_pytorchs_threads_alone():
-    import torch  # loads PyTorch's OpenMP runtime
+    import torch  # noqa: F401 (loads PyTorch's OpenMP runtime)
     from threadpoolctl import threadpool_info
 
     from bert_sentiment.hardware import sklearn_threads
 
     threads = lambda api: [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == api]  # noqa: E731
     openmp = threads("openmp")
-    assert openmp == [torch.get_num_threads()] * len(openmp) and openmp
+    assert openmp, "PyTorch's OpenMP runtime is loaded"
     with sklearn_threads():
         assert set(threads("blas")) <= {1}
         assert threads("openmp") == openmp
