@@ -491,9 +491,9 @@ def test_a_run_without_onnx_files_gets_them_checked_on_its_examples_and_the_fact
     ensure_onnx(finished_run)
     onnx = RunFacts.load(finished_run).onnx
     assert onnx.files == [] and not (finished_run / "onnx" / "model.onnx").exists()
-    assert re.match(
-        r"OnnxMismatch: per-channel int8, every linear layer: model_quantized\.onnx gives PyTorch's label on "
-        r"[\d.]+% of \d+ texts \(at least 99% required\)",
+    assert re.match(  # which check the random head's int8 graph fails first varies with its answers
+        r"OnnxMismatch: per-channel int8, every linear layer: model_quantized\.onnx( gives PyTorch's label on "
+        r"[\d.]+% of \d+ texts \(at least 99% required\)|'s probabilities differ from PyTorch's by [\d.]+)",
         onnx.error,
     )
 
