@@ -1,9 +1,11 @@
 """Shared fixtures: toy sentiment data in English and Chinese, and a tiny BERT trained on neither."""
 
+import atexit
 import csv
 import inspect
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -160,6 +162,8 @@ def untrained_engine(untrained_classifier):
 
 # Made at import, before mutmut's fork server forks a worker per mutant: every worker finds what an earlier one exported.
 EXPORTS = Path(tempfile.mkdtemp(prefix="bert-sentiment-test-exports-"))
+_EXPORTS_OWNER = os.getpid()
+atexit.register(lambda: os.getpid() == _EXPORTS_OWNER and shutil.rmtree(EXPORTS, ignore_errors=True))
 
 
 @pytest.fixture
@@ -168,7 +172,6 @@ def exported_once(monkeypatch):
     alike, in a test session; a later export of the same model copies that graph. For tests of what is done with a
     graph (checked, fused, served, dropped), not of the exporter."""
     import hashlib
-    import shutil
 
     from bert_sentiment import onnx_export
 

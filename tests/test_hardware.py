@@ -22,14 +22,21 @@ def test_onnx_runtime_uses_the_cores_the_process_may_use(tmp_path, affinity, quo
     assert usable_cores(affinity, quota_file) == cores
 
 
-def test_the_cpu_flags_are_the_words_of_the_flags_line(monkeypatch, tmp_path):
+def reading_cpuinfo(monkeypatch, cpuinfo, text: str):
+    """/proc/cpuinfo read from `cpuinfo`, a file holding `text`."""
     import builtins
 
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 avx512_vnni\nbogomips\t: 1\n")
+    cpuinfo.write_text(text)
     real_open = builtins.open
     monkeypatch.setattr(
         builtins, "open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k)
+    )
+
+
+def test_the_cpu_flags_are_the_words_of_the_flags_line(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    reading_cpuinfo(
+        monkeypatch, cpuinfo, "processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 avx512_vnni\nbogomips\t: 1\n"
     )
     assert cpu_flags() == {"fpu", "avx2", "avx512_vnni"}
     cpuinfo.unlink()
@@ -38,13 +45,8 @@ def test_the_cpu_flags_are_the_words_of_the_flags_line(monkeypatch, tmp_path):
 
 def test_a_cpuinfo_without_a_flags_line_claims_no_flags(monkeypatch, tmp_path):
     """ARM's /proc/cpuinfo names its extensions "Features": nothing of x86's is claimed there."""
-    import builtins
-
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n")
-    real_open = builtins.open
-    monkeypatch.setattr(
-        builtins, "open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k)
+    reading_cpuinfo(
+        monkeypatch, tmp_path / "cpuinfo", "processor\t: 0\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n"
     )
     assert cpu_flags() == set()
 

@@ -9,21 +9,17 @@ from bert_sentiment.arguments import parse_args
 from bert_sentiment.errors import UserError
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
-NO_ONNX = ("--export_onnx", "false")  # the search is the subject here; the export after it costs 6 s a run
+
+def search_flags(tiny_bert, data, out) -> list:
+    """A two-trial search on `data`; the search is the subject here, so no ONNX export after it (6 s a run)."""
+    flags = ["--train_file", data, *quick_training_flags(tiny_bert, out), "--hp_search", "--hp_search_trials", "2"]
+    return [*flags, "--export_onnx", "false"]
 
 
 def test_search_chooses_values_in_the_space_and_the_final_run_uses_them(tiny_bert, tmp_path):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(120))
     out = tmp_path / "out"
-    flags = [
-        "--train_file",
-        data,
-        *quick_training_flags(tiny_bert, out),
-        "--hp_search",
-        "--hp_search_trials",
-        "2",
-        *NO_ONNX,
-    ]
+    flags = search_flags(tiny_bert, data, out)
     assert train.main([str(f) for f in flags]) == 0
     search = json.loads((out / "hp_search.json").read_text())
     assert [t["state"] for t in search["trials"]] == ["COMPLETE", "COMPLETE"]
@@ -51,15 +47,7 @@ def test_on_a_machine_short_of_memory_every_trial_trains_its_batch_in_pieces(
     caplog.set_level("WARNING")
     data = write_csv(tmp_path / "reviews.csv", english_reviews(120))
     out = tmp_path / "out"
-    flags = [
-        "--train_file",
-        data,
-        *quick_training_flags(tiny_bert, out),
-        "--hp_search",
-        "--hp_search_trials",
-        "2",
-        *NO_ONNX,
-    ]
+    flags = search_flags(tiny_bert, data, out)
     assert train.main([str(f) for f in flags]) == 0
     search = json.loads((out / "hp_search.json").read_text())
     for trial in search["trials"]:  # the search still chooses among batches of 16 and 32 texts per step

@@ -484,7 +484,7 @@ def test_a_hub_that_serves_other_weights_or_other_labels_fails_the_check(local_h
 def test_a_run_without_onnx_files_gets_them_checked_on_its_examples_and_the_facts_say_why_none_passed(
     finished_run, exported_once
 ):
-    """The random head of the untrained classifier: int8 gives PyTorch's label on too few texts, so no graph is kept."""
+    """The random head of the untrained classifier: its int8 graph fails the check, so no graph is kept."""
     from bert_sentiment.facts import RunFacts
     from bert_sentiment.publish import ensure_onnx
 
