@@ -354,3 +354,28 @@ def test_integrated_gradients_share_out_the_change_from_an_empty_text(untrained_
     assert sum(score for _, score in explanation.words) == pytest.approx(float(full - baseline), abs=0.05), (
         "integrated gradients sum to the change from the all-[PAD] text (within the error of 16 steps)"
     )
+
+
+def test_gradient_x_input_sums_each_words_pieces_of_gradient_times_embedding(untrained_classifier):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).eval()
+    tokenizer = AutoTokenizer.from_pretrained(untrained_classifier)
+    text = "the unbelievable film was dull"
+    explanation = explain(model, tokenizer, text, "gradient_x_input")
+    encoded = tokenizer(text, return_offsets_mapping=True)
+    _, word_of_token = word_spans(text, encoded["offset_mapping"])
+    ids = torch.tensor([encoded["input_ids"]])
+    embedded = model.get_input_embeddings()(ids).detach().requires_grad_()
+    target = model.config.label2id[explanation.label]
+    probability = torch.softmax(model(inputs_embeds=embedded, attention_mask=torch.ones_like(ids)).logits, -1)
+    probability[0, target].backward()
+    per_token = (embedded.grad * embedded).sum(-1)[0].tolist()
+    expected = [
+        sum(score for token, score in enumerate(per_token) if word_of_token[token] == word) for word in range(5)
+    ]
+    assert [word for word, _ in explanation.words] == ["the", "unbelievable", "film", "was", "dull"]
+    assert [score for _, score in explanation.words] == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    assert explanation.method == "gradient_x_input" and explanation.run_length == 1
+    assert explanation.probability == pytest.approx(float(probability[0, target]), abs=1e-6)

@@ -286,3 +286,79 @@ def test_a_private_hub_model_serves_the_revision_asked_for_with_the_repos_own_on
         "The Hub has no repo by that id that this caller may read. Check the id; for a private or gated model, "
         "set HF_TOKEN to a token that can read it (in a Space: a secret named HF_TOKEN)."
     )
+
+
+@pytest.fixture
+def lenient_check(monkeypatch):
+    """An int8 check every graph passes: the random head's int8 graphs never pass the real one (their near-ties
+    flip), and these tests ask what serves once a graph passes, not whether this one would."""
+    from bert_sentiment import onnx_export
+
+    monkeypatch.setattr(onnx_export, "INT8_AGREEMENT", 0.0)
+    monkeypatch.setattr(onnx_export, "INT8_MEAN_TOLERANCE", 1.0)
+
+
+def test_an_int8_graph_that_passes_serves_by_the_first_recipe_and_the_log_says_how_it_agreed(
+    untrained_classifier, lenient_check, exported_once, caplog
+):
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
+    served = load(str(untrained_classifier), check_texts=["the run's own validation text", "", "another"])
+    assert served.engine == "onnx"
+    assert served.engine_note.startswith("ONNX Runtime int8 (fused for this CPU, int8, every linear layer, ")
+    assert served.engine_note.endswith(", from a file exported at start-up)")
+    checked = [message for message in caplog.messages if message.startswith("Checked ")]
+    assert len(checked) == 1 and checked[0].startswith(
+        "Checked this machine's graph against PyTorch on 14 texts: labels agree on "
+    ), "the caller's texts that are not empty, and the stock sentences"
+    spinning = served.onnx.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+    assert spinning == "1", "a notebook's engine has the cores to itself"
+    assert sum(np.isclose(sum(p.scores.values()), 1.0) for p in served.predict(["good", "bad film"])) == 2
+
+
+def test_a_recipe_that_fails_is_followed_by_the_next_and_all_failing_are_named_in_order(
+    untrained_classifier, lenient_check, exported_once, monkeypatch
+):
+    from bert_sentiment.onnx_export import OnnxMismatch
+
+    refused = []
+
+    def check_refusing(count):
+        def check(graph, quantize, reference):
+            if len(refused) < count:
+                refused.append(graph.path)
+                raise OnnxMismatch(f"check {len(refused)} refused")
+            return real_check(graph, quantize, reference)
+
+        return check
+
+    real_check = inference.checked
+    monkeypatch.setattr(inference, "checked", check_refusing(1))
+    served = load(str(untrained_classifier), serving=True)
+    assert served.engine_note.startswith("ONNX Runtime int8 (fused for this CPU, int8, feed-forward output layers ")
+    spinning = served.onnx.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+    assert spinning == "0", "the app leaves the cores to its web server between passes"
+
+    refused.clear()
+    monkeypatch.setattr(inference, "checked", check_refusing(4))
+    served = load(str(untrained_classifier))
+    assert len(set(refused)) == 4, "three recipes for this machine, then the portable int8 file"
+    assert served.engine == "torch" and served.engine_note == (
+        "PyTorch fp32 (ONNX unavailable: this machine's graph: RuntimeError: OnnxMismatch: check 1 refused / "
+        "OnnxMismatch: check 2 refused / OnnxMismatch: check 3 refused; the portable graph: OnnxMismatch: check 4 "
+        "refused)"
+    )
+
+
+def test_a_hub_model_without_onnx_files_gets_them_exported_at_start(
+    untrained_classifier, local_hub, caplog, exported_once
+):
+    from tests.hub_server import repo_of_folder
+
+    local_hub.state.repos[("model", "alice/plain-bert")] = repo_of_folder(untrained_classifier)
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
+    served = load("alice/plain-bert", quantize=False)
+    assert served.engine_note.endswith(", from a file exported at start-up)")
+    assert (
+        sum(message.startswith("alice/plain-bert has no onnx/model.onnx: exporting") for message in caplog.messages)
+        == 1
+    )
