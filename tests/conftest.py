@@ -166,8 +166,7 @@ _EXPORTS_OWNER = os.getpid()
 atexit.register(lambda: os.getpid() == _EXPORTS_OWNER and shutil.rmtree(EXPORTS, ignore_errors=True))
 
 
-@pytest.fixture
-def exported_once(monkeypatch):
+def export_once(monkeypatch) -> None:
     """torch.onnx's export (about 5 s of tracing, even for the tiny BERT) runs once per model, architecture and weights
     alike, in a test session; a later export of the same model copies that graph. For tests of what is done with a
     graph (checked, fused, served, dropped), not of the exporter."""
@@ -191,6 +190,12 @@ def exported_once(monkeypatch):
             shutil.copyfile(cached, path)
 
     monkeypatch.setattr(onnx_export, "_export", export)
+
+
+@pytest.fixture
+def exported_once(monkeypatch):
+    """export_once for one test."""
+    export_once(monkeypatch)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from bert_sentiment import inference
 from bert_sentiment.errors import UserError
 from bert_sentiment.inference import JOB_SLICE_TOKENS, JOB_TEXTS, MAX_CHARACTERS, Prediction, clean_text, load
+from tests.conftest import export_once
 
 
 @pytest.fixture
@@ -201,10 +202,12 @@ def with_onnx_file(untrained_classifier, tmp_path_factory):
     shutil.copytree(untrained_classifier, folder)
     model = load(str(folder), engine="torch")
     (folder / ONNX_DIR).mkdir()
-    try:
-        export_graphs(model.model, model.tokenizer, folder / ONNX_DIR)
-    except OnnxMismatch:
-        pass
+    with pytest.MonkeyPatch.context() as patch:
+        export_once(patch)
+        try:
+            export_graphs(model.model, model.tokenizer, folder / ONNX_DIR)
+        except OnnxMismatch:
+            pass
     (folder / ONNX_DIR / "model_quantized.onnx").unlink(missing_ok=True)
     return folder
 
@@ -268,13 +271,14 @@ def test_a_private_hub_model_serves_the_revision_asked_for_with_the_repos_own_on
     repo = repo_of_folder(with_onnx_file, private=True)
     first = repo.commits[0][0]
     renamed = with_config(with_onnx_file, tmp_path / "renamed", id2label={"0": "bad", "1": "good"})
+    shutil.rmtree(renamed / "onnx")  # main has no graph: only the commit asked for does
     repo.commits.append(("b" * 40, repo_of_folder(renamed).commits[0][1]))  # a later push with other label names
     local_hub.state.repos[("model", "alice/sst2-bert")] = repo
     caplog.set_level(logging.INFO, logger="bert_sentiment")
 
     served = load("alice/sst2-bert", quantize=False, revision=first, token=TOKEN)
     assert served.labels == ["negative", "positive"] and served.revision == first, "the commit asked for"
-    assert served.engine_note.endswith(", from the Hub repo's file)")
+    assert served.engine_note.endswith(", from the Hub repo's file)"), "the graph of the commit asked for"
     assert caplog.messages[-1].startswith(f"Loaded alice/sst2-bert at revision {first} (labels")
     assert_answers_like(served, classifier)
 
@@ -315,38 +319,59 @@ def test_an_int8_graph_that_passes_serves_by_the_first_recipe_and_the_log_says_h
     assert sum(np.isclose(sum(p.scores.values()), 1.0) for p in served.predict(["good", "bad film"])) == 2
 
 
-def test_a_recipe_that_fails_is_followed_by_the_next_and_all_failing_are_named_in_order(
-    untrained_classifier, lenient_check, exported_once, monkeypatch
+def refusing_check(count: int, checks: list):
+    """The serving check, refusing the first `count` graphs it is shown and passing the rest with made-up figures
+    (labels kept on 97% of texts, largest difference 0.0123); `checks` records (file name, quantize, texts)."""
+    from bert_sentiment.onnx_export import OnnxCheck, OnnxMismatch
+
+    def check(graph, quantize, reference):
+        checks.append((graph.path.name, quantize, len(reference.texts)))
+        if len(checks) <= count:
+            raise OnnxMismatch(f"check {len(checks)} refused")
+        return OnnxCheck(len(reference.texts), None, 0.97, 0.0123)
+
+    return check
+
+
+def test_a_recipe_that_fails_is_followed_by_the_next_and_the_log_gives_the_passing_checks_figures(
+    untrained_classifier, exported_once, monkeypatch, caplog
 ):
-    from bert_sentiment.onnx_export import OnnxMismatch
-
-    refused = []
-
-    def check_refusing(count):
-        def check(graph, quantize, reference):
-            if len(refused) < count:
-                refused.append(graph.path)
-                raise OnnxMismatch(f"check {len(refused)} refused")
-            return real_check(graph, quantize, reference)
-
-        return check
-
-    real_check = inference.checked
-    monkeypatch.setattr(inference, "checked", check_refusing(1))
-    served = load(str(untrained_classifier), serving=True)
+    checks = []
+    monkeypatch.setattr(inference, "checked", refusing_check(1, checks))
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
+    served = load(str(untrained_classifier), check_texts=["a validation text"], serving=True)
     assert served.engine_note.startswith("ONNX Runtime int8 (fused for this CPU, int8, feed-forward output layers ")
+    assert [(quantize, texts) for _, quantize, texts in checks] == [(True, 13), (True, 13)]
+    assert checks[0][0] != checks[1][0], "another recipe, another graph"
+    assert (
+        "Checked this machine's graph against PyTorch on 13 texts: labels agree on 97%, largest probability "
+        "difference 1.2e-02."
+    ) in caplog.messages
     spinning = served.onnx.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
     assert spinning == "0", "the app leaves the cores to its web server between passes"
 
-    refused.clear()
-    monkeypatch.setattr(inference, "checked", check_refusing(4))
+
+def test_when_every_graph_fails_each_reason_is_named_in_order_and_pytorch_serves(
+    untrained_classifier, lenient_check, exported_once, monkeypatch, caplog
+):
+    checks = []
+    monkeypatch.setattr(inference, "checked", refusing_check(4, checks))
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
     served = load(str(untrained_classifier))
-    assert len(set(refused)) == 4, "three recipes for this machine, then the portable int8 file"
-    assert served.engine == "torch" and served.engine_note == (
-        "PyTorch fp32 (ONNX unavailable: this machine's graph: RuntimeError: OnnxMismatch: check 1 refused / "
-        "OnnxMismatch: check 2 refused / OnnxMismatch: check 3 refused; the portable graph: OnnxMismatch: check 4 "
-        "refused)"
+    assert len({name for name, _, _ in checks}) == 4 and checks[-1][0] == "model_quantized.onnx", (
+        "three recipes for this machine, then the portable int8 file (the export's own check passed, leniently)"
     )
+    machine = "OnnxMismatch: check 1 refused / OnnxMismatch: check 2 refused / OnnxMismatch: check 3 refused"
+    assert served.engine == "torch" and served.engine_note == (
+        f"PyTorch fp32 (ONNX unavailable: this machine's graph: RuntimeError: {machine}; "
+        "the portable graph: OnnxMismatch: check 4 refused)"
+    )
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [
+        f"Not serving this machine's graph (RuntimeError: {machine}).",
+        "Not serving the portable graph (OnnxMismatch: check 4 refused).",
+        "Serving the PyTorch model instead.",
+    ]
 
 
 def test_a_hub_model_without_onnx_files_gets_them_exported_at_start(
@@ -362,3 +387,46 @@ def test_a_hub_model_without_onnx_files_gets_them_exported_at_start(
         sum(message.startswith("alice/plain-bert has no onnx/model.onnx: exporting") for message in caplog.messages)
         == 1
     )
+
+
+def test_a_hub_error_anywhere_in_the_chain_says_the_repo_is_hidden():
+    import httpx
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    def not_found():
+        return RepositoryNotFoundError("404", response=httpx.Response(404, request=httpx.Request("GET", "http://hub")))
+
+    try:
+        raise OSError("could not load") from ValueError("wrapped")
+    except OSError as err:
+        assert not inference._hidden_repo(err)
+    try:
+        try:
+            raise not_found()
+        except RepositoryNotFoundError:
+            raise OSError("could not load")  # noqa: B904 -- implicit chaining, as libraries do
+    except OSError as err:
+        assert err.__cause__ is None and inference._hidden_repo(err)
+    try:
+        raise OSError("could not load") from ValueError("wrapped")
+    except OSError as outer:
+        outer.__cause__.__cause__ = not_found()
+        assert inference._hidden_repo(outer), "two links down"
+
+
+def test_the_engine_explains_with_the_method_asked_on_the_job_lane_within_the_models_reading_length(
+    untrained_classifier, tmp_path, monkeypatch
+):
+    folder = tmp_path / "short"
+    shutil.copytree(untrained_classifier, folder)
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config | {"model_max_length": 12}))
+    short = load(str(folder), engine="torch")
+    assert short.max_length == 12
+    lanes = []
+    forward = short._forward
+    monkeypatch.setattr(short, "_forward", lambda ids, lane="single": lanes.append(lane) or forward(ids, lane))
+    explanation = short.explain("the acting was superb and the plot was dull but the music was wonderful")
+    assert explanation.truncated and len(explanation.words) == 10, "12 tokens: [CLS], 10 words, [SEP]"
+    assert explanation.method == "occlusion" and lanes and set(lanes) == {"job"}, "occlusion runs on the engine"
+    assert short.explain("the acting was superb", method="integrated_gradients").method == "integrated_gradients"

@@ -251,9 +251,7 @@ class SentimentClassifier:
         return torch.softmax(logits, dim=-1).numpy()
 
 
-def open_onnx(
-    classifier: SentimentClassifier, quantize: bool, revision, token, check_texts: list[str], spin: bool = False
-):
+def open_onnx(classifier: SentimentClassifier, quantize: bool, revision, token, check_texts: list[str], spin: bool):
     """(OnnxModel, what serves) for the fastest graph that answers like PyTorch on `check_texts` plus stock
     sentences: this machine's own (bert_sentiment/machine_graph.py), else the model's portable onnx/ file, exported
     now if it has none; (None, why) when neither passes: the app then serves PyTorch. `spin`: see OnnxModel."""
@@ -294,7 +292,7 @@ class OnnxFiles:
     """A model's ONNX graphs for serving, each returned as (graph, what it is, its check): this machine's graph built
     from the fp32 file, and the model's own onnx/ files (local folder or Hub repo), exported once when it has none."""
 
-    def __init__(self, classifier: SentimentClassifier, revision, token, spin: bool = False):
+    def __init__(self, classifier: SentimentClassifier, revision, token, spin: bool):
         self.classifier, self.revision, self.token, self.spin = classifier, revision, token, spin
         self.exported: Path | None = None
         self.export_failure: Exception | None = None  # the export's own check refused its int8 file
