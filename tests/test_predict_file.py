@@ -1,6 +1,7 @@
 """`bert-sentiment predict` and SentimentClassifier.predict_file: a whole file scored locally, resumable."""
 
 import csv
+import logging
 
 import pytest
 
@@ -102,3 +103,80 @@ def test_the_command_line_scores_a_file_and_names_a_wrong_column(trained_run, re
     ]
     assert main(wrong) == EXIT_USER_ERROR
     assert "--text_column: no column 'reviw' in the data. Did you mean 'review'?" in caplog.text
+
+
+def test_texts_under_the_models_threshold_are_written_not_sure_with_their_probabilities(untrained_classifier, tmp_path):
+    from bert_sentiment.inference import load
+    from tests.test_inference import with_config
+
+    cautious = load(
+        str(with_config(untrained_classifier, tmp_path / "cautious", abstain_threshold=0.6)), engine="torch"
+    )
+    reviews = write_csv(tmp_path / "reviews.csv", english_reviews(60, seed=2))
+    rows = read_rows(cautious.predict_file(reviews, tmp_path / "predictions.csv"))[1:]
+    unsure = [row for row in rows if row[2] == "not sure"]
+    assert 0 < len(unsure) < len(rows), "the random head is sure of some texts and not of others"
+    for row in rows:
+        top = max(float(row[4]), float(row[5]))
+        assert float(row[3]) == pytest.approx(top, abs=1e-6), "the score is the top probability, sure or not"
+        assert (row[2] == "not sure") == (top < 0.6)
+
+
+def test_the_text_column_named_is_read_and_empty_cells_are_predicted_as_empty_text(classifier, tmp_path):
+    rows = [("great film", "the plot was horrible and dull"), ("dull", ""), ("superb", "房间干净，服务热情")]
+    data = write_csv(tmp_path / "two.csv", rows, header=("title", "body"))
+    written = read_rows(classifier.predict_file(data, tmp_path / "out.csv", text_column="body"))
+    assert written[0][:3] == ["title", "body", "prediction"]
+    expected = classifier.predict(["the plot was horrible and dull", "", "房间干净，服务热情"])
+    assert [row[1] for row in written[1:]] == ["the plot was horrible and dull", "", "房间干净，服务热情"]
+    assert [float(row[4]) for row in written[1:]] == pytest.approx([p.scores["negative"] for p in expected], abs=1e-5)
+
+
+def test_a_continued_run_says_how_far_the_last_one_got_and_the_end_says_how_many(
+    classifier, reviews, tmp_path, caplog, monkeypatch
+):
+    from bert_sentiment.predict_file import predict_file
+
+    output, predict = tmp_path / "predictions.csv", classifier.predict
+    calls = []
+
+    def stopping_after_two_chunks(texts, *args, **kwargs):
+        calls.append(len(texts))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return predict(texts, *args, **kwargs)
+
+    monkeypatch.setattr(classifier, "predict", stopping_after_two_chunks)
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(classifier, reviews, output, chunk_rows=40)
+    monkeypatch.undo()
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
+    predict_file(classifier, reviews, output, chunk_rows=40)
+    assert [record.getMessage() for record in caplog.records if record.name == "bert_sentiment.predict_file"] == [
+        f"{output} holds the predictions of 80 rows already: continuing from there.",
+        f"Wrote the predictions of 150 texts to {output}.",
+    ]
+
+
+def test_a_damaged_progress_file_or_a_shortened_output_asks_for_overwrite(classifier, reviews, tmp_path):
+    from bert_sentiment.local_files import data_sha256, locate
+    from bert_sentiment.predict_file import Written, _save, progress_file
+
+    output = tmp_path / "predictions.csv"
+    output.write_text("id,review\n")
+    progress_file(output).write_text("{not json")
+    with pytest.raises(UserError) as refused:
+        classifier.predict_file(reviews, output)
+    assert str(refused.value).startswith(f"The progress file {progress_file(output)} is unreadable (")
+    assert str(refused.value).endswith("). Pass --overwrite to start over.")
+
+    source = f"{data_sha256(locate(str(reviews), '--input'))} {classifier.model_id}"
+    _save(Written(source, 40, output.stat().st_size + 1), progress_file(output))
+    with pytest.raises(UserError) as refused:
+        classifier.predict_file(reviews, output)
+    assert str(refused.value) == f"'{output}' is shorter than its progress file says. Pass --overwrite to start over."
+    _save(Written(source, 1, output.stat().st_size), progress_file(output))
+    continued = read_rows(classifier.predict_file(reviews, output))
+    assert continued[0] == ["id", "review"] and [row[0] for row in continued[1:]] == [str(i) for i in range(1, 150)], (
+        "exactly the length its progress file gives: continued after that row"
+    )
