@@ -6,8 +6,10 @@ answered, which does not depend on what the weights learned."""
 import json
 import logging
 import shutil
+import tempfile
 
 import numpy as np
+import onnx
 import pytest
 
 from bert_sentiment import inference
@@ -219,11 +221,15 @@ def assert_answers_like(served, reference):
 
 
 def test_a_model_without_onnx_files_is_exported_at_start_and_serves_this_machines_fp32_graph(
-    untrained_classifier, classifier, caplog, exported_once
+    untrained_classifier, classifier, caplog, exported_once, monkeypatch, tmp_path
 ):
     caplog.set_level(logging.INFO, logger="bert_sentiment")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     served = load(str(untrained_classifier), quantize=False)
     assert served.engine == "onnx"
+    assert list(tmp_path.iterdir()) == [], "the exported files are gone once their graph is loaded"
+    fused = {node.op_type for node in onnx.load(served.onnx.path).graph.node}
+    assert {"SkipLayerNormalization", "BiasGelu"} <= fused, "fused for this CPU"
     assert served.engine_note.startswith("ONNX Runtime fp32 (fused for this CPU, fp32; ")
     assert served.engine_note.endswith(", from a file exported at start-up)")
     exported = f"{untrained_classifier} has no onnx/model.onnx: exporting it now (once per start; publish.py puts it"
@@ -253,7 +259,9 @@ def test_graphs_that_fail_the_check_are_dropped_and_pytorch_serves_saying_why(
     served = load(str(untrained_classifier))
     assert served.engine == "torch"
     assert served.engine_note.startswith("PyTorch fp32 (ONNX unavailable: this machine's graph: RuntimeError: ")
-    assert "; the portable graph: OnnxMismatch: " in served.engine_note
+    assert "; the portable graph: OnnxMismatch: per-channel int8, every linear layer: " in served.engine_note, (
+        "the export's own check refused its int8 file: that failure is the reason"
+    )
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert [message.split(" (")[0] for message in warnings] == [
         "Not serving this machine's graph",
@@ -316,6 +324,9 @@ def test_an_int8_graph_that_passes_serves_by_the_first_recipe_and_the_log_says_h
     ), "the caller's texts that are not empty, and the stock sentences"
     spinning = served.onnx.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
     assert spinning == "1", "a notebook's engine has the cores to itself"
+    direct = inference.SentimentClassifier(str(untrained_classifier))
+    assert "int8, every linear layer" in direct.engine_note, "the class itself defaults to int8 ONNX too"
+    assert direct.onnx.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "1"
     assert sum(np.isclose(sum(p.scores.values()), 1.0) for p in served.predict(["good", "bad film"])) == 2
 
 

@@ -12,6 +12,7 @@ predictions then take a faster path over the same model and tokenizer:
 
 import logging
 import re
+import shutil
 import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -260,21 +261,27 @@ def open_onnx(classifier: SentimentClassifier, quantize: bool, revision, token, 
     files = OnnxFiles(classifier, revision, token, spin)
     reference = Reference(classifier.model, classifier.tokenizer, check_texts + STOCK_TEXTS)
     reasons = []
-    for name, graph_of in (("this machine's graph", files.machine_graph), ("the portable graph", files.portable_graph)):
-        try:
-            graph, note, check = graph_of(quantize, reference)
-        except Exception as err:  # a corrupted, mismatched or unexportable graph must not take the app down
-            reasons.append(f"{name}: {one_line(err)}")
-            logger.warning("Not serving %s (%s).", name, reasons[-1].partition(": ")[2])
-            continue
-        logger.info(
-            "Checked %s against PyTorch on %d texts: labels agree on %.0f%%, largest probability difference %.1e.",
-            name,
-            check.texts,
-            100 * check.int8_label_agreement,
-            check.int8_max_difference,
-        )
-        return graph, f"ONNX Runtime {'int8' if quantize else 'fp32'} ({note})"
+    try:
+        for name, graph_of in (
+            ("this machine's graph", files.machine_graph),
+            ("the portable graph", files.portable_graph),
+        ):
+            try:
+                graph, note, check = graph_of(quantize, reference)
+            except Exception as err:  # a corrupted, mismatched or unexportable graph must not take the app down
+                reasons.append(f"{name}: {one_line(err)}")
+                logger.warning("Not serving %s (%s).", name, reasons[-1].partition(": ")[2])
+                continue
+            logger.info(
+                "Checked %s against PyTorch on %d texts: labels agree on %.0f%%, largest probability difference %.1e.",
+                name,
+                check.texts,
+                100 * check.int8_label_agreement,
+                check.int8_max_difference,
+            )
+            return graph, f"ONNX Runtime {'int8' if quantize else 'fp32'} ({note})"
+    finally:
+        files.discard_export()
     logger.warning("Serving the PyTorch model instead.")
     return None, f"PyTorch fp32 (ONNX unavailable: {'; '.join(reasons)})"
 
@@ -361,3 +368,9 @@ class OnnxFiles:
         if name == INT8_FILE and self.export_failure is not None:
             raise self.export_failure
         return self.exported / name, "a file exported at start-up"
+
+    def discard_export(self) -> None:
+        """The files exported at start-up, once their graph is loaded or refused: a bert-base leaves about 550 MB
+        in the temporary folder at every start otherwise (ONNX Runtime holds a loaded graph in memory)."""
+        if self.exported is not None:
+            shutil.rmtree(self.exported, ignore_errors=True)
