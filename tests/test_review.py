@@ -99,3 +99,121 @@ def test_review_of_a_run_without_label_issues_says_how_to_get_them(tmp_path):
         write_review(tmp_path)
     with pytest.raises(UserError, match="--to_label 0 must be at least 1"):
         write_review(tmp_path, unlabeled_file=str(write_csv(tmp_path / "u.csv", english_reviews(4))), to_label=0)
+
+
+# Direct tests on a prepared run folder: the tiny BERT with a random head, typed facts and a hand-written
+# label_issues.jsonl (no training).
+
+ISSUES = [
+    {"split": "train", "rank": 1, "text": "dull\x07 and slow", "given_label": "positive", "suggested_label": "negative",
+     "label_quality": 0.2},
+    {"split": "validation", "rank": 1, "text": "a superb cast", "given_label": "negative",
+     "suggested_label": "positive", "label_quality": 0.05},
+    {"split": "train", "rank": 2, "text": "the plot was horrible", "given_label": "positive",
+     "suggested_label": "negative", "label_quality": 0.2},
+]  # fmt: skip
+
+
+@pytest.fixture
+def reviewed_run(untrained_classifier, tmp_path):
+    import shutil
+
+    from tests.conftest import facts_literal
+
+    folder = tmp_path / "run"
+    shutil.copytree(untrained_classifier, folder)
+    facts_literal().save(folder)
+    (folder / "label_issues.jsonl").write_text("".join(json.dumps(issue) + "\n" for issue in ISSUES) + "\n")
+    return folder
+
+
+def sheet_rows(sheet) -> list[dict]:
+    header = [cell.value for cell in sheet[1]]
+    return [dict(zip(header, [cell.value for cell in row])) for row in sheet.iter_rows(min_row=2)]
+
+
+def test_the_label_errors_sheet_lists_the_least_likely_labels_first_with_an_empty_correction(reviewed_run, caplog):
+    import logging
+
+    from openpyxl import load_workbook
+
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
+    path = write_review(reviewed_run)
+    assert path == reviewed_run / "review.xlsx"
+    book = load_workbook(path)
+    assert book.sheetnames == [ERRORS_SHEET]
+    sheet = book[ERRORS_SHEET]
+    assert [(row["text"], row["label_quality"]) for row in sheet_rows(sheet)] == [
+        ("a superb cast", 0.05),
+        ("dull and slow", 0.2),
+        ("the plot was horrible", 0.2),
+    ], "least likely first, ties in the file's order; a control character Excel cannot store is dropped"
+    assert {row["corrected_label"] for row in sheet_rows(sheet)} == {None}, "empty, for a person to fill in"
+    assert sheet.freeze_panes == "A2"
+    assert sheet.column_dimensions["C"].width == 80 and sheet.column_dimensions["G"].width == 17
+    assert sheet.column_dimensions["A"].width == 12, "short names get 12 characters"
+    (choices,) = sheet.data_validations.dataValidation
+    assert choices.formula1 == '"negative,positive"' and str(choices.sqref) == "G2:G4"
+    assert caplog.messages[-1] == (
+        f"Wrote {path}: 3 rows in 'label errors'. Fill in 'corrected_label' where a label is wrong (or for each text "
+        f"to label), then train with --label_corrections {path}."
+    )
+
+
+def test_labels_with_a_comma_get_no_drop_down_and_the_review_goes_where_asked(reviewed_run, tmp_path):
+    from openpyxl import load_workbook
+
+    from tests.conftest import facts_literal
+
+    facts_literal(label_names=["bad, really", "good"]).save(reviewed_run)
+    path = write_review(reviewed_run, tmp_path / "elsewhere" / "mine.xlsx")
+    assert path == tmp_path / "elsewhere" / "mine.xlsx" and not (reviewed_run / "review.xlsx").exists()
+    assert load_workbook(path)[ERRORS_SHEET].data_validations.dataValidation == [], (
+        "a list drop-down cannot hold a label with a comma: the column stays free text"
+    )
+
+
+def test_texts_to_label_are_the_least_sure_with_the_models_label_and_margin(
+    reviewed_run, tmp_path, monkeypatch, exported_once
+):
+    from openpyxl import load_workbook
+
+    from bert_sentiment import predict_file
+    from bert_sentiment.inference import load
+
+    pool = [text for text, _ in english_reviews(30, seed=4)] + ["", "   "]
+    unlabeled = write_csv(tmp_path / "pool.csv", [(text,) for text in pool], header=("review",))
+    monkeypatch.setattr(predict_file, "CHUNK_ROWS", 7)  # several chunks
+    book = load_workbook(write_review(reviewed_run, unlabeled_file=str(unlabeled), to_label=4))
+    assert book.sheetnames == [ERRORS_SHEET, "to label"]
+    rows = sheet_rows(book["to label"])
+    assert len(rows) == 4 and {row["corrected_label"] for row in rows} == {None}
+    predictions = load(str(reviewed_run), engine="torch")([row["text"] for row in rows])
+    for row, prediction in zip(rows, predictions):
+        assert row["predicted_label"] == prediction.label
+        assert row["margin"] == pytest.approx(
+            abs(prediction.scores["positive"] - prediction.scores["negative"]), abs=2e-3
+        )
+    everyone = load(str(reviewed_run), engine="torch")(pool[:30])
+    all_margins = sorted(abs(p.scores["positive"] - p.scores["negative"]) for p in everyone)
+    assert [row["margin"] for row in rows] == sorted(row["margin"] for row in rows), "least sure first"
+    assert max(row["margin"] for row in rows) <= all_margins[19] + 1e-3, "among the 20 least sure (5 per text)"
+
+
+def test_an_unlabeled_file_without_text_is_refused_naming_it(reviewed_run, tmp_path):
+    empty = write_csv(tmp_path / "pool.csv", [("",), ("  ",)], header=("review",))
+    with pytest.raises(UserError) as refused:
+        write_review(reviewed_run, unlabeled_file=str(empty))
+    assert str(refused.value) == f"--unlabeled_file '{empty}' holds no text."
+
+
+def test_the_unlabeled_probabilities_are_the_same_in_chunks_as_at_once(untrained_engine, monkeypatch):
+    from bert_sentiment import predict_file
+    from bert_sentiment.review import unlabeled_probabilities
+
+    texts = [text for text, _ in english_reviews(23, seed=6)]
+    whole = unlabeled_probabilities(untrained_engine, texts)
+    monkeypatch.setattr(predict_file, "CHUNK_ROWS", 5)
+    assert unlabeled_probabilities(untrained_engine, texts) == pytest.approx(whole, abs=1e-5)
+    assert whole.shape == (23, 2) and whole.dtype == np.float32
+    assert whole[:, 1] == pytest.approx([p.scores["positive"] for p in untrained_engine(texts)], abs=1e-5)
