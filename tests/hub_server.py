@@ -51,6 +51,7 @@ def repo_of_folder(folder: Path, private: bool = False) -> Repo:
 class HubState:
     def __init__(self, tokens: dict[str, str]):
         self.tokens = tokens  # token -> user name
+        self.orgs: dict[str, list[str]] = {}  # user name -> the organisations the user belongs to
         self.repos: dict[tuple[str, str], Repo] = {}  # (repo type, repo id) -> repo
         self.requests: list[str] = []  # "METHOD path", for tests that check what was called
         # (path, content) -> content stored: a test sets it to play a Hub that corrupts what it receives
@@ -123,7 +124,7 @@ def make_app(state: HubState) -> FastAPI:
             "type": "user",
             "name": user,
             "fullname": user,
-            "orgs": [],
+            "orgs": [{"type": "org", "name": org} for org in state.orgs.get(user, [])],
             "auth": {"type": "access_token", "accessToken": {"displayName": "tests", "role": "write"}},
         }
 

@@ -146,6 +146,20 @@ def test_zip_of_a_csv(tmp_path):
     assert source["files"]["train"]["name"] == "export.zip"
 
 
+def test_a_zipped_folder_with_hidden_files_beside_the_data_reads_the_data_alone(tmp_path):
+    inner = tmp_path / "export"
+    (inner / ".ipynb_checkpoints").mkdir(parents=True)
+    write_csv(inner / "reviews.csv", english_reviews(30), header=("review", "sentiment"))
+    write_csv(
+        inner / ".ipynb_checkpoints" / "reviews-checkpoint.csv", english_reviews(8), header=("review", "sentiment")
+    )
+    (inner / "._reviews.csv").write_bytes(b"\x00\x05\x16\x07 Mac OS X resource fork")  # what macOS adds to a zip
+    data, source = prepared(train_file=str(zipped(inner, tmp_path / "export.zip")))
+    assert sum(data.report["sizes"].values()) == 30, (
+        "the one data file; a notebook's checkpoints and macOS's files left"
+    )
+
+
 def test_zip_of_class_folders_and_of_an_excel_sheet(tmp_path):
     root = class_folders(tmp_path / "aclImdb" / "train", english_reviews(30))
     data, _ = prepared(train_file=str(zipped(root, tmp_path / "train.zip")))

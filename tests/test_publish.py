@@ -413,6 +413,21 @@ def test_a_repo_name_alone_publishes_under_the_tokens_user_and_the_token_never_s
         check_hub_access("alice/x y", token=TOKEN, flag="--space_id")
 
 
+def test_a_token_publishes_to_an_organisation_its_user_belongs_to_and_no_other(local_hub, caplog):
+    from bert_sentiment.errors import UserError
+    from bert_sentiment.publish import check_hub_access
+
+    local_hub.state.orgs["alice"] = ["acme", "film-lab"]
+    caplog.set_level("INFO")
+    assert check_hub_access("film-lab/sst2-bert", token=TOKEN).repo_id == "film-lab/sst2-bert"
+    assert caplog.messages[-1] == "Hub access checked: will publish to film-lab/sst2-bert as alice."
+    with pytest.raises(UserError) as error:
+        check_hub_access("acme-rival/sst2-bert", token=TOKEN)
+    assert str(error.value) == (
+        "Your token belongs to 'alice', which cannot write to 'acme-rival'. Use --hub_model_id alice/sst2-bert."
+    )
+
+
 def test_publish_pushes_the_run_in_one_commit_without_its_private_files_and_checks_it_by_reloading(
     local_hub, finished_run, caplog
 ):
