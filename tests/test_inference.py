@@ -75,6 +75,29 @@ def test_a_job_runs_in_slices_of_bounded_padded_tokens_and_sorts_by_length(class
     assert [rows for rows, _ in shapes] == [32, 8], "single predictions go in batches of BATCH_SIZE"
 
 
+def turns_taken(classifier, texts, **options) -> dict[str, int]:
+    """The turns at the model (bert_sentiment/turns.py) one call takes, per lane."""
+    before = dict(classifier.turns.served)
+    classifier.predict(texts, **options)
+    return {lane: classifier.turns.served[lane] - before[lane] for lane in before}
+
+
+def test_a_job_takes_job_turns_to_tokenize_and_for_each_slice_and_single_texts_a_turn_per_pass(classifier):
+    assert turns_taken(classifier, ["great film", "dull"]) == {"single": 1, "job": 0}, "one pass, tokenizing free"
+    assert turns_taken(classifier, ["great film", "dull"], lane="job") == {"single": 0, "job": 2}, (
+        "a job's tokenizing waits its turn like its passes, so a visitor's single text goes first"
+    )
+    assert turns_taken(classifier, [f"the film {i}" for i in range(40)]) == {"single": 2, "job": 0}, "32, then 8"
+
+
+def test_a_slice_holds_one_text_when_two_would_pass_the_token_bound(classifier, monkeypatch):
+    monkeypatch.setattr(inference, "JOB_SLICE_TOKENS", 20)
+    texts = ["the plot " * 6, "the acting " * 6, "the music " * 6]  # 14 tokens each: two would pad to 28
+    shapes = recorded_passes(classifier, monkeypatch)
+    classifier.predict(texts, lane="job")
+    assert shapes == [(1, 14)] * 3
+
+
 def test_progress_counts_every_text_of_a_long_job_once(classifier, monkeypatch):
     monkeypatch.setattr(inference, "JOB_TEXTS", 7)
     texts = [f"the film {i}" for i in range(17)]
@@ -85,6 +108,9 @@ def test_progress_counts_every_text_of_a_long_job_once(classifier, monkeypatch):
     assert done == sorted(done) and done[-1] == 17, "steady progress up to every text"
     assert {7, 14} <= set(done), "each chunk of texts counts on from the ones before it"
     assert JOB_TEXTS == 256
+    told.clear()
+    classifier.predict([f"the film {i}" for i in range(40)], progress=lambda done, total: told.append((done, total)))
+    assert told == [(32, 40), (40, 40)], "single predictions: once per batch"
 
 
 def test_a_text_of_exactly_the_reading_length_is_whole_and_one_token_more_is_cut(classifier):
@@ -109,6 +135,8 @@ def test_long_text_modes_read_as_the_run_saved_them(untrained_classifier, tmp_pa
     assert len({round(p.scores["positive"], 4) for p in read.values()}) == 3, "three readings, three answers"
     start = load(str(untrained_classifier), engine="torch")
     assert start(text).scores == pytest.approx(read["truncate"].scores), "with no mode saved, the start is read"
+    head = " ".join(words[: start.max_length - 2])
+    assert start(head).scores == pytest.approx(read["truncate"].scores, abs=1e-5), "truncate reads the start alone"
     override = load(str(tmp_path / "chunks"), engine="torch", long_text="truncate")
     assert override(text).scores == pytest.approx(read["truncate"].scores), "the caller's choice wins"
 
@@ -180,8 +208,22 @@ def test_a_folder_that_is_not_a_model_names_the_folder_and_the_fix(tmp_path):
     with pytest.raises(UserError) as refused:
         load(str(tmp_path), engine="torch")
     first, second = str(refused.value).split("\n")
-    assert first.startswith(f"Could not load model '{tmp_path}': ")
+    assert first.startswith(f"Could not load model '{tmp_path}': Unrecognized model in {tmp_path}."), (
+        "the library's own reason, first line"
+    )
     assert second == "Check MODEL_ID/--model: a Hub id (your-name/sst2-bert) or a folder written by train.py."
+
+
+def test_a_tokenizer_saved_without_a_length_limit_reads_to_the_models_position_limit(untrained_classifier, tmp_path):
+    folder = tmp_path / "no-limit"
+    shutil.copytree(untrained_classifier, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.pop("model_max_length")
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    unlimited = load(str(folder), engine="torch")
+    assert unlimited.tokenizer.model_max_length > 10**20 and unlimited.max_length == 128
+    long = unlimited("the plot " * 200)
+    assert long.truncated and np.isclose(sum(long.scores.values()), 1.0), "cut to 128 tokens, not past the positions"
 
 
 def test_the_engine_says_what_it_serves(classifier):
