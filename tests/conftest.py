@@ -1,5 +1,6 @@
 """Shared fixtures: toy sentiment data in English and Chinese, and a tiny BERT trained on neither."""
 
+import ast
 import atexit
 import csv
 import inspect
@@ -7,6 +8,7 @@ import os
 import random
 import shutil
 import tempfile
+import textwrap
 from pathlib import Path
 
 # Tests never reach the network: Hub lookups fail fast and say so, as they would for an offline user.
@@ -32,18 +34,24 @@ ZH_NOUNS = ["酒店", "服务", "房间", "菜品", "外卖", "环境", "前台"
 
 
 TRAINING_FIXTURES = {"trained_run", "minilm_sst2"}  # and every fixture built on them
-TRAINING_CALLS = ("train(", "train.main(", "fine_tune(", '"train.py"')
+TRAINING_CALLS = ("train", "train.main", "fine_tune")  # what a training call's name ends with (run_train, api.train)
 
 
 def trains(item) -> bool:
-    """Whether a test trains a model: through a fixture that does, or by calling the training itself."""
+    """Whether a test trains a model: through a fixture that does, or by calling the training itself (a call in its
+    code, not a word in a message it asserts)."""
     if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
         return True
     try:
-        source = inspect.getsource(item.function)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(item.function)))
     except (AttributeError, OSError, TypeError):
         return False
-    return any(call in source for call in TRAINING_CALLS)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(TRAINING_CALLS):
+            return True
+        if isinstance(node, ast.Constant) and node.value == "train.py":
+            return True
+    return False
 
 
 def pytest_collection_modifyitems(config, items):

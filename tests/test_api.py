@@ -36,8 +36,9 @@ def quick_options(tiny_bert: Path, output_dir: Path) -> dict:
 
 
 def handed_over(monkeypatch, *data, facts=None, **options) -> dict:
-    """What the run receives from `train(*data, **options)`, and what train() gives back (under "result"): the run
-    records its arguments and returns `facts` (a finished run's by default; None is an interrupted run)."""
+    """What the run receives from `train(*data, **options)`, and what train() gives back (under "result", or
+    "interrupted"): the run records its arguments and returns `facts` (a finished run's by default; "interrupted" is an
+    interrupted run's None)."""
     fine_tune, seeds = import_module("bert_sentiment.fine_tune"), import_module("bert_sentiment.seeds")
     received = {}
     finished = facts_literal() if facts is None else facts
@@ -48,7 +49,10 @@ def handed_over(monkeypatch, *data, facts=None, **options) -> dict:
 
     monkeypatch.setattr(fine_tune, "fine_tune", run)
     monkeypatch.setattr(seeds, "fine_tune_seeds", lambda *args, data=None: run(*args, data, name="fine_tune_seeds"))
-    received["result"] = train(*data, **options)
+    try:
+        received["result"] = train(*data, **options)
+    except TrainingInterrupted as stopped:  # kept, not raised: an interrupt would stop pytest itself
+        received["interrupted"] = stopped
     return received
 
 
@@ -132,6 +136,9 @@ def test_data_given_twice_or_half_in_memory_or_of_an_unknown_kind_is_refused_nam
         "The validation split is a path while another split is in memory: load it first (pandas.read_csv)."
     )
     with pytest.raises(UserError) as error:
+        handed_over(monkeypatch, {"train": frame, "test": "test.csv"}, output_dir=str(tmp_path))
+    assert str(error.value).startswith("The test split is a path while another split is in memory")
+    with pytest.raises(UserError) as error:
         handed_over(monkeypatch, frame, test=[("good", 1)], output_dir=str(tmp_path))
     assert str(error.value) == (
         "The test data is a list; give a pandas DataFrame, a datasets Dataset or DatasetDict, or a path to a file or "
@@ -141,10 +148,19 @@ def test_data_given_twice_or_half_in_memory_or_of_an_unknown_kind_is_refused_nam
 
 def test_several_seeds_run_the_seed_loop_and_an_interrupted_run_says_how_to_resume(monkeypatch, tmp_path):
     assert handed_over(monkeypatch, "reviews.csv", seeds=3, output_dir=str(tmp_path))["run"] == "fine_tune_seeds"
-    with pytest.raises(TrainingInterrupted) as stopped:
-        handed_over(monkeypatch, "reviews.csv", facts="interrupted", output_dir=str(tmp_path / "out"))
-    assert isinstance(stopped.value, KeyboardInterrupt), "a notebook's interrupt, not an error"
-    assert str(stopped.value) == f"Checkpoint saved in {tmp_path / 'out'}; call train(...) again with resume=True."
+    given = handed_over(monkeypatch, "reviews.csv", facts="interrupted", output_dir=str(tmp_path / "out"))
+    assert "result" not in given and isinstance(given["interrupted"], KeyboardInterrupt), "a notebook's interrupt"
+    assert str(given["interrupted"]) == (
+        f"Checkpoint saved in {tmp_path / 'out'}; call train(...) again with resume=True."
+    )
+    assert handed_over(monkeypatch, "reviews.csv", seeds=2, output_dir=str(tmp_path))["run"] == "fine_tune_seeds"
+    assert handed_over(monkeypatch, "reviews.csv", seeds=1, output_dir=str(tmp_path))["run"] == "fine_tune"
+
+
+def test_an_unknown_option_is_refused_naming_the_first_and_the_likely_one(monkeypatch, tmp_path):
+    with pytest.raises(UserError) as error:
+        handed_over(monkeypatch, "reviews.csv", warmup_step=10, learning_rat=1e-4, output_dir=str(tmp_path))
+    assert str(error.value) == "train() got unknown option 'learning_rat'. Did you mean 'learning_rate'?"
 
 
 def test_an_option_transformers_refuses_is_a_user_error_naming_it(monkeypatch, tmp_path):
