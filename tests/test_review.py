@@ -188,6 +188,8 @@ def test_texts_to_label_are_the_least_sure_with_the_models_label_and_margin(
     assert book.sheetnames == [ERRORS_SHEET, "to label"]
     rows = sheet_rows(book["to label"])
     assert len(rows) == 4 and {row["corrected_label"] for row in rows} == {None}
+    assert len({row["text"] for row in rows}) == 4 and {row["text"] for row in rows} <= set(pool[:30])
+    assert all(row["margin"] == round(row["margin"], 4) for row in rows), "four decimals"
     predictions = load(str(reviewed_run), engine="torch")([row["text"] for row in rows])
     for row, prediction in zip(rows, predictions):
         assert row["predicted_label"] == prediction.label
@@ -217,3 +219,40 @@ def test_the_unlabeled_probabilities_are_the_same_in_chunks_as_at_once(untrained
     assert unlabeled_probabilities(untrained_engine, texts) == pytest.approx(whole, abs=1e-4), "padding may differ"
     assert whole.shape == (23, 2) and whole.dtype == np.float32
     assert whole[:, 1] == pytest.approx([p.scores["positive"] for p in untrained_engine(texts)], abs=1e-4)
+
+
+def test_one_text_to_label_is_enough_and_the_column_named_is_the_one_read(reviewed_run, tmp_path, exported_once):
+    from openpyxl import load_workbook
+
+    rows = [(f"row {i}", text) for i, (text, _) in enumerate(english_reviews(12, seed=9))]
+    pool = write_csv(tmp_path / "pool.csv", rows, header=("title", "body"))
+    book = load_workbook(write_review(reviewed_run, unlabeled_file=str(pool), to_label=1, text_column="body"))
+    (row,) = sheet_rows(book["to label"])
+    assert row["text"] in {text for _, text in rows}, "the body, not the title"
+
+
+def test_a_missing_unlabeled_file_is_named_by_its_flag(reviewed_run, tmp_path):
+    with pytest.raises(UserError) as refused:
+        write_review(reviewed_run, unlabeled_file=str(tmp_path / "nowhere.csv"))
+    assert str(refused.value).startswith(f"--unlabeled_file '{tmp_path / 'nowhere.csv'}' does not exist")
+
+
+def test_predicting_the_unlabeled_texts_shows_a_progress_bar_and_reads_a_chunk_at_a_time(
+    untrained_engine, monkeypatch, capsys
+):
+    from bert_sentiment import predict_file
+    from bert_sentiment.review import unlabeled_probabilities
+
+    monkeypatch.setattr(predict_file, "CHUNK_ROWS", 5)
+    chunks, predict = [], untrained_engine.predict
+    monkeypatch.setattr(untrained_engine, "predict", lambda texts: chunks.append(len(texts)) or predict(texts))
+    unlabeled_probabilities(untrained_engine, [text for text, _ in english_reviews(23, seed=6)])
+    assert chunks == [5, 5, 5, 5, 3]
+    bar = capsys.readouterr().err
+    assert "Predicting the unlabeled texts: 100%" in bar and "| 23/23 [" in bar and "text/s]" in bar
+
+
+def test_the_margin_is_the_gap_between_the_two_most_likely_labels():
+    from bert_sentiment.review import margins
+
+    assert margins(np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3], [0.5, 0.5, 0.0]])) == pytest.approx([0.2, 0.3, 0.0])

@@ -70,7 +70,7 @@ class Explanation:
         """In a notebook: the text with words toward the label in green, against it in red."""
         spans = []
         for piece, score in self.highlighted():
-            if score is None:
+            if not score:  # between words, or a word that pushed neither way
                 spans.append(escape(piece))
                 continue
             colour = f"rgba(34,139,34,{abs(score):.2f})" if score > 0 else f"rgba(220,20,60,{abs(score):.2f})"

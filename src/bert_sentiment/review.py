@@ -88,7 +88,7 @@ def texts_to_label(output_dir: Path, unlabeled_file: str, count: int, text_colum
         {
             "text": [texts[i] for i in rows],
             "predicted_label": [classifier.labels[i] for i in probabilities[rows].argmax(axis=1)],
-            "margin": np.round(margins(probabilities[rows]), 4),
+            "margin": np.round(margins(probabilities[rows]).astype(np.float64), 4),  # float32 would show 0.1234000027
             CORRECTION_COLUMN: "",
         }
     )
