@@ -143,6 +143,15 @@ def test_the_label_errors_sheet_lists_the_least_likely_labels_first_with_an_empt
     book = load_workbook(path)
     assert book.sheetnames == [ERRORS_SHEET]
     sheet = book[ERRORS_SHEET]
+    assert [cell.value for cell in sheet[1]] == [
+        "split",
+        "rank",
+        "text",
+        "given_label",
+        "suggested_label",
+        "label_quality",
+        "corrected_label",
+    ], "no index column"
     assert [(row["text"], row["label_quality"]) for row in sheet_rows(sheet)] == [
         ("a superb cast", 0.05),
         ("dull and slow", 0.2),
@@ -154,6 +163,7 @@ def test_the_label_errors_sheet_lists_the_least_likely_labels_first_with_an_empt
     assert sheet.column_dimensions["A"].width == 12, "short names get 12 characters"
     (choices,) = sheet.data_validations.dataValidation
     assert choices.formula1 == '"negative,positive"' and str(choices.sqref) == "G2:G4"
+    assert choices.type == "list" and choices.allow_blank, "a drop-down, which a correct label leaves empty"
     assert caplog.messages[-1] == (
         f"Wrote {path}: 3 rows in 'label errors'. Fill in 'corrected_label' where a label is wrong (or for each text "
         f"to label), then train with --label_corrections {path}."
@@ -165,12 +175,14 @@ def test_labels_with_a_comma_get_no_drop_down_and_the_review_goes_where_asked(re
 
     from tests.conftest import facts_literal
 
-    facts_literal(label_names=["bad, really", "good"]).save(reviewed_run)
-    path = write_review(reviewed_run, tmp_path / "elsewhere" / "mine.xlsx")
-    assert path == tmp_path / "elsewhere" / "mine.xlsx" and not (reviewed_run / "review.xlsx").exists()
-    assert load_workbook(path)[ERRORS_SHEET].data_validations.dataValidation == [], (
-        "a list drop-down cannot hold a label with a comma: the column stays free text"
-    )
+    for labels in (["bad, really", "good"], ['"bad"', "good"]):
+        facts_literal(label_names=labels).save(reviewed_run)
+        path = write_review(reviewed_run, tmp_path / "elsewhere" / "reviews" / "mine.xlsx")
+        assert path == tmp_path / "elsewhere" / "reviews" / "mine.xlsx"
+        assert load_workbook(path)[ERRORS_SHEET].data_validations.dataValidation == [], (
+            f"a list drop-down cannot hold {labels[0]}: the column stays free text"
+        )
+    assert not (reviewed_run / "review.xlsx").exists()
 
 
 def test_texts_to_label_are_the_least_sure_with_the_models_label_and_margin(
