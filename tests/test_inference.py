@@ -404,6 +404,30 @@ def test_a_recipe_that_fails_is_followed_by_the_next_and_the_log_gives_the_passi
     assert spinning == "0", "the app leaves the cores to its web server between passes"
 
 
+def test_when_this_machines_graph_fails_the_portable_fp32_file_serves_spinning_in_a_notebook(
+    untrained_classifier, exported_once, monkeypatch
+):
+    checks = []
+    monkeypatch.setattr(inference, "checked", refusing_check(1, checks))
+    served = load(str(untrained_classifier), quantize=False)
+    assert served.engine_note == "ONNX Runtime fp32 (model.onnx, a file exported at start-up)"
+    assert checks[1] == ("model.onnx", False, 12), "the fp32 file, checked as fp32 on the stock sentences"
+    spinning = served.onnx.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+    assert spinning == "1"
+
+
+def test_an_fp32_graph_must_give_pytorchs_probabilities_not_only_its_labels(
+    untrained_classifier, exported_once, monkeypatch
+):
+    from bert_sentiment import onnx_export
+
+    monkeypatch.setattr(onnx_export, "FP32_TOLERANCE", -1.0)  # no graph is that close
+    served = load(str(untrained_classifier), quantize=False)
+    assert served.engine == "torch"
+    assert "this machine's graph: RuntimeError: OnnxMismatch: " in served.engine_note
+    assert "differs from PyTorch by " in served.engine_note and "(at most -1e+00 allowed)" in served.engine_note
+
+
 def test_when_every_graph_fails_each_reason_is_named_in_order_and_pytorch_serves(
     untrained_classifier, lenient_check, exported_once, monkeypatch, caplog
 ):
