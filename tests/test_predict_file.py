@@ -124,13 +124,13 @@ def test_texts_under_the_models_threshold_are_written_not_sure_with_their_probab
 
 def test_the_text_column_named_is_read_and_empty_cells_are_predicted_as_empty_text(classifier, tmp_path):
     long = "a long headline that reads like a review of its own, " * 3  # the longer column: a guess would take it
-    rows = [(long + "1", "the plot was horrible and dull"), (long + "2", ""), (long + "3", "房间干净，服务热情")]
-    data = write_csv(tmp_path / "two.csv", rows, header=("headline", "notes"))
+    rows = [(1, long, "the plot was horrible and dull"), (2, long + "!", ""), (3, long + "?", "房间干净，服务热情")]
+    data = write_csv(tmp_path / "two.csv", rows, header=("id", "headline", "notes"))
     written = read_rows(classifier.predict_file(data, tmp_path / "out.csv", text_column="notes"))
-    assert written[0][:3] == ["headline", "notes", "prediction"]
+    assert written[0][:4] == ["id", "headline", "notes", "prediction"]
     expected = classifier.predict(["the plot was horrible and dull", "", "房间干净，服务热情"])
-    assert [row[1] for row in written[1:]] == ["the plot was horrible and dull", "", "房间干净，服务热情"]
-    assert [float(row[4]) for row in written[1:]] == pytest.approx([p.scores["negative"] for p in expected], abs=1e-5)
+    assert [row[2] for row in written[1:]] == ["the plot was horrible and dull", "", "房间干净，服务热情"]
+    assert [float(row[5]) for row in written[1:]] == pytest.approx([p.scores["negative"] for p in expected], abs=1e-5)
 
 
 def test_a_continued_run_says_how_far_the_last_one_got_and_the_end_says_how_many(
