@@ -226,8 +226,10 @@ def test_a_tokenizer_saved_without_a_length_limit_reads_to_the_models_position_l
     assert long.truncated and np.isclose(sum(long.scores.values()), 1.0), "cut to 128 tokens, not past the positions"
 
 
-def test_the_engine_says_what_it_serves(classifier):
+def test_the_engine_says_what_it_serves(untrained_classifier):
+    classifier = load(str(untrained_classifier), engine="torch")  # its own: mutation runs see what it is built from
     assert classifier.engine == "torch" and classifier.engine_note == "PyTorch fp32 (engine='torch')"
+    assert classifier.revision is None, "a local folder has no commit"
     assert classifier.labels == ["negative", "positive"] and classifier.max_length == 128
     assert np.isclose(sum(classifier("great").scores.values()), 1.0)
 
@@ -332,7 +334,8 @@ def test_a_private_hub_model_serves_the_revision_asked_for_with_the_repos_own_on
     assert caplog.messages[-1].startswith(f"Loaded alice/sst2-bert at revision {first} (labels")
     assert_answers_like(served, classifier)
 
-    assert load("alice/sst2-bert", engine="torch", token=TOKEN).labels == ["bad", "good"], "main, by default"
+    latest = load("alice/sst2-bert", engine="torch", token=TOKEN)
+    assert latest.labels == ["bad", "good"] and latest.revision == "b" * 40, "main, by default, named by its commit"
     with pytest.raises(UserError) as error:
         load("alice/sst2-bert", engine="torch")  # private: not without the token
     assert str(error.value).startswith("Could not load model 'alice/sst2-bert': ")

@@ -92,6 +92,18 @@ def load(model: str | None, engine: str = "onnx", quantize: bool = True, **optio
         raise UserError(f"Could not load model '{model}': {str(err).strip().splitlines()[0]}\n{fix}") from None
 
 
+def hub_commit(model_id: str, revision: str | None, token: str | None) -> str | None:
+    """The commit a Hub revision (main by default) points to now, from where its config.json is cached (the Hub's
+    snapshot folders are named by commit; transformers 5 no longer records it on the config); None if unknown."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = Path(hf_hub_download(model_id, "config.json", revision=revision, token=token))
+    except Exception:  # noqa: BLE001 -- loading the pipeline next says what is wrong, in the library's words
+        return None
+    return path.parent.name if path.parent.parent.name == "snapshots" else None
+
+
 def _hidden_repo(err: BaseException | None) -> bool:
     """The Hub answered that the repo is not there for this caller: missing, private or gated without a token."""
     from huggingface_hub.errors import RepositoryNotFoundError
@@ -117,6 +129,8 @@ class SentimentClassifier:
     ):
         from transformers import pipeline
 
+        if not Path(model_id).is_dir():  # weights, tokenizer and ONNX files all from the commit the revision names now
+            revision = hub_commit(model_id, revision, token) or revision
         self.pipeline = pipeline("text-classification", model=model_id, revision=revision, token=token, device="cpu")
         self.model_id = model_id
         self.tokenizer = self.pipeline.tokenizer
@@ -130,9 +144,8 @@ class SentimentClassifier:
         self.turns = Turns()  # every forward pass takes a turn: single predictions before slices of jobs
         if engine == "onnx":
             self.onnx, self.engine_note = open_onnx(self, quantize, revision, token, list(check_texts), not serving)
-        commit = getattr(self.model.config, "_commit_hash", None) or revision
-        self.revision = commit  # the commit served, for a Hub model: a later push does not change it silently
-        at = f" at revision {commit}" if commit and not Path(model_id).is_dir() else ""
+        self.revision = revision  # the commit served, for a Hub model: a later push does not change it silently
+        at = f" at revision {revision}" if revision and not Path(model_id).is_dir() else ""
         logger.info(
             "Loaded %s%s (labels %s, max_length %d); serving with %s.",
             model_id,
