@@ -35,17 +35,16 @@ def quick_options(tiny_bert: Path, output_dir: Path) -> dict:
     }
 
 
-def handed_over(monkeypatch, *data, facts=None, **options) -> dict:
+def handed_over(monkeypatch, *data, interrupted: bool = False, **options) -> dict:
     """What the run receives from `train(*data, **options)`, and what train() gives back (under "result", or
-    "interrupted"): the run records its arguments and returns `facts` (a finished run's by default; "interrupted" is an
-    interrupted run's None)."""
+    "interrupted"): the run records its arguments and returns a finished run's facts, or None as an interrupted run
+    does."""
     fine_tune, seeds = import_module("bert_sentiment.fine_tune"), import_module("bert_sentiment.seeds")
     received = {}
-    finished = facts_literal() if facts is None else facts
 
     def run(model_args, data_args, training_args, data=None, name="fine_tune"):
         received.update(run=name, model=model_args, data_args=data_args, training=training_args, data=data)
-        return None if finished == "interrupted" else finished
+        return None if interrupted else facts_literal()
 
     monkeypatch.setattr(fine_tune, "fine_tune", run)
     monkeypatch.setattr(seeds, "fine_tune_seeds", lambda *args, data=None: run(*args, data, name="fine_tune_seeds"))
@@ -148,7 +147,7 @@ def test_data_given_twice_or_half_in_memory_or_of_an_unknown_kind_is_refused_nam
 
 def test_several_seeds_run_the_seed_loop_and_an_interrupted_run_says_how_to_resume(monkeypatch, tmp_path):
     assert handed_over(monkeypatch, "reviews.csv", seeds=3, output_dir=str(tmp_path))["run"] == "fine_tune_seeds"
-    given = handed_over(monkeypatch, "reviews.csv", facts="interrupted", output_dir=str(tmp_path / "out"))
+    given = handed_over(monkeypatch, "reviews.csv", interrupted=True, output_dir=str(tmp_path / "out"))
     assert "result" not in given and isinstance(given["interrupted"], KeyboardInterrupt), "a notebook's interrupt"
     assert str(given["interrupted"]) == (
         f"Checkpoint saved in {tmp_path / 'out'}; call train(...) again with resume=True."
