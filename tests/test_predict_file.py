@@ -39,7 +39,9 @@ def test_every_row_gets_its_columns_the_label_and_every_probability(classifier, 
     assert not (tmp_path / "out" / "predictions.csv.progress.json").exists(), "no progress file once finished"
 
 
-def test_an_interrupted_run_continues_without_redoing_the_done_rows(classifier, reviews, tmp_path, monkeypatch):
+def test_an_interrupted_run_continues_without_redoing_the_done_rows_and_says_so(
+    classifier, reviews, tmp_path, monkeypatch, caplog
+):
     from bert_sentiment.predict_file import predict_file
 
     whole = read_rows(predict_file(classifier, reviews, tmp_path / "whole.csv", chunk_rows=40))
@@ -60,9 +62,14 @@ def test_an_interrupted_run_continues_without_redoing_the_done_rows(classifier, 
     monkeypatch.setattr(
         classifier, "predict", lambda texts, *a, **k: asked.append(len(texts)) or predict(texts, *a, **k)
     )
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
     predict_file(classifier, reviews, output, chunk_rows=40)
     assert asked == [40, 30], "only the rows after the two finished chunks are predicted again"
     assert read_rows(output) == whole, "the same file as an uninterrupted run, without the half-written row"
+    assert [record.getMessage() for record in caplog.records if record.name == "bert_sentiment.predict_file"] == [
+        f"{output} holds the predictions of 80 rows already: continuing from there.",
+        f"Wrote the predictions of 150 texts to {output}.",
+    ]
 
 
 def test_a_finished_output_is_kept_unless_overwrite(classifier, reviews, tmp_path):
@@ -131,32 +138,6 @@ def test_the_text_column_named_is_read_and_empty_cells_are_predicted_as_empty_te
     expected = classifier.predict(["the plot was horrible and dull", "", "房间干净，服务热情"])
     assert [row[2] for row in written[1:]] == ["the plot was horrible and dull", "", "房间干净，服务热情"]
     assert [float(row[5]) for row in written[1:]] == pytest.approx([p.scores["negative"] for p in expected], abs=1e-5)
-
-
-def test_a_continued_run_says_how_far_the_last_one_got_and_the_end_says_how_many(
-    classifier, reviews, tmp_path, caplog, monkeypatch
-):
-    from bert_sentiment.predict_file import predict_file
-
-    output, predict = tmp_path / "predictions.csv", classifier.predict
-    calls = []
-
-    def stopping_after_two_chunks(texts, *args, **kwargs):
-        calls.append(len(texts))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return predict(texts, *args, **kwargs)
-
-    monkeypatch.setattr(classifier, "predict", stopping_after_two_chunks)
-    with pytest.raises(KeyboardInterrupt):
-        predict_file(classifier, reviews, output, chunk_rows=40)
-    monkeypatch.undo()
-    caplog.set_level(logging.INFO, logger="bert_sentiment")
-    predict_file(classifier, reviews, output, chunk_rows=40)
-    assert [record.getMessage() for record in caplog.records if record.name == "bert_sentiment.predict_file"] == [
-        f"{output} holds the predictions of 80 rows already: continuing from there.",
-        f"Wrote the predictions of 150 texts to {output}.",
-    ]
 
 
 def test_a_damaged_progress_file_or_a_shortened_output_asks_for_overwrite(classifier, reviews, tmp_path):
