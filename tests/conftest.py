@@ -15,7 +15,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # The app's graphs built for this machine go to a folder of this test session, not the user's Hugging Face cache.
-os.environ.setdefault("BERT_SENTIMENT_CACHE", tempfile.mkdtemp(prefix="bert-sentiment-test-cache-"))
+if "BERT_SENTIMENT_CACHE" not in os.environ:
+    _CACHE, _CACHE_OWNER = tempfile.mkdtemp(prefix="bert-sentiment-test-cache-"), os.getpid()
+    os.environ["BERT_SENTIMENT_CACHE"] = _CACHE
+    atexit.register(lambda: os.getpid() == _CACHE_OWNER and shutil.rmtree(_CACHE, ignore_errors=True))
 
 import pytest
 
@@ -35,13 +38,17 @@ ZH_NOUNS = ["酒店", "服务", "房间", "菜品", "外卖", "环境", "前台"
 
 TRAINING_FIXTURES = {"trained_run", "minilm_sst2"}  # and every fixture built on them
 TRAINING_CALLS = ("train", "train.main", "fine_tune")  # what a training call's name ends with (run_train, api.train)
+REFUSED_BEFORE_TRAINING = "no_weights_loaded"  # a fixture that fails the test if a training call loads the weights
 
 
 def trains(item) -> bool:
     """Whether a test trains a model: through a fixture that does, or by calling the training itself (a call in its
-    code, not a word in a message it asserts)."""
-    if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+    code, not a word in a message it asserts), unless it uses the fixture that fails it when any weights load."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if TRAINING_FIXTURES & fixtures:
         return True
+    if REFUSED_BEFORE_TRAINING in fixtures:
+        return False
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(item.function)))
     except (AttributeError, OSError, TypeError):
@@ -130,21 +137,49 @@ def build_tiny_bert(directory: Path, texts: list[str]) -> Path:
     return directory
 
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory) -> Path:
-    texts = [text for text, _ in english_reviews(400) + chinese_reviews(400)]
-    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), texts)
+def build_tiny_bert_of_reviews(directory: Path) -> Path:
+    """The tiny BERT of the tests, its vocabulary trained on English and Chinese toy reviews."""
+    return build_tiny_bert(directory, [text for text, _ in english_reviews(400) + chinese_reviews(400)])
+
+
+# Made at import, before mutmut's fork server forks a worker per mutant, like EXPORTS below.
+MODELS = Path(tempfile.mkdtemp(prefix="bert-sentiment-test-models-"))
+_MODELS_OWNER = os.getpid()
+atexit.register(lambda: os.getpid() == _MODELS_OWNER and shutil.rmtree(MODELS, ignore_errors=True))
+
+
+def built_once(name: str, build) -> Path:
+    """`build(folder)`'s model, built once for every process forked from this one: each of mutmut's workers would
+    otherwise spend seconds building it again, and, since a WordPiece vocabulary trained twice breaks its ties
+    otherwise, end up with a model of its own (no export made by another worker would fit it)."""
+    folder = MODELS / name
+    if not folder.exists():
+        partial = MODELS / f"{name}.{os.getpid()}.partial"
+        build(partial)
+        try:
+            os.rename(partial, folder)  # whole or not at all; when another worker was first, its model stands
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+    return folder
 
 
 @pytest.fixture(scope="session")
-def untrained_classifier(tiny_bert, tmp_path_factory) -> Path:
+def tiny_bert() -> Path:
+    return built_once("tiny-bert", build_tiny_bert_of_reviews)
+
+
+@pytest.fixture(scope="session")
+def untrained_classifier(tiny_bert) -> Path:
     """The tiny BERT with a random sentiment head, saved as a run saves its model: the engine and the app read it
     in seconds, with no training. Its head points along the direction in which toy reviews differ most, so that
     its answers go either way and differ from text to text."""
+    return built_once("untrained-classifier", lambda directory: build_untrained_classifier(tiny_bert, directory))
+
+
+def build_untrained_classifier(tiny_bert: Path, directory: Path) -> Path:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    directory = tmp_path_factory.mktemp("untrained-classifier")
     labels = {0: "negative", 1: "positive"}
     torch.manual_seed(1)
     model = AutoModelForSequenceClassification.from_pretrained(
