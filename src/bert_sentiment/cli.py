@@ -4,6 +4,7 @@ Each command imports what it needs when it runs, so `app` never loads the traini
 """
 
 import argparse
+import inspect
 import logging
 import os
 import sys
@@ -192,7 +193,9 @@ COMMANDS = {
 
 def _parser(name: str, command: Callable) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
-        prog=f"bert-sentiment {name}", description=command.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=f"bert-sentiment {name}",
+        description=inspect.cleandoc(command.__doc__),  # as the docstring reads: examples indented, text flush
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 
 
