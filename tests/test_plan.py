@@ -119,3 +119,158 @@ def test_the_trainer_gets_a_copy_with_the_planned_batch_and_no_token(tiny_bert, 
     assert (searched.learning_rate, searched.per_device_train_batch_size) == (2e-5, 16)
     assert (training_args.per_device_train_batch_size, training_args.hub_token) == (16, "hf_secret")
     assert training_args.learning_rate == 3e-3
+
+
+def prepared_run(tiny_bert, max_length=64, longest=40):
+    """What fine_tune hands make_plan once the data is read: the checkpoint, its language, configuration and lengths."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig
+
+    return SimpleNamespace(
+        checkpoint="alice/tiny-bert",
+        language="en",
+        config=AutoConfig.from_pretrained(tiny_bert),
+        lengths={
+            "max_length": max_length,
+            "splits": {"train": {"max": longest}},
+            "inference_max_length": 128,
+            "inference_max_length_reason": "the model's limit",
+            "long_text": "truncate",
+        },
+    )
+
+
+def budget():
+    from bert_sentiment.budget import AnalysisBudget
+
+    return AnalysisBudget(1200, "fast", 120, 120, 120)
+
+
+@pytest.mark.parametrize("max_length, longest, fitted_at", [(64, 40, 40), (64, 100, 64)])
+def test_on_a_cpu_the_batch_is_fitted_at_the_longest_text_training_reads(
+    tiny_bert, tmp_path, monkeypatch, max_length, longest, fitted_at
+):
+    from bert_sentiment import plan
+    from bert_sentiment.plan import Preflight, make_plan
+
+    fitted = []
+    monkeypatch.setattr(plan, "fit_batch_to_memory", lambda *args: fitted.append(args) or (8, 4, "8 texts at a time"))
+    _, _, training_args = arguments(tiny_bert, tmp_path, "--gradient_accumulation_steps", "2")
+    model_args = parse_args(["--output_dir", str(tmp_path)])[0]
+    prepared = prepared_run(tiny_bert, max_length, longest)
+    made = make_plan(training_args, model_args, Preflight("out/checkpoint-40", None), prepared, budget())
+    assert len(fitted) == 1
+    batch, accumulation, config, parameters, length, resume_from = fitted[0]
+    assert (batch, accumulation, length, resume_from) == (16, 2, fitted_at, "out/checkpoint-40")
+    assert config is prepared.config and parameters == made.parameters
+    assert (made.batch, made.accumulation, made.batch_note) == (8, 4, "8 texts at a time")
+    assert made.resume_from == "out/checkpoint-40" and made.publish_to is None
+
+
+def test_on_a_gpu_the_batch_is_the_one_asked_for(tiny_bert, tmp_path, monkeypatch):
+    from bert_sentiment import plan
+    from bert_sentiment.arguments import SentimentTrainingArguments
+    from bert_sentiment.plan import Preflight, make_plan
+
+    monkeypatch.setattr(plan, "fit_batch_to_memory", lambda *args: pytest.fail("a GPU's batch is not fitted"))
+    monkeypatch.setattr(SentimentTrainingArguments, "trains_on_cpu", property(lambda self: False))
+    model_args, _, training_args = arguments(tiny_bert, tmp_path, "--gradient_accumulation_steps", "3")
+    made = make_plan(training_args, model_args, Preflight(None, None), prepared_run(tiny_bert), budget())
+    assert (made.batch, made.accumulation, made.batch_note) == (16, 3, None)
+
+
+def test_the_plan_holds_the_models_size_lengths_and_where_it_publishes(tiny_bert, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from bert_sentiment.plan import Preflight, make_plan
+    from bert_sentiment.publish import HubTarget
+
+    model_args, _, training_args = arguments(tiny_bert, tmp_path, "--reinit_pooler", "true", "--precision", "fp32")
+    target = HubTarget("alice/sst2-bert", "hf_secret", False)
+    made = make_plan(training_args, model_args, Preflight(None, target), prepared_run(tiny_bert), budget())
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+    assert made.parameters == model.num_parameters()
+    assert (made.checkpoint, made.language, made.pooler) == ("alice/tiny-bert", "en", "true")
+    assert (made.max_length, made.reading_length, made.reading_reason, made.long_text) == (
+        64,
+        128,
+        "the model's limit",
+        "truncate",
+    )
+    assert (made.precision, made.output_dir, made.publish_to) == ("fp32", str(tmp_path / "out"), "alice/sst2-bert")
+    assert made.layer_learning_rates is None
+
+
+def a_plan(**changes):
+    from bert_sentiment.plan import RunPlan
+
+    values = dict(
+        checkpoint="bert-base-uncased",
+        language="en",
+        parameters=109_483_778,
+        precision="bf16",
+        precision_reason="the CPU has AMX",
+        batch=16,
+        accumulation=2,
+        batch_note=None,
+        pooler="false",
+        layer_learning_rates=None,
+        max_length=128,
+        reading_length=512,
+        reading_reason="the longest text read",
+        long_text="truncate",
+        analyses=budget(),
+        output_dir="out/sst2",
+        resume_from=None,
+        publish_to=None,
+    )
+    return RunPlan(**{**values, **changes})
+
+
+def test_the_plan_is_logged_as_one_block_with_only_what_this_run_does():
+    assert a_plan().describe().split("\nSteps after training")[0] == "\n".join(
+        [
+            "The plan:",
+            "  Base model: bert-base-uncased (en), 109,483,778 parameters",
+            "  Training precision: bf16 (the CPU has AMX)",
+            "  Training batch: 32 texts",
+            "  Lengths: training reads up to 128 tokens per text; predictions up to 512 (the longest text read); "
+            "longer texts: truncate",
+            "  Output: out/sst2",
+        ]
+    )
+    assert a_plan().describe().endswith("\n" + budget().describe())
+    full = a_plan(
+        batch_note="8 texts at a time with 4 gradient accumulation steps (memory)",
+        pooler="auto",
+        layer_learning_rates="0.8 per layer down from the top",
+        resume_from="out/sst2/checkpoint-300",
+        publish_to="alice/sst2-bert",
+    ).describe()
+    assert "\n  Training batch: 8 texts at a time with 4 gradient accumulation steps (memory)\n" in full
+    assert "\n  Pooler: --reinit_pooler auto\n  Layer-wise learning rates: 0.8 per layer down from the top\n" in full
+    assert (
+        "\n  Output: out/sst2, resuming from out/sst2/checkpoint-300; published to alice/sst2-bert at the end\n" in full
+    )
+
+
+def test_the_plans_facts_keep_its_decisions_and_no_path_of_this_machine():
+    facts = a_plan(resume_from="/home/alice/out/checkpoint-300", checkpoint="/home/alice/encoder").facts()
+    assert facts == {
+        "language": "en",
+        "parameters": 109_483_778,
+        "precision": "bf16",
+        "precision_reason": "the CPU has AMX",
+        "batch": 16,
+        "accumulation": 2,
+        "batch_note": None,
+        "pooler": "false",
+        "layer_learning_rates": None,
+        "max_length": 128,
+        "reading_length": 512,
+        "reading_reason": "the longest text read",
+        "long_text": "truncate",
+        "publish_to": None,
+    }
+    json.dumps(facts)  # as run_facts.json holds it
