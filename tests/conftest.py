@@ -22,7 +22,8 @@ if "BERT_SENTIMENT_CACHE" not in os.environ:
 
 import pytest
 
-if Path(__file__).resolve().parents[1].name == "mutants":  # mutmut's copy: its fork server imports this file once
+MUTATION_RUN = Path(__file__).resolve().parents[1].name == "mutants"  # mutmut's copy of the project
+if MUTATION_RUN:  # its fork server imports this file once
     import captum.attr  # noqa: F401 -- then no mutant's worker spends 1.5 s (captum) and 1.3 s (onnx) importing them
     import onnx  # noqa: F401
 
@@ -59,6 +60,23 @@ def trains(item) -> bool:
         if isinstance(node, ast.Constant) and node.value == "train.py":
             return True
     return False
+
+
+GRAPH_CACHE = pytest.StashKey[str]()
+
+
+def pytest_configure(config):
+    """In a mutation run, each mutant's graphs built for this machine go to a cache of its own: a graph that one
+    mutant's code built wrongly must not serve the tests of the next."""
+    if MUTATION_RUN:
+        config.stash[GRAPH_CACHE] = os.environ["BERT_SENTIMENT_CACHE"] = tempfile.mkdtemp(
+            prefix="bert-sentiment-mutant-"
+        )
+
+
+def pytest_unconfigure(config):
+    if GRAPH_CACHE in config.stash:
+        shutil.rmtree(config.stash[GRAPH_CACHE], ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -10,7 +10,7 @@ from bert_sentiment import machine_graph
 from bert_sentiment.inference import SentimentClassifier
 from bert_sentiment.machine_graph import build, weight_bits
 from bert_sentiment.onnx_export import INT8_RECIPES
-from tests.conftest import english_reviews
+from tests.conftest import english_reviews, export_once
 
 TEXTS = [text for text, _ in english_reviews(40, seed=22)]
 EVERY_LAYER = next(iter(INT8_RECIPES))
@@ -31,10 +31,32 @@ def op_types(path) -> set[str]:
     return {node.op_type for node in onnx.load(str(path)).graph.node}
 
 
-def test_the_weights_use_8_bits_only_where_the_cpu_adds_products_in_32_bits(trained_run):
+@pytest.fixture(scope="module")
+def portable(untrained_classifier, tmp_path_factory):
+    """The untrained model's folder with its portable fp32 graph (exported once a session, see export_once): what
+    is built from a graph needs no trained model. Its int8 file is left out: on a random head it may fail its check."""
+    import shutil
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bert_sentiment import onnx_export
+
+    folder = tmp_path_factory.mktemp("portable") / "model"
+    shutil.copytree(untrained_classifier, folder)
+    (folder / onnx_export.ONNX_DIR).mkdir()
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    with pytest.MonkeyPatch.context() as patch:
+        export_once(patch)
+        onnx_export._export(
+            model, AutoTokenizer.from_pretrained(folder), folder / onnx_export.ONNX_DIR / onnx_export.FP32_FILE
+        )
+    return folder
+
+
+def test_the_weights_use_8_bits_only_where_the_cpu_adds_products_in_32_bits(portable):
     """Without VNNI, ONNX Runtime's u8 x s8 products are added in pairs into 16 bits: weights past 64 saturate."""
-    config = AutoConfig.from_pretrained(trained_run)
-    fp32 = trained_run / "onnx" / "model.onnx"
+    config = AutoConfig.from_pretrained(portable)
+    fp32 = portable / "onnx" / "model.onnx"
     full, full_note = build(fp32, config, EVERY_LAYER, flags=VNNI)
     seven, seven_note = build(fp32, config, EVERY_LAYER, flags=AVX2_ONLY)
     assert full != seven
@@ -45,9 +67,9 @@ def test_the_weights_use_8_bits_only_where_the_cpu_adds_products_in_32_bits(trai
     assert weight_bits(set())[0] is True
 
 
-def test_the_graph_is_fused_and_answers_like_the_portable_file(trained_run, tmp_path):
-    config = AutoConfig.from_pretrained(trained_run)
-    fp32 = trained_run / "onnx" / "model.onnx"
+def test_the_graph_is_fused_and_answers_like_the_portable_file(portable, tmp_path):
+    config = AutoConfig.from_pretrained(portable)
+    fp32 = portable / "onnx" / "model.onnx"
     fused, _ = build(fp32, config, None)
     assert {"SkipLayerNormalization", "BiasGelu"} <= op_types(fused), "ONNX Runtime's fusions applied"
     assert "SkipLayerNormalization" not in op_types(fp32), "the portable file keeps standard operators"
@@ -56,7 +78,7 @@ def test_the_graph_is_fused_and_answers_like_the_portable_file(trained_run, tmp_
 
     from bert_sentiment.onnx_export import OnnxModel
 
-    tokenizer = AutoTokenizer.from_pretrained(trained_run)
+    tokenizer = AutoTokenizer.from_pretrained(portable)
     np.testing.assert_allclose(
         OnnxModel(fused).probabilities(tokenizer, TEXTS, 128),
         OnnxModel(fp32).probabilities(tokenizer, TEXTS, 128),
@@ -64,11 +86,11 @@ def test_the_graph_is_fused_and_answers_like_the_portable_file(trained_run, tmp_
     )
 
 
-def test_a_built_graph_is_reused_and_another_file_gets_its_own(trained_run, tmp_path, monkeypatch):
+def test_a_built_graph_is_reused_and_another_file_gets_its_own(portable, tmp_path, monkeypatch):
     import shutil
 
-    config = AutoConfig.from_pretrained(trained_run)
-    fp32 = trained_run / "onnx" / "model.onnx"
+    config = AutoConfig.from_pretrained(portable)
+    fp32 = portable / "onnx" / "model.onnx"
     first, _ = build(fp32, config, EVERY_LAYER)
 
     def no_second_build(*args):
@@ -88,7 +110,7 @@ def test_a_built_graph_is_reused_and_another_file_gets_its_own(trained_run, tmp_
     assert not list(first.parent.glob(".build-*")), "no half-built file is left in the cache"
 
 
-def test_a_graph_the_optimizer_cannot_fuse_is_quantized_as_exported(trained_run, tmp_path, monkeypatch, caplog):
+def test_a_graph_the_optimizer_cannot_fuse_is_quantized_as_exported(portable, tmp_path, monkeypatch, caplog):
     from onnxruntime.transformers import optimizer
 
     def fails(*args, **kwargs):
@@ -96,9 +118,9 @@ def test_a_graph_the_optimizer_cannot_fuse_is_quantized_as_exported(trained_run,
 
     monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(tmp_path / "cache"))
     monkeypatch.setattr(optimizer, "optimize_model", fails)
-    config = AutoConfig.from_pretrained(trained_run)
+    config = AutoConfig.from_pretrained(portable)
     with caplog.at_level("INFO"):
-        path, _ = build(trained_run / "onnx" / "model.onnx", config, EVERY_LAYER)
+        path, _ = build(portable / "onnx" / "model.onnx", config, EVERY_LAYER)
     assert "SkipLayerNormalization" not in op_types(path), "not fused"
     assert largest_int8_weight(path) > 0, "yet quantized"
     assert any("fusions did not apply (unknown attention pattern)" in r.getMessage() for r in caplog.records)
@@ -126,11 +148,17 @@ def test_onnx_runtime_spins_in_a_notebook_and_sleeps_beside_the_apps_web_server(
     assert spinning(load_classifier(str(trained_run))) == "0"
 
 
-def test_an_unwritable_cache_is_named_with_the_fix_and_the_portable_file_serves(trained_run, tmp_path, monkeypatch):
+def test_an_unwritable_cache_is_named_with_the_fix(portable, tmp_path, monkeypatch):
     not_a_folder = tmp_path / "cache"
     not_a_folder.write_text("a file where the cache folder should be")
     monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(not_a_folder))
     with pytest.raises(OSError, match=f"cannot write this machine's graph to {not_a_folder}.*set BERT_SENTIMENT_CACHE"):
-        build(trained_run / "onnx" / "model.onnx", AutoConfig.from_pretrained(trained_run), EVERY_LAYER)
+        build(portable / "onnx" / "model.onnx", AutoConfig.from_pretrained(portable), EVERY_LAYER)
+
+
+def test_with_an_unwritable_cache_the_portable_int8_file_serves(trained_run, tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+    monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(not_a_folder))
     classifier = SentimentClassifier(str(trained_run))
     assert classifier.engine == "onnx" and classifier.engine_note.startswith("ONNX Runtime int8 (model_quantized.onnx")
