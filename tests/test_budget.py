@@ -186,3 +186,74 @@ def test_measured_speed_turns_each_step_into_seconds():
     assert off.describe_seconds(10.0, training_left=4 * 3600) == (
         "Measured 10.0 training texts a second: training about 4.0 h more."
     )
+
+
+def test_the_log_block_says_each_steps_mode_and_sample_with_the_flag_for_the_whole():
+    from bert_sentiment.budget import AnalysisBudget
+
+    sampled = AnalysisBudget(
+        10_000, "auto", 3_000, 20_000, 1_000_000, evaluated={"validation": (2_000, 5_000), "test": (3_000, 3_000)}
+    )
+    assert sampled.describe() == "\n".join(
+        [
+            "Steps after training (the training reads about 10,000 texts):",
+            "  label issues: fast models, and fold models if they fit, on a stratified sample of 3,000 of 1,000,000 "
+            "training texts, reading them once costs about 10% of the training (--label_issue_sample all scores "
+            "every one)",
+            "  TF-IDF baseline: fitted on a stratified sample of 20,000 training texts",
+            "  evaluation: validation read on a stratified sample of 2,000 of its 5,000 texts, a short run's share, "
+            "costing about 7% of the training per reading (--evaluation_sample all reads every one)",
+            "  evaluation: all 3,000 test texts, costing about 10% of the training per reading",
+        ]
+    )
+    whole = AnalysisBudget(3_000, "thorough", 1_000, 1_000, 1_000).describe().splitlines()
+    assert whole[1:] == [
+        "  label issues: thorough, on all 1,000 of 1,000 training texts, reading them once costs about 11% of the "
+        "training",
+        "  TF-IDF baseline: fitted on all 1,000 training texts",
+    ]
+    assert AnalysisBudget(0, "fast", 10, 10, 10).describe().splitlines()[1].endswith("costs about 333% of the training")
+    off = AnalysisBudget(3_000, "false", 0, 1_000, 1_000)
+    assert off.describe().splitlines()[1] == "  label issues: off"
+    skipped = AnalysisBudget(3_000, "false", 0, 1_000, 1_000, skipped_why="a class has 1 text in the sample")
+    assert skipped.describe().splitlines()[1] == "  label issues: off (a class has 1 text in the sample)"
+
+
+def test_the_measured_speed_line_names_the_fold_models_only_when_they_may_run():
+    from bert_sentiment.budget import AnalysisBudget
+
+    auto = AnalysisBudget(160, "auto", 300, 300, 300).describe_seconds(100.0, training_left=60)
+    assert auto.endswith("label issues about 1 s (and fold models for label issues if they fit).")
+    assert AnalysisBudget(160, "fast", 300, 300, 300).describe_seconds(100.0, 60).endswith("label issues about 1 s.")
+
+
+def test_the_facts_name_the_samples_and_only_the_samples():
+    from bert_sentiment.budget import AnalysisBudget
+
+    sampled = AnalysisBudget(
+        160, "fast", 100, 400, 1_000, evaluated={"validation": (200, 500), "test": (300, 300)}
+    ).sample_facts()
+    assert sampled == {
+        "baseline_sample": {"fitted_on": 400, "of": 1_000},
+        "evaluation_sample": {"validation": {"evaluated": 200, "of": 500}},
+    }
+    whole = AnalysisBudget(160, "fast", 100, 1_000, 1_000, evaluated={"validation": (500, 500)})
+    assert whole.sample_facts() == {}
+
+
+@pytest.mark.parametrize(
+    "seconds, words",
+    [
+        (0, "0 s"),
+        (89.4, "89 s"),
+        (90, "1.5 min"),
+        (750, "12.5 min"),
+        (5_399, "90.0 min"),
+        (5_400, "1.5 h"),
+        (4 * 3600, "4.0 h"),
+    ],
+)
+def test_times_are_said_in_seconds_minutes_or_hours_at_their_limits(seconds, words):
+    from bert_sentiment.budget import in_words
+
+    assert in_words(seconds) == words
