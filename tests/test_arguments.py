@@ -87,6 +87,14 @@ def test_a_run_file_says_false_as_yaml_writes_it(tmp_path):
     assert training_args.find_label_issues == "false" and training_args.calibrate is False
 
 
+def test_a_run_files_text_keeps_its_case(tmp_path):
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text("output_dir: Out/SST2\nhub_model_id: Alice/SST2-BERT\ntext_column_names: Review\n")
+    _, data_args, training_args = parse_args([str(run_file)])
+    assert (training_args.output_dir, training_args.hub_model_id) == ("Out/SST2", "Alice/SST2-BERT")
+    assert data_args.text_column_names == "Review"
+
+
 def test_conflicting_trainer_flags_are_a_user_error():
     with pytest.raises(UserError, match="Invalid combination of flags: --load_best_model_at_end requires"):
         parse_args(["--save_strategy", "steps"])
