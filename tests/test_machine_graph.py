@@ -10,7 +10,7 @@ from bert_sentiment import machine_graph
 from bert_sentiment.inference import SentimentClassifier
 from bert_sentiment.machine_graph import build, weight_bits
 from bert_sentiment.onnx_export import INT8_RECIPES
-from tests.conftest import english_reviews, export_once
+from tests.conftest import english_reviews
 
 TEXTS = [text for text, _ in english_reviews(40, seed=22)]
 EVERY_LAYER = next(iter(INT8_RECIPES))
@@ -29,28 +29,6 @@ def largest_int8_weight(path) -> int:
 
 def op_types(path) -> set[str]:
     return {node.op_type for node in onnx.load(str(path)).graph.node}
-
-
-@pytest.fixture(scope="module")
-def portable(untrained_classifier, tmp_path_factory):
-    """The untrained model's folder with its portable fp32 graph (exported once a session, see export_once): what
-    is built from a graph needs no trained model. Its int8 file is left out: on a random head it may fail its check."""
-    import shutil
-
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from bert_sentiment import onnx_export
-
-    folder = tmp_path_factory.mktemp("portable") / "model"
-    shutil.copytree(untrained_classifier, folder)
-    (folder / onnx_export.ONNX_DIR).mkdir()
-    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    with pytest.MonkeyPatch.context() as patch:
-        export_once(patch)
-        onnx_export._export(
-            model, AutoTokenizer.from_pretrained(folder), folder / onnx_export.ONNX_DIR / onnx_export.FP32_FILE
-        )
-    return folder
 
 
 def test_the_weights_use_8_bits_only_where_the_cpu_adds_products_in_32_bits(portable):

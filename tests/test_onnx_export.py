@@ -26,6 +26,13 @@ from tests.conftest import english_reviews, quick_training_flags, write_csv
 TEXTS = [text for text, _ in english_reviews(40, seed=21)]
 
 
+def model_of(folder):
+    """(tokenizer, model) of a saved classifier, as the export reads them."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder), AutoModelForSequenceClassification.from_pretrained(folder).eval()
+
+
 def copy_run(trained_run, tmp_path):
     return shutil.copytree(trained_run, tmp_path / "run")
 
@@ -66,17 +73,17 @@ def test_the_int8_file_answers_alike_on_cpus_without_vnni(trained_run):
     assert RunFacts.load(trained_run).onnx.int8_size_share < 0.8
 
 
-def test_each_recipe_keeps_more_feed_forward_layers_in_fp32(trained_run, tmp_path):
+def test_each_recipe_keeps_more_feed_forward_layers_in_fp32(portable, tmp_path):
     import onnx
     from onnx import TensorProto
     from transformers import AutoConfig
 
     from bert_sentiment import onnx_export
 
-    config = AutoConfig.from_pretrained(trained_run)
+    config = AutoConfig.from_pretrained(portable)
     int8_shapes = []
     for recipe in onnx_export.INT8_RECIPES:
-        onnx_export._quantize(trained_run / "onnx" / "model.onnx", tmp_path / "int8.onnx", recipe, config)
+        onnx_export._quantize(portable / "onnx" / "model.onnx", tmp_path / "int8.onnx", recipe, config)
         graph = onnx.load(str(tmp_path / "int8.onnx")).graph
         int8_shapes.append(
             sorted(tuple(t.dims) for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2)
@@ -213,12 +220,9 @@ class FlippedGraph:
         return self.answers
 
 
-def test_on_few_texts_a_near_tie_flipping_does_not_refuse_the_int8_file_but_a_decided_text_does(trained_run):
+def test_on_few_texts_a_near_tie_flipping_does_not_refuse_the_int8_file_but_a_decided_text_does(portable):
     """14 texts: one flip is 93% agreement. With a margin, only texts PyTorch decides clearly must keep their label."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(trained_run)
-    model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
+    tokenizer, model = model_of(portable)
     reference = Reference(model, tokenizer, TEXTS[:14])
     reference.expected = np.array([[0.55, 0.45]] + [[0.9, 0.1], [0.2, 0.8]] * 6 + [[0.85, 0.15]])
     near_tie = FlippedGraph(reference.expected, [0])
@@ -271,31 +275,27 @@ def test_int8_falls_back_to_the_next_recipe_and_refuses_when_none_agrees(trained
         export_graphs(model, tokenizer, tmp_path / "out", TEXTS)
 
 
-def test_the_check_reads_texts_spread_over_a_long_split_and_answers_each_in_its_own_row(trained_run, monkeypatch):
+def test_the_check_reads_texts_spread_over_a_long_split_and_answers_each_in_its_own_row(portable, monkeypatch):
     """Evaluation splits come longest first: the check takes every n-th text, not the first (longest) ones, and
     batching texts of similar length puts each answer back on its own text."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     import bert_sentiment.onnx_export as onnx_export
 
-    tokenizer = AutoTokenizer.from_pretrained(trained_run)
-    model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
+    tokenizer, model = model_of(portable)
     monkeypatch.setattr(onnx_export, "MAX_CHECK_TEXTS", 10)
     longest_first = sorted(TEXTS, key=len, reverse=True)
     reference = Reference(model, tokenizer, longest_first)
     assert reference.texts == [longest_first[int(i)] for i in np.linspace(0, 39, 10)]
     assert reference.texts[0] == longest_first[0] and reference.texts[-1] == longest_first[-1]
     one_by_one = np.concatenate([torch_probabilities(model, tokenizer, [text], 512) for text in reference.texts])
-    np.testing.assert_allclose(reference.expected, one_by_one, atol=1e-5)
+    np.testing.assert_allclose(reference.expected, one_by_one, atol=1e-3)  # padding moves the random head's 5th decimal
+    gaps = np.abs(one_by_one[:, None, 0] - one_by_one[None, :, 0])[~np.eye(len(one_by_one), dtype=bool)]
+    assert gaps.min() > 2e-3, "answers of different texts differ by more than the tolerance: a row mixed up shows"
 
 
-def test_probabilities_a_run_already_has_spare_pytorch_yet_a_wrong_graph_is_still_refused(trained_run, monkeypatch):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
+def test_probabilities_a_run_already_has_spare_pytorch_yet_a_wrong_graph_is_still_refused(portable, monkeypatch):
     import bert_sentiment.onnx_export as onnx_export
 
-    tokenizer = AutoTokenizer.from_pretrained(trained_run)
-    model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
+    tokenizer, model = model_of(portable)
     known = torch_probabilities(model, tokenizer, TEXTS, 512)
 
     def no_pytorch(*args):
@@ -303,29 +303,26 @@ def test_probabilities_a_run_already_has_spare_pytorch_yet_a_wrong_graph_is_stil
 
     monkeypatch.setattr(onnx_export, "torch_probabilities", no_pytorch)
     reference = Reference(model, tokenizer, TEXTS, expected=known)
-    assert reference.fp32_difference(OnnxModel(trained_run / "onnx" / "model.onnx")) <= 1e-4
+    assert reference.fp32_difference(OnnxModel(portable / "onnx" / "model.onnx")) <= 1e-4
     swapped = Reference(
         model, tokenizer, TEXTS, expected=known[:, ::-1]
     )  # as if evaluation's rows were another model's
     with pytest.raises(OnnxMismatch, match="differs from PyTorch"):
-        swapped.fp32_difference(OnnxModel(trained_run / "onnx" / "model.onnx"))
+        swapped.fp32_difference(OnnxModel(portable / "onnx" / "model.onnx"))
 
 
 def test_the_fp32_graph_is_compared_on_a_spread_of_the_checked_texts_and_a_fault_among_them_is_refused(
-    trained_run, monkeypatch
+    portable, monkeypatch
 ):
     """Reading all 1,000 texts in fp32 took a bert-base about 50 s: the fp32 graph reads FP32_CHECK_TEXTS of them,
     from the longest to the shortest, and the facts and the card say how many."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     import bert_sentiment.onnx_export as onnx_export
 
-    tokenizer = AutoTokenizer.from_pretrained(trained_run)
-    model = AutoModelForSequenceClassification.from_pretrained(trained_run).eval()
+    tokenizer, model = model_of(portable)
     monkeypatch.setattr(onnx_export, "FP32_CHECK_TEXTS", 5)
     longest_first = sorted(TEXTS, key=len, reverse=True)
     known = torch_probabilities(model, tokenizer, longest_first, 512)
-    graph = OnnxModel(trained_run / "onnx" / "model.onnx")
+    graph = OnnxModel(portable / "onnx" / "model.onnx")
     read = []
     real = OnnxModel.probabilities
     monkeypatch.setattr(
@@ -336,7 +333,7 @@ def test_the_fp32_graph_is_compared_on_a_spread_of_the_checked_texts_and_a_fault
     reference = Reference(model, tokenizer, longest_first, expected=known)
     assert reference.fp32_difference(graph) <= 1e-4
     assert read == [longest_first[int(i)] for i in np.linspace(0, 39, 5)], "five texts, longest to shortest"
-    check = reference.int8_check(OnnxModel(trained_run / "onnx" / "model_quantized.onnx"), 0.0, 1e-5)
+    check = reference.int8_check(graph, 0.0, 1e-5)  # the fp32 graph standing in for int8: it agrees
     assert (check.texts, check.fp32_texts) == (40, 5)
 
     wrong_on_the_shortest = known.copy()
