@@ -129,3 +129,45 @@ def test_the_log_sets_each_score_beside_its_baselines(caplog):
     assert "Results on validation (1,234 texts):" in caplog.text
     assert "fine-tuned model" in caplog.text and "0.9000    0.8900" in caplog.text
     assert "tf-idf + logistic regression" in caplog.text and "0.8000    0.7900" in caplog.text
+
+
+def test_a_searchs_chosen_batch_is_fitted_to_memory_like_the_one_asked_for(tiny_bert, tmp_path, monkeypatch, caplog):
+    """The search may choose a larger batch than the plan fitted: on a CPU it is fitted again, at the longest text
+    training reads, and the log says how; the rest of the search's choices reach the Trainer as chosen."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig
+
+    from bert_sentiment.arguments import parse_args
+    from tests.test_plan import a_plan
+
+    fitted = []
+
+    def fit(batch, accumulation, config, parameters, longest, resume_from):
+        fitted.append((batch, accumulation, parameters, longest, resume_from))
+        return 8, accumulation * batch // 8, "8 texts at a time with 8 gradient accumulation steps"
+
+    monkeypatch.setattr(fine_tune, "fit_batch_to_memory", fit)
+    _, _, training_args = parse_args(["--output_dir", str(tmp_path), "--per_device_train_batch_size", "16"])
+    plan = a_plan(resume_from="out/checkpoint-9")
+    prepared = SimpleNamespace(
+        config=AutoConfig.from_pretrained(tiny_bert), lengths={"max_length": 64, "splits": {"train": {"max": 300}}}
+    )
+    search = {"best": {"params": {"learning_rate": 5e-5, "per_device_train_batch_size": 64}}}
+    with caplog.at_level(logging.WARNING):
+        given = fine_tune.searched_arguments(plan, training_args, search, prepared)
+    assert fitted == [(64, 1, plan.parameters, 64, "out/checkpoint-9")], "the chosen batch, at max_length 64"
+    assert (given.per_device_train_batch_size, given.gradient_accumulation_steps, given.learning_rate) == (8, 8, 5e-5)
+    assert caplog.messages == [
+        "Training batch for the search's choice: 8 texts at a time with 8 gradient accumulation steps."
+    ]
+    assert search["best"]["params"]["per_device_train_batch_size"] == 64, "the search's record is left as it was"
+
+    fitted.clear()
+    unchanged = {"best": {"params": {"learning_rate": 5e-5}}}
+    monkeypatch.setattr(
+        fine_tune, "fit_batch_to_memory", lambda batch, accumulation, *rest: (batch, accumulation, None)
+    )
+    caplog.clear()
+    given = fine_tune.searched_arguments(plan, training_args, unchanged, prepared)
+    assert given.per_device_train_batch_size == 16 and not caplog.messages, "the batch asked for, nothing to say"
