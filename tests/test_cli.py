@@ -1,11 +1,11 @@
 """The commands: exit statuses and messages a user sees, without a traceback for their own mistakes."""
 
-import inspect
 import logging
+import os
+from pathlib import Path
 
 import pytest
 
-from bert_sentiment import cli
 from bert_sentiment.cli import EXIT_INTERRUPTED, EXIT_PUBLISH_CHECK_FAILED, EXIT_USER_ERROR, main, run_command
 from bert_sentiment.errors import UserError
 from bert_sentiment.publish import PublishError
@@ -184,16 +184,22 @@ def test_app_returns_the_servers_own_status(monkeypatch):
     assert main(["app", "--model", "alice/sst2"]) == 3 and served == [((["--model", "alice/sst2"],), {})]
 
 
-@pytest.mark.parametrize("command", ["publish", "deploy", "predict", "review"])
-def test_each_commands_help_is_its_own_with_examples(command, capsys):
-    with pytest.raises(SystemExit) as stopped:
-        main([command, "--help"])
-    page = capsys.readouterr().out
-    assert stopped.value.code == 0
-    assert page.startswith(f"usage: bert-sentiment {command} ")
-    description = page.split("\n\n")[1:3]
-    assert description[0] == inspect.cleandoc(getattr(cli, f"{command}_command").__doc__).split("\n\n")[0]
-    assert description[1].startswith(f"    bert-sentiment {command} "), "the example, indented as in the docstring"
+def test_each_commands_help_matches_its_reviewed_golden_file(monkeypatch, capsys):
+    """What a user reads with `bert-sentiment publish|deploy|predict|review --help`: the command's docstring as
+    written (examples indented), then each flag, the required ones outside brackets. After a deliberate change:
+    UPDATE_GOLDEN=1 python -m pytest tests/test_cli.py."""
+    monkeypatch.setenv("COLUMNS", "100")
+    pages = []
+    for command in ("publish", "deploy", "predict", "review"):
+        with pytest.raises(SystemExit) as stopped:
+            main([command, "--help"])
+        assert stopped.value.code == 0
+        pages.append(f"$ bert-sentiment {command} --help\n{capsys.readouterr().out}")
+    text = "\n".join(pages)
+    golden = Path(__file__).parent / "golden" / "commands_help.txt"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
 
 
 def test_the_console_script_reads_its_command_from_the_command_line(monkeypatch, capsys):
