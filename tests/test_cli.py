@@ -26,7 +26,7 @@ def test_a_users_mistake_is_one_logged_line_and_exit_status_2(caplog):
 
 def test_a_failed_publish_check_exits_1_and_says_it_was_published(caplog):
     assert run_command(raising(PublishError("scores differ"))) == EXIT_PUBLISH_CHECK_FAILED
-    assert "Published, but the check failed: scores differ" in caplog.text
+    assert caplog.messages == ["Published, but the check failed: scores differ"]
 
 
 @pytest.mark.parametrize("bug", [ValueError("a bug"), KeyError("label"), RuntimeError("a bug")])
@@ -77,10 +77,12 @@ def test_train_hands_the_parsed_flags_to_one_run_or_to_the_seeds_loop(monkeypatc
     once = recorder(monkeypatch, fine_tune, "fine_tune", result={"eval_accuracy": 0.9})
     looped = recorder(monkeypatch, seeds, "fine_tune_seeds", result={"eval_accuracy": 0.9})
     flags = ["train", "--train_file", str(tmp_path / "reviews.csv"), "--output_dir", str(tmp_path / "out")]
+    flags += ["--model_name_or_path", "alice/encoder"]
     assert main(flags) == 0
     assert len(once) == 1 and not looped
     model_args, data_args, training_args = once[0][0]
     assert data_args.train_file == str(tmp_path / "reviews.csv") and training_args.output_dir == str(tmp_path / "out")
+    assert model_args.model_name_or_path == "alice/encoder"
     assert caplog.messages[-1] == f"Done. Model, metrics and run facts are in {tmp_path / 'out'}"
 
     assert main([*flags, "--seeds", "2"]) == 0
