@@ -3,6 +3,7 @@
 import ast
 import atexit
 import csv
+import gc
 import inspect
 import os
 import random
@@ -72,6 +73,13 @@ def pytest_configure(config):
         config.stash[GRAPH_CACHE] = os.environ["BERT_SENTIMENT_CACHE"] = tempfile.mkdtemp(
             prefix="bert-sentiment-mutant-"
         )
+
+
+def pytest_collection_finish(session):
+    """In a mutation run, what the fork server imported and collected is frozen out of the garbage collector's reach
+    before it forks each mutant's worker: a worker's collections then walk only the objects its own tests make."""
+    if MUTATION_RUN:
+        gc.freeze()
 
 
 def pytest_unconfigure(config):
