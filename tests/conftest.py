@@ -254,7 +254,7 @@ def export_once(monkeypatch) -> None:
         for name, tensor in model.state_dict().items():
             digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
         mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-        if mutant.startswith("bert_sentiment.onnx_export."):  # the exporter's own mutant exports for itself
+        if mutant.startswith("bert_sentiment.onnx_export.x__export__"):  # a mutant of the export itself exports anew
             digest.update(mutant.encode())
         cached = EXPORTS / f"{digest.hexdigest()}.onnx"
         if not cached.exists():
