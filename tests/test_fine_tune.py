@@ -1,6 +1,8 @@
 """fine_tune.py's own steps, each on tiny inputs without training: what a run reads, keeps, removes and reports."""
 
+import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,3 +173,144 @@ def test_a_searchs_chosen_batch_is_fitted_to_memory_like_the_one_asked_for(tiny_
     caplog.clear()
     given = fine_tune.searched_arguments(plan, training_args, unchanged, prepared)
     assert given.per_device_train_batch_size == 16 and not caplog.messages, "the batch asked for, nothing to say"
+
+
+@pytest.fixture
+def untrained_evaluation(untrained_classifier, tmp_path):
+    """A run's prepared data (train, validation, test files) and a Trainer over the untrained classifier: what
+    evaluation reads and writes, without training. Returns a function of extra flags."""
+    from transformers import AutoModelForSequenceClassification
+
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.training import build_trainer
+    from tests.conftest import english_reviews, write_csv
+
+    files = {
+        "--train_file": write_csv(tmp_path / "train.csv", english_reviews(80)),
+        "--validation_file": write_csv(tmp_path / "validation.csv", english_reviews(60, seed=5)),
+        "--test_file": write_csv(tmp_path / "test.csv", english_reviews(40, seed=6)),
+    }
+
+    def prepare(*flags):
+        model_args, data_args, training_args = parse_args(
+            [
+                *(str(part) for pair in files.items() for part in pair),
+                "--model_name_or_path",
+                str(untrained_classifier),
+                "--output_dir",
+                str(tmp_path / "out"),
+                "--disable_tqdm",
+                "true",
+                "--report_to",
+                "none",
+                "--precision",  # evaluation reads in fp32 after a bf16 training: with no training, say so here
+                "fp32",
+                *flags,
+            ]
+        )
+        prepared = fine_tune.prepare_data(model_args, data_args, training_args)
+        model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).eval()
+        trainer, _ = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args)
+        return prepared, trainer, training_args
+
+    return prepare
+
+
+def model_probabilities(model, tokenizer, texts):
+    import torch
+
+    with torch.no_grad():
+        logits = model(**tokenizer(texts, padding=True, truncation=True, return_tensors="pt")).logits
+    return logits.numpy()
+
+
+def test_evaluation_reports_each_split_from_the_calibrated_model_and_saves_the_temperature_in_its_weights(
+    untrained_evaluation, tmp_path, caplog
+):
+    from transformers import AutoModelForSequenceClassification
+
+    from bert_sentiment.evaluation import softmax
+
+    prepared, trainer, training_args = untrained_evaluation()
+    before = trainer.model.classifier.weight.detach().clone()
+    raw = {
+        split: model_probabilities(trainer.model, prepared.tokenizer, prepared.data.splits[split]["text"][:])
+        for split in ("validation", "test")
+    }
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        evaluated = fine_tune.evaluate(trainer, prepared, training_args)
+    temperature = evaluated.calibration["temperature"]
+    assert evaluated.calibration == {"temperature": temperature, "fitted_on": "validation", "texts": 60}
+    assert temperature != pytest.approx(1.0)
+    assert any(
+        message.startswith(f"Calibrated the probabilities: temperature {temperature:.3f}")
+        for message in caplog.messages
+    )
+    out = tmp_path / "out"
+    saved = AutoModelForSequenceClassification.from_pretrained(out)
+    np.testing.assert_allclose(saved.classifier.weight.detach().numpy(), before.numpy() / temperature, rtol=1e-5)
+    for split, prefix in (("validation", "eval"), ("test", "test")):
+        labels = np.asarray(prepared.data.splits[split]["label"][:])
+        expected = softmax(raw[split] / temperature)
+        np.testing.assert_allclose(evaluated.probabilities[split], expected, atol=1e-4)
+        report = evaluated.results[split]
+        assert report["metrics"]["accuracy"] == pytest.approx((expected.argmax(axis=1) == labels).mean())
+        assert report["calibration"]["nll_after"] == pytest.approx(report["metrics"]["loss"])
+        assert report["calibration"]["nll_before"] == pytest.approx(
+            -np.log(softmax(raw[split])[np.arange(len(labels)), labels]).mean(), rel=1e-3
+        )
+        assert (out / f"reliability_{split}.png").is_file() and (out / f"{prefix}_results.json").is_file()
+    assert evaluated.abstention["threshold"] is None and evaluated.abstention["reported_on"] == "test"
+
+
+def test_without_calibration_the_probabilities_are_the_models_own(untrained_evaluation, tmp_path, caplog):
+    from bert_sentiment.evaluation import softmax
+
+    prepared, trainer, training_args = untrained_evaluation("--calibrate", "false")
+    texts = prepared.data.splits["test"]["text"][:]
+    expected = softmax(model_probabilities(trainer.model, prepared.tokenizer, texts))
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        evaluated = fine_tune.evaluate(trainer, prepared, training_args)
+    assert evaluated.calibration is None and "calibration" not in evaluated.results["test"]
+    assert "Calibration off (--calibrate false): probabilities are the model's own." in caplog.messages
+    np.testing.assert_allclose(evaluated.probabilities["test"], expected, atol=1e-4)
+    assert not list((tmp_path / "out").glob("reliability_*.png"))
+
+
+def test_long_texts_read_in_windows_are_averaged_into_one_answer_a_text(untrained_evaluation):
+    prepared, trainer, training_args = untrained_evaluation("--long_text", "chunks", "--calibrate", "false")
+    results, probabilities, _ = fine_tune.evaluate_splits(
+        trainer, prepared.data, prepared.tokenized, Path(training_args.output_dir), 8, "chunks"
+    )
+    assert probabilities["test"].shape == (40, 2) and np.allclose(probabilities["test"].sum(axis=1), 1.0)
+    saved = json.loads((Path(training_args.output_dir) / "test_results.json").read_text())
+    assert saved["test_windows"] > 40, "texts longer than 8 tokens read in several windows"
+
+
+def test_a_target_precision_saves_its_threshold_with_the_model_and_draws_the_curve(untrained_evaluation, tmp_path):
+    from transformers import AutoConfig
+
+    prepared, trainer, training_args = untrained_evaluation("--abstain_precision", "0.6", "--calibrate", "false")
+    evaluated = fine_tune.evaluate(trainer, prepared, training_args)
+    threshold = evaluated.abstention["threshold"]
+    assert threshold is not None and evaluated.abstention["target"] == 0.6
+    config = AutoConfig.from_pretrained(tmp_path / "out")
+    assert (config.abstain_threshold, config.abstain_precision) == (threshold, 0.6), "travels with the model"
+    assert (tmp_path / "out" / "precision_coverage.png").is_file()
+
+
+def test_a_validation_split_too_small_for_a_threshold_says_so_and_answers_everything(caplog):
+    from types import SimpleNamespace
+
+    data = SimpleNamespace(splits={"validation": split(["a", "b"], [0, 1])})
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        assert fine_tune.choose_abstention(None, data, {"validation": np.eye(2)}, 0.9, Path(".")) is None
+    assert caplog.records[-1].levelno == logging.WARNING
+    assert caplog.messages[-1] == (
+        "'Not sure' thresholds skipped: the validation split has 2 texts, fewer than the 50 a threshold needs; every "
+        "text is answered."
+    )
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        fine_tune.choose_abstention(None, data, {"validation": np.eye(2)}, None, Path("."))
+    assert caplog.records[-1].levelno == logging.INFO and caplog.messages[-1].endswith("a threshold needs.")
