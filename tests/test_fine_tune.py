@@ -290,12 +290,17 @@ def test_long_texts_read_in_windows_are_averaged_into_one_answer_a_text(untraine
 def test_a_target_precision_saves_its_threshold_with_the_model_and_draws_the_curve(untrained_evaluation, tmp_path):
     from transformers import AutoConfig
 
-    prepared, trainer, training_args = untrained_evaluation("--abstain_precision", "0.6", "--calibrate", "false")
+    prepared, trainer, _ = untrained_evaluation("--calibrate", "false")
+    validation = prepared.data.splits["validation"]
+    answers = model_probabilities(trainer.model, prepared.tokenizer, validation["text"][:]).argmax(axis=1)
+    accuracy = (answers == np.asarray(validation["label"][:])).mean()
+    target = max(0.01, np.floor(accuracy * 100) / 100 - 0.01)  # reached by answering every text: a threshold exists
+    prepared, trainer, training_args = untrained_evaluation("--abstain_precision", str(target), "--calibrate", "false")
     evaluated = fine_tune.evaluate(trainer, prepared, training_args)
     threshold = evaluated.abstention["threshold"]
-    assert threshold is not None and evaluated.abstention["target"] == 0.6
+    assert threshold is not None and evaluated.abstention["target"] == target
     config = AutoConfig.from_pretrained(tmp_path / "out")
-    assert (config.abstain_threshold, config.abstain_precision) == (threshold, 0.6), "travels with the model"
+    assert (config.abstain_threshold, config.abstain_precision) == (threshold, target), "travels with the model"
     assert (tmp_path / "out" / "precision_coverage.png").is_file()
 
 
