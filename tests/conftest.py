@@ -162,7 +162,7 @@ def build_tiny_bert(directory: Path, texts: list[str]) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
-    torch.manual_seed(0)  # the same tiny model in every session: a failure reproduces
+    torch.manual_seed(0)  # the same weights in every session (the vocabulary above may break its ties otherwise)
     BertModel(config).save_pretrained(directory)
     return directory
 
