@@ -87,8 +87,25 @@ def test_an_unfinished_output_of_another_input_is_not_continued(classifier, revi
     output = tmp_path / "predictions.csv"
     output.write_text("id,text\n")
     _save(Written("another input", 1, 8), progress_file(output))
-    with pytest.raises(UserError, match="unfinished predictions of another input or model"):
+    with pytest.raises(UserError) as refused:
         classifier.predict_file(reviews, output)
+    assert str(refused.value) == (
+        f"'{output}' holds the unfinished predictions of another input or model. Pass --overwrite to start over, or "
+        "name another --output."
+    )
+
+
+def test_a_missing_input_is_named_by_its_flag(classifier, tmp_path):
+    with pytest.raises(UserError) as refused:
+        classifier.predict_file(tmp_path / "nowhere.csv", tmp_path / "predictions.csv")
+    assert str(refused.value) == f"--input '{tmp_path / 'nowhere.csv'}' does not exist (looked in {tmp_path})."
+
+
+def test_the_output_goes_into_folders_made_for_it_with_a_progress_bar_in_texts(classifier, reviews, tmp_path, capsys):
+    output = classifier.predict_file(reviews, tmp_path / "runs" / "today" / "predictions.csv")
+    assert len(read_rows(output)) == 151
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()[-1]
+    assert bar.startswith("Predicting: 100%") and "150/150" in bar and "texts/s" in bar
 
 
 def test_the_command_line_scores_a_file_and_names_a_wrong_column(trained_run, reviews, tmp_path, caplog):
