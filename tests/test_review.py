@@ -26,6 +26,15 @@ def test_the_least_sure_texts_are_spread_over_the_data_not_one_cluster_of_near_c
     assert np.all(np.diff(margins[chosen]) >= 0)
 
 
+def test_when_the_clusters_come_out_fewer_the_next_least_sure_texts_fill_the_count():
+    """Copies of three texts cannot make five clusters: the two missing rows are the least sure of the rest."""
+    texts = ["so so", "not bad", "fine I guess"] * 4
+    margins = np.linspace(0.01, 0.12, 12)
+    probabilities = np.c_[(1 - margins) / 2, (1 + margins) / 2]
+    chosen = least_sure_spread(texts, probabilities, 5, "en")
+    assert list(chosen) == [0, 1, 2, 3, 4], "one of each text, then the next least sure, least sure first"
+
+
 def test_review_round_trip_spreadsheet_to_corrected_run(trained_run, tiny_bert, tmp_path):
     from openpyxl import load_workbook
 
@@ -238,9 +247,9 @@ def test_one_text_to_label_is_enough_and_the_column_named_is_the_one_read(review
 
     rows = [(f"row {i}", text) for i, (text, _) in enumerate(english_reviews(12, seed=9))]
     pool = write_csv(tmp_path / "pool.csv", rows, header=("title", "body"))
-    book = load_workbook(write_review(reviewed_run, unlabeled_file=str(pool), to_label=1, text_column="body"))
+    book = load_workbook(write_review(reviewed_run, unlabeled_file=str(pool), to_label=1, text_column="title"))
     (row,) = sheet_rows(book["to label"])
-    assert row["text"] in {text for _, text in rows}, "the body, not the title"
+    assert row["text"] in {title for title, _ in rows}, "the column named, not the longer one a guess would take"
 
 
 def test_a_missing_unlabeled_file_is_named_by_its_flag(reviewed_run, tmp_path):
