@@ -350,3 +350,47 @@ def test_the_card_says_on_how_many_texts_the_fp32_graph_was_compared(trained_run
         assert f"(on {facts.onnx.fp32_texts} of them, spread over their lengths)" in card
     else:
         assert "spread over their lengths" not in card
+
+
+def test_a_passing_export_writes_both_files_beside_the_model_and_returns_its_facts(
+    untrained_classifier, tmp_path, monkeypatch, exported_once, caplog
+):
+    """The untrained head's int8 graph is let through (its near-ties flip under the real check): what is asked here is
+    what a passing export leaves and says, not whether this graph passes."""
+    import bert_sentiment.onnx_export as onnx_export
+    from bert_sentiment.onnx_export import export_onnx
+
+    monkeypatch.setattr(onnx_export, "INT8_AGREEMENT", 0.0)
+    monkeypatch.setattr(onnx_export, "INT8_MEAN_TOLERANCE", 1.0)
+    run = shutil.copytree(untrained_classifier, tmp_path / "run")
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        facts = export_onnx(run, TEXTS, texts_from="texts of the card's examples", margin=0.1)
+    fp32, int8 = run / "onnx" / "model.onnx", run / "onnx" / "model_quantized.onnx"
+    assert facts["files"] == ["onnx/model.onnx", "onnx/model_quantized.onnx"] and fp32.is_file() and int8.is_file()
+    assert facts["checked_on"] == "texts of the card's examples" and facts["label_margin"] == 0.1
+    assert facts["int8_size_share"] == round(int8.stat().st_size / fp32.stat().st_size, 3) < 0.8
+    assert facts["texts"] == len(TEXTS) and facts["int8_recipe"] == next(iter(onnx_export.INT8_RECIPES))
+    assert not [path.name for path in run.iterdir() if path.name.startswith(".onnx-")], "no working folder left"
+    assert caplog.messages[-1].startswith(
+        f"Exported onnx/model.onnx and model_quantized.onnx ({facts['int8_recipe']}), verified on {len(TEXTS)} texts: "
+        f"fp32 within {facts['fp32_max_difference']:.1e} of PyTorch (on {facts['fp32_texts']} of them), int8 agrees on "
+    )
+
+
+def test_a_failed_export_writes_nothing_and_says_why_in_one_line(untrained_classifier, tmp_path, monkeypatch, caplog):
+    from bert_sentiment import onnx_export
+    from bert_sentiment.onnx_export import try_export_onnx
+
+    def unsupported(*args, **kwargs):
+        raise RuntimeError("Unsupported operator: aten::strange_op\nwith a long trace")
+
+    monkeypatch.setattr(onnx_export, "_export", unsupported)
+    run = shutil.copytree(untrained_classifier, tmp_path / "run")
+    with caplog.at_level(logging.WARNING, logger="bert_sentiment"):
+        facts = try_export_onnx(run, TEXTS)
+    assert facts == {"files": [], "error": "RuntimeError: Unsupported operator: aten::strange_op"}, "its first line"
+    assert caplog.messages == [
+        "No ONNX export (RuntimeError: Unsupported operator: aten::strange_op); the model works through PyTorch as "
+        "before."
+    ]
+    assert sorted(path.name for path in run.iterdir()) == sorted(path.name for path in untrained_classifier.iterdir())
