@@ -12,16 +12,24 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import pytest  # already imported: the test run began with it
+
 # Tests never reach the network: Hub lookups fail fast and say so, as they would for an offline user.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def session_folder(prefix: str) -> Path:
+    """A temporary folder for this test session and every process forked from it (made at import, before mutmut's fork
+    server forks a worker per mutant), removed when the process that made it exits."""
+    folder, owner = Path(tempfile.mkdtemp(prefix=prefix)), os.getpid()
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
+    return folder
+
+
 # The app's graphs built for this machine go to a folder of this test session, not the user's Hugging Face cache.
 if "BERT_SENTIMENT_CACHE" not in os.environ:
-    _CACHE, _CACHE_OWNER = tempfile.mkdtemp(prefix="bert-sentiment-test-cache-"), os.getpid()
-    os.environ["BERT_SENTIMENT_CACHE"] = _CACHE
-    atexit.register(lambda: os.getpid() == _CACHE_OWNER and shutil.rmtree(_CACHE, ignore_errors=True))
-
-import pytest
+    os.environ["BERT_SENTIMENT_CACHE"] = str(session_folder("bert-sentiment-test-cache-"))
 
 MUTATION_RUN = Path(__file__).resolve().parents[1].name == "mutants"  # mutmut's copy of the project
 if MUTATION_RUN:  # its fork server imports this file once
@@ -172,10 +180,7 @@ def build_tiny_bert_of_reviews(directory: Path) -> Path:
     return build_tiny_bert(directory, [text for text, _ in english_reviews(400) + chinese_reviews(400)])
 
 
-# Made at import, before mutmut's fork server forks a worker per mutant, like EXPORTS below.
-MODELS = Path(tempfile.mkdtemp(prefix="bert-sentiment-test-models-"))
-_MODELS_OWNER = os.getpid()
-atexit.register(lambda: os.getpid() == _MODELS_OWNER and shutil.rmtree(MODELS, ignore_errors=True))
+MODELS = session_folder("bert-sentiment-test-models-")
 
 
 def built_once(name: str, build) -> Path:
@@ -238,9 +243,7 @@ def untrained_engine(untrained_classifier):
 
 
 # Made at import, before mutmut's fork server forks a worker per mutant: every worker finds what an earlier one exported.
-EXPORTS = Path(tempfile.mkdtemp(prefix="bert-sentiment-test-exports-"))
-_EXPORTS_OWNER = os.getpid()
-atexit.register(lambda: os.getpid() == _EXPORTS_OWNER and shutil.rmtree(EXPORTS, ignore_errors=True))
+EXPORTS = session_folder("bert-sentiment-test-exports-")
 
 
 def export_once(monkeypatch) -> None:
@@ -276,8 +279,6 @@ def export_once(monkeypatch) -> None:
 def portable(untrained_classifier, tmp_path_factory):
     """The untrained model's folder with its portable fp32 graph (exported once a session, see export_once): what
     is built from a graph needs no trained model. Its int8 file is left out: on a random head it may fail its check."""
-    import shutil
-
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from bert_sentiment import onnx_export
