@@ -99,9 +99,23 @@ def pytest_unconfigure(config):
         shutil.rmtree(config.stash[GRAPH_CACHE], ignore_errors=True)
 
 
+SERVED_PAGE = "untrained_page"  # a fixture serving the page on loopback: seconds to start in each mutant's worker
+PAGE_CODE = "bert_sentiment.app."
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests that train a model are marked `trains` (mutation runs leave them out: each mutant would retrain).
-    Tests marked `shared` need ../shared (real models and data); skip them cleanly without it."""
+    Tests marked `shared` need ../shared (real models and data); skip them cleanly without it.
+
+    In a mutation run, the tests of the page served on loopback run only for mutants of the app's own code: they
+    compare the page with the engine it serves, so a mutant of the engine (or of anything it calls) changes both
+    sides alike and only the app's direct tests and the engine's can catch it. Each worker would start the server
+    for nothing: late in a whole run, 33 of 35 py-spy samples of the workers were in these tests."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if MUTATION_RUN and mutant.startswith("bert_sentiment.") and not mutant.startswith(PAGE_CODE):
+        served = [item for item in items if SERVED_PAGE in getattr(item, "fixturenames", ())]
+        config.hook.pytest_deselected(items=served)
+        items[:] = [item for item in items if item not in served]
     for item in items:
         if trains(item):
             item.add_marker(pytest.mark.trains)

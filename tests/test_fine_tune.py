@@ -178,7 +178,8 @@ def test_a_searchs_chosen_batch_is_fitted_to_memory_like_the_one_asked_for(tiny_
 @pytest.fixture
 def untrained_evaluation(untrained_classifier, tmp_path):
     """A run's prepared data (train, validation, test files) and a Trainer over the untrained classifier: what
-    evaluation reads and writes, without training. Returns a function of extra flags."""
+    evaluation reads and writes, without training. Returns a function of extra flags, which gives (prepared,
+    trainer, training_args, model_args, data_args)."""
     from transformers import AutoModelForSequenceClassification
 
     from bert_sentiment.arguments import parse_args
@@ -211,7 +212,7 @@ def untrained_evaluation(untrained_classifier, tmp_path):
         prepared = fine_tune.prepare_data(model_args, data_args, training_args)
         model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).eval()
         trainer, _ = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args)
-        return prepared, trainer, training_args
+        return prepared, trainer, training_args, model_args, data_args
 
     return prepare
 
@@ -231,7 +232,7 @@ def test_evaluation_reports_each_split_from_the_calibrated_model_and_saves_the_t
 
     from bert_sentiment.evaluation import softmax
 
-    prepared, trainer, training_args = untrained_evaluation()
+    prepared, trainer, training_args, *_ = untrained_evaluation()
     before = trainer.model.classifier.weight.detach().clone()
     raw = {
         split: model_probabilities(trainer.model, prepared.tokenizer, prepared.data.splits[split]["text"][:])
@@ -266,7 +267,7 @@ def test_evaluation_reports_each_split_from_the_calibrated_model_and_saves_the_t
 def test_without_calibration_the_probabilities_are_the_models_own(untrained_evaluation, tmp_path, caplog):
     from bert_sentiment.evaluation import softmax
 
-    prepared, trainer, training_args = untrained_evaluation("--calibrate", "false")
+    prepared, trainer, training_args, *_ = untrained_evaluation("--calibrate", "false")
     texts = prepared.data.splits["test"]["text"][:]
     expected = softmax(model_probabilities(trainer.model, prepared.tokenizer, texts))
     with caplog.at_level(logging.INFO, logger="bert_sentiment"):
@@ -278,7 +279,7 @@ def test_without_calibration_the_probabilities_are_the_models_own(untrained_eval
 
 
 def test_long_texts_read_in_windows_are_averaged_into_one_answer_a_text(untrained_evaluation):
-    prepared, trainer, training_args = untrained_evaluation("--long_text", "chunks", "--calibrate", "false")
+    prepared, trainer, training_args, *_ = untrained_evaluation("--long_text", "chunks", "--calibrate", "false")
     results, probabilities, _ = fine_tune.evaluate_splits(
         trainer, prepared.data, prepared.tokenized, Path(training_args.output_dir), 8, "chunks"
     )
@@ -290,12 +291,14 @@ def test_long_texts_read_in_windows_are_averaged_into_one_answer_a_text(untraine
 def test_a_target_precision_saves_its_threshold_with_the_model_and_draws_the_curve(untrained_evaluation, tmp_path):
     from transformers import AutoConfig
 
-    prepared, trainer, _ = untrained_evaluation("--calibrate", "false")
+    prepared, trainer, *_ = untrained_evaluation("--calibrate", "false")
     validation = prepared.data.splits["validation"]
     answers = model_probabilities(trainer.model, prepared.tokenizer, validation["text"][:]).argmax(axis=1)
     accuracy = (answers == np.asarray(validation["label"][:])).mean()
     target = max(0.01, np.floor(accuracy * 100) / 100 - 0.01)  # reached by answering every text: a threshold exists
-    prepared, trainer, training_args = untrained_evaluation("--abstain_precision", str(target), "--calibrate", "false")
+    prepared, trainer, training_args, *_ = untrained_evaluation(
+        "--abstain_precision", str(target), "--calibrate", "false"
+    )
     evaluated = fine_tune.evaluate(trainer, prepared, training_args)
     threshold = evaluated.abstention["threshold"]
     assert threshold is not None and evaluated.abstention["target"] == target
@@ -319,3 +322,140 @@ def test_a_validation_split_too_small_for_a_threshold_says_so_and_answers_everyt
     with caplog.at_level(logging.INFO, logger="bert_sentiment"):
         fine_tune.choose_abstention(None, data, {"validation": np.eye(2)}, None, Path("."))
     assert caplog.records[-1].levelno == logging.INFO and caplog.messages[-1].endswith("a threshold needs.")
+
+
+def a_training_result(**metrics):
+    from transformers.trainer_utils import TrainOutput
+
+    return TrainOutput(global_step=30, training_loss=0.6, metrics={"train_runtime": 12.5, **metrics})
+
+
+def test_the_runs_model_is_the_trainers_saved_in_full_with_its_tokenizer_label_names_and_training_figures(
+    untrained_evaluation, tmp_path
+):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    prepared, trainer, *_ = untrained_evaluation()
+    out = tmp_path / "out"
+    fine_tune.finalize(fine_tune.Trained(trainer, a_training_result(train_loss=0.61), None, None))
+    saved = AutoModelForSequenceClassification.from_pretrained(out)
+    assert saved.config.id2label == {0: "negative", 1: "positive"}
+    for name, tensor in trainer.model.state_dict().items():
+        np.testing.assert_array_equal(saved.state_dict()[name].numpy(), tensor.numpy(), err_msg=name)
+    assert (out / "model.safetensors").is_file(), "safetensors, as pipeline() and the Hub prefer"
+    text = prepared.data.splits["test"]["text"][0]
+    assert AutoTokenizer.from_pretrained(out)(text)["input_ids"] == prepared.tokenizer(text)["input_ids"]
+    assert json.loads((out / "train_results.json").read_text()) == {"train_runtime": 12.5, "train_loss": 0.61}
+
+
+def test_full_precision_evaluation_turns_tf32_off_after_a_tf32_training():
+    from types import SimpleNamespace
+
+    import torch
+
+    model = object()
+    trainer = SimpleNamespace(args=SimpleNamespace(bf16=False, fp16=False, tf32=True), model=model)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        fine_tune.full_precision_evaluation(trainer)
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert trainer.model is model, "a model trained without mixed precision is kept as it is"
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True
+
+
+def test_the_run_record_keeps_the_trainers_figures_each_evaluation_and_each_score_beside_its_baselines(
+    untrained_evaluation, tmp_path
+):
+    prepared, trainer, training_args, *_ = untrained_evaluation()
+    trainer.state.epoch, trainer.state.global_step = 2.0, 30
+    trainer.state.best_model_checkpoint = str(tmp_path / "out" / "checkpoint-20")
+    trainer.state.log_history = [
+        {"loss": 0.7, "learning_rate": 1e-5, "epoch": 0.67, "step": 10},
+        {"eval_loss": 0.6, "eval_accuracy": 0.7, "eval_f1": 0.69, "eval_runtime": 1.2, "epoch": 1.0, "step": 15},
+        {"eval_loss": 0.5, "eval_accuracy": 0.8, "eval_f1": 0.79, "eval_runtime": 1.1, "epoch": 2.0, "step": 30},
+    ]
+    results = {"validation": {"num_examples": 60, "metrics": {"accuracy": 0.8}}}
+    baselines = {"validation": {"majority_class": {"accuracy": 0.5}}}
+    record = fine_tune.run_record(trainer, a_training_result(), results, baselines, pooler="mean")
+    training = record["training"]
+    assert (training["train_runtime"], training["epochs_run"], training["global_steps"]) == (12.5, 2.0, 30)
+    assert (training["processes"], training["best_checkpoint_step"], training["pooler"]) == (1, 20, "mean")
+    assert training["evaluations"] == [
+        {"eval_loss": 0.6, "eval_accuracy": 0.7, "eval_f1": 0.69, "epoch": 1.0, "step": 15},
+        {"eval_loss": 0.5, "eval_accuracy": 0.8, "eval_f1": 0.79, "epoch": 2.0, "step": 30},
+    ], "each evaluation during training, not the training losses"
+    assert (training["precision"], training["precision_reason"]) == (
+        training_args.precision_used,
+        training_args.precision_reason,
+    )
+    assert "layer_learning_rates" not in training, "one learning rate: nothing to list"
+    assert record["results"] == {
+        "validation": {
+            "num_examples": 60,
+            "metrics": {"accuracy": 0.8},
+            "baselines": {"majority_class": {"accuracy": 0.5}},
+        }
+    }
+    assert record["hyperparameters"]["learning_rate"] == training_args.learning_rate
+    assert record["hyperparameters"]["per_device_train_batch_size"] == training_args.per_device_train_batch_size
+    assert set(record["environment"]) == {"versions", "hardware"} and record["environment"]["versions"]["torch"]
+    assert "pooler" not in fine_tune.run_record(trainer, a_training_result(), results, baselines)["training"]
+
+
+def test_after_evaluation_the_facts_set_each_score_beside_its_baselines_say_so_when_one_wins_and_name_no_path(
+    untrained_evaluation, untrained_classifier, tmp_path, monkeypatch, caplog
+):
+    """The steps after evaluation on the untrained model: the baselines fitted on the same training texts and scored
+    on the same splits, in the log and in the facts; a baseline the model does not beat said plainly, as a warning;
+    the base model named by its folder's name, with no path anywhere in the facts; then run_facts.json and the card
+    saved, every image the card shows in the folder, and the push made only when asked for."""
+    import re
+    from types import SimpleNamespace
+
+    from bert_sentiment.card_text import baseline_warning
+    from bert_sentiment.facts import RunFacts
+    from bert_sentiment.phases import PhaseClock
+    from bert_sentiment.plan import make_plan, preflight
+
+    prepared, trainer, training_args, model_args, data_args = untrained_evaluation(
+        "--calibrate", "false", "--find_label_issues", "false"
+    )
+    checked = preflight(data_args, training_args)
+    plan = make_plan(training_args, model_args, checked, prepared, fine_tune.analysis_budget(prepared, training_args))
+    evaluated = fine_tune.evaluate(trainer, prepared, training_args)
+    clock = PhaseClock()
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        facts = fine_tune.analyses(
+            fine_tune.Trained(trainer, a_training_result(), None, None), prepared, plan, evaluated, model_args, clock
+        )
+    record = facts.to_dict()
+    for split in ("validation", "test"):
+        scores = record["results"][split]
+        assert scores["metrics"]["accuracy"] == evaluated.results[split]["metrics"]["accuracy"]
+        assert set(scores["baselines"]) == {"majority_class", "tfidf_logistic_regression"}
+        assert scores["baselines"]["majority_class"]["accuracy"] == pytest.approx(0.5), "half the reviews positive"
+        assert f"Results on {split} ({scores['num_examples']:,} texts):" in caplog.text
+    assert set(clock.record) == {"baselines"} and facts.label_issues is None, "label issues were not asked for"
+    assert (record["base_model"], record["base_model_local"]) == (untrained_classifier.name, True)
+    assert (record["language"], record["label_names"]) == ("en", ["negative", "positive"])
+    assert record["plan"] == plan.facts() and facts.hp_search is None
+    written = json.dumps(record)
+    assert str(untrained_classifier.parent) not in written and str(tmp_path) not in written, "no path is published"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    verdict = facts.baseline_not_beaten()
+    test = record["results"]["test"]
+    assert verdict or test["metrics"]["accuracy"] >= test["baselines"]["tfidf_logistic_regression"]["accuracy"]
+    assert warnings == ([baseline_warning(facts)] if verdict else []), verdict
+
+    out = tmp_path / "out"
+    pushed = []
+    monkeypatch.setattr(fine_tune, "publish", lambda *call: pushed.append(call) or "https://hub.example/alice/x")
+    fine_tune.save_run(out, facts, training_args, model_args, hub_target=None)
+    assert RunFacts.load(out).to_dict() == record and not pushed
+    card = (out / "README.md").read_text(encoding="utf-8")
+    images = re.findall(r"[\w.]+\.png", card)
+    assert "confusion_matrix_test.png" in images and all((out / image).is_file() for image in images), images
+    target = SimpleNamespace(repo_id="alice/x")
+    fine_tune.save_run(out, facts, training_args, model_args, hub_target=target)
+    assert pushed == [(out, target, model_args.license)] and facts.published == "https://hub.example/alice/x"

@@ -40,3 +40,28 @@ def test_the_peak_memory_is_this_process_in_gigabytes():
     block[::4096] = b"x" * len(block[::4096])
     assert 0.29 <= peak_memory_gb() < 100, "gigabytes: kilobytes or bytes read as such would be 1,000 times off"
     del block
+
+
+def test_on_macos_the_peak_is_read_in_bytes(monkeypatch):
+    import resource
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(phases.sys, "platform", "darwin")
+    monkeypatch.setattr(resource, "getrusage", lambda who: SimpleNamespace(ru_maxrss=int(1.5 * 1024**3)))
+    assert peak_memory_gb() == 1.5
+
+
+def test_on_windows_the_peak_is_the_peak_working_set_or_else_the_resident_memory(monkeypatch):
+    """Windows has no `resource` module: psutil reads the peak working set, or the resident memory where its
+    build has no peak."""
+    import sys
+    from types import SimpleNamespace
+
+    import psutil
+
+    monkeypatch.setitem(sys.modules, "resource", None)  # `import resource` fails, as on Windows
+    memory = SimpleNamespace(rss=1024**3, peak_wset=int(2.25 * 1024**3))
+    monkeypatch.setattr(psutil, "Process", lambda: SimpleNamespace(memory_info=lambda: memory))
+    assert peak_memory_gb() == 2.25
+    del memory.peak_wset
+    assert peak_memory_gb() == 1.0
