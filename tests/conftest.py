@@ -99,7 +99,7 @@ def pytest_unconfigure(config):
         shutil.rmtree(config.stash[GRAPH_CACHE], ignore_errors=True)
 
 
-SERVED_PAGE = "untrained_page"  # a fixture serving the page on loopback: seconds to start in each mutant's worker
+SERVED_PAGE = "served_page"  # a fixture serving the page on loopback: seconds to start in each mutant's worker
 PAGE_CODE = "bert_sentiment.app."
 
 

@@ -549,41 +549,47 @@ def test_serving_passes_the_flags_to_the_engine_and_never_shares_a_link_from_a_s
     assert launched == [{"server_name": "127.0.0.2", "server_port": 9000, "share": shared}]
 
 
-@pytest.fixture(scope="module")
-def untrained_page(untrained_engine):
-    """The page built on the untrained engine, on loopback: (gradio_client.Client, the demo)."""
+@pytest.fixture
+def served_page():
+    """`with served_page(demo) as client:` serves the page on loopback and gives a gradio_client.Client of it. The
+    server starts inside the test, not in a fixture: mutmut orders a mutant's tests by their call time alone, and a
+    fixture's seconds would make this test look fast, so that it ran first for every mutant it reaches."""
+    import contextlib
+
     from gradio_client import Client
 
-    from bert_sentiment.app import build_demo
+    @contextlib.contextmanager
+    def serve(demo):
+        demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+        try:
+            yield Client(demo.local_url, verbose=False)
+        finally:
+            demo.close()
+
+    return serve
+
+
+def test_the_served_page_answers_what_the_engine_answers_names_the_model_and_its_limits_and_queues_visitors(
+    served_page, untrained_engine
+):
+    from bert_sentiment.app import JOBS_AT_ONCE, MAX_BATCH, QUEUE_SIZE, build_demo, limits_text
 
     demo = build_demo(untrained_engine)
-    demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(demo.local_url, verbose=False), demo
-    finally:
-        demo.close()
+    with served_page(demo) as client:
+        texts = [text for text, _ in english_reviews(3, seed=11)]
+        for text in texts:
+            label, note = client.predict(text, api_name="/predict")
+            alone = untrained_engine(text)
+            assert label["label"] == alone.answer and note == ""
+            confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
+            assert confidences == pytest.approx(alone.scores, abs=1e-5)
+        table, _, note = client.predict("\n".join(texts), None, api_name="/predict_batch")
+        assert [row[1] for row in table["data"]] == [prediction.answer for prediction in untrained_engine(texts)]
+        assert note.startswith("3 texts classified")
+        words, why = client.predict(texts[0], api_name="/explain")
+        assert words and why.startswith(f"**{untrained_engine(texts[0]).answer}**")
+        named_endpoints = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
 
-
-def test_the_page_answers_what_the_engine_answers_on_each_endpoint(untrained_page, untrained_engine):
-    client, _ = untrained_page
-    texts = [text for text, _ in english_reviews(3, seed=11)]
-    for text in texts:
-        label, note = client.predict(text, api_name="/predict")
-        alone = untrained_engine(text)
-        assert label["label"] == alone.answer and note == ""
-        confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
-        assert confidences == pytest.approx(alone.scores, abs=1e-5)
-    table, _, note = client.predict("\n".join(texts), None, api_name="/predict_batch")
-    assert [row[1] for row in table["data"]] == [prediction.answer for prediction in untrained_engine(texts)]
-    assert note.startswith("3 texts classified")
-    words, why = client.predict(texts[0], api_name="/explain")
-    assert words and why.startswith(f"**{untrained_engine(texts[0]).answer}**")
-
-
-def test_the_page_names_the_model_its_labels_and_its_limits_and_queues_visitors(untrained_page, untrained_engine):
-    from bert_sentiment.app import JOBS_AT_ONCE, MAX_BATCH, QUEUE_SIZE, limits_text
-
-    client, demo = untrained_page
     shown = [block.value for block in demo.blocks.values() if type(block).__name__ == "Markdown"]
     model = untrained_engine.model_id
     assert f"# Sentiment classifier\n`{model}` answers: negative, positive" in shown
@@ -591,7 +597,7 @@ def test_the_page_names_the_model_its_labels_and_its_limits_and_queues_visitors(
     assert demo.title == f"Sentiment: {model}"
     assert demo._queue.max_size == QUEUE_SIZE and demo.api_open is False, "no way around the queue"
     endpoints = {f"/{fn.api_name}": fn for fn in demo.fns.values() if fn.api_visibility == "public"}
-    assert set(endpoints) == set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert set(endpoints) == named_endpoints
     assert {"/predict", "/explain", "/predict_batch"} <= set(endpoints)
     assert endpoints["/predict"].batch and endpoints["/predict"].max_batch_size == MAX_BATCH
     assert endpoints["/predict_batch"].concurrency_limit == JOBS_AT_ONCE
