@@ -48,16 +48,18 @@ ZH_NOUNS = ["酒店", "服务", "房间", "菜品", "外卖", "环境", "前台"
 
 TRAINING_FIXTURES = {"trained_run", "minilm_sst2"}  # and every fixture built on them
 TRAINING_CALLS = ("train", "train.main", "fine_tune")  # what a training call's name ends with (run_train, api.train)
-REFUSED_BEFORE_TRAINING = "no_weights_loaded"  # a fixture that fails the test if a training call loads the weights
+# Fixtures that keep a training call from training: one fails the test if the weights load, the other replaces
+# training with the untrained classifier.
+NOT_TRAINING = {"no_weights_loaded", "training_replaced"}
 
 
 def trains(item) -> bool:
     """Whether a test trains a model: through a fixture that does, or by calling the training itself (a call in its
-    code, not a word in a message it asserts), unless it uses the fixture that fails it when any weights load."""
+    code, not a word in a message it asserts), unless it uses a fixture that keeps that call from training."""
     fixtures = set(getattr(item, "fixturenames", ()))
     if TRAINING_FIXTURES & fixtures:
         return True
-    if REFUSED_BEFORE_TRAINING in fixtures:
+    if NOT_TRAINING & fixtures:
         return False
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(item.function)))

@@ -459,3 +459,77 @@ def test_after_evaluation_the_facts_set_each_score_beside_its_baselines_say_so_w
     target = SimpleNamespace(repo_id="alice/x")
     fine_tune.save_run(out, facts, training_args, model_args, hub_target=target)
     assert pushed == [(out, target, model_args.license)] and facts.published == "https://hub.example/alice/x"
+
+
+@pytest.fixture
+def training_replaced(monkeypatch, untrained_classifier):
+    """fine_tune.train replaced by the untrained classifier in a Trainer that does not train, and a checkpoint left
+    in the output folder as training leaves one: every other step of a run runs as it does after training. Set
+    `.interrupted` to stop as Ctrl-C does; `.plans` holds the plan each run handed to training."""
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForSequenceClassification
+
+    from bert_sentiment.training import build_trainer
+
+    control = SimpleNamespace(interrupted=False, plans=[])
+
+    def train(prepared, plan, model_args, training_args, callbacks, clock):
+        control.plans.append(plan)
+        with clock("training"):
+            model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).eval()
+            trainer, _ = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args)
+            (Path(training_args.output_dir) / "checkpoint-3").mkdir(parents=True)
+        return fine_tune.Trained(trainer, None if control.interrupted else a_training_result(), None, None)
+
+    monkeypatch.setattr(fine_tune, "train", train)
+    return control
+
+
+def replaced_run_arguments(untrained_classifier, tmp_path):
+    from bert_sentiment.arguments import parse_args
+    from tests.conftest import english_reviews, write_csv
+
+    files = {
+        "--train_file": write_csv(tmp_path / "train.csv", english_reviews(80)),
+        "--validation_file": write_csv(tmp_path / "validation.csv", english_reviews(60, seed=5)),
+        "--test_file": write_csv(tmp_path / "test.csv", english_reviews(40, seed=6)),
+    }
+    flags = [str(part) for pair in files.items() for part in pair]
+    return parse_args(
+        [
+            *flags,
+            *("--model_name_or_path", str(untrained_classifier), "--output_dir", str(tmp_path / "out")),
+            *("--disable_tqdm", "true", "--report_to", "none", "--precision", "fp32"),
+            *("--find_label_issues", "false", "--export_onnx", "false"),
+        ]
+    )
+
+
+def test_a_run_saves_its_model_facts_and_card_times_each_step_and_only_then_removes_its_checkpoints(
+    training_replaced, untrained_classifier, tmp_path, caplog
+):
+    from bert_sentiment.facts import RunFacts
+
+    out = tmp_path / "out"
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        facts = fine_tune.fine_tune(*replaced_run_arguments(untrained_classifier, tmp_path))
+    (plan,) = training_replaced.plans
+    assert plan.describe() in caplog.messages, "the plan is logged as one block before training"
+    assert RunFacts.load(out).to_dict() == facts.to_dict() and facts.plan == plan.facts()
+    assert set(facts.phases) == {"data", "training", "evaluation and calibration", "baselines"}
+    assert facts.duration_seconds >= sum(phase.seconds for phase in facts.phases.values())
+    assert facts.started.endswith("Z") or "+00:00" in facts.started, facts.started
+    assert facts.calibration is not None and facts.onnx is None, "calibrated; no export asked for"
+    assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
+    assert not (out / "checkpoint-3").exists(), "the run's files are saved: its checkpoints go"
+
+
+def test_an_interrupted_run_keeps_its_checkpoint_for_resume_and_saves_no_facts(
+    training_replaced, untrained_classifier, tmp_path
+):
+    training_replaced.interrupted = True
+    assert fine_tune.fine_tune(*replaced_run_arguments(untrained_classifier, tmp_path)) is None
+    out = tmp_path / "out"
+    assert (out / "checkpoint-3").is_dir(), "--resume continues from it"
+    assert not (out / "run_facts.json").exists() and not (out / "README.md").exists()
