@@ -365,16 +365,23 @@ def test_full_precision_evaluation_turns_tf32_off_after_a_tf32_training():
 
 
 def test_the_run_record_keeps_the_trainers_figures_each_evaluation_and_each_score_beside_its_baselines(
-    untrained_evaluation, tmp_path
+    untrained_classifier, tmp_path
 ):
-    prepared, trainer, training_args, *_ = untrained_evaluation()
-    trainer.state.epoch, trainer.state.global_step = 2.0, 30
-    trainer.state.best_model_checkpoint = str(tmp_path / "out" / "checkpoint-20")
-    trainer.state.log_history = [
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForSequenceClassification, TrainerState
+
+    from bert_sentiment.arguments import parse_args
+
+    _, _, training_args = parse_args(["--output_dir", str(tmp_path / "out"), "--precision", "fp32"])
+    state = TrainerState(epoch=2.0, global_step=30, best_model_checkpoint=str(tmp_path / "out" / "checkpoint-20"))
+    state.log_history = [
         {"loss": 0.7, "learning_rate": 1e-5, "epoch": 0.67, "step": 10},
         {"eval_loss": 0.6, "eval_accuracy": 0.7, "eval_f1": 0.69, "eval_runtime": 1.2, "epoch": 1.0, "step": 15},
         {"eval_loss": 0.5, "eval_accuracy": 0.8, "eval_f1": 0.79, "eval_runtime": 1.1, "epoch": 2.0, "step": 30},
     ]
+    model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier)
+    trainer = SimpleNamespace(args=training_args, model=model, state=state)  # what the record reads of a Trainer
     results = {"validation": {"num_examples": 60, "metrics": {"accuracy": 0.8}}}
     baselines = {"validation": {"majority_class": {"accuracy": 0.5}}}
     record = fine_tune.run_record(trainer, a_training_result(), results, baselines, pooler="mean")
