@@ -426,7 +426,7 @@ def test_after_evaluation_the_facts_set_each_score_beside_its_baselines_say_so_w
     from bert_sentiment.plan import make_plan, preflight
 
     prepared, trainer, training_args, model_args, data_args = untrained_evaluation(
-        "--calibrate", "false", "--find_label_issues", "false"
+        "--find_label_issues", "fast", "--hub_model_id", "alice/reviews", "--license", "mit"
     )
     checked = preflight(data_args, training_args)
     plan = make_plan(training_args, model_args, checked, prepared, fine_tune.analysis_budget(prepared, training_args))
@@ -443,13 +443,18 @@ def test_after_evaluation_the_facts_set_each_score_beside_its_baselines_say_so_w
         assert set(scores["baselines"]) == {"majority_class", "tfidf_logistic_regression"}
         assert scores["baselines"]["majority_class"]["accuracy"] == pytest.approx(0.5), "half the reviews positive"
         assert f"Results on {split} ({scores['num_examples']:,} texts):" in caplog.text
-    assert set(clock.record) == {"baselines"} and facts.label_issues is None, "label issues were not asked for"
+    assert set(clock.record) == {"baselines", "label issues"} and facts.label_issues is not None
+    assert (tmp_path / "out" / "label_issues.jsonl").is_file()
+    assert facts.calibration.temperature == evaluated.calibration["temperature"]
+    assert facts.abstention.reported_on == evaluated.abstention["reported_on"] == "test"
     assert (record["base_model"], record["base_model_local"]) == (untrained_classifier.name, True)
     assert (record["language"], record["label_names"]) == ("en", ["negative", "positive"])
     assert record["plan"] == plan.facts() and facts.hp_search is None
     written = json.dumps(record)
     assert str(untrained_classifier.parent) not in written and str(tmp_path) not in written, "no path is published"
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [
+        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("bert_sentiment")
+    ]
     verdict = facts.baseline_not_beaten()
     test = record["results"]["test"]
     assert verdict or test["metrics"]["accuracy"] >= test["baselines"]["tfidf_logistic_regression"]["accuracy"]
@@ -461,6 +466,7 @@ def test_after_evaluation_the_facts_set_each_score_beside_its_baselines_say_so_w
     fine_tune.save_run(out, facts, training_args, model_args, hub_target=None)
     assert RunFacts.load(out).to_dict() == record and not pushed
     card = (out / "README.md").read_text(encoding="utf-8")
+    assert "license: mit" in card and 'model="alice/reviews"' in card, "the card of the repo it is meant for"
     images = re.findall(r"[\w.]+\.png", card)
     assert "confusion_matrix_test.png" in images and all((out / image).is_file() for image in images), images
     target = SimpleNamespace(repo_id="alice/x")
