@@ -103,21 +103,36 @@ def pytest_unconfigure(config):
 
 SERVED_PAGE = "served_page"  # a fixture serving the page on loopback: seconds to start in each mutant's worker
 PAGE_CODE = "bert_sentiment.app."
+DATA_PATH = tuple(
+    f"bert_sentiment.{name}."
+    for name in ("arguments", "local_files", "columns", "labels", "data", "prepare", "lengths", "languages")
+)
+AFTER_TRAINING = ("test_fine_tune.py", "test_label_issues.py", "test_publish.py", "test_hp_search.py")
+
+
+def mutation_run_leaves_out(item, mutant: str) -> bool:
+    """Whether a mutation run leaves this test out for this mutant (see pytest_collection_modifyitems)."""
+    if SERVED_PAGE in getattr(item, "fixturenames", ()) and not mutant.startswith(PAGE_CODE):
+        return True
+    return mutant.startswith(DATA_PATH) and item.path.name in AFTER_TRAINING
 
 
 def pytest_collection_modifyitems(config, items):
     """Tests that train a model are marked `trains` (mutation runs leave them out: each mutant would retrain).
     Tests marked `shared` need ../shared (real models and data); skip them cleanly without it.
 
-    In a mutation run, the tests of the page served on loopback run only for mutants of the app's own code: they
-    compare the page with the engine it serves, so a mutant of the engine (or of anything it calls) changes both
-    sides alike and only the app's direct tests and the engine's can catch it. Each worker would start the server
-    for nothing: late in a whole run, 33 of 35 py-spy samples of the workers were in these tests."""
+    In a mutation run, two kinds of tests run only for some mutants. The tests of the page served on loopback run
+    for mutants of the app's own code: they compare the page with the engine it serves, so a mutant of the engine (or
+    of anything it calls) changes both sides alike and only the app's direct tests and the engine's can catch it;
+    each worker would start the server for nothing (late in a whole run, 33 of 35 py-spy samples of the workers were
+    in these tests). The tests of the steps after training (evaluation, label issues, publishing, the search) do not
+    run for mutants of the data path they read their data through: the data path has direct tests of its own, and a
+    mutant there that none of them kills would run every one of these slow tests."""
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-    if MUTATION_RUN and mutant.startswith("bert_sentiment.") and not mutant.startswith(PAGE_CODE):
-        served = [item for item in items if SERVED_PAGE in getattr(item, "fixturenames", ())]
-        config.hook.pytest_deselected(items=served)
-        items[:] = [item for item in items if item not in served]
+    if MUTATION_RUN and mutant.startswith("bert_sentiment."):
+        left_out = [item for item in items if mutation_run_leaves_out(item, mutant)]
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
     for item in items:
         if trains(item):
             item.add_marker(pytest.mark.trains)
