@@ -175,15 +175,10 @@ def test_a_searchs_chosen_batch_is_fitted_to_memory_like_the_one_asked_for(tiny_
     assert given.per_device_train_batch_size == 16 and not caplog.messages, "the batch asked for, nothing to say"
 
 
-@pytest.fixture
-def untrained_evaluation(untrained_classifier, tmp_path):
-    """A run's prepared data (train, validation, test files) and a Trainer over the untrained classifier: what
-    evaluation reads and writes, without training. Returns a function of extra flags, which gives (prepared,
-    trainer, training_args, model_args, data_args)."""
-    from transformers import AutoModelForSequenceClassification
-
+def untrained_run_arguments(untrained_classifier, tmp_path, *flags):
+    """The parsed arguments of a run of the untrained classifier on train, validation and test files of toy reviews,
+    in fp32 (evaluation reads in fp32 after a bf16 training: with no training, say so here), plus `flags`."""
     from bert_sentiment.arguments import parse_args
-    from bert_sentiment.training import build_trainer
     from tests.conftest import english_reviews, write_csv
 
     files = {
@@ -191,24 +186,27 @@ def untrained_evaluation(untrained_classifier, tmp_path):
         "--validation_file": write_csv(tmp_path / "validation.csv", english_reviews(60, seed=5)),
         "--test_file": write_csv(tmp_path / "test.csv", english_reviews(40, seed=6)),
     }
+    return parse_args(
+        [
+            *(str(part) for pair in files.items() for part in pair),
+            *("--model_name_or_path", str(untrained_classifier), "--output_dir", str(tmp_path / "out")),
+            *("--disable_tqdm", "true", "--report_to", "none", "--precision", "fp32"),
+            *flags,
+        ]
+    )
+
+
+@pytest.fixture
+def untrained_evaluation(untrained_classifier, tmp_path):
+    """A run's prepared data (train, validation, test files) and a Trainer over the untrained classifier: what
+    evaluation reads and writes, without training. Returns a function of extra flags, which gives (prepared,
+    trainer, training_args, model_args, data_args)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from bert_sentiment.training import build_trainer
 
     def prepare(*flags):
-        model_args, data_args, training_args = parse_args(
-            [
-                *(str(part) for pair in files.items() for part in pair),
-                "--model_name_or_path",
-                str(untrained_classifier),
-                "--output_dir",
-                str(tmp_path / "out"),
-                "--disable_tqdm",
-                "true",
-                "--report_to",
-                "none",
-                "--precision",  # evaluation reads in fp32 after a bf16 training: with no training, say so here
-                "fp32",
-                *flags,
-            ]
-        )
+        model_args, data_args, training_args = untrained_run_arguments(untrained_classifier, tmp_path, *flags)
         prepared = fine_tune.prepare_data(model_args, data_args, training_args)
         model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).eval()
         trainer, _ = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args)
@@ -355,13 +353,14 @@ def test_full_precision_evaluation_turns_tf32_off_after_a_tf32_training():
 
     model = object()
     trainer = SimpleNamespace(args=SimpleNamespace(bf16=False, fp16=False, tf32=True), model=model)
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     try:
         fine_tune.full_precision_evaluation(trainer)
         assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
         assert trainer.model is model, "a model trained without mixed precision is kept as it is"
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
 def test_the_run_record_keeps_the_trainers_figures_each_evaluation_and_each_score_beside_its_baselines(
@@ -499,26 +498,6 @@ def training_replaced(monkeypatch, untrained_classifier):
     return control
 
 
-def replaced_run_arguments(untrained_classifier, tmp_path):
-    from bert_sentiment.arguments import parse_args
-    from tests.conftest import english_reviews, write_csv
-
-    files = {
-        "--train_file": write_csv(tmp_path / "train.csv", english_reviews(80)),
-        "--validation_file": write_csv(tmp_path / "validation.csv", english_reviews(60, seed=5)),
-        "--test_file": write_csv(tmp_path / "test.csv", english_reviews(40, seed=6)),
-    }
-    flags = [str(part) for pair in files.items() for part in pair]
-    return parse_args(
-        [
-            *flags,
-            *("--model_name_or_path", str(untrained_classifier), "--output_dir", str(tmp_path / "out")),
-            *("--disable_tqdm", "true", "--report_to", "none", "--precision", "fp32"),
-            *("--find_label_issues", "false", "--export_onnx", "false"),
-        ]
-    )
-
-
 def test_a_run_saves_its_model_facts_and_card_times_each_step_and_only_then_removes_its_checkpoints(
     training_replaced, untrained_classifier, tmp_path, caplog
 ):
@@ -526,7 +505,11 @@ def test_a_run_saves_its_model_facts_and_card_times_each_step_and_only_then_remo
 
     out = tmp_path / "out"
     with caplog.at_level(logging.INFO, logger="bert_sentiment"):
-        facts = fine_tune.fine_tune(*replaced_run_arguments(untrained_classifier, tmp_path))
+        facts = fine_tune.fine_tune(
+            *untrained_run_arguments(
+                untrained_classifier, tmp_path, "--find_label_issues", "false", "--export_onnx", "false"
+            )
+        )
     (plan,) = training_replaced.plans
     assert plan.describe() in caplog.messages, "the plan is logged as one block before training"
     assert RunFacts.load(out).to_dict() == facts.to_dict() and facts.plan == plan.facts()
@@ -542,7 +525,14 @@ def test_an_interrupted_run_keeps_its_checkpoint_for_resume_and_saves_no_facts(
     training_replaced, untrained_classifier, tmp_path
 ):
     training_replaced.interrupted = True
-    assert fine_tune.fine_tune(*replaced_run_arguments(untrained_classifier, tmp_path)) is None
+    assert (
+        fine_tune.fine_tune(
+            *untrained_run_arguments(
+                untrained_classifier, tmp_path, "--find_label_issues", "false", "--export_onnx", "false"
+            )
+        )
+        is None
+    )
     out = tmp_path / "out"
     assert (out / "checkpoint-3").is_dir(), "--resume continues from it"
     assert not (out / "run_facts.json").exists() and not (out / "README.md").exists()
