@@ -5,6 +5,7 @@ import atexit
 import csv
 import gc
 import inspect
+import json
 import os
 import random
 import shutil
@@ -108,6 +109,18 @@ DATA_PATH = tuple(
     for name in ("arguments", "local_files", "columns", "labels", "data", "prepare", "lengths", "languages")
 )
 AFTER_TRAINING = ("test_fine_tune.py", "test_label_issues.py", "test_publish.py", "test_hp_search.py")
+MUTMUT_STATS = Path(__file__).resolve().parents[1] / "mutmut-stats.json"  # each test's time, from mutmut's stats run
+
+
+def fastest_first(items) -> None:
+    """A mutation run's tests in the order of the time each took in mutmut's stats run, fastest first. mutmut runs a
+    mutant's tests with -x, so the first that fails ends its run; its fork server hands them over in no order (its
+    plain fork runner sorts them so), and a mutant a quick test kills would often run slow ones first."""
+    try:
+        seconds = json.loads(MUTMUT_STATS.read_text(encoding="utf-8"))["duration_by_test"]
+    except (OSError, ValueError, KeyError):
+        return
+    items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
 
 
 def mutation_run_leaves_out(item, mutant: str) -> bool:
@@ -127,12 +140,14 @@ def pytest_collection_modifyitems(config, items):
     each worker would start the server for nothing (late in a whole run, 33 of 35 py-spy samples of the workers were
     in these tests). The tests of the steps after training (evaluation, label issues, publishing, the search) do not
     run for mutants of the data path they read their data through: the data path has direct tests of its own, and a
-    mutant there that none of them kills would run every one of these slow tests."""
+    mutant there that none of them kills would run every one of these slow tests. A mutant's tests then run fastest
+    first (fastest_first)."""
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     if MUTATION_RUN and mutant.startswith("bert_sentiment."):
         left_out = [item for item in items if mutation_run_leaves_out(item, mutant)]
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if item not in left_out]
+        fastest_first(items)
     for item in items:
         if trains(item):
             item.add_marker(pytest.mark.trains)
