@@ -1,0 +1,65 @@
+"""Which tests a mutation run gives each mutant (tests/conftest.py): none that trains, the slow ones only where they
+can fail, fastest first. A wrong rule here drops a module's score or a run's hour without any test failing."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import tests.conftest as conftest
+from tests.conftest import fastest_first, mutation_run_leaves_out, trains
+
+
+def item(name: str, fixtures=(), module: str = "test_x.py", function=None) -> SimpleNamespace:
+    return SimpleNamespace(
+        nodeid=f"tests/{module}::{name}", fixturenames=list(fixtures), path=Path("tests") / module, function=function
+    )
+
+
+def test_a_test_trains_through_its_fixtures_or_its_calls_not_through_the_words_it_asserts():
+    def calls_training(tmp_path):
+        run_train(["--output_dir", tmp_path])  # noqa: F821 -- read, never run
+
+    def asserts_a_message(caplog):
+        assert "call train(...) again with --resume" in caplog.text
+
+    def runs_the_script(tmp_path):
+        return ["python", "train.py", "--output_dir", tmp_path]
+
+    assert trains(item("t", ["trained_run"]))
+    assert trains(item("t", function=calls_training))
+    assert trains(item("t", function=runs_the_script))
+    assert not trains(item("t", function=asserts_a_message))
+    assert not trains(item("t", ["training_replaced"], function=calls_training)), "training replaced: no training"
+    assert trains(item("t", ["trained_run", "training_replaced"])), "a fixture that trained has trained"
+
+
+def test_the_served_page_runs_for_the_apps_mutants_and_the_slow_steps_after_training_not_for_the_data_paths():
+    page = item("test_the_served_page", ["served_page"], "test_app.py")
+    evaluation = item("test_evaluation", ["untrained_evaluation"], "test_fine_tune.py")
+    direct = item("test_prepare", ["tmp_path"], "test_prepare.py")
+
+    assert not mutation_run_leaves_out(page, "bert_sentiment.app.x_build_demo__mutmut_3")
+    assert mutation_run_leaves_out(page, "bert_sentiment.inference.x_load__mutmut_1"), "the engine changes both sides"
+    for data_path in ("prepare", "labels", "local_files", "arguments"):
+        assert mutation_run_leaves_out(evaluation, f"bert_sentiment.{data_path}.x_f__mutmut_1")
+        assert not mutation_run_leaves_out(direct, f"bert_sentiment.{data_path}.x_f__mutmut_1")
+    for elsewhere in ("fine_tune", "evaluation", "calibration", "app"):
+        assert not mutation_run_leaves_out(evaluation, f"bert_sentiment.{elsewhere}.x_f__mutmut_1")
+    assert not mutation_run_leaves_out(evaluation, "bert_sentiment.prepared_elsewhere.x_f__mutmut_1"), (
+        "a module whose name starts like one of the data path's is not in it"
+    )
+
+
+def test_a_mutants_tests_run_in_the_order_of_their_recorded_time_fastest_first(tmp_path, monkeypatch):
+    slow, quick, unrecorded, middle = (item(name) for name in ("slow", "quick", "unrecorded", "middle"))
+    stats = tmp_path / "mutmut-stats.json"
+    stats.write_text(json.dumps({"duration_by_test": {slow.nodeid: 2.5, quick.nodeid: 0.01, middle.nodeid: 0.4}}))
+    monkeypatch.setattr(conftest, "MUTMUT_STATS", stats)
+    items = [slow, quick, unrecorded, middle]
+    fastest_first(items)
+    assert items == [unrecorded, quick, middle, slow], "a test newer than the stats counts as quick"
+
+    monkeypatch.setattr(conftest, "MUTMUT_STATS", tmp_path / "absent.json")
+    items = [slow, quick, middle]
+    fastest_first(items)
+    assert items == [slow, quick, middle], "without mutmut's stats the order is left as it was"
