@@ -42,7 +42,19 @@ def test_the_weights_use_8_bits_only_where_the_cpu_adds_products_in_32_bits(port
     assert largest_int8_weight(seven) <= 64, "no VNNI: 7-bit weights"
     assert "8-bit weights: the CPU has VNNI" in full_note and "7-bit weights" in seven_note
     assert weight_bits({"amx_int8"})[0] is False and weight_bits({"avx_vnni"})[0] is False
-    assert weight_bits(set())[0] is True
+    assert weight_bits(set()) == (True, "7-bit weights: the CPU has no VNNI, where 8-bit products saturate")
+
+
+def test_without_the_cache_variable_graphs_go_to_the_hugging_face_home(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    from bert_sentiment import machine_graph
+
+    monkeypatch.delenv(machine_graph.CACHE_VARIABLE)
+    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "hf"))
+    assert machine_graph.cache_dir() == tmp_path / "hf" / "bert-sentiment" / "onnx"
+    monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(tmp_path / "mine"))
+    assert machine_graph.cache_dir() == tmp_path / "mine"
 
 
 def test_the_graph_is_fused_and_answers_like_the_portable_file(portable, tmp_path):

@@ -46,9 +46,11 @@ def test_a_waiting_single_goes_before_job_slices_that_came_first():
 def test_a_stream_of_visitors_lets_a_waiting_job_through():
     visitors = SINGLES_IN_A_ROW + 2
     callers = [("slice", "job")] + [(f"visitor {i}", "single") for i in range(visitors)]
-    ran = run_in_turns(Turns(), callers)
+    turns = Turns()
+    ran = run_in_turns(turns, callers)
     assert ran.index("slice") == SINGLES_IN_A_ROW, f"the job's slice ran after {SINGLES_IN_A_ROW} visitors: {ran}"
     assert len(ran) == visitors + 1
+    assert turns.served == {"single": visitors, "job": 2}, "the passes each lane ran, the holding job's among them"
 
 
 def test_an_unknown_lane_is_refused():
