@@ -35,7 +35,11 @@ if "BERT_SENTIMENT_CACHE" not in os.environ:
 MUTATION_RUN = Path(__file__).resolve().parents[1].name == "mutants"  # mutmut's copy of the project
 if MUTATION_RUN:  # its fork server imports this file once
     import captum.attr  # noqa: F401 -- then no mutant's worker spends 1.5 s (captum) and 1.3 s (onnx) importing them
+    import matplotlib  # the pictures of a run's evaluation import pyplot, 0.6 s a worker (py-spy)
     import onnx  # noqa: F401
+
+    matplotlib.use("Agg")  # as the plotting functions choose it
+    import matplotlib.pyplot  # noqa: F401
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
