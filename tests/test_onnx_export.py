@@ -15,6 +15,7 @@ from bert_sentiment.model_card import write_card
 from bert_sentiment.onnx_export import (
     SERVING_MARGIN,
     STOCK_TEXTS,
+    OnnxCheck,
     OnnxMismatch,
     OnnxModel,
     Reference,
@@ -394,3 +395,61 @@ def test_a_failed_export_writes_nothing_and_says_why_in_one_line(untrained_class
         "before."
     ]
     assert sorted(path.name for path in run.iterdir()) == sorted(path.name for path in untrained_classifier.iterdir())
+
+
+def test_recipes_are_tried_in_order_until_one_passes_and_a_hopeless_first_stops_the_search(
+    untrained_classifier, tmp_path, monkeypatch, exported_once, capsys
+):
+    """The recipes' order and stopping rule, with each recipe's check result staged (the untrained head's real
+    agreement says nothing about them): one just short is followed by the next; one more than HOPELESS_GAP short
+    stops the search, and every failure is named in one message."""
+    import bert_sentiment.onnx_export as onnx_export
+
+    first, second, third = onnx_export.INT8_RECIPES
+    tokenizer, model = model_of(untrained_classifier)
+    tried, outcomes = [], {}
+
+    def quantize(fp32, int8, recipe, config):
+        tried.append(recipe)
+        shutil.copy(fp32, int8)
+
+    def staged_check(self, graph, margin, fp32_difference):
+        agreement = outcomes[tried[-1]]
+        if agreement is None:
+            return OnnxCheck(len(TEXTS), fp32_difference, int8_label_agreement=1.0, int8_max_difference=0.0)
+        raise OnnxMismatch(f"agrees on {agreement:.1%}", agreement)
+
+    monkeypatch.setattr(onnx_export, "_quantize", quantize)
+    monkeypatch.setattr(Reference, "int8_check", staged_check)
+    out = tmp_path / "onnx"
+    out.mkdir()
+    just_short, at_the_gap = onnx_export.INT8_AGREEMENT - 0.01, onnx_export.INT8_AGREEMENT - onnx_export.HOPELESS_GAP
+
+    outcomes.update({first: None, second: None, third: None})
+    assert export_graphs(model, tokenizer, out, TEXTS, show_progress=True).int8_recipe == first
+    steps = 2 + len(onnx_export.INT8_RECIPES)  # the fp32 export and its check, then one a recipe
+    last = capsys.readouterr().err.split("\r")[-1]
+    assert last.startswith("ONNX export and check: 100%|") and f"| {steps}/{steps} [" in last, f"a bar, filled: {last}"
+
+    tried.clear()
+    outcomes.update({first: just_short})
+    check = export_graphs(model, tokenizer, out, TEXTS)
+    assert tried == [first, second] and check.int8_recipe == second, "the next recipe after one just short"
+
+    for agreement in (at_the_gap, just_short):
+        tried.clear()
+        outcomes.update({first: agreement, second: agreement, third: agreement})
+        with pytest.raises(OnnxMismatch) as refused:
+            export_graphs(model, tokenizer, out, TEXTS)
+        assert tried == [first, second, third], f"{agreement:.1%}, at most the gap short: every recipe is tried"
+        assert str(refused.value) == " / ".join(f"{recipe}: agrees on {agreement:.1%}" for recipe in tried)
+    assert capsys.readouterr().err == "", "no bar unless asked for"
+
+    tried.clear()
+    outcomes.update({first: at_the_gap - 0.001})
+    with pytest.raises(OnnxMismatch) as refused:
+        export_graphs(model, tokenizer, out, TEXTS)
+    assert tried == [first], "more than the gap short: no recipe would help"
+    assert str(refused.value) == (
+        f"{first}: agrees on {at_the_gap - 0.001:.1%} / the other recipes were not tried (more than 2% short)"
+    )
