@@ -514,7 +514,8 @@ def test_a_run_saves_its_model_facts_and_card_times_each_step_and_only_then_remo
     assert plan.describe() in caplog.messages, "the plan is logged as one block before training"
     assert RunFacts.load(out).to_dict() == facts.to_dict() and facts.plan == plan.facts()
     assert set(facts.phases) == {"data", "training", "evaluation and calibration", "baselines"}
-    assert facts.duration_seconds >= sum(phase.seconds for phase in facts.phases.values())
+    rounding = 0.05 * (len(facts.phases) + 1)  # each figure is rounded to a tenth of a second
+    assert facts.duration_seconds + rounding >= sum(phase.seconds for phase in facts.phases.values())
     assert facts.started.endswith("Z") or "+00:00" in facts.started, facts.started
     assert facts.calibration is not None and facts.onnx is None, "calibrated; no export asked for"
     assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
