@@ -498,6 +498,9 @@ def training_replaced(monkeypatch, untrained_classifier):
     return control
 
 
+WITHOUT_LABEL_ISSUES_OR_EXPORT = ("--find_label_issues", "false", "--export_onnx", "false")  # the whole runs' flags
+
+
 def test_a_run_saves_its_model_facts_and_card_times_each_step_and_only_then_removes_its_checkpoints(
     training_replaced, untrained_classifier, tmp_path, caplog
 ):
@@ -506,9 +509,7 @@ def test_a_run_saves_its_model_facts_and_card_times_each_step_and_only_then_remo
     out = tmp_path / "out"
     with caplog.at_level(logging.INFO, logger="bert_sentiment"):
         facts = fine_tune.fine_tune(
-            *untrained_run_arguments(
-                untrained_classifier, tmp_path, "--find_label_issues", "false", "--export_onnx", "false"
-            )
+            *untrained_run_arguments(untrained_classifier, tmp_path, *WITHOUT_LABEL_ISSUES_OR_EXPORT)
         )
     (plan,) = training_replaced.plans
     assert plan.describe() in caplog.messages, "the plan is logged as one block before training"
@@ -527,11 +528,7 @@ def test_an_interrupted_run_keeps_its_checkpoint_for_resume_and_saves_no_facts(
 ):
     training_replaced.interrupted = True
     assert (
-        fine_tune.fine_tune(
-            *untrained_run_arguments(
-                untrained_classifier, tmp_path, "--find_label_issues", "false", "--export_onnx", "false"
-            )
-        )
+        fine_tune.fine_tune(*untrained_run_arguments(untrained_classifier, tmp_path, *WITHOUT_LABEL_ISSUES_OR_EXPORT))
         is None
     )
     out = tmp_path / "out"
