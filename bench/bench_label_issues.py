@@ -5,10 +5,10 @@
 
 The sentences are a random sample of SST-2 train; SST-2 dev is the validation split. Precision and
 recall are of the flagged training examples against the flipped ones, overall and among the top k
-(k = the number of flips). Training examples are scored out of sample by cross-validated logistic regressions
-on TF-IDF and on the base encoder's sentence embeddings, averaged (label_issues.py), and with train.py's default
-(--find_label_issues auto) by two fold models fine-tuned for one epoch each when that is cheap, as here;
---flags "--find_label_issues fast" measures without them.
+(k = the number of flips). Training examples are scored by cross-validated logistic regressions on TF-IDF and
+on the base encoder's sentence embeddings, averaged, and by the fine-tuned model itself, weighing as much
+(label_issues.py); with train.py's default (--find_label_issues auto) also by two fold models fine-tuned for one
+epoch each when that is cheap, as here; --flags "--find_label_issues fast" measures without them.
 """
 
 import argparse

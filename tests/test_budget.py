@@ -37,7 +37,7 @@ def test_a_five_step_try_on_a_million_texts_scores_a_sample_and_fits_the_baselin
     assert budget.baseline_sample == BASELINE_MAX_TEXTS
     described = budget.describe()
     assert (
-        "a stratified sample of 5,000 of 900,000 training texts, reading them once costs about 1042% of the "
+        "a stratified sample of 5,000 of 900,000 training texts, reading them twice costs about 2083% of the "
         "training (--label_issue_sample all"
     ) in described
     assert f"a stratified sample of {BASELINE_MAX_TEXTS:,} training texts" in described
@@ -62,7 +62,7 @@ def test_a_small_run_scores_every_text_and_may_add_fold_models():
     assert budget.label_issue_sample == 6_000 and budget.baseline_sample == 6_000
     assert budget.label_issues == "auto", "three epochs: the fold models' one epoch is within the budget"
     assert (
-        "on all 6,000 of 6,000 training texts, reading them once costs about 11% of the training" in budget.describe()
+        "on all 6,000 of 6,000 training texts, reading them twice costs about 22% of the training" in budget.describe()
     )
     assert "--label_issue_sample" not in budget.describe()
     assert plan_analyses(args(epochs=1), 6_000, [3_000] * 2, 32, MINILM).label_issues == "fast"
@@ -143,7 +143,8 @@ def test_a_run_scores_the_sample_it_was_given_and_says_so(tiny_bert, tmp_path, c
     assert train.main([str(f) for f in flags]) == 0
     facts = json.loads((out / "run_facts.json").read_text())
     assert facts["label_issues"]["train_sample"] == {"scored": 120, "of": 360}
-    assert "Embedded 120 training texts with the base encoder" in caplog.text
+    assert "Read 120 training texts with the base encoder" in caplog.text
+    assert "Read 120 training texts with the fine-tuned model itself" in caplog.text
     assert "label issues: fast models, and fold models if they fit, on a stratified sample of 120 of 360" in caplog.text
     issues = [json.loads(line) for line in (out / "label_issues.jsonl").read_text().splitlines()]
     assert facts["label_issues"]["counts"]["train"] == sum(i["split"] == "train" for i in issues) <= 120
@@ -164,22 +165,22 @@ def test_measured_speed_turns_each_step_into_seconds():
     budget = AnalysisBudget(
         160, "fast", 3_000, 100_000, 100_000, evaluated={"validation": (2_000, 5_000), "test": (3_000, 3_000)}
     )
-    # 100 training texts a second: a reading pass runs at 300 texts a second.
+    # 100 training texts a second: a reading pass runs at 300 texts a second; label issues read their texts twice.
     assert budget.seconds(100.0) == pytest.approx(
-        {"validation reading": 2000 / 300, "test reading": 10, "label issues": 10}
+        {"validation reading": 2000 / 300, "test reading": 10, "label issues": 20}
     )
     thorough = AnalysisBudget(160, "thorough", 3_000, 100_000, 100_000)
-    assert thorough.seconds(100.0) == pytest.approx({"label issues": 10 + 30}), "fold models train about one epoch"
+    assert thorough.seconds(100.0) == pytest.approx({"label issues": 20 + 30}), "fold models train about one epoch"
     line = budget.describe_seconds(100.0, training_left=750)
     assert line == (
         "Measured 100.0 training texts a second: training about 12.5 min more; then validation reading about 7 s, "
-        "test reading about 10 s, label issues about 10 s."
+        "test reading about 10 s, label issues about 20 s."
     )
     # Timed on the validation pass within training: 600 texts a second in bf16, 200 in fp32 (evaluation's precision).
     assert budget.seconds(100.0, reading=(600.0, 200.0)) == pytest.approx(
-        {"validation reading": 10, "test reading": 15, "label issues": 5}
+        {"validation reading": 10, "test reading": 15, "label issues": 10}
     )
-    assert "validation reading about 10 s, test reading about 15 s, label issues about 5 s" in budget.describe_seconds(
+    assert "validation reading about 10 s, test reading about 15 s, label issues about 10 s" in budget.describe_seconds(
         100.0, 750, (600.0, 200.0)
     )
     off = AnalysisBudget(160, "false", 0, 100, 100)
@@ -198,7 +199,7 @@ def test_the_log_block_says_each_steps_mode_and_sample_with_the_flag_for_the_who
         [
             "Steps after training (the training reads about 10,000 texts):",
             "  label issues: fast models, and fold models if they fit, on a stratified sample of 3,000 of 1,000,000 "
-            "training texts, reading them once costs about 10% of the training (--label_issue_sample all scores "
+            "training texts, reading them twice costs about 20% of the training (--label_issue_sample all scores "
             "every one)",
             "  TF-IDF baseline: fitted on a stratified sample of 20,000 training texts",
             "  evaluation: validation read on a stratified sample of 2,000 of its 5,000 texts, a short run's share, "
@@ -208,11 +209,11 @@ def test_the_log_block_says_each_steps_mode_and_sample_with_the_flag_for_the_who
     )
     whole = AnalysisBudget(3_000, "thorough", 1_000, 1_000, 1_000).describe().splitlines()
     assert whole[1:] == [
-        "  label issues: thorough, on all 1,000 of 1,000 training texts, reading them once costs about 11% of the "
+        "  label issues: thorough, on all 1,000 of 1,000 training texts, reading them twice costs about 22% of the "
         "training",
         "  TF-IDF baseline: fitted on all 1,000 training texts",
     ]
-    assert AnalysisBudget(0, "fast", 10, 10, 10).describe().splitlines()[1].endswith("costs about 333% of the training")
+    assert AnalysisBudget(0, "fast", 10, 10, 10).describe().splitlines()[1].endswith("costs about 667% of the training")
     off = AnalysisBudget(3_000, "false", 0, 1_000, 1_000)
     assert off.describe().splitlines()[1] == "  label issues: off"
     skipped = AnalysisBudget(3_000, "false", 0, 1_000, 1_000, skipped_why="a class has 1 text in the sample")
@@ -223,8 +224,8 @@ def test_the_measured_speed_line_names_the_fold_models_only_when_they_may_run():
     from bert_sentiment.budget import AnalysisBudget
 
     auto = AnalysisBudget(160, "auto", 300, 300, 300).describe_seconds(100.0, training_left=60)
-    assert auto.endswith("label issues about 1 s (and fold models for label issues if they fit).")
-    assert AnalysisBudget(160, "fast", 300, 300, 300).describe_seconds(100.0, 60).endswith("label issues about 1 s.")
+    assert auto.endswith("label issues about 2 s (and fold models for label issues if they fit).")
+    assert AnalysisBudget(160, "fast", 300, 300, 300).describe_seconds(100.0, 60).endswith("label issues about 2 s.")
 
 
 def test_the_facts_name_the_samples_and_only_the_samples():

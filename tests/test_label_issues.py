@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 import train
 from bert_sentiment.label_issues import cross_validated_probabilities, ranked_issues
@@ -122,12 +123,14 @@ def test_a_run_writes_ranked_label_issues_and_the_card_counts_them(tiny_bert, tm
     card = (out / "README.md").read_text()
     assert f"{counts['train']:,} of the train examples" in card
     method = (
-        "models fine-tuned for one epoch on the other half of the training set, together with 5-fold "
-        "cross-validated logistic regressions on TF-IDF and on the base encoder's sentence embeddings"
+        "the fine-tuned model itself and models fine-tuned for one epoch on the other half of the training set, "
+        "weighing as much as 5-fold cross-validated logistic regressions on TF-IDF and on the base encoder's "
+        "sentence embeddings"
     )
     assert method in " ".join(card.split())
-    embedded_in = facts["training"]["precision"] if facts["training"]["precision"] in ("bf16", "fp16") else "fp32"
-    assert f"Embedded 360 training texts with the base encoder ({embedded_in}) for label issues" in caplog.text
+    read_in = facts["training"]["precision"] if facts["training"]["precision"] in ("bf16", "fp16") else "fp32"
+    assert f"Read 360 training texts with the base encoder ({read_in}) for label issues" in caplog.text
+    assert f"Read 360 training texts with the fine-tuned model itself ({read_in}) for label issues" in caplog.text
     assert "fine-tuning 2 fold models" in caplog.text, "a small run's default adds the fold models (auto)"
     assert facts["label_issues"]["fold_models_seconds"] > 0
 
@@ -284,8 +287,15 @@ def test_find_label_issues_writes_each_splits_likely_errors_ranked_with_the_labe
     )
 
 
-def test_fold_models_and_embeddings_are_averaged_in_and_named_in_the_method(tmp_path):
-    from bert_sentiment.label_issues import THOROUGH_METHOD, TRAIN_METHOD, find_label_issues
+def test_fine_tuned_models_and_embeddings_are_averaged_in_and_named_in_the_method(tmp_path):
+    from bert_sentiment.label_issues import (
+        CROSS_VALIDATED_METHOD,
+        FOLD_MODELS,
+        OWN_MODEL,
+        THOROUGH_METHOD,
+        TRAIN_METHOD,
+        find_label_issues,
+    )
 
     splits, probabilities, flips, _ = issue_splits()
     labels = np.asarray(splits["train"]["label"][:])
@@ -294,13 +304,16 @@ def test_fold_models_and_embeddings_are_averaged_in_and_named_in_the_method(tmp_
     (tmp_path / "alone").mkdir()
     find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path / "alone")
     summary = find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path, embeddings=embeddings)
-    assert summary["train_method"] == TRAIN_METHOD and set(summary["counts"]) == {"train"}, "no validation scores"
+    assert summary["train_method"] == CROSS_VALIDATED_METHOD and set(summary["counts"]) == {"train"}, "no validation"
     written = lambda folder: (folder / "label_issues.jsonl").read_text()  # noqa: E731
     assert written(tmp_path) != written(tmp_path / "alone"), "the embeddings count"
-    # fold models sure that every training label is right: averaged in, they halve every flagged text's evidence
+    # a fine-tuned model sure that every training label is right: averaged in, it halves every flagged text's evidence
     sure = np.eye(2)[labels]
     folded = find_label_issues(splits, {}, ["negative", "positive"], "en", 0, tmp_path, embeddings, fine_tuned=sure)
-    assert folded["train_method"] == THOROUGH_METHOD and folded["counts"]["train"] < summary["counts"]["train"]
+    assert folded["train_method"] == TRAIN_METHOD and folded["counts"]["train"] < summary["counts"]["train"]
+    by = f"{OWN_MODEL} and {FOLD_MODELS}"
+    named = find_label_issues(splits, {}, ["a", "b"], "en", 0, tmp_path, embeddings, fine_tuned=sure, fine_tuned_by=by)
+    assert named["train_method"] == THOROUGH_METHOD
 
 
 def prepared_run(tiny_bert, tmp_path, rows, *flags):
@@ -339,7 +352,7 @@ def test_base_embeddings_are_the_pretrained_encoders_rows_at_the_runs_length(tin
         alone = encoder(**prepared.tokenizer(texts[:1], return_tensors="pt")).last_hidden_state.mean(1)[0]
     np.testing.assert_allclose(rows[0], alone.numpy(), atol=1e-5)
     logged = re.fullmatch(
-        r"Embedded 2 training texts with the base encoder \(fp32\) for label issues in (\d+\.\d) s\.",
+        r"Read 2 training texts with the base encoder \(fp32\) for label issues in (\d+\.\d) s\.",
         caplog.messages[-1],
     )
     assert logged and float(logged[1]) < 60
@@ -362,11 +375,11 @@ def test_a_bf16_run_embeds_its_scored_texts_in_bf16_and_says_so(tiny_bert, tmp_p
     half_args.bf16 = True
     caplog.set_level("INFO")
     half = base_embeddings(prepared, model_args, half_args, texts)
-    assert "Embedded 3 training texts with the base encoder (bf16)" in caplog.messages[-1]
+    assert "Read 3 training texts with the base encoder (bf16)" in caplog.messages[-1]
     assert not np.array_equal(half, full) and np.allclose(half, full, atol=0.05)
     half_args.bf16, half_args.fp16 = False, True
     fp16 = base_embeddings(prepared, model_args, half_args, texts)
-    assert "Embedded 3 training texts with the base encoder (fp16)" in caplog.messages[-1]
+    assert "Read 3 training texts with the base encoder (fp16)" in caplog.messages[-1]
     assert not np.array_equal(fp16, half) and not np.array_equal(fp16, full) and np.allclose(fp16, full, atol=0.05)
 
 
@@ -453,13 +466,17 @@ def test_no_fold_models_when_a_class_has_one_scored_text_or_on_ctrl_c(tiny_bert,
     assert not list((tmp_path / "out").glob(".label-issue-folds-*"))
 
 
-def scoring(tiny_bert, tmp_path, monkeypatch, mode: str, sample: int):
+def scoring(tiny_bert, untrained_classifier, tmp_path, monkeypatch, mode: str, sample: int):
     """score_label_issues on a prepared 60-text run with the budget's `mode` and `sample`: (its summary, what it
-    passed to find_label_issues, the prepared run)."""
+    passed to find_label_issues, the prepared run, the fine-tuned model's own probabilities of the scored texts, the
+    fold models' (None without them))."""
+    from transformers import AutoModelForSequenceClassification
+
     import bert_sentiment.label_issues as label_issues
     from bert_sentiment.budget import AnalysisBudget
 
     prepared, model_args, training_args = prepared_run(tiny_bert, tmp_path, english_reviews(60, seed=4), "--seed", 7)
+    training_args.bf16 = training_args.fp16 = False  # fp32 whatever this CPU's --precision auto chose
     train_texts = len(prepared.data.splits["train"])
     budget = AnalysisBudget(
         trained_texts=6 * train_texts, label_issues=mode, label_issue_sample=sample, baseline_sample=train_texts,
@@ -469,39 +486,53 @@ def scoring(tiny_bert, tmp_path, monkeypatch, mode: str, sample: int):
     probabilities = {"validation": np.eye(2)[np.asarray(validation["label"][:])] * 0.9 + 0.05}
     calls, real = [], label_issues.find_label_issues
     monkeypatch.setattr(label_issues, "find_label_issues", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
-    trainer = SimpleNamespace(args=training_args)
+    folds, real_folds = [], label_issues.fold_probabilities
+    monkeypatch.setattr(label_issues, "fold_probabilities", lambda *a: folds.append(real_folds(*a)) or folds[-1])
+    model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier)  # answers differ between texts
+    trainer = SimpleNamespace(args=training_args, model=model)
     trained = SimpleNamespace(metrics={"train_samples_per_second": 1e6})  # fold models would take no time
     summary = label_issues.score_label_issues(prepared, probabilities, budget, trainer, trained, model_args)
     assert len(calls) == 1
-    return summary, calls[0], prepared
+    scored = calls[0][0][0]["train"]["text"][:]
+    own = label_issues.classifier_probabilities(
+        model, prepared.tokenizer, scored, prepared.lengths["max_length"], False
+    )
+    return summary, calls[0], prepared, own, folds[0][0] if folds else None
 
 
 def test_the_budgets_sample_of_training_texts_is_scored_and_the_evaluation_splits_whole(
-    tiny_bert, tmp_path, monkeypatch
+    tiny_bert, untrained_classifier, tmp_path, monkeypatch
 ):
     from bert_sentiment.budget import stratified_sample
-    from bert_sentiment.label_issues import TRAIN_METHOD
+    from bert_sentiment.label_issues import OWN_MODEL, TRAIN_METHOD
 
-    summary, ((scored, probabilities, names, language, seed, output_dir, embeddings, folds), options), prepared = (
-        scoring(tiny_bert, tmp_path, monkeypatch, "fast", 20)
-    )
+    summary, call, prepared, own, folds = scoring(tiny_bert, untrained_classifier, tmp_path, monkeypatch, "fast", 20)
+    (scored, probabilities, names, language, seed, output_dir, embeddings, fine_tuned), options = call
     train = prepared.data.splits["train"]
     sample = stratified_sample(train["label"][:], 20, 7)
     assert scored["train"]["text"][:] == train.select(sample)["text"][:] and len(sample) == 20
     assert scored["validation"] is prepared.data.splits["validation"] and set(probabilities) == {"validation"}
     assert (names, language, seed, output_dir) == (["negative", "positive"], "en", 7, tmp_path / "out")
-    assert embeddings.shape == (20, 32) and folds is None and options == {"show_progress": False}
+    assert embeddings.shape == (20, 32) and options == {"show_progress": False, "fine_tuned_by": OWN_MODEL}
+    assert folds is None and own.std() > 0.05, "the model's own probabilities differ from text to text"
+    np.testing.assert_allclose(fine_tuned, own, atol=1e-6, err_msg="the fine-tuned model scores the sample itself")
     assert summary["train_sample"] == {"scored": 20, "of": len(train)} and summary["train_method"] == TRAIN_METHOD
     assert "fold_models_seconds" not in summary
     assert (tmp_path / "out" / "label_issues.jsonl").exists()
 
 
-def test_thorough_scoring_adds_the_fold_models_and_their_time(tiny_bert, tmp_path, monkeypatch):
+def test_thorough_scoring_averages_the_fold_models_with_the_model_itself_and_adds_their_time(
+    tiny_bert, untrained_classifier, tmp_path, monkeypatch
+):
     from bert_sentiment.label_issues import THOROUGH_METHOD
 
-    summary, ((scored, *_, folds), _), prepared = scoring(tiny_bert, tmp_path, monkeypatch, "auto", 10_000)
+    summary, ((scored, *_, fine_tuned), options), prepared, own, folds = scoring(
+        tiny_bert, untrained_classifier, tmp_path, monkeypatch, "auto", 10_000
+    )
     assert len(scored["train"]) == len(prepared.data.splits["train"]) and "train_sample" not in summary
     assert folds.shape == (len(scored["train"]), 2) and summary["fold_models_seconds"] > 0
+    assert np.abs(own - folds).max() > 0.05, "two different views"
+    np.testing.assert_allclose(fine_tuned, (own + folds) / 2, atol=1e-6)
     assert summary["train_method"] == THOROUGH_METHOD
 
 
@@ -621,3 +652,61 @@ def test_fold_models_of_three_classes_give_three_probabilities_a_text(tiny_bert,
     scored = np.arange(len(prepared.tokenized["train"]))
     probabilities, _ = fold_probabilities(prepared, model_args, training_args, scored)
     assert probabilities.shape == (len(scored), 3) and np.allclose(probabilities.sum(1), 1)
+
+
+def test_the_fine_tuned_model_reads_its_training_texts_in_batches_each_row_that_texts_own(untrained_classifier):
+    """130 texts of mixed lengths in batches of 64 sorted by length: each row is the probabilities of that text
+    read alone, in the texts' order, summing to 1."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bert_sentiment.label_issues import classifier_probabilities
+
+    model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).eval()
+    tokenizer = AutoTokenizer.from_pretrained(untrained_classifier)
+    reviews = [text for text, _ in english_reviews(130, seed=9)]
+    texts = [f"{text} " * (i % 3 + 1) for i, text in enumerate(reviews)]  # lengths that differ
+    batches = []
+    model.register_forward_hook(
+        lambda module, args, kwargs, output: batches.append(len(kwargs["input_ids"])), with_kwargs=True
+    )
+    rows = classifier_probabilities(model, tokenizer, texts, 64, show_progress=False)
+    assert rows.shape == (130, 2) and batches == [64, 64, 2] and np.allclose(rows.sum(1), 1, atol=1e-6)
+    for i in (0, 6, 77, 129):
+        alone = classifier_probabilities(model, tokenizer, texts[i : i + 1], 64, show_progress=False)[0]
+        np.testing.assert_allclose(rows[i], alone, atol=1e-4)  # the steep head shows padding's rounding
+        with torch.no_grad():
+            logits = model(**tokenizer(texts[i], return_tensors="pt")).logits[0]
+        np.testing.assert_allclose(rows[i], torch.softmax(logits, -1).numpy(), atol=1e-4)
+    assert rows.std(0).max() > 0.05, "texts get different probabilities"
+    half = classifier_probabilities(model, tokenizer, texts, 64, show_progress=False, half_precision=torch.bfloat16)
+    # The fixture's head is steep along a direction in which the tiny encoder's states barely differ, so bf16's
+    # rounding moves its answers far: asserted here is only that the model ran in bf16 and its rows stay probabilities.
+    assert not np.array_equal(half, rows) and half.dtype == np.float32 and np.allclose(half.sum(1), 1, atol=1e-5)
+
+
+def test_the_fine_tuned_models_reading_is_at_the_runs_length_on_its_device_timed_and_logged(
+    tiny_bert, untrained_classifier, tmp_path, caplog, capsys
+):
+    from transformers import AutoModelForSequenceClassification
+
+    from bert_sentiment.label_issues import OWN_MODEL, classifier_probabilities, read_training_texts
+
+    prepared, _, training_args = prepared_run(tiny_bert, tmp_path, english_reviews(40), "--max_seq_length", 8)
+    training_args.bf16 = training_args.fp16 = False
+    model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier)
+    texts = ["the film was great", "the plot was dull and the acting was poor and the music was awful too"]
+    caplog.set_level("INFO")
+    model.train()  # as the Trainer may leave it: dropout must be off for the reading
+    rows = read_training_texts(model, OWN_MODEL, classifier_probabilities, prepared, training_args, texts)
+    assert not model.training
+    np.testing.assert_allclose(rows, classifier_probabilities(model, prepared.tokenizer, texts, 8, False), atol=1e-6)
+    assert not np.allclose(rows[1], classifier_probabilities(model, prepared.tokenizer, texts[1:], 64, False)[0])
+    logged = re.fullmatch(
+        r"Read 2 training texts with the fine-tuned model itself \(fp32\) for label issues in (\d+\.\d) s\.",
+        caplog.messages[-1],
+    )
+    assert logged and float(logged[1]) < 60
+    assert "Fine-tuned model on its training texts" not in capsys.readouterr().err, "--disable_tqdm: no bar"
+    training_args.disable_tqdm = False
+    read_training_texts(model, OWN_MODEL, classifier_probabilities, prepared, training_args, texts)
+    assert re.search(r"(^|\r)Fine-tuned model on its training texts \(label issues\): 100%", capsys.readouterr().err)

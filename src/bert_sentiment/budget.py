@@ -6,8 +6,8 @@ analyses from what it will train (texts x tokens, from the step count or the epo
 size (layers x hidden width squared: what one token costs to read):
 
 - label issues score a stratified sample of the training texts (validation and test stay whole): about one
-  text per TEXTS_TRAINED_PER_SCORED texts trained, so the base encoder's pass costs a few percent of the
-  training, and never less than what FLOOR_COST buys (a short run still gets a useful list);
+  text per TEXTS_TRAINED_PER_SCORED texts trained, so the two passes over them (the base encoder's and the
+  fine-tuned model's, LABEL_ISSUE_READINGS) cost a few percent of the training, and never less than what FLOOR_COST buys (a short run still gets a useful list);
 - the fold models of the thorough mode (about one epoch of training) only where the run trains at least
   1 / FOLD_SHARE epochs, and for at most THOROUGH_BUDGET_SECONDS;
 - the TF-IDF baseline is fitted on at most BASELINE_MAX_TEXTS training texts (its accuracy levels off long
@@ -29,10 +29,11 @@ import numpy as np
 from bert_sentiment.errors import UserError
 
 TRAINING_PASSES = 3  # training a text (forward and backward) costs about three forward passes of it
-# Reading one text per fifteen trained costs 2-3% of the training time: a bert-base in bf16 embedded 46 texts a second
+# Reading one text per fifteen trained costs 2-3% of the training time (two readings, 4-6%): a bert-base in bf16 embedded 46 texts a second
 # where it trained 18, so a reading cost 1/2.6 of the training per text, not the third TRAINING_PASSES says (one in ten
 # cost 4.5% of the epoch; bench/README.md, "Steps around training at scale").
 TEXTS_TRAINED_PER_SCORED = 15
+LABEL_ISSUE_READINGS = 2  # the scored texts are read by the base encoder and by the fine-tuned model
 # The least a label-issue pass may cost: 5,000 texts of 32 tokens through a 6-layer, 384-wide encoder (MiniLM),
 # about 20 s on 2 CPU cores; a bert-base reads 625 such texts for it, and fewer of longer texts.
 FLOOR_COST = 5_000 * 32 * 6 * 384**2
@@ -74,12 +75,12 @@ class AnalysisBudget:
         """Each step's seconds at the training speed measured (training texts a second). `reading`: the texts a
         second that a reading pass took in the training's precision and in fp32, where the validation pass within
         training timed them; else a reading costs a third of a training step's time per text (TRAINING_PASSES).
-        Evaluation reads in fp32; label issues read their sample once with the base encoder in the training's
-        precision, and the thorough mode's fold models train on it for about one epoch."""
+        Evaluation reads in fp32; label issues read their sample twice (the base encoder, the fine-tuned model) in
+        the training's precision, and the thorough mode's fold models train on it for about one epoch."""
         in_training_precision, in_fp32 = reading or (TRAINING_PASSES * texts_per_second,) * 2
         steps = {f"{split} reading": texts / in_fp32 for split, (texts, _) in self.evaluated.items()}
         if self.label_issues != "false":
-            steps["label issues"] = self.label_issue_sample / in_training_precision
+            steps["label issues"] = LABEL_ISSUE_READINGS * self.label_issue_sample / in_training_precision
         if self.label_issues == "thorough":
             steps["label issues"] += self.label_issue_sample / texts_per_second
         return steps
@@ -105,10 +106,10 @@ class AnalysisBudget:
         else:
             mode = "fast models, and fold models if they fit" if self.label_issues == "auto" else f"{self.label_issues}"
             whole = "all" if self.label_issue_sample == self.train_texts else "a stratified sample of"
-            share = self.label_issue_sample / (TRAINING_PASSES * max(self.trained_texts, 1))
+            share = LABEL_ISSUE_READINGS * self.label_issue_sample / (TRAINING_PASSES * max(self.trained_texts, 1))
             lines.append(
                 f"  label issues: {mode}, on {whole} {self.label_issue_sample:,} of {self.train_texts:,} "
-                f"training texts, reading them once costs about {share:.0%} of the training"
+                f"training texts, reading them twice costs about {share:.0%} of the training"
                 f"{'' if whole == 'all' else ' (--label_issue_sample all scores every one)'}"
             )
         whole = self.baseline_sample == self.train_texts

@@ -1,14 +1,16 @@
 """Which given labels are probably wrong: confident learning (cleanlab) on out-of-sample probabilities.
 
 Validation and test texts were never trained on, so the fine-tuned model's probabilities for them are
-out-of-sample. Training texts were, so theirs come from cheap models instead, each predicted by
-stratified k-fold cross-validation (each text scored by a model that did not see it) and averaged:
-logistic regression on TF-IDF features, and logistic regression on the sentence embeddings (mean-pooled)
-of the pretrained encoder the run started from, which never saw a label. One forward pass of the base
-encoder over the training texts; measured in bench/README.md ("Likely label errors"): the average flags
-flipped labels better than either model alone. In thorough mode (fold_probabilities) two models
-fine-tuned for one epoch on half the training set each score the other half too, averaged in: about one
-more epoch of training, which found more of the flipped labels on every seed measured.
+out-of-sample. Training texts were, so cheap models score them too, each predicted by stratified k-fold
+cross-validation (each text scored by a model that did not see it) and averaged: logistic regression on TF-IDF
+features, and logistic regression on the sentence embeddings (mean-pooled) of the pretrained encoder the run
+started from, which never saw a label. The fine-tuned model's own probabilities of its training texts weigh as much
+as the two together: it trained on the wrong labels too, but the best checkpoint of a few epochs fits the clean
+labels first and most flipped ones not at all, and it reads sentiment far better than the cheap models. Measured
+in bench/README.md ("Likely label errors"): with it, the top-k held 0.60-0.64 of the flipped labels where the cheap
+models alone held 0.49-0.51. Two forward passes over the training texts: the base encoder's and the fine-tuned
+model's. In thorough mode (fold_probabilities) two models fine-tuned for one epoch on half the training set each
+score the other half too, averaged in with the fine-tuned model: about one more epoch of training.
 
 On large data the training texts scored are a stratified sample sized to the run (budget.py): a short try on a
 million reviews ranks a few thousand of them, a long run more; `--label_issue_sample all` scores every one.
@@ -43,15 +45,18 @@ logger = logging.getLogger(__name__)
 
 FOLDS = 5  # out-of-sample training probabilities; fewer when a class has fewer examples
 TFIDF_METHOD = f"{FOLDS}-fold cross-validated TF-IDF + logistic regression"  # without base-encoder embeddings
-TRAIN_METHOD = (
+CROSS_VALIDATED_METHOD = (
     f"{FOLDS}-fold cross-validated logistic regressions on TF-IDF and on the base encoder's sentence "
     "embeddings, averaged"
 )
+OWN_MODEL = "the fine-tuned model itself"
 # Thorough mode: fold models fine-tuned for one epoch each score the held-out training texts. Averaged with the fast
 # models, they raised top-k precision on SST-2 with 5% flipped labels from 0.500/0.498/0.470 to 0.510/0.530/0.523
-# over three flip seeds (bench/README.md, "Likely label errors").
+# over three flip seeds (bench/README.md, "Likely label errors"), before the fine-tuned model itself was averaged in.
 LABEL_ISSUE_FOLDS = 2
-THOROUGH_METHOD = f"models fine-tuned for one epoch on the other half of the training set, together with {TRAIN_METHOD}"
+FOLD_MODELS = "models fine-tuned for one epoch on the other half of the training set"
+TRAIN_METHOD = f"{OWN_MODEL}, weighing as much as {CROSS_VALIDATED_METHOD}"
+THOROUGH_METHOD = f"{OWN_MODEL} and {FOLD_MODELS}, weighing as much as {CROSS_VALIDATED_METHOD}"
 EMBEDDING_BATCH = 64  # texts per forward pass of the base encoder, sorted by length
 EVAL_METHOD = "the fine-tuned model"
 
@@ -102,23 +107,46 @@ def sentence_embeddings(
     run trained, and pool in fp32. On SST-2 with MiniLM, bf16 embeds 1.7x as many texts a second as fp32 on a
     CPU with AVX-512 BF16, at a mean cosine similarity of 0.99998 to the fp32 rows (bench/README.md).
     """
-    import torch
+
+    def mean_pooled(encoded):
+        hidden = encoder(**encoded).last_hidden_state.float()
+        mask = encoded["attention_mask"].unsqueeze(-1).float()
+        return (hidden * mask).sum(1) / mask.sum(1)
+
+    return read_texts(
+        encoder, tokenizer, texts, max_length, encoder.config.hidden_size, mean_pooled,
+        "Base-encoder embeddings (label issues)", show_progress, half_precision,
+    )  # fmt: skip
+
+
+def classifier_probabilities(
+    model, tokenizer, texts: list[str], max_length: int, show_progress: bool = True, half_precision=None
+) -> np.ndarray:
+    """A sequence classifier's class probabilities (softmax of its logits in fp32), one row per text."""
+    return read_texts(
+        model, tokenizer, texts, max_length, model.config.num_labels,
+        lambda encoded: torch.softmax(model(**encoded).logits.float(), dim=-1),
+        "Fine-tuned model on its training texts (label issues)", show_progress, half_precision,
+    )  # fmt: skip
+
+
+def read_texts(model, tokenizer, texts, max_length, width, read, desc, show_progress, half_precision) -> np.ndarray:
+    """`read(encoded batch)` of every text, one row of `width` per text in the texts' order: batches of
+    EMBEDDING_BATCH texts of similar length (sorted), under autocast in `half_precision` when given."""
     from tqdm.auto import tqdm
 
-    device = next(encoder.parameters()).device
+    device = next(model.parameters()).device
     order = np.argsort([len(text) for text in texts], kind="stable")  # similar lengths share a batch
-    rows = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
+    rows = np.zeros((len(texts), width), dtype=np.float32)
     batches = range(0, len(texts), EMBEDDING_BATCH)
     autocast = torch.autocast(device.type, dtype=half_precision) if half_precision else contextlib.nullcontext()
     with torch.inference_mode(), autocast:
-        for start in tqdm(batches, desc="Base-encoder embeddings (label issues)", disable=not show_progress):
+        for start in tqdm(batches, desc=desc, disable=not show_progress):
             chosen = order[start : start + EMBEDDING_BATCH]
             encoded = tokenizer(
                 [texts[i] for i in chosen], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
             ).to(device)
-            hidden = encoder(**encoded).last_hidden_state.float()
-            mask = encoded["attention_mask"].unsqueeze(-1).float()
-            rows[chosen] = ((hidden * mask).sum(1) / mask.sum(1)).cpu().numpy()
+            rows[chosen] = read(encoded).float().cpu().numpy()
     return rows
 
 
@@ -146,10 +174,12 @@ def find_label_issues(
     embeddings: np.ndarray | None = None,
     fine_tuned: np.ndarray | None = None,
     show_progress: bool = False,
+    fine_tuned_by: str = OWN_MODEL,
 ) -> dict:
     """Write output_dir/label_issues.jsonl (ranked per split) and return its summary for the run's facts.
     `embeddings`: the base encoder's, of the training texts (sentence_embeddings); without them, TF-IDF alone.
-    `fine_tuned`: the training texts' probabilities from fold models (thorough mode), averaged in when given."""
+    `fine_tuned`: the training texts' probabilities from fine-tuned models (`fine_tuned_by`, for the method's name),
+    weighing as much as the cross-validated ones when given."""
     started = time.monotonic()
     train = splits["train"]
     train_probabilities = cross_validated_probabilities(
@@ -157,7 +187,9 @@ def find_label_issues(
     )
     if fine_tuned is not None:
         train_probabilities = (train_probabilities + fine_tuned) / 2
-    method = THOROUGH_METHOD if fine_tuned is not None else TRAIN_METHOD if embeddings is not None else TFIDF_METHOD
+    method = CROSS_VALIDATED_METHOD if embeddings is not None else TFIDF_METHOD
+    if fine_tuned is not None:
+        method = f"{fine_tuned_by}, weighing as much as {method}"
     by_split = {"train": train_probabilities}
     by_split |= {split: probs for split, probs in probabilities.items() if split in splits}
     counts = {}
@@ -270,15 +302,14 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds != float("inf") else "an unknown time"
 
 
-def base_embeddings(prepared, model_args, training_args, texts: list[str]):
-    """The pretrained encoder's sentence embeddings of the scored training texts (it never saw a label), for
-    label_issues.py's out-of-sample probabilities; timed and logged."""
+def read_training_texts(model, what: str, reader, prepared, training_args, texts: list[str]) -> np.ndarray:
+    """`reader` (sentence_embeddings or classifier_probabilities) of the scored training texts with `model` on the
+    run's device, in the precision the run trained in (chosen because this machine does it natively); timed and
+    logged as read by `what`."""
     started = time.monotonic()
-    encoder = load_base_encoder(prepared.checkpoint, model_args).to(training_args.device)
-    # The precision the run trained in: chosen because this machine does it natively.
     half = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else None
-    rows = sentence_embeddings(
-        encoder.eval(),
+    rows = reader(
+        model.to(training_args.device).eval(),
         prepared.tokenizer,
         texts,
         prepared.lengths["max_length"],
@@ -286,19 +317,28 @@ def base_embeddings(prepared, model_args, training_args, texts: list[str]):
         half_precision=half,
     )
     logger.info(
-        "Embedded %s training texts with the base encoder (%s) for label issues in %.1f s.",
+        "Read %s training texts with %s (%s) for label issues in %.1f s.",
         f"{len(texts):,}",
+        what,
         training_args.precision_used if half else "fp32",
         time.monotonic() - started,
     )
     return rows
 
 
+def base_embeddings(prepared, model_args, training_args, texts: list[str]):
+    """The pretrained encoder's sentence embeddings of the scored training texts (it never saw a label), for
+    label_issues.py's out-of-sample probabilities."""
+    encoder = load_base_encoder(prepared.checkpoint, model_args)
+    return read_training_texts(encoder, "the base encoder", sentence_embeddings, prepared, training_args, texts)
+
+
 def score_label_issues(
     prepared, probabilities: dict, budget: AnalysisBudget, trainer, train_result, model_args
 ) -> dict:
-    """Rank likely label errors: the budget's sample of training texts scored out of sample, the other splits by the
-    fine-tuned model; label_issues.jsonl and its summary for the facts. `prepared`: the run's fine_tune.PreparedRun;
+    """Rank likely label errors: the budget's sample of training texts scored by cross-validated models and the
+    fine-tuned model itself, the other splits by the fine-tuned model; label_issues.jsonl and its summary for the
+    facts. `prepared`: the run's fine_tune.PreparedRun;
     the fold models train with the run's own settings (trainer.args)."""
     training_args = trainer.args
     splits = prepared.data.splits
@@ -306,7 +346,10 @@ def score_label_issues(
     scored = {**splits, "train": splits["train"].select(rows)}
     mode = choose_label_issue_mode(budget.label_issues, training_args, train_result, len(rows))
     folds = fold_probabilities(prepared, model_args, training_args, rows) if mode == "thorough" else None
-    embeddings = base_embeddings(prepared, model_args, training_args, scored["train"]["text"][:])
+    texts = scored["train"]["text"][:]
+    embeddings = base_embeddings(prepared, model_args, training_args, texts)
+    own = read_training_texts(trainer.model, OWN_MODEL, classifier_probabilities, prepared, training_args, texts)
+    fine_tuned, by = ((own + folds[0]) / 2, f"{OWN_MODEL} and {FOLD_MODELS}") if folds else (own, OWN_MODEL)
     issues = find_label_issues(
         scored,
         probabilities,
@@ -315,8 +358,9 @@ def score_label_issues(
         training_args.seed,
         Path(training_args.output_dir),
         embeddings,
-        folds[0] if folds else None,
+        fine_tuned,
         show_progress=not training_args.disable_tqdm,
+        fine_tuned_by=by,
     )
     if folds:
         issues["fold_models_seconds"] = folds[1]
