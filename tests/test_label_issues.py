@@ -1,4 +1,4 @@
-"""Likely label errors: confident learning on out-of-sample probabilities, ranked into label_issues.jsonl."""
+"""Likely label errors: confident learning on several models' probabilities, ranked into label_issues.jsonl."""
 
 import json
 import random

@@ -226,8 +226,9 @@ def _label_issues_note(issues: LabelIssues | None) -> str | None:
         else ""
     )
     return (
-        f"Likely label errors in the data (confident learning with cleanlab, on out-of-sample probabilities: "
-        f"{issues.train_method} for training, {issues.eval_method} for the other splits): {counts}.{scored} "
+        f"Likely label errors in the data (confident learning with cleanlab; for training texts, "
+        f"{issues.train_method}; for the other splits, {issues.eval_method}, which never trained on them): "
+        f"{counts}.{scored} "
         "The ranked list stays with the training run (it holds the texts)."
     )
 

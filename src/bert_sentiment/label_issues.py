@@ -1,4 +1,4 @@
-"""Which given labels are probably wrong: confident learning (cleanlab) on out-of-sample probabilities.
+"""Which given labels are probably wrong: confident learning (cleanlab) on each text's class probabilities.
 
 Validation and test texts were never trained on, so the fine-tuned model's probabilities for them are
 out-of-sample. Training texts were, so cheap models score them too, each predicted by stratified k-fold
@@ -328,7 +328,7 @@ def read_training_texts(model, what: str, reader, prepared, training_args, texts
 
 def base_embeddings(prepared, model_args, training_args, texts: list[str]):
     """The pretrained encoder's sentence embeddings of the scored training texts (it never saw a label), for
-    label_issues.py's out-of-sample probabilities."""
+    the cross-validated logistic regression on them."""
     encoder = load_base_encoder(prepared.checkpoint, model_args)
     return read_training_texts(encoder, "the base encoder", sentence_embeddings, prepared, training_args, texts)
 
