@@ -16,9 +16,10 @@ it; then, over random re-cuts of the 3,872 sentences, how often the other half l
 corrections: 6,000 random SST-2 training phrases (of those left when 3,000 whole training sentences are held out
 as for abstain), 5% of their labels flipped, SST-2 dev as validation, the 3,000 held-out sentences as the test
 split (872 dev sentences measured a flip's cost no finer than the cost itself), train.py defaults: once on the true
-labels, once on the flipped ones (which ranks label issues), and once more after an oracle corrected the top-k
-flagged training labels (k = the number of flips) through --label_corrections. Printed: test accuracy of each and
-the share of the flips' cost recovered.
+labels, once on the flipped ones (which ranks label issues), and once more for each of two rankings after an oracle
+corrected its top-k training labels (k = the number of flips) through --label_corrections: the run's own
+label_issues.jsonl, and, as an ablation, the flipped run's model alone (the lowest probability of the given label
+first). Printed: test accuracy of each and the share of the flips' cost recovered.
 
 active: per seed, 2,000 random SST-2 training sentences train a first model; `bert-sentiment review
 --unlabeled_file` picks 1,000 texts of a 20,000-sentence pool, and 1,000 others are drawn at random from the same
@@ -180,7 +181,7 @@ def corrections(scratch: Path, options) -> None:
         (text, {"positive": "negative", "negative": "positive"}[label] if i in flipped else label)
         for i, (text, label) in enumerate(rows)
     ]
-    truth = dict(rows)
+    truth, flipped_texts = dict(rows), {rows[i][0] for i in flipped}
     test = write_rows(scratch / "test.csv", held)
     common = ["--validation_file", sst2_dev_csv(scratch), "--test_file", test, "--seed", options.seed]
     clean = train(
@@ -192,45 +193,58 @@ def corrections(scratch: Path, options) -> None:
         ["--train_file", write_rows(scratch / "flipped.csv", noisy), *common, "--find_label_issues", "fast"],
     )
     issues = [json.loads(line) for line in (scratch / "flipped" / "label_issues.jsonl").read_text().splitlines()]
-    top = [issue for issue in issues if issue["split"] == "train"][: len(flipped)]
-    fixes = [(issue["text"], truth[issue["text"]]) for issue in top]  # the oracle: each flagged label set to the truth
-    corrected_file = scratch / "corrections.csv"
-    with open(corrected_file, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "corrected_label"])
-        writer.writerows(fixes)
-    fixed = train(
-        scratch / "fixed",
-        [
-            "--train_file",
-            scratch / "flipped.csv",
-            "--label_corrections",
-            corrected_file,
-            *common,
-            "--find_label_issues",
-            "false",
-        ],
-    )
-    really = sum(issue["text"] in {rows[i][0] for i in flipped} for issue in top)
-    a, b, c = (accuracy(facts, "test") for facts in (clean, dirty, fixed))
-    dev = ", ".join(f"{accuracy(facts, 'validation'):.4f}" for facts in (clean, dirty, fixed))
+    rankings = {
+        "the run's label_issues.jsonl": [issue["text"] for issue in issues if issue["split"] == "train"],
+        "the fine-tuned model alone (ablation)": ranked_by_the_model_alone(scratch / "flipped", noisy),
+    }
+    a, b = accuracy(clean, "test"), accuracy(dirty, "test")
     print(
         f"SST-2: {len(rows):,} training phrases, {len(flipped):,} labels flipped ({options.flip:.0%}), seed "
         f"{options.seed}; train.py defaults; accuracy on {len(held):,} held-out whole training sentences (SST-2 dev "
-        f"accuracy: {dev})"
+        f"accuracy: clean {accuracy(clean, 'validation'):.4f}, flipped {accuracy(dirty, 'validation'):.4f})"
     )
     print(f"  true labels:    {a:.4f} ({clean['minutes']:.1f} min)")
-    print(f"  flipped labels: {b:.4f} ({dirty['minutes']:.1f} min); top {len(top)} flagged hold {really} flips")
-    print(
-        f"  top {len(top)} flagged set to the truth: {c:.4f} ({fixed['minutes']:.1f} min); "
-        f"{fixed['data']['label_corrections']['corrected']} labels changed"
-    )
-    cost = a - b
-    print(
-        f"  the flips cost {100 * cost:+.2f} points; the corrections recovered "
-        f"{100 * (c - b):+.2f} points"
-        + (f" = {(c - b) / cost:.0%} of the cost" if cost > 0 else " (no cost to recover)")
-    )
+    print(f"  flipped labels: {b:.4f} ({dirty['minutes']:.1f} min); the flips cost {100 * (a - b):+.2f} points")
+    for i, (ranking, texts) in enumerate(rankings.items()):
+        top = texts[: len(flipped)]
+        corrected_file = write_rows(
+            scratch / f"corrections_{i}.csv", [(text, truth[text]) for text in top], ("text", "corrected_label")
+        )  # the oracle: each flagged label set to the truth
+        fixed = train(
+            scratch / f"fixed_{i}",
+            [
+                "--train_file",
+                scratch / "flipped.csv",
+                "--label_corrections",
+                corrected_file,
+                *common,
+                "--find_label_issues",
+                "false",
+            ],
+        )
+        c = accuracy(fixed, "test")
+        cost = a - b
+        print(
+            f"  top {len(top)} by {ranking} set to the truth ({sum(t in flipped_texts for t in top)} flips, "
+            f"{fixed['data']['label_corrections']['corrected']} labels changed): {c:.4f} ({fixed['minutes']:.1f} min), "
+            f"recovered {100 * (c - b):+.2f} points"
+            + (f" = {(c - b) / cost:.0%} of the cost" if cost > 0 else " (no cost to recover)")
+        )
+
+
+def ranked_by_the_model_alone(run: Path, rows: list[tuple[str, str]]) -> list[str]:
+    """The training texts, lowest probability of their given label first, by the run's saved model (fp32): its own
+    reading of what it trained on, without the cross-validated models label_issues.py averages in."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bert_sentiment.label_issues import classifier_probabilities
+
+    model = AutoModelForSequenceClassification.from_pretrained(run).eval()
+    texts = [text for text, _ in rows]
+    probabilities = classifier_probabilities(model, AutoTokenizer.from_pretrained(run), texts, 128, False)
+    given = [model.config.label2id[label] for _, label in rows]
+    quality = probabilities[np.arange(len(rows)), given]
+    return [texts[i] for i in np.argsort(quality, kind="stable")]
 
 
 def active(scratch: Path, options) -> None:
