@@ -152,3 +152,22 @@ def test_with_an_unwritable_cache_the_portable_int8_file_serves(trained_run, tmp
     monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(not_a_folder))
     classifier = SentimentClassifier(str(trained_run))
     assert classifier.engine == "onnx" and classifier.engine_note.startswith("ONNX Runtime int8 (model_quantized.onnx")
+
+
+def test_a_graph_is_built_in_a_hidden_folder_beside_the_cache_and_appears_whole(portable, tmp_path, monkeypatch):
+    """While it is built, the cache shows no graph a second process could read half-written; the build folder is
+    inside the cache (one file system, so the final rename is atomic) and gone afterwards."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(cache))
+    seen, real = [], machine_graph._fuse
+
+    def watched(fp32, out):
+        seen.append((out, sorted(path.name for path in cache.iterdir()), list(cache.glob("*.onnx"))))
+        return real(fp32, out)
+
+    monkeypatch.setattr(machine_graph, "_fuse", watched)
+    path, _ = build(portable / "onnx" / "model.onnx", AutoConfig.from_pretrained(portable), EVERY_LAYER)
+    ((out, listed, graphs),) = seen
+    assert out.parent.parent == cache and out.parent.name.startswith(".build-") and listed == [out.parent.name]
+    assert graphs == [], "no graph under its final name before it is whole"
+    assert path.parent == cache and sorted(cache.iterdir()) == [path]

@@ -72,7 +72,7 @@ def build(fp32: Path, config, recipe: str | None, flags: set[str] | None = None)
             "writable folder"
         ) from None
     with work_dir as work:
-        fused = _fuse(fp32, Path(work) / "fused.onnx", config)
+        fused = _fuse(fp32, Path(work) / "fused.onnx")
         if recipe:
             from bert_sentiment.onnx_export import _quantize, _quiet_exporters
 
@@ -83,21 +83,18 @@ def build(fp32: Path, config, recipe: str | None, flags: set[str] | None = None)
     return path, f"fused for this CPU, {kind}; built now and cached at {path}"
 
 
-def _fuse(fp32: Path, out: Path, config) -> Path:
+def _fuse(fp32: Path, out: Path) -> Path:
     """ONNX Runtime's transformer fusions on the fp32 graph, written to `out`; the graph as it was when the
-    optimizer cannot handle it (an unusual architecture: the check after it decides anyway)."""
+    optimizer cannot handle it (an unusual architecture: the check after it decides anyway). The optimizer reads
+    the heads and the width from the graph: the config's, passed in, gave the same operators (the exported attention
+    is not one it fuses)."""
     from bert_sentiment.onnx_export import _quiet_exporters
 
     try:
         from onnxruntime.transformers import optimizer
 
         with _quiet_exporters():
-            optimized = optimizer.optimize_model(
-                str(fp32),
-                model_type="bert",
-                num_heads=getattr(config, "num_attention_heads", 0) or 0,
-                hidden_size=getattr(config, "hidden_size", 0) or 0,
-            )
+            optimized = optimizer.optimize_model(str(fp32), model_type="bert")
             optimized.save_model_to_file(str(out))
     except Exception as err:  # noqa: BLE001 -- the optimizer fails in many ways on graphs it does not know
         logger.info("ONNX Runtime's fusions did not apply (%s); quantizing the graph as exported.", err)
