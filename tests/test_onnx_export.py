@@ -453,3 +453,53 @@ def test_recipes_are_tried_in_order_until_one_passes_and_a_hopeless_first_stops_
     assert str(refused.value) == (
         f"{first}: agrees on {at_the_gap - 0.001:.1%} / the other recipes were not tried (more than 2% short)"
     )
+
+
+def staged_check(expected, quantized, margin=0.0, fp32_difference=None, fp32_texts=None):
+    """Reference.int8_check of an int8 graph answering `quantized` where PyTorch answered `expected` (no model)."""
+    from types import SimpleNamespace
+
+    from bert_sentiment.onnx_export import Reference
+
+    reference = Reference.__new__(Reference)
+    reference.tokenizer, reference.max_length, reference.fp32_texts = None, 128, fp32_texts
+    reference.expected = np.asarray(expected, dtype=float)
+    reference.texts = [f"text {i}" for i in range(len(reference.expected))]
+    graph = SimpleNamespace(path=Path("model_quantized.onnx"), probabilities=lambda *a: np.asarray(quantized, float))
+    return reference.int8_check(graph, margin, fp32_difference)
+
+
+def test_the_int8_check_at_its_limits_the_margin_the_agreement_and_the_mean_difference():
+    """Each limit at the limit and one step past it: a text decided by exactly the margin is compared; 99% agreement
+    passes and 98% is refused with its figure; with no decided text, agreement is whole; a graph far off on average
+    is refused with why."""
+    from bert_sentiment.onnx_export import OnnxMismatch
+
+    near_tie = [[0.4375, 0.5625]] + [[0.25, 0.75]] * 9  # decided by 0.125, then nine by 0.5 (exact in binary)
+    flipped = [[0.5625, 0.4375]] + [[0.25, 0.75]] * 9
+    with pytest.raises(OnnxMismatch, match=r"PyTorch's label on 90.0% of 10 texts") as refused:
+        staged_check(near_tie, flipped, margin=0.125)  # decided by exactly the margin: compared
+    assert refused.value.agreement == 0.9
+    undecided = staged_check(near_tie, flipped, margin=0.126)
+    assert undecided.int8_label_agreement == 1.0 and undecided.labels_compared == 9 and undecided.label_margin == 0.126
+    none_decided = staged_check(near_tie[:1], [[0.4375, 0.5625]], margin=0.5)
+    assert none_decided.int8_label_agreement == 1.0 and none_decided.labels_compared == 0
+    three = [[0.0, 0.49, 0.51]], [[0.0, 0.51, 0.49]]  # decided by its top two (0.02), not by the lowest (0.49)
+    assert staged_check(*three, margin=0.1).labels_compared == 0
+
+    expected = np.tile([[0.2, 0.8]], (100, 1))
+    ninety_nine = expected.copy()
+    ninety_nine[0] = [0.6, 0.4]  # labels agree on 99 of 100, the mean difference stays small
+    check = staged_check(expected, ninety_nine, fp32_difference=1e-6, fp32_texts=100)
+    assert check.int8_label_agreement == 0.99 and check.labels_compared == 100 and check.texts == 100
+    assert check.int8_max_difference == pytest.approx(0.4) and check.fp32_texts == 100
+    assert staged_check(expected, ninety_nine, fp32_texts=100).fp32_texts is None, "no fp32 graph compared: no count"
+    ninety_eight = ninety_nine.copy()
+    ninety_eight[1] = [0.6, 0.4]
+    with pytest.raises(OnnxMismatch, match=r"on 98.0% of 100 texts \(at least 99% required\)") as refused:
+        staged_check(expected, ninety_eight)
+    assert refused.value.agreement == 0.98
+
+    off = np.tile([[0.1, 0.9]], (100, 1))  # same labels everywhere, 0.1 off on average
+    with pytest.raises(OnnxMismatch, match=r"differ from PyTorch's by 0.100 on average \(at most 0.05 allowed\)"):
+        staged_check(expected, off)
