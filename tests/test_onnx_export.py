@@ -364,8 +364,18 @@ def test_a_passing_export_writes_both_files_beside_the_model_and_returns_its_fac
     monkeypatch.setattr(onnx_export, "INT8_AGREEMENT", 0.0)
     monkeypatch.setattr(onnx_export, "INT8_MEAN_TOLERANCE", 1.0)
     run = shutil.copytree(untrained_classifier, tmp_path / "run")
+    building, real = [], onnx_export.export_graphs
+
+    def watched(model, tokenizer, directory, *args):
+        building.append((directory, (run / "onnx").exists()))
+        return real(model, tokenizer, directory, *args)
+
+    monkeypatch.setattr(onnx_export, "export_graphs", watched)
     with caplog.at_level(logging.INFO, logger="bert_sentiment"):
         facts = export_onnx(run, TEXTS, texts_from="texts of the card's examples", margin=0.1)
+    ((directory, onnx_folder_then),) = building
+    assert directory.parent == run and directory.name.startswith(".onnx-"), "built in a hidden folder beside the model"
+    assert not onnx_folder_then, "nothing under onnx/ until both graphs are checked"
     fp32, int8 = run / "onnx" / "model.onnx", run / "onnx" / "model_quantized.onnx"
     assert facts["files"] == ["onnx/model.onnx", "onnx/model_quantized.onnx"] and fp32.is_file() and int8.is_file()
     assert facts["checked_on"] == "texts of the card's examples" and facts["label_margin"] == 0.1
@@ -375,6 +385,7 @@ def test_a_passing_export_writes_both_files_beside_the_model_and_returns_its_fac
     assert caplog.messages[-1].startswith(
         f"Exported onnx/model.onnx and model_quantized.onnx ({facts['int8_recipe']}), verified on {len(TEXTS)} texts: "
         f"fp32 within {facts['fp32_max_difference']:.1e} of PyTorch (on {facts['fp32_texts']} of them), int8 agrees on "
+        f"{100 * facts['int8_label_agreement']:.1f}% of labels."
     )
 
 
