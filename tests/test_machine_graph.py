@@ -142,7 +142,10 @@ def test_an_unwritable_cache_is_named_with_the_fix(portable, tmp_path, monkeypat
     not_a_folder = tmp_path / "cache"
     not_a_folder.write_text("a file where the cache folder should be")
     monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(not_a_folder))
-    with pytest.raises(OSError, match=f"cannot write this machine's graph to {not_a_folder}.*set BERT_SENTIMENT_CACHE"):
+    with pytest.raises(
+        OSError,
+        match=f"cannot write this machine's graph to {not_a_folder} .*; set BERT_SENTIMENT_CACHE to a writable folder$",
+    ):
         build(portable / "onnx" / "model.onnx", AutoConfig.from_pretrained(portable), EVERY_LAYER)
 
 
