@@ -7,7 +7,8 @@ size (layers x hidden width squared: what one token costs to read):
 
 - label issues score a stratified sample of the training texts (validation and test stay whole): about one
   text per TEXTS_TRAINED_PER_SCORED texts trained, so the two passes over them (the base encoder's and the
-  fine-tuned model's, LABEL_ISSUE_READINGS) cost a few percent of the training, and never less than what FLOOR_COST buys (a short run still gets a useful list);
+  fine-tuned model's, LABEL_ISSUE_READINGS) cost a few percent of the training, and never less than what
+  FLOOR_COST buys (a short run still gets a useful list);
 - the fold models of the thorough mode (about one epoch of training) only where the run trains at least
   1 / FOLD_SHARE epochs, and for at most THOROUGH_BUDGET_SECONDS;
 - the TF-IDF baseline is fitted on at most BASELINE_MAX_TEXTS training texts (its accuracy levels off long
@@ -29,9 +30,9 @@ import numpy as np
 from bert_sentiment.errors import UserError
 
 TRAINING_PASSES = 3  # training a text (forward and backward) costs about three forward passes of it
-# Reading one text per fifteen trained costs 2-3% of the training time (two readings, 4-6%): a bert-base in bf16 embedded 46 texts a second
-# where it trained 18, so a reading cost 1/2.6 of the training per text, not the third TRAINING_PASSES says (one in ten
-# cost 4.5% of the epoch; bench/README.md, "Steps around training at scale").
+# Reading one text per fifteen trained costs 2-3% of the training time (two readings, 4-6%): a bert-base in bf16
+# embedded 46 texts a second where it trained 18, so a reading cost 1/2.6 of the training per text, not the third
+# TRAINING_PASSES says (one in ten cost 4.5% of the epoch; bench/README.md, "Steps around training at scale").
 TEXTS_TRAINED_PER_SCORED = 15
 LABEL_ISSUE_READINGS = 2  # the scored texts are read by the base encoder and by the fine-tuned model
 # The least a label-issue pass may cost: 5,000 texts of 32 tokens through a 6-layer, 384-wide encoder (MiniLM),
