@@ -9,8 +9,8 @@ as the two together: it trained on the wrong labels too, but the checkpoint kept
 of them (25-29% of 5% flipped SST-2 labels, against 91-93% of all), and it reads sentiment far better than the
 cheap models. Measured in bench/README.md ("Likely label errors"): with it, the top-k held 0.59-0.65 of the flipped
 labels where the cheap models alone held 0.49-0.53. Two forward passes over the training texts: the base encoder's
-and the fine-tuned model's. In thorough mode (fold_probabilities) two models fine-tuned for one epoch on half the training set each
-score the other half too, averaged in with the fine-tuned model: about one more epoch of training.
+and the fine-tuned model's. In thorough mode (fold_probabilities) two models fine-tuned for one epoch on half the
+training set each score the other half too, averaged in with the fine-tuned model: about one more epoch of training.
 
 On large data the training texts scored are a stratified sample sized to the run (budget.py): a short try on a
 million reviews ranks a few thousand of them, a long run more; `--label_issue_sample all` scores every one.
