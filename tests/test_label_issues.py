@@ -351,15 +351,10 @@ def test_base_embeddings_are_the_pretrained_encoders_rows_at_the_runs_length(tin
     with torch.no_grad():  # the mean of the short text's token states (it has no padding)
         alone = encoder(**prepared.tokenizer(texts[:1], return_tensors="pt")).last_hidden_state.mean(1)[0]
     np.testing.assert_allclose(rows[0], alone.numpy(), atol=1e-5)
-    logged = re.fullmatch(
-        r"Read 2 training texts with the base encoder \(fp32\) for label issues in (\d+\.\d) s\.",
-        caplog.messages[-1],
-    )
-    assert logged and float(logged[1]) < 60
-    assert "Base-encoder embeddings" not in capsys.readouterr().err, "--disable_tqdm: no progress bar"
-    training_args.disable_tqdm = False
-    base_embeddings(prepared, model_args, training_args, texts)
-    assert re.search(r"(^|\r)Base-encoder embeddings \(label issues\): 100%", capsys.readouterr().err)
+    assert_reading_timed_and_barred_when_asked(
+        lambda: base_embeddings(prepared, model_args, training_args, texts),
+        "the base encoder", "Base-encoder embeddings", training_args, caplog, capsys,
+    )  # fmt: skip
 
 
 def test_a_bf16_run_embeds_its_scored_texts_in_bf16_and_says_so(tiny_bert, tmp_path, caplog):
@@ -701,12 +696,21 @@ def test_the_fine_tuned_models_reading_is_at_the_runs_length_on_its_device_timed
     assert not model.training
     np.testing.assert_allclose(rows, classifier_probabilities(model, prepared.tokenizer, texts, 8, False), atol=1e-6)
     assert not np.allclose(rows[1], classifier_probabilities(model, prepared.tokenizer, texts[1:], 64, False)[0])
+    assert_reading_timed_and_barred_when_asked(
+        lambda: read_training_texts(model, OWN_MODEL, classifier_probabilities, prepared, training_args, texts),
+        OWN_MODEL, "Fine-tuned model on its training texts", training_args, caplog, capsys,
+    )  # fmt: skip
+
+
+def assert_reading_timed_and_barred_when_asked(read, by: str, bar: str, training_args, caplog, capsys) -> None:
+    """After a reading of 2 texts in fp32 under --disable_tqdm: its log line (by whom, how long) and no progress bar;
+    then `read()` again without --disable_tqdm shows the bar, filled."""
     logged = re.fullmatch(
-        r"Read 2 training texts with the fine-tuned model itself \(fp32\) for label issues in (\d+\.\d) s\.",
+        rf"Read 2 training texts with {re.escape(by)} \(fp32\) for label issues in (\d+\.\d) s\.",
         caplog.messages[-1],
     )
     assert logged and float(logged[1]) < 60
-    assert "Fine-tuned model on its training texts" not in capsys.readouterr().err, "--disable_tqdm: no bar"
+    assert bar not in capsys.readouterr().err, "--disable_tqdm: no progress bar"
     training_args.disable_tqdm = False
-    read_training_texts(model, OWN_MODEL, classifier_probabilities, prepared, training_args, texts)
-    assert re.search(r"(^|\r)Fine-tuned model on its training texts \(label issues\): 100%", capsys.readouterr().err)
+    read()
+    assert re.search(rf"(^|\r){re.escape(bar)} \(label issues\): 100%", capsys.readouterr().err)
