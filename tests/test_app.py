@@ -433,9 +433,9 @@ def test_the_batch_endpoint_returns_the_table_the_whole_csv_and_a_count(engine, 
     from bert_sentiment.app import SHOWN_CHARACTERS, Outbox, classify_batch
 
     long_text = "the film " * 200
-    told = []
+    told, outbox = [], Outbox()  # kept, as the app keeps its own: its folder goes with it
     rows, download, note = classify_batch(
-        engine, f"great\n\n{long_text}\ndull\n", None, lambda share, desc: told.append((share, desc)), Outbox()
+        engine, f"great\n\n{long_text}\ndull\n", None, lambda share, desc: told.append((share, desc)), outbox
     )
     assert [row[0] for row in rows] == ["great", long_text.strip()[: SHOWN_CHARACTERS - 1] + "…", "dull"]
     assert note == "3 texts classified. 1 were longer than 128 tokens and were cut."
@@ -858,3 +858,16 @@ def test_result_files_older_than_a_minute_are_deleted_by_the_next_request(monkey
     monkeypatch.setattr(app.time, "time", lambda: now)
     outbox.new_file("predictions.csv")
     assert not first.parent.exists() and second.parent.exists(), "over a minute old: gone; a minute: kept"
+
+
+def test_the_result_folder_goes_with_the_app():
+    import gc
+
+    from bert_sentiment import app
+
+    outbox = app.Outbox()
+    folder, kept = outbox.folder, outbox.new_file("predictions.csv")
+    kept.write_text("text,label\n", encoding="utf-8")
+    del outbox
+    gc.collect()
+    assert not folder.exists(), "no folder left in the temporary folder for each start of the app"

@@ -200,10 +200,12 @@ SHOWN_CHARACTERS = 300  # of each text in the reply's table; the CSV holds them 
 
 class Outbox:
     """A folder for result files: gradio copies each into its own cache (cleaned by delete_cache) when the
-    function returns, so a file here is deleted by the next call once it is a minute old."""
+    function returns, so a file here is deleted by the next call once it is a minute old, and the folder itself
+    when the app is gone (at exit, or when a notebook drops the demo)."""
 
     def __init__(self):
-        self.folder = Path(tempfile.mkdtemp(prefix="bert-sentiment-app-"))
+        self._folder = tempfile.TemporaryDirectory(prefix="bert-sentiment-app-", ignore_cleanup_errors=True)
+        self.folder = Path(self._folder.name)
 
     def new_file(self, name: str) -> Path:
         for old in self.folder.iterdir():
