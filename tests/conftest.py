@@ -299,7 +299,7 @@ EXPORTS = session_folder("bert-sentiment-test-exports-")
 def export_once(monkeypatch) -> None:
     """torch.onnx's export (about 5 s of tracing, even for the tiny BERT) runs once per model, architecture and weights
     alike, in a test session; a later export of the same model copies that graph. For tests of what is done with a
-    graph (checked, fused, served, dropped), not of the exporter."""
+    graph (checked, quantized, served, dropped), not of the exporter."""
     import hashlib
 
     from bert_sentiment import onnx_export

@@ -79,9 +79,7 @@ def test_the_app_serves_its_own_checked_int8_graph_built_from_the_models_file(se
     classifier, _, _ = served
     assert classifier.engine == "onnx"
     note = classifier.engine_note
-    assert note.startswith("ONNX Runtime int8 (fused for this CPU, int8, ") and note.endswith(
-        "from the model's own file)"
-    )
+    assert note.startswith("ONNX Runtime int8 (int8 for this CPU, ") and note.endswith("from the model's own file)")
 
 
 def test_concurrent_visitors_share_forward_passes(served):

@@ -282,7 +282,7 @@ def test_deploy_space_uploads_the_app_pinned_and_sets_model_id(hub, trained_run,
         app.wait(timeout=30)
     log = app.stdout.read()
     served = log.split("serving with ", 1)[1].splitlines()[0]
-    assert served.startswith("ONNX Runtime int8 (fused for this CPU, int8, ") and served.endswith(
+    assert served.startswith("ONNX Runtime int8 (int8 for this CPU, ") and served.endswith(
         "from the Hub repo's file)."
     ), "the Space builds its own graph from the model.onnx it downloaded"
     assert f"Loaded alice/sst2-tiny at revision {pinned}" in log, "the pinned commit, not the later push"

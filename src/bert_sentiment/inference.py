@@ -267,18 +267,17 @@ class SentimentClassifier:
 
 def open_onnx(classifier: SentimentClassifier, quantize: bool, revision, token, check_texts: list[str], spin: bool):
     """(OnnxModel, what serves) for the fastest graph that answers like PyTorch on `check_texts` plus stock
-    sentences: this machine's own (bert_sentiment/machine_graph.py), else the model's portable onnx/ file, exported
-    now if it has none; (None, why) when neither passes: the app then serves PyTorch. `spin`: see OnnxModel."""
+    sentences: this machine's own int8 graph (bert_sentiment/machine_graph.py), else the model's portable onnx/
+    file, exported now if it has none; (None, why) when neither passes: the app then serves PyTorch. `spin`: see
+    OnnxModel."""
     from bert_sentiment.onnx_export import STOCK_TEXTS, Reference
 
     files = OnnxFiles(classifier, revision, token, spin)
     reference = Reference(classifier.model, classifier.tokenizer, check_texts + STOCK_TEXTS)
     reasons = []
+    sources = [("this machine's graph", files.machine_graph)] if quantize else []  # its fp32 would be the file's
     try:
-        for name, graph_of in (
-            ("this machine's graph", files.machine_graph),
-            ("the portable graph", files.portable_graph),
-        ):
+        for name, graph_of in sources + [("the portable graph", files.portable_graph)]:
             try:
                 graph, note, check = graph_of(quantize, reference)
             except Exception as err:  # a corrupted, mismatched or unexportable graph must not take the app down
@@ -323,7 +322,7 @@ class OnnxFiles:
 
         fp32, origin = self.file(FP32_FILE)
         failures = []
-        for recipe in INT8_RECIPES if quantize else [None]:  # the first that agrees with PyTorch, as the export chooses
+        for recipe in INT8_RECIPES:  # the first that agrees with PyTorch, as the export chooses
             path, note = build(fp32, self.classifier.model.config, recipe)
             graph = OnnxModel(path, self.spin)
             try:

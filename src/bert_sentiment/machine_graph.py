@@ -1,28 +1,26 @@
-"""The app's own ONNX graph, built at start-up for the CPU it runs on: fused, then quantized, checked before it serves.
+"""The app's own int8 ONNX graph, built at start-up for the CPU it runs on, cached, checked before it serves.
 
 The files published with the model (`onnx/model.onnx`, `onnx/model_quantized.onnx`) stay portable: standard ONNX
 operators that transformers.js and any ONNX Runtime read, and int8 weights in 7 bits, so that CPUs without VNNI
-answer as the machine that checked them did (onnx_export.py). The app builds one more graph from the fp32 file,
-for this machine only:
-- fused by ONNX Runtime's transformer optimizer (model type bert): each layer normalisation with the residual add
-  before it (SkipLayerNormalization) and each GELU with its bias (BiasGelu), operators only ONNX Runtime has;
-- quantized to dynamic int8 with weights per output channel, in the full 8 bits where the CPU has VNNI (its
-  instruction adds products in 32 bits: nothing saturates) and in 7 bits elsewhere, by the first of the export's
-  recipes that passes the app's check.
+answer as the machine that checked them did (onnx_export.py). The app quantizes the fp32 file once more, for this
+machine only: dynamic int8 with weights per output channel, in the full 8 bits where the CPU has VNNI (its
+instruction adds products in 32 bits: nothing saturates) and in 7 bits elsewhere, by the first of the export's
+recipes that passes the app's check.
+It is not fused beforehand: ONNX Runtime fuses each GELU with its bias and each layer normalisation at load
+(OnnxModel), and its transformer optimizer, run on the file first, gave the same logits to the last digit and
+cost bert-base 5.6 s of start-up (its attention fusion does not match this exporter's graph; bench/README.md,
+"The app's own graph").
 It is cached under the Hugging Face cache (or $BERT_SENTIMENT_CACHE), named by the fp32 file's contents, the ONNX
-Runtime version and the recipe, so a restart reuses it. Measured in bench/bench_app.py (bench/README.md, "The
-app's prediction path"); static (calibrated) int8 was measured slower and less faithful, and is not used.
+Runtime version and the recipe, so a restart reuses it. Static (calibrated) int8 was measured slower and less
+faithful, and is not used.
 """
 
 import hashlib
-import logging
 import os
 import tempfile
 from pathlib import Path
 
 from bert_sentiment.hardware import cpu_flags
-
-logger = logging.getLogger(__name__)
 
 # x86 flags of an instruction that multiplies u8 by s8 and adds in 32 bits (AVX-512 VNNI, AVX-VNNI, AMX)
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
@@ -48,9 +46,9 @@ def cache_dir() -> Path:
     return Path(constants.HF_HOME) / "bert-sentiment" / "onnx"
 
 
-def build(fp32: Path, config, recipe: str | None, flags: set[str] | None = None) -> tuple[Path, str]:
-    """(path, what it is) of this machine's graph from the fp32 file: fused, and int8 by `recipe` (one of
-    onnx_export.INT8_RECIPES; None keeps fp32). Built once per fp32 file and recipe, then read from the cache."""
+def build(fp32: Path, config, recipe: str, flags: set[str] | None = None) -> tuple[Path, str]:
+    """(path, what it is) of this machine's int8 graph from the fp32 file, by `recipe` (one of
+    onnx_export.INT8_RECIPES). Built once per fp32 file and recipe, then read from the cache."""
     reduce_range, why = weight_bits(flags)
     import onnxruntime
 
@@ -58,11 +56,11 @@ def build(fp32: Path, config, recipe: str | None, flags: set[str] | None = None)
     with open(fp32, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 24), b""):
             digest.update(block)
-    key = f"{digest.hexdigest()[:16]}-ort{onnxruntime.__version__}-{recipe or 'fp32'}-{'7' if reduce_range else '8'}"
+    key = f"{digest.hexdigest()[:16]}-ort{onnxruntime.__version__}-{recipe}-{'7' if reduce_range else '8'}-unfused"
     path = cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.onnx"
-    kind = f"int8, {recipe.removeprefix('per-channel int8, ')}, {why}" if recipe else "fp32"
+    kind = f"int8 for this CPU, {recipe.removeprefix('per-channel int8, ')}, {why}"
     if path.is_file():
-        return path, f"fused for this CPU, {kind}; cached at {path}"
+        return path, f"{kind}; cached at {path}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         work_dir = tempfile.TemporaryDirectory(dir=path.parent, prefix=".build-")
@@ -72,31 +70,10 @@ def build(fp32: Path, config, recipe: str | None, flags: set[str] | None = None)
             "writable folder"
         ) from None
     with work_dir as work:
-        fused = _fuse(fp32, Path(work) / "fused.onnx")
-        if recipe:
-            from bert_sentiment.onnx_export import _quantize, _quiet_exporters
-
-            with _quiet_exporters():
-                _quantize(fused, Path(work) / "int8.onnx", recipe, config, reduce_range=reduce_range)
-            fused = Path(work) / "int8.onnx"
-        os.replace(fused, path)  # whole or not at all: another process starting beside this one reads either
-    return path, f"fused for this CPU, {kind}; built now and cached at {path}"
-
-
-def _fuse(fp32: Path, out: Path) -> Path:
-    """ONNX Runtime's transformer fusions on the fp32 graph, written to `out`; the graph as it was when the
-    optimizer cannot handle it (an unusual architecture: the check after it decides anyway). The optimizer reads
-    the heads and the width from the graph: the config's, passed in, gave the same operators (the exported attention
-    is not one it fuses)."""
-    from bert_sentiment.onnx_export import _quiet_exporters
-
-    try:
-        from onnxruntime.transformers import optimizer
+        from bert_sentiment.onnx_export import _quantize, _quiet_exporters
 
         with _quiet_exporters():
-            optimized = optimizer.optimize_model(str(fp32), model_type="bert")
-            optimized.save_model_to_file(str(out))
-    except Exception as err:  # noqa: BLE001 -- the optimizer fails in many ways on graphs it does not know
-        logger.info("ONNX Runtime's fusions did not apply (%s); quantizing the graph as exported.", err)
-        return fp32
-    return out
+            _quantize(fp32, Path(work) / "int8.onnx", recipe, config, reduce_range=reduce_range)
+        # whole or not at all: another process starting beside this one reads either
+        os.replace(Path(work) / "int8.onnx", path)
+    return path, f"{kind}; built now and cached at {path}"
