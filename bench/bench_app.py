@@ -81,7 +81,7 @@ def in_process_part(latency_sentences: int) -> None:
     paths = {  # name -> (one-text call, many-texts call)
         "stock pipeline (defaults)": (stock, stock),
         "ours, PyTorch fp32": (lambda text: torch_fp32.predict([text]), torch_fp32.predict),
-        "ours, ONNX Runtime fp32, fused": (lambda text: onnx_fp32.predict([text]), onnx_fp32.predict),
+        "ours, ONNX Runtime fp32": (lambda text: onnx_fp32.predict([text]), onnx_fp32.predict),
         "ours, portable int8 file": (lambda text: portable.predict([text]), portable.predict),
         "ours, ONNX Runtime int8 (app)": (lambda text: onnx_int8.predict([text]), onnx_int8.predict),
     }
@@ -237,8 +237,6 @@ def accuracy_part(model: str | None) -> None:
                 "true",
             ]
             fine_tune(*parse_args(flags))
-        from bert_sentiment.onnx_export import FP32_FILE, ONNX_DIR, OnnxModel
-
         accuracy, p50 = {}, {}
         for name, options in (
             ("PyTorch fp32", {"engine": "torch"}),
@@ -246,10 +244,7 @@ def accuracy_part(model: str | None) -> None:
             ("ONNX Runtime int8 (app)", {}),
         ):
             classifier = SentimentClassifier(model, **options)
-            if "model.onnx" in name:  # the exported graph itself, not the app's fused one
-                classifier.onnx = OnnxModel(Path(model) / ONNX_DIR / FP32_FILE, spin=True)
-            else:
-                print(f"  {name}: {classifier.engine_note}")
+            print(f"  {name}: {classifier.engine_note}")
             predictions = classifier.predict(texts)
             accuracy[name] = sum(classifier.labels.index(p.label) == y for p, y in zip(predictions, labels)) / len(
                 labels

@@ -60,7 +60,7 @@ def test_without_the_cache_variable_graphs_go_to_the_hugging_face_home(monkeypat
 def test_onnx_runtime_fuses_at_load_but_keeps_layer_normalization_apart_from_its_residual_add(
     portable, tmp_path, monkeypatch
 ):
-    """ONNX Runtime's SkipLayerNormalization kernel took 10 times as long as a layer normalisation and an add: every
+    """ONNX Runtime's SkipLayerNormalization kernel took five times as long as a layer normalisation and an add: every
     session the app, the export's check and a notebook open runs without it (bench/README.md)."""
     import onnxruntime
 
