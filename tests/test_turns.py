@@ -26,15 +26,17 @@ def run_in_turns(turns: Turns, callers: list[tuple[str, str]]) -> list[str]:
             holding.set()
             time.sleep(0.2)  # everyone below queues meanwhile
 
-    threads = [threading.Thread(target=hold)]
+    threads = [threading.Thread(target=hold, daemon=True)]
     threads[0].start()
-    holding.wait()
+    assert holding.wait(timeout=5), "a fresh Turns gives the model to its first caller"
     for name, lane in callers:
-        threads.append(threading.Thread(target=call, args=(name, lane)))
+        threads.append(threading.Thread(target=call, args=(name, lane), daemon=True))  # daemon: a hang fails the test
         threads[-1].start()
         time.sleep(0.02)  # a known arrival order
     for thread in threads:
-        thread.join()
+        thread.join(timeout=5)
+    stuck = [name for (name, _), thread in zip([("holder", "job"), *callers], threads) if thread.is_alive()]
+    assert not stuck, f"never given the model, as a page that never answers: {stuck} (ran: {ran})"
     return ran
 
 
