@@ -40,7 +40,9 @@ def test_the_weights_use_8_bits_only_where_the_cpu_adds_products_in_32_bits(port
     assert full != seven
     assert largest_int8_weight(full) > 64, "VNNI: the whole int8 range"
     assert largest_int8_weight(seven) <= 64, "no VNNI: 7-bit weights"
-    assert "8-bit weights: the CPU has VNNI" in full_note and "7-bit weights" in seven_note
+    assert full_note.startswith("int8 for this CPU, every linear layer, 8-bit weights: the CPU has VNNI; ")
+    assert full_note.endswith(f"cached at {full}") and "7-bit weights" in seven_note
+    assert weight_bits(VNNI) == (False, "8-bit weights: the CPU has VNNI")
     assert weight_bits({"amx_int8"})[0] is False and weight_bits({"avx_vnni"})[0] is False
     assert weight_bits(set()) == (True, "7-bit weights: the CPU has no VNNI, where 8-bit products saturate")
 
@@ -132,9 +134,38 @@ def test_an_unwritable_cache_is_named_with_the_fix(portable, tmp_path, monkeypat
     monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(not_a_folder))
     with pytest.raises(
         OSError,
-        match=f"cannot write this machine's graph to {not_a_folder} .*; set BERT_SENTIMENT_CACHE to a writable folder$",
+        match=f"cannot write this machine's graph to {not_a_folder} \\(File exists\\); set BERT_SENTIMENT_CACHE to a "
+        "writable folder$",
     ):
         build(portable / "onnx" / "model.onnx", AutoConfig.from_pretrained(portable), EVERY_LAYER)
+
+
+def test_a_cache_folder_that_does_not_exist_yet_is_made_with_its_parents(portable, tmp_path, monkeypatch):
+    cache = tmp_path / "not" / "made" / "yet"
+    monkeypatch.setenv(machine_graph.CACHE_VARIABLE, str(cache))
+    path, note = build(portable / "onnx" / "model.onnx", AutoConfig.from_pretrained(portable), EVERY_LAYER)
+    assert path.parent == cache and path.is_file() and note.endswith(f"built now and cached at {path}")
+
+
+def int8_weight_shapes(path) -> set[tuple[int, ...]]:
+    graph = onnx.load(str(path)).graph
+    return {tuple(t.dims) for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2}
+
+
+def test_a_recipe_that_keeps_the_feed_forward_layers_in_fp32_quantizes_only_the_attention(portable):
+    """The app's fallbacks when every layer in int8 fails its check: the feed-forward projections, found by the
+    config's widths, stay fp32."""
+    config = AutoConfig.from_pretrained(portable)
+    fp32 = portable / "onnx" / "model.onnx"
+    feed_forward = {(config.hidden_size, config.intermediate_size), (config.intermediate_size, config.hidden_size)}
+    every, _ = build(fp32, config, EVERY_LAYER)
+    kept, note = build(fp32, config, "per-channel int8, feed-forward layers kept fp32")
+    assert feed_forward <= int8_weight_shapes(every)
+    assert not feed_forward & int8_weight_shapes(kept) and (
+        config.hidden_size,
+        config.hidden_size,
+    ) in int8_weight_shapes(kept), "attention in int8, the feed-forward layers in fp32"
+    assert note.startswith("int8 for this CPU, feed-forward layers kept fp32, ")
 
 
 def test_with_an_unwritable_cache_the_portable_int8_file_serves(trained_run, tmp_path, monkeypatch):
