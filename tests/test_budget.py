@@ -8,7 +8,7 @@ import pytest
 
 import train
 from bert_sentiment.arguments import parse_args
-from bert_sentiment.budget import BASELINE_MAX_TEXTS, plan_analyses, sample_size, stratified_sample
+from bert_sentiment.budget import BASELINE_MAX_TEXTS, plan_analyses, sample_size, stratified_sample, trained_texts
 from bert_sentiment.errors import UserError
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
@@ -92,6 +92,26 @@ def test_a_sample_size_that_is_not_a_number_is_refused_with_the_choices(value):
         sample_size(value)
     with pytest.raises(UserError, match=f"--evaluation_sample '{value}' is not one of 'auto'.*'all', or a number"):
         parse_args(["--train_file", "reviews.csv", "--evaluation_sample", value])
+
+
+@pytest.mark.parametrize("value, number", [("1", 1), ("20,000", 20_000), ("1_000", 1_000), (" 500 ", 500)])
+def test_a_sample_size_is_any_whole_number_from_one_written_as_people_write_it(value, number):
+    assert sample_size(value) == number
+
+
+def test_the_texts_trained_count_every_step_of_every_process():
+    one_step = args(max_steps=1, batch=16, accumulation=2)
+    assert trained_texts(one_step, 1_000_000) == 32, "one step: a batch of 16, twice"
+    assert trained_texts(SimpleNamespace(**{**vars(one_step), "world_size": 2}), 1_000_000) == 64, "two processes"
+    assert trained_texts(args(epochs=1.5), 1_000) == 1_500, "no --max_steps: the epochs"
+
+
+def test_a_class_of_two_texts_keeps_its_share_and_a_class_of_one_still_gets_a_sample():
+    pair = np.array([0] * 98 + [1] * 2)
+    assert all((pair[stratified_sample(pair, 50, seed)] == 1).sum() == 1 for seed in range(10)), "half of two: one"
+    lone = np.array([0] * 99 + [1])
+    rows = stratified_sample(lone, 50, seed=0)
+    assert len(rows) == 50 and len(set(rows)) == 50, "a class of one text cannot be split: a plain random sample"
 
 
 def test_a_short_try_reads_a_sample_of_each_evaluation_split_and_a_real_run_reads_them_whole():
