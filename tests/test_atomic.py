@@ -26,6 +26,16 @@ def test_a_finished_write_replaces_the_file(tmp_path):
     assert path.read_text() == "# new card\n" and len(list(path.parent.iterdir())) == 1
 
 
+def test_files_are_utf_8_on_a_machine_whose_locale_is_not(tmp_path, monkeypatch):
+    """A card with Chinese labels, written where the locale's encoding is Latin-1 (as Windows' cp1252 is alike)."""
+    import io
+
+    monkeypatch.setattr(io, "text_encoding", lambda encoding, stacklevel=2: encoding or "latin-1")
+    path = tmp_path / "README.md"
+    write_text_whole(path, "# 酒店评论 — café\n")
+    assert path.read_bytes() == "# 酒店评论 — café\n".encode("utf-8")
+
+
 def test_a_cut_off_results_file_is_named_with_the_fix(trained_run, tmp_path):
     from bert_sentiment.facts import RESULTS_FILE, RunFacts
 
