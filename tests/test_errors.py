@@ -16,6 +16,7 @@ def test_an_error_is_said_in_one_line_with_its_type_and_within_the_limit():
     assert one_line(err) == "ValueError: the first line says it"
     assert one_line(RuntimeError()) == "RuntimeError: "
     assert len(one_line(ValueError("x" * 1000), limit=50)) == 50
+    assert len(one_line(ValueError("x" * 1000))) == 300, "a log line's length by default"
 
 
 def test_a_user_error_is_not_taken_for_a_library_value_error():

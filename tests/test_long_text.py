@@ -36,6 +36,12 @@ def test_head_tail_cuts_exactly_and_starts_the_tail_at_a_word(tiny_bert):
     assert head_tail_texts(tokenizer, [long_text], max_length=10) == ["the movie plot plot wonderfully superb"]
 
 
+def test_a_tail_that_starts_inside_a_word_starts_at_the_next_word_not_the_last(tiny_bert):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    text = "the movie was " + " ".join(["plot"] * 12) + " wonderfully superb film"  # wonderful ##l ##y superb film
+    assert head_tail_texts(tokenizer, [text], max_length=6) == ["the superb film"], "the tail began at ##y"
+
+
 def test_windows_overlap_by_half(tiny_bert):
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     encoded, owners = window_encodings(tokenizer, ["a b c d e f g h i j", "x"], max_length=8)
