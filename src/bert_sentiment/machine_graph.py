@@ -9,7 +9,7 @@ recipes that passes the app's check.
 It is not fused beforehand: ONNX Runtime fuses each GELU with its bias and each layer normalisation at load
 (OnnxModel), and its transformer optimizer, run on the file first, gave the same logits to the last digit and
 cost bert-base 5.6 s of start-up (its attention fusion does not match this exporter's graph; bench/README.md,
-"The app's own graph").
+"ONNX Runtime's SkipLayerNormalization left out").
 It is cached under the Hugging Face cache (or $BERT_SENTIMENT_CACHE), named by the fp32 file's contents, the ONNX
 Runtime version and the recipe, so a restart reuses it. Static (calibrated) int8 was measured slower and less
 faithful, and is not used.
