@@ -18,11 +18,13 @@ VNNI = {"avx2", "avx512f", "avx512_vnni"}
 AVX2_ONLY = {"avx2", "fma"}
 
 
-def largest_int8_weight(path) -> int:
+def int8_weights(path) -> list[np.ndarray]:
     graph = onnx.load(str(path)).graph
-    weights = [
-        numpy_helper.to_array(t) for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2
-    ]
+    return [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2]
+
+
+def largest_int8_weight(path) -> int:
+    weights = int8_weights(path)
     assert weights, "the graph has int8 weights"
     return max(int(np.abs(w.astype(np.int16)).max()) for w in weights)
 
@@ -148,8 +150,7 @@ def test_a_cache_folder_that_does_not_exist_yet_is_made_with_its_parents(portabl
 
 
 def int8_weight_shapes(path) -> set[tuple[int, ...]]:
-    graph = onnx.load(str(path)).graph
-    return {tuple(t.dims) for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2}
+    return {weight.shape for weight in int8_weights(path)}
 
 
 def test_a_recipe_that_keeps_the_feed_forward_layers_in_fp32_quantizes_only_the_attention(portable):
