@@ -116,22 +116,38 @@ AFTER_TRAINING = ("test_fine_tune.py", "test_label_issues.py", "test_publish.py"
 MUTMUT_STATS = Path(__file__).resolve().parents[1] / "mutmut-stats.json"  # each test's time, from mutmut's stats run
 
 
-def fastest_first(items) -> None:
+SLOW_SECONDS = 0.5  # a test this slow in mutmut's stats run runs only for mutants of the module its file is named for
+PACKAGE_MODULES = {path.stem for path in (Path(__file__).resolve().parents[1] / "src" / "bert_sentiment").glob("*.py")}
+
+
+def recorded_seconds() -> dict[str, float]:
+    """Each test's time in mutmut's stats run, by node id; empty without the stats."""
+    try:
+        return json.loads(MUTMUT_STATS.read_text(encoding="utf-8"))["duration_by_test"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def fastest_first(items, seconds: dict[str, float]) -> None:
     """A mutation run's tests in the order of the time each took in mutmut's stats run, fastest first. mutmut runs a
     mutant's tests with -x, so the first that fails ends its run; its fork server hands them over in no order (its
     plain fork runner sorts them so), and a mutant a quick test kills would often run slow ones first."""
-    try:
-        seconds = json.loads(MUTMUT_STATS.read_text(encoding="utf-8"))["duration_by_test"]
-    except (OSError, ValueError, KeyError):
-        return
-    items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
+    if seconds:
+        items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
 
 
-def mutation_run_leaves_out(item, mutant: str) -> bool:
+def mutation_run_leaves_out(item, mutant: str, seconds: dict[str, float]) -> bool:
     """Whether a mutation run leaves this test out for this mutant (see pytest_collection_modifyitems)."""
     if SERVED_PAGE in getattr(item, "fixturenames", ()) and not mutant.startswith(PAGE_CODE):
         return True
-    return mutant.startswith(DATA_PATH) and item.path.name in AFTER_TRAINING
+    if mutant.startswith(DATA_PATH) and item.path.name in AFTER_TRAINING:
+        return True
+    module = item.path.stem.removeprefix("test_")
+    return (
+        seconds.get(item.nodeid, 0.0) >= SLOW_SECONDS
+        and module in PACKAGE_MODULES
+        and not mutant.startswith(f"bert_sentiment.{module}.")
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -145,13 +161,17 @@ def pytest_collection_modifyitems(config, items):
     in these tests). The tests of the steps after training (evaluation, label issues, publishing, the search) do not
     run for mutants of the data path they read their data through: the data path has direct tests of its own, and a
     mutant there that none of them kills would run every one of these slow tests. A mutant's tests then run fastest
-    first (fastest_first)."""
+    first (fastest_first). And a test that took half a second or more in mutmut's stats run (the steps after training
+    on the untrained classifier, the fold models, a publish against the local Hub) runs only for mutants of the module
+    its file is named for: a module's mutants are for its own direct tests to kill, and survivors elsewhere that reached
+    the two whole-run tests of fine_tune spent a third of a whole run's last hour in them."""
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     if MUTATION_RUN and mutant.startswith("bert_sentiment."):
-        left_out = [item for item in items if mutation_run_leaves_out(item, mutant)]
+        seconds = recorded_seconds()
+        left_out = [item for item in items if mutation_run_leaves_out(item, mutant, seconds)]
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if item not in left_out]
-        fastest_first(items)
+        fastest_first(items, seconds)
     for item in items:
         if trains(item):
             item.add_marker(pytest.mark.trains)

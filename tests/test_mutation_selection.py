@@ -6,7 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import tests.conftest as conftest
-from tests.conftest import fastest_first, mutation_run_leaves_out, trains
+from tests.conftest import fastest_first, mutation_run_leaves_out, recorded_seconds, trains
 
 
 def item(name: str, fixtures=(), module: str = "test_x.py", function=None) -> SimpleNamespace:
@@ -38,15 +38,32 @@ def test_the_served_page_runs_for_the_apps_mutants_and_the_slow_steps_after_trai
     evaluation = item("test_evaluation", ["untrained_evaluation"], "test_fine_tune.py")
     direct = item("test_prepare", ["tmp_path"], "test_prepare.py")
 
-    assert not mutation_run_leaves_out(page, "bert_sentiment.app.x_build_demo__mutmut_3")
-    assert mutation_run_leaves_out(page, "bert_sentiment.inference.x_load__mutmut_1"), "the engine changes both sides"
+    assert not mutation_run_leaves_out(page, "bert_sentiment.app.x_build_demo__mutmut_3", {})
+    assert mutation_run_leaves_out(page, "bert_sentiment.inference.x_load__mutmut_1", {}), "the engine: both sides"
     for data_path in ("prepare", "labels", "local_files", "arguments"):
-        assert mutation_run_leaves_out(evaluation, f"bert_sentiment.{data_path}.x_f__mutmut_1")
-        assert not mutation_run_leaves_out(direct, f"bert_sentiment.{data_path}.x_f__mutmut_1")
+        assert mutation_run_leaves_out(evaluation, f"bert_sentiment.{data_path}.x_f__mutmut_1", {})
+        assert not mutation_run_leaves_out(direct, f"bert_sentiment.{data_path}.x_f__mutmut_1", {})
     for elsewhere in ("fine_tune", "evaluation", "calibration", "app"):
-        assert not mutation_run_leaves_out(evaluation, f"bert_sentiment.{elsewhere}.x_f__mutmut_1")
-    assert not mutation_run_leaves_out(evaluation, "bert_sentiment.prepared_elsewhere.x_f__mutmut_1"), (
+        assert not mutation_run_leaves_out(evaluation, f"bert_sentiment.{elsewhere}.x_f__mutmut_1", {})
+    assert not mutation_run_leaves_out(evaluation, "bert_sentiment.prepared_elsewhere.x_f__mutmut_1", {}), (
         "a module whose name starts like one of the data path's is not in it"
+    )
+
+
+def test_a_slow_test_runs_only_for_mutants_of_the_module_its_file_is_named_for():
+    whole_run = item("test_a_run_saves", ["training_replaced"], "test_fine_tune.py")
+    catalogue = item("test_the_catalogue", [], "test_messages.py")
+    seconds = {whole_run.nodeid: 2.0, catalogue.nodeid: 2.0}
+
+    assert not mutation_run_leaves_out(whole_run, "bert_sentiment.fine_tune.x_fine_tune__mutmut_7", seconds)
+    for elsewhere in ("card_text", "facts", "evaluation", "fine_tuned"):
+        assert mutation_run_leaves_out(whole_run, f"bert_sentiment.{elsewhere}.x_f__mutmut_1", seconds)
+    assert not mutation_run_leaves_out(whole_run, "bert_sentiment.card_text.x_f__mutmut_1", {whole_run.nodeid: 0.4})
+    assert not mutation_run_leaves_out(whole_run, "bert_sentiment.card_text.x_f__mutmut_1", {}), (
+        "without mutmut's stats every test runs"
+    )
+    assert not mutation_run_leaves_out(catalogue, "bert_sentiment.labels.x_f__mutmut_1", seconds), (
+        "a file named for no module (the data path's messages) runs for every mutant it reaches"
     )
 
 
@@ -56,10 +73,11 @@ def test_a_mutants_tests_run_in_the_order_of_their_recorded_time_fastest_first(t
     stats.write_text(json.dumps({"duration_by_test": {slow.nodeid: 2.5, quick.nodeid: 0.01, middle.nodeid: 0.4}}))
     monkeypatch.setattr(conftest, "MUTMUT_STATS", stats)
     items = [slow, quick, unrecorded, middle]
-    fastest_first(items)
+    fastest_first(items, recorded_seconds())
     assert items == [unrecorded, quick, middle, slow], "a test newer than the stats counts as quick"
 
     monkeypatch.setattr(conftest, "MUTMUT_STATS", tmp_path / "absent.json")
+    assert recorded_seconds() == {}
     items = [slow, quick, middle]
-    fastest_first(items)
+    fastest_first(items, recorded_seconds())
     assert items == [slow, quick, middle], "without mutmut's stats the order is left as it was"
