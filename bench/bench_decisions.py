@@ -16,10 +16,11 @@ it; then, over random re-cuts of the 3,872 sentences, how often the other half l
 corrections: 6,000 random SST-2 training phrases (of those left when 3,000 whole training sentences are held out
 as for abstain), 5% of their labels flipped, SST-2 dev as validation, the 3,000 held-out sentences as the test
 split (872 dev sentences measured a flip's cost no finer than the cost itself), train.py defaults: once on the true
-labels, once on the flipped ones (which ranks label issues), and once more for each of two rankings after an oracle
+labels, once on the flipped ones (which ranks label issues, --find_label_issues as --mode says: auto, the default,
+picks thorough at this size), and once more for each of two rankings after an oracle
 corrected its top-k training labels (k = the number of flips) through --label_corrections: the run's own
 label_issues.jsonl, and, as an ablation, the flipped run's model alone (the lowest probability of the given label
-first). Printed: test accuracy of each and the share of the flips' cost recovered.
+first; --ablation 0 leaves it out). Printed: test accuracy of each and the share of the flips' cost recovered.
 
 active: per seed, 2,000 random SST-2 training sentences train a first model; `bert-sentiment review
 --unlabeled_file` picks 1,000 texts of a 20,000-sentence pool, and 1,000 others are drawn at random from the same
@@ -190,13 +191,16 @@ def corrections(scratch: Path, options) -> None:
     )
     dirty = train(
         scratch / "flipped",
-        ["--train_file", write_rows(scratch / "flipped.csv", noisy), *common, "--find_label_issues", "fast"],
+        ["--train_file", write_rows(scratch / "flipped.csv", noisy), *common, "--find_label_issues", options.mode],
     )
     issues = [json.loads(line) for line in (scratch / "flipped" / "label_issues.jsonl").read_text().splitlines()]
     rankings = {
-        "the run's label_issues.jsonl": [issue["text"] for issue in issues if issue["split"] == "train"],
-        "the fine-tuned model alone (ablation)": ranked_by_the_model_alone(scratch / "flipped", noisy),
+        f"the run's label_issues.jsonl ({dirty['label_issues']['train_method']})": [
+            issue["text"] for issue in issues if issue["split"] == "train"
+        ]
     }
+    if options.ablation:
+        rankings["the fine-tuned model alone (ablation)"] = ranked_by_the_model_alone(scratch / "flipped", noisy)
     a, b = accuracy(clean, "test"), accuracy(dirty, "test")
     print(
         f"SST-2: {len(rows):,} training phrases, {len(flipped):,} labels flipped ({options.flip:.0%}), seed "
@@ -316,6 +320,12 @@ def main() -> None:
     parser.add_argument("--train_samples", type=int, default=6000, help="corrections: training sentences")
     parser.add_argument("--flip", type=float, default=0.05, help="corrections: share of labels flipped")
     parser.add_argument("--seed", type=int, default=0, help="corrections: flip and training seed")
+    parser.add_argument(
+        "--mode", default="auto", help="corrections: --find_label_issues of the flipped run (train.py's default: auto)"
+    )
+    parser.add_argument(
+        "--ablation", type=int, default=1, help="corrections: 0 skips the retraining on the model-alone ranking"
+    )
     parser.add_argument("--seeds", type=int, default=3, help="active: seeds")
     parser.add_argument("--start", type=int, default=2000, help="active: labelled texts to start from")
     parser.add_argument("--added", type=int, default=1000, help="active: texts added")

@@ -38,6 +38,9 @@ def test_words_are_what_a_reader_sees(tiny_bert):
         "好",
     ]
     assert owners[0] is None and owners[-1] is None, "[CLS] and [SEP] belong to no word"
+    mixed = "good好film"  # a word begun right after a CJK character is a word of its own
+    mixed_spans, _ = word_spans(mixed, tokenizer(mixed, return_offsets_mapping=True)["offset_mapping"])
+    assert [mixed[start:end] for start, end in mixed_spans] == ["good", "好", "film"]
     assert sorted({owner for owner in owners if owner is not None}) == list(range(len(spans)))
 
 
@@ -322,6 +325,10 @@ def test_top_and_against_take_the_strongest_k_in_order():
     explanation = Explanation("a b c d e f", "positive", 0.9, words, [], "occlusion", False)
     assert explanation.top(2) == [("b", 0.5), ("d", 0.3)] and len(explanation.top()) == 3
     assert explanation.against(5) == [("c", -0.4), ("e", -0.1)]
+    # Alphabetical order differs from the scores' here: the strongest against come first, three by default.
+    against = [("awful", -0.1), ("bad", -0.5), ("cold", -0.2), ("dull", -0.4), ("empty", -0.3)]
+    mixed = Explanation("awful bad cold dull empty", "negative", 0.9, against, [], "occlusion", False)
+    assert mixed.against() == [("bad", -0.5), ("dull", -0.4), ("empty", -0.3)]
 
 
 def test_refusals_name_the_fix(tiny_bert):
@@ -391,3 +398,74 @@ def test_gradient_x_input_sums_each_words_pieces_of_gradient_times_embedding(unt
     assert [score for _, score in explanation.words] == pytest.approx(expected, rel=1e-4, abs=1e-7)
     assert explanation.method == "gradient_x_input" and explanation.run_length == 1
     assert explanation.probability == pytest.approx(float(probability[0, target]), abs=1e-6)
+
+
+def test_occlusion_deletes_each_word_whole_keeps_the_special_tokens_and_sends_the_variants_in_one_batch(tiny_bert):
+    """Every word moves the answer here (no zero where a wrong feature count could hide), and the passes are recorded:
+    each variant is the text's tokens without one word's pieces, [CLS] and [SEP] kept, sent together."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    effects = {"the": 0.05, "unbelievable": 0.3, "film": 0.1, "was": -0.05, "dull": -0.2}
+    forward, pieces = known_forward(tokenizer, effects)
+    passes = []
+
+    def recorded(rows):
+        passes.append([list(row) for row in rows])
+        return forward(rows)
+
+    text = "the unbelievable film was dull"
+    explanation = explain(Stub(), tokenizer, text, forward=recorded)
+    assert [score for _, score in explanation.words] == pytest.approx(list(effects.values()))
+    ids = tokenizer(text)["input_ids"]
+    without = {word: [token for token in ids if token not in pieces[word]] for word in effects}
+    variants = [row for batch in passes for row in batch if row != ids]
+    assert sorted(variants) == sorted(without.values()), "each word deleted whole, once; nothing else changed"
+    assert len(passes) <= 3 and max(len(batch) for batch in passes) >= len(effects), (
+        "the text, then its variants in one batch (as the app's engine batches them)"
+    )
+
+
+def test_an_explained_text_keeps_what_follows_its_last_word_and_the_tokenizer_stays_quiet(tiny_bert, caplog):
+    import logging
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)  # fresh: the tokenizer warns once per instance
+    forward, _ = known_forward(tokenizer, {"dull": -0.2})
+    text = "the film was dull !  \n"
+    assert explain(Stub(), tokenizer, text, forward=forward).text == text, "not truncated: the text whole"
+    transformers_logger = logging.getLogger("transformers")
+    transformers_logger.addHandler(caplog.handler)
+    try:
+        long = " ".join(["film"] * 300)  # past the tokenizer's own limit (128) and the explanation's
+        cut = explain(Stub(), tokenizer, long, forward=forward, max_tokens=20)
+    finally:
+        transformers_logger.removeHandler(caplog.handler)
+    assert cut.truncated and len(cut.words) == 18
+    assert not [record.getMessage() for record in caplog.records if record.name.startswith("transformers")], (
+        "a long text is cut without the tokenizer's warnings about length or truncation reaching the user's log"
+    )
+
+
+def test_gradient_methods_score_every_word_of_a_long_text_on_its_own(untrained_classifier):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from bert_sentiment.explain import MAX_OCCLUDED
+
+    model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).eval()
+    tokenizer = AutoTokenizer.from_pretrained(untrained_classifier)
+    text = " ".join(["the film was dull"] * 20)  # 80 words: occlusion would delete runs of 3
+    explanation = explain(model, tokenizer, text, "integrated_gradients")
+    assert len(explanation.words) == 80 > MAX_OCCLUDED and explanation.run_length == 1
+    assert len({round(score, 9) for _, score in explanation.words}) > 4, "each word its own score, not its run's"
+
+
+def test_a_text_of_no_readable_words_is_answered_without_words(tiny_bert):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    forward, _ = known_forward(tokenizer, {})
+    explanation = explain(Stub(), tokenizer, "\u200b", forward=forward)  # a zero-width space: no token, no word
+    assert explanation.words == [] and explanation.probability == pytest.approx(0.5)
+    assert explanation.highlighted() == [("\u200b", None)]
