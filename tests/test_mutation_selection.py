@@ -6,7 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import tests.conftest as conftest
-from tests.conftest import fastest_first, mutation_run_leaves_out, recorded_seconds, trains
+from tests.conftest import deselected_for, fastest_first, mutation_run_leaves_out, recorded_seconds, trains
 
 
 def item(name: str, fixtures=(), module: str = "test_x.py", function=None) -> SimpleNamespace:
@@ -65,6 +65,12 @@ def test_a_slow_test_runs_only_for_mutants_of_the_module_its_file_is_named_for()
     assert not mutation_run_leaves_out(catalogue, "bert_sentiment.labels.x_f__mutmut_1", seconds), (
         "a file named for no module (the data path's messages) runs for every mutant it reaches"
     )
+    export = item("test_a_model_without_onnx_files_is_exported", [], "test_inference.py")
+    direct = item("test_the_exports_check", [], "test_onnx_export.py")
+    seconds[export.nodeid] = 3.3
+    mutant = "bert_sentiment.onnx_export.x__export__mutmut_4"
+    assert deselected_for([export, direct], mutant, seconds) == [export], "the module's own test runs, the slow one not"
+    assert deselected_for([export], mutant, seconds) == [], "code only a slow test reaches keeps that test"
 
 
 def test_a_mutants_tests_run_in_the_order_of_their_recorded_time_fastest_first(tmp_path, monkeypatch):

@@ -446,7 +446,7 @@ def _long_text_note(reading: int, max_length: int, mode: str) -> str:
         f"longer text (head+tail). {plain} from its start. To read long texts as the results below were measured:",
         "chunks": f"This model was evaluated reading every token of a longer text, in windows of {reading} tokens "
         f"overlapping by half, their probabilities averaged. {plain} from its start. To read long texts that way:",
-    }[mode].replace(";.", ".")
+    }[mode]
 
 
 def _long_text_limitation(max_length: int, mode: str) -> str:
