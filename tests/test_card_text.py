@@ -39,6 +39,9 @@ def test_hub_data_is_named_by_id_config_and_commit_and_local_data_by_file_never_
     local = dataset_identity(files)
     assert local["type"] == "My-Reviews-2024" and local["name"] == "My Reviews (2024).csv", "named by the training file"
     assert local["sha256"] == {"test": "b" * 64, "train": "a" * 64} and not local["on_hub"]
+    for name, named in (("Xbox reviews.csv", "Xbox-reviews"), ("(((.csv", "local-data")):
+        only = parse(Source, {"kind": "files", "files": {"train": {"name": name, "sha256": "a" * 64}}})
+        assert dataset_identity(only)["type"] == named, "a name the Hub accepts, or a plain one when nothing is left"
 
 
 @pytest.mark.parametrize(("seconds", "said"), [(59.9, "0m 59s"), (61, "1m 01s"), (3_600, "1h 00m"), (7_322, "2h 02m")])
@@ -188,12 +191,14 @@ def test_the_baseline_warning_says_does_not_beat_at_a_gap_of_zero_and_names_the_
     )
     close = warning(0.80, 0.775)
     assert "is not clearly better than" in close and "More test texts would tell them apart" in close
-    assert "(this run trained" not in warning(0.775, 0.80, steps=0), "no steps recorded: no figures said"
+    assert warning(0.775, 0.80, steps=0).endswith(
+        "What usually helps: more training, more or cleaner data, or another base model."
+    ), "no steps recorded: no figures said"
     assert "(this run trained" not in warning(0.775, 0.80, epochs=0.0)
     assert warning(0.95, 0.60) is None, "a clear win needs no warning"
 
 
-def test_the_card_names_the_sample_label_issues_were_counted_on_and_a_chinese_runs_example():
+def test_the_card_names_the_sample_label_issues_were_counted_on_and_a_chinese_runs_example(tmp_path):
     from bert_sentiment.card_text import _label_issues_note, _usage_example, template_variables
 
     values = facts_values(
@@ -219,8 +224,14 @@ def test_the_card_names_the_sample_label_issues_were_counted_on_and_a_chinese_ru
         report["label_examples"] = {}
     assert _usage_example(parse(RunFacts, english)) == "I really enjoyed this."
 
-    variables = template_variables(abstention(), "user/repo", None)
+    variables = template_variables(abstention(), "user/repo", tmp_path)
     assert variables["abstention"]["target"] == "0.95", "the card's 'not sure' section has its facts"
+    (tmp_path / PRECISION_COVERAGE_IMAGE).write_bytes(b"png")
+    assert template_variables(abstention(), "user/repo", tmp_path)["abstention"]["image"] == PRECISION_COVERAGE_IMAGE
+    local = template_variables(
+        parse(RunFacts, facts_values(base_model="tiny-bert", base_model_local=True)), "u/r", None
+    )
+    assert local["base_model"] == "`tiny-bert` (a local model)", "a local base model is named, never linked"
     pooled = facts_values()
     pooled["training"]["pooler"] = "trained with the head"
     assert template_variables(parse(RunFacts, pooled), "user/repo", None)["pooler"] == "trained with the head"
