@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from bert_sentiment import arguments
 from bert_sentiment.arguments import build_arguments, parse_args
@@ -151,3 +152,97 @@ def test_tf32_on_a_cpu_trains_in_fp32_and_says_so():
     args = parse_args(["--output_dir", "o", "--precision", "tf32", "--use_cpu", "true"])[2]
     assert args.precision_used == "fp32" and not args.tf32
     assert args.precision_reason == "asked for with --precision tf32; TF32 is a GPU mode, so a CPU trains in fp32"
+
+
+@pytest.mark.parametrize(
+    ("given", "mode"),
+    [(True, "auto"), (False, "false"), ("true", "auto"), (" Thorough ", "thorough"), ("FAST", "fast"),
+     ("no", "false"), ("None", "false"), ("auto", "auto"), ("false", "false")],
+)  # fmt: skip
+def test_find_label_issues_reads_the_ways_people_write_a_mode(given, mode):
+    assert arguments.label_issue_mode(given) == mode
+
+
+def test_an_unknown_label_issue_mode_is_refused_with_the_modes():
+    with pytest.raises(UserError) as refused:
+        arguments.label_issue_mode("deep")
+    assert str(refused.value) == "--find_label_issues 'deep' is not one of auto, fast, thorough, false."
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_and_tf32_or_fp16_by_the_gpus_generation(monkeypatch):
+    monkeypatch.setattr(arguments, "cpu_flags", lambda: {"avx2", "avx512_bf16", "amx_bf16"})
+    assert arguments.auto_precision(on_cpu=True) == ("bf16", "the CPU computes bf16 natively (amx_bf16, avx512_bf16)")
+    monkeypatch.setattr(arguments, "cpu_flags", lambda: {"avx2", "avx512f"})
+    precision, why = arguments.auto_precision(on_cpu=True)
+    assert precision == "fp32" and why.startswith("the CPU has no native bf16 (no AMX or AVX-512 BF16 flag)")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA H100")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (9, 0))
+    assert arguments.auto_precision(on_cpu=False)[0] == "tf32"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (8, 0))
+    assert arguments.auto_precision(on_cpu=False) == (
+        "tf32",
+        "the GPU (NVIDIA H100) has TF32 tensor cores, measured faster than bf16 autocast for BERT",
+    )
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Tesla T4")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (7, 5))
+    assert arguments.auto_precision(on_cpu=False) == (
+        "fp16",
+        "the GPU (Tesla T4) has fp16 tensor cores but no TF32 or bf16; fp16 with loss scaling",
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "refusal"),
+    [
+        (["--seeds", "0"], "--seeds 0 must be at least 1."),
+        (["--hp_search", "true", "--seeds", "2"],
+         "Run --hp_search first, then --seeds with the values it chose (hp_search.json)."),
+        (["--hp_search", "true", "--hp_search_trials", "0"], "--hp_search_trials 0 must be at least 1."),
+        (["--abstain_precision", "1"],
+         "--abstain_precision 1 must be between 0 and 1, e.g. 0.95 (answers right 95% of the time)."),
+        (["--abstain_precision", "0"],
+         "--abstain_precision 0 must be between 0 and 1, e.g. 0.95 (answers right 95% of the time)."),
+    ],
+)  # fmt: skip
+def test_combinations_a_run_cannot_make_are_refused_before_anything_loads(flags, refusal):
+    with pytest.raises(UserError) as refused:
+        parse_args(["--train_file", "r.csv", *flags])
+    assert str(refused.value) == refusal
+
+
+def test_the_limits_themselves_are_accepted_and_settings_resolve_once():
+    accepted = [
+        ["--hp_search", "true", "--seeds", "1", "--hp_search_trials", "1"],
+        ["--hp_search_trials", "0"],  # no search: the trial count is not read
+        ["--abstain_precision", "0.95"],
+        ["--find_label_issues", "thorough"],
+    ]
+    for flags in accepted:
+        parse_args(["--train_file", "r.csv", *flags])
+    training_args = parse_args(["--train_file", "r.csv", "--seed", "7", "--find_label_issues", "thorough"])[2]
+    assert training_args.split_seed == 7, "the split follows the seed unless it is given"
+    assert training_args.find_label_issues == "thorough"
+    assert parse_args(["--train_file", "r.csv", "--seed", "7", "--split_seed", "3"])[2].split_seed == 3
+    assert parse_args(["--train_file", "r.csv", "--hub_private", "true"])[2].hub_private_repo is True
+    assert not parse_args(["--train_file", "r.csv"])[2].hub_private_repo, "public unless asked"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="what a machine without a GPU decides")
+def test_on_a_cpu_pinning_is_off_and_the_precision_is_said_with_its_reason(monkeypatch, caplog):
+    training_args = parse_args(["--train_file", "r.csv"])[2]
+    assert training_args.dataloader_pin_memory is False, "pinning only helps copies to a GPU"
+    monkeypatch.setattr(arguments, "cpu_flags", lambda: {"avx2"})
+    with caplog.at_level("WARNING", logger="bert_sentiment"):
+        asked = parse_args(["--train_file", "r.csv", "--bf16", "true"])[2]
+    assert asked.bf16 and asked.use_cpu and asked.precision_reason == "asked for with --bf16/--fp16"
+    assert caplog.messages == [
+        "bf16 on this CPU is emulated (no AMX or AVX-512 BF16) and will be slow; --precision auto picks fp32 here."
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="bert_sentiment"):
+        tf32 = parse_args(["--train_file", "r.csv", "--precision", "tf32"])[2]
+    assert not tf32.bf16 and not tf32.fp16 and not tf32.tf32 and tf32.precision_used == "fp32"
+    assert tf32.precision_reason == "asked for with --precision tf32; TF32 is a GPU mode, so a CPU trains in fp32"
+    assert caplog.messages == [], "fp32 asked for: no warning about bf16"
+    fp32 = parse_args(["--train_file", "r.csv", "--precision", "fp32"])[2]
+    assert fp32.use_cpu is False, "fp32 on a CPU needs no flag set"
