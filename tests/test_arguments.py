@@ -246,3 +246,19 @@ def test_on_a_cpu_pinning_is_off_and_the_precision_is_said_with_its_reason(monke
     assert caplog.messages == [], "fp32 asked for: no warning about bf16"
     fp32 = parse_args(["--train_file", "r.csv", "--precision", "fp32"])[2]
     assert fp32.use_cpu is False, "fp32 on a CPU needs no flag set"
+
+
+def test_a_run_file_may_be_yml_leave_values_empty_and_must_hold_a_mapping(tmp_path):
+    (tmp_path / "run.yml").write_text("dataset_name:\ntrain_file: r.csv\nmax_seq_length: 64\n")
+    _, data_args, _ = parse_args([str(tmp_path / "run.yml")])
+    assert data_args.dataset_name is None and (data_args.train_file, data_args.max_seq_length) == ("r.csv", 64), (
+        "an empty value keeps the default, and the keys after it are read"
+    )
+    (tmp_path / "list.yaml").write_text("- train_file\n- r.csv\n")
+    with pytest.raises(UserError) as refused:
+        parse_args([str(tmp_path / "list.yaml")])
+    assert (
+        str(refused.value) == f"Config file '{tmp_path / 'list.yaml'}' must hold a mapping of argument names to values."
+    )
+    (tmp_path / "run.json").write_text('{"train_file": "r.csv", "learning_rate": "3e-5"}')
+    assert parse_args([str(tmp_path / "run.json")])[2].learning_rate == 3e-5, "a JSON file is read as JSON"
