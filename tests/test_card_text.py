@@ -198,7 +198,9 @@ def test_the_baseline_warning_says_does_not_beat_at_a_gap_of_zero_and_names_the_
     assert warning(0.95, 0.60) is None, "a clear win needs no warning"
 
 
-def test_the_card_names_the_sample_label_issues_were_counted_on_and_a_chinese_runs_example(tmp_path):
+def test_the_card_names_the_label_issue_sample_a_chinese_example_the_not_sure_facts_and_a_local_base_model(
+    tmp_path,
+):
     from bert_sentiment.card_text import _label_issues_note, _usage_example, template_variables
 
     values = facts_values(
