@@ -115,12 +115,48 @@ def test_a_sampled_evaluation_split_keeps_texts_and_tokens_together_and_its_labe
 
 
 def test_calibration_says_why_it_was_skipped(caplog):
+    from types import SimpleNamespace
+
+    import torch
+
     caplog.set_level(logging.INFO)
     labels = np.array([0, 1] * 10)
     assert fine_tune.calibrate(None, np.zeros((20, 2)), labels, None, wanted=False) is None
     assert "Calibration off (--calibrate false)" in caplog.text
     assert fine_tune.calibrate(None, np.zeros((20, 2)), labels, None, wanted=True) is None
-    assert "the validation split has 20 texts, fewer than the 50 a temperature needs" in caplog.text
+    assert caplog.messages[-1] == (
+        "Calibration skipped: the validation split has 20 texts, fewer than the 50 a temperature needs."
+    )
+    pooled_only = torch.nn.Linear(4, 3)  # no layer with one output per label
+    pooled_only.config = SimpleNamespace(num_labels=2)
+    headless = SimpleNamespace(model=pooled_only)
+    assert fine_tune.calibrate(headless, np.zeros((50, 2)), np.array([0, 1] * 25), None, wanted=True) is None
+    assert caplog.messages[-1] == "Calibration skipped: the model has no single linear classifier head to scale."
+
+
+def test_calibration_fits_on_as_few_as_fifty_texts_and_on_windows_averaged_per_text(untrained_evaluation, caplog):
+    from bert_sentiment.calibration import fit_temperature
+
+    _, trainer, *_ = untrained_evaluation("--calibrate", "false")
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1] * 25)
+    logits = rng.normal(size=(50, 2)) * 3 + np.eye(2)[labels]
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        fitted = fine_tune.calibrate(trainer, logits, labels, None, wanted=True)
+    assert fitted == {
+        "temperature": pytest.approx(fit_temperature(logits, labels, None)),
+        "fitted_on": "validation",
+        "texts": 50,
+    }
+    assert caplog.messages[-1] == (
+        f"Calibrated the probabilities: temperature {fitted['temperature']:.3f}, fitted on 50 validation texts and "
+        "folded into the classifier head (--calibrate false turns this off)."
+    )
+    windows = np.concatenate([logits, rng.normal(size=(50, 2)) * 3])  # each text read in two windows
+    owners = np.concatenate([np.arange(50), np.arange(50)])
+    _, trainer, *_ = untrained_evaluation("--calibrate", "false")
+    fitted = fine_tune.calibrate(trainer, windows, labels, owners, wanted=True)
+    assert fitted["temperature"] == pytest.approx(fit_temperature(windows, labels, owners))
 
 
 def test_the_log_sets_each_score_beside_its_baselines(caplog):
@@ -128,9 +164,12 @@ def test_the_log_sets_each_score_beside_its_baselines(caplog):
     results = {"validation": {"num_examples": 1234, "metrics": {"accuracy": 0.9, "f1": 0.89}}}
     baselines = {"validation": {"tf-idf + logistic regression": {"accuracy": 0.8, "f1": 0.79}}}
     fine_tune.log_comparison(results, baselines)
-    assert "Results on validation (1,234 texts):" in caplog.text
-    assert "fine-tuned model" in caplog.text and "0.9000    0.8900" in caplog.text
-    assert "tf-idf + logistic regression" in caplog.text and "0.8000    0.7900" in caplog.text
+    assert caplog.messages == [
+        "Results on validation (1,234 texts):\n"
+        f"  {'':<28} accuracy        f1\n"
+        f"  {'fine-tuned model':<28}   0.9000    0.8900\n"
+        f"  {'tf-idf + logistic regression':<28}   0.8000    0.7900"
+    ]
 
 
 def test_a_searchs_chosen_batch_is_fitted_to_memory_like_the_one_asked_for(tiny_bert, tmp_path, monkeypatch, caplog):
@@ -146,7 +185,7 @@ def test_a_searchs_chosen_batch_is_fitted_to_memory_like_the_one_asked_for(tiny_
     fitted = []
 
     def fit(batch, accumulation, config, parameters, longest, resume_from):
-        fitted.append((batch, accumulation, parameters, longest, resume_from))
+        fitted.append((batch, accumulation, config, parameters, longest, resume_from))
         return 8, accumulation * batch // 8, "8 texts at a time with 8 gradient accumulation steps"
 
     monkeypatch.setattr(fine_tune, "fit_batch_to_memory", fit)
@@ -155,11 +194,11 @@ def test_a_searchs_chosen_batch_is_fitted_to_memory_like_the_one_asked_for(tiny_
     prepared = SimpleNamespace(
         config=AutoConfig.from_pretrained(tiny_bert), lengths={"max_length": 64, "splits": {"train": {"max": 300}}}
     )
-    search = {"best": {"params": {"learning_rate": 5e-5, "per_device_train_batch_size": 64}}}
+    search = {"best": {"params": {"learning_rate": 3e-5, "per_device_train_batch_size": 64}}}
     with caplog.at_level(logging.WARNING):
         given = fine_tune.searched_arguments(plan, training_args, search, prepared)
-    assert fitted == [(64, 1, plan.parameters, 64, "out/checkpoint-9")], "the chosen batch, at max_length 64"
-    assert (given.per_device_train_batch_size, given.gradient_accumulation_steps, given.learning_rate) == (8, 8, 5e-5)
+    assert fitted == [(64, 1, prepared.config, plan.parameters, 64, "out/checkpoint-9")], "the chosen batch, at 64"
+    assert (given.per_device_train_batch_size, given.gradient_accumulation_steps, given.learning_rate) == (8, 8, 3e-5)
     assert caplog.messages == [
         "Training batch for the search's choice: 8 texts at a time with 8 gradient accumulation steps."
     ]
@@ -477,17 +516,19 @@ def test_after_evaluation_the_facts_set_each_score_beside_its_baselines_say_so_w
 def training_replaced(monkeypatch, untrained_classifier):
     """fine_tune.train replaced by the untrained classifier in a Trainer that does not train, and a checkpoint left
     in the output folder as training leaves one: every other step of a run runs as it does after training. Set
-    `.interrupted` to stop as Ctrl-C does; `.plans` holds the plan each run handed to training."""
+    `.interrupted` to stop as Ctrl-C does; `.plans` holds the plan each run handed to training, `.given` the model
+    arguments and callbacks."""
     from types import SimpleNamespace
 
     from transformers import AutoModelForSequenceClassification
 
     from bert_sentiment.training import build_trainer
 
-    control = SimpleNamespace(interrupted=False, plans=[])
+    control = SimpleNamespace(interrupted=False, plans=[], given=[])
 
     def train(prepared, plan, model_args, training_args, callbacks, clock):
         control.plans.append(plan)
+        control.given.append((model_args, callbacks))
         with clock("training"):
             model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).eval()
             trainer, _ = build_trainer(model, prepared.tokenizer, prepared.tokenized, training_args)
@@ -534,3 +575,462 @@ def test_an_interrupted_run_keeps_its_checkpoint_for_resume_and_saves_no_facts(
     out = tmp_path / "out"
     assert (out / "checkpoint-3").is_dir(), "--resume continues from it"
     assert not (out / "run_facts.json").exists() and not (out / "README.md").exists()
+
+
+def test_a_hub_base_model_is_named_as_given_and_a_local_folder_recording_a_relative_path_by_its_own_name(tmp_path):
+    assert fine_tune.public_base_model("bert-base-uncased", None) == {"base_model": "bert-base-uncased"}
+    folder = tmp_path / "my-encoder"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"_name_or_path": "./my-encoder"}), encoding="utf-8")
+    assert fine_tune.public_base_model(str(folder), None) == {"base_model": "my-encoder", "base_model_local": True}
+    (folder / "config.json").write_text(json.dumps({"_name_or_path": "google-bert/bert-base-uncased"}))
+    assert fine_tune.public_base_model(str(folder), None) == {"base_model": "google-bert/bert-base-uncased"}
+    assert fine_tune.public_base_model(str(folder), "alice/encoder") == {"base_model": "alice/encoder"}
+
+
+def test_keeping_the_shown_examples_copes_with_splits_that_have_none():
+    results = {"validation": {"metrics": {}}, "test": {"metrics": {}}}
+    fine_tune.keep_shown_examples(results)
+    assert results == {"validation": {"metrics": {}}, "test": {"metrics": {}}}
+    results = {"validation": {"metrics": {}}, "test": {"label_examples": {"negative": ["dull"]}}}
+    fine_tune.keep_shown_examples(results)
+    assert results["test"]["label_examples"] == {"negative": ["dull"]}, "the only split with examples is the shown one"
+
+
+def test_the_budget_sizes_each_evaluation_split_and_not_the_training_texts(untrained_evaluation):
+    prepared, _, training_args, *_ = untrained_evaluation("--evaluation_sample", "30")
+    budget = fine_tune.analysis_budget(prepared, training_args)
+    assert budget.evaluated == {"validation": (30, 60), "test": (30, 40)}
+
+
+def test_a_sampled_split_is_the_same_sample_on_every_run_with_the_seed():
+    from bert_sentiment.budget import stratified_sample
+
+    labels = [0] * 300 + [1] * 100
+    texts = [f"text {i}" for i in range(400)]
+
+    def sampled(seed):
+        data = PreparedData(splits=DatasetDict(validation=split(texts, labels)), label_names=[], report={})
+        tokenized = DatasetDict(validation=Dataset.from_dict({"input_ids": [[i] for i in range(400)]}))
+        prepared = fine_tune.PreparedRun(data, {}, "en", "tiny", None, None, {}, tokenized)
+        budget = AnalysisBudget(400, "false", 0, 400, 400, evaluated={"validation": (100, 400)})
+        fine_tune.sample_evaluation_splits(prepared, budget, seed)
+        return [int(text.split()[1]) for text in prepared.data.splits["validation"]["text"]]
+
+    assert sampled(7) == sampled(7) == list(stratified_sample(labels, 100, 7))
+
+
+def test_ties_in_length_keep_the_files_order():
+    texts = [f"text {i}" for i in range(64)]
+    splits = DatasetDict(validation=split(texts, [i % 2 for i in range(64)]))
+    lengths = {"validation": np.array([1, 2] * 32)}
+    ordered = fine_tune.sort_by_length(splits, lengths)["validation"]["text"]
+    assert ordered == texts[1::2] + texts[0::2], "the longer half first, each half in the file's order"
+
+
+def test_texts_are_cut_at_their_start_unless_asked_otherwise(tokenizer):
+    text = " ".join(["great"] * 30 + ["terrible"])
+    splits = DatasetDict(train=split([text], [0]), validation=split([text], [0]))
+    tokenized = fine_tune.tokenize(splits, tokenizer, 8, reading=12)
+    assert tokenized["validation"]["input_ids"][0] == tokenizer(text, truncation=True, max_length=12)["input_ids"]
+
+
+def test_the_length_asked_for_is_kept_within_the_models_position_limit(tokenizer, tiny_bert):
+    from transformers import AutoConfig
+
+    from bert_sentiment.errors import UserError
+
+    splits = DatasetDict(train=split(["a good film"] * 4, [0, 1, 0, 1]))
+    lengths, by_split = fine_tune.measure_lengths(splits, tokenizer, AutoConfig.from_pretrained(tiny_bert), 16)
+    assert (lengths["max_length"], lengths["max_length_reason"]) == (16, "--max_seq_length")
+    assert list(by_split["train"]) == [len(tokenizer("a good film")["input_ids"])] * 4
+    shorter = AutoConfig.from_pretrained(tiny_bert, max_position_embeddings=64)
+    with pytest.raises(UserError, match="--max_seq_length 100 must be between 8 and the model's limit of 64"):
+        fine_tune.measure_lengths(splits, tokenizer, shorter, 100)
+
+
+def test_removing_checkpoints_says_where_the_model_is(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        fine_tune._remove_checkpoints(tmp_path)
+    assert caplog.messages == [f"Removed intermediate checkpoints; the best model is in {tmp_path}"]
+
+
+def test_a_threshold_is_chosen_from_fifty_validation_texts_and_a_target_out_of_reach_is_a_warning(caplog):
+    from types import SimpleNamespace
+
+    from bert_sentiment.abstain import describe
+
+    labels = [0, 1] * 25
+    data = SimpleNamespace(splits={"validation": split([f"text {i}" for i in range(50)], labels)})
+    elsewhere = SimpleNamespace(is_world_process_zero=lambda: False)  # another process: nothing saved
+    right = {"validation": np.eye(2)[labels] * 0.8 + 0.1}
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        report = fine_tune.choose_abstention(elsewhere, data, right, 0.9, Path("."))
+    assert report["threshold"] is not None, "fifty texts are enough to choose from"
+    assert (caplog.records[-1].levelno, caplog.messages[-1]) == (logging.INFO, describe(report))
+    wrong = {"validation": np.eye(2)[[1 - label for label in labels]] * 0.8 + 0.1}
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        report = fine_tune.choose_abstention(elsewhere, data, wrong, 0.9, Path("."))
+    assert report["threshold"] is None and "out of reach" in caplog.messages[-1]
+    assert (caplog.records[-1].levelno, caplog.messages[-1]) == (logging.WARNING, describe(report))
+
+
+def test_the_data_flags_reach_the_prepared_run(untrained_classifier, tmp_path):
+    """The split seed carves the same validation split on every run; the training length and the reading length are
+    the ones asked for, and the reading length is saved with the tokenizer, which every prediction follows."""
+    from bert_sentiment.arguments import parse_args
+    from tests.conftest import english_reviews, write_csv
+
+    train = write_csv(tmp_path / "train.csv", english_reviews(100))
+
+    def prepared(*flags):
+        args = parse_args(
+            ["--train_file", str(train), "--model_name_or_path", str(untrained_classifier)]
+            + ["--output_dir", str(tmp_path / "out"), "--precision", "fp32", *flags]
+        )
+        return fine_tune.prepare_data(*args)
+
+    first = prepared("--split_seed", "3", "--max_seq_length", "8", "--inference_max_length", "9")
+    again = prepared("--split_seed", "3")
+    other = prepared("--split_seed", "4")
+    validation = sorted(first.data.splits["validation"]["text"])
+    assert (
+        validation == sorted(again.data.splits["validation"]["text"]) != sorted(other.data.splits["validation"]["text"])
+    )
+    assert (first.lengths["max_length"], first.lengths["inference_max_length"]) == (8, 9)
+    assert first.tokenizer.model_max_length == 9 and again.tokenizer.model_max_length == 128
+    assert max(len(ids) for ids in first.tokenized["train"]["input_ids"]) == 8
+    assert max(len(ids) for ids in first.tokenized["validation"]["input_ids"]) == 9
+    assert first.config.long_text == first.lengths["long_text"] == "truncate"
+
+
+def test_each_splits_figures_are_saved_under_the_trainers_name_for_it(untrained_evaluation, tmp_path, capsys):
+    prepared, trainer, training_args, *_ = untrained_evaluation("--calibrate", "false")
+    _, _, metrics = fine_tune.predict_split(trainer, [], prepared.tokenized["test"], 128, "truncate", "test")
+    assert "test_loss" in metrics and "test_accuracy" in metrics
+    texts = prepared.data.splits["test"]["text"][:]
+    _, owners, metrics = fine_tune.predict_split(trainer, texts, None, 8, "chunks", "test")
+    assert metrics == {"test_windows": len(owners)} and len(owners) > len(texts)
+    fine_tune.evaluate_splits(trainer, prepared.data, prepared.tokenized, tmp_path / "out", 128, "truncate")
+    printed = capsys.readouterr().out
+    assert "***** eval metrics *****" in printed and "***** test metrics *****" in printed
+    saved = json.loads((tmp_path / "out" / "eval_results.json").read_text())
+    assert set(saved) >= {"eval_loss", "eval_accuracy", "eval_f1"}
+
+
+def test_evaluation_reads_long_texts_in_windows_of_the_reading_length_when_asked(untrained_evaluation, tmp_path):
+    prepared, trainer, training_args, *_ = untrained_evaluation(
+        "--long_text", "chunks", "--inference_max_length", "8", "--calibrate", "false"
+    )
+    evaluated = fine_tune.evaluate(trainer, prepared, training_args)
+    saved = json.loads((tmp_path / "out" / "test_results.json").read_text())
+    windows, _ = fine_tune.window_encodings(prepared.tokenizer, prepared.data.splits["test"]["text"][:], 8)
+    assert saved["test_windows"] == len(windows["input_ids"]) > 40
+    assert evaluated.probabilities["test"].shape == (40, 2)
+
+
+def test_the_loss_reported_is_that_of_the_calibrated_probabilities(untrained_evaluation, tmp_path, monkeypatch):
+    from bert_sentiment.calibration import negative_log_likelihood
+
+    drawn = []
+    monkeypatch.setattr(fine_tune, "plot_reliability", lambda *call: drawn.append(call))
+    prepared, trainer, training_args, *_ = untrained_evaluation()
+    results, probabilities, calibration = fine_tune.evaluate_splits(
+        trainer, prepared.data, prepared.tokenized, tmp_path / "out", 128, "truncate", wants_calibration=True
+    )
+    temperature = calibration["temperature"]
+    for split, prefix in (("validation", "eval"), ("test", "test")):
+        labels = np.asarray(prepared.data.splits[split]["label"][:])
+        loss = negative_log_likelihood(probabilities[split], labels)
+        saved = json.loads((tmp_path / "out" / f"{prefix}_results.json").read_text())
+        assert saved[f"{prefix}_loss"] == pytest.approx(loss) == results[split]["metrics"]["loss"]
+    assert [(call[2], call[3], call[4].name) for call in drawn] == [
+        (temperature, f"Reliability (validation, temperature {temperature:.2f})", "reliability_validation.png"),
+        (temperature, f"Reliability (test, temperature {temperature:.2f})", "reliability_test.png"),
+    ]
+    for call, split in zip(drawn, ("validation", "test")):
+        np.testing.assert_array_equal(call[1], prepared.data.splits[split]["label"][:])
+        np.testing.assert_array_equal(call[0], probabilities[split])
+    drawn.clear()
+    _, _, calibration = fine_tune.evaluate_splits(
+        trainer, prepared.data, prepared.tokenized, tmp_path / "out", 128, "truncate"
+    )
+    assert calibration is None and not drawn, "calibration is asked for, not assumed"
+
+
+def test_after_a_bf16_training_the_figures_come_from_the_model_in_full_precision(untrained_classifier, tokenizer):
+    """accelerate wraps a mixed-precision model's forward in autocast; evaluation drops the wrapper, so the reported
+    figures are those of the fp32 weights a user downloads."""
+    from types import SimpleNamespace
+
+    import torch
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).eval()
+    inputs = tokenizer(["a fine and moving film", "a dull plot"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        full = model(**inputs).logits
+    AcceleratorState._reset_state()  # set up by earlier Trainers, in full precision
+    try:
+        wrapped = Accelerator(mixed_precision="bf16", cpu=True).prepare_model(model)
+    finally:
+        AcceleratorState._reset_state()  # the Trainers of later tests set up their own
+    with torch.no_grad():
+        assert not torch.equal(wrapped(**inputs).logits, full), "autocast reads in bf16"
+    trainer = SimpleNamespace(args=SimpleNamespace(bf16=True, fp16=False, tf32=False), model=wrapped)
+    fine_tune.full_precision_evaluation(trainer)
+    with torch.no_grad():
+        assert torch.equal(trainer.model(**inputs).logits, full)
+    assert trainer.model_wrapped is trainer.model, "the Trainer predicts through model_wrapped"
+
+
+def test_a_local_runs_card_loads_the_model_from_its_folder_and_the_log_says_where_the_card_is(
+    untrained_evaluation, tmp_path, caplog
+):
+    from tests.conftest import facts_literal
+
+    _, _, training_args, model_args, _ = untrained_evaluation()
+    out = tmp_path / "out"
+    facts = facts_literal()
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        fine_tune.save_run(out, facts, training_args, model_args, None)
+    assert f'model="{out}"' in (out / "README.md").read_text(encoding="utf-8")
+    assert f"Wrote the model card {out / 'README.md'}" in caplog.messages
+
+
+def test_the_run_record_lists_each_layers_learning_rate_under_layer_wise_decay(untrained_classifier, tmp_path):
+    from types import SimpleNamespace
+
+    from transformers import AutoModelForSequenceClassification, TrainerState
+
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.training import layer_lr_note
+
+    flags = ["--output_dir", str(tmp_path), "--precision", "fp32", "--learning_rate", "4e-5", "--layer_lr_decay", "0.8"]
+    _, _, training_args = parse_args(flags)
+    model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier)
+    trainer = SimpleNamespace(args=training_args, model=model, state=TrainerState(epoch=1.0, global_step=3))
+    record = fine_tune.run_record(trainer, a_training_result(), {}, {})
+    assert record["training"]["layer_learning_rates"] == layer_lr_note(model, 4e-5, 0.8)
+    assert "0.8 per layer down from the top: head and pooler 4e-05" in record["training"]["layer_learning_rates"]
+
+
+def test_the_training_figures_are_printed_and_saved_with_the_model(untrained_evaluation, tmp_path, capsys):
+    prepared, trainer, *_ = untrained_evaluation()
+    fine_tune.finalize(fine_tune.Trained(trainer, a_training_result(), None, None))
+    assert "***** train metrics *****" in capsys.readouterr().out
+
+
+def planned_run(untrained_classifier, tmp_path, *flags):
+    """(prepared, plan, model_args, training_args) of a run of the untrained classifier on the toy reviews."""
+    from bert_sentiment.plan import make_plan, preflight
+
+    model_args, data_args, training_args = untrained_run_arguments(untrained_classifier, tmp_path, *flags)
+    prepared = fine_tune.prepare_data(model_args, data_args, training_args)
+    checked = preflight(data_args, training_args)
+    plan = make_plan(training_args, model_args, checked, prepared, fine_tune.analysis_budget(prepared, training_args))
+    return prepared, plan, model_args, training_args
+
+
+def step_counter(on_step=lambda step: None):
+    """A user's callback: the steps it saw end, in order; `on_step(step)` called at each."""
+    from transformers import TrainerCallback
+
+    class Steps(TrainerCallback):
+        seen = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seen.append(state.global_step)
+            on_step(state.global_step)
+
+    return Steps()
+
+
+def test_training_starts_from_the_named_checkpoint_runs_the_planned_steps_and_calls_the_users_callbacks(
+    untrained_classifier, tmp_path, caplog
+):
+    from transformers import AutoModelForSequenceClassification
+
+    from bert_sentiment.phases import PhaseClock
+    from bert_sentiment.training import MeasuredCosts
+
+    prepared, plan, model_args, training_args = planned_run(untrained_classifier, tmp_path, "--max_steps", "3")
+    clock, steps = PhaseClock(), step_counter()
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        trained = fine_tune.train(prepared, plan, model_args, training_args, [steps], clock)
+    assert steps.seen == [1, 2, 3] and trained.result.global_step == trained.trainer.state.global_step == 3
+    assert trained.result.metrics["train_runtime"] > 0 and trained.search is None
+    assert trained.pooler.startswith("kept from the checkpoint, which never trained it")
+    assert f"Pooler: {trained.pooler}." in caplog.messages
+    assert set(clock.record) == {"model loading", "training"}
+    assert any(isinstance(callback, MeasuredCosts) for callback in trained.trainer.callback_handler.callbacks)
+    start = AutoModelForSequenceClassification.from_pretrained(untrained_classifier).classifier.weight.detach()
+    moved = (trained.trainer.model.classifier.weight.detach() - start).abs().max().item()
+    assert 0 < moved < 10 * 3 * training_args.learning_rate, "three small steps from the checkpoint's weights"
+    assert (
+        trained.trainer.args.per_device_train_batch_size
+        == plan.trainer_arguments(training_args).per_device_train_batch_size
+    )
+
+
+def test_ctrl_c_during_training_saves_a_checkpoint_and_says_how_to_resume(untrained_classifier, tmp_path, caplog):
+    import os
+    import signal
+
+    from bert_sentiment.phases import PhaseClock
+
+    prepared, plan, model_args, training_args = planned_run(untrained_classifier, tmp_path, "--max_steps", "6")
+    steps = step_counter(lambda step: step == 2 and os.kill(os.getpid(), signal.SIGINT))
+    with caplog.at_level(logging.WARNING, logger="bert_sentiment"):
+        trained = fine_tune.train(prepared, plan, model_args, training_args, [steps], PhaseClock())
+    stopped = trained.trainer.state.global_step
+    assert trained.result is None and stopped < 6
+    out = tmp_path / "out"
+    assert (out / f"checkpoint-{stopped}").is_dir()
+    assert caplog.messages[-1] == (
+        f"Stopped at step {stopped}; checkpoint saved in {out}. Continue with the same command plus --resume."
+    )
+
+
+def test_a_search_chooses_the_final_trainings_values(untrained_classifier, tmp_path, monkeypatch):
+    from bert_sentiment.phases import PhaseClock
+
+    searched = []
+    record = {"best": {"params": {"learning_rate": 3e-5}}, "trials": []}
+
+    def search(checkpoint, config, model_args, tokenizer, tokenized, args, fit_batch):
+        searched.append((checkpoint, config, model_args, tokenizer, tokenized, fit_batch))
+        return record
+
+    monkeypatch.setattr(fine_tune, "search_hyperparameters", search)
+    prepared, plan, model_args, training_args = planned_run(
+        untrained_classifier, tmp_path, "--max_steps", "1", "--hp_search", "true"
+    )
+    trained = fine_tune.train(prepared, plan, model_args, training_args, [], PhaseClock())
+    ((checkpoint, config, given_model_args, tokenizer, tokenized, fit_batch),) = searched
+    assert (checkpoint, config, given_model_args) == (prepared.checkpoint, prepared.config, model_args)
+    assert tokenizer is prepared.tokenizer and tokenized is prepared.tokenized
+    assert fit_batch(8) == (8, 1), "a trial's batch fitted to this machine's memory"
+    assert trained.search is record and trained.trainer.args.learning_rate == 3e-5
+
+
+def test_a_run_on_data_in_memory_checks_its_onnx_export_and_publishes_where_preflight_said(
+    training_replaced, untrained_classifier, tmp_path, monkeypatch
+):
+    import dataclasses
+    import time
+    from types import SimpleNamespace
+
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.data import InMemoryData
+    from tests.conftest import english_reviews
+
+    def dataset(rows):
+        return Dataset.from_dict({"text": [text for text, _ in rows], "label": [label for _, label in rows]})
+
+    data = InMemoryData(
+        DatasetDict(
+            train=dataset(english_reviews(80)),
+            validation=dataset(english_reviews(60, seed=5)),
+            test=dataset(english_reviews(40, seed=6)),
+        )
+    )
+    target, pushed = SimpleNamespace(repo_id="alice/reviews"), []
+    checked = fine_tune.preflight
+    monkeypatch.setattr(
+        fine_tune, "preflight", lambda *args, **kw: dataclasses.replace(checked(*args, **kw), hub_target=target)
+    )
+    monkeypatch.setattr(fine_tune, "publish", lambda out, where, license: pushed.append(where) or "https://hub/x")
+    exports, export = [], fine_tune.try_export_onnx
+    monkeypatch.setattr(fine_tune, "try_export_onnx", lambda *args, **kw: exports.append(kw) or export(*args, **kw))
+    out = tmp_path / "out"
+    model_args, data_args, training_args = parse_args(
+        ["--model_name_or_path", str(untrained_classifier), "--output_dir", str(out), "--precision", "fp32"]
+        + ["--disable_tqdm", "true", "--report_to", "none", "--find_label_issues", "false"]
+    )
+    callbacks = (object(),)
+    begun = time.monotonic()
+    facts = fine_tune.fine_tune(model_args, data_args, training_args, callbacks, data=data)
+    took = time.monotonic() - begun
+    assert training_replaced.given == [(model_args, callbacks)]
+    assert facts.data.source.kind == "memory" and facts.data.sizes["test"] == 40
+    ((export_options,),) = [exports]
+    assert export_options["expected"].shape == (60, 2), "checked against evaluation's probabilities of validation"
+    assert "onnx export" in facts.phases
+    assert facts.onnx.error.startswith("OnnxMismatch: per-channel int8"), "the untrained model's int8 disagrees"
+    assert facts.onnx.files == [] and not (out / "onnx").exists(), "a graph that fails its check is not kept"
+    assert pushed == [target] and facts.published == "https://hub/x"
+    assert isinstance(facts.duration_seconds, float) and facts.duration_seconds == round(facts.duration_seconds, 1)
+    assert facts.duration_seconds <= took + 0.05
+
+
+def test_the_export_is_checked_against_evaluations_probabilities_only_when_it_read_texts_the_same_way(
+    tmp_path, monkeypatch
+):
+    from types import SimpleNamespace
+
+    calls = []
+    monkeypatch.setattr(fine_tune, "try_export_onnx", lambda *args, **kw: calls.append((args, kw)) or {"files": []})
+    prepared = SimpleNamespace(
+        data=SimpleNamespace(splits={"validation": split(["a fine film", "a dull one"], [1, 0])}),
+        lengths={"long_text": "truncate"},
+    )
+    probabilities = np.array([[0.2, 0.8], [0.9, 0.1]])
+    fine_tune.export_checked_onnx(prepared, SimpleNamespace(output_dir=str(tmp_path), disable_tqdm=True), probabilities)
+    prepared.lengths["long_text"] = "head_tail"
+    fine_tune.export_checked_onnx(
+        prepared, SimpleNamespace(output_dir=str(tmp_path), disable_tqdm=False), probabilities
+    )
+    (folder, texts), options = calls[0]
+    assert (folder, texts) == (tmp_path, ["a fine film", "a dull one"])
+    assert options["expected"] is probabilities and options["show_progress"] is False
+    assert calls[1][1] == {"expected": None, "show_progress": True}, "head and tail read: PyTorch reads them again"
+
+
+def test_the_analyses_follow_the_plans_budget_and_record_the_search_the_named_base_model_and_the_pooler(
+    untrained_evaluation, monkeypatch
+):
+    from bert_sentiment.phases import PhaseClock
+    from bert_sentiment.plan import make_plan, preflight
+
+    baselines, scored, fitted = [], [], fine_tune.baseline_results
+    monkeypatch.setattr(fine_tune, "baseline_results", lambda *call: baselines.append(call) or fitted(*call))
+    monkeypatch.setattr(fine_tune, "score_label_issues", lambda *call: scored.append(call))
+    prepared, trainer, training_args, model_args, data_args = untrained_evaluation(
+        "--find_label_issues", "fast", "--base_model_id", "alice/encoder", "--seed", "7", "--disable_tqdm", "false"
+    )
+    plan = make_plan(
+        training_args,
+        model_args,
+        preflight(data_args, training_args),
+        prepared,
+        fine_tune.analysis_budget(prepared, training_args),
+    )
+    evaluated = fine_tune.evaluate(trainer, prepared, training_args)
+    search = {
+        "metric": "eval_f1",
+        "best": {"trial": 1, "value": 0.8, "params": {"learning_rate": 3e-5}},
+        "trials": [{"state": "COMPLETE", "number": 1, "params": {"learning_rate": 3e-5}, "value": 0.8}],
+        "space": {"learning_rate": "1e-5 to 5e-5"},
+    }
+    result = a_training_result()
+    trained = fine_tune.Trained(trainer, result, search, "mean of the last layer's tokens")
+    facts = fine_tune.analyses(trained, prepared, plan, evaluated, model_args, PhaseClock())
+    assert baselines == [(prepared.data.splits, "en", 7, plan.analyses.baseline_sample, True)]
+    ((*_, given_result, given_model_args),) = scored
+    assert given_result is result and given_model_args is model_args
+    assert facts.hp_search.best.params == {"learning_rate": 3e-5} and facts.hp_search.metric == "eval_f1"
+    assert facts.base_model == "alice/encoder" and not facts.base_model_local
+    assert facts.training.pooler == "mean of the last layer's tokens"
+
+
+def test_a_run_reads_the_evaluation_sample_its_budget_names(training_replaced, untrained_classifier, tmp_path):
+    flags = ("--evaluation_sample", "30", *WITHOUT_LABEL_ISSUES_OR_EXPORT)
+    facts = fine_tune.fine_tune(*untrained_run_arguments(untrained_classifier, tmp_path, *flags))
+    assert (facts.data.evaluation_sample["validation"].evaluated, facts.data.evaluation_sample["validation"].of) == (
+        30,
+        60,
+    )
+    assert facts.results["validation"].num_examples == facts.results["test"].num_examples == 30
