@@ -60,11 +60,12 @@ NOT_TRAINING = {"no_weights_loaded", "training_replaced"}
 
 def trains(item) -> bool:
     """Whether a test trains a model: through a fixture that does, or by calling the training itself (a call in its
-    code, not a word in a message it asserts), unless it uses a fixture that keeps that call from training."""
+    code, not a word in a message it asserts), unless it uses a fixture that keeps that call from training or is
+    marked `few_steps` (a few steps of the tiny model, under a second: as cheap for a mutant as any direct test)."""
     fixtures = set(getattr(item, "fixturenames", ()))
     if TRAINING_FIXTURES & fixtures:
         return True
-    if NOT_TRAINING & fixtures:
+    if NOT_TRAINING & fixtures or "few_steps" in getattr(item, "keywords", {}):
         return False
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(item.function)))

@@ -848,6 +848,7 @@ def step_counter(on_step=lambda step: None):
     return Steps()
 
 
+@pytest.mark.few_steps
 def test_training_starts_from_the_named_checkpoint_runs_the_planned_steps_and_calls_the_users_callbacks(
     untrained_classifier, tmp_path, caplog
 ):
@@ -875,6 +876,7 @@ def test_training_starts_from_the_named_checkpoint_runs_the_planned_steps_and_ca
     )
 
 
+@pytest.mark.few_steps
 def test_ctrl_c_during_training_saves_a_checkpoint_and_says_how_to_resume(untrained_classifier, tmp_path, caplog):
     import os
     import signal
@@ -894,6 +896,7 @@ def test_ctrl_c_during_training_saves_a_checkpoint_and_says_how_to_resume(untrai
     )
 
 
+@pytest.mark.few_steps
 def test_a_search_chooses_the_final_trainings_values(untrained_classifier, tmp_path, monkeypatch):
     from bert_sentiment.phases import PhaseClock
 

@@ -9,9 +9,13 @@ import tests.conftest as conftest
 from tests.conftest import deselected_for, fastest_first, mutation_run_leaves_out, recorded_seconds, trains
 
 
-def item(name: str, fixtures=(), module: str = "test_x.py", function=None) -> SimpleNamespace:
+def item(name: str, fixtures=(), module: str = "test_x.py", function=None, markers=()) -> SimpleNamespace:
     return SimpleNamespace(
-        nodeid=f"tests/{module}::{name}", fixturenames=list(fixtures), path=Path("tests") / module, function=function
+        nodeid=f"tests/{module}::{name}",
+        fixturenames=list(fixtures),
+        path=Path("tests") / module,
+        function=function,
+        keywords={name: True, **dict.fromkeys(markers, True)},
     )
 
 
@@ -31,6 +35,8 @@ def test_a_test_trains_through_its_fixtures_or_its_calls_not_through_the_words_i
     assert not trains(item("t", function=asserts_a_message))
     assert not trains(item("t", ["training_replaced"], function=calls_training)), "training replaced: no training"
     assert trains(item("t", ["trained_run", "training_replaced"])), "a fixture that trained has trained"
+    assert not trains(item("t", function=calls_training, markers=["few_steps"])), "a few steps of the tiny model"
+    assert trains(item("t", ["trained_run"], markers=["few_steps"])), "the fixture trained in full"
 
 
 def test_the_served_page_runs_for_the_apps_mutants_and_the_slow_steps_after_training_not_for_the_data_paths():
