@@ -702,6 +702,32 @@ def test_the_data_flags_reach_the_prepared_run(untrained_classifier, tmp_path):
     assert max(len(ids) for ids in first.tokenized["train"]["input_ids"]) == 8
     assert max(len(ids) for ids in first.tokenized["validation"]["input_ids"]) == 9
     assert first.config.long_text == first.lengths["long_text"] == "truncate"
+    for text, ids in zip(first.data.splits["validation"]["text"], first.tokenized["validation"]["input_ids"]):
+        assert ids == first.tokenizer(text, truncation=True, max_length=9)["input_ids"], "each text's first tokens"
+
+
+def test_the_model_limits_lengths_where_its_tokenizer_claims_more(untrained_classifier, tmp_path):
+    import shutil
+
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.errors import UserError
+    from tests.conftest import english_reviews, write_csv
+
+    model = shutil.copytree(untrained_classifier, tmp_path / "model")
+    settings = json.loads((model / "tokenizer_config.json").read_text())
+    (model / "tokenizer_config.json").write_text(json.dumps({**settings, "model_max_length": 512}))
+    train = write_csv(tmp_path / "train.csv", english_reviews(40))
+
+    def prepared(*flags):
+        args = parse_args(
+            ["--train_file", str(train), "--model_name_or_path", str(model), "--output_dir", str(tmp_path / "out")]
+            + ["--precision", "fp32", *flags]
+        )
+        return fine_tune.prepare_data(*args)
+
+    assert prepared().lengths["inference_max_length"] == 128, "128 position embeddings, whatever the tokenizer says"
+    with pytest.raises(UserError, match="--max_seq_length 200 must be between 8 and the model's limit of 128"):
+        prepared("--max_seq_length", "200")
 
 
 def test_each_splits_figures_are_saved_under_the_trainers_name_for_it(untrained_evaluation, tmp_path, capsys):
@@ -719,10 +745,9 @@ def test_each_splits_figures_are_saved_under_the_trainers_name_for_it(untrained_
 
 
 def test_evaluation_reads_long_texts_in_windows_of_the_reading_length_when_asked(untrained_evaluation, tmp_path):
-    prepared, trainer, training_args, *_ = untrained_evaluation(
-        "--long_text", "chunks", "--inference_max_length", "8", "--calibrate", "false"
-    )
+    prepared, trainer, training_args, *_ = untrained_evaluation("--long_text", "chunks", "--inference_max_length", "8")
     evaluated = fine_tune.evaluate(trainer, prepared, training_args)
+    assert evaluated.calibration["texts"] == 60, "the temperature is fitted on texts, their windows averaged"
     saved = json.loads((tmp_path / "out" / "test_results.json").read_text())
     windows, _ = fine_tune.window_encodings(prepared.tokenizer, prepared.data.splits["test"]["text"][:], 8)
     assert saved["test_windows"] == len(windows["input_ids"]) > 40
@@ -894,26 +919,41 @@ def test_ctrl_c_during_training_saves_a_checkpoint_and_says_how_to_resume(untrai
     assert caplog.messages[-1] == (
         f"Stopped at step {stopped}; checkpoint saved in {out}. Continue with the same command plus --resume."
     )
+    prepared, plan, model_args, training_args = planned_run(
+        untrained_classifier, tmp_path, "--max_steps", "6", "--resume", "true"
+    )
+    steps = step_counter()
+    trained = fine_tune.train(prepared, plan, model_args, training_args, [steps], PhaseClock())
+    assert steps.seen == list(range(stopped + 1, 7)), "--resume goes on from the checkpoint's step"
 
 
 @pytest.mark.few_steps
-def test_a_search_chooses_the_final_trainings_values(untrained_classifier, tmp_path, monkeypatch):
+def test_a_search_chooses_the_final_trainings_values(untrained_classifier, tiny_bert, tmp_path, monkeypatch):
     from bert_sentiment.phases import PhaseClock
 
     searched = []
     record = {"best": {"params": {"learning_rate": 3e-5}}, "trials": []}
 
     def search(checkpoint, config, model_args, tokenizer, tokenized, args, fit_batch):
-        searched.append((checkpoint, config, model_args, tokenizer, tokenized, fit_batch))
+        searched.append((checkpoint, config, model_args, tokenizer, tokenized, args, fit_batch))
         return record
 
     monkeypatch.setattr(fine_tune, "search_hyperparameters", search)
-    prepared, plan, model_args, training_args = planned_run(
-        untrained_classifier, tmp_path, "--max_steps", "1", "--hp_search", "true"
+    prepared, plan, model_args, training_args = planned_run(  # a bare encoder: the head and its labels come new
+        untrained_classifier,
+        tmp_path,
+        "--max_steps",
+        "1",
+        "--hp_search",
+        "true",
+        "--model_name_or_path",
+        str(tiny_bert),
     )
     trained = fine_tune.train(prepared, plan, model_args, training_args, [], PhaseClock())
-    ((checkpoint, config, given_model_args, tokenizer, tokenized, fit_batch),) = searched
+    ((checkpoint, config, given_model_args, tokenizer, tokenized, args, fit_batch),) = searched
     assert (checkpoint, config, given_model_args) == (prepared.checkpoint, prepared.config, model_args)
+    assert args.max_steps == 1 and args.output_dir == training_args.output_dir, "the trials train as the run would"
+    assert trained.trainer.model.config.id2label == {0: "negative", 1: "positive"}
     assert tokenizer is prepared.tokenizer and tokenized is prepared.tokenized
     assert fit_batch(8) == (8, 1), "a trial's batch fitted to this machine's memory"
     assert trained.search is record and trained.trainer.args.learning_rate == 3e-5
