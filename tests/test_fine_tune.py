@@ -929,6 +929,7 @@ def test_ctrl_c_during_training_saves_a_checkpoint_and_says_how_to_resume(untrai
 
 @pytest.mark.few_steps
 def test_a_search_chooses_the_final_trainings_values(untrained_classifier, tiny_bert, tmp_path, monkeypatch):
+    from bert_sentiment import memory
     from bert_sentiment.phases import PhaseClock
 
     searched = []
@@ -955,7 +956,10 @@ def test_a_search_chooses_the_final_trainings_values(untrained_classifier, tiny_
     assert args.max_steps == 1 and args.output_dir == training_args.output_dir, "the trials train as the run would"
     assert trained.trainer.model.config.id2label == {0: "negative", 1: "positive"}
     assert tokenizer is prepared.tokenizer and tokenized is prepared.tokenized
-    assert fit_batch(8) == (8, 1), "a trial's batch fitted to this machine's memory"
+    assert fit_batch(8) == (8, 1), "eight texts fit this machine's memory"
+    need = memory.training_memory(prepared.config, plan.parameters, 8, fine_tune.longest_training_text(prepared))
+    monkeypatch.setattr(memory, "available_memory", lambda: 0.99 * need / memory.USABLE_SHARE)
+    assert fit_batch(8) == (4, 2), "a trial's batch is fitted to the model's memory as the run's is"
     assert trained.search is record and trained.trainer.args.learning_rate == 3e-5
 
 
