@@ -842,7 +842,7 @@ def test_the_run_record_lists_each_layers_learning_rate_under_layer_wise_decay(u
     assert "0.8 per layer down from the top: head and pooler 4e-05" in record["training"]["layer_learning_rates"]
 
 
-def test_the_training_figures_are_printed_and_saved_with_the_model(untrained_evaluation, tmp_path, capsys):
+def test_finalizing_prints_the_training_figures(untrained_evaluation, tmp_path, capsys):
     prepared, trainer, *_ = untrained_evaluation()
     fine_tune.finalize(fine_tune.Trained(trainer, a_training_result(), None, None))
     assert "***** train metrics *****" in capsys.readouterr().out
