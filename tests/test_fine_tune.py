@@ -92,6 +92,8 @@ def test_only_the_split_the_card_shows_keeps_its_example_texts():
 
 
 def test_a_sampled_evaluation_split_keeps_texts_and_tokens_together_and_its_label_shares():
+    from bert_sentiment.budget import stratified_sample
+
     labels = [0] * 300 + [1] * 100
     texts = [f"text {i}" for i in range(400)]
     data = PreparedData(
@@ -108,6 +110,7 @@ def test_a_sampled_evaluation_split_keeps_texts_and_tokens_together_and_its_labe
     fine_tune.sample_evaluation_splits(prepared, budget, seed=1)
     validation = prepared.data.splits["validation"]
     assert len(validation) == 100 and sum(validation["label"]) == 25, "a quarter positive, as in the whole split"
+    assert [int(t.split()[1]) for t in validation["text"]] == list(stratified_sample(labels, 100, 1)), "the seed's"
     assert [int(t.split()[1]) for t in validation["text"]] == [
         ids[0] for ids in prepared.tokenized["validation"]["input_ids"]
     ]
@@ -461,13 +464,11 @@ def test_after_evaluation_the_facts_set_each_score_beside_its_baselines_say_so_w
     from bert_sentiment.card_text import baseline_warning
     from bert_sentiment.facts import RunFacts
     from bert_sentiment.phases import PhaseClock
-    from bert_sentiment.plan import make_plan, preflight
 
     prepared, trainer, training_args, model_args, data_args = untrained_evaluation(
         "--find_label_issues", "fast", "--hub_model_id", "alice/reviews", "--license", "mit"
     )
-    checked = preflight(data_args, training_args)
-    plan = make_plan(training_args, model_args, checked, prepared, fine_tune.analysis_budget(prepared, training_args))
+    plan = plan_of(prepared, model_args, data_args, training_args)
     evaluated = fine_tune.evaluate(trainer, prepared, training_args)
     clock = PhaseClock()
     with caplog.at_level(logging.INFO, logger="bert_sentiment"):
@@ -601,23 +602,6 @@ def test_the_budget_sizes_each_evaluation_split_and_not_the_training_texts(untra
     prepared, _, training_args, *_ = untrained_evaluation("--evaluation_sample", "30")
     budget = fine_tune.analysis_budget(prepared, training_args)
     assert budget.evaluated == {"validation": (30, 60), "test": (30, 40)}
-
-
-def test_a_sampled_split_is_the_same_sample_on_every_run_with_the_seed():
-    from bert_sentiment.budget import stratified_sample
-
-    labels = [0] * 300 + [1] * 100
-    texts = [f"text {i}" for i in range(400)]
-
-    def sampled(seed):
-        data = PreparedData(splits=DatasetDict(validation=split(texts, labels)), label_names=[], report={})
-        tokenized = DatasetDict(validation=Dataset.from_dict({"input_ids": [[i] for i in range(400)]}))
-        prepared = fine_tune.PreparedRun(data, {}, "en", "tiny", None, None, {}, tokenized)
-        budget = AnalysisBudget(400, "false", 0, 400, 400, evaluated={"validation": (100, 400)})
-        fine_tune.sample_evaluation_splits(prepared, budget, seed)
-        return [int(text.split()[1]) for text in prepared.data.splits["validation"]["text"]]
-
-    assert sampled(7) == sampled(7) == list(stratified_sample(labels, 100, 7))
 
 
 def test_ties_in_length_keep_the_files_order():
@@ -850,13 +834,17 @@ def test_finalizing_prints_the_training_figures(untrained_evaluation, tmp_path, 
 
 def planned_run(untrained_classifier, tmp_path, *flags):
     """(prepared, plan, model_args, training_args) of a run of the untrained classifier on the toy reviews."""
-    from bert_sentiment.plan import make_plan, preflight
-
     model_args, data_args, training_args = untrained_run_arguments(untrained_classifier, tmp_path, *flags)
     prepared = fine_tune.prepare_data(model_args, data_args, training_args)
+    return prepared, plan_of(prepared, model_args, data_args, training_args), model_args, training_args
+
+
+def plan_of(prepared, model_args, data_args, training_args):
+    """The plan a run makes of its prepared data and arguments, as fine_tune() makes it."""
+    from bert_sentiment.plan import make_plan, preflight
+
     checked = preflight(data_args, training_args)
-    plan = make_plan(training_args, model_args, checked, prepared, fine_tune.analysis_budget(prepared, training_args))
-    return prepared, plan, model_args, training_args
+    return make_plan(training_args, model_args, checked, prepared, fine_tune.analysis_budget(prepared, training_args))
 
 
 def step_counter(on_step=lambda step: None):
@@ -1040,7 +1028,6 @@ def test_the_analyses_follow_the_plans_budget_and_record_the_search_the_named_ba
     untrained_evaluation, monkeypatch
 ):
     from bert_sentiment.phases import PhaseClock
-    from bert_sentiment.plan import make_plan, preflight
 
     baselines, scored, fitted = [], [], fine_tune.baseline_results
     monkeypatch.setattr(fine_tune, "baseline_results", lambda *call: baselines.append(call) or fitted(*call))
@@ -1048,13 +1035,7 @@ def test_the_analyses_follow_the_plans_budget_and_record_the_search_the_named_ba
     prepared, trainer, training_args, model_args, data_args = untrained_evaluation(
         "--find_label_issues", "fast", "--base_model_id", "alice/encoder", "--seed", "7", "--disable_tqdm", "false"
     )
-    plan = make_plan(
-        training_args,
-        model_args,
-        preflight(data_args, training_args),
-        prepared,
-        fine_tune.analysis_budget(prepared, training_args),
-    )
+    plan = plan_of(prepared, model_args, data_args, training_args)
     evaluated = fine_tune.evaluate(trainer, prepared, training_args)
     search = {
         "metric": "eval_f1",
