@@ -15,11 +15,11 @@ CHNSENTICORP = SHARED / "data/chnsenticorp"
 
 
 def random_bert_base(
-    directory: Path | None = None, labels=("negative", "positive"), model_max_length: int = 128
+    directory: Path | None = None, labels=("negative", "positive"), model_max_length: int = 128, onnx: bool = True
 ) -> str:
     """bert-base architecture (BertConfig defaults: the compute of bert-base-uncased) with random weights,
     a classification head with `labels`, and the uncased vocabulary (MiniLM's is bert-base-uncased's), whose
-    tokenizer reads up to `model_max_length` tokens."""
+    tokenizer reads up to `model_max_length` tokens; with `onnx`, its ONNX files as publishing adds them."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     directory = directory or Path(tempfile.gettempdir()) / "bench-bert-base-random"
@@ -31,7 +31,9 @@ def random_bert_base(
         )
         BertForSequenceClassification(config).save_pretrained(directory)
         AutoTokenizer.from_pretrained(MINILM, model_max_length=model_max_length).save_pretrained(directory)
-    if not (directory / "onnx" / "model_quantized.onnx").exists():  # as publishing adds them: the app finds them
+    if (
+        onnx and not (directory / "onnx" / "model_quantized.onnx").exists()
+    ):  # as publishing adds them: the app finds them
         from bert_sentiment.onnx_export import SERVING_MARGIN, STOCK_TEXTS, export_graphs
 
         model = BertForSequenceClassification.from_pretrained(directory).eval()

@@ -140,12 +140,60 @@ def test_layer_lr_decay_outside_0_to_1_is_refused_with_the_fix(value):
         parse_args(["--output_dir", "o", "--layer_lr_decay", value])
 
 
-@pytest.mark.parametrize("capability, expected", [((9, 0), "tf32"), ((8, 0), "tf32"), ((7, 5), "fp16")])
-def test_auto_precision_on_gpus_follows_the_measured_fastest(monkeypatch, capability, expected):
+@pytest.mark.parametrize(
+    "capability, batch, expected",
+    [((9, 0), 32, "tf32"), ((8, 0), 127, "tf32"), ((8, 0), 128, "bf16"), ((9, 0), 256, "bf16"), ((7, 5), 256, "fp16")],
+)
+def test_auto_precision_on_gpus_follows_the_measured_fastest_for_the_batch(monkeypatch, capability, batch, expected):
     monkeypatch.setattr(arguments.torch.cuda, "get_device_capability", lambda device=None: capability)
     monkeypatch.setattr(arguments.torch.cuda, "get_device_name", lambda device=None: "Test GPU")
-    precision, reason = arguments.auto_precision(on_cpu=False)
+    precision, reason = arguments.auto_precision(on_cpu=False, batch=batch)
     assert precision == expected and "Test GPU" in reason
+    if expected == "bf16":
+        assert reason.endswith(f"at {batch} texts a step its matrix products, not its launches, bound the step")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="what a machine without a GPU decides")
+def test_batches_left_out_are_the_cpus_and_a_gpu_gets_many_texts_a_step_with_the_reason():
+    training_args = parse_args(["--train_file", "r.csv"])[2]
+    assert (training_args.per_device_train_batch_size, training_args.per_device_eval_batch_size) == (32, 64)
+    assert training_args.batch_reason == "", "a CPU's default needs no words"
+    asked = parse_args(["--train_file", "r.csv", "--per_device_train_batch_size", "8"])[2]
+    assert (asked.per_device_train_batch_size, asked.per_device_eval_batch_size, asked.batch_reason) == (8, 64, "")
+    assert (training_args.learning_rate, asked.learning_rate) == (5e-5, 5e-5)
+    train, evaluation, reason = arguments.default_batches(on_cpu=False)
+    assert (train, evaluation) == (256, 256)
+    assert reason.startswith("the default on a GPU, whose step of 32 texts costs about what one of 128 does")
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ({}, (256, 256, 1.5e-4)),
+        ({"learning_rate": 3e-5}, (256, 256, 3e-5)),
+        ({"per_device_train_batch_size": 32}, (32, 256, 5e-5)),
+        ({"per_device_eval_batch_size": 16}, (256, 16, 1.5e-4)),
+    ],
+)
+def test_on_a_gpu_what_the_flags_leave_out_is_its_batch_and_the_learning_rate_for_it(monkeypatch, given, expected):
+    training_args = parse_args(["--train_file", "r.csv"])[2]
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "learning_rate"):
+        setattr(training_args, name, given.get(name))  # as a GPU machine's parsing meets them
+    training_args.use_cpu = False
+    monkeypatch.setattr(arguments.torch.cuda, "is_available", lambda: True)
+    training_args._apply_batches()
+    resolved = (
+        training_args.per_device_train_batch_size,
+        training_args.per_device_eval_batch_size,
+        training_args.learning_rate,
+    )
+    assert resolved == expected
+    if "per_device_train_batch_size" in given:
+        assert training_args.batch_reason == "", "a batch asked for needs no reason"
+    elif "learning_rate" in given:
+        assert training_args.batch_reason == arguments.default_batches(on_cpu=False)[2]
+    else:
+        assert training_args.batch_reason.endswith("; learning rate 0.00015 for its fewer, larger steps")
 
 
 def test_tf32_on_a_cpu_trains_in_fp32_and_says_so():

@@ -61,6 +61,18 @@ def test_the_users_own_accumulation_is_kept_and_multiplied(monkeypatch):
     )
 
 
+def test_on_a_gpu_the_batch_fits_the_gpus_free_memory_and_the_note_names_the_gpu(monkeypatch):
+    monkeypatch.setattr(memory, "available_memory", lambda: 1000 * memory.GB)  # the machine's: not what counts
+    monkeypatch.setattr(memory, "gpu_free_memory", lambda: needed_gb(64) * memory.GB)
+    config = AutoConfig.for_model("bert", **BERT_BASE)
+    fitted, accumulation, note = memory.fit_batch_to_memory(256, 1, config, 109_500_000, 512, on_gpu=True)
+    assert (fitted, accumulation) == (64, 4)
+    assert f"and the GPU has {needed_gb(64) * memory.USABLE_SHARE:.1f} GB to spare" in note
+    monkeypatch.setattr(memory, "gpu_free_memory", lambda: 1)
+    with pytest.raises(UserError, match=r"and the GPU has 0.0 GB to spare: lower --max_seq_length \(e.g. 256\)"):
+        memory.fit_batch_to_memory(256, 1, config, 109_500_000, 512, on_gpu=True)
+
+
 def test_a_layout_the_estimate_cannot_read_trains_as_asked(monkeypatch):
     monkeypatch.setattr(memory, "available_memory", lambda: 1)
     assert memory.fit_batch_to_memory(32, 2, object(), 1000, 512) == (32, 2, None)

@@ -155,14 +155,16 @@ def test_on_a_cpu_the_batch_is_fitted_at_the_longest_text_training_reads(
     from bert_sentiment.plan import Preflight, make_plan
 
     fitted = []
-    monkeypatch.setattr(plan, "fit_batch_to_memory", lambda *args: fitted.append(args) or (8, 4, "8 texts at a time"))
+    monkeypatch.setattr(
+        plan, "fit_batch_to_memory", lambda *args, on_gpu: fitted.append((*args, on_gpu)) or (8, 4, "8 texts at a time")
+    )
     _, _, training_args = arguments(tiny_bert, tmp_path, "--gradient_accumulation_steps", "2")
     model_args = parse_args(["--output_dir", str(tmp_path)])[0]
     prepared = prepared_run(tiny_bert, max_length, longest)
     made = make_plan(training_args, model_args, Preflight("out/checkpoint-40", None), prepared, budget())
     assert len(fitted) == 1
-    batch, accumulation, config, parameters, length, resume_from = fitted[0]
-    assert (batch, accumulation, length, resume_from) == (16, 2, fitted_at, "out/checkpoint-40")
+    batch, accumulation, config, parameters, length, resume_from, on_gpu = fitted[0]
+    assert (batch, accumulation, length, resume_from, on_gpu) == (16, 2, fitted_at, "out/checkpoint-40", False)
     assert config is prepared.config and parameters == made.parameters
     assert (made.batch, made.accumulation, made.batch_note) == (8, 4, "8 texts at a time")
     assert made.resume_from == "out/checkpoint-40" and made.publish_to is None
@@ -173,11 +175,36 @@ def test_on_a_gpu_the_batch_is_the_one_asked_for(tiny_bert, tmp_path, monkeypatc
     from bert_sentiment.arguments import SentimentTrainingArguments
     from bert_sentiment.plan import Preflight, make_plan
 
-    monkeypatch.setattr(plan, "fit_batch_to_memory", lambda *args: pytest.fail("a GPU's batch is not fitted"))
+    monkeypatch.setattr(plan, "fit_batch_to_memory", lambda *args, **kw: pytest.fail("a GPU's batch is not fitted"))
     monkeypatch.setattr(SentimentTrainingArguments, "trains_on_cpu", property(lambda self: False))
     model_args, _, training_args = arguments(tiny_bert, tmp_path, "--gradient_accumulation_steps", "3")
     made = make_plan(training_args, model_args, Preflight(None, None), prepared_run(tiny_bert), budget())
     assert (made.batch, made.accumulation, made.batch_note) == (16, 3, None)
+
+
+@pytest.mark.parametrize("free_gb, at_a_time", [(80, 256), (1.5, 64)])
+def test_on_a_gpu_its_default_batch_is_fitted_to_the_gpus_free_memory_and_said(
+    tiny_bert, tmp_path, monkeypatch, free_gb, at_a_time
+):
+    from bert_sentiment import memory
+    from bert_sentiment.arguments import SentimentTrainingArguments, default_batches
+    from bert_sentiment.plan import Preflight, make_plan
+
+    monkeypatch.setattr(memory, "available_memory", lambda: pytest.fail("the machine's memory is not the GPU's"))
+    monkeypatch.setattr(memory, "gpu_free_memory", lambda: free_gb * memory.GB)
+    monkeypatch.setattr(SentimentTrainingArguments, "trains_on_cpu", property(lambda self: False))
+    model_args, _, training_args = arguments(tiny_bert, tmp_path)
+    batch, _, reason = default_batches(on_cpu=False)
+    training_args.per_device_train_batch_size, training_args.batch_reason = batch, reason  # as parsing on a GPU sets
+    prepared = prepared_run(tiny_bert, max_length=512, longest=512)
+    made = make_plan(training_args, model_args, Preflight(None, None), prepared, budget())
+    assert (made.batch, made.accumulation) == (at_a_time, 256 // at_a_time), "256 texts per step either way"
+    if at_a_time == 256:
+        assert made.batch_note == f"256 texts ({reason})"
+    else:
+        assert made.batch_note.startswith("64 texts at a time with 4 gradient accumulation steps, the same 256 texts")
+        assert "and the GPU has 1.3 GB to spare" in made.batch_note
+    assert f"Training batch: {made.batch_note}" in made.describe()
 
 
 def test_the_plan_holds_the_models_size_lengths_and_where_it_publishes(tiny_bert, tmp_path):

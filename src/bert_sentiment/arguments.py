@@ -28,6 +28,14 @@ from bert_sentiment.long_text import LongText
 
 logger = logging.getLogger(__name__)
 
+CPU_BATCHES = (32, 64)  # (training, evaluation) texts per step on a CPU, where the flags leave them out
+GPU_BATCHES = (256, 256)  # on a GPU: see default_batches
+# The learning rate where the flags leave it out: transformers' own default and the top of the BERT paper's grid
+# (on SST-2 with MiniLM, 4,000 sentences, 1 epoch: 0.789 dev accuracy where 2e-5 gave 0.744, bench/bench_train.py);
+# with a GPU's default batch, 3 times that for 8 times the texts a step (MiniLM, whole SST-2, one epoch, bf16: batch
+# 32 at 5e-5 0.8888, batch 256 at 5e-5 0.8796, at 1.5e-4 0.8842; bench/bench_gpu_train.py, bench/README.md).
+LEARNING_RATES = (5e-5, 1.5e-4)
+
 # Choice flags: argparse lists and checks their values (--help shows them); __post_init__ checks the Python API's.
 Pooler = Literal["auto", "true", "false"]
 Precision = Literal["auto", "fp32", "tf32", "bf16", "fp16"]
@@ -187,11 +195,12 @@ class SentimentTrainingArguments(TrainingArguments):
     output_dir: Optional[str] = field(
         default="out/model", metadata={"help": "Where the model, metrics and checkpoints are written."}
     )
-    learning_rate: float = field(
-        # transformers' own default and the top of the BERT paper's grid (2e-5..5e-5). On SST-2 with MiniLM
-        # (4,000 sentences, 1 epoch) it gave 0.789 dev accuracy where 2e-5 gave 0.744 (bench/bench_train.py).
-        default=5e-5,
-        metadata={"help": "Peak learning rate after warmup (BERT paper grid: 2e-5 to 5e-5)."},
+    learning_rate: Optional[float] = field(
+        default=None,
+        metadata={
+            "help": f"Peak learning rate after warmup (default: {LEARNING_RATES[0]:g}, the top of the BERT paper's grid "
+            f"of 2e-5 to 5e-5; {LEARNING_RATES[1]:g} with a GPU's default batch, whose steps are fewer and larger)."
+        },
     )
     layer_lr_decay: float = field(
         default=1.0,  # 1: one rate for every layer, as transformers trains
@@ -202,8 +211,20 @@ class SentimentTrainingArguments(TrainingArguments):
         },
     )
     num_train_epochs: float = field(default=3.0, metadata={"help": "Training epochs."})
-    per_device_train_batch_size: int = field(default=32, metadata={"help": "Training batch size per device."})
-    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Evaluation batch size per device."})
+    per_device_train_batch_size: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": f"Training batch size per device (default: {CPU_BATCHES[0]} on a CPU; {GPU_BATCHES[0]} texts per "
+            "step on a GPU, as many at a time as its free memory holds, since a GPU's step of 32 costs "
+            "about what a step of 128 does)."
+        },
+    )
+    per_device_eval_batch_size: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": f"Evaluation batch size per device (default: {CPU_BATCHES[1]} on a CPU, {GPU_BATCHES[1]} on a GPU)."
+        },
+    )
     warmup_steps: float = field(
         default=0.1, metadata={"help": "Linear warmup: steps if >= 1, else a fraction of all steps."}
     )
@@ -333,6 +354,7 @@ class SentimentTrainingArguments(TrainingArguments):
     # once, at the end), and why the precision is what it is.
     publish_to_hub: bool = field(default=False, init=False)
     precision_reason: str = field(default="", init=False)
+    batch_reason: str = field(default="", init=False)  # why the training batch is this machine's default; "" if asked
 
     def __post_init__(self):
         # We publish once, after training and evaluation, with our card; the Trainer's own pushes
@@ -371,12 +393,26 @@ class SentimentTrainingArguments(TrainingArguments):
                 )
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise UserError(f"--class_weighting '{self.class_weighting}' is not one of {', '.join(CLASS_WEIGHTINGS)}.")
+        self._apply_batches()
         self._apply_precision()
         if not torch.cuda.is_available():
             self.dataloader_pin_memory = False  # pinning only helps copies to a GPU
             if int(os.environ.get("WORLD_SIZE", "1")) > 1:
                 self.use_cpu = True  # torchrun/accelerate on CPUs: the Trainer runs data-parallel (gloo) only so
         super().__post_init__()
+
+    def _apply_batches(self):
+        """The batch sizes and learning rate the flags left out, by hardware (default_batches, LEARNING_RATES); the
+        training batch's reason kept."""
+        train, evaluation, reason = default_batches(self.use_cpu or not torch.cuda.is_available())
+        if self.per_device_train_batch_size is None:
+            self.per_device_train_batch_size, self.batch_reason = train, reason
+        if self.per_device_eval_batch_size is None:
+            self.per_device_eval_batch_size = evaluation
+        if self.learning_rate is None:
+            self.learning_rate = LEARNING_RATES[bool(self.batch_reason)]
+            if self.batch_reason:
+                self.batch_reason += f"; learning rate {self.learning_rate:g} for its fewer, larger steps"
 
     def _apply_precision(self):
         """Turn --precision into the Trainer's bf16/fp16 flags (explicit --bf16/--fp16 win), and say why."""
@@ -387,7 +423,7 @@ class SentimentTrainingArguments(TrainingArguments):
             self.precision_reason = "asked for with --bf16/--fp16"
         else:
             precision, self.precision_reason = (
-                auto_precision(on_cpu)
+                auto_precision(on_cpu, self.per_device_train_batch_size * self.gradient_accumulation_steps)
                 if self.precision == "auto"
                 else (self.precision, f"asked for with --precision {self.precision}")
             )
@@ -443,16 +479,43 @@ def cpu_has_native_bf16() -> bool:
     return any(flag in cpu_flags() for flag in NATIVE_BF16_FLAGS)
 
 
-def auto_precision(on_cpu: bool) -> tuple[str, str]:
-    """(precision, why): the fastest precision measured for BERT fine-tuning on this kind of hardware.
+def default_batches(on_cpu: bool) -> tuple[int, int, str]:
+    """(training batch, evaluation batch, why) where the flags leave them out: CPU_BATCHES or GPU_BATCHES.
 
-    GPUs: TF32 matrix products on Ampere or newer. On an H100, bert-base trained at 830 samples/s with TF32,
-    734 in fp32 and 568 with bf16 autocast (SST-2, batch 32), and 344 / 189 / 223 on IMDB at 512 tokens
-    (bench/README.md): BERT's many small operations make autocast's casts cost more than bf16 saves.
-    Older GPUs have no TF32 but fp16 tensor cores. CPUs: bf16 only where instructions compute it.
+    A GPU's training step costs a fixed time for launching its hundreds of kernels, whatever their size: on an H200,
+    bert-base trained SST-2 at 1,021 samples/s at batch 32 in TF32 (1,019 in bf16), 3,301 at batch 128 and 5,279 at
+    256 in bf16 (bench/bench_gpu_train.py, bench/README.md). A CPU's step is bound by its arithmetic, and 32 is the
+    batch our CPU measurements and the BERT paper's grid use.
+    """
+    if on_cpu:
+        return *CPU_BATCHES, ""
+    return *GPU_BATCHES, (
+        "the default on a GPU, whose step of 32 texts costs about what one of 128 does "
+        "(bert-base: 1,021 samples/s at 32, 5,279 at 256 on an H200)"
+    )
+
+
+LARGE_GPU_BATCH = 128  # texts per optimizer step from which a GPU's matrix products, not its launches, bound a step
+
+
+def auto_precision(on_cpu: bool, batch: int = CPU_BATCHES[0]) -> tuple[str, str]:
+    """(precision, why): the fastest precision measured for BERT fine-tuning on this kind of hardware, for
+    `batch` texts per optimizer step.
+
+    GPUs: TF32 matrix products on Ampere or newer for small batches. On an H100, bert-base trained at 830
+    samples/s with TF32, 734 in fp32 and 568 with bf16 autocast (SST-2, batch 32), and 344 / 189 / 223 on IMDB at
+    512 tokens (bench/README.md): BERT's many small operations make autocast's casts cost more than bf16 saves.
+    From LARGE_GPU_BATCH texts a step, bf16: the matrix products grow while the launches stay (H100, batch 128: fp32
+    2,043, bf16 2,021; H200, batch 256: bf16 5,279 samples/s). Older GPUs have no TF32 but fp16 tensor cores.
+    CPUs: bf16 only where instructions compute it.
     """
     if not on_cpu:
         name, capability = torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0)
+        if capability >= (8, 0) and batch >= LARGE_GPU_BATCH:
+            return "bf16", (
+                f"the GPU ({name}) has bf16 tensor cores, and at {batch} texts a step its matrix products, not its "
+                "launches, bound the step"
+            )
         if capability >= (8, 0):
             return "tf32", f"the GPU ({name}) has TF32 tensor cores, measured faster than bf16 autocast for BERT"
         return "fp16", f"the GPU ({name}) has fp16 tensor cores but no TF32 or bf16; fp16 with loss scaling"

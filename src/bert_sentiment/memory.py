@@ -56,39 +56,55 @@ def checkpoint_batch(checkpoint: str | None) -> int | None:
     return json.loads(state.read_text()).get("train_batch_size") if checkpoint and state.exists() else None
 
 
-def fitting_batch(config, parameters: int, longest: int, batch: int) -> tuple[int, str] | None:
+def gpu_free_memory() -> int:
+    """Bytes free on this process's GPU (the other processes' allocations already taken)."""
+    import torch
+
+    return torch.cuda.mem_get_info()[0]
+
+
+def fitting_batch(config, parameters: int, longest: int, batch: int, on_gpu: bool = False) -> tuple[int, str] | None:
     """(the largest divisor of `batch` whose training step on texts of `longest` tokens fits this machine's memory,
-    why) or None for an unknown layout; a UserError naming the fix when not even one text fits."""
+    or with `on_gpu` its GPU's, why) or None for an unknown layout; a UserError naming the fix when not even one
+    text fits. The estimate was fitted on CPUs; a GPU's step measured well under it (bert-base, 256 texts of 48
+    tokens in bf16: 6.1 GB at its peak, estimated 22.8 GB), so on a GPU it errs towards fewer texts at a time."""
 
     def needed(size: int) -> int | None:
         return training_memory(config, parameters, size, longest)
 
     if needed(batch) is None:
         return None
-    usable = available_memory() * USABLE_SHARE
+    usable = (gpu_free_memory() if on_gpu else available_memory()) * USABLE_SHARE
+    where = "the GPU" if on_gpu else "this machine"
     fitted = next((size for size in range(batch, 0, -1) if batch % size == 0 and needed(size) <= usable), None)
     if fitted is None:
         raise UserError(
             f"Training even one text of {longest} tokens needs about {needed(1) / GB:.1f} GB, and "
-            f"this machine has {usable / GB:.1f} GB to spare: lower --max_seq_length (e.g. "
+            f"{where} has {usable / GB:.1f} GB to spare: lower --max_seq_length (e.g. "
             f"{max(longest // 2, 8)}) or train on a machine with more memory."
         )
     return fitted, (
         f"the longest batch ({batch} texts of {longest} tokens) would need about "
-        f"{needed(batch) / GB:.1f} GB and this machine has {usable / GB:.1f} GB to spare"
+        f"{needed(batch) / GB:.1f} GB and {where} has {usable / GB:.1f} GB to spare"
     )
 
 
 def fit_batch_to_memory(
-    batch: int, accumulation: int, config, parameters: int, longest: int, resume_from: str | None = None
+    batch: int,
+    accumulation: int,
+    config,
+    parameters: int,
+    longest: int,
+    resume_from: str | None = None,
+    on_gpu: bool = False,
 ) -> tuple[int, int, str | None]:
-    """On a CPU: (texts at a time, gradient accumulation steps, why) for the asked `batch` and `accumulation`: the
-    largest divisor of the batch whose longest batch fits, with the accumulation raised to train the same texts per
-    optimizer step; the note is None when nothing changed."""
+    """On a CPU, or with `on_gpu` in its GPU's free memory: (texts at a time, gradient accumulation steps, why) for
+    the asked `batch` and `accumulation`: the largest divisor of the batch whose longest batch fits, with the
+    accumulation raised to train the same texts per optimizer step; the note is None when nothing changed."""
     saved = checkpoint_batch(resume_from)
     if saved and saved < batch and batch % saved == 0:
         fitted, why = saved, "as the checkpoint being resumed did"
-    elif fit := fitting_batch(config, parameters, longest, batch):
+    elif fit := fitting_batch(config, parameters, longest, batch, on_gpu):
         fitted, why = fit
     else:
         return batch, accumulation, None

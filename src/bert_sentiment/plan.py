@@ -59,7 +59,7 @@ class RunPlan:
     precision_reason: str
     batch: int  # texts per forward pass, per process
     accumulation: int  # forward passes per optimizer step
-    batch_note: str | None  # why the batch differs from --per_device_train_batch_size; None when it does not
+    batch_note: str | None  # why the batch is not --per_device_train_batch_size as given; None when it is
     pooler: str  # --reinit_pooler; what was done is said when the weights load
     layer_learning_rates: str | None  # under --layer_lr_decay, where the rates run from and to
     max_length: int  # tokens per training text
@@ -120,11 +120,21 @@ def make_plan(training_args, model_args, checked: Preflight, prepared, analyses:
     lengths = prepared.lengths
     batch, accumulation = training_args.per_device_train_batch_size, training_args.gradient_accumulation_steps
     note = None
-    if training_args.trains_on_cpu:  # a GPU's out-of-memory error is an exception with a message; a CPU's is a kill
+    # A CPU's out-of-memory error is a kill, so its batch is always fitted; a GPU's is an exception with a message, so
+    # a batch asked for on a GPU is left as asked, and only the GPU's default (many texts) is fitted to its memory.
+    if training_args.trains_on_cpu or training_args.batch_reason:
         longest = min(lengths["max_length"], lengths["splits"]["train"]["max"])
         batch, accumulation, note = fit_batch_to_memory(
-            batch, accumulation, prepared.config, parameters, longest, checked.resume_from
+            batch,
+            accumulation,
+            prepared.config,
+            parameters,
+            longest,
+            checked.resume_from,
+            on_gpu=not training_args.trains_on_cpu,
         )
+    if note is None and training_args.batch_reason:
+        note = f"{batch * accumulation} texts ({training_args.batch_reason})"
     optimizer_class(training_args, skeleton)  # refused now, not after the weights load
     rates = layer_lr_note(skeleton, training_args.learning_rate, training_args.layer_lr_decay)
     return RunPlan(
