@@ -301,3 +301,36 @@ def test_the_plans_facts_keep_its_decisions_and_no_path_of_this_machine():
         "publish_to": None,
     }
     json.dumps(facts)  # as run_facts.json holds it
+
+
+def test_preflight_hands_on_what_each_check_found(tmp_path, monkeypatch):
+    """The checkpoint --resume continues from and the Hub target reach the plan; data in memory is checked as such."""
+    from bert_sentiment import plan
+
+    seen = {}
+    monkeypatch.setattr(plan, "check_data_arguments", lambda data_args, in_memory: seen.update(in_memory=in_memory))
+    monkeypatch.setattr(plan, "checkpoint_to_resume", lambda args: f"{args.output_dir}/checkpoint-40")
+    monkeypatch.setattr(plan, "check_hub_access", lambda *given: seen.update(hub=given) or "alice/reviews target")
+    _, data_args, training_args = parse_args(
+        ["--train_file", "r.csv", "--output_dir", str(tmp_path), "--push_to_hub", "true"]
+        + ["--hub_model_id", "alice/reviews", "--hub_private", "true", "--hub_token", "hf_secret"]
+    )
+    checked = plan.preflight(data_args, training_args, in_memory=True)
+    assert checked == plan.Preflight(f"{tmp_path}/checkpoint-40", "alice/reviews target")
+    assert seen == {"in_memory": True, "hub": ("alice/reviews", True, "hf_secret")}
+    training_args.publish_to_hub = False
+    assert plan.preflight(data_args, training_args).hub_target is None, "no Hub asked for: no Hub checked"
+    assert seen["in_memory"] is False
+
+
+def test_the_plan_says_the_precisions_reason_and_the_layer_rates(tiny_bert, tmp_path):
+    from bert_sentiment.model import model_skeleton
+    from bert_sentiment.plan import Preflight, make_plan
+    from bert_sentiment.training import layer_lr_note
+
+    model_args, _, training_args = arguments(tiny_bert, tmp_path, "--layer_lr_decay", "0.5", "--learning_rate", "1e-4")
+    made = make_plan(training_args, model_args, Preflight(None, None), prepared_run(tiny_bert), budget())
+    assert made.precision_reason == training_args.precision_reason != ""
+    expected = layer_lr_note(model_skeleton(prepared_run(tiny_bert).config), 1e-4, 0.5)
+    assert made.layer_learning_rates == expected and "head and pooler 0.0001," in expected
+    assert f"  Layer-wise learning rates: {expected}" in made.describe()

@@ -528,11 +528,19 @@ def auto_precision(on_cpu: bool, batch: int = CPU_BATCHES[0]) -> tuple[str, str]
 ALL_ARGUMENTS = (ModelArguments, DataArguments, SentimentTrainingArguments)
 
 
+RUN_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 def parse_args(argv: list[str] | None = None):
     """Parse flags, or a single .yaml/.yml/.json file holding the same fields."""
     argv = sys.argv[1:] if argv is None else argv
     parser = HfArgumentParser(ALL_ARGUMENTS, exit_on_error=False)  # a bad value: one line, not the whole usage
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml", ".json")):
+    if argv and argv[0].endswith(RUN_FILE_SUFFIXES):
+        if len(argv) > 1:
+            raise UserError(
+                f"A run file is read on its own: put {' '.join(argv[1:])} into '{argv[0]}', "
+                "or give every setting as flags."
+            )
         argv = config_file_to_flags(Path(argv[0]), parser)
     try:
         return parser.parse_args_into_dataclasses(args=argv)

@@ -67,7 +67,7 @@ def fitting_batch(config, parameters: int, longest: int, batch: int, on_gpu: boo
     """(the largest divisor of `batch` whose training step on texts of `longest` tokens fits this machine's memory,
     or with `on_gpu` its GPU's, why) or None for an unknown layout; a UserError naming the fix when not even one
     text fits. The estimate was fitted on CPUs; a GPU's step measured well under it (bert-base, 256 texts of 48
-    tokens in bf16: 6.1 GB at its peak, estimated 22.8 GB), so on a GPU it errs towards fewer texts at a time."""
+    tokens in bf16: 6.1 GB at its peak, estimated 21.3 GB), so on a GPU it errs towards fewer texts at a time."""
 
     def needed(size: int) -> int | None:
         return training_memory(config, parameters, size, longest)
