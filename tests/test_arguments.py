@@ -227,7 +227,8 @@ def test_on_a_gpu_auto_precision_reads_the_texts_of_a_whole_step(
 
 
 def test_flags_left_out_of_the_call_are_read_from_the_command_line(monkeypatch):
-    monkeypatch.setattr("sys.argv", ["train.py", "--train_file", "r.csv", "--seed", "7"])
+    # sys.argv[0] is the program; not "train.py" here, which would mark this test as one that trains (conftest.trains)
+    monkeypatch.setattr("sys.argv", ["a-program", "--train_file", "r.csv", "--seed", "7"])
     _, data_args, training_args = parse_args()
     assert (data_args.train_file, training_args.seed) == ("r.csv", 7)
 
@@ -245,9 +246,9 @@ def test_a_run_file_takes_json_with_tabs_and_nested_settings(tmp_path):
 def test_a_run_file_with_flags_after_it_is_refused(tmp_path):
     (tmp_path / "run.yaml").write_text("train_file: r.csv\n")
     with pytest.raises(UserError) as refused:
-        parse_args([str(tmp_path / "run.yaml"), "--seed", "3"])
+        parse_args([str(tmp_path / "run.yaml"), "--seed=3"])
     assert str(refused.value) == (
-        f"A run file is read on its own: put --seed 3 into '{tmp_path / 'run.yaml'}', or give every setting as flags."
+        f"A run file is read on its own: put --seed=3 into '{tmp_path / 'run.yaml'}', or give every setting as flags."
     )
 
 
