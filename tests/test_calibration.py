@@ -68,6 +68,15 @@ def test_undoing_the_scaling_stays_exact_where_the_powers_underflow():
     assert not np.isnan(uncalibrated(probabilities, 2000.0)).any()
 
 
+def test_undoing_the_scaling_takes_a_probability_of_exactly_zero_quietly():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "divide by zero in log" would reach the user's log
+        undone = uncalibrated(np.array([[1.0, 0.0], [0.25, 0.75]]), 2.0)
+    np.testing.assert_allclose(undone, [[1.0, 0.0], [0.1, 0.9]])
+
+
 def test_windows_are_scaled_before_averaging():
     logits, labels = overconfident(count=1000)
     windows = np.repeat(logits, 2, axis=0) + np.tile([[0.3, -0.3, 0.0], [-0.3, 0.3, 0.0]], (1000, 1))

@@ -124,6 +124,45 @@ def test_the_confusion_matrix_picture_says_what_the_figures_say(tmp_path, monkey
     assert len(figure.axes) == 2, "with a colour bar"
 
 
+def drawn_picture(matrix, names, tmp_path, monkeypatch):
+    """(figure, savefig's keyword arguments) of one confusion-matrix picture."""
+    from matplotlib.figure import Figure
+
+    from bert_sentiment.evaluation import plot_confusion_matrix
+
+    drawn = []
+    monkeypatch.setattr(
+        Figure, "savefig", lambda figure, path, **kw: drawn.append((figure, kw)) or path.write_bytes(b"")
+    )
+    plot_confusion_matrix(np.array(matrix), names, "Confusion matrix (test)", tmp_path / "m.png")
+    return drawn[0]
+
+
+def test_the_picture_grows_with_the_labels_and_keeps_its_look(tmp_path, monkeypatch):
+    figure, saved = drawn_picture([[8, 2], [1, 9]], ["neg", "pos"], tmp_path, monkeypatch)
+    assert tuple(figure.get_size_inches()) == (5.0, 4.0) and saved == {"dpi": 120}
+    axes = figure.axes[0]
+    assert axes.images[0].get_cmap().name == "Blues"
+    assert {(tick.get_rotation(), tick.get_horizontalalignment()) for tick in axes.get_xticklabels()} == {(30, "right")}
+    assert {(text.get_horizontalalignment(), text.get_verticalalignment()) for text in axes.texts} == {
+        ("center", "center")
+    }, "each count in the middle of its cell"
+    six = [[1] * 6 for _ in range(6)]
+    figure, _ = drawn_picture(six, [f"label {i}" for i in range(6)], tmp_path, monkeypatch)
+    assert tuple(figure.get_size_inches()) == pytest.approx((7.4, 6.4)), "0.9 inch a label, plus 1"
+
+
+def test_the_pictures_shares_count_each_true_label_and_dark_cells_turn_white(tmp_path, monkeypatch):
+    """A true label with no texts shows 0% (not nan); a cell at exactly half the largest count stays black."""
+    figure, _ = drawn_picture([[0, 0, 0], [1, 0, 0], [4, 3, 8]], ["a", "b", "c"], tmp_path, monkeypatch)
+    cells = {(text.get_position(), text.get_text()): text.get_color() for text in figure.axes[0].texts}
+    assert cells[((0, 0), "0\n0%")] == "black"
+    assert cells[((0, 1), "1\n100%")] == "black"
+    assert cells[((0, 2), "4\n27%")] == "black", "4 is half of 8: not darker than half"
+    assert cells[((1, 2), "3\n20%")] == "black"
+    assert cells[((2, 2), "8\n53%")] == "white"
+
+
 def test_chinese_names_are_drawn_as_ids_without_a_cjk_font(caplog, monkeypatch):
     from matplotlib import font_manager
 
@@ -170,3 +209,38 @@ def test_label_examples_take_the_most_confident_text_not_the_last_one():
     assert label_examples(texts, np.array([1, 1, 1, 1]), probabilities, ["negative", "positive"]) == {
         "positive": "fine"
     }
+    probabilities[1] = [0.5, 0.5]
+    assert label_examples(texts, np.array([1, 1, 1, 1]), probabilities, ["negative", "positive"]) == {
+        "positive": "x" * 200
+    }, "exactly 200 characters is within the limit"
+
+
+def test_many_mistakes_tied_in_confidence_keep_the_splits_order():
+    """Past 16 of them numpy's default sort no longer keeps ties in order; the file lists them as the split does."""
+    confident = np.array([0.9, 0.8] * 20)  # two confidences, alternating
+    probabilities = np.stack([1 - confident, confident], axis=1)
+    texts = [f"text {i}" for i in range(40)]
+    wrong = most_confident_mistakes(texts, np.zeros(40, dtype=int), probabilities, ["neg", "pos"], keep=40)
+    assert [w["text"] for w in wrong] == texts[0::2] + texts[1::2]
+
+
+def test_metrics_of_a_class_never_predicted_are_zero_without_a_warning(tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's UndefinedMetricWarning would fill the user's log
+        assert classification_metrics([0, 1, 1], [0, 0, 0], num_labels=2)["precision"] == 0.0
+        report = evaluation_report(["a", "b"], [0, 1], np.array([[0.9, 0.1], [0.8, 0.2]]), ["n", "p"], "test", tmp_path)
+    assert report["per_class"]["p"]["precision"] == 0.0
+
+
+def test_the_report_draws_its_split_and_writes_readable_json(tmp_path, monkeypatch):
+    from bert_sentiment import evaluation
+
+    titles = []
+    monkeypatch.setattr(evaluation, "plot_confusion_matrix", lambda matrix, names, title, path: titles.append(title))
+    evaluation_report(["a", "b"], [0, 1], np.array([[0.9, 0.1], [0.2, 0.8]]), ["n", "p"], "validation", tmp_path)
+    assert titles == ["Confusion matrix (validation)"]
+    written = (tmp_path / "confusion_matrix_validation.json").read_text(encoding="utf-8")
+    assert written == json.dumps(json.loads(written), ensure_ascii=False, indent=2), "indented by two spaces"
+    assert written.startswith('{\n  "labels": [\n    "n",')
