@@ -133,6 +133,34 @@ def test_the_calibration_error_bins_by_confidence_with_each_edge_in_the_bin_belo
     assert ECE_BINS == 15
 
 
+def test_the_calibration_error_keeps_the_lowest_bin_apart():
+    """With many labels a confidence can fall in the first bin, [0, 1/bins]; it is not pooled with the second."""
+    probabilities = np.array([[0.22, 0.2, 0.2, 0.19, 0.19], [0.3, 0.2, 0.2, 0.15, 0.15]])
+    labels = np.array([0, 1])  # right at 0.22 (first of 4 bins), wrong at 0.3 (second)
+    assert expected_calibration_error(probabilities, labels, bins=4) == pytest.approx(0.5 * 0.78 + 0.5 * 0.3)
+
+
+def one_of_twenty(confidence: float) -> list[float]:
+    """A row of 20 probabilities whose first, the predicted label, is `confidence` (ties go to the first)."""
+    return [confidence] + [(1 - confidence) / 19] * 19
+
+
+def test_the_reliability_picture_plots_each_bin_at_its_mean_confidence_and_accuracy(tmp_path, monkeypatch):
+    """One point per bin used: an edge (0.6 of 15 bins) in the bin below, the first bin apart from the second."""
+    from matplotlib.figure import Figure
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **kw: drawn.append(figure) or path.write_bytes(b""))
+    probabilities = np.array([one_of_twenty(c) for c in (0.6, 0.62, 0.05, 0.1)])
+    plot_reliability(probabilities, np.array([0, 1, 0, 1]), 1.0, "Reliability (test)", tmp_path / "r.png")
+    diagonal, before, after = drawn[0].axes[0].get_lines()
+    for line in (before, after):
+        np.testing.assert_allclose(line.get_xdata(), [0.05, 0.1, 0.6, 0.62])
+        np.testing.assert_allclose(line.get_ydata(), [1, 0, 1, 0])
+    assert (list(diagonal.get_xdata()), list(diagonal.get_ydata())) == ([0, 1], [0, 1])
+    assert (diagonal.get_color(), diagonal.get_linestyle()) == ("grey", "--"), "the diagonal is a guide, not data"
+
+
 def test_a_label_given_no_probability_costs_a_large_but_finite_loss():
     probabilities = np.array([[1.0, 0.0], [0.5, 0.5]])
     assert negative_log_likelihood(probabilities, np.array([1, 0])) == pytest.approx((-np.log(1e-12) - np.log(0.5)) / 2)
