@@ -243,6 +243,12 @@ def test_a_run_file_takes_json_with_tabs_and_nested_settings(tmp_path):
     assert parse_args([str(tmp_path / "run.yaml")])[2].lr_scheduler_kwargs == {"num_cycles": 3}
 
 
+def test_a_data_file_given_with_an_equals_sign_is_a_flag_not_a_run_file():
+    data_args, training_args = parse_args(["--train_file=reviews.json", "--seed", "3"])[1:]
+    assert (data_args.train_file, training_args.seed) == ("reviews.json", 3)
+    assert parse_args(["--validation_file=dev.yaml"])[1].validation_file == "dev.yaml"
+
+
 def test_a_run_file_with_flags_after_it_is_refused(tmp_path):
     (tmp_path / "run.yaml").write_text("train_file: r.csv\n")
     with pytest.raises(UserError) as refused:

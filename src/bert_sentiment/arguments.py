@@ -535,7 +535,7 @@ def parse_args(argv: list[str] | None = None):
     """Parse flags, or a single .yaml/.yml/.json file holding the same fields."""
     argv = sys.argv[1:] if argv is None else argv
     parser = HfArgumentParser(ALL_ARGUMENTS, exit_on_error=False)  # a bad value: one line, not the whole usage
-    if argv and argv[0].endswith(RUN_FILE_SUFFIXES):
+    if argv and argv[0].endswith(RUN_FILE_SUFFIXES) and not argv[0].startswith("-"):  # not --train_file=r.json
         if len(argv) > 1:
             raise UserError(
                 f"A run file is read on its own: put {' '.join(argv[1:])} into '{argv[0]}', "
