@@ -110,6 +110,7 @@ def test_a_class_too_rare_to_split_is_explained():
     ("total", "percent", "held_out"),
     [
         (20, None, 2),
+        (4, None, 1),  # a tenth rounds to none: one text, never none
         (40_000, None, 4_000),
         (100_000, None, 5_000),
         (1_000_000, None, 5_000),
@@ -131,8 +132,70 @@ def test_a_test_file_naming_its_columns_differently_is_read_by_its_own_names(cap
     assert data.splits["test"]["text"][:] == ["good film x", "bad film y"]
     assert data.report["label_counts"]["test"] == {"negative": 1, "positive": 1}
     assert (
-        "The test split names its columns 'text' and 'label', where training has 'sentence' and 'label'" in caplog.text
+        "The test split names its columns 'text' and 'label', where training has 'sentence' and 'label': it is read by "
+        "its own names." in caplog.messages
     )
     hidden = Dataset.from_dict({"text": ["good film z"], "note": ["?"]})  # no label column by name: left out, as before
     data = prepare_splits(DatasetDict({"train": train, "test": hidden}), data_args(), seed=0)
     assert "test" not in data.splits
+
+
+def test_label_corrections_are_applied_by_text_before_validation_is_carved_and_reported(tmp_path):
+    rows = [(f"review number {i}", "positive" if i % 2 else "negative") for i in range(60)]
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text("text,corrected_label\nreview number 4,positive\nreview number 7,negative\n", encoding="utf-8")
+    data = prepare_splits(as_splits(train=rows), data_args(label_corrections=str(fixed)), seed=0)
+    labels = {}
+    for split in data.splits.values():
+        labels |= dict(zip(split["text"][:], (data.label_names[label] for label in split["label"][:])))
+    assert (labels["review number 4"], labels["review number 7"]) == ("positive", "negative")
+    assert labels["review number 6"] == "negative", "only the corrected texts change"
+    assert data.report["label_corrections"]["corrected"] == 2
+    assert data.report["label_corrections"]["file"] == "fixed.csv"
+
+
+def test_class_names_name_integer_labels_and_a_datasets_own_names_are_kept():
+    rows = [(f"review number {i}", i % 2) for i in range(40)]
+    named = prepare_splits(as_splits(train=rows), data_args(class_names="bad,good"), seed=0)
+    assert named.label_names == ["bad", "good"]
+    train = as_splits(train=rows)["train"].cast_column("label", ClassLabel(names=["awful", "lovely"]))
+    assert prepare_splits(DatasetDict({"train": train}), data_args(), seed=0).label_names == ["awful", "lovely"]
+
+
+def test_a_label_with_no_texts_in_a_split_is_counted_as_zero():
+    from bert_sentiment.prepare import label_counts
+
+    only_negative = Dataset.from_dict({"text": ["a", "b"], "label": [0, 0]})
+    assert label_counts(only_negative, ["negative", "neutral", "positive"]) == {
+        "negative": 2,
+        "neutral": 0,
+        "positive": 0,
+    }
+
+
+def test_a_split_left_out_for_its_columns_leaves_the_splits_after_it_in():
+    train = as_splits(train=english_reviews(40))["train"]
+    unusable = Dataset.from_dict({"id": [1, 2], "score": [0.5, 0.7]})
+    test = as_splits(test=english_reviews(10, seed=5))["test"]
+    data = prepare_splits(DatasetDict({"train": train, "validation": unusable, "test": test}), data_args(), seed=0)
+    assert "test" in data.splits and len(data.splits["test"]) == 10
+
+
+def test_the_carved_share_is_reported_to_two_decimals_and_a_repeated_text_shown_to_80_characters(caplog):
+    rows = [(f"{'a long review ' * 8}{i}", "positive" if i % 2 else "negative") for i in range(30)]
+    data = prepare_splits(as_splits(train=rows), data_args(), seed=0)
+    assert data.report["validation_from_train"]["percent"] == 10.0
+    data = prepare_splits(as_splits(train=rows), data_args(validation_split_percentage=5), seed=0)  # 2 of 30
+    assert data.report["validation_from_train"]["percent"] == 6.67
+    test = rows[:1]
+    prepare_splits(as_splits(train=rows, test=test), data_args(), seed=0)
+    shown = next(message for message in caplog.messages if "exactly" in message)
+    assert f"(e.g. {rows[0][0][:80]!r})" in shown
+
+
+def test_labels_written_as_minus_one_and_one_are_two_classes_not_a_missing_label():
+    """-1 means "no label" only in a dataset whose label feature says so (GLUE's test splits); in a file it is a class."""
+    rows = [(f"review number {i}", 1 if i % 2 else -1) for i in range(40)]
+    data = prepare_splits(as_splits(train=rows), data_args(), seed=0)
+    assert data.report["dropped"] == {"train": 0} and sum(data.report["sizes"].values()) == 40
+    assert len(data.label_names) == 2
