@@ -27,7 +27,16 @@ import sys
 import tempfile
 import time
 
-from bench.common import MINILM, ROOT, SST2, machine_summary, peak_memory_gb, random_bert_base
+from bench.common import (
+    MINILM,
+    ROOT,
+    SST2,
+    UNTIMED_STEPS_OFF,
+    machine_summary,
+    peak_memory_gb,
+    random_bert_base,
+    sst2_flags,
+)
 
 BEFORE = "--precision tf32 --per_device_train_batch_size 32 --dataloader_num_workers 0"
 SPEED_RECIPES = {  # name: train.py flags, in the order they run (the most telling first)
@@ -44,27 +53,12 @@ QUIET = ["--export_onnx", "false", "--find_label_issues", "false", "--disable_tq
 
 
 def speed_flags(model: str, output_dir: str, steps: int) -> list[str]:
-    return [
-        "--model_name_or_path",
-        model,
-        "--output_dir",
-        output_dir,
-        "--train_file",
-        str(SST2 / "train.tsv"),
-        "--validation_file",
-        str(SST2 / "dev.tsv"),
+    return sst2_flags(model, output_dir) + [
         "--max_train_samples",
         "20000",
         "--max_steps",
         str(steps),
-        "--eval_strategy",
-        "no",
-        "--save_strategy",
-        "no",
-        "--load_best_model_at_end",
-        "false",
-        "--early_stopping_patience",
-        "0",
+        *UNTIMED_STEPS_OFF,
         "--logging_steps",
         "50",
         *QUIET,
@@ -72,21 +66,7 @@ def speed_flags(model: str, output_dir: str, steps: int) -> list[str]:
 
 
 def accuracy_flags(output_dir: str) -> list[str]:
-    return [
-        "--model_name_or_path",
-        str(MINILM),
-        "--output_dir",
-        output_dir,
-        "--train_file",
-        str(SST2 / "train.tsv"),
-        "--validation_file",
-        str(SST2 / "dev.tsv"),
-        "--num_train_epochs",
-        "1",
-        "--logging_steps",
-        "200",
-        *QUIET,
-    ]
+    return sst2_flags(str(MINILM), output_dir) + ["--num_train_epochs", "1", "--logging_steps", "200", *QUIET]
 
 
 def steady_rate_callback(warmup_steps: int):

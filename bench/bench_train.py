@@ -23,22 +23,23 @@ import sys
 import tempfile
 import time
 
-from bench.common import MINILM, SST2, machine_summary, peak_memory_gb, random_bert_base, run_child
+from bench.common import (
+    MINILM,
+    SST2,
+    UNTIMED_STEPS_OFF,
+    machine_summary,
+    peak_memory_gb,
+    random_bert_base,
+    run_child,
+    sst2_flags,
+)
 
 BATCH_SIZE = 32  # ours and the tutorial's alike
 TUTORIAL_LEARNING_RATE = 2e-5  # the Hugging Face text-classification tutorial's; ours is train.py's default
 
 
 def common_flags(model: str, output_dir: str, train_samples: int) -> list[str]:
-    return [
-        "--model_name_or_path",
-        model,
-        "--output_dir",
-        output_dir,
-        "--train_file",
-        str(SST2 / "train.tsv"),
-        "--validation_file",
-        str(SST2 / "dev.tsv"),
+    return sst2_flags(model, output_dir) + [
         "--max_train_samples",
         str(train_samples),
         "--per_device_train_batch_size",
@@ -57,18 +58,7 @@ def run_ours(model: str, train_samples: int, epochs: float, max_steps: int | Non
     with tempfile.TemporaryDirectory() as output_dir:
         flags = common_flags(model, output_dir, train_samples) + ["--num_train_epochs", str(epochs), *extra_flags]
         if max_steps:  # speed only: no evaluation or checkpoints inside the timed loop
-            flags += [
-                "--max_steps",
-                str(max_steps),
-                "--eval_strategy",
-                "no",
-                "--save_strategy",
-                "no",
-                "--load_best_model_at_end",
-                "false",
-                "--early_stopping_patience",
-                "0",
-            ]
+            flags += ["--max_steps", str(max_steps), *UNTIMED_STEPS_OFF]
         facts = fine_tune(*parse_args(flags))
     return {
         "dev_accuracy": facts.results["validation"].metrics["accuracy"],

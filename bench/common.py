@@ -14,6 +14,33 @@ SST2 = SHARED / "data/sst2"
 CHNSENTICORP = SHARED / "data/chnsenticorp"
 
 
+def sst2_flags(model: str, output_dir: str) -> list[str]:
+    """train.py's flags for `model` on SST-2 (its train and dev files) into `output_dir`."""
+    return [
+        "--model_name_or_path",
+        model,
+        "--output_dir",
+        output_dir,
+        "--train_file",
+        str(SST2 / "train.tsv"),
+        "--validation_file",
+        str(SST2 / "dev.tsv"),
+    ]
+
+
+# A run timed for speed alone: no evaluation, checkpoint or early stop inside the timed loop.
+UNTIMED_STEPS_OFF = [
+    "--eval_strategy",
+    "no",
+    "--save_strategy",
+    "no",
+    "--load_best_model_at_end",
+    "false",
+    "--early_stopping_patience",
+    "0",
+]
+
+
 def random_bert_base(
     directory: Path | None = None, labels=("negative", "positive"), model_max_length: int = 128, onnx: bool = True
 ) -> str:

@@ -410,7 +410,7 @@ class SentimentTrainingArguments(TrainingArguments):
         if self.per_device_eval_batch_size is None:
             self.per_device_eval_batch_size = evaluation
         if self.learning_rate is None:
-            self.learning_rate = LEARNING_RATES[bool(self.batch_reason)]
+            self.learning_rate = LEARNING_RATES[1] if self.batch_reason else LEARNING_RATES[0]
             if self.batch_reason:
                 self.batch_reason += f"; learning rate {self.learning_rate:g} for its fewer, larger steps"
 
