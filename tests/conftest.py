@@ -39,7 +39,14 @@ if MUTATION_RUN:  # its fork server imports this file once
     import onnx  # noqa: F401
 
     matplotlib.use("Agg")  # as the plotting functions choose it
-    import matplotlib.pyplot  # noqa: F401
+    import io
+
+    import matplotlib.pyplot
+    from matplotlib.figure import Figure
+
+    _buffer = io.BytesIO()
+    Figure(figsize=(0.1, 0.1)).savefig(_buffer, format="png")
+    TINY_PNG = _buffer.getvalue()  # what pictures_left_unrendered writes in place of a picture
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -129,12 +136,27 @@ def recorded_seconds() -> dict[str, float]:
         return {}
 
 
-def fastest_first(items, seconds: dict[str, float]) -> None:
-    """A mutation run's tests in the order of the time each took in mutmut's stats run, fastest first. mutmut runs a
-    mutant's tests with -x, so the first that fails ends its run; its fork server hands them over in no order (its
-    plain fork runner sorts them so), and a mutant a quick test kills would often run slow ones first."""
+def own_module(item) -> str:
+    """The package module a test file is named for (test_inference.py: inference), or "" for one named for none."""
+    module = item.path.stem.removeprefix("test_")
+    return module if module in PACKAGE_MODULES else ""
+
+
+def likeliest_first(items, seconds: dict[str, float], mutant: str = "") -> None:
+    """A mutation run's tests in the order most likely to end a mutant's run soonest. mutmut runs a mutant's tests
+    with -x, so the first that fails ends its run; its fork server hands them over in no order (its plain fork runner
+    sorts them by their time in mutmut's stats run). Quick tests come first, fastest first (a mutant a quick test kills
+    would often run slow ones first), and among the quick ones, as among the slow, the tests of the mutant's own module
+    before those that reach it from elsewhere: a module's own tests are written to fail for its mutants, the others reach it on their way
+    to what they test."""
     if seconds:
-        items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
+        items.sort(
+            key=lambda item: (
+                seconds.get(item.nodeid, 0.0) >= SLOW_SECONDS,
+                not (own_module(item) and mutant.startswith(f"bert_sentiment.{own_module(item)}.")),
+                seconds.get(item.nodeid, 0.0),
+            )
+        )
 
 
 def mutation_run_leaves_out(item, mutant: str, seconds: dict[str, float]) -> bool:
@@ -143,11 +165,9 @@ def mutation_run_leaves_out(item, mutant: str, seconds: dict[str, float]) -> boo
         return True
     if mutant.startswith(DATA_PATH) and item.path.name in AFTER_TRAINING:
         return True
-    module = item.path.stem.removeprefix("test_")
+    module = own_module(item)
     return (
-        seconds.get(item.nodeid, 0.0) >= SLOW_SECONDS
-        and module in PACKAGE_MODULES
-        and not mutant.startswith(f"bert_sentiment.{module}.")
+        seconds.get(item.nodeid, 0.0) >= SLOW_SECONDS and module and not mutant.startswith(f"bert_sentiment.{module}.")
     )
 
 
@@ -156,6 +176,29 @@ def deselected_for(items, mutant: str, seconds: dict[str, float]) -> list:
     slow test reaches, such as the export one test of the engine runs)."""
     left_out = [item for item in items if mutation_run_leaves_out(item, mutant, seconds)]
     return [] if len(left_out) == len(items) else left_out
+
+
+PICTURE_CODE = tuple(f"bert_sentiment.{name}." for name in ("evaluation", "calibration", "abstain", "atomic"))
+
+
+def renders_pictures(test_file: str, mutant: str) -> bool:
+    """Whether a mutation run renders the pictures this test's code draws. The tests of the steps after training only
+    check that each picture is written where the card says; rendering and laying them out was most of their
+    evaluation's time. For a mutant outside the code that draws and writes the pictures, those tests draw every
+    picture (the arguments still reach matplotlib) and write a tiny PNG in place of rendering it."""
+    return (
+        test_file not in AFTER_TRAINING or not mutant.startswith("bert_sentiment.") or mutant.startswith(PICTURE_CODE)
+    )
+
+
+@pytest.fixture(autouse=True)
+def pictures_left_unrendered(request, monkeypatch):
+    """See renders_pictures; outside a mutation run every picture is rendered."""
+    if MUTATION_RUN and not renders_pictures(request.node.path.name, os.environ.get("MUTANT_UNDER_TEST", "")):
+        from matplotlib.figure import Figure
+
+        monkeypatch.setattr(Figure, "tight_layout", lambda self, *args, **kwargs: None)
+        monkeypatch.setattr(Figure, "savefig", lambda self, path, *args, **kwargs: Path(path).write_bytes(TINY_PNG))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -168,8 +211,8 @@ def pytest_collection_modifyitems(config, items):
     each worker would start the server for nothing (late in a whole run, 33 of 35 py-spy samples of the workers were
     in these tests). The tests of the steps after training (evaluation, label issues, publishing, the search) do not
     run for mutants of the data path they read their data through: the data path has direct tests of its own, and a
-    mutant there that none of them kills would run every one of these slow tests. A mutant's tests then run fastest
-    first (fastest_first). And a test that took half a second or more in mutmut's stats run (the steps after training
+    mutant there that none of them kills would run every one of these slow tests. A mutant's tests then run quick ones first, its own module's before
+    others' (likeliest_first). And a test that took half a second or more in mutmut's stats run (the steps after training
     on the untrained classifier, the fold models, a publish against the local Hub) runs only for mutants of the module
     its file is named for: a module's mutants are for its own direct tests to kill, and survivors elsewhere that reached
     the two whole-run tests of fine_tune spent a third of a whole run's last hour in them. A mutant these rules would
@@ -180,7 +223,7 @@ def pytest_collection_modifyitems(config, items):
         left_out = deselected_for(items, mutant, seconds)
         config.hook.pytest_deselected(items=left_out)
         items[:] = [item for item in items if item not in left_out]
-        fastest_first(items, seconds)
+        likeliest_first(items, seconds, mutant)
     for item in items:
         if trains(item):
             item.add_marker(pytest.mark.trains)

@@ -952,7 +952,7 @@ def test_a_search_chooses_the_final_trainings_values(untrained_classifier, tiny_
 
 
 def test_a_run_on_data_in_memory_checks_its_onnx_export_and_publishes_where_preflight_said(
-    training_replaced, untrained_classifier, tmp_path, monkeypatch
+    training_replaced, untrained_classifier, tmp_path, monkeypatch, exported_once
 ):
     import dataclasses
     import time

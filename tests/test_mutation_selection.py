@@ -6,7 +6,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import tests.conftest as conftest
-from tests.conftest import deselected_for, fastest_first, mutation_run_leaves_out, recorded_seconds, trains
+from tests.conftest import (
+    deselected_for,
+    likeliest_first,
+    mutation_run_leaves_out,
+    recorded_seconds,
+    renders_pictures,
+    trains,
+)
 
 
 def item(name: str, fixtures=(), module: str = "test_x.py", function=None, markers=()) -> SimpleNamespace:
@@ -79,17 +86,41 @@ def test_a_slow_test_runs_only_for_mutants_of_the_module_its_file_is_named_for()
     assert deselected_for([export], mutant, seconds) == [], "code only a slow test reaches keeps that test"
 
 
-def test_a_mutants_tests_run_in_the_order_of_their_recorded_time_fastest_first(tmp_path, monkeypatch):
+def test_a_mutants_quick_tests_run_first_fastest_first_and_its_own_modules_before_the_others(tmp_path, monkeypatch):
     slow, quick, unrecorded, middle = (item(name) for name in ("slow", "quick", "unrecorded", "middle"))
     stats = tmp_path / "mutmut-stats.json"
     stats.write_text(json.dumps({"duration_by_test": {slow.nodeid: 2.5, quick.nodeid: 0.01, middle.nodeid: 0.4}}))
     monkeypatch.setattr(conftest, "MUTMUT_STATS", stats)
     items = [slow, quick, unrecorded, middle]
-    fastest_first(items, recorded_seconds())
+    likeliest_first(items, recorded_seconds())
     assert items == [unrecorded, quick, middle, slow], "a test newer than the stats counts as quick"
+
+    own_quick, own_slow = item("own_quick", module="test_inference.py"), item("own_slow", module="test_inference.py")
+    other_module = item("other_module", module="test_app.py")
+    seconds = {quick.nodeid: 0.01, own_quick.nodeid: 0.3, own_slow.nodeid: 4.4, slow.nodeid: 2.5}
+    items = [slow, own_slow, quick, own_quick, other_module]
+    likeliest_first(items, seconds, "bert_sentiment.inference.xǁSentimentClassifierǁ_predict__mutmut_3")
+    assert items == [own_quick, other_module, quick, own_slow, slow], (
+        "quick ones first, each kind its own module's first"
+    )
+    likeliest_first(items, seconds, "bert_sentiment.app.x_f__mutmut_1")
+    assert items == [other_module, quick, own_quick, slow, own_slow]
+    likeliest_first(items, seconds, "bert_sentiment.inferences.x_f__mutmut_1")
+    assert items == [other_module, quick, own_quick, slow, own_slow], "a module whose name starts like another's"
 
     monkeypatch.setattr(conftest, "MUTMUT_STATS", tmp_path / "absent.json")
     assert recorded_seconds() == {}
     items = [slow, quick, middle]
-    fastest_first(items, recorded_seconds())
+    likeliest_first(items, recorded_seconds())
     assert items == [slow, quick, middle], "without mutmut's stats the order is left as it was"
+
+
+def test_the_steps_after_training_render_pictures_only_for_mutants_of_the_code_that_draws_them():
+    for after_training in ("test_fine_tune.py", "test_publish.py", "test_label_issues.py", "test_hp_search.py"):
+        for elsewhere in ("fine_tune", "card_text", "facts", "evaluations"):
+            assert not renders_pictures(after_training, f"bert_sentiment.{elsewhere}.x_f__mutmut_1")
+        for drawing in ("evaluation", "calibration", "abstain", "atomic"):
+            assert renders_pictures(after_training, f"bert_sentiment.{drawing}.x_plot__mutmut_1")
+        assert renders_pictures(after_training, ""), "outside a mutant (mutmut's clean and stats runs) they render"
+    for own in ("test_calibration.py", "test_evaluation.py", "test_abstain.py", "test_model_card.py"):
+        assert renders_pictures(own, "bert_sentiment.fine_tune.x_f__mutmut_1"), "tests that read pictures render them"
