@@ -1,7 +1,9 @@
+import logging
+
 import pytest
 from datasets import Dataset
 
-from bert_sentiment.columns import find_columns
+from bert_sentiment.columns import find_columns, find_text_column
 from bert_sentiment.errors import UserError
 
 
@@ -48,3 +50,33 @@ def test_no_label_column_says_which_flag():
     data = Dataset.from_dict({"text": [f"review {i}" for i in range(10)], "id": list(range(10))})
     with pytest.raises(UserError, match="--label_column_name"):
         find_columns(data, None, None)
+
+
+def test_the_one_text_column_to_read_is_named_found_by_its_name_or_the_longest_text_and_said(caplog):
+    data = Dataset.from_dict(
+        {"blurb": ["a fine long review", "a dull long review"], "note": ["x", "y"], "stars": [5, 1]}
+    )
+    with caplog.at_level(logging.INFO, logger="bert_sentiment"):
+        assert find_text_column(data, None) == "blurb", "the longest on average, not the last by name"
+        assert find_text_column(data.rename_column("note", "Review"), None, "--column") == "Review"
+    assert caplog.messages == [
+        "Using 'blurb' as the text column (set --text_column to choose another).",
+        "Using 'Review' as the text column (set --column to choose another).",
+    ]
+    assert find_text_column(data, "note") == "note"
+    with pytest.raises(UserError, match=r"^--column: no column 'blrb' in the data\. Did you mean 'blurb'\?"):
+        find_text_column(data, "blrb", "--column")
+
+
+def test_the_label_column_guessed_is_the_one_of_fewest_values_that_repeat():
+    texts = [f"review number {i} is here" for i in range(6)]
+    data = Dataset.from_dict(
+        {"grade": ["a", "b", "c", "a", "b", "c"], "mark": ["p", "n", "p", "n", "p", "n"], "words": texts}
+    )
+    assert find_columns(data, None, None) == (["words"], "mark"), "the fewest values, not the first name"
+    assert find_columns(data.remove_columns("mark"), None, None) == (["words"], "grade"), "3 values in 6 rows repeat"
+    listed = Dataset.from_dict({"extras": [[i] for i in range(6)], **data.to_dict()})
+    assert find_columns(listed, None, None) == (["words"], "mark"), "a column of lists is passed over"
+    few = Dataset.from_dict({"code": ["a", "b", "c", "a"], "words": texts[:4]})
+    with pytest.raises(UserError, match="^Found no label column among code, words "):
+        find_columns(few, None, None)

@@ -33,3 +33,11 @@ def test_token_lengths_include_special_tokens(tiny_bert):
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     assert token_lengths(tokenizer, ["the movie was great", "酒店很好"]).tolist() == [6, 6]
     assert model_length_limit(tokenizer, AutoConfig.from_pretrained(tiny_bert)) == 128
+
+
+def test_a_text_longer_than_the_model_reads_is_counted_whole_without_the_tokenizers_warning(tiny_bert, caplog):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert, model_max_length=128)  # as a real checkpoint's says
+    assert token_lengths(tokenizer, ["great " * 200, "great"]).tolist() == [202, 3], "not cut at the model's 128"
+    assert "longer than the specified maximum" not in caplog.text, "measuring is not running the model"
