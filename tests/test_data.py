@@ -241,3 +241,31 @@ def test_the_source_facts_name_and_fingerprint_what_was_read(tmp_path, monkeypat
     )
     assert asked == [("glue", "sst2", "v1", "/cache")]
     assert source == {"kind": "hub", "dataset_name": "glue", "config": "sst2", "revision": "v1", "commit": "sha-of-v1"}
+
+
+def test_data_in_memory_keeps_its_name_and_only_the_splits_it_knows_by_name():
+    from datasets import Dataset, DatasetDict
+
+    from bert_sentiment.data import InMemoryData
+
+    def rows(count):
+        return Dataset.from_dict(
+            {"text": [f"review {i}" for i in range(count)], "label": [i % 2 for i in range(count)]}
+        )
+
+    splits = DatasetDict({"Train": rows(4), "dev": rows(3), "validation": rows(2), "unlabeled": rows(5)})
+    raw, source = load_raw_splits(data_args(), data=InMemoryData(splits, "my reviews"))
+    assert {name: len(split) for name, split in raw.items()} == {"train": 4, "validation": 3}, "the first alias kept"
+    assert source["name"] == "my reviews" and set(source["files"]) == {"Train", "dev", "validation", "unlabeled"}
+
+
+def test_a_pattern_or_a_corrections_file_that_finds_nothing_names_its_flag_and_the_fix(tmp_path):
+    train = write_csv(tmp_path / "train.csv", english_reviews(20))
+    with pytest.raises(UserError, match=r"^--test_file '.*reviews/\*\.txt' matches no file \(looked in "):
+        load_raw_splits(data_args(train_file=str(train), test_file=str(tmp_path / "reviews" / "*.txt")))
+    with pytest.raises(UserError) as refused:
+        check_data_arguments(data_args(train_file=str(train), label_corrections=str(tmp_path / "fixed.xlsx")))
+    assert str(refused.value) == (
+        f"--label_corrections '{tmp_path / 'fixed.xlsx'}' does not exist. Write one with `bert-sentiment review "
+        "OUTPUT_DIR`, fill in its corrected_label column, and pass that file."
+    )
