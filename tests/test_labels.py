@@ -125,3 +125,12 @@ def test_other_string_labels_are_sorted_and_say_so():
 def test_a_label_name_that_would_break_the_card_is_refused_with_the_reason(bad):
     with pytest.raises(UserError, match="label names appear in the model card's tables, its code and the app.*Rename"):
         build_label_mapping([bad, "negative"], Value("string"), None, "label")
+
+
+def test_a_label_holding_several_characters_that_break_the_card_names_each_in_its_refusal():
+    with pytest.raises(UserError) as refused:
+        build_label_mapping(["good|`great`", "negative"], Value("string"), None, "label")
+    assert str(refused.value) == (
+        "Label 'good|`great`' holds '`', '|': label names appear in the model card's tables, its code and the app, "
+        "which that would break. Rename that class in the label column (for example 'good|great' to 'good')."
+    )
