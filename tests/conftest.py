@@ -136,24 +136,24 @@ def recorded_seconds() -> dict[str, float]:
         return {}
 
 
-def own_module(item) -> str:
-    """The package module a test file is named for (test_inference.py: inference), or "" for one named for none."""
+def of_its_module(item, mutant: str) -> bool:
+    """Whether a test's file is named for the mutant's module (test_inference.py for a mutant of inference)."""
     module = item.path.stem.removeprefix("test_")
-    return module if module in PACKAGE_MODULES else ""
+    return module in PACKAGE_MODULES and mutant.startswith(f"bert_sentiment.{module}.")
 
 
 def likeliest_first(items, seconds: dict[str, float], mutant: str = "") -> None:
     """A mutation run's tests in the order most likely to end a mutant's run soonest. mutmut runs a mutant's tests
     with -x, so the first that fails ends its run; its fork server hands them over in no order (its plain fork runner
-    sorts them by their time in mutmut's stats run). Quick tests come first, fastest first (a mutant a quick test kills
-    would often run slow ones first), and among the quick ones, as among the slow, the tests of the mutant's own module
-    before those that reach it from elsewhere: a module's own tests are written to fail for its mutants, the others reach it on their way
-    to what they test."""
+    sorts them by their time in mutmut's stats run). Quick tests come first, fastest first (a mutant a quick test
+    kills would often run slow ones first), and among the quick ones, as among the slow, the tests of the mutant's
+    own module before those that reach it from elsewhere: a module's own tests are written to fail for its mutants,
+    the others reach it on their way to what they test."""
     if seconds:
         items.sort(
             key=lambda item: (
                 seconds.get(item.nodeid, 0.0) >= SLOW_SECONDS,
-                not (own_module(item) and mutant.startswith(f"bert_sentiment.{own_module(item)}.")),
+                not of_its_module(item, mutant),
                 seconds.get(item.nodeid, 0.0),
             )
         )
@@ -165,10 +165,8 @@ def mutation_run_leaves_out(item, mutant: str, seconds: dict[str, float]) -> boo
         return True
     if mutant.startswith(DATA_PATH) and item.path.name in AFTER_TRAINING:
         return True
-    module = own_module(item)
-    return (
-        seconds.get(item.nodeid, 0.0) >= SLOW_SECONDS and module and not mutant.startswith(f"bert_sentiment.{module}.")
-    )
+    named_for_a_module = item.path.stem.removeprefix("test_") in PACKAGE_MODULES
+    return seconds.get(item.nodeid, 0.0) >= SLOW_SECONDS and named_for_a_module and not of_its_module(item, mutant)
 
 
 def deselected_for(items, mutant: str, seconds: dict[str, float]) -> list:
@@ -211,12 +209,12 @@ def pytest_collection_modifyitems(config, items):
     each worker would start the server for nothing (late in a whole run, 33 of 35 py-spy samples of the workers were
     in these tests). The tests of the steps after training (evaluation, label issues, publishing, the search) do not
     run for mutants of the data path they read their data through: the data path has direct tests of its own, and a
-    mutant there that none of them kills would run every one of these slow tests. A mutant's tests then run quick ones first, its own module's before
-    others' (likeliest_first). And a test that took half a second or more in mutmut's stats run (the steps after training
-    on the untrained classifier, the fold models, a publish against the local Hub) runs only for mutants of the module
-    its file is named for: a module's mutants are for its own direct tests to kill, and survivors elsewhere that reached
-    the two whole-run tests of fine_tune spent a third of a whole run's last hour in them. A mutant these rules would
-    leave without any test keeps them all (deselected_for)."""
+    mutant there that none of them kills would run every one of these slow tests. A mutant's tests then run quick
+    ones first, its own module's before others' (likeliest_first). And a test that took half a second or more in
+    mutmut's stats run (the steps after training on the untrained classifier, the fold models, a publish against the
+    local Hub) runs only for mutants of the module its file is named for: a module's mutants are for its own direct
+    tests to kill, and survivors elsewhere that reached the two whole-run tests of fine_tune spent a third of a whole
+    run's last hour in them. A mutant these rules would leave without any test keeps them all (deselected_for)."""
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     if MUTATION_RUN and mutant.startswith("bert_sentiment."):
         seconds = recorded_seconds()
