@@ -514,3 +514,18 @@ def test_the_int8_check_at_its_limits_the_margin_the_agreement_and_the_mean_diff
     off = np.tile([[0.1, 0.9]], (100, 1))  # same labels everywhere, 0.1 off on average
     with pytest.raises(OnnxMismatch, match=r"differ from PyTorch's by 0.100 on average \(at most 0.05 allowed\)"):
         staged_check(expected, off)
+
+
+def test_the_portable_graph_takes_the_tokenizers_inputs_by_name_at_any_batch_and_length_and_answers_logits(portable):
+    """What transformers.js and other runtimes read the file by: its inputs' and output's names, free axes, one file."""
+    import onnx
+
+    from bert_sentiment.onnx_export import FP32_FILE, ONNX_DIR
+
+    graph = onnx.load(portable / ONNX_DIR / FP32_FILE, load_external_data=False).graph
+    assert [tensor.name for tensor in graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert {tuple(axis.dim_param for axis in tensor.type.tensor_type.shape.dim) for tensor in graph.input} == {
+        ("batch", "sequence")
+    }
+    assert [tensor.name for tensor in graph.output] == ["logits"]
+    assert [path.name for path in (portable / ONNX_DIR).iterdir()] == [FP32_FILE], "no external data beside it"
