@@ -19,7 +19,7 @@ import tempfile
 import time
 
 from bench.bench_train import BATCH_SIZE, run_tutorial
-from bench.common import MINILM, SST2, machine_summary, peak_memory_gb, run_child
+from bench.common import MINILM, machine_summary, peak_memory_gb, run_child, sst2_flags
 
 PUBLISHED = "published SST-2 dev accuracy: MiniLM-L6-H384 91.5 (microsoft/unilm MiniLM README); BERT-base 92-93"
 
@@ -30,14 +30,7 @@ def run_ours(train_samples: int, extra_flags: list[str]) -> dict:
 
     with tempfile.TemporaryDirectory() as output_dir:
         flags = [
-            "--model_name_or_path",
-            str(MINILM),
-            "--output_dir",
-            output_dir,
-            "--train_file",
-            str(SST2 / "train.tsv"),
-            "--validation_file",
-            str(SST2 / "dev.tsv"),
+            *sst2_flags(str(MINILM), output_dir),
             "--max_train_samples",
             str(train_samples),
             "--disable_tqdm",

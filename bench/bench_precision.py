@@ -22,7 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import CHNSENTICORP, MINILM, SST2, machine_summary, peak_memory_gb, random_bert_base, run_child
+from bench.common import (
+    CHNSENTICORP,
+    MINILM,
+    SST2,
+    UNTIMED_STEPS_OFF,
+    machine_summary,
+    peak_memory_gb,
+    random_bert_base,
+    run_child,
+)
 
 BATCH_SIZE = 32  # train.py's default
 PRECISIONS = ("fp32", "bf16")  # fp32 is the baseline
@@ -72,14 +81,7 @@ def child(workload: str, precision: str, steps: int) -> None:
                     str(steps),
                     "--precision",
                     precision,
-                    "--eval_strategy",
-                    "no",
-                    "--save_strategy",
-                    "no",
-                    "--load_best_model_at_end",
-                    "false",
-                    "--early_stopping_patience",
-                    "0",
+                    *UNTIMED_STEPS_OFF,
                     "--calibrate",
                     "false",
                     "--find_label_issues",
