@@ -48,6 +48,19 @@ if MUTATION_RUN:  # its fork server imports this file once
     Figure(figsize=(0.1, 0.1)).savefig(_buffer, format="png")
     TINY_PNG = _buffer.getvalue()  # what pictures_left_unrendered writes in place of a picture
 
+    # Each Dataset.map and filter names its result by hashing the function it runs. In mutmut's copy of the package
+    # that hash walks every mutant of the module (dill disassembles them all): over half of a mutant's time in the
+    # tests of the steps after training (py-spy). A mutant's worker names each result at random and keeps no cache,
+    # as datasets does for a function it cannot hash; nor can a result cached by another mutant serve this one.
+    import datasets.arrow_dataset
+    import datasets.fingerprint
+
+    def random_fingerprint(*args, **kwargs) -> str:
+        return datasets.fingerprint.generate_random_fingerprint()
+
+    datasets.disable_caching()
+    datasets.fingerprint.update_fingerprint = datasets.arrow_dataset.update_fingerprint = random_fingerprint
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 EN_POSITIVE = ["great", "wonderful", "excellent", "loved", "brilliant", "delightful", "superb", "enjoyable"]
