@@ -75,8 +75,9 @@ def test_the_int8_file_answers_alike_on_cpus_without_vnni(trained_run):
 
 
 def test_each_recipe_keeps_more_feed_forward_layers_in_fp32(portable, tmp_path):
+    """And every int8 weight is 7-bit (see the test above) with a scale per output column (per channel)."""
     import onnx
-    from onnx import TensorProto
+    from onnx import TensorProto, numpy_helper
     from transformers import AutoConfig
 
     from bert_sentiment import onnx_export
@@ -86,9 +87,13 @@ def test_each_recipe_keeps_more_feed_forward_layers_in_fp32(portable, tmp_path):
     for recipe in onnx_export.INT8_RECIPES:
         onnx_export._quantize(portable / "onnx" / "model.onnx", tmp_path / "int8.onnx", recipe, config)
         graph = onnx.load(str(tmp_path / "int8.onnx")).graph
-        int8_shapes.append(
-            sorted(tuple(t.dims) for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2)
-        )
+        weights = [t for t in graph.initializer if t.data_type == TensorProto.INT8 and len(t.dims) == 2]
+        int8_shapes.append(sorted(tuple(t.dims) for t in weights))
+        scales = {t.name: list(t.dims) for t in graph.initializer if t.name.endswith("_scale")}
+        for weight in weights:
+            assert int(np.abs(numpy_helper.to_array(weight).astype(np.int16)).max()) <= 64, f"{recipe}: 7-bit"
+            scale = weight.name.removesuffix("_quantized") + "_scale"
+            assert scales[scale] == [weight.dims[1]], f"{recipe}: one scale per output column of {weight.name}"
     ffn_in, ffn_out = (config.hidden_size, config.intermediate_size), (config.intermediate_size, config.hidden_size)
     layers = config.num_hidden_layers
     assert int8_shapes[0].count(ffn_in) == int8_shapes[0].count(ffn_out) == layers
