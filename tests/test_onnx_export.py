@@ -394,6 +394,30 @@ def test_a_passing_export_writes_both_files_beside_the_model_and_returns_its_fac
     )
 
 
+def test_a_runs_export_checks_against_its_own_probabilities_on_validation_texts_without_a_progress_bar(
+    untrained_classifier, tmp_path, monkeypatch, exported_once, capsys
+):
+    """What training hands over with its defaults: evaluation's probabilities of the validation texts, so PyTorch is
+    not run again; every label compared (margin 0); no bar in the log. The int8 check is let through as above."""
+    import bert_sentiment.onnx_export as onnx_export
+    from bert_sentiment.onnx_export import try_export_onnx
+
+    monkeypatch.setattr(onnx_export, "INT8_AGREEMENT", 0.0)
+    monkeypatch.setattr(onnx_export, "INT8_MEAN_TOLERANCE", 1.0)
+    run = shutil.copytree(untrained_classifier, tmp_path / "run")
+    tokenizer, model = model_of(run)
+    known = torch_probabilities(model, tokenizer, TEXTS, model_length_limit(tokenizer, model.config))
+
+    def no_pytorch(*args):
+        raise AssertionError("PyTorch ran again")
+
+    monkeypatch.setattr(onnx_export, "torch_probabilities", no_pytorch)
+    facts = try_export_onnx(run, TEXTS, expected=known)
+    assert "error" not in facts, facts.get("error")
+    assert (facts["checked_on"], facts["label_margin"], facts["texts"]) == ("validation texts", 0.0, len(TEXTS))
+    assert "ONNX export and check" not in capsys.readouterr().err
+
+
 def test_a_failed_export_writes_nothing_and_says_why_in_one_line(untrained_classifier, tmp_path, monkeypatch, caplog):
     from bert_sentiment import onnx_export
     from bert_sentiment.onnx_export import try_export_onnx
