@@ -14,7 +14,6 @@ import pytest
 from bert_sentiment import inference
 from bert_sentiment.errors import UserError
 from bert_sentiment.inference import JOB_SLICE_TOKENS, JOB_TEXTS, MAX_CHARACTERS, Prediction, clean_text, load
-from tests.conftest import export_once
 
 
 @pytest.fixture
@@ -251,26 +250,6 @@ def test_the_engine_says_what_it_serves(untrained_classifier):
 # graph is exported once and copied after (exported_once): the exporter's own tests are in test_onnx_export.py.
 
 
-@pytest.fixture(scope="module")
-def with_onnx_file(untrained_classifier, tmp_path_factory):
-    """The untrained model's folder with its own onnx/model.onnx, as publish.py leaves it (its int8 file may fail
-    the export's check on this random head: only the fp32 file is relied on)."""
-    from bert_sentiment.onnx_export import ONNX_DIR, OnnxMismatch, export_graphs
-
-    folder = tmp_path_factory.mktemp("with-onnx") / "model"
-    shutil.copytree(untrained_classifier, folder)
-    model = load(str(folder), engine="torch")
-    (folder / ONNX_DIR).mkdir()
-    with pytest.MonkeyPatch.context() as patch:
-        export_once(patch)
-        try:
-            export_graphs(model.model, model.tokenizer, folder / ONNX_DIR)
-        except OnnxMismatch:
-            pass
-    (folder / ONNX_DIR / "model_quantized.onnx").unlink(missing_ok=True)
-    return folder
-
-
 def assert_answers_like(served, reference):
     texts = ["the acting was superb and delightful", "dull", "the plot " * 40, ""]
     for ours, theirs in zip(served.predict(texts), reference.predict(texts)):
@@ -295,9 +274,9 @@ def test_a_model_without_onnx_files_is_exported_at_start_and_serves_the_exported
     assert_answers_like(served, classifier)
 
 
-def test_a_models_own_onnx_file_serves_without_exporting(with_onnx_file, classifier, caplog):
+def test_a_models_own_onnx_file_serves_without_exporting(portable, classifier, caplog):
     caplog.set_level(logging.INFO, logger="bert_sentiment")
-    served = load(str(with_onnx_file), quantize=False, serving=True)
+    served = load(str(portable), quantize=False, serving=True)
     assert served.engine_note == "ONNX Runtime fp32 (model.onnx, the model's own file)"
     assert not any("exporting it now" in message for message in caplog.messages)
     assert_answers_like(served, classifier)
@@ -326,13 +305,13 @@ def test_graphs_that_fail_the_check_are_dropped_and_pytorch_serves_saying_why(
 
 
 def test_a_private_hub_model_serves_the_revision_asked_for_with_the_repos_own_onnx_file(
-    with_onnx_file, classifier, local_hub, tmp_path, caplog
+    portable, classifier, local_hub, tmp_path, caplog
 ):
     from tests.hub_server import TOKEN, repo_of_folder
 
-    repo = repo_of_folder(with_onnx_file, private=True)
+    repo = repo_of_folder(portable, private=True)
     first = repo.commits[0][0]
-    renamed = with_config(with_onnx_file, tmp_path / "renamed", id2label={"0": "bad", "1": "good"})
+    renamed = with_config(portable, tmp_path / "renamed", id2label={"0": "bad", "1": "good"})
     shutil.rmtree(renamed / "onnx")  # main has no graph: only the commit asked for does
     repo.commits.append(("b" * 40, repo_of_folder(renamed).commits[0][1]))  # a later push with other label names
     local_hub.state.repos[("model", "alice/sst2-bert")] = repo
