@@ -513,6 +513,7 @@ def test_the_int8_check_at_its_limits_the_margin_the_agreement_and_the_mean_diff
     """Each limit at the limit and one step past it: a text decided by exactly the margin is compared; 99% agreement
     passes and 98% is refused with its figure; with no decided text, agreement is whole; a graph far off on average
     is refused with why."""
+    from bert_sentiment import onnx_export
     from bert_sentiment.onnx_export import OnnxMismatch
 
     near_tie = [[0.4375, 0.5625]] + [[0.25, 0.75]] * 9  # decided by 0.125, then nine by 0.5 (exact in binary)
@@ -543,6 +544,28 @@ def test_the_int8_check_at_its_limits_the_margin_the_agreement_and_the_mean_diff
     off = np.tile([[0.1, 0.9]], (100, 1))  # same labels everywhere, 0.1 off on average
     with pytest.raises(OnnxMismatch, match=r"differ from PyTorch's by 0.100 on average \(at most 0.05 allowed\)"):
         staged_check(expected, off)
+    tolerance = onnx_export.INT8_MEAN_TOLERANCE
+    assert staged_check([[0.0, 0.0]], [[tolerance, tolerance]]).int8_max_difference == tolerance, "at the limit"
+    past = np.nextafter(tolerance, 1.0)
+    with pytest.raises(OnnxMismatch, match="on average"):
+        staged_check([[0.0, 0.0]], [[past, past]])
+
+
+def test_the_fp32_graph_may_differ_from_pytorch_by_exactly_the_tolerance_and_not_by_more():
+    from types import SimpleNamespace
+
+    from bert_sentiment.onnx_export import FP32_TOLERANCE, OnnxMismatch, Reference
+
+    reference = Reference.__new__(Reference)
+    reference.tokenizer, reference.max_length, reference.texts = None, 128, ["a text", "another"]
+    reference.expected = np.zeros((2, 2))
+
+    def graph_off_by(difference):
+        return SimpleNamespace(path=Path("model.onnx"), probabilities=lambda *a: np.array([[difference, 0.0]] * 2))
+
+    assert reference.fp32_difference(graph_off_by(FP32_TOLERANCE)) == FP32_TOLERANCE and reference.fp32_texts == 2
+    with pytest.raises(OnnxMismatch, match=r"model.onnx differs from PyTorch by 1.00e-04 in probability"):
+        reference.fp32_difference(graph_off_by(np.nextafter(FP32_TOLERANCE, 1.0)))
 
 
 def test_the_portable_graph_takes_the_tokenizers_inputs_by_name_at_any_batch_and_length_and_answers_logits(portable):
