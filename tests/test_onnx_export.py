@@ -581,3 +581,37 @@ def test_the_portable_graph_takes_the_tokenizers_inputs_by_name_at_any_batch_and
     }
     assert [tensor.name for tensor in graph.output] == ["logits"]
     assert [path.name for path in (portable / ONNX_DIR).iterdir()] == [FP32_FILE], "no external data beside it"
+
+
+def test_feed_forward_layers_are_found_by_their_weights_shapes_in_matmul_and_gemm_nodes(tmp_path):
+    """The older exporter writes a linear layer as Gemm; a config without the two sizes (another architecture's
+    names) keeps no layer in fp32 and does not read the graph."""
+    from types import SimpleNamespace
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from bert_sentiment.onnx_export import _ffn_nodes
+
+    def weight(name, shape):
+        return numpy_helper.from_array(np.ones(shape, dtype=np.float32), name)
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "up"], ["h"], name="ffn_in"),
+            helper.make_node("Gemm", ["h", "down"], ["y"], name="ffn_out"),
+            helper.make_node("MatMul", ["y", "square"], ["z"], name="attention"),
+        ],
+        "ffn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 4])],
+        [weight("up", (4, 8)), weight("down", (8, 4)), weight("square", (4, 4))],
+    )
+    path = tmp_path / "ffn.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    config = SimpleNamespace(hidden_size=4, intermediate_size=8)
+    assert _ffn_nodes(path, config, ("input", "output")) == ["ffn_in", "ffn_out"]
+    assert _ffn_nodes(path, config, ("output",)) == ["ffn_out"] and _ffn_nodes(path, config, ()) == []
+    absent = tmp_path / "never-read.onnx"
+    for sizes in ({"hidden_size": 4}, {"intermediate_size": 8}, {}):
+        assert _ffn_nodes(absent, SimpleNamespace(**sizes), ("input", "output")) == [], sizes
