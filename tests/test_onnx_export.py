@@ -296,6 +296,9 @@ def test_the_check_reads_texts_spread_over_a_long_split_and_answers_each_in_its_
     np.testing.assert_allclose(reference.expected, one_by_one, atol=1e-3)  # padding moves the random head's 5th decimal
     apart = [(np.abs(one_by_one[:, 0] - value) > 2e-3).sum() == len(one_by_one) - 1 for value in one_by_one[:, 0]]
     assert sum(apart) >= len(apart) // 2, "most answers stand apart from all others: a row mixed up among them shows"
+    assert Reference(model, tokenizer, ["", "a good film", "  "]).texts == ["a good film"], "blank texts skipped"
+    stock = Reference(model, tokenizer, ["", "  "])
+    assert stock.texts == STOCK_TEXTS and stock.expected.shape == (len(STOCK_TEXTS), 2), "none left: stock sentences"
 
 
 def test_probabilities_a_run_already_has_spare_pytorch_yet_a_wrong_graph_is_still_refused(portable, monkeypatch):
