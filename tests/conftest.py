@@ -61,6 +61,13 @@ if MUTATION_RUN:  # its fork server imports this file once
     datasets.disable_caching()
     datasets.fingerprint.update_fingerprint = datasets.arrow_dataset.update_fingerprint = random_fingerprint
 
+    # PyTorch starts a thread per core in each of the three workers mutmut runs on two cores; the threads then wait
+    # on each other. On one thread each, inference's 105 mutants of SentimentClassifier.__init__ took 79 s in place
+    # of 143 and 156 (docs/development.md, item 12).
+    import torch
+
+    torch.set_num_threads(1)
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 EN_POSITIVE = ["great", "wonderful", "excellent", "loved", "brilliant", "delightful", "superb", "enjoyable"]
