@@ -6,6 +6,7 @@ import csv
 import gc
 import inspect
 import json
+import logging
 import os
 import random
 import shutil
@@ -533,6 +534,16 @@ def served(trained_run):
         yield classifier, Client(demo.local_url, verbose=False), demo.local_url
     finally:
         demo.close()
+
+
+@pytest.fixture
+def transformers_log(caplog):
+    """What transformers logs during the test, as a list of messages read when called. Its logger does not pass
+    records on to the root logger that pytest captures, so caplog's handler is attached to it for the test."""
+    logger = logging.getLogger("transformers")
+    logger.addHandler(caplog.handler)
+    yield lambda: [record.getMessage() for record in caplog.records if record.name.startswith("transformers")]
+    logger.removeHandler(caplog.handler)
 
 
 def call_mcp_tool(app_url: str, tool: str, arguments: dict):

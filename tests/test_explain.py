@@ -426,24 +426,17 @@ def test_occlusion_deletes_each_word_whole_keeps_the_special_tokens_and_sends_th
     )
 
 
-def test_an_explained_text_keeps_what_follows_its_last_word_and_the_tokenizer_stays_quiet(tiny_bert, caplog):
-    import logging
-
+def test_an_explained_text_keeps_what_follows_its_last_word_and_the_tokenizer_stays_quiet(tiny_bert, transformers_log):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)  # fresh: the tokenizer warns once per instance
     forward, _ = known_forward(tokenizer, {"dull": -0.2})
     text = "the film was dull !  \n"
     assert explain(Stub(), tokenizer, text, forward=forward).text == text, "not truncated: the text whole"
-    transformers_logger = logging.getLogger("transformers")
-    transformers_logger.addHandler(caplog.handler)
-    try:
-        long = " ".join(["film"] * 300)  # past the tokenizer's own limit (128) and the explanation's
-        cut = explain(Stub(), tokenizer, long, forward=forward, max_tokens=20)
-    finally:
-        transformers_logger.removeHandler(caplog.handler)
+    long = " ".join(["film"] * 300)  # past the tokenizer's own limit (128) and the explanation's
+    cut = explain(Stub(), tokenizer, long, forward=forward, max_tokens=20)
     assert cut.truncated and len(cut.words) == 18
-    assert not [record.getMessage() for record in caplog.records if record.name.startswith("transformers")], (
+    assert not transformers_log(), (
         "a long text is cut without the tokenizer's warnings about length or truncation reaching the user's log"
     )
 
