@@ -572,11 +572,11 @@ def test_the_fp32_graph_may_differ_from_pytorch_by_exactly_the_tolerance_and_not
 
 
 def test_the_portable_graph_takes_the_tokenizers_inputs_by_name_at_any_batch_and_length_and_answers_logits(
-    portable, tmp_path, exported_once
+    portable, tmp_path
 ):
     """What transformers.js and other runtimes read the file by: its inputs' and output's names, free axes, one file.
-    Exported here (a copy of the session's export, or anew for a mutant of the export): mutmut maps a session
-    fixture's calls to the first test that asked for it, and would not run this test for the export's mutants."""
+    Exported here by the exporter itself (not export_once's copy of the session's graph): mutmut runs a test for a
+    function's mutants only when the test itself called that function in its stats run."""
     import onnx
 
     from bert_sentiment import onnx_export
