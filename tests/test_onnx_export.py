@@ -572,7 +572,7 @@ def test_the_fp32_graph_may_differ_from_pytorch_by_exactly_the_tolerance_and_not
 
 
 def test_the_portable_graph_takes_the_tokenizers_inputs_by_name_at_any_batch_and_length_and_answers_logits(
-    portable, tmp_path
+    portable, tmp_path, capsys
 ):
     """What transformers.js and other runtimes read the file by: its inputs' and output's names, free axes, one file.
     Exported here by the exporter itself (not export_once's copy of the session's graph): mutmut runs a test for a
@@ -583,7 +583,9 @@ def test_the_portable_graph_takes_the_tokenizers_inputs_by_name_at_any_batch_and
     from bert_sentiment.onnx_export import FP32_FILE
 
     tokenizer, model = model_of(portable)
+    capsys.readouterr()
     onnx_export._export(model, tokenizer, tmp_path / FP32_FILE)
+    assert capsys.readouterr().out == "", "the exporter's steps are not printed over the run's own output"
     graph = onnx.load(tmp_path / FP32_FILE, load_external_data=False).graph
     assert [tensor.name for tensor in graph.input] == ["input_ids", "attention_mask", "token_type_ids"]
     assert {tuple(axis.dim_param for axis in tensor.type.tensor_type.shape.dim) for tensor in graph.input} == {
