@@ -13,6 +13,11 @@ from tests.conftest import facts_literal, facts_values
 REPO = "alice/sst2-bert"
 
 
+def test_a_card_written_without_a_licence_named_is_apache_2_as_train_py_defaults(tmp_path):
+    facts_literal().save(tmp_path)
+    assert ModelCard.load(write_card(tmp_path, REPO)).data.to_dict()["license"] == "apache-2.0"
+
+
 def test_metadata_parses_back_with_each_splits_own_figures(tmp_path):
     facts = facts_literal()
     for report in facts.results.values():  # loss (kept for --seeds to choose by) is not a score the Hub lists
