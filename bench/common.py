@@ -120,7 +120,7 @@ def run_child(recipe: str, command: list[str]) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-CPU_FLAGS_SHOWN = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+CPU_FLAGS_SHOWN = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
 def machine_summary() -> str:

@@ -385,6 +385,8 @@ def untrained_engine(untrained_classifier):
 
 # Made at import, before mutmut's fork server forks a worker per mutant: every worker finds what an earlier one exported.
 EXPORTS = session_folder("bert-sentiment-test-exports-")
+# mutmut's names of the exporter's functions and of the first-token layer it exports (x_ + the function's name)
+EXPORTER_MUTANTS = ("bert_sentiment.onnx_export.x__export_", "bert_sentiment.first_token.")
 
 
 def export_once(monkeypatch) -> None:
@@ -402,7 +404,7 @@ def export_once(monkeypatch) -> None:
         for name, tensor in model.state_dict().items():
             digest.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
         mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-        if mutant.startswith("bert_sentiment.onnx_export.x__export__"):  # a mutant of the export itself exports anew
+        if mutant.startswith(EXPORTER_MUTANTS):  # a mutant of the export itself exports anew
             digest.update(mutant.encode())
         cached = EXPORTS / f"{digest.hexdigest()}.onnx"
         if not cached.exists():

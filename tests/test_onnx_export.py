@@ -13,6 +13,7 @@ from bert_sentiment.inference import SentimentClassifier
 from bert_sentiment.lengths import model_length_limit
 from bert_sentiment.model_card import write_card
 from bert_sentiment.onnx_export import (
+    FP32_TOLERANCE,
     SERVING_MARGIN,
     STOCK_TEXTS,
     OnnxCheck,
@@ -627,3 +628,101 @@ def test_feed_forward_layers_are_found_by_their_weights_shapes_in_matmul_and_gem
     absent = tmp_path / "never-read.onnx"
     for sizes in ({"hidden_size": 4}, {"intermediate_size": 8}, {}):
         assert _ffn_nodes(absent, SimpleNamespace(**sizes), ("input", "output")) == [], sizes
+
+
+def tiny_classifier(architecture: str, tokenizer, folder: Path):
+    """A random sequence classifier of `architecture`, as small as the tiny BERT (BERT's is the tiny BERT itself)."""
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+        ElectraConfig,
+        ElectraForSequenceClassification,
+        RobertaConfig,
+        RobertaForSequenceClassification,
+    )
+
+    torch.manual_seed(3)
+    sizes = {"vocab_size": tokenizer.vocab_size, "num_labels": 2, "max_position_embeddings": 128}
+    layers = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64}
+    if architecture == "bert":
+        return AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2).eval()
+    if architecture == "roberta":
+        return RobertaForSequenceClassification(RobertaConfig(**sizes, **layers, pad_token_id=0)).eval()
+    if architecture == "electra":
+        return ElectraForSequenceClassification(ElectraConfig(**sizes, **layers, embedding_size=16)).eval()
+    return DistilBertForSequenceClassification(
+        DistilBertConfig(**sizes, dim=32, n_layers=2, n_heads=4, hidden_dim=64)
+    ).eval()
+
+
+def first_token_feed_forwards(path: Path, config) -> int:
+    """How many feed-forward layers of the graph read one position per text instead of every token."""
+    import onnx
+
+    graph = onnx.shape_inference.infer_shapes(onnx.load(str(path))).graph
+    hidden = getattr(config, "hidden_size", None) or config.dim
+    intermediate = getattr(config, "intermediate_size", None) or config.hidden_dim
+    up = {tensor.name for tensor in graph.initializer if tuple(tensor.dims) == (hidden, intermediate)}
+    shapes = {
+        info.name: [axis.dim_value or axis.dim_param for axis in info.type.tensor_type.shape.dim]
+        for info in graph.value_info
+    }
+    feed_forwards = [node for node in graph.node if node.op_type == "MatMul" and node.input[1] in up]
+    assert len(feed_forwards) == config.num_hidden_layers if hasattr(config, "num_hidden_layers") else config.n_layers
+    return sum(shapes[node.input[0]][1] == 1 for node in feed_forwards)
+
+
+@pytest.mark.parametrize(
+    ("architecture", "first_token_only"), [("bert", 1), ("roberta", 1), ("electra", 1), ("distilbert", 0)]
+)
+def test_the_graph_computes_the_last_layer_for_the_first_token_only_where_the_head_reads_nothing_else(
+    architecture, first_token_only, tiny_bert, tmp_path
+):
+    """BERT's, RoBERTa's and ELECTRA's heads read the last layer's first token only, so the graph leaves the other
+    tokens' feed-forward (and query) out of that layer: a sixth of a 6-layer model's work a text. It still answers
+    as PyTorch on texts of every length padded together. DistilBERT's head is not known to, so its graph stays
+    whole. The PyTorch model is left as it was."""
+    from transformers import AutoTokenizer
+
+    from bert_sentiment import onnx_export
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    if architecture == "distilbert":  # as DistilBERT's own tokenizer: no token types
+        tokenizer.model_input_names = ["input_ids", "attention_mask"]
+    model = tiny_classifier(architecture, tokenizer, tiny_bert)
+    last = (
+        model.base_model.transformer.layer[-1] if architecture == "distilbert" else model.base_model.encoder.layer[-1]
+    )
+    before = torch_probabilities(model, tokenizer, TEXTS, 64)
+    onnx_export._export(model, tokenizer, tmp_path / "model.onnx")
+    assert first_token_feed_forwards(tmp_path / "model.onnx", model.config) == first_token_only
+    graph = OnnxModel(tmp_path / "model.onnx").probabilities(tokenizer, TEXTS, 64)
+    assert np.abs(graph - before).max() < FP32_TOLERANCE
+    layers = model.base_model.transformer.layer if architecture == "distilbert" else model.base_model.encoder.layer
+    assert layers[-1] is last and np.array_equal(torch_probabilities(model, tokenizer, TEXTS, 64), before)
+
+
+@pytest.mark.parametrize("fault", ["answers otherwise", "fails"])
+def test_a_model_the_first_token_layer_does_not_fit_is_exported_whole_and_answers_alike(
+    fault, untrained_classifier, tmp_path, monkeypatch
+):
+    """An architecture that looks like BERT but where the first-token layer answers otherwise (or cannot run) is
+    exported with its last layer whole, and its graph still answers as PyTorch."""
+    from bert_sentiment import first_token, onnx_export
+
+    tokenizer, model = model_of(untrained_classifier)
+    real_forward = first_token.FirstTokenLayer.forward
+
+    def forward(self, hidden_states, *args, **kwargs):
+        if fault == "fails":
+            raise TypeError("an unexpected argument")
+        return real_forward(self, hidden_states, *args, **kwargs) + 0.01
+
+    monkeypatch.setattr(first_token.FirstTokenLayer, "forward", forward)
+    onnx_export._export(model, tokenizer, tmp_path / "model.onnx")
+    assert first_token_feed_forwards(tmp_path / "model.onnx", model.config) == 0
+    graph = OnnxModel(tmp_path / "model.onnx").probabilities(tokenizer, TEXTS, 64)
+    assert np.abs(graph - torch_probabilities(model, tokenizer, TEXTS, 64)).max() < FP32_TOLERANCE
+    assert type(model.base_model.encoder.layer[-1]).__name__ == "BertLayer"
