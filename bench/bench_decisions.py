@@ -21,6 +21,8 @@ picks thorough at this size), and once more for each of two rankings after an or
 corrected its top-k training labels (k = the number of flips) through --label_corrections: the run's own
 label_issues.jsonl, and, as an ablation, the flipped run's model alone (the lowest probability of the given label
 first; --ablation 0 leaves it out). Printed: test accuracy of each and the share of the flips' cost recovered.
+With --texts sentences the training texts are the 3,886 whole training sentences not held out instead of phrases:
+texts like the reviews users bring, where a flipped label is a whole opinion mislabelled.
 
 active: per seed, 2,000 random SST-2 training sentences train a first model; `bert-sentiment review
 --unlabeled_file` picks 1,000 texts of a 20,000-sentence pool, and 1,000 others are drawn at random from the same
@@ -102,8 +104,9 @@ def accuracy(facts: dict, split: str) -> float:
     return facts["results"][split]["metrics"]["accuracy"]
 
 
-def whole_sentences(held_out: int, seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """SST-2 training phrases left once `held_out` whole sentences are held out with every phrase inside them."""
+def whole_sentences(held_out: int, seed: int, sentences_only: bool = False):
+    """(training rows left, held-out sentences): `held_out` whole SST-2 training sentences held out, and of the rest
+    every phrase not inside them, or with `sentences_only` the whole sentences not held out."""
     rows = sst2_train()
     words = [tuple(text.split()) for text, _ in rows]
     parts = set()
@@ -112,6 +115,8 @@ def whole_sentences(held_out: int, seed: int) -> tuple[list[tuple[str, str]], li
     whole = [i for i, span in enumerate(words) if span not in parts]
     held = random.Random(seed).sample(whole, held_out)
     covered = {words[i][a:b] for i in held for a in range(len(words[i])) for b in range(a + 1, len(words[i]) + 1)}
+    if sentences_only:
+        return [rows[i] for i in sorted(set(whole) - set(held))], [rows[i] for i in held]
     kept = [row for row, span in zip(rows, words) if span not in covered]
     return kept, [rows[i] for i in held]
 
@@ -174,9 +179,10 @@ def abstain(scratch: Path, options) -> None:
 
 
 def corrections(scratch: Path, options) -> None:
-    kept, held = whole_sentences(options.held_out, 0)  # the same test split for every seed
+    # the same test split for every seed; with --texts sentences, whole sentences to train on, as users' reviews come
+    kept, held = whole_sentences(options.held_out, 0, sentences_only=options.texts == "sentences")
     rng = random.Random(options.seed)
-    rows = rng.sample(kept, options.train_samples)
+    rows = rng.sample(kept, min(options.train_samples, len(kept)))
     flipped = set(rng.sample(range(len(rows)), int(options.flip * len(rows))))
     noisy = [
         (text, {"positive": "negative", "negative": "positive"}[label] if i in flipped else label)
@@ -203,7 +209,7 @@ def corrections(scratch: Path, options) -> None:
         rankings["the fine-tuned model alone (ablation)"] = ranked_by_the_model_alone(scratch / "flipped", noisy)
     a, b = accuracy(clean, "test"), accuracy(dirty, "test")
     print(
-        f"SST-2: {len(rows):,} training phrases, {len(flipped):,} labels flipped ({options.flip:.0%}), seed "
+        f"SST-2: {len(rows):,} training {options.texts}, {len(flipped):,} labels flipped ({options.flip:.0%}), seed "
         f"{options.seed}; train.py defaults; accuracy on {len(held):,} held-out whole training sentences (SST-2 dev "
         f"accuracy: clean {accuracy(clean, 'validation'):.4f}, flipped {accuracy(dirty, 'validation'):.4f})"
     )
@@ -319,6 +325,12 @@ def main() -> None:
     parser.add_argument("--recuts", type=int, default=200, help="abstain: random re-cuts of the held-out sentences")
     parser.add_argument("--train_samples", type=int, default=6000, help="corrections: training sentences")
     parser.add_argument("--flip", type=float, default=0.05, help="corrections: share of labels flipped")
+    parser.add_argument(
+        "--texts",
+        choices=("phrases", "sentences"),
+        default="phrases",
+        help="corrections: train on random training phrases, or on the whole training sentences not held out",
+    )
     parser.add_argument("--seed", type=int, default=0, help="corrections: flip and training seed")
     parser.add_argument(
         "--mode", default="auto", help="corrections: --find_label_issues of the flipped run (train.py's default: auto)"

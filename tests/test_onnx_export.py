@@ -26,6 +26,8 @@ from bert_sentiment.onnx_export import (
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
 TEXTS = [text for text, _ in english_reviews(40, seed=21)]
+# the same reviews cut to 2 to 7 words, then two of them joined: lengths that differ, so that a batch holds padding
+VARIED_TEXTS = [" ".join(text.split()[: 2 + i % 6]) for i, text in enumerate(TEXTS)] + [" ".join(TEXTS[:2])]
 
 
 def model_of(folder):
@@ -630,6 +632,34 @@ def test_feed_forward_layers_are_found_by_their_weights_shapes_in_matmul_and_gem
         assert _ffn_nodes(absent, SimpleNamespace(**sizes), ("input", "output")) == [], sizes
 
 
+def test_while_exporting_the_last_layer_gives_the_first_tokens_output_alone_as_the_whole_layer_did(
+    untrained_classifier,
+):
+    """What the export traces (no export here: a mutation run checks this in a second): the last layer swapped for
+    one whose output has one position per text, the first, equal to the whole layer's first position on texts of
+    every length padded together, so the logits do not move; the model whole again afterwards."""
+    import torch
+
+    from bert_sentiment.first_token import FirstTokenLayer
+    from bert_sentiment.onnx_export import _export_first_token_only
+
+    tokenizer, model = model_of(untrained_classifier)
+    batch = dict(tokenizer(VARIED_TEXTS, padding=True, return_tensors="pt"))
+    assert batch["attention_mask"].sum(dim=1).unique().numel() > 3, "the texts differ in length"
+    layers = model.base_model.encoder.layer
+    last = layers[-1]
+    with torch.inference_mode():
+        whole = model.base_model(**batch).last_hidden_state
+        logits = model(**batch).logits
+        with _export_first_token_only(model, batch):
+            assert isinstance(layers[-1], FirstTokenLayer) and layers[-1].layer is last
+            first = model.base_model(**batch).last_hidden_state
+            assert first.shape == (len(VARIED_TEXTS), 1, model.config.hidden_size)
+            assert torch.allclose(first[:, 0], whole[:, 0], atol=1e-4)
+            assert (model(**batch).logits.softmax(-1) - logits.softmax(-1)).abs().max() <= FP32_TOLERANCE / 10
+    assert layers[-1] is last
+
+
 def tiny_classifier(architecture: str, tokenizer, folder: Path):
     """A random sequence classifier of `architecture`, as small as the tiny BERT (BERT's is the tiny BERT itself)."""
     import torch
@@ -695,13 +725,13 @@ def test_the_graph_computes_the_last_layer_for_the_first_token_only_where_the_he
     last = (
         model.base_model.transformer.layer[-1] if architecture == "distilbert" else model.base_model.encoder.layer[-1]
     )
-    before = torch_probabilities(model, tokenizer, TEXTS, 64)
+    before = torch_probabilities(model, tokenizer, VARIED_TEXTS, 64)
     onnx_export._export(model, tokenizer, tmp_path / "model.onnx")
     assert first_token_feed_forwards(tmp_path / "model.onnx", model.config) == first_token_only
-    graph = OnnxModel(tmp_path / "model.onnx").probabilities(tokenizer, TEXTS, 64)
+    graph = OnnxModel(tmp_path / "model.onnx").probabilities(tokenizer, VARIED_TEXTS, 64)
     assert np.abs(graph - before).max() < FP32_TOLERANCE
     layers = model.base_model.transformer.layer if architecture == "distilbert" else model.base_model.encoder.layer
-    assert layers[-1] is last and np.array_equal(torch_probabilities(model, tokenizer, TEXTS, 64), before)
+    assert layers[-1] is last and np.array_equal(torch_probabilities(model, tokenizer, VARIED_TEXTS, 64), before)
 
 
 @pytest.mark.parametrize("fault", ["answers otherwise", "fails"])
@@ -723,6 +753,6 @@ def test_a_model_the_first_token_layer_does_not_fit_is_exported_whole_and_answer
     monkeypatch.setattr(first_token.FirstTokenLayer, "forward", forward)
     onnx_export._export(model, tokenizer, tmp_path / "model.onnx")
     assert first_token_feed_forwards(tmp_path / "model.onnx", model.config) == 0
-    graph = OnnxModel(tmp_path / "model.onnx").probabilities(tokenizer, TEXTS, 64)
-    assert np.abs(graph - torch_probabilities(model, tokenizer, TEXTS, 64)).max() < FP32_TOLERANCE
+    graph = OnnxModel(tmp_path / "model.onnx").probabilities(tokenizer, VARIED_TEXTS, 64)
+    assert np.abs(graph - torch_probabilities(model, tokenizer, VARIED_TEXTS, 64)).max() < FP32_TOLERANCE
     assert type(model.base_model.encoder.layer[-1]).__name__ == "BertLayer"

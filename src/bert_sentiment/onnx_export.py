@@ -418,7 +418,8 @@ def _export(model, tokenizer, path: Path) -> None:
 @contextlib.contextmanager
 def _export_first_token_only(model, example: dict):
     """While exporting, `model`'s last layer computes the first token only (FirstTokenLayer), where its head reads
-    nothing else and the swapped model gives the same logits on `example` (padded texts); otherwise it stays whole.
+    nothing else and the swapped model gives the same probabilities on `example` (padded texts); otherwise it stays
+    whole.
     The model is restored afterwards."""
     import torch
 
@@ -430,10 +431,10 @@ def _export_first_token_only(model, example: dict):
         return
     last = layers[-1]
     with torch.inference_mode():
-        whole = model(**example).logits
+        whole = model(**example).logits.softmax(-1)
         layers[-1] = FirstTokenLayer(last)
-        try:
-            same = torch.allclose(model(**example).logits, whole, atol=1e-5)
+        try:  # a tenth of what the check of the fp32 graph allows: float rounding, not another answer
+            same = bool((model(**example).logits.softmax(-1) - whole).abs().max() <= FP32_TOLERANCE / 10)
         except (RuntimeError, TypeError, ValueError, AttributeError):  # an architecture this was not written for
             same = False
     if not same:
