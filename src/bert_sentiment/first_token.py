@@ -20,24 +20,12 @@ FIRST_TOKEN_HEADS = (
 class FirstTokenLayer(torch.nn.Module):
     """A BERT layer (BertLayer's parts, as RoBERTa and ELECTRA have them) whose output is the first token's only:
     keys and values from every token, the query, the attention's output and the feed-forward from the first.
-    Its output has one position, which is all the heads in FIRST_TOKEN_HEADS read."""
+    Its output has one position, which is all the heads in FIRST_TOKEN_HEADS read. A layer built otherwise (missing
+    parts, relative positions) fails or answers otherwise, and the export keeps it whole."""
 
     def __init__(self, layer):
         super().__init__()
         self.layer = layer
-
-    @staticmethod
-    def fits(layer) -> bool:
-        attention = getattr(getattr(layer, "attention", None), "self", None)
-        parts = ("query", "key", "value", "num_attention_heads", "attention_head_size", "scaling")
-        return (
-            attention is not None
-            and all(hasattr(attention, part) for part in parts)
-            and hasattr(layer.attention, "output")
-            and hasattr(layer, "feed_forward_chunk")
-            and not getattr(layer, "is_decoder", True)
-            and getattr(getattr(attention, "config", None), "position_embedding_type", "absolute") == "absolute"
-        )
 
     def forward(self, hidden_states, attention_mask=None, *args, **kwargs):
         attention = self.layer.attention.self
@@ -56,5 +44,6 @@ class FirstTokenLayer(torch.nn.Module):
             attn_mask=attention_mask,
             scale=attention.scaling,
         )
-        attended = self.layer.attention.output(context.transpose(1, 2).reshape(batch, 1, heads * width), first)
+        # (batch, heads, 1, width): with one query, the heads already lie in the order of their concatenation
+        attended = self.layer.attention.output(context.reshape(batch, 1, heads * width), first)
         return self.layer.feed_forward_chunk(attended)
