@@ -419,8 +419,7 @@ def _export(model, tokenizer, path: Path) -> None:
 def _export_first_token_only(model, example: dict):
     """While exporting, `model`'s last layer computes the first token only (FirstTokenLayer), where its head reads
     nothing else and the swapped model gives the same probabilities on `example` (padded texts); otherwise it stays
-    whole.
-    The model is restored afterwards."""
+    whole. The model is restored afterwards."""
     import torch
 
     from bert_sentiment.first_token import FIRST_TOKEN_HEADS, FirstTokenLayer
@@ -439,7 +438,9 @@ def _export_first_token_only(model, example: dict):
             same = False
     if not same:
         layers[-1] = last
-        logger.debug("%s exported with its last layer whole: the first-token graph differed", type(model).__name__)
+        logger.debug(
+            "%s exported with its last layer whole: the first-token layer failed or differed", type(model).__name__
+        )
     try:
         yield
     finally:
