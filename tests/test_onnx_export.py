@@ -656,7 +656,7 @@ def test_while_exporting_the_last_layer_gives_the_first_tokens_output_alone_as_t
             first = model.base_model(**batch).last_hidden_state
             assert first.shape == (len(VARIED_TEXTS), 1, model.config.hidden_size)
             assert torch.allclose(first[:, 0], whole[:, 0], atol=1e-4)
-            assert (model(**batch).logits.softmax(-1) - logits.softmax(-1)).abs().max() <= FP32_TOLERANCE / 10
+            assert (model(**batch).logits.softmax(-1) - logits.softmax(-1)).abs().max() <= FP32_TOLERANCE / 2
             one = dict(tokenizer(VARIED_TEXTS[-1:], return_tensors="pt"))  # no padding: no mask reaches the layer
             assert torch.allclose(model.base_model(**one).last_hidden_state[:, 0], whole[-1:, 0], atol=1e-4)
     assert layers[-1] is last

