@@ -702,7 +702,7 @@ def first_token_feed_forwards(path: Path, config) -> int:
         for info in graph.value_info
     }
     feed_forwards = [node for node in graph.node if node.op_type == "MatMul" and node.input[1] in up]
-    assert len(feed_forwards) == config.num_hidden_layers if hasattr(config, "num_hidden_layers") else config.n_layers
+    assert len(feed_forwards) == config.num_hidden_layers  # DistilBERT's config names its n_layers so too
     return sum(shapes[node.input[0]][1] == 1 for node in feed_forwards)
 
 
