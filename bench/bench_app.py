@@ -8,7 +8,8 @@ Speed, on the bert-base architecture (random weights: the compute of bert-base-u
 - in process: single-sentence latency p50/p90 (one call per sentence) and throughput (all 872 in one call)
   of the stock `pipeline("text-classification")` call, and of the app's path (bert_sentiment/inference.py)
   on PyTorch fp32, ONNX Runtime fp32 and ONNX Runtime int8 (the app's default), in --rounds rounds (each path
-  in turn, the order reversed every other round; the ratios are the median of the rounds' ratios);
+  in turn, the order reversed every other round; the ratios are the median of the rounds' ratios); and, as the
+  floor of any int8 path on this machine, the model's int8 matrix products alone (matrix_products_alone);
 - over HTTP on loopback: the app (bert_sentiment/app.py, batched /predict) vs the typical Space app
   (gr.Interface over a stock pipeline), same model, each served by its own process: p50 of sequential requests
   through gradio's HTTP API and through gradio_client, and requests/s with --clients concurrent gradio_clients.
@@ -62,6 +63,72 @@ def percentiles(times: list[float]) -> tuple[float, float]:
     return statistics.median(times), statistics.quantiles(times, n=10)[8]
 
 
+def matrix_products_alone(model: str, texts: list[str]):
+    """(one-text call, many-texts call) that do only the int8 matrix products of the app's graph for `model` on
+    `texts`, by ONNX Runtime's dynamic int8 kernels as the app's graph runs them (each input quantized once, then
+    MatMulIntegerToFloat), random weights of the model's shapes, and nothing else but one sum per layer: no
+    attention, normalisation, tokenizer or answer. The last layer reads the first token only, as the exported graph
+    does (first_token.py). The texts go by length in batches of the engine's size, as the app's do."""
+    import numpy as np
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+    from transformers import AutoConfig, AutoTokenizer
+
+    from bert_sentiment.inference import BATCH_SIZE
+
+    config, tokenizer = AutoConfig.from_pretrained(model), AutoTokenizer.from_pretrained(model)
+    hidden, inner = config.hidden_size, config.intermediate_size
+    rng, nodes, weights = np.random.default_rng(0), [], []
+
+    def quantized(source: str) -> list[str]:
+        nodes.append(helper.make_node("DynamicQuantizeLinear", [source], [f"{source}.{part}" for part in "qsz"]))
+        return [f"{source}.{part}" for part in "qsz"]
+
+    def product(source: list[str], name: str, shape: tuple[int, int]) -> str:
+        weights.append(numpy_helper.from_array(rng.integers(-127, 128, shape, dtype=np.int8), name))
+        weights.append(numpy_helper.from_array(np.full(shape[1], 1e-3, np.float32), f"{name}.scale"))
+        matrix, scale, zero = source
+        inputs = [matrix, name, scale, f"{name}.scale", zero]
+        nodes.append(helper.make_node("MatMulIntegerToFloat", inputs, [name + ".out"], domain="com.microsoft"))
+        return name + ".out"
+
+    def summed(outputs: list[str], name: str) -> str:  # every product is used, so none is pruned at load
+        nodes.append(helper.make_node("Sum", outputs, [name]))
+        return name
+
+    tokens, last = "tokens", config.num_hidden_layers - 1  # every token's hidden state, [tokens, hidden]
+    for layer in range(config.num_hidden_layers):
+        every = quantized(tokens)
+        rows = quantized("first") if layer == last else every  # the last layer: one row per text
+        keys = [product(every, f"{layer}.{name}", (hidden, hidden)) for name in ("key", "value")]
+        own = [product(rows, f"{layer}.{name}", (hidden, hidden)) for name in ("query", "attention_output")]
+        inner_out = product(rows, f"{layer}.intermediate", (hidden, inner))
+        own.append(product(quantized(inner_out), f"{layer}.output", (inner, hidden)))
+        if layer == last:
+            outputs = [summed(keys, "keys"), summed(own, "first_out")]
+        else:
+            tokens = summed(keys + own, f"{layer}.sum")
+    inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [name, hidden]) for name in ("tokens", "first")]
+    outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs]
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    graph = helper.make_model(helper.make_graph(nodes, "products", inputs, outputs, weights), opset_imports=opsets)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = onnxruntime.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    states = rng.standard_normal((BATCH_SIZE * tokenizer.model_max_length, hidden), dtype=np.float32)
+    lengths = dict(zip(texts, map(len, tokenizer(texts, truncation=True)["input_ids"])))  # tokenized beforehand
+
+    def run(batch: list[int]) -> None:
+        session.run(None, {"tokens": states[: len(batch) * max(batch)], "first": states[: len(batch)]})
+
+    def many(texts: list[str]) -> None:
+        ordered = sorted((lengths[text] for text in texts), reverse=True)
+        for start in range(0, len(ordered), BATCH_SIZE):
+            run(ordered[start : start + BATCH_SIZE])
+
+    return lambda text: run([lengths[text]]), many
+
+
 def in_process_part(latency_sentences: int, rounds: int) -> None:
     from transformers import pipeline
 
@@ -85,6 +152,7 @@ def in_process_part(latency_sentences: int, rounds: int) -> None:
         "ours, ONNX Runtime fp32": (lambda text: onnx_fp32.predict([text]), onnx_fp32.predict),
         "ours, portable int8 file": (lambda text: portable.predict([text]), portable.predict),
         "ours, ONNX Runtime int8 (app)": (lambda text: onnx_int8.predict([text]), onnx_int8.predict),
+        "int8 matrix products alone (floor)": matrix_products_alone(model, texts),
     }
     print(
         f"\nIn process, bert-base architecture, SST-2 dev: latency over {latency_sentences} sentences, "
@@ -110,6 +178,15 @@ def in_process_part(latency_sentences: int, rounds: int) -> None:
         f"{statistics.median(latency):.3f} (target <= 0.12)\n"
         f"  throughput ratio by round: {', '.join(f'{ratio:.2f}x' for ratio in throughput)}; median "
         f"{statistics.median(throughput):.2f}x (target >= 12x)"
+    )
+    floor = rows["int8 matrix products alone (floor)"]
+    print(
+        "  the floor (this machine's int8 kernel on the model's matrix products alone) against the stock pipeline:\n"
+        f"    p50 by round: {', '.join(f'{mine[0] / theirs[0]:.3f}' for mine, theirs in zip(floor, stock))}; "
+        f"throughput by round: {', '.join(f'{mine[2] / theirs[2]:.2f}x' for mine, theirs in zip(floor, stock))}\n"
+        "  the app against the floor:\n"
+        f"    p50 by round: {', '.join(f'{mine[0] / low[0]:.2f}x' for mine, low in zip(ours, floor))}; "
+        f"throughput by round: {', '.join(f'{mine[2] / low[2]:.0%}' for mine, low in zip(ours, floor))} of it"
     )
 
 
