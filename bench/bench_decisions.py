@@ -20,7 +20,9 @@ labels, once on the flipped ones (which ranks label issues, --find_label_issues 
 picks thorough at this size), and once more for each of two rankings after an oracle
 corrected its top-k training labels (k = the number of flips) through --label_corrections: the run's own
 label_issues.jsonl, and, as an ablation, the flipped run's model alone (the lowest probability of the given label
-first; --ablation 0 leaves it out). Printed: test accuracy of each and the share of the flips' cost recovered.
+first; --ablation 0 leaves it out). With --random_flips 1, once more with as many flips as the run's ranking
+found, drawn at random among the flips, set to the truth: whether the flips a ranking finds cost what the others
+do. Printed: test accuracy of each and the share of the flips' cost recovered.
 With --texts sentences the training texts are the 3,886 whole training sentences not held out instead of phrases:
 texts like the reviews users bring, where a flipped label is a whole opinion mislabelled.
 
@@ -215,31 +217,28 @@ def corrections(scratch: Path, options) -> None:
     )
     print(f"  true labels:    {a:.4f} ({clean['minutes']:.1f} min)")
     print(f"  flipped labels: {b:.4f} ({dirty['minutes']:.1f} min); the flips cost {100 * (a - b):+.2f} points")
-    for i, (ranking, texts) in enumerate(rankings.items()):
-        top = texts[: len(flipped)]
-        corrected_file = write_rows(
-            scratch / f"corrections_{i}.csv", [(text, truth[text]) for text in top], ("text", "corrected_label")
-        )  # the oracle: each flagged label set to the truth
-        fixed = train(
-            scratch / f"fixed_{i}",
-            [
-                "--train_file",
-                scratch / "flipped.csv",
-                "--label_corrections",
-                corrected_file,
-                *common,
-                "--find_label_issues",
-                "false",
-            ],
+
+    def retrain(name: str, texts: list[str], what: str) -> None:  # `texts` set to the truth, as an oracle would
+        corrections = write_rows(
+            scratch / f"corrections_{name}.csv", [(text, truth[text]) for text in texts], ("text", "corrected_label")
         )
-        c = accuracy(fixed, "test")
-        cost = a - b
+        flags = ["--train_file", scratch / "flipped.csv", "--label_corrections", corrections, *common]
+        fixed = train(scratch / f"fixed_{name}", [*flags, "--find_label_issues", "false"])
+        c, cost = accuracy(fixed, "test"), a - b
         print(
-            f"  top {len(top)} by {ranking} set to the truth ({sum(t in flipped_texts for t in top)} flips, "
-            f"{fixed['data']['label_corrections']['corrected']} labels changed): {c:.4f} ({fixed['minutes']:.1f} min), "
-            f"recovered {100 * (c - b):+.2f} points"
-            + (f" = {(c - b) / cost:.0%} of the cost" if cost > 0 else " (no cost to recover)")
+            f"  {what} set to the truth ({sum(t in flipped_texts for t in texts)} flips, "
+            f"{fixed['data']['label_corrections']['corrected']} labels changed): {c:.4f} ({fixed['minutes']:.1f} "
+            f"min), recovered {100 * (c - b):+.2f} points"
+            + (f" = {(c - b) / cost:.0%} of the cost" if cost > 0 else " (no cost to recover)"),
+            flush=True,
         )
+
+    for i, (ranking, texts) in enumerate(rankings.items()):
+        retrain(str(i), texts[: len(flipped)], f"top {len(flipped)} by {ranking}")
+    if options.random_flips:  # do the flips the run's ranking finds cost what the others do?
+        found = sum(text in flipped_texts for text in next(iter(rankings.values()))[: len(flipped)])
+        drawn = random.Random(options.seed).sample(sorted(flipped_texts), found)
+        retrain("random", drawn, f"{found} flips drawn at random (as many as the run's ranking found)")
 
 
 def ranked_by_the_model_alone(run: Path, rows: list[tuple[str, str]]) -> list[str]:
@@ -337,6 +336,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--ablation", type=int, default=1, help="corrections: 0 skips the retraining on the model-alone ranking"
+    )
+    parser.add_argument(
+        "--random_flips",
+        type=int,
+        default=0,
+        help="corrections: 1 retrains once more with as many flips as the run's ranking found, drawn at random, fixed",
     )
     parser.add_argument("--seeds", type=int, default=3, help="active: seeds")
     parser.add_argument("--start", type=int, default=2000, help="active: labelled texts to start from")
