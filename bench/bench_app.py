@@ -115,8 +115,8 @@ def matrix_products_alone(model: str, texts: list[str]):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 2
     session = onnxruntime.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    states = rng.standard_normal((BATCH_SIZE * tokenizer.model_max_length, hidden), dtype=np.float32)
     lengths = dict(zip(texts, map(len, tokenizer(texts, truncation=True)["input_ids"])))  # tokenized beforehand
+    states = rng.standard_normal((BATCH_SIZE * max(lengths.values()), hidden), dtype=np.float32)
 
     def run(batch: list[int]) -> None:
         session.run(None, {"tokens": states[: len(batch) * max(batch)], "first": states[: len(batch)]})
