@@ -22,7 +22,10 @@ corrected its top-k training labels (k = the number of flips) through --label_co
 label_issues.jsonl, and, as an ablation, the flipped run's model alone (the lowest probability of the given label
 first; --ablation 0 leaves it out). With --random_flips 1, once more with as many flips as the run's ranking
 found, drawn at random among the flips, set to the truth: whether the flips a ranking finds cost what the others
-do. Printed: test accuracy of each and the share of the flips' cost recovered.
+do. With --believed 1, once with the flips the flipped run's model agrees with (probability of the flipped label
+above 0.5) set to the truth, and once with as many of the flips it disagrees with, drawn at random: whether the cost
+lies in the flips no ranking by disagreement can find. Printed: test accuracy of each and the share of the flips'
+cost recovered.
 With --texts sentences the training texts are the 3,886 whole training sentences not held out instead of phrases:
 texts like the reviews users bring, where a flipped label is a whole opinion mislabelled.
 
@@ -239,11 +242,20 @@ def corrections(scratch: Path, options) -> None:
         found = sum(text in flipped_texts for text in next(iter(rankings.values()))[: len(flipped)])
         drawn = random.Random(options.seed).sample(sorted(flipped_texts), found)
         retrain("random", drawn, f"{found} flips drawn at random (as many as the run's ranking found)")
+    if options.believed:  # do the flips the flipped run's model came to agree with cost more than the others?
+        quality = given_label_probabilities(scratch / "flipped", noisy)
+        believed = [i for i in sorted(flipped) if quality[i] > 0.5]
+        others = [i for i in sorted(flipped) if quality[i] <= 0.5]
+        drawn = random.Random(options.seed).sample(others, min(len(believed), len(others)))
+        retrain(
+            "believed", [rows[i][0] for i in believed], f"the {len(believed)} flips the flipped run's model agrees with"
+        )
+        retrain("disbelieved", [rows[i][0] for i in drawn], f"{len(drawn)} of the {len(others)} it disagrees with")
 
 
-def ranked_by_the_model_alone(run: Path, rows: list[tuple[str, str]]) -> list[str]:
-    """The training texts, lowest probability of their given label first, by the run's saved model (fp32): its own
-    reading of what it trained on, without the cross-validated models label_issues.py averages in."""
+def given_label_probabilities(run: Path, rows: list[tuple[str, str]]) -> np.ndarray:
+    """Each training text's probability of its given label by the run's saved model (fp32): the model's own reading
+    of what it trained on, without the cross-validated models label_issues.py averages in."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from bert_sentiment.label_issues import classifier_probabilities
@@ -252,8 +264,13 @@ def ranked_by_the_model_alone(run: Path, rows: list[tuple[str, str]]) -> list[st
     texts = [text for text, _ in rows]
     probabilities = classifier_probabilities(model, AutoTokenizer.from_pretrained(run), texts, 128, False)
     given = [model.config.label2id[label] for _, label in rows]
-    quality = probabilities[np.arange(len(rows)), given]
-    return [texts[i] for i in np.argsort(quality, kind="stable")]
+    return probabilities[np.arange(len(rows)), given]
+
+
+def ranked_by_the_model_alone(run: Path, rows: list[tuple[str, str]]) -> list[str]:
+    """The training texts, lowest probability of their given label by the run's saved model first."""
+    quality = given_label_probabilities(run, rows)
+    return [rows[i][0] for i in np.argsort(quality, kind="stable")]
 
 
 def active(scratch: Path, options) -> None:
@@ -342,6 +359,13 @@ def main() -> None:
         type=int,
         default=0,
         help="corrections: 1 retrains once more with as many flips as the run's ranking found, drawn at random, fixed",
+    )
+    parser.add_argument(
+        "--believed",
+        type=int,
+        default=0,
+        help="corrections: 1 retrains once with the flips the flipped run's model agrees with set to the truth, and "
+        "once with as many of the flips it disagrees with",
     )
     parser.add_argument("--seeds", type=int, default=3, help="active: seeds")
     parser.add_argument("--start", type=int, default=2000, help="active: labelled texts to start from")
