@@ -1,5 +1,11 @@
 """The app's own graph: quantized for the CPU it runs on, cached, checked before it serves, run without slow fusions."""
 
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import onnx
 import pytest
@@ -194,3 +200,56 @@ def test_a_graph_is_built_in_a_hidden_folder_beside_the_cache_and_appears_whole(
     assert out.parent.parent == cache and out.parent.name.startswith(".build-") and listed == [out.parent.name]
     assert graphs == [], "no graph under its final name before it is whole"
     assert path.parent == cache and sorted(cache.iterdir()) == [path]
+
+
+EMULATED_CPU = "Haswell-v4"  # AVX2 and FMA, no AVX-512 and no VNNI: the CPU of many Spaces' older hosts and laptops
+EMULATED_RUN = """
+import sys
+import numpy as np
+from bert_sentiment.onnx_export import OnnxModel
+
+inputs = dict(np.load(sys.argv[1]))
+np.savez(sys.argv[2], **{name: OnnxModel(path).logits(inputs) for name, path in zip(("seven", "eight"), sys.argv[3:])})
+"""
+
+
+def emulator_or_skip() -> str:
+    """qemu-user's x86-64 emulator, on an x86-64 machine with VNNI (where the emulated CPU's kernel differs from
+    this one's); skipped elsewhere, and skipped locally without qemu-user, a failure under CI (.ci/run installs it)."""
+    if platform.machine() != "x86_64" or not machine_graph.has_vnni():
+        pytest.skip("needs an x86-64 CPU with VNNI, to compare with an emulated one without")
+    emulator = shutil.which("qemu-x86_64")
+    if emulator:
+        return emulator
+    if os.environ.get("CI"):
+        pytest.fail("qemu-x86_64 is missing; .ci/run installs it (apt-get install qemu-user)")
+    pytest.skip("qemu-x86_64 is missing (apt-get install qemu-user)")
+
+
+def test_on_a_cpu_without_vnni_the_7_bit_graph_answers_as_here_where_8_bits_would_not(trained_run, tmp_path):
+    """A visitor's CPU without VNNI runs ONNX Runtime's other int8 kernel, which adds u8 x s8 products in pairs into
+    16 bits. The graph built for such a CPU (7-bit weights) must answer there as this VNNI machine checked it: the
+    same labels, probabilities within what int8 moves them (its other kernels round fp32 slightly differently). The
+    8-bit graph, which saturates there, shows that the emulated CPU really ran the other kernel."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from bert_sentiment.onnx_export import FP32_FILE, ONNX_DIR, OnnxModel
+
+    emulator = emulator_or_skip()
+    config = AutoConfig.from_pretrained(trained_run)
+    fp32 = trained_run / ONNX_DIR / FP32_FILE
+    graphs = [build(fp32, config, EVERY_LAYER, flags=AVX2_ONLY)[0], build(fp32, config, EVERY_LAYER, flags=VNNI)[0]]
+    encoded = dict(AutoTokenizer.from_pretrained(trained_run)(TEXTS, padding=True, return_tensors="np"))
+    np.savez(tmp_path / "inputs.npz", **encoded)
+    here = [OnnxModel(graph).logits(encoded) for graph in graphs]
+    command = [emulator, "-cpu", EMULATED_CPU, sys.executable, "-c", EMULATED_RUN, tmp_path / "inputs.npz"]
+    ran = subprocess.run([*map(str, command), tmp_path / "there.npz", *graphs], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    there = np.load(tmp_path / "there.npz")
+    assert np.abs(there["eight"] - here[1]).max() > 1e-3, "the emulated CPU ran the kernel that saturates 8 bits"
+    ours, theirs = (torch.softmax(torch.from_numpy(logits), dim=-1).numpy() for logits in (here[0], there["seven"]))
+    np.testing.assert_allclose(theirs, ours, rtol=0, atol=2e-2)
+    decided = np.abs(ours[:, 0] - ours[:, 1]) > 0.1
+    assert decided.sum() >= len(TEXTS) // 2, "the trained model decides most texts clearly"
+    assert (theirs.argmax(axis=1) == ours.argmax(axis=1))[decided].all()
