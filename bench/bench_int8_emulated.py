@@ -14,6 +14,7 @@ Emulation is tens of times slower than the CPU it runs on: no timing is printed.
 """
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ import numpy as np
 
 from bench.common import machine_summary, sst2_dev
 
-EMULATED_CPU = "Haswell-v4"
+EMULATED_CPU = "Haswell-v4"  # AVX2 and FMA, no AVX-512 and no VNNI, as on AMD CPUs before Zen 4
 EMULATED_RUN = """
 import sys
 import numpy as np
@@ -55,6 +56,8 @@ def main() -> None:
     print(f"Machine: {machine_summary()}")
     if not has_vnni():
         sys.exit("This machine has no VNNI: it runs the same int8 kernel as the emulated CPU; nothing to compare.")
+    if not shutil.which("qemu-x86_64"):
+        sys.exit("qemu-x86_64 is missing: apt-get install qemu-user (Debian's qemu-user emulates the CPU).")
     model, texts = Path(options.model), sst2_dev()[0][: options.texts]
     config, tokenizer = AutoConfig.from_pretrained(model), AutoTokenizer.from_pretrained(model)
     fp32, every_layer = model / ONNX_DIR / FP32_FILE, next(iter(INT8_RECIPES))

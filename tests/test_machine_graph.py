@@ -202,7 +202,7 @@ def test_a_graph_is_built_in_a_hidden_folder_beside_the_cache_and_appears_whole(
     assert path.parent == cache and sorted(cache.iterdir()) == [path]
 
 
-EMULATED_CPU = "Haswell-v4"  # AVX2 and FMA, no AVX-512 and no VNNI: the CPU of many Spaces' older hosts and laptops
+EMULATED_CPU = "Haswell-v4"  # AVX2 and FMA, no AVX-512 and no VNNI, as on AMD CPUs before Zen 4
 EMULATED_RUN = """
 import sys
 import numpy as np
