@@ -228,3 +228,18 @@ def test_log_lines_say_which_process_speaks_under_a_launcher(monkeypatch, rank, 
     assert configured == [
         ((), {"format": f"{prefix} %(name)s: %(message)s", "datefmt": "%H:%M:%S", "level": logging.INFO})
     ]
+
+
+def test_a_hub_or_datasets_warning_reaches_the_terminal_once():
+    """huggingface_hub and datasets print their warnings themselves; passed on to the root logger as well, a download
+    retried five times filled the terminal with every line twice."""
+    import subprocess
+    import sys
+
+    warn = (
+        "import logging, datasets, huggingface_hub; from bert_sentiment.cli import run_command; "
+        "run_command(lambda: [logging.getLogger(name).warning('Retrying in 1s [Retry 1/5].') "
+        "for name in ('huggingface_hub.utils._http', 'datasets.load')] and 0)"
+    )
+    shown = subprocess.run([sys.executable, "-c", warn], capture_output=True, text=True, check=True).stderr
+    assert shown.count("Retrying in 1s [Retry 1/5].") == 2, shown

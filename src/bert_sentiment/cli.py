@@ -19,6 +19,9 @@ logger = logging.getLogger("bert_sentiment.cli")
 EXIT_USER_ERROR = 2  # bad input: the message says what to fix
 EXIT_PUBLISH_CHECK_FAILED = 1  # the model was pushed but does not load back as it should
 EXIT_INTERRUPTED = 130  # the conventional status after Ctrl-C; a checkpoint was saved
+# libraries whose loggers print to stderr through a handler of their own and pass each line on to the root logger as
+# well, so that every warning (a retried download, say) showed twice; transformers' does not pass them on
+SELF_PRINTING_LIBRARIES = ("huggingface_hub", "datasets")
 
 
 def run_command(command: Callable[[], int]) -> int:
@@ -28,6 +31,8 @@ def run_command(command: Callable[[], int]) -> int:
     logging.basicConfig(
         format=f"%(asctime)s{where} %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S", level=logging.INFO
     )
+    for library in SELF_PRINTING_LIBRARIES:
+        logging.getLogger(library).propagate = False
     try:
         return command()
     except UserError as err:
