@@ -216,6 +216,12 @@ def test_the_card_names_the_label_issue_sample_a_chinese_example_the_not_sure_fa
     assert "sample of 20,000 of 1,000,000, so the training count is of that sample. The ranked list" in note
     del values["label_issues"]["train_sample"]
     assert "sample" not in _label_issues_note(parse(RunFacts, values).label_issues)
+    values["label_issues"] |= {"counts": {"train": 120}, "eval_not_ranked": "the fine-tuned model lost to TF-IDF"}
+    assert _label_issues_note(parse(RunFacts, values).label_issues) == (
+        "Likely label errors in the data (confident learning with cleanlab; for training texts, cross-validated "
+        "models): 120 of the train examples. The other splits were not ranked: the fine-tuned model lost to TF-IDF. "
+        "The ranked list stays with the training run (it holds the texts)."
+    ), "a model that lost to TF-IDF judges no split's labels, and the card says why"
 
     chinese = facts_values(language="zh")
     for report in chinese["results"].values():

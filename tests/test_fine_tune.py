@@ -497,7 +497,13 @@ def test_after_evaluation_the_facts_set_each_score_beside_its_baselines_say_so_w
     verdict = facts.baseline_not_beaten()
     test = record["results"]["test"]
     assert verdict or test["metrics"]["accuracy"] >= test["baselines"]["tfidf_logistic_regression"]["accuracy"]
-    assert warnings == ([baseline_warning(facts)] if verdict else []), verdict
+    reason = fine_tune.outclassed(facts)
+    ranked_alone = f"Label issues: {reason}. Training texts are ranked by the cross-validated models alone, the other "
+    assert warnings == ([f"{ranked_alone}splits not at all."] if reason else []) + (
+        [baseline_warning(facts)] if verdict else []
+    )
+    if reason:  # the untrained model lost to TF-IDF by more than the split can blur: it ranks no split's labels
+        assert set(facts.label_issues.counts) == {"train"} and facts.label_issues.eval_not_ranked == reason
 
     out = tmp_path / "out"
     pushed = []
@@ -1028,7 +1034,8 @@ def test_the_analyses_follow_the_plans_budget_and_record_the_search_the_named_ba
 
     baselines, scored, fitted = [], [], fine_tune.baseline_results
     monkeypatch.setattr(fine_tune, "baseline_results", lambda *call: baselines.append(call) or fitted(*call))
-    monkeypatch.setattr(fine_tune, "score_label_issues", lambda *call: scored.append(call))
+    summary = {"counts": {"train": 3}, "train_method": "m", "eval_method": "e"}
+    monkeypatch.setattr(fine_tune, "score_label_issues", lambda *call: scored.append(call) or summary)
     prepared, trainer, training_args, model_args, data_args = untrained_evaluation(
         "--find_label_issues", "fast", "--base_model_id", "alice/encoder", "--seed", "7", "--disable_tqdm", "false"
     )
@@ -1044,8 +1051,9 @@ def test_the_analyses_follow_the_plans_budget_and_record_the_search_the_named_ba
     trained = fine_tune.Trained(trainer, result, search, "mean of the last layer's tokens")
     facts = fine_tune.analyses(trained, prepared, plan, evaluated, model_args, PhaseClock())
     assert baselines == [(prepared.data.splits, "en", 7, plan.analyses.baseline_sample, True)]
-    ((*_, given_result, given_model_args),) = scored
-    assert given_result is result and given_model_args is model_args
+    ((*_, given_result, given_model_args, outclassed),) = scored
+    assert given_result is result and given_model_args is model_args and outclassed == fine_tune.outclassed(facts)
+    assert facts.label_issues.counts == {"train": 3}, "the summary kept in the facts"
     assert facts.hp_search.best.params == {"learning_rate": 3e-5} and facts.hp_search.metric == "eval_f1"
     assert facts.base_model == "alice/encoder" and not facts.base_model_local
     assert facts.training.pooler == "mean of the last layer's tokens"
@@ -1059,3 +1067,22 @@ def test_a_run_reads_the_evaluation_sample_its_budget_names(training_replaced, u
         60,
     )
     assert facts.results["validation"].num_examples == facts.results["test"].num_examples == 30
+
+
+def test_a_model_that_tf_idf_beats_by_more_than_the_noise_is_not_asked_which_labels_are_wrong():
+    """A try of a few steps that reads reviews worse than a bag of words: its disagreements with the labels say more
+    about it than about them. A model that loses within the noise still judges them."""
+    from types import SimpleNamespace
+
+    def facts(model: float, baseline: float, texts: int):
+        noise = 1.96 * ((model * (1 - model) + baseline * (1 - baseline)) / texts) ** 0.5
+        verdict = {"split": "validation", "model": model, "baseline": baseline, "gap": model - baseline}
+        return SimpleNamespace(baseline_not_beaten=lambda: {**verdict, "noise": noise, "texts": texts})
+
+    reason = fine_tune.outclassed(facts(0.5556, 0.8972, 2_500))
+    assert reason == (
+        "the fine-tuned model's validation accuracy (0.5556) is below the TF-IDF baseline's (0.8972) by more than "
+        "2,500 texts can blur, so its disagreements with the labels say more about it than about them"
+    )
+    assert fine_tune.outclassed(facts(0.88, 0.89, 872)) is None, "within the noise of 872 texts"
+    assert fine_tune.outclassed(SimpleNamespace(baseline_not_beaten=lambda: None)) is None, "the model wins"

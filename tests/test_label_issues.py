@@ -461,7 +461,7 @@ def test_no_fold_models_when_a_class_has_one_scored_text_or_on_ctrl_c(tiny_bert,
     assert not list((tmp_path / "out").glob(".label-issue-folds-*"))
 
 
-def scoring(tiny_bert, untrained_classifier, tmp_path, monkeypatch, mode: str, sample: int):
+def scoring(tiny_bert, untrained_classifier, tmp_path, monkeypatch, mode: str, sample: int, outclassed=None):
     """score_label_issues on a prepared 60-text run with the budget's `mode` and `sample`: (its summary, what it
     passed to find_label_issues, the prepared run, the fine-tuned model's own probabilities of the scored texts, the
     fold models' (None without them))."""
@@ -486,7 +486,7 @@ def scoring(tiny_bert, untrained_classifier, tmp_path, monkeypatch, mode: str, s
     model = AutoModelForSequenceClassification.from_pretrained(untrained_classifier)  # answers differ between texts
     trainer = SimpleNamespace(args=training_args, model=model)
     trained = SimpleNamespace(metrics={"train_samples_per_second": 1e6})  # fold models would take no time
-    summary = label_issues.score_label_issues(prepared, probabilities, budget, trainer, trained, model_args)
+    summary = label_issues.score_label_issues(prepared, probabilities, budget, trainer, trained, model_args, outclassed)
     assert len(calls) == 1
     scored = calls[0][0][0]["train"]["text"][:]
     own = label_issues.classifier_probabilities(
@@ -514,6 +514,37 @@ def test_the_budgets_sample_of_training_texts_is_scored_and_the_evaluation_split
     assert summary["train_sample"] == {"scored": 20, "of": len(train)} and summary["train_method"] == TRAIN_METHOD
     assert "fold_models_seconds" not in summary
     assert (tmp_path / "out" / "label_issues.jsonl").exists()
+
+
+def test_a_model_that_lost_to_tf_idf_ranks_no_labels_and_its_reason_is_kept(
+    tiny_bert, untrained_classifier, tmp_path, monkeypatch, caplog
+):
+    """When the TF-IDF baseline reads the labels clearly better than the fine-tuned model (fine_tune.outclassed),
+    the training texts are ranked by the cross-validated models alone, without reading them through the model or
+    training fold models, and the evaluation splits are not ranked; the facts keep why."""
+    from bert_sentiment import label_issues
+    from bert_sentiment.label_issues import CROSS_VALIDATED_METHOD, OWN_MODEL
+
+    read = label_issues.read_training_texts
+
+    def only_the_base_encoder(model, what, *args):
+        assert what != OWN_MODEL, "the outclassed model read the training texts"
+        return read(model, what, *args)
+
+    monkeypatch.setattr(label_issues, "read_training_texts", only_the_base_encoder)
+    why = "the fine-tuned model's validation accuracy (0.5556) is below the TF-IDF baseline's (0.8972) by more than ..."
+    summary, ((scored, probabilities, *_, fine_tuned), _), _, _, folds = scoring(
+        tiny_bert, untrained_classifier, tmp_path, monkeypatch, "auto", 10_000, outclassed=why
+    )
+    assert probabilities == {} and fine_tuned is None and folds is None
+    assert set(summary["counts"]) == {"train"} and summary["eval_not_ranked"] == why
+    assert summary["train_method"] == CROSS_VALIDATED_METHOD
+    assert (
+        f"Label issues: {why}. Training texts are ranked by the cross-validated models alone, the other splits not at "
+        "all." in caplog.messages
+    )
+    ranked = [json.loads(line) for line in (tmp_path / "out" / "label_issues.jsonl").read_text().splitlines()]
+    assert {row["split"] for row in ranked} <= {"train"}
 
 
 def test_thorough_scoring_averages_the_fold_models_with_the_model_itself_and_adds_their_time(

@@ -225,6 +225,12 @@ def _label_issues_note(issues: LabelIssues | None) -> str | None:
         if sample
         else ""
     )
+    if issues.eval_not_ranked:
+        return (
+            f"Likely label errors in the data (confident learning with cleanlab; for training texts, "
+            f"{issues.train_method}): {counts}.{scored} The other splits were not ranked: {issues.eval_not_ranked}. "
+            "The ranked list stays with the training run (it holds the texts)."
+        )
     return (
         f"Likely label errors in the data (confident learning with cleanlab; for training texts, "
         f"{issues.train_method}; for the other splits, {issues.eval_method}, which never trained on them): "

@@ -232,6 +232,7 @@ class LabelIssues:
     seconds: float | None = None
     fold_models_seconds: float | None = None
     train_sample: ScoredSample | None = None  # the training texts scored, when a sample
+    eval_not_ranked: str | None = None  # why the fine-tuned model did not rank the other splits (it lost to TF-IDF)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from bert_sentiment.data import load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
 from bert_sentiment.facts import (
     SCHEMA_VERSION,
+    LabelIssues,
     OnnxFacts,
     Phase,
     RunFacts,
@@ -223,15 +224,10 @@ def analyses(
         )
     log_comparison(evaluated.results, baselines)
     keep_shown_examples(evaluated.results)
-    issues = None
-    if budget.label_issues != "false" and trainer.is_world_process_zero():
-        with clock("label issues"):
-            issues = score_label_issues(prepared, evaluated.probabilities, budget, trainer, trained.result, model_args)
     facts = RunFacts.from_dict(
         dict(
             calibration=evaluated.calibration,
             abstention=evaluated.abstention,
-            label_issues=issues,
             hp_search=trained.search,
             plan=plan.facts(),
             **public_base_model(prepared.checkpoint, model_args.base_model_id),
@@ -243,9 +239,28 @@ def analyses(
             schema_version=SCHEMA_VERSION,
         )
     )
+    if budget.label_issues != "false" and trainer.is_world_process_zero():
+        with clock("label issues"):
+            issues = score_label_issues(
+                prepared, evaluated.probabilities, budget, trainer, trained.result, model_args, outclassed(facts)
+            )
+        facts.label_issues = parse(LabelIssues, issues)
     if warning := baseline_warning(facts):
         logger.warning(warning)
     return facts
+
+
+def outclassed(facts: RunFacts) -> str | None:
+    """Why the fine-tuned model cannot judge labels, when the TF-IDF baseline reads them better by more than the split
+    can blur (a try of a few steps, say); None otherwise."""
+    verdict = facts.baseline_not_beaten()
+    if not verdict or verdict["gap"] >= -verdict["noise"]:
+        return None
+    return (
+        f"the fine-tuned model's {verdict['split']} accuracy ({verdict['model']:.4f}) is below the TF-IDF baseline's "
+        f"({verdict['baseline']:.4f}) by more than {verdict['texts']:,} texts can blur, so its disagreements with the "
+        "labels say more about it than about them"
+    )
 
 
 def public_base_model(checkpoint: str, base_model_id: str | None) -> dict:

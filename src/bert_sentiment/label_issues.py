@@ -334,22 +334,35 @@ def base_embeddings(prepared, model_args, training_args, texts: list[str]):
 
 
 def score_label_issues(
-    prepared, probabilities: dict, budget: AnalysisBudget, trainer, train_result, model_args
+    prepared, probabilities: dict, budget: AnalysisBudget, trainer, train_result, model_args, outclassed=None
 ) -> dict:
     """Rank likely label errors: the budget's sample of training texts scored by cross-validated models and the
     fine-tuned model itself, the other splits by the fine-tuned model; label_issues.jsonl and its summary for the
     facts. `prepared`: the run's fine_tune.PreparedRun;
-    the fold models train with the run's own settings (trainer.args)."""
+    the fold models train with the run's own settings (trainer.args). `outclassed` (why, when the fine-tuned model
+    reads the labels clearly worse than the TF-IDF baseline): its disagreements would say more about it than about the
+    labels, so the training texts are ranked by the cross-validated models alone and the other splits not at all."""
     training_args = trainer.args
     splits = prepared.data.splits
     rows = stratified_sample(splits["train"]["label"][:], budget.label_issue_sample, training_args.seed)
     scored = {**splits, "train": splits["train"].select(rows)}
     mode = choose_label_issue_mode(budget.label_issues, training_args, train_result, len(rows))
-    folds = fold_probabilities(prepared, model_args, training_args, rows) if mode == "thorough" else None
+    folds = (
+        fold_probabilities(prepared, model_args, training_args, rows) if mode == "thorough" and not outclassed else None
+    )
     texts = scored["train"]["text"][:]
     embeddings = base_embeddings(prepared, model_args, training_args, texts)
-    own = read_training_texts(trainer.model, OWN_MODEL, classifier_probabilities, prepared, training_args, texts)
-    fine_tuned, by = ((own + folds[0]) / 2, f"{OWN_MODEL} and {FOLD_MODELS}") if folds else (own, OWN_MODEL)
+    fine_tuned, by = None, OWN_MODEL
+    if outclassed:
+        logger.warning(
+            "Label issues: %s. Training texts are ranked by the cross-validated models alone, the other splits not at "
+            "all.",
+            outclassed,
+        )
+        probabilities = {}
+    else:
+        own = read_training_texts(trainer.model, OWN_MODEL, classifier_probabilities, prepared, training_args, texts)
+        fine_tuned, by = ((own + folds[0]) / 2, f"{OWN_MODEL} and {FOLD_MODELS}") if folds else (own, OWN_MODEL)
     issues = find_label_issues(
         scored,
         probabilities,
@@ -364,6 +377,8 @@ def score_label_issues(
     )
     if folds:
         issues["fold_models_seconds"] = folds[1]
+    if outclassed:
+        issues["eval_not_ranked"] = outclassed
     if len(rows) < len(splits["train"]):
         issues["train_sample"] = {"scored": len(rows), "of": len(splits["train"])}
     return issues
