@@ -1,6 +1,7 @@
 """Likely label errors: confident learning on several models' probabilities, ranked into label_issues.jsonl."""
 
 import json
+import logging
 import random
 import re
 from pathlib import Path
@@ -532,6 +533,7 @@ def test_a_model_that_lost_to_tf_idf_ranks_no_labels_and_its_reason_is_kept(
         return read(model, what, *args)
 
     monkeypatch.setattr(label_issues, "read_training_texts", only_the_base_encoder)
+    caplog.set_level(logging.INFO, logger="bert_sentiment")
     why = "the fine-tuned model's validation accuracy (0.5556) is below the TF-IDF baseline's (0.8972) by more than ..."
     summary, ((scored, probabilities, *_, fine_tuned), _), _, _, folds = scoring(
         tiny_bert, untrained_classifier, tmp_path, monkeypatch, "auto", 10_000, outclassed=why
@@ -539,6 +541,7 @@ def test_a_model_that_lost_to_tf_idf_ranks_no_labels_and_its_reason_is_kept(
     assert probabilities == {} and fine_tuned is None and folds is None
     assert set(summary["counts"]) == {"train"} and summary["eval_not_ranked"] == why
     assert summary["train_method"] == CROSS_VALIDATED_METHOD
+    assert not any("fold models" in message for message in caplog.messages), "no fold models announced"
     assert (
         f"Label issues: {why}. Training texts are ranked by the cross-validated models alone, the other splits not at "
         "all." in caplog.messages

@@ -346,10 +346,10 @@ def score_label_issues(
     splits = prepared.data.splits
     rows = stratified_sample(splits["train"]["label"][:], budget.label_issue_sample, training_args.seed)
     scored = {**splits, "train": splits["train"].select(rows)}
-    mode = choose_label_issue_mode(budget.label_issues, training_args, train_result, len(rows))
-    folds = (
-        fold_probabilities(prepared, model_args, training_args, rows) if mode == "thorough" and not outclassed else None
+    mode = (
+        "fast" if outclassed else choose_label_issue_mode(budget.label_issues, training_args, train_result, len(rows))
     )
+    folds = fold_probabilities(prepared, model_args, training_args, rows) if mode == "thorough" else None
     texts = scored["train"]["text"][:]
     embeddings = base_embeddings(prepared, model_args, training_args, texts)
     fine_tuned, by = None, OWN_MODEL
