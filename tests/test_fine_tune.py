@@ -1074,8 +1074,10 @@ def test_a_model_that_tf_idf_beats_by_more_than_the_noise_is_not_asked_which_lab
     about it than about them. A model that loses within the noise still judges them."""
     from types import SimpleNamespace
 
+    from bert_sentiment.facts import NOISE_Z
+
     def facts(model: float, baseline: float, texts: int):
-        noise = 1.96 * ((model * (1 - model) + baseline * (1 - baseline)) / texts) ** 0.5
+        noise = NOISE_Z * ((model * (1 - model) + baseline * (1 - baseline)) / texts) ** 0.5
         verdict = {"split": "validation", "model": model, "baseline": baseline, "gap": model - baseline}
         return SimpleNamespace(baseline_not_beaten=lambda: {**verdict, "noise": noise, "texts": texts})
 

@@ -359,13 +359,12 @@ def score_label_issues(
             "all.",
             outclassed,
         )
-        probabilities = {}
     else:
         own = read_training_texts(trainer.model, OWN_MODEL, classifier_probabilities, prepared, training_args, texts)
         fine_tuned, by = ((own + folds[0]) / 2, f"{OWN_MODEL} and {FOLD_MODELS}") if folds else (own, OWN_MODEL)
     issues = find_label_issues(
         scored,
-        probabilities,
+        {} if outclassed else probabilities,  # the other splits: ranked by the fine-tuned model alone, or not at all
         prepared.data.label_names,
         prepared.language,
         training_args.seed,
