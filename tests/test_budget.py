@@ -203,6 +203,11 @@ def test_measured_speed_turns_each_step_into_seconds():
     assert "validation reading about 10 s, test reading about 15 s, label issues about 10 s" in budget.describe_seconds(
         100.0, 750, (600.0, 200.0)
     )
+    # Said once the evaluation after a training without validation passes has read the validation split.
+    assert budget.describe_seconds(100.0, 0, (600.0, 200.0), validation_seconds=73.0) == (
+        "Measured 100.0 training texts a second; validation read in 73 s; then test reading about 15 s, label issues "
+        "about 10 s."
+    )
     off = AnalysisBudget(160, "false", 0, 100, 100)
     assert off.describe_seconds(10.0, training_left=4 * 3600) == (
         "Measured 10.0 training texts a second: training about 4.0 h more."

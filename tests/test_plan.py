@@ -77,11 +77,15 @@ def test_a_run_leaves_the_arguments_as_given_and_logs_its_plan_once(tiny_bert, t
         "Training batch: 8 texts at a time with 2 gradient",
         "Lengths: training reads up to",
         "Layer-wise learning rates: 0.8 per layer",
+        "Validation: once, after training",
         "Output: ",
         "Steps after training",
     ):
         assert line in block, line
     assert block.index("The plan:") < block.index("Training batch") < block.index("Steps after training")
+    assert facts.training.evaluations == [], "one epoch: the validation split is read once, after training"
+    measured = [line for line in caplog.messages if line.startswith("Measured ")]
+    assert len(measured) == 1 and "; validation read in " in measured[0], measured
     saved = json.loads((tmp_path / "out" / "run_facts.json").read_text())
     assert saved["plan"] == facts.plan and saved["plan"]["batch"] == 8 and saved["plan"]["accumulation"] == 2
     assert str(tmp_path) not in json.dumps(saved["plan"]), "no path on this machine in the published facts"
@@ -109,6 +113,7 @@ def test_the_trainer_gets_a_copy_with_the_planned_batch_and_no_token(tiny_bert, 
         "the limit",
         "truncate",
         AnalysisBudget(100, "false", 0, 100, 100),
+        True,
         "out",
         None,
         None,
@@ -119,6 +124,48 @@ def test_the_trainer_gets_a_copy_with_the_planned_batch_and_no_token(tiny_bert, 
     assert (searched.learning_rate, searched.per_device_train_batch_size) == (2e-5, 16)
     assert (training_args.per_device_train_batch_size, training_args.hub_token) == (16, "hf_secret")
     assert training_args.learning_rate == 3e-3
+
+
+@pytest.mark.parametrize(
+    ("flags", "validates"),
+    [
+        ((), True),  # 6 epochs: a pass after each chooses the best
+        (("--num_train_epochs", "1"), False),
+        (("--num_train_epochs", "0.5"), False),
+        (("--num_train_epochs", "1", "--save_strategy", "best"), True),  # its checkpoint is the pass's choice
+        (
+            ("--num_train_epochs", "1", "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps"),
+            True,
+        ),
+        (("--max_steps", "7"), False),  # 100 texts, 16 at a time: 7 steps an epoch
+        (("--max_steps", "8"), True),  # a second epoch
+        (("--max_steps", "4", "--gradient_accumulation_steps", "2"), False),  # 7 batches, 4 optimizer steps an epoch
+        (("--max_steps", "5", "--gradient_accumulation_steps", "2"), True),
+    ],
+)
+def test_a_training_whose_only_validation_pass_would_end_it_gets_none(tiny_bert, tmp_path, flags, validates):
+    """The evaluation after training reads the validation split anyway, in fp32: a pass after the last step would
+    choose no checkpoint, stop nothing, and cost as much again."""
+    from bert_sentiment.budget import AnalysisBudget
+    from bert_sentiment.plan import only_validation_at_the_end
+
+    _, _, training_args = arguments(tiny_bert, tmp_path, *flags)
+    batch, accumulation = training_args.per_device_train_batch_size, training_args.gradient_accumulation_steps
+    assert only_validation_at_the_end(training_args, 100, batch, accumulation) is not validates
+    texts = AnalysisBudget(1200, "fast", 100, 100, 100)
+    trainer_args = a_plan(batch=batch, accumulation=accumulation, analyses=texts).trainer_arguments(training_args)
+    if validates:
+        assert trainer_args.eval_strategy == training_args.eval_strategy != "no"
+        assert trainer_args.load_best_model_at_end is training_args.load_best_model_at_end
+    else:
+        assert (trainer_args.eval_strategy, trainer_args.load_best_model_at_end) == ("no", False)
+        assert training_args.eval_strategy == "epoch", "the user's arguments stay as given"
+    if "--max_steps" not in flags:
+        searched = a_plan(analyses=texts).trainer_arguments(training_args, {"num_train_epochs": 3})
+        assert searched.eval_strategy == training_args.eval_strategy, "a search's epochs count, not the user's"
+        training_args.hp_search = True
+        trials = a_plan(analyses=texts).trainer_arguments(training_args)
+        assert trials.eval_strategy == training_args.eval_strategy, "each trial chooses its epochs (2 to 4)"
 
 
 def prepared_run(tiny_bert, max_length=64, longest=40):
@@ -248,6 +295,7 @@ def a_plan(**changes):
         reading_reason="the longest text read",
         long_text="truncate",
         analyses=budget(),
+        validates_during_training=True,
         output_dir="out/sst2",
         resume_from=None,
         publish_to=None,
@@ -298,6 +346,7 @@ def test_the_plans_facts_keep_its_decisions_and_no_path_of_this_machine():
         "reading_length": 512,
         "reading_reason": "the longest text read",
         "long_text": "truncate",
+        "validates_during_training": True,
         "publish_to": None,
     }
     json.dumps(facts)  # as run_facts.json holds it

@@ -151,8 +151,10 @@ def test_the_cost_line_comes_once_from_the_steps_after_the_first(monkeypatch):
     now = [100.0]
     monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
     said = []
-    costs = training.MeasuredCosts(lambda speed, left, reading: said.append((speed, left)), steps=4, seconds=1e9)
-    args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=2, world_size=1)
+    costs = training.MeasuredCosts(
+        lambda speed, left, reading, validation_seconds: said.append((speed, left)), steps=4, seconds=1e9
+    )
+    args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=2, world_size=1, eval_strategy="epoch")
     state = SimpleNamespace(global_step=1, max_steps=1000)
     costs.on_step_end(args, state, None)  # the first step (which warmed up for minutes) ends: timing starts here
     for step in range(2, 12):
@@ -165,7 +167,9 @@ def test_the_cost_line_comes_once_from_the_steps_after_the_first(monkeypatch):
     costs.on_train_end(args, state, None)
     assert len(said) == 1, "not said again at the end"
 
-    short = training.MeasuredCosts(lambda speed, left, reading: said.append((speed, left)), steps=20, seconds=1e9)
+    short = training.MeasuredCosts(
+        lambda speed, left, reading, validation_seconds: said.append((speed, left)), steps=20, seconds=1e9
+    )
     state = SimpleNamespace(global_step=1, max_steps=5)
     short.on_step_end(args, state, None)
     for step in range(2, 6):
@@ -204,7 +208,9 @@ def test_a_short_try_times_its_readings_on_the_validation_pass_and_fp32_against_
     rows = [{"input_ids": torch.ones(7), "attention_mask": torch.ones(7), "labels": torch.tensor(0)}] * 32
     batches = torch.utils.data.DataLoader(rows, batch_size=32)
     said = []
-    short = training.MeasuredCosts(lambda speed, left, reading: said.append(reading), steps=20, seconds=3.0)
+    short = training.MeasuredCosts(
+        lambda speed, left, reading, validation_seconds: said.append(reading), steps=20, seconds=3.0
+    )
     args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=1, world_size=1, bf16=True, fp16=False)
     state = SimpleNamespace(global_step=1, max_steps=5)
     for step in range(1, 6):
@@ -221,7 +227,9 @@ def test_a_short_try_times_its_readings_on_the_validation_pass_and_fp32_against_
     assert len(said) == 1, "said once"
     assert Model.rows == [training.FP32_TIMED_ROWS] * 2, "a few rows, read twice (once to warm up)"
 
-    fp32_run = training.MeasuredCosts(lambda speed, left, reading: said.append(reading), steps=20, seconds=1e9)
+    fp32_run = training.MeasuredCosts(
+        lambda speed, left, reading, validation_seconds: said.append(reading), steps=20, seconds=1e9
+    )
     fp32_args = SimpleNamespace(**{**vars(args), "bf16": False})
     metrics = {"eval_samples_per_second": 40.0}
     fp32_run.on_evaluate(fp32_args, state, None, metrics=metrics, model=Model(), eval_dataloader=batches)
@@ -633,7 +641,9 @@ def test_the_cost_line_waits_at_its_limits_and_counts_every_process(monkeypatch)
 
     def said_after(max_steps, steps_timed, step_seconds=1.0, **limits):
         said = []
-        costs = training.MeasuredCosts(lambda speed, left, reading: said.append((speed, left, reading)), **limits)
+        costs = training.MeasuredCosts(
+            lambda speed, left, reading, validation_seconds: said.append((speed, left, reading)), **limits
+        )
         state = SimpleNamespace(global_step=1, max_steps=max_steps)
         costs.on_step_end(args, state, None)
         for step in range(2, 2 + steps_timed):
@@ -652,6 +662,54 @@ def test_the_cost_line_waits_at_its_limits_and_counts_every_process(monkeypatch)
     )
 
 
+def test_a_short_try_without_validation_in_training_says_the_steps_after_the_validation_split_is_read(monkeypatch):
+    """With no validation pass within training (plan.only_validation_at_the_end), the readings are timed on the
+    evaluation's validation pass after it, in fp32, and fp32 against mixed precision when the training ends."""
+    from types import SimpleNamespace
+
+    from bert_sentiment import training
+
+    now = [0.0]
+    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    timed = []
+    monkeypatch.setattr(training, "fp32_slowdown", lambda model, batches: timed.append((model, batches)) or 2.5)
+    said = []
+    short = training.MeasuredCosts(lambda *line: said.append(line), steps=20, seconds=1e9)
+    args = SimpleNamespace(
+        train_batch_size=8, gradient_accumulation_steps=1, world_size=1, bf16=True, fp16=False, eval_strategy="no"
+    )
+    state = SimpleNamespace(global_step=1, max_steps=5)
+    for step in range(1, 6):
+        now[0] += 2.0
+        state.global_step = step
+        short.on_step_end(args, state, None)
+    short.on_train_end(args, state, None, model="model", train_dataloader="batches")
+    assert said == [] and timed == [("model", "batches")], "fp32 timed against bf16 while the model is still mixed"
+    short.on_predict(args, state, None, metrics={"test_samples_per_second": 70.0, "test_runtime": 9.0})
+    assert said == [], "the validation split is read first; nothing else says how fast"
+    short.on_predict(args, state, None, metrics={"eval_samples_per_second": 40.0, "eval_runtime": 73.0})
+    assert said == [(4.0, 0.0, (100.0, 40.0), 73.0)], "read in fp32 at 40 a second: bf16 2.5 times as fast"
+    short.on_predict(args, state, None, metrics={"eval_samples_per_second": 10.0, "eval_runtime": 1.0})
+    assert len(said) == 1, "said once"
+
+    fp32 = training.MeasuredCosts(lambda *line: said.append(line), steps=20, seconds=1e9)
+    fp32_args = SimpleNamespace(**{**vars(args), "bf16": False})
+    for step in (1, 2):
+        now[0] += 2.0
+        fp32.on_step_end(fp32_args, SimpleNamespace(global_step=step, max_steps=5), None)
+    fp32.on_train_end(fp32_args, state, None, model="model", train_dataloader="batches")
+    fp32.on_predict(fp32_args, state, None, metrics={"eval_samples_per_second": 40.0, "eval_runtime": 73.0})
+    assert said[-1][2] == (40.0, 40.0) and len(timed) == 1, "a run in fp32 times nothing more"
+
+    with_validation = training.MeasuredCosts(lambda *line: said.append(line), steps=20, seconds=1e9)
+    epoch_args = SimpleNamespace(**{**vars(args), "eval_strategy": "epoch"})
+    for step in (1, 2):
+        now[0] += 2.0
+        with_validation.on_step_end(epoch_args, SimpleNamespace(global_step=step, max_steps=5), None)
+    with_validation.on_train_end(epoch_args, state, None, model="model", train_dataloader="batches")
+    assert said[-1][3] is None and len(said) == 3, "a validation pass within training had its chance: said at the end"
+
+
 def test_the_cost_line_ignores_evaluations_without_a_speed_and_times_fp32_only_once(monkeypatch):
     from types import SimpleNamespace
 
@@ -661,7 +719,7 @@ def test_the_cost_line_ignores_evaluations_without_a_speed_and_times_fp32_only_o
     monkeypatch.setattr(training.time, "monotonic", lambda: next(clock))
     monkeypatch.setattr(training, "fp32_slowdown", lambda model, batches: timed.append(model) or 2.0)
     said = []
-    costs = training.MeasuredCosts(lambda speed, left, reading: said.append(reading))
+    costs = training.MeasuredCosts(lambda speed, left, reading, validation_seconds: said.append(reading))
     args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=1, world_size=1, bf16=True, fp16=False)
     state = SimpleNamespace(global_step=1, max_steps=5)
     for step in (1, 2):  # a short try: two steps, then its validation pass

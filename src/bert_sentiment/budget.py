@@ -87,14 +87,23 @@ class AnalysisBudget:
         return steps
 
     def describe_seconds(
-        self, texts_per_second: float, training_left: float, reading: tuple[float, float] | None = None
+        self,
+        texts_per_second: float,
+        training_left: float,
+        reading: tuple[float, float] | None = None,
+        validation_seconds: float | None = None,
     ) -> str:
-        """One log line: the training speed measured, the training time left, and each step after it in seconds."""
-        steps = ", ".join(
-            f"{step} about {in_words(seconds)}" for step, seconds in self.seconds(texts_per_second, reading).items()
-        )
+        """One log line: the training speed measured, the training time left, and each step after it in seconds; said
+        after the training and the validation split's reading (`validation_seconds`), the steps after that."""
+        steps = self.seconds(texts_per_second, reading)
+        if validation_seconds is None:
+            done = f": training about {in_words(training_left)} more"
+        else:
+            done = f"; validation read in {in_words(validation_seconds)}"
+            steps.pop("validation reading", None)
+        steps = ", ".join(f"{step} about {in_words(seconds)}" for step, seconds in steps.items())
         return (
-            f"Measured {texts_per_second:,.1f} training texts a second: training about {in_words(training_left)} more"
+            f"Measured {texts_per_second:,.1f} training texts a second{done}"
             f"{'; then ' + steps if steps else ''}"
             f"{' (and fold models for label issues if they fit)' if self.label_issues == 'auto' else ''}."
         )

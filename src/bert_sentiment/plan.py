@@ -12,7 +12,10 @@ a copy.
 import copy
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass
+
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from bert_sentiment.budget import AnalysisBudget
 from bert_sentiment.data import check_data_arguments
@@ -67,17 +70,23 @@ class RunPlan:
     reading_reason: str
     long_text: str
     analyses: AnalysisBudget
+    validates_during_training: bool  # False: the Trainer's only validation pass would come after the last step
     output_dir: str
     resume_from: str | None
     publish_to: str | None  # the Hub repo id, with --push_to_hub
 
     def trainer_arguments(self, training_args, chosen: dict | None = None):
         """A copy of the training arguments as this run's Trainer takes them: the planned batch, then a search's
-        `chosen` values, and no Hub token (the Trainer saves its arguments in training_args.bin)."""
+        `chosen` values, no validation pass within a training that would have only one, at its end
+        (only_validation_at_the_end; a search's trials keep theirs), and no Hub token (the Trainer saves its arguments in training_args.bin)."""
         args = copy.deepcopy(training_args)
         args.per_device_train_batch_size, args.gradient_accumulation_steps = self.batch, self.accumulation
         for name, value in (chosen or {}).items():
             setattr(args, name, value)
+        batch, accumulation = args.per_device_train_batch_size, args.gradient_accumulation_steps
+        trials = training_args.hp_search and chosen is None  # a search's trials: each chooses its epochs (2 to 4)
+        if not trials and only_validation_at_the_end(args, self.analyses.train_texts, batch, accumulation):
+            args.eval_strategy, args.load_best_model_at_end = IntervalStrategy.NO, False
         args.hub_token = None
         return args
 
@@ -96,6 +105,10 @@ class RunPlan:
             lines.append(f"  Pooler: --reinit_pooler {self.pooler}")
         if self.layer_learning_rates:
             lines.append(f"  Layer-wise learning rates: {self.layer_learning_rates}")
+        if not self.validates_during_training:
+            lines.append(
+                "  Validation: once, after training (within a single epoch's training a pass would choose nothing)"
+            )
         resuming = f", resuming from {self.resume_from}" if self.resume_from else ""
         publishing = f"; published to {self.publish_to} at the end" if self.publish_to else ""
         lines.append(f"  Output: {self.output_dir}{resuming}{publishing}")
@@ -108,6 +121,19 @@ class RunPlan:
         return {
             field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.name not in skipped
         }
+
+
+def only_validation_at_the_end(args, train_texts: int, batch: int, accumulation: int) -> bool:
+    """Whether the Trainer's only validation pass within training would come after its last step, as --eval_strategy
+    epoch does over one epoch or less. That pass chooses no checkpoint and stops nothing, and the evaluation after
+    training reads the same texts again, in fp32 (a 30-step IMDB try spent 73 s on the first and 115 s on the
+    second). Other strategies, and --save_strategy best, keep their passes."""
+    if args.eval_strategy != IntervalStrategy.EPOCH or args.save_strategy == SaveStrategy.BEST:
+        return False
+    if args.max_steps > 0:  # the Trainer's count: batches per process, then optimizer steps, at least one
+        batches = math.ceil(train_texts / (batch * max(args.world_size, 1)))
+        return args.max_steps <= max(math.ceil(batches / accumulation), 1)
+    return args.num_train_epochs <= 1
 
 
 def make_plan(training_args, model_args, checked: Preflight, prepared, analyses: AnalysisBudget) -> RunPlan:
@@ -153,6 +179,8 @@ def make_plan(training_args, model_args, checked: Preflight, prepared, analyses:
         reading_reason=lengths["inference_max_length_reason"],
         long_text=lengths["long_text"],
         analyses=analyses,
+        validates_during_training=training_args.hp_search  # a search chooses the final run's epochs (2 to 4)
+        or not only_validation_at_the_end(training_args, analyses.train_texts, batch, accumulation),
         output_dir=training_args.output_dir,
         resume_from=checked.resume_from,
         publish_to=checked.hub_target.repo_id if checked.hub_target else None,

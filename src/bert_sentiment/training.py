@@ -14,7 +14,7 @@ from torch.utils.data import SequentialSampler
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback
 from transformers.trainer_optimizer import is_optimizer_factory
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy, get_last_checkpoint
 
 from bert_sentiment.errors import UserError
 from bert_sentiment.evaluation import metrics_for_trainer
@@ -150,17 +150,19 @@ WAIT_FOR_READING_SECONDS = 300  # with less training left than this, the estimat
 class MeasuredCosts(TrainerCallback):
     """Once the first steps are timed (`steps` of them, or `seconds`, whichever comes first; the first step, which
     warms up, not counted), the log says in seconds what the rest of the training and each step after it will take:
-    `describe(texts a second, seconds of training left, reading)` words it (budget.AnalysisBudget.describe_seconds).
+    `describe(texts a second, seconds of training left, reading, seconds the validation split took or None)` words it (budget.AnalysisBudget.describe_seconds).
 
     A short try (under WAIT_FOR_READING_SECONDS of training left by then) says them after its first validation pass
-    within training, with the readings timed on that pass, or when training ends (its few steps, the longest batches
-    first, say little about how fast a text is read: 50,000 reviews were estimated at 11 minutes of reading from
-    their steps, and took 129 s)."""
+    within training, with the readings timed on that pass (its few steps, the longest batches first, say little about
+    how fast a text is read: 50,000 reviews were estimated at 11 minutes of reading from their steps, and took 129 s).
+    One without a validation pass within training (plan.only_validation_at_the_end) says them after the evaluation's
+    validation pass that follows the training, with fp32 against mixed precision timed when the training ends."""
 
     def __init__(self, describe, steps: int = 20, seconds: float = 60.0):
         self.describe, self.steps, self.seconds = describe, steps, seconds
         self.start, self.last, self.done = None, None, False  # (time, step) at the first and the latest step's end
         self.reading = None  # (texts a second in the training's precision, in fp32), from the validation pass
+        self.slowdown = None  # fp32 against mixed precision, timed at the end of a training without validation
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.done:
@@ -173,7 +175,7 @@ class MeasuredCosts(TrainerCallback):
         elapsed, steps = now - self.start[0], state.global_step - self.start[1]
         soon_done = (state.max_steps - state.global_step) * elapsed / steps < WAIT_FOR_READING_SECONDS
         if (steps >= self.steps or elapsed >= self.seconds) and not soon_done:
-            self._say(args, state, elapsed, steps)
+            self._say(args, state)
         return control
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, eval_dataloader=None, **kwargs):
@@ -181,19 +183,37 @@ class MeasuredCosts(TrainerCallback):
             return control
         rate = metrics["eval_samples_per_second"]
         self.reading = (rate, rate / fp32_slowdown(model, eval_dataloader) if args.bf16 or args.fp16 else rate)
-        self.on_train_end(args, state, control)
+        if self.last:
+            self._say(args, state)
         return control
 
-    def on_train_end(self, args, state, control, **kwargs):
-        """Not said yet (a short try): the steps after it are what its user waits for, so it says them now, timed up to
-        its last step (a validation pass and a checkpoint after it are no training speed)."""
-        if not self.done and self.last:
-            self._say(args, state, self.last[0] - self.start[0], self.last[1] - self.start[1])
+    def on_train_end(self, args, state, control, model=None, train_dataloader=None, **kwargs):
+        """Not said yet (a short try): the steps after it are what its user waits for, so it says them now; without a
+        validation pass within training, once the evaluation after it has read the validation split (on_predict)."""
+        if self.done or not self.last:
+            return control
+        if args.eval_strategy == IntervalStrategy.NO and self.reading is None:
+            self.slowdown = fp32_slowdown(model, train_dataloader) if args.bf16 or args.fp16 else 1.0
+            return control
+        self._say(args, state)
+        return control
 
-    def _say(self, args, state, elapsed: float, steps: int) -> None:
+    def on_predict(self, args, state, control, metrics=None, **kwargs):
+        """The evaluation after training read its first split, validation (the Trainer's prefix 'eval'), in fp32."""
+        if self.done or self.slowdown is None or not metrics or not metrics.get("eval_samples_per_second"):
+            return control
+        rate = metrics["eval_samples_per_second"]
+        self.reading = (rate * self.slowdown, rate)
+        self._say(args, state, metrics["eval_runtime"])
+        return control
+
+    def _say(self, args, state, validation_seconds: float | None = None) -> None:
+        """Timed from the first step's end to the latest's (a validation pass and a checkpoint after it are no
+        training speed)."""
+        elapsed, steps = self.last[0] - self.start[0], self.last[1] - self.start[1]
         per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
-        training_left = (state.max_steps - state.global_step) * elapsed / steps
-        logger.info(self.describe(steps * per_step / elapsed, training_left, self.reading))
+        speed, training_left = steps * per_step / elapsed, (state.max_steps - state.global_step) * elapsed / steps
+        logger.info(self.describe(speed, training_left, self.reading, validation_seconds))
         self.done = True
 
 
