@@ -316,6 +316,10 @@ def test_the_plan_is_logged_as_one_block_with_only_what_this_run_does():
         ]
     )
     assert a_plan().describe().endswith("\n" + budget().describe())
+    assert (
+        "\n  Validation: once, after training (a pass within one epoch or less would choose nothing)\n  Output: out/sst2\n"
+        in a_plan(validates_during_training=False).describe()
+    )
     full = a_plan(
         batch_note="8 texts at a time with 4 gradient accumulation steps (memory)",
         pooler="auto",

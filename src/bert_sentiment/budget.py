@@ -95,13 +95,13 @@ class AnalysisBudget:
     ) -> str:
         """One log line: the training speed measured, the training time left, and each step after it in seconds; said
         after the training and the validation split's reading (`validation_seconds`), the steps after that."""
-        steps = self.seconds(texts_per_second, reading)
+        seconds = self.seconds(texts_per_second, reading)
         if validation_seconds is None:
             done = f": training about {in_words(training_left)} more"
         else:
             done = f"; validation read in {in_words(validation_seconds)}"
-            steps.pop("validation reading", None)
-        steps = ", ".join(f"{step} about {in_words(seconds)}" for step, seconds in steps.items())
+            seconds.pop("validation reading", None)
+        steps = ", ".join(f"{step} about {in_words(step_seconds)}" for step, step_seconds in seconds.items())
         return (
             f"Measured {texts_per_second:,.1f} training texts a second{done}"
             f"{'; then ' + steps if steps else ''}"

@@ -78,7 +78,8 @@ class RunPlan:
     def trainer_arguments(self, training_args, chosen: dict | None = None):
         """A copy of the training arguments as this run's Trainer takes them: the planned batch, then a search's
         `chosen` values, no validation pass within a training that would have only one, at its end
-        (only_validation_at_the_end; a search's trials keep theirs), and no Hub token (the Trainer saves its arguments in training_args.bin)."""
+        (only_validation_at_the_end; a search's trials keep theirs), and no Hub token (the Trainer saves its
+        arguments in training_args.bin)."""
         args = copy.deepcopy(training_args)
         args.per_device_train_batch_size, args.gradient_accumulation_steps = self.batch, self.accumulation
         for name, value in (chosen or {}).items():
@@ -106,9 +107,7 @@ class RunPlan:
         if self.layer_learning_rates:
             lines.append(f"  Layer-wise learning rates: {self.layer_learning_rates}")
         if not self.validates_during_training:
-            lines.append(
-                "  Validation: once, after training (within a single epoch's training a pass would choose nothing)"
-            )
+            lines.append("  Validation: once, after training (a pass within one epoch or less would choose nothing)")
         resuming = f", resuming from {self.resume_from}" if self.resume_from else ""
         publishing = f"; published to {self.publish_to} at the end" if self.publish_to else ""
         lines.append(f"  Output: {self.output_dir}{resuming}{publishing}")

@@ -150,7 +150,8 @@ WAIT_FOR_READING_SECONDS = 300  # with less training left than this, the estimat
 class MeasuredCosts(TrainerCallback):
     """Once the first steps are timed (`steps` of them, or `seconds`, whichever comes first; the first step, which
     warms up, not counted), the log says in seconds what the rest of the training and each step after it will take:
-    `describe(texts a second, seconds of training left, reading, seconds the validation split took or None)` words it (budget.AnalysisBudget.describe_seconds).
+    `describe(texts a second, seconds of training left, reading, seconds the validation split took or None)` words
+    it (budget.AnalysisBudget.describe_seconds).
 
     A short try (under WAIT_FOR_READING_SECONDS of training left by then) says them after its first validation pass
     within training, with the readings timed on that pass (its few steps, the longest batches first, say little about
