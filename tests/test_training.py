@@ -760,6 +760,32 @@ def test_fp32_slowdown_is_the_ratio_of_the_two_timings_never_under_one(
     assert training.fp32_slowdown(torch.nn.Linear(2, 2), batches) == 1.0, "not wrapped by mixed precision"
 
 
+def test_at_the_trainings_end_fp32_is_timed_without_dropout_and_the_model_is_left_training():
+    """Timed at the end of a training without validation passes, the model is still in training mode, where dropout
+    slows both readings alike (MiniLM on 4 rows of 512 tokens: four times as slow, fp32 against bf16 1.04-1.08,
+    where evaluation mode reads 1.39-1.42)."""
+    from bert_sentiment import training
+
+    seen = []
+
+    class Model(torch.nn.Module):
+        device = torch.device("cpu")
+
+        def forward(self, input_ids):
+            seen.append(self.training)
+
+        def _original_forward(self, input_ids):
+            seen.append(self.training)
+
+    model = Model()
+    batches = [{"input_ids": torch.ones(8, 5), "labels": torch.zeros(8)}]
+    training.fp32_slowdown(model, batches)
+    assert seen == [False] * 4 and model.training, "read as evaluation reads; training mode restored"
+    model.eval()
+    training.fp32_slowdown(model, batches)
+    assert not model.training, "a model in evaluation mode stays so"
+
+
 @pytest.mark.parametrize(("gpu", "use_cpu", "multiple"), [(True, False, 8), (True, True, None), (False, False, None)])
 def test_batches_are_padded_to_a_multiple_of_8_only_on_a_gpu(monkeypatch, gpu, use_cpu, multiple):
     from types import SimpleNamespace

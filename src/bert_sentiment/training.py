@@ -222,23 +222,29 @@ FP32_TIMED_ROWS = 4  # rows of one validation batch read both ways to time fp32 
 
 
 def fp32_slowdown(model, batches) -> float:
-    """How many times as long fp32 takes as the training's mixed precision to read a few validation texts, timed on
-    this machine (a bert-base read 2.5 times slower in fp32 than in bf16 on a CPU with AVX-512 BF16). Mixed
-    precision wraps the model's forward; accelerate keeps the fp32 one as `_original_forward`. 1 where either is
-    missing."""
+    """How many times as long fp32 takes as the training's mixed precision to read a few texts (validation's, or at
+    the training's end its first batch's), timed on this machine (a bert-base read 2.5 times slower in fp32 than in
+    bf16 on a CPU with AVX-512 BF16). Mixed precision wraps the model's forward; accelerate keeps the fp32 one as
+    `_original_forward`. 1 where either is missing."""
     fp32_forward = getattr(model, "_original_forward", None)
     if fp32_forward is None or batches is None:
         return 1.0
     with torch.random.fork_rng(devices=[]):  # a DataLoader's iterator draws a seed: the run's dropout stays as it was
         batch = next(iter(batches))
     inputs = {name: tensor[:FP32_TIMED_ROWS].to(model.device) for name, tensor in batch.items() if name != "labels"}
-    seconds = {}
-    with torch.inference_mode():
-        for name, forward in (("mixed", model.forward), ("fp32", fp32_forward)):
-            forward(**inputs)  # the first call sets up kernels for these shapes
-            started = time.monotonic()
-            forward(**inputs)
-            seconds[name] = time.monotonic() - started
+    seconds, training = {}, getattr(model, "training", False)
+    if training:  # timed at the training's end: read as evaluation reads, without dropout (which slowed both alike)
+        model.eval()
+    try:
+        with torch.inference_mode():
+            for name, forward in (("mixed", model.forward), ("fp32", fp32_forward)):
+                forward(**inputs)  # the first call sets up kernels for these shapes
+                started = time.monotonic()
+                forward(**inputs)
+                seconds[name] = time.monotonic() - started
+    finally:
+        if training:
+            model.train()
     return max(1.0, seconds["fp32"] / max(seconds["mixed"], 1e-9))
 
 
