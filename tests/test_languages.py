@@ -36,3 +36,43 @@ def test_default_checkpoints_and_the_log_says_why(caplog):
 def test_unknown_language_lists_choices():
     with pytest.raises(UserError, match="--language 'fr' is not one of auto, en, zh, multilingual"):
         resolve_language("fr", ["x"])
+
+
+def test_an_encoder_whose_vocabulary_misses_the_texts_is_named_before_training(tiny_bert, tmp_path, caplog):
+    """The tests' tiny BERT knows English and Chinese toy reviews, not Cyrillic: a user who names such an encoder for
+    Russian reviews hears it before the weights load, with the encoder made for the language."""
+    from transformers import AutoTokenizer
+
+    from bert_sentiment import fine_tune
+    from bert_sentiment.arguments import parse_args
+    from bert_sentiment.languages import UNKNOWN_TOKEN_WARNING, unknown_token_share, warn_unknown_tokens
+    from tests.conftest import english_reviews, write_csv
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    english = [text for text, _ in english_reviews(200)]
+    russian = [f"{word} фильм, {n}" for n in range(100) for word in ("отличный", "ужасный")]
+    assert unknown_token_share(tokenizer, english) == 0
+    assert unknown_token_share(tokenizer, russian + english) > UNKNOWN_TOKEN_WARNING
+    caplog.set_level("WARNING")
+    assert warn_unknown_tokens(tokenizer, "tiny", "en", english) == 0 and not caplog.messages
+    assert unknown_token_share(tokenizer, []) == 0
+    warn_unknown_tokens(tokenizer, BASE_CHECKPOINTS["multilingual"], "multilingual", russian)
+    assert caplog.messages[-1].endswith(
+        "(language: multilingual). An encoder whose vocabulary covers these texts would read them."
+    ), "the language's own default named: no other to suggest"
+    caplog.clear()
+
+    data = write_csv(
+        tmp_path / "отзывы.csv", [(text, ["positive", "negative"][i % 2]) for i, text in enumerate(russian)]
+    )
+    model_args, data_args, training_args = parse_args(
+        ["--train_file", str(data), "--model_name_or_path", str(tiny_bert), "--output_dir", str(tmp_path / "out")]
+    )
+    fine_tune.prepare_data(model_args, data_args, training_args)
+    (warning,) = [message for message in caplog.messages if "unknown to the tokenizer" in message]
+    share = unknown_token_share(tokenizer, russian)
+    assert warning == (
+        f"{100 * share:.0f}% of the training texts' tokens are unknown to the tokenizer of {tiny_bert} (read as [UNK]): "
+        "the model will learn little from them (language: multilingual). An encoder made for this language reads it: "
+        f"{BASE_CHECKPOINTS['multilingual']}, the default for 'multilingual' (leave out --model_name_or_path)."
+    )

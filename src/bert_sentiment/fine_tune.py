@@ -46,7 +46,7 @@ from bert_sentiment.facts import (
 )
 from bert_sentiment.hp_search import reuse_earlier_search, search_hyperparameters
 from bert_sentiment.label_issues import score_label_issues
-from bert_sentiment.languages import default_checkpoint, resolve_language
+from bert_sentiment.languages import default_checkpoint, resolve_language, warn_unknown_tokens
 from bert_sentiment.lengths import (
     choose_inference_length,
     choose_max_length,
@@ -324,6 +324,7 @@ def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun
     language = resolve_language(model_args.language, data.splits["train"]["text"][:])
     checkpoint = model_args.model_name_or_path or default_checkpoint(language)
     tokenizer, config = load_tokenizer_and_config(checkpoint, data.label_names, model_args)
+    warn_unknown_tokens(tokenizer, checkpoint, language, data.splits["train"]["text"][:])
     lengths, lengths_by_split = measure_lengths(data.splits, tokenizer, config, data_args.max_seq_length)
     data.splits = sort_by_length(data.splits, lengths_by_split)
     # max_length is a training budget; what users' predictions read is saved with the tokenizer, which

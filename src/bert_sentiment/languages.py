@@ -53,3 +53,42 @@ def default_checkpoint(language: str) -> str:
     checkpoint = BASE_CHECKPOINTS[language]
     logger.info("No --model_name_or_path given: using %s, the default for language '%s'.", checkpoint, language)
     return checkpoint
+
+
+UNKNOWN_TOKEN_WARNING = 0.05  # English reviews read by bert-base-uncased: well under 1% unknown (emoji, rare scripts)
+
+
+def unknown_token_share(tokenizer, texts: Sequence[str]) -> float:
+    """The share of the texts' tokens (special tokens aside) that the tokenizer reads as its unknown token, over
+    SAMPLE_SIZE texts spread evenly through them."""
+    if tokenizer.unk_token_id is None or not texts:
+        return 0.0
+    sample = list(texts[:: max(1, len(texts) // SAMPLE_SIZE)][:SAMPLE_SIZE])
+    ids = tokenizer(sample, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    tokens = sum(len(row) for row in ids)
+    return sum(row.count(tokenizer.unk_token_id) for row in ids) / tokens if tokens else 0.0
+
+
+def warn_unknown_tokens(tokenizer, checkpoint: str, language: str, texts: Sequence[str]) -> float:
+    """Warn, before any weights load, when the encoder's vocabulary does not cover the training texts: an English
+    MiniLM read 67% of a Chinese review set's tokens as [UNK], trained for two minutes, and scored 0.75 against the
+    TF-IDF baseline's 0.91. Returns the share."""
+    share = unknown_token_share(tokenizer, texts)
+    if share >= UNKNOWN_TOKEN_WARNING:
+        default = BASE_CHECKPOINTS.get(language)
+        better = (
+            f"An encoder made for this language reads it: {default}, the default for '{language}' "
+            "(leave out --model_name_or_path)."
+            if default and default != checkpoint
+            else "An encoder whose vocabulary covers these texts would read them."
+        )
+        logger.warning(
+            "%.0f%% of the training texts' tokens are unknown to the tokenizer of %s (read as %s): the model will "
+            "learn little from them (language: %s). %s",
+            100 * share,
+            checkpoint,
+            tokenizer.unk_token,
+            language,
+            better,
+        )
+    return share
