@@ -321,10 +321,11 @@ def prepare_data(model_args, data_args, training_args, data=None) -> PreparedRun
     """Load and split the data, pick the checkpoint and max_length, and tokenize (the long-text mode applied)."""
     raw, source = load_raw_splits(data_args, model_args.cache_dir, data)
     data = prepare_splits(raw, data_args, training_args.split_seed)
-    language = resolve_language(model_args.language, data.splits["train"]["text"][:])
+    train_texts = data.splits["train"]["text"][:]  # read from Arrow once, for the language and the vocabulary
+    language = resolve_language(model_args.language, train_texts)
     checkpoint = model_args.model_name_or_path or default_checkpoint(language)
     tokenizer, config = load_tokenizer_and_config(checkpoint, data.label_names, model_args)
-    warn_unknown_tokens(tokenizer, checkpoint, language, data.splits["train"]["text"][:])
+    warn_unknown_tokens(tokenizer, checkpoint, language, train_texts)
     lengths, lengths_by_split = measure_lengths(data.splits, tokenizer, config, data_args.max_seq_length)
     data.splits = sort_by_length(data.splits, lengths_by_split)
     # max_length is a training budget; what users' predictions read is saved with the tokenizer, which
