@@ -254,6 +254,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def set_monotonic(monkeypatch, module, monotonic) -> None:
+    """`module`'s time.monotonic() replaced by `monotonic`, for that module alone. Patching the time module itself
+    would hand the fake clock to every thread (a session's app server among them), whose calls use up a clock of
+    given ticks and end in StopIteration there."""
+    import time
+    import types
+
+    clock = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
+    clock.monotonic = monotonic
+    monkeypatch.setattr(module, "time", clock)
+
+
 def english_reviews(count: int, seed: int = 0, mislabeled: float = 0.0) -> list[tuple[str, str]]:
     """(text, label) pairs whose sentiment is carried by the adjectives: linearly separable, except that a
     `mislabeled` share of them (chosen by the seed) carry the other label, as real annotation errors do."""

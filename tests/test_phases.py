@@ -7,6 +7,7 @@ import pytest
 
 from bert_sentiment import phases
 from bert_sentiment.phases import PhaseClock, peak_memory_gb
+from tests.conftest import set_monotonic
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ def ticking(monkeypatch):
 
     def use(*seconds):
         clock = itertools.accumulate(seconds)
-        monkeypatch.setattr(phases.time, "monotonic", lambda: next(clock))
+        set_monotonic(monkeypatch, phases, lambda: next(clock))
 
     return use
 

@@ -8,7 +8,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 from bert_sentiment.arguments import parse_args
 from bert_sentiment.errors import UserError
 from bert_sentiment.training import build_trainer, layer_depths, layer_lr_note
-from tests.conftest import english_reviews, quick_training_flags
+from tests.conftest import english_reviews, quick_training_flags, set_monotonic
 
 
 def imbalanced_run(tiny_bert, tmp_path, weighting: str, *flags: str):
@@ -149,7 +149,7 @@ def test_the_cost_line_comes_once_from_the_steps_after_the_first(monkeypatch):
     from bert_sentiment import training
 
     now = [100.0]
-    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    set_monotonic(monkeypatch, training, lambda: now[0])
     said = []
     costs = training.MeasuredCosts(
         lambda speed, left, reading, validation_seconds: said.append((speed, left)), steps=4, seconds=1e9
@@ -192,7 +192,7 @@ def test_a_short_try_times_its_readings_on_the_validation_pass_and_fp32_against_
     from bert_sentiment import training
 
     now = [0.0]
-    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    set_monotonic(monkeypatch, training, lambda: now[0])
 
     class Model:
         device = torch.device("cpu")
@@ -584,7 +584,7 @@ def test_a_checkpoint_comes_once_the_minutes_have_passed_since_the_last_one(monk
     from bert_sentiment import training
 
     now = [1000.0]
-    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    set_monotonic(monkeypatch, training, lambda: now[0])
     every = training.CheckpointEvery(0.5)
     now[0] = 5000.0  # loading and preparing took long: the clock starts with training
     every.on_train_begin(None, None, TrainerControl())
@@ -636,7 +636,7 @@ def test_the_cost_line_waits_at_its_limits_and_counts_every_process(monkeypatch)
     from bert_sentiment import training
 
     now = [0.0]
-    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    set_monotonic(monkeypatch, training, lambda: now[0])
     args = SimpleNamespace(train_batch_size=8, gradient_accumulation_steps=1, world_size=2)
 
     def said_after(max_steps, steps_timed, step_seconds=1.0, **limits):
@@ -670,7 +670,7 @@ def test_a_short_try_without_validation_in_training_says_the_steps_after_the_val
     from bert_sentiment import training
 
     now = [0.0]
-    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    set_monotonic(monkeypatch, training, lambda: now[0])
     timed = []
     monkeypatch.setattr(training, "fp32_slowdown", lambda model, batches: timed.append((model, batches)) or 2.5)
     said = []
@@ -716,7 +716,7 @@ def test_the_cost_line_ignores_evaluations_without_a_speed_and_times_fp32_only_o
     from bert_sentiment import training
 
     timed, clock = [], iter(range(100))
-    monkeypatch.setattr(training.time, "monotonic", lambda: next(clock))
+    set_monotonic(monkeypatch, training, lambda: next(clock))
     monkeypatch.setattr(training, "fp32_slowdown", lambda model, batches: timed.append(model) or 2.0)
     said = []
     costs = training.MeasuredCosts(lambda speed, left, reading, validation_seconds: said.append(reading))
@@ -743,7 +743,7 @@ def test_fp32_slowdown_is_the_ratio_of_the_two_timings_never_under_one(
     from bert_sentiment import training
 
     now = [0.0]
-    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    set_monotonic(monkeypatch, training, lambda: now[0])
 
     class Model:
         device = torch.device("cpu")
@@ -765,7 +765,7 @@ def test_fp32_slowdown_keeps_each_ways_fastest_timing(monkeypatch):
     from bert_sentiment import training
 
     now = [0.0]
-    monkeypatch.setattr(training.time, "monotonic", lambda: now[0])
+    set_monotonic(monkeypatch, training, lambda: now[0])
     mixed, fp32 = iter([1.0, 5.0, 1.0, 1.2]), iter([2.0, 2.0, 2.1, 2.2])  # the first call of each warms up
 
     class Model:
