@@ -255,14 +255,20 @@ def pytest_collection_modifyitems(config, items):
 
 
 def set_monotonic(monkeypatch, module, monotonic) -> None:
-    """`module`'s time.monotonic() replaced by `monotonic`, for that module alone. Patching the time module itself
-    would hand the fake clock to every thread (a session's app server among them), whose calls use up a clock of
-    given ticks and end in StopIteration there."""
+    """`module`'s time.monotonic() replaced by `monotonic`, for that module alone (set_clock)."""
+    set_clock(monkeypatch, module, monotonic=monotonic)
+
+
+def set_clock(monkeypatch, module, **fakes) -> None:
+    """`module`'s time functions named in `fakes` (monotonic=..., time=...) replaced, for that module alone. Patching
+    the time module itself would hand the fake clock to every thread (a session's app server among them), whose
+    calls use up a clock of given ticks and end in StopIteration there."""
     import time
     import types
 
     clock = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
-    clock.monotonic = monotonic
+    for name, fake in fakes.items():
+        setattr(clock, name, fake)
     monkeypatch.setattr(module, "time", clock)
 
 

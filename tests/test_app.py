@@ -847,6 +847,7 @@ def test_result_files_older_than_a_minute_are_deleted_by_the_next_request(monkey
     import os as system
 
     from bert_sentiment import app
+    from tests.conftest import set_clock
 
     outbox = app.Outbox()
     assert outbox.folder.name.startswith("bert-sentiment-app-"), "recognisable in the temporary folder"
@@ -855,7 +856,7 @@ def test_result_files_older_than_a_minute_are_deleted_by_the_next_request(monkey
     now = time.time()
     system.utime(first.parent, (now - 61, now - 61))
     system.utime(second.parent, (now - 60, now - 60))
-    monkeypatch.setattr(app.time, "time", lambda: now)
+    set_clock(monkeypatch, app, time=lambda: now)
     outbox.new_file("predictions.csv")
     assert not first.parent.exists() and second.parent.exists(), "over a minute old: gone; a minute: kept"
 

@@ -277,3 +277,68 @@ def test_the_margin_is_the_gap_between_the_two_most_likely_labels():
     from bert_sentiment.review import margins
 
     assert margins(np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3], [0.5, 0.5, 0.0]])) == pytest.approx([0.2, 0.3, 0.0])
+
+
+def test_a_large_unlabeled_pool_is_sampled_to_the_size_the_picks_need():
+    from bert_sentiment.review import POOL_FLOOR, POOL_PER_PICK, pool_rows
+
+    assert (POOL_PER_PICK, POOL_FLOOR) == (20, 20_000), "the measured setting: 1,000 picked from 20,000"
+    rows = pool_rows(1_000_000, 200, None)
+    assert len(rows) == 20_000 and len(set(rows)) == 20_000, "the floor, for the default 200 to label"
+    assert np.all(np.diff(rows) > 0) and rows[0] < 1_000 and rows[-1] > 999_000, "spread through the whole file"
+    assert len(pool_rows(1_000_000, 5_000, None)) == 100_000, "20 per text to label"
+    assert np.array_equal(pool_rows(1_000_000, 200, None), rows), "the same sample on every review of the run"
+    assert len(pool_rows(39_999, 200, None)) == 39_999, "a sample of half the pool or more saves little"
+    assert len(pool_rows(1_000_000, 200, float("inf"))) == 1_000_000, "--pool_sample all"
+    assert len(pool_rows(1_000_000, 200, 5_000)) == 5_000, "a number is taken as asked, below the floor too"
+    assert len(pool_rows(30, 2, 400)) == 30
+
+
+def test_review_of_a_sampled_pool_scores_only_the_sample_and_says_what_the_whole_would_cost(
+    reviewed_run, tmp_path, monkeypatch, caplog, exported_once
+):
+    import logging
+
+    from openpyxl import load_workbook
+
+    from bert_sentiment import review
+    from tests.conftest import set_monotonic
+
+    scored = []
+    real = review.unlabeled_probabilities
+    monkeypatch.setattr(
+        review, "unlabeled_probabilities", lambda model, texts: scored.append(texts) or real(model, texts)
+    )
+    set_monotonic(monkeypatch, review, iter([100.0, 112.0, 500.0, 600.0]).__next__)  # 8 texts scored in 12 s
+    monkeypatch.setattr(review, "POOL_PER_PICK", 2)
+    monkeypatch.setattr(review, "POOL_FLOOR", 8)
+    pool = [text for text, _ in english_reviews(30, seed=4)]
+    unlabeled = write_csv(tmp_path / "pool.csv", [(text,) for text in pool], header=("review",))
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        book = load_workbook(write_review(reviewed_run, unlabeled_file=str(unlabeled), to_label=2))
+    (texts,) = scored
+    assert len(texts) == 8 and set(texts) <= set(pool)
+    assert {row["text"] for row in sheet_rows(book["to label"])} <= set(texts), "picked from the texts scored"
+    assert (
+        "Scoring 8 of the 30 unlabeled texts, drawn at random through the file (2 per text to label, at least 8): "
+        "--pool_sample all scores every one." in caplog.messages
+    )
+    assert "Scored 8 unlabeled texts in 12 s; all 30 would take about 45 s." in caplog.messages
+
+    scored.clear()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        cli_main(
+            ["review", str(reviewed_run), "--unlabeled_file", str(unlabeled), "--to_label", "2", "--pool_sample", "all"]
+        )
+    assert [len(texts) for texts in scored] == [30]
+    assert not any(message.startswith(("Scoring", "Scored")) for message in caplog.messages)
+
+
+def test_a_pool_sample_that_is_not_a_number_is_refused_before_the_file_is_read(reviewed_run, tmp_path):
+    with pytest.raises(UserError) as refused:
+        write_review(reviewed_run, unlabeled_file=str(tmp_path / "nowhere.csv"), pool_sample="most")
+    assert str(refused.value) == (
+        "--pool_sample 'most' is not one of 'auto' (20 per text to label, at least 20,000), 'all', or a number of "
+        "texts (e.g. 20000)."
+    )

@@ -149,7 +149,7 @@ def in_words(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
-def sample_size(value: str, flag: str = "--label_issue_sample") -> int | None:
+def sample_size(value: str, flag: str = "--label_issue_sample", choices: str = SAMPLE_CHOICES) -> int | None:
     """A sample flag's value as a number of texts, or None for 'auto'; 'all' is a number no split reaches."""
     value = str(value).strip().lower()
     if value == "auto":
@@ -161,7 +161,7 @@ def sample_size(value: str, flag: str = "--label_issue_sample") -> int | None:
     except ValueError:
         number = 0
     if number < 1:
-        raise UserError(f"{flag} '{value}' is not one of {SAMPLE_CHOICES} (e.g. 20000).")
+        raise UserError(f"{flag} '{value}' is not one of {choices} (e.g. 20000).")
     return number
 
 

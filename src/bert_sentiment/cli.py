@@ -160,7 +160,7 @@ def review_command(argv: list[str] | None) -> int:
     Fill in the corrected_label column where a label is wrong (and for each text on the "to label" sheet); the
     next run corrects those labels by text and adds the newly labelled texts to training.
     """
-    from bert_sentiment.review import TO_LABEL, write_review
+    from bert_sentiment.review import POOL_CHOICES, TO_LABEL, write_review
 
     parser = _parser("review", review_command)
     parser.add_argument("output_dir", help="a finished run of train.py")
@@ -175,8 +175,11 @@ def review_command(argv: list[str] | None) -> int:
     parser.add_argument(
         "--text_column", help="the unlabeled file's text column (default: found by name, else the longest)"
     )
+    parser.add_argument(
+        "--pool_sample", default="auto", help=f"how many unlabeled texts the model scores: {POOL_CHOICES}"
+    )
     args = parser.parse_args(argv)
-    write_review(args.output_dir, args.output, args.unlabeled_file, args.to_label, args.text_column)
+    write_review(args.output_dir, args.output, args.unlabeled_file, args.to_label, args.text_column, args.pool_sample)
     return 0
 
 

@@ -4,17 +4,20 @@ Sheet "label errors": the run's likely label errors (label_issues.jsonl), most l
 `corrected_label` column (a drop-down of the model's labels). With `--unlabeled_file`, sheet "to label": the
 unlabeled texts whose labels would teach the model most: the ones it is least sure of (smallest margin between its
 two most likely labels), spread over the data (one per cluster of similar candidates, so a hundred near-copies
-of one hard review do not fill the sheet). Filled in, the file goes back to training as `--label_corrections`
-(bert_sentiment/corrections.py).
+of one hard review do not fill the sheet). A large unlabeled file is not read whole by the model: a random sample
+of POOL_PER_PICK texts per text to pick (at least POOL_FLOOR) is scored, and the log says how long the whole would
+take. Filled in, the file goes back to training as `--label_corrections` (bert_sentiment/corrections.py).
 """
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
 
 from bert_sentiment.atomic import written_whole
+from bert_sentiment.budget import WHOLE_SHARE, in_words, sample_size
 from bert_sentiment.corrections import CORRECTION_COLUMN, TO_LABEL_SHEET, UNSTORABLE
 from bert_sentiment.errors import UserError
 from bert_sentiment.facts import ISSUES_FILE, RunFacts
@@ -25,6 +28,13 @@ ERRORS_SHEET = "label errors"
 REVIEW_FILE = "review.xlsx"
 TO_LABEL = 200  # unlabeled texts offered by default: an afternoon's labelling
 CANDIDATES_PER_TEXT = 5  # the least sure 5 x N texts are clustered into N groups, one text taken from each
+# Unlabeled texts scored per text to pick: 1,000 picked from a pool of 20,000 SST-2 sentences trained a better model
+# than 1,000 at random on three seeds of three (bench/README.md, "From scores to decisions"). A pool of 100,000 IMDB
+# sentences took MiniLM 188 s to score whole on 2 CPU cores, against 44 s for the sample, all told: 1,000,000
+# would take about half an hour, and a bert-base hours (bench/README.md, "Texts to label from a large pool").
+POOL_PER_PICK = 20
+POOL_FLOOR = 20_000  # ... and never fewer than this many (about half a minute for MiniLM on 2 cores)
+POOL_CHOICES = f"'auto' ({POOL_PER_PICK} per text to label, at least {POOL_FLOOR:,}), 'all', or a number of texts"
 
 
 def write_review(
@@ -33,8 +43,10 @@ def write_review(
     unlabeled_file: str | None = None,
     to_label: int = TO_LABEL,
     text_column: str | None = None,
+    pool_sample: str = "auto",
 ) -> Path:
-    """The review spreadsheet for the run in `output_dir` (default: OUTPUT_DIR/review.xlsx); returns its path."""
+    """The review spreadsheet for the run in `output_dir` (default: OUTPUT_DIR/review.xlsx); returns its path.
+    pool_sample: how many of the unlabeled texts to score (POOL_CHOICES)."""
     import pandas as pd
 
     output_dir = Path(output_dir)
@@ -53,7 +65,9 @@ def write_review(
         )
         sheets[ERRORS_SHEET] = frame.sort_values("label_quality", kind="stable").assign(**{CORRECTION_COLUMN: ""})
     if unlabeled_file:
-        sheets[TO_LABEL_SHEET] = texts_to_label(output_dir, unlabeled_file, to_label, text_column, facts.language)
+        sheets[TO_LABEL_SHEET] = texts_to_label(
+            output_dir, unlabeled_file, to_label, text_column, facts.language, pool_sample
+        )
     path = Path(review_path) if review_path else output_dir / REVIEW_FILE
     write_sheets(sheets, facts.label_names, path)
     logger.info(
@@ -67,8 +81,11 @@ def write_review(
     return path
 
 
-def texts_to_label(output_dir: Path, unlabeled_file: str, count: int, text_column: str | None, language: str):
-    """The `count` unlabeled texts the model is least sure of, spread over the data, as a sheet."""
+def texts_to_label(
+    output_dir: Path, unlabeled_file: str, count: int, text_column: str | None, language: str, pool_sample: str = "auto"
+):
+    """The `count` unlabeled texts the model is least sure of, spread over the data, as a sheet: of all the texts, or
+    of a random sample of them (pool_rows)."""
     import pandas as pd
 
     from bert_sentiment.columns import find_text_column
@@ -77,12 +94,34 @@ def texts_to_label(output_dir: Path, unlabeled_file: str, count: int, text_colum
 
     if count < 1:
         raise UserError(f"--to_label {count} must be at least 1 (e.g. {TO_LABEL}).")
+    asked = sample_size(pool_sample, "--pool_sample", POOL_CHOICES)  # refused before the file is read
     dataset = read_split(locate(unlabeled_file, "--unlabeled_file"), "auto", None)
     texts = [str(text) for text in dataset[find_text_column(dataset, text_column)][:] if text and str(text).strip()]
     if not texts:
         raise UserError(f"--unlabeled_file '{unlabeled_file}' holds no text.")
+    rows = pool_rows(len(texts), count, asked)
+    if len(rows) < len(texts):
+        logger.info(
+            "Scoring %s of the %s unlabeled texts, drawn at random through the file (%s per text to label, at "
+            "least %s): --pool_sample all scores every one.",
+            f"{len(rows):,}",
+            f"{len(texts):,}",
+            POOL_PER_PICK,
+            f"{POOL_FLOOR:,}",
+        )
+    whole, texts = len(texts), [texts[row] for row in rows]
     classifier = load(str(output_dir))
+    started = time.monotonic()
     probabilities = unlabeled_probabilities(classifier, texts)
+    if len(texts) < whole:
+        seconds = time.monotonic() - started
+        logger.info(
+            "Scored %s unlabeled texts in %s; all %s would take about %s.",
+            f"{len(texts):,}",
+            in_words(seconds),
+            f"{whole:,}",
+            in_words(seconds * whole / len(texts)),
+        )
     rows = least_sure_spread(texts, probabilities, count, language)
     return pd.DataFrame(
         {
@@ -92,6 +131,16 @@ def texts_to_label(output_dir: Path, unlabeled_file: str, count: int, text_colum
             CORRECTION_COLUMN: "",
         }
     )
+
+
+def pool_rows(size: int, count: int, asked: float | None, seed: int = 0) -> np.ndarray:
+    """Sorted rows of the unlabeled texts to score, to pick `count` of them: the number asked for (None: POOL_PER_PICK
+    per text to pick, at least POOL_FLOOR), drawn at random; every row when that is all of them, or when 'auto'
+    would score half of them or more (a sample that large saves little)."""
+    wanted = asked if asked is not None else max(POOL_PER_PICK * count, POOL_FLOOR)
+    if wanted >= size or (asked is None and wanted >= WHOLE_SHARE * size):
+        return np.arange(size)
+    return np.sort(np.random.default_rng(seed).choice(size, int(wanted), replace=False))
 
 
 def unlabeled_probabilities(classifier, texts: list[str]) -> np.ndarray:

@@ -1,0 +1,87 @@
+"""What `bert-sentiment review --unlabeled_file` costs on large pools: the default sample against scoring every text.
+
+    python -m bench.bench_review                                  # pools of 100,000 and 400,000 IMDB sentences
+    python -m bench.bench_review --run out/sst2 --whole 100000    # a finished run; score every text at 100,000 only
+
+The pools are IMDB review sentences from ../shared (bench_scale's files), the model a MiniLM trained with train.py's
+defaults for one epoch on 6,000 SST-2 sentences (or --run). Each pool is reviewed for the default 200 texts to label
+with the default --pool_sample auto, and, for the sizes in --whole, again with --pool_sample all, side by side in
+this one process: seconds (reading the file, loading the model, scoring, clustering, writing the sheet), texts
+scored, and the margin of the texts picked (the smaller, the less sure the model is of them). CPU flags are printed.
+"""
+
+import argparse
+import logging
+import tempfile
+import time
+
+import numpy as np
+
+from bench.bench_scale import imdb_sentences
+from bench.common import machine_summary, sst2_model
+
+
+def review_once(run: str, pool: str, scratch: str, pool_sample: str, to_label: int) -> dict:
+    from openpyxl import load_workbook
+
+    from bert_sentiment import review
+
+    scored = []
+    real = review.unlabeled_probabilities
+    review.unlabeled_probabilities = lambda model, texts: scored.append(len(texts)) or real(model, texts)
+    try:
+        started = time.perf_counter()
+        path = review.write_review(
+            run, f"{scratch}/review_{pool_sample}.xlsx", pool, to_label, "text", pool_sample=pool_sample
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        review.unlabeled_probabilities = real
+    sheet = load_workbook(path, read_only=True)["to label"]
+    header = [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+    rows = [dict(zip(header, [cell.value for cell in row])) for row in sheet.iter_rows(min_row=2)]
+    margins = np.array([row["margin"] for row in rows], dtype=float)
+    return {
+        "seconds": seconds,
+        "scored": scored[0],
+        "texts": {row["text"] for row in rows},
+        "margin_mean": margins.mean(),
+        "margin_max": margins.max(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", help="a finished train.py output_dir (default: train MiniLM on 6,000 SST-2 now)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 400_000])
+    parser.add_argument("--whole", type=int, nargs="*", default=[100_000], help="sizes also scored whole")
+    parser.add_argument("--to_label", type=int, default=200)
+    options = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(machine_summary(), flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        run = sst2_model(options.run, scratch, 6_000)
+        table = []
+        for size in options.sizes:
+            pool = str(imdb_sentences(size))
+            sampled = review_once(run, pool, scratch, "auto", options.to_label)
+            whole = review_once(run, pool, scratch, "all", options.to_label) if size in options.whole else None
+            table.append((size, sampled, whole))
+            print(f"pool {size:,}: sample {sampled['seconds']:.1f} s, whole {whole and whole['seconds']}", flush=True)
+    print(f"\n{options.to_label} texts to label, pools of IMDB sentences; {machine_summary()}")
+    print("| pool | --pool_sample | texts scored | seconds | picks' mean margin | largest | picks shared |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for size, sampled, whole in table:
+        shared = f"{len(sampled['texts'] & whole['texts'])}" if whole else ""
+        for name, result in (("auto", sampled), ("all", whole)):
+            if result:
+                print(
+                    f"| {size:,} | {name} | {result['scored']:,} | {result['seconds']:.1f} | "
+                    f"{result['margin_mean']:.4f} | {result['margin_max']:.4f} | {shared if name == 'all' else ''} |"
+                )
+        if whole:
+            print(f"| {size:,} | all / auto | | **{whole['seconds'] / sampled['seconds']:.1f}x** | | | |")
+
+
+if __name__ == "__main__":
+    main()
