@@ -173,10 +173,10 @@ def test_review_hands_its_flags_to_the_spreadsheet(monkeypatch):
 
     written = recorder(monkeypatch, review, "write_review")
     assert main(["review", "out/run"]) == 0
-    assert written == [(("out/run", None, None, review.TO_LABEL, None), {})]
+    assert written == [(("out/run", None, None, review.TO_LABEL, None, "auto"), {})]
     flags = ["--output", "r.xlsx", "--unlabeled_file", "more.csv", "--to_label", "50", "--text_column", "body"]
-    assert main(["review", "out/run", *flags]) == 0
-    assert written[1] == (("out/run", "r.xlsx", "more.csv", 50, "body"), {})
+    assert main(["review", "out/run", *flags, "--pool_sample", "all"]) == 0
+    assert written[1] == (("out/run", "r.xlsx", "more.csv", 50, "body", "all"), {})
 
 
 def test_app_returns_the_servers_own_status(monkeypatch):
