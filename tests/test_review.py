@@ -288,7 +288,8 @@ def test_a_large_unlabeled_pool_is_sampled_to_the_size_the_picks_need():
     assert np.all(np.diff(rows) > 0) and rows[0] < 1_000 and rows[-1] > 999_000, "spread through the whole file"
     assert len(pool_rows(1_000_000, 5_000, None)) == 100_000, "20 per text to label"
     assert np.array_equal(pool_rows(1_000_000, 200, None), rows), "the same sample on every review of the run"
-    assert len(pool_rows(39_999, 200, None)) == 39_999, "a sample of half the pool or more saves little"
+    assert len(pool_rows(40_000, 200, None)) == 40_000, "a sample of half the pool or more saves little"
+    assert len(pool_rows(40_001, 200, None)) == 20_000
     assert len(pool_rows(1_000_000, 200, float("inf"))) == 1_000_000, "--pool_sample all"
     assert len(pool_rows(1_000_000, 200, 5_000)) == 5_000, "a number is taken as asked, below the floor too"
     assert len(pool_rows(30, 2, 400)) == 30

@@ -82,7 +82,7 @@ def write_review(
 
 
 def texts_to_label(
-    output_dir: Path, unlabeled_file: str, count: int, text_column: str | None, language: str, pool_sample: str = "auto"
+    output_dir: Path, unlabeled_file: str, count: int, text_column: str | None, language: str, pool_sample: str
 ):
     """The `count` unlabeled texts the model is least sure of, spread over the data, as a sheet: of all the texts, or
     of a random sample of them (pool_rows)."""
