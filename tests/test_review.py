@@ -343,3 +343,32 @@ def test_a_pool_sample_that_is_not_a_number_is_refused_before_the_file_is_read(r
         "--pool_sample 'most' is not one of 'auto' (20 per text to label, at least 20,000), 'all', or a number of "
         "texts (e.g. 20000)."
     )
+
+
+def test_a_text_repeated_in_the_pool_is_scored_and_offered_once(
+    reviewed_run, tmp_path, monkeypatch, caplog, exported_once
+):
+    """A scraped pool repeats its commonest reviews: copies of one would fill the least-sure candidates and be paid for
+    again and again."""
+    import logging
+
+    from openpyxl import load_workbook
+
+    from bert_sentiment import review
+
+    scored = []
+    real = review.unlabeled_probabilities
+    monkeypatch.setattr(
+        review, "unlabeled_probabilities", lambda model, texts: scored.append(texts) or real(model, texts)
+    )
+    others = [text for text, _ in english_reviews(12, seed=8)]
+    pool = [others[0]] + ["so so, I guess"] * 10 + ["  so so, I guess\x07 "] + others[1:] + ["so so, I guess"] * 5
+    unlabeled = write_csv(tmp_path / "pool.csv", [(text,) for text in pool], header=("review",))
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        book = load_workbook(write_review(reviewed_run, unlabeled_file=str(unlabeled), to_label=12))
+    assert scored == [[others[0], "so so, I guess", *others[1:]]], "once each, in the file's order"
+    texts = [row["text"] for row in sheet_rows(book["to label"])]
+    assert len(texts) == 12 and texts.count("so so, I guess") == 1
+    assert "15 of the 28 unlabeled texts repeat an earlier one: each text is scored, and offered to label, once." in (
+        caplog.messages
+    )

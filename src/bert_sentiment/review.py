@@ -4,9 +4,10 @@ Sheet "label errors": the run's likely label errors (label_issues.jsonl), most l
 `corrected_label` column (a drop-down of the model's labels). With `--unlabeled_file`, sheet "to label": the
 unlabeled texts whose labels would teach the model most: the ones it is least sure of (smallest margin between its
 two most likely labels), spread over the data (one per cluster of similar candidates, so a hundred near-copies
-of one hard review do not fill the sheet). A large unlabeled file is not read whole by the model: a random sample
-of POOL_PER_PICK texts per text to pick (at least POOL_FLOOR) is scored, and the log says how long the whole would
-take. Filled in, the file goes back to training as `--label_corrections` (bert_sentiment/corrections.py).
+of one hard review do not fill the sheet; exact copies are scored once). A large unlabeled file is not read whole
+by the model: a random sample of POOL_PER_PICK texts per text to pick (at least POOL_FLOOR) is scored, and the log
+says how long the whole would take. Filled in, the file goes back to training as `--label_corrections`
+(bert_sentiment/corrections.py).
 """
 
 import json
@@ -18,7 +19,7 @@ import numpy as np
 
 from bert_sentiment.atomic import written_whole
 from bert_sentiment.budget import WHOLE_SHARE, in_words, sample_size
-from bert_sentiment.corrections import CORRECTION_COLUMN, TO_LABEL_SHEET, UNSTORABLE
+from bert_sentiment.corrections import CORRECTION_COLUMN, TO_LABEL_SHEET, UNSTORABLE, text_key
 from bert_sentiment.errors import UserError
 from bert_sentiment.facts import ISSUES_FILE, RunFacts
 
@@ -96,9 +97,19 @@ def texts_to_label(
         raise UserError(f"--to_label {count} must be at least 1 (e.g. {TO_LABEL}).")
     asked = sample_size(pool_sample, "--pool_sample", POOL_CHOICES)  # refused before the file is read
     dataset = read_split(locate(unlabeled_file, "--unlabeled_file"), "auto", None)
-    texts = [str(text) for text in dataset[find_text_column(dataset, text_column)][:] if text and str(text).strip()]
-    if not texts:
+    given = [str(text) for text in dataset[find_text_column(dataset, text_column)][:] if text and str(text).strip()]
+    if not given:
         raise UserError(f"--unlabeled_file '{unlabeled_file}' holds no text.")
+    first = {}
+    for text in given:  # each text once (as a spreadsheet keeps it, which corrections match on), its first copy
+        first.setdefault(text_key(text), text)
+    texts = list(first.values())
+    if len(texts) < len(given):
+        logger.info(
+            "%s of the %s unlabeled texts repeat an earlier one: each text is scored, and offered to label, once.",
+            f"{len(given) - len(texts):,}",
+            f"{len(given):,}",
+        )
     rows = pool_rows(len(texts), count, asked)
     if len(rows) < len(texts):
         logger.info(
