@@ -31,7 +31,7 @@ TO_LABEL = 200  # unlabeled texts offered by default: an afternoon's labelling
 CANDIDATES_PER_TEXT = 5  # the least sure 5 x N texts are clustered into N groups, one text taken from each
 # Unlabeled texts scored per text to pick: 1,000 picked from a pool of 20,000 SST-2 sentences trained a better model
 # than 1,000 at random on three seeds of three (bench/README.md, "From scores to decisions"). A pool of 100,000 IMDB
-# sentences took MiniLM 188 s to score whole on 2 CPU cores, against 44 s for the sample, all told: 1,000,000
+# sentences took MiniLM 195 s to score whole on 2 CPU cores, against 43 s for the sample, all told: 1,000,000
 # would take about half an hour, and a bert-base hours (bench/README.md, "Texts to label from a large pool").
 POOL_PER_PICK = 20
 POOL_FLOOR = 20_000  # ... and never fewer than this many (about half a minute for MiniLM on 2 cores)
