@@ -310,7 +310,7 @@ def test_review_of_a_sampled_pool_scores_only_the_sample_and_says_what_the_whole
     monkeypatch.setattr(
         review, "unlabeled_probabilities", lambda model, texts: scored.append(texts) or real(model, texts)
     )
-    set_monotonic(monkeypatch, review, iter([100.0, 112.0, 500.0, 600.0]).__next__)  # 8 texts scored in 12 s
+    set_monotonic(monkeypatch, review, iter([100.0, 112.0, 500.0, 600.0, 700.0]).__next__)  # 8 texts scored in 12 s
     monkeypatch.setattr(review, "POOL_PER_PICK", 2)
     monkeypatch.setattr(review, "POOL_FLOOR", 8)
     pool = [text for text, _ in english_reviews(30, seed=4)]
@@ -329,6 +329,16 @@ def test_review_of_a_sampled_pool_scores_only_the_sample_and_says_what_the_whole
     scored.clear()
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        write_review(reviewed_run, unlabeled_file=str(unlabeled), to_label=2, pool_sample="5")
+    assert [len(texts) for texts in scored] == [5]
+    assert (
+        "Scoring 5 of the 30 unlabeled texts, drawn at random through the file (--pool_sample 5): --pool_sample all "
+        "scores every one." in caplog.messages
+    )
+
+    scored.clear()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
         cli_main(
             ["review", str(reviewed_run), "--unlabeled_file", str(unlabeled), "--to_label", "2", "--pool_sample", "all"]
         )
@@ -337,6 +347,12 @@ def test_review_of_a_sampled_pool_scores_only_the_sample_and_says_what_the_whole
 
 
 def test_a_pool_sample_that_is_not_a_number_is_refused_before_the_file_is_read(reviewed_run, tmp_path):
+    with pytest.raises(UserError) as refused:
+        write_review(reviewed_run, unlabeled_file=str(tmp_path / "nowhere.csv"), pool_sample="50", to_label=200)
+    assert str(refused.value) == (
+        "--pool_sample 50 scores fewer texts than --to_label 200 picks: ask for at least 4000 (the least sure of "
+        "many), or leave it out ('auto')."
+    )
     with pytest.raises(UserError) as refused:
         write_review(reviewed_run, unlabeled_file=str(tmp_path / "nowhere.csv"), pool_sample="most")
     assert str(refused.value) == (

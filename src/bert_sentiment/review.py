@@ -96,6 +96,11 @@ def texts_to_label(
     if count < 1:
         raise UserError(f"--to_label {count} must be at least 1 (e.g. {TO_LABEL}).")
     asked = sample_size(pool_sample, "--pool_sample", POOL_CHOICES)  # refused before the file is read
+    if asked is not None and asked < count:
+        raise UserError(
+            f"--pool_sample {pool_sample} scores fewer texts than --to_label {count} picks: ask for at least "
+            f"{POOL_PER_PICK * count} (the least sure of many), or leave it out ('auto')."
+        )
     dataset = read_split(locate(unlabeled_file, "--unlabeled_file"), "auto", None)
     given = [str(text) for text in dataset[find_text_column(dataset, text_column)][:] if text and str(text).strip()]
     if not given:
@@ -112,13 +117,13 @@ def texts_to_label(
         )
     rows = pool_rows(len(texts), count, asked)
     if len(rows) < len(texts):
+        why = f"--pool_sample {pool_sample}" if asked else f"{POOL_PER_PICK} per text to label, at least {POOL_FLOOR:,}"
         logger.info(
-            "Scoring %s of the %s unlabeled texts, drawn at random through the file (%s per text to label, at "
-            "least %s): --pool_sample all scores every one.",
+            "Scoring %s of the %s unlabeled texts, drawn at random through the file (%s): --pool_sample all scores "
+            "every one.",
             f"{len(rows):,}",
             f"{len(texts):,}",
-            POOL_PER_PICK,
-            f"{POOL_FLOOR:,}",
+            why,
         )
     whole, texts = len(texts), [texts[row] for row in rows]
     classifier = load(str(output_dir))
