@@ -325,6 +325,7 @@ def test_review_of_a_sampled_pool_scores_only_the_sample_and_says_what_the_whole
         "--pool_sample all scores every one." in caplog.messages
     )
     assert "Scored 8 unlabeled texts in 12 s; all 30 would take about 45 s." in caplog.messages
+    assert not any("repeat" in message for message in caplog.messages), "no copies, no word of them"
 
     scored.clear()
     caplog.clear()
@@ -353,6 +354,9 @@ def test_a_pool_sample_that_is_not_a_number_is_refused_before_the_file_is_read(r
         "--pool_sample 50 scores fewer texts than --to_label 200 picks: ask for at least 4000 (the least sure of "
         "many), or leave it out ('auto')."
     )
+    with pytest.raises(UserError) as refused:
+        write_review(reviewed_run, unlabeled_file=str(tmp_path / "nowhere.csv"), pool_sample="200", to_label=200)
+    assert str(refused.value).startswith("--unlabeled_file"), "as many as it picks: on to the file"
     with pytest.raises(UserError) as refused:
         write_review(reviewed_run, unlabeled_file=str(tmp_path / "nowhere.csv"), pool_sample="most")
     assert str(refused.value) == (
