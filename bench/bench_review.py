@@ -67,7 +67,8 @@ def main() -> None:
             sampled = review_once(run, pool, scratch, "auto", options.to_label)
             whole = review_once(run, pool, scratch, "all", options.to_label) if size in options.whole else None
             table.append((size, sampled, whole))
-            print(f"pool {size:,}: sample {sampled['seconds']:.1f} s, whole {whole and whole['seconds']}", flush=True)
+            whole_seconds = f", whole {whole['seconds']:.1f} s" if whole else ""
+            print(f"pool {size:,}: sample {sampled['seconds']:.1f} s{whole_seconds}", flush=True)
     print(f"\n{options.to_label} texts to label, pools of IMDB sentences; {machine_summary()}")
     print("| pool | --pool_sample | texts scored | seconds | picks' mean margin | largest | picks shared |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
