@@ -86,6 +86,18 @@ def test_review_round_trip_spreadsheet_to_corrected_run(trained_run, tiny_bert, 
     assert "3 labels were corrected by hand (3 in train) from `review.xlsx`" in card
     assert "and 2 texts were added to training with the labels given there" in card
 
+    labelled_now = [row[0].value for row in list(to_label.iter_rows(min_row=2))[:2]]
+    trained_on = [text for text, _ in english_reviews(3)]  # in reviews.csv, the run's training data
+    pool = write_csv(
+        tmp_path / "again.csv",
+        [(text,) for text in [*labelled_now, *trained_on, "a film, I suppose"]],
+        header=("text",),
+    )
+    again = write_review(out, tmp_path / "again.xlsx", unlabeled_file=str(pool), to_label=6)
+    assert [row["text"] for row in sheet_rows(load_workbook(again)["to label"])] == ["a film, I suppose"], (
+        "the texts labelled in the last review, and the training texts, are not offered again"
+    )
+
 
 def test_a_missing_corrections_file_is_refused_before_anything_loads(tmp_path):
     data = write_csv(tmp_path / "reviews.csv", english_reviews(40))
@@ -392,3 +404,59 @@ def test_a_text_repeated_in_the_pool_is_scored_and_offered_once(
     assert "15 of the 28 unlabeled texts repeat an earlier one: each text is scored, and offered to label, once." in (
         caplog.messages
     )
+
+
+def test_texts_the_run_holds_labels_for_are_not_offered_again(reviewed_run, tmp_path, caplog, exported_once):
+    import logging
+
+    from datasets import Dataset, DatasetDict
+    from openpyxl import load_workbook
+
+    from bert_sentiment.corrections import LABELLED_FILE, labelled_hashes, save_labelled_texts
+
+    pool = [text for text, _ in english_reviews(12, seed=8)]
+    unlabeled = write_csv(tmp_path / "pool.csv", [(text,) for text in pool], header=("review",))
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        book = load_workbook(write_review(reviewed_run, unlabeled_file=str(unlabeled), to_label=12))
+    assert len(sheet_rows(book["to label"])) == 12, "a run from before the record offers every text"
+    assert f"{reviewed_run} has no {LABELLED_FILE} (trained before runs recorded their texts): texts it already " in (
+        caplog.text
+    )
+
+    splits = DatasetDict(
+        train=Dataset.from_dict({"text": [pool[0], f" {pool[3]}\x07", "not in the pool"]}),
+        test=Dataset.from_dict({"text": [pool[5]]}),
+    )
+    save_labelled_texts(labelled_hashes(splits), reviewed_run)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        book = load_workbook(write_review(reviewed_run, unlabeled_file=str(unlabeled), to_label=12))
+    offered = {row["text"] for row in sheet_rows(book["to label"])}
+    assert offered == set(pool) - {pool[0], pool[3], pool[5]}, "matched as corrections match: by the text's key"
+    assert (
+        "3 of the 12 distinct unlabeled texts are labelled in the run's data already (training, validation or "
+        "test): they are not offered." in caplog.messages
+    )
+
+    known = write_csv(tmp_path / "known.csv", [(pool[0],), (pool[5],), (pool[0],)], header=("review",))
+    with pytest.raises(UserError) as refused:
+        write_review(reviewed_run, unlabeled_file=str(known))
+    assert str(refused.value) == (
+        f"Every text in --unlabeled_file '{known}' (2 distinct) is already labelled in the run's data: give texts it "
+        "has not seen."
+    )
+
+
+def test_a_run_records_every_text_it_holds_a_label_for(trained_run):
+    import pandas as pd
+
+    from bert_sentiment.corrections import labelled_texts, text_hashes
+
+    texts = [
+        *pd.read_csv(trained_run.parent / "reviews.csv")["text"],
+        *pd.read_csv(trained_run.parent / "test.csv")["text"],
+    ]
+    labelled = labelled_texts(trained_run)
+    assert np.isin(text_hashes(texts), labelled).all(), "training (with the validation carved from it) and test"
+    assert len(labelled) == len(set(texts)) and labelled.dtype == np.uint64
+    assert not np.isin(text_hashes(["a text the run never saw"]), labelled).any()

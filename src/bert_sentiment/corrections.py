@@ -6,13 +6,16 @@ column filled in where a label was wrong, or any table with `text` and `correcte
 correction replaces the label of each text equal to it, in every split, wherever the row sits in the file.
 """
 
+import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from datasets import Dataset, DatasetDict, concatenate_datasets
 
+from bert_sentiment.atomic import written_whole
 from bert_sentiment.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -23,11 +26,37 @@ TO_LABEL_SHEET = "to label"  # its texts are new: added to training with the lab
 READABLE = (".xlsx", ".csv", ".tsv")
 # Characters a spreadsheet cannot hold (openpyxl refuses them): dropped on both sides before texts are compared.
 UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Every text the run holds a label for, as 64-bit hashes of its key: `review` offers none of them to label again.
+# Hashes, not texts: 8 bytes a text (8 MB for a million), and no raw text beside the model (never uploaded).
+LABELLED_FILE = "labelled_texts.npy"
 
 
 def text_key(text) -> str:
     """A text as a spreadsheet keeps it: what corrections are matched on."""
     return UNSTORABLE.sub("", str(text)).strip()
+
+
+def text_hashes(texts) -> np.ndarray:
+    """A 64-bit hash of each text's key: a million texts checked against a million others match one wrongly about once
+    in 18 million reviews."""
+    digests = b"".join(hashlib.blake2b(text_key(text).encode("utf-8"), digest_size=8).digest() for text in texts)
+    return np.frombuffer(digests, dtype="<u8")
+
+
+def labelled_hashes(splits: DatasetDict) -> np.ndarray:
+    """The hashes of every split's texts, sorted, each once: what LABELLED_FILE holds."""
+    return np.unique(np.concatenate([text_hashes(split["text"][:]) for split in splits.values()]))
+
+
+def save_labelled_texts(hashes: np.ndarray, output_dir) -> None:
+    with written_whole(Path(output_dir) / LABELLED_FILE) as partial:
+        np.save(partial, hashes)
+
+
+def labelled_texts(output_dir) -> np.ndarray | None:
+    """The run's LABELLED_FILE, or None for a run that did not write one (bert-sentiment before 2026-12-05)."""
+    path = Path(output_dir) / LABELLED_FILE
+    return np.load(path) if path.is_file() else None
 
 
 @dataclass

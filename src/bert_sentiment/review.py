@@ -4,9 +4,9 @@ Sheet "label errors": the run's likely label errors (label_issues.jsonl), most l
 `corrected_label` column (a drop-down of the model's labels). With `--unlabeled_file`, sheet "to label": the
 unlabeled texts whose labels would teach the model most: the ones it is least sure of (smallest margin between its
 two most likely labels), spread over the data (one per cluster of similar candidates, so a hundred near-copies
-of one hard review do not fill the sheet; exact copies are scored once). A large unlabeled file is not read whole
-by the model: a random sample of POOL_PER_PICK texts per text to pick (at least POOL_FLOOR) is scored, and the log
-says how long the whole would take. Filled in, the file goes back to training as `--label_corrections`
+of one hard review do not fill the sheet; exact copies are scored once, and texts the run holds labels for are left
+out). A large unlabeled file is not read whole by the model: a random sample of POOL_PER_PICK texts per text to pick
+(at least POOL_FLOOR) is scored, and the log says how long the whole would take. Filled in, the file goes back to training as `--label_corrections`
 (bert_sentiment/corrections.py).
 """
 
@@ -19,7 +19,15 @@ import numpy as np
 
 from bert_sentiment.atomic import written_whole
 from bert_sentiment.budget import WHOLE_SHARE, in_words, sample_size
-from bert_sentiment.corrections import CORRECTION_COLUMN, TO_LABEL_SHEET, UNSTORABLE, text_key
+from bert_sentiment.corrections import (
+    CORRECTION_COLUMN,
+    LABELLED_FILE,
+    TO_LABEL_SHEET,
+    UNSTORABLE,
+    labelled_texts,
+    text_hashes,
+    text_key,
+)
 from bert_sentiment.errors import UserError
 from bert_sentiment.facts import ISSUES_FILE, RunFacts
 
@@ -115,6 +123,7 @@ def texts_to_label(
             f"{len(given) - len(texts):,}",
             f"{len(given):,}",
         )
+    texts = not_labelled_yet(texts, output_dir, unlabeled_file)
     rows = pool_rows(len(texts), count, asked)
     if len(rows) < len(texts):
         why = f"--pool_sample {pool_sample}" if asked else f"{POOL_PER_PICK} per text to label, at least {POOL_FLOOR:,}"
@@ -147,6 +156,34 @@ def texts_to_label(
             CORRECTION_COLUMN: "",
         }
     )
+
+
+def not_labelled_yet(texts: list[str], output_dir: Path, unlabeled_file: str) -> list[str]:
+    """The texts the run holds no label for: one it trained, validated or tested on is not offered again (a text a
+    person labelled from an earlier review, say)."""
+    labelled = labelled_texts(output_dir)
+    if labelled is None:
+        logger.info(
+            "%s has no %s (trained before runs recorded their texts): texts it already holds labels for may be "
+            "offered again.",
+            output_dir,
+            LABELLED_FILE,
+        )
+        return texts
+    known = np.isin(text_hashes(texts), labelled)
+    if known.all():
+        raise UserError(
+            f"Every text in --unlabeled_file '{unlabeled_file}' ({len(texts):,} distinct) is already labelled in the "
+            "run's data: give texts it has not seen."
+        )
+    if known.any():
+        logger.info(
+            "%s of the %s distinct unlabeled texts are labelled in the run's data already (training, validation or "
+            "test): they are not offered.",
+            f"{known.sum():,}",
+            f"{len(texts):,}",
+        )
+    return [text for text, seen in zip(texts, known) if not seen]
 
 
 def pool_rows(size: int, count: int, asked: float | None, seed: int = 0) -> np.ndarray:
