@@ -56,8 +56,12 @@ def test_an_interrupted_run_continues_without_redoing_the_done_rows_and_says_so(
         return predict(texts, *args, **kwargs)
 
     monkeypatch.setattr(classifier, "predict", interrupted_on_the_third_chunk)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), caplog.at_level(logging.INFO, logger="bert_sentiment.predict_file"):
         predict_file(classifier, reviews, output, chunk_rows=40)
+    assert caplog.messages == [
+        f"Stopped after 80 of 150 rows: their predictions are in {output}, and the same command continues from there."
+    ]
+    caplog.clear()
     asked.clear()
     monkeypatch.setattr(
         classifier, "predict", lambda texts, *a, **k: asked.append(len(texts)) or predict(texts, *a, **k)
@@ -82,11 +86,11 @@ def test_a_finished_output_is_kept_unless_overwrite(classifier, reviews, tmp_pat
 
 
 def test_an_unfinished_output_of_another_input_is_not_continued(classifier, reviews, tmp_path):
-    from bert_sentiment.predict_file import Written, _save, progress_file
+    from bert_sentiment.predict_file import Written, progress_file, save_progress
 
     output = tmp_path / "predictions.csv"
     output.write_text("id,text\n")
-    _save(Written("another input", 1, 8), progress_file(output))
+    save_progress(Written("another input", 1, 8), progress_file(output))
     with pytest.raises(UserError) as refused:
         classifier.predict_file(reviews, output)
     assert str(refused.value) == (
@@ -129,6 +133,30 @@ def test_the_command_line_scores_a_file_and_names_a_wrong_column(trained_run, re
     assert "--text_column: no column 'reviw' in the data. Did you mean 'review'?" in caplog.text
 
 
+def test_ctrl_c_while_scoring_a_file_ends_the_command_with_130_and_no_traceback(
+    trained_run, reviews, tmp_path, monkeypatch, caplog
+):
+    from bert_sentiment import inference
+    from bert_sentiment.cli import EXIT_INTERRUPTED, main
+
+    def ctrl_c(classifier, texts, *args, **options):
+        if len(texts) > 1:  # past the load's own checks
+            raise KeyboardInterrupt
+
+    predict = inference.SentimentClassifier.predict
+    monkeypatch.setattr(
+        inference.SentimentClassifier,
+        "predict",
+        lambda classifier, texts, *a, **k: ctrl_c(classifier, texts) or predict(classifier, texts, *a, **k),
+    )
+    output = tmp_path / "predictions.csv"
+    assert main(["predict", "--model", str(trained_run), "--input", str(reviews), "--output", str(output)]) == (
+        EXIT_INTERRUPTED
+    )
+    assert caplog.records[-1].levelname == "WARNING" and caplog.messages[-1] == "Interrupted."
+    assert not any(message.startswith("Stopped after") for message in caplog.messages), "no row was written"
+
+
 def test_texts_under_the_models_threshold_are_written_not_sure_with_their_probabilities(untrained_classifier, tmp_path):
     from bert_sentiment.inference import load
     from tests.test_inference import with_config
@@ -159,7 +187,7 @@ def test_the_text_column_named_is_read_and_empty_cells_are_predicted_as_empty_te
 
 def test_a_damaged_progress_file_or_a_shortened_output_asks_for_overwrite(classifier, reviews, tmp_path):
     from bert_sentiment.local_files import data_sha256, locate
-    from bert_sentiment.predict_file import Written, _save, progress_file
+    from bert_sentiment.predict_file import Written, progress_file, save_progress
 
     output = tmp_path / "predictions.csv"
     output.write_text("id,review\n")
@@ -170,11 +198,11 @@ def test_a_damaged_progress_file_or_a_shortened_output_asks_for_overwrite(classi
     assert str(refused.value).endswith("). Pass --overwrite to start over.")
 
     source = f"{data_sha256(locate(str(reviews), '--input'))} {classifier.model_id}"
-    _save(Written(source, 40, output.stat().st_size + 1), progress_file(output))
+    save_progress(Written(source, 40, output.stat().st_size + 1), progress_file(output))
     with pytest.raises(UserError) as refused:
         classifier.predict_file(reviews, output)
     assert str(refused.value) == f"'{output}' is shorter than its progress file says. Pass --overwrite to start over."
-    _save(Written(source, 1, output.stat().st_size), progress_file(output))
+    save_progress(Written(source, 1, output.stat().st_size), progress_file(output))
     continued = read_rows(classifier.predict_file(reviews, output))
     assert continued[0] == ["id", "review"] and [row[0] for row in continued[1:]] == [str(i) for i in range(1, 150)], (
         "exactly the length its progress file gives: continued after that row"

@@ -247,9 +247,10 @@ def test_the_unlabeled_probabilities_are_the_same_in_chunks_as_at_once(untrained
     from bert_sentiment.review import unlabeled_probabilities
 
     texts = [text for text, _ in english_reviews(23, seed=6)]
-    whole = unlabeled_probabilities(untrained_engine, texts)
+    whole, earlier = unlabeled_probabilities(untrained_engine, texts)
+    assert earlier == 0
     monkeypatch.setattr(predict_file, "CHUNK_ROWS", 5)
-    assert unlabeled_probabilities(untrained_engine, texts) == pytest.approx(whole, abs=1e-4), "padding may differ"
+    assert unlabeled_probabilities(untrained_engine, texts)[0] == pytest.approx(whole, abs=1e-4), "padding may differ"
     assert whole.shape == (23, 2) and whole.dtype == np.float32
     assert whole[:, 1] == pytest.approx([p.scores["positive"] for p in untrained_engine(texts)], abs=1e-4)
 
@@ -320,7 +321,9 @@ def test_review_of_a_sampled_pool_scores_only_the_sample_and_says_what_the_whole
     scored = []
     real = review.unlabeled_probabilities
     monkeypatch.setattr(
-        review, "unlabeled_probabilities", lambda model, texts: scored.append(texts) or real(model, texts)
+        review,
+        "unlabeled_probabilities",
+        lambda model, texts, *kept, **job: scored.append(texts) or real(model, texts, *kept, **job),
     )
     set_monotonic(monkeypatch, review, iter([100.0, 112.0, 500.0, 600.0, 700.0]).__next__)  # 8 texts scored in 12 s
     monkeypatch.setattr(review, "POOL_PER_PICK", 2)
@@ -391,7 +394,9 @@ def test_a_text_repeated_in_the_pool_is_scored_and_offered_once(
     scored = []
     real = review.unlabeled_probabilities
     monkeypatch.setattr(
-        review, "unlabeled_probabilities", lambda model, texts: scored.append(texts) or real(model, texts)
+        review,
+        "unlabeled_probabilities",
+        lambda model, texts, *kept, **job: scored.append(texts) or real(model, texts, *kept, **job),
     )
     others = [text for text, _ in english_reviews(12, seed=8)]
     pool = [others[0]] + ["so so, I guess"] * 10 + ["  so so, I guess\x07 "] + others[1:] + ["so so, I guess"] * 5
@@ -460,3 +465,88 @@ def test_a_run_records_every_text_it_holds_a_label_for(trained_run):
     assert np.isin(text_hashes(texts), labelled).all(), "training (with the validation carved from it) and test"
     assert len(labelled) == len(set(texts)) and labelled.dtype == np.uint64
     assert not np.isin(text_hashes(["a text the run never saw"]), labelled).any()
+
+
+def test_an_interrupted_scoring_continues_where_it_stopped_and_only_for_the_same_texts(
+    untrained_engine, monkeypatch, tmp_path, caplog
+):
+    """Scoring a pool of a million took MiniLM about half an hour on 2 cores: a Ctrl-C near the end must not cost it
+    all again."""
+    import logging
+
+    from bert_sentiment import predict_file
+    from bert_sentiment.review import unlabeled_probabilities
+
+    monkeypatch.setattr(predict_file, "CHUNK_ROWS", 5)
+    texts = [text for text, _ in english_reviews(23, seed=6)]
+    whole, _ = unlabeled_probabilities(untrained_engine, texts)
+    scores = tmp_path / ".review.scores"
+    chunks, predict = [], untrained_engine.predict
+
+    def stopped_at_the_third_chunk(batch):
+        if len(chunks) == 2:
+            raise KeyboardInterrupt
+        chunks.append(len(batch))
+        return predict(batch)
+
+    monkeypatch.setattr(untrained_engine, "predict", stopped_at_the_third_chunk)
+    with pytest.raises(KeyboardInterrupt), caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        unlabeled_probabilities(untrained_engine, texts, scores, job="run A")
+    assert scores.stat().st_size == 10 * 2 * 4, "two chunks of 5 texts, two float32 probabilities each"
+    assert caplog.messages == [
+        f"Stopped after scoring 10 of 23 texts: they are kept in {scores}, and the same command continues from there."
+    ]
+    caplog.clear()
+
+    chunks.clear()
+    monkeypatch.setattr(untrained_engine, "predict", lambda batch: chunks.append(len(batch)) or predict(batch))
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        again, earlier = unlabeled_probabilities(untrained_engine, texts, scores, job="run A")
+    assert earlier == 10 and chunks == [5, 5, 3], "only the texts not scored before"
+    assert again == pytest.approx(whole, abs=1e-4)
+    assert "Continuing an interrupted review: 10 of the 23 texts to score were scored already." in caplog.messages
+    assert list(tmp_path.iterdir()) == [], "the kept scores go once every text is scored"
+
+    for job, other in (("run A", texts[1:]), ("run B", texts)):  # other texts, or the same ones for another run
+        chunks.clear()
+        monkeypatch.setattr(untrained_engine, "predict", stopped_at_the_third_chunk)
+        with pytest.raises(KeyboardInterrupt):
+            unlabeled_probabilities(untrained_engine, texts, scores, job="run A")
+        chunks.clear()
+        monkeypatch.setattr(untrained_engine, "predict", lambda batch: chunks.append(len(batch)) or predict(batch))
+        probabilities, earlier = unlabeled_probabilities(untrained_engine, other, scores, job=job)
+        assert earlier == 0 and sum(chunks) == len(other), f"started over for {job} on {len(other)} texts"
+        assert probabilities == pytest.approx(whole[len(texts) - len(other) :], abs=1e-4)
+
+
+def test_an_interrupted_review_continues_with_the_same_command(
+    reviewed_run, tmp_path, monkeypatch, caplog, exported_once
+):
+    import logging
+
+    from bert_sentiment import inference, predict_file, review
+
+    monkeypatch.setattr(predict_file, "CHUNK_ROWS", 5)
+    monkeypatch.setattr(review, "POOL_PER_PICK", 4)
+    monkeypatch.setattr(review, "POOL_FLOOR", 12)
+    pool = write_csv(tmp_path / "pool.csv", english_reviews(30, seed=4))
+    chunks, predict = [], inference.SentimentClassifier.predict
+
+    def stopped_at_the_second_chunk(classifier, texts, *args, **options):
+        if len(texts) == 5 and chunks:
+            raise KeyboardInterrupt
+        chunks.append(len(texts))
+        return predict(classifier, texts, *args, **options)
+
+    monkeypatch.setattr(inference.SentimentClassifier, "predict", stopped_at_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        write_review(reviewed_run, unlabeled_file=str(pool), to_label=3)
+    assert not (reviewed_run / "review.xlsx").exists()
+    assert (reviewed_run / ".review.scores").stat().st_size == 5 * 2 * 4, "the first chunk's scores are kept"
+
+    monkeypatch.setattr(inference.SentimentClassifier, "predict", predict)
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        path = write_review(reviewed_run, unlabeled_file=str(pool), to_label=3)
+    assert "Continuing an interrupted review: 5 of the 12 texts to score were scored already." in caplog.messages
+    assert any(message.startswith("Scored 7 unlabeled texts in ") for message in caplog.messages), "this time's"
+    assert path.exists() and not list(reviewed_run.glob(".review*")), "the kept scores go with the sheet written"

@@ -41,6 +41,9 @@ def run_command(command: Callable[[], int]) -> int:
     except PublishError as err:
         logger.error("Published, but the check failed: %s", err)
         return EXIT_PUBLISH_CHECK_FAILED
+    except KeyboardInterrupt:  # a second Ctrl-C in training, or one while a file is scored: the log said what is kept
+        logger.warning("Interrupted.")
+        return EXIT_INTERRUPTED
 
 
 def train_command(argv: list[str] | None) -> int:

@@ -69,30 +69,36 @@ def predict_file(
         handle.seek(written.bytes)
         if not written.rows:
             _append(handle, [headers])
-        for start in range(written.rows, len(dataset), chunk_rows):
-            rows = dataset[start : start + chunk_rows]
-            texts = ["" if text is None else str(text) for text in rows[column]]
-            predictions = classifier.predict(texts)
-            values = list(zip(*(rows[name] for name in dataset.column_names)))
-            _append(
-                handle,
-                [
-                    [
-                        *row,
-                        p.answer,
-                        round(p.score, 6),
-                        *(round(p.scores[label], 6) for label in classifier.labels),
-                        p.truncated,
-                    ]
-                    for row, p in zip(values, predictions)
-                ],
+        try:
+            for start in range(written.rows, len(dataset), chunk_rows):
+                rows = dataset[start : start + chunk_rows]
+                texts = ["" if text is None else str(text) for text in rows[column]]
+                predictions = classifier.predict(texts)
+                _append(handle, prediction_rows(rows, dataset.column_names, predictions, classifier.labels))
+                written = Written(source, start + len(texts), handle.tell())
+                save_progress(written, progress_file(output))
+                bar.update(len(texts))
+        except KeyboardInterrupt:
+            (logger.warning if written.rows else logger.debug)(
+                "Stopped after %s of %s rows: their predictions are in %s, and the same command continues from there.",
+                f"{written.rows:,}",
+                f"{len(dataset):,}",
+                output,
             )
-            written = Written(source, start + len(texts), handle.tell())
-            _save(written, progress_file(output))
-            bar.update(len(texts))
+            raise
     progress_file(output).unlink(missing_ok=True)
     logger.info("Wrote the predictions of %s texts to %s.", f"{len(dataset):,}", output)
     return output
+
+
+def prediction_rows(rows: dict, columns: list[str], predictions: list, labels: list[str]) -> list[list]:
+    """Each input row's values, then its label, the label's probability, every label's probability and whether the
+    text was cut."""
+    values = zip(*(rows[name] for name in columns))
+    return [
+        [*row, p.answer, round(p.score, 6), *(round(p.scores[label], 6) for label in labels), p.truncated]
+        for row, p in zip(values, predictions)
+    ]
 
 
 def progress_file(output: Path) -> Path:
@@ -132,7 +138,7 @@ def _append(handle, rows: list[list]) -> None:
     os.fsync(handle.fileno())
 
 
-def _save(written: Written, marker: Path) -> None:
+def save_progress(written: Written, marker: Path) -> None:
     """The progress file, replaced whole: an interruption leaves the old one or the new one, never half of one."""
     partial = marker.with_name(marker.name + ".tmp")
     partial.write_text(json.dumps(asdict(written)), encoding="utf-8")

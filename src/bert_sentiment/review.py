@@ -6,12 +6,15 @@ unlabeled texts whose labels would teach the model most: the ones it is least su
 two most likely labels), spread over the data (one per cluster of similar candidates, so a hundred near-copies
 of one hard review do not fill the sheet; exact copies are scored once, and texts the run holds labels for are left
 out). A large unlabeled file is not read whole by the model: a random sample of POOL_PER_PICK texts per text to pick
-(at least POOL_FLOOR) is scored, and the log says how long the whole would take. Filled in, the file goes back to training as `--label_corrections`
-(bert_sentiment/corrections.py).
+(at least POOL_FLOOR) is scored, and the log says how long the whole would take. Scores are kept on disk as they
+come, so a review stopped halfway continues when run again (KeptScores). Filled in, the file goes back to training as
+`--label_corrections` (bert_sentiment/corrections.py).
 """
 
+import hashlib
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -66,6 +69,7 @@ def write_review(
             f"'{output_dir}' has no {ISSUES_FILE}: the run did not look for label errors. Train with "
             "--find_label_issues auto, or pass --unlabeled_file to choose texts to label."
         )
+    path = Path(review_path) if review_path else output_dir / REVIEW_FILE
     sheets = {}
     if issues_path.is_file():
         issues = [json.loads(line) for line in issues_path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -74,10 +78,10 @@ def write_review(
         )
         sheets[ERRORS_SHEET] = frame.sort_values("label_quality", kind="stable").assign(**{CORRECTION_COLUMN: ""})
     if unlabeled_file:
+        scores = path.with_name(f".{path.stem}.scores")  # beside the sheet: an interrupted review continues
         sheets[TO_LABEL_SHEET] = texts_to_label(
-            output_dir, unlabeled_file, to_label, text_column, facts.language, pool_sample
+            output_dir, unlabeled_file, to_label, text_column, facts, pool_sample, scores
         )
-    path = Path(review_path) if review_path else output_dir / REVIEW_FILE
     write_sheets(sheets, facts.label_names, path)
     logger.info(
         "Wrote %s: %s. Fill in '%s' where a label is wrong (or for each text to label), then train with "
@@ -91,15 +95,19 @@ def write_review(
 
 
 def texts_to_label(
-    output_dir: Path, unlabeled_file: str, count: int, text_column: str | None, language: str, pool_sample: str
+    output_dir: Path,
+    unlabeled_file: str,
+    count: int,
+    text_column: str | None,
+    facts: RunFacts,
+    pool_sample: str,
+    scores: Path | None = None,
 ):
     """The `count` unlabeled texts the model is least sure of, spread over the data, as a sheet: of all the texts, or
-    of a random sample of them (pool_rows)."""
+    of a random sample of them (pool_rows). `scores`: where the probabilities go as they come (KeptScores)."""
     import pandas as pd
 
-    from bert_sentiment.columns import find_text_column
     from bert_sentiment.inference import load
-    from bert_sentiment.local_files import locate, read_split
 
     if count < 1:
         raise UserError(f"--to_label {count} must be at least 1 (e.g. {TO_LABEL}).")
@@ -109,45 +117,21 @@ def texts_to_label(
             f"--pool_sample {pool_sample} scores fewer texts than --to_label {count} picks: ask for at least "
             f"{POOL_PER_PICK * count} (the least sure of many), or leave it out ('auto')."
         )
-    dataset = read_split(locate(unlabeled_file, "--unlabeled_file"), "auto", None)
-    given = [str(text) for text in dataset[find_text_column(dataset, text_column)][:] if text and str(text).strip()]
-    if not given:
-        raise UserError(f"--unlabeled_file '{unlabeled_file}' holds no text.")
-    first = {}
-    for text in given:  # each text once (as a spreadsheet keeps it, which corrections match on), its first copy
-        first.setdefault(text_key(text), text)
-    texts = list(first.values())
-    if len(texts) < len(given):
-        logger.info(
-            "%s of the %s unlabeled texts repeat an earlier one: each text is scored, and offered to label, once.",
-            f"{len(given) - len(texts):,}",
-            f"{len(given):,}",
-        )
-    texts = not_labelled_yet(texts, output_dir, unlabeled_file)
-    rows = pool_rows(len(texts), count, asked)
-    if len(rows) < len(texts):
-        why = f"--pool_sample {pool_sample}" if asked else f"{POOL_PER_PICK} per text to label, at least {POOL_FLOOR:,}"
-        logger.info(
-            "Scoring %s of the %s unlabeled texts, drawn at random through the file (%s): --pool_sample all scores "
-            "every one.",
-            f"{len(rows):,}",
-            f"{len(texts):,}",
-            why,
-        )
-    whole, texts = len(texts), [texts[row] for row in rows]
+    pool = not_labelled_yet(distinct_texts(unlabeled_file, text_column), output_dir, unlabeled_file)
+    whole, texts = len(pool), sampled(pool, count, asked, pool_sample)
     classifier = load(str(output_dir))
     started = time.monotonic()
-    probabilities = unlabeled_probabilities(classifier, texts)
-    if len(texts) < whole:
+    probabilities, earlier = unlabeled_probabilities(classifier, texts, scores, job=f"{facts.started}")
+    if len(texts) < whole and earlier < len(texts):
         seconds = time.monotonic() - started
         logger.info(
             "Scored %s unlabeled texts in %s; all %s would take about %s.",
-            f"{len(texts):,}",
+            f"{len(texts) - earlier:,}",
             in_words(seconds),
             f"{whole:,}",
-            in_words(seconds * whole / len(texts)),
+            in_words(seconds * whole / (len(texts) - earlier)),
         )
-    rows = least_sure_spread(texts, probabilities, count, language)
+    rows = least_sure_spread(texts, probabilities, count, facts.language)
     return pd.DataFrame(
         {
             "text": [texts[i] for i in rows],
@@ -156,6 +140,27 @@ def texts_to_label(
             CORRECTION_COLUMN: "",
         }
     )
+
+
+def distinct_texts(unlabeled_file: str, text_column: str | None) -> list[str]:
+    """The file's texts, each once (as a spreadsheet keeps it, which corrections match on): its first copy."""
+    from bert_sentiment.columns import find_text_column
+    from bert_sentiment.local_files import locate, read_split
+
+    dataset = read_split(locate(unlabeled_file, "--unlabeled_file"), "auto", None)
+    given = [str(text) for text in dataset[find_text_column(dataset, text_column)][:] if text and str(text).strip()]
+    if not given:
+        raise UserError(f"--unlabeled_file '{unlabeled_file}' holds no text.")
+    first = {}
+    for text in given:
+        first.setdefault(text_key(text), text)
+    if len(first) < len(given):
+        logger.info(
+            "%s of the %s unlabeled texts repeat an earlier one: each text is scored, and offered to label, once.",
+            f"{len(given) - len(first):,}",
+            f"{len(given):,}",
+        )
+    return list(first.values())
 
 
 def not_labelled_yet(texts: list[str], output_dir: Path, unlabeled_file: str) -> list[str]:
@@ -186,6 +191,21 @@ def not_labelled_yet(texts: list[str], output_dir: Path, unlabeled_file: str) ->
     return [text for text, seen in zip(texts, known) if not seen]
 
 
+def sampled(pool: list[str], count: int, asked: float | None, pool_sample: str) -> list[str]:
+    """The texts of the pool to score (pool_rows), in the file's order; the log says when they are a sample."""
+    rows = pool_rows(len(pool), count, asked)
+    if len(rows) < len(pool):
+        why = f"--pool_sample {pool_sample}" if asked else f"{POOL_PER_PICK} per text to label, at least {POOL_FLOOR:,}"
+        logger.info(
+            "Scoring %s of the %s unlabeled texts, drawn at random through the file (%s): --pool_sample all scores "
+            "every one.",
+            f"{len(rows):,}",
+            f"{len(pool):,}",
+            why,
+        )
+    return [pool[row] for row in rows]
+
+
 def pool_rows(size: int, count: int, asked: float | None, seed: int = 0) -> np.ndarray:
     """Sorted rows of the unlabeled texts to score, to pick `count` of them: the number asked for (None: POOL_PER_PICK
     per text to pick, at least POOL_FLOOR), drawn at random; every row when that is all of them, or when 'auto'
@@ -196,22 +216,97 @@ def pool_rows(size: int, count: int, asked: float | None, seed: int = 0) -> np.n
     return np.sort(np.random.default_rng(seed).choice(size, int(wanted), replace=False))
 
 
-def unlabeled_probabilities(classifier, texts: list[str]) -> np.ndarray:
+def unlabeled_probabilities(
+    classifier, texts: list[str], scores: Path | None = None, job: str = ""
+) -> tuple[np.ndarray, int]:
     """One row of probabilities per text, predicted CHUNK_ROWS texts at a time with a progress bar: a million
-    unlabeled texts are never tokenized, or held as Prediction objects, all at once."""
+    unlabeled texts are never tokenized, or held as Prediction objects, all at once. With `scores`, each chunk is kept
+    there as it comes (KeptScores). Returns the probabilities, and how many rows an interrupted review of the
+    same texts (`job`: and the same run) had scored already."""
     from tqdm.auto import tqdm
 
     from bert_sentiment.predict_file import CHUNK_ROWS
 
     probabilities = np.zeros((len(texts), len(classifier.labels)), dtype=np.float32)
-    with tqdm(total=len(texts), desc="Predicting the unlabeled texts", unit="text") as bar:
-        for start in range(0, len(texts), CHUNK_ROWS):
-            chunk = classifier.predict(texts[start : start + CHUNK_ROWS])
-            probabilities[start : start + len(chunk)] = [
-                [p.scores[label] for label in classifier.labels] for p in chunk
-            ]
-            bar.update(len(chunk))
-    return probabilities
+    with KeptScores(scores, f"{text_digest(texts)} {classifier.model_id} {job}", probabilities) as kept:
+        earlier = kept.rows
+        with tqdm(total=len(texts), initial=earlier, desc="Predicting the unlabeled texts", unit="text") as bar:
+            for start in range(earlier, len(texts), CHUNK_ROWS):
+                chunk = classifier.predict(texts[start : start + CHUNK_ROWS])
+                probabilities[start : start + len(chunk)] = [
+                    [p.scores[label] for label in classifier.labels] for p in chunk
+                ]
+                kept.keep(start + len(chunk))
+                bar.update(len(chunk))
+    return probabilities, earlier
+
+
+def text_digest(texts: list[str]) -> str:
+    """Which texts, in which order: a resumed scoring must be of the same ones."""
+    digest = hashlib.blake2b(digest_size=16)
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()
+
+
+class KeptScores:
+    """Probabilities kept on disk as they are scored: `keep(rows)` appends the rows of `probabilities` scored since the
+    last call to `path` (float32) and records how far they go in predict_file's progress file beside it. On entering,
+    `rows` is how many an interrupted scoring of the same job had kept, read back into `probabilities`; a file of
+    another job (other texts, another run) is started over. Both files go once the block ends without an error, and
+    stay for the next try when it is interrupted. path None: nothing is kept."""
+
+    def __init__(self, path: Path | None, job: str, probabilities: np.ndarray):
+        self.path, self.job, self.probabilities, self.rows = path, job, probabilities, 0
+
+    def __enter__(self) -> "KeptScores":
+        from bert_sentiment.predict_file import resume_point
+
+        if self.path is None:
+            return self
+        try:
+            self.rows = min(resume_point(self.path, self.job, overwrite=False).rows, len(self.probabilities))
+        except UserError:  # another review's, or no longer readable
+            resume_point(self.path, self.job, overwrite=True)
+        kept = self.probabilities[: self.rows]
+        if self.rows:
+            kept[:] = np.fromfile(self.path, dtype=kept.dtype, count=kept.size).reshape(kept.shape)
+            logger.info(
+                "Continuing an interrupted review: %s of the %s texts to score were scored already.",
+                f"{self.rows:,}",
+                f"{len(self.probabilities):,}",
+            )
+        self.handle = open(self.path, "r+b" if self.rows else "wb")
+        self.handle.truncate(kept.nbytes)  # rows written after the last progress record go
+        self.handle.seek(kept.nbytes)
+        return self
+
+    def keep(self, rows: int) -> None:
+        from bert_sentiment.predict_file import Written, progress_file, save_progress
+
+        if self.path is not None:
+            self.handle.write(self.probabilities[self.rows : rows].tobytes())
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            save_progress(Written(self.job, rows, self.handle.tell()), progress_file(self.path))
+        self.rows = rows
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        from bert_sentiment.predict_file import progress_file
+
+        if self.path is None:
+            return
+        self.handle.close()
+        if error_type is None:
+            self.path.unlink(missing_ok=True)
+            progress_file(self.path).unlink(missing_ok=True)
+        elif self.rows:
+            logger.warning(
+                "Stopped after scoring %s of %s texts: they are kept in %s, and the same command continues from there.",
+                f"{self.rows:,}",
+                f"{len(self.probabilities):,}",
+                self.path,
+            )
 
 
 def margins(probabilities: np.ndarray) -> np.ndarray:
