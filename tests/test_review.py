@@ -424,8 +424,9 @@ def test_texts_the_run_holds_labels_for_are_not_offered_again(reviewed_run, tmp_
     with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
         book = load_workbook(write_review(reviewed_run, unlabeled_file=str(unlabeled), to_label=12))
     assert len(sheet_rows(book["to label"])) == 12, "a run from before the record offers every text"
-    assert f"{reviewed_run} has no {LABELLED_FILE} (trained before runs recorded their texts): texts it already " in (
-        caplog.text
+    assert (
+        f"{reviewed_run} has no {LABELLED_FILE} (trained before runs recorded their texts): texts it already holds "
+        "labels for may be offered again." in caplog.messages
     )
 
     splits = DatasetDict(
@@ -483,38 +484,41 @@ def test_an_interrupted_scoring_continues_where_it_stopped_and_only_for_the_same
     scores = tmp_path / ".review.scores"
     chunks, predict = [], untrained_engine.predict
 
-    def stopped_at_the_third_chunk(batch):
-        if len(chunks) == 2:
+    def score(batch, stop_after=None):  # Ctrl-C once `stop_after` chunks are scored
+        if len(chunks) == stop_after:
             raise KeyboardInterrupt
         chunks.append(len(batch))
         return predict(batch)
 
-    monkeypatch.setattr(untrained_engine, "predict", stopped_at_the_third_chunk)
+    def scoring(other, job, stop_after=None):
+        chunks.clear()
+        monkeypatch.setattr(untrained_engine, "predict", lambda batch: score(batch, stop_after))
+        return unlabeled_probabilities(untrained_engine, other, scores, job=job)
+
     with pytest.raises(KeyboardInterrupt), caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
-        unlabeled_probabilities(untrained_engine, texts, scores, job="run A")
+        scoring(texts, "run A", stop_after=2)
     assert scores.stat().st_size == 10 * 2 * 4, "two chunks of 5 texts, two float32 probabilities each"
     assert caplog.messages == [
         f"Stopped after scoring 10 of 23 texts: they are kept in {scores}, and the same command continues from there."
     ]
-    caplog.clear()
+    with open(scores, "ab") as handle:
+        handle.write(b"\x01\x02\x03")  # killed while the next chunk was written
+    with pytest.raises(KeyboardInterrupt):
+        scoring(texts, "run A", stop_after=1)
+    assert chunks == [5] and scores.stat().st_size == 15 * 2 * 4, "the cut-off bytes gone, one more chunk kept"
 
-    chunks.clear()
-    monkeypatch.setattr(untrained_engine, "predict", lambda batch: chunks.append(len(batch)) or predict(batch))
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
-        again, earlier = unlabeled_probabilities(untrained_engine, texts, scores, job="run A")
-    assert earlier == 10 and chunks == [5, 5, 3], "only the texts not scored before"
-    assert again == pytest.approx(whole, abs=1e-4)
-    assert "Continuing an interrupted review: 10 of the 23 texts to score were scored already." in caplog.messages
+        again, earlier = scoring(texts, "run A")
+    assert earlier == 15 and chunks == [5, 3], "only the texts not scored before"
+    assert again == pytest.approx(whole, abs=1e-4), "the kept scores read back as they were"
+    assert "Continuing an interrupted review: 15 of the 23 texts to score were scored already." in caplog.messages
     assert list(tmp_path.iterdir()) == [], "the kept scores go once every text is scored"
 
     for job, other in (("run A", texts[1:]), ("run B", texts)):  # other texts, or the same ones for another run
-        chunks.clear()
-        monkeypatch.setattr(untrained_engine, "predict", stopped_at_the_third_chunk)
         with pytest.raises(KeyboardInterrupt):
-            unlabeled_probabilities(untrained_engine, texts, scores, job="run A")
-        chunks.clear()
-        monkeypatch.setattr(untrained_engine, "predict", lambda batch: chunks.append(len(batch)) or predict(batch))
-        probabilities, earlier = unlabeled_probabilities(untrained_engine, other, scores, job=job)
+            scoring(texts, "run A", stop_after=2)
+        probabilities, earlier = scoring(other, job)
         assert earlier == 0 and sum(chunks) == len(other), f"started over for {job} on {len(other)} texts"
         assert probabilities == pytest.approx(whole[len(texts) - len(other) :], abs=1e-4)
 
@@ -550,3 +554,21 @@ def test_an_interrupted_review_continues_with_the_same_command(
     assert "Continuing an interrupted review: 5 of the 12 texts to score were scored already." in caplog.messages
     assert any(message.startswith("Scored 7 unlabeled texts in ") for message in caplog.messages), "this time's"
     assert path.exists() and not list(reviewed_run.glob(".review*")), "the kept scores go with the sheet written"
+
+
+def test_texts_are_hashed_by_their_key_as_64_bit_numbers():
+    from bert_sentiment.corrections import text_hashes
+
+    hashes = text_hashes(["so so", " so so\x07 ", "So so", "so  so"])
+    assert hashes.dtype == np.uint64 and len(hashes) == 4
+    assert hashes[0] == hashes[1], "the key a spreadsheet keeps: control characters and outer spaces dropped"
+    assert len({*hashes[[0, 2, 3]]}) == 3, "case and inner spaces count"
+
+
+def test_an_unlabeled_text_of_spaces_is_not_a_text(reviewed_run, tmp_path):
+    from openpyxl import load_workbook
+
+    pool = tmp_path / "pool.jsonl"  # JSON keeps what a CSV reader would read as empty
+    pool.write_text("".join(json.dumps({"text": text}) + "\n" for text in ["   ", "\t", "fine, I suppose"]))
+    rows = sheet_rows(load_workbook(write_review(reviewed_run, unlabeled_file=str(pool), to_label=3))["to label"])
+    assert [row["text"] for row in rows] == ["fine, I suppose"]
