@@ -29,6 +29,31 @@ def test_a_failed_publish_check_exits_1_and_says_it_was_published(caplog):
     assert caplog.messages == ["Published, but the check failed: scores differ"]
 
 
+def test_a_warning_of_a_library_that_prints_its_own_is_not_printed_again_by_the_log():
+    """huggingface_hub and datasets print their lines through handlers of their own: passed on to the root logger too,
+    each showed twice."""
+    loggers = [logging.getLogger(name) for name in ("huggingface_hub", "datasets")]
+    kept, printed = [library.propagate for library in loggers], []
+    root_printer = logging.Handler()
+    root_printer.emit = lambda record: printed.append(record.name)
+    logging.getLogger().addHandler(root_printer)
+    try:
+        assert run_command(lambda: 0) == 0
+        for library in loggers:
+            library.warning("Retrying in 1s [Retry 1/5].")
+        assert printed == [], "not passed on to the root logger's handlers"
+    finally:
+        logging.getLogger().removeHandler(root_printer)
+        for library, propagate in zip(loggers, kept):
+            library.propagate = propagate
+
+
+def test_ctrl_c_ends_a_command_with_130_and_one_line_not_a_traceback(caplog):
+    """A second Ctrl-C in training, or one while a file is scored: what was kept is said where it was kept."""
+    assert run_command(raising(KeyboardInterrupt())) == EXIT_INTERRUPTED
+    assert caplog.messages == ["Interrupted."] and caplog.records[0].levelname == "WARNING"
+
+
 @pytest.mark.parametrize("bug", [ValueError("a bug"), KeyError("label"), RuntimeError("a bug")])
 def test_a_bug_is_not_dressed_as_a_users_mistake(bug):
     with pytest.raises(type(bug)):

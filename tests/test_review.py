@@ -502,7 +502,7 @@ def test_an_interrupted_scoring_continues_where_it_stopped_and_only_for_the_same
         f"Stopped after scoring 10 of 23 texts: they are kept in {scores}, and the same command continues from there."
     ]
     with open(scores, "ab") as handle:
-        handle.write(b"\x01\x02\x03")  # killed while the next chunk was written
+        handle.write(b"\x01" * 9)  # killed while the next chunk was written: a row and a bit
     with pytest.raises(KeyboardInterrupt):
         scoring(texts, "run A", stop_after=1)
     assert chunks == [5] and scores.stat().st_size == 15 * 2 * 4, "the cut-off bytes gone, one more chunk kept"
