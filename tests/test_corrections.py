@@ -38,7 +38,7 @@ def test_corrections_apply_by_text_in_every_split_and_new_texts_join_training_on
         relabel={"good film": "positive", "fine film": "positive"},
         add={"superb film": "positive"},
     )
-    fixed, report = apply_corrections(data, NAMES, fixes)
+    fixed, report, _ = apply_corrections(data, NAMES, fixes)
     assert labels_of(fixed["train"]) == {
         "good film": "positive",
         "dull film": "negative",
@@ -80,7 +80,7 @@ def test_corrections_that_match_nothing_say_how_many_and_show_the_first(caplog):
             data, NAMES, Corrections("f.csv", relabel={"great movie": "positive", "nice movie": "positive"})
         )
     caplog.set_level(logging.WARNING)
-    _, report = apply_corrections(
+    _, report, _ = apply_corrections(
         data, NAMES, Corrections("f.csv", relabel={"good film": "positive", "nice movie": "positive"})
     )
     assert report["matched"] == 1 and report["unmatched"] == 1
@@ -108,7 +108,7 @@ def test_a_text_matches_as_a_spreadsheet_keeps_it_whatever_the_row_order(tmp_pat
     data = splits(train=[("good\x0b film", "negative"), ("dull film", "negative"), (" fine film ", "negative")])
     path = tmp_path / "fixed.tsv"
     path.write_text("text\tcorrected_label\nfine film\tpositive\ngood film  \tpositive\n")
-    fixed, report = apply_corrections(data, NAMES, read_corrections(path))
+    fixed, report, _ = apply_corrections(data, NAMES, read_corrections(path))
     assert fixed["train"]["label"][:] == [1, 0, 1]
     assert report["matched"] == 2 and report["corrected"] == 2 and report["unmatched"] == 0
 
@@ -116,7 +116,7 @@ def test_a_text_matches_as_a_spreadsheet_keeps_it_whatever_the_row_order(tmp_pat
 def test_a_to_label_text_already_in_the_data_is_relabelled_not_added_twice():
     data = splits(train=[("good film", "negative"), ("dull film", "negative")], validation=[("ok film", "negative")])
     fixes = Corrections("f.xlsx", add={"good film": "positive", "superb film": "positive"})
-    fixed, report = apply_corrections(data, NAMES, fixes)
+    fixed, report, _ = apply_corrections(data, NAMES, fixes)
     assert labels_of(fixed["train"]) == {"good film": "positive", "dull film": "negative", "superb film": "positive"}
     assert len(fixed["train"]) == 3 and report["added"] == 1
     assert labels_of(fixed["validation"]) == {"ok film": "negative"}, "new texts join training only"
@@ -172,3 +172,23 @@ def test_the_log_says_what_changed_per_split_and_what_was_ignored(caplog):
         "Label corrections from f.xlsx: 2 labels changed (1 in train, 1 in test), 1 texts added to training; "
         "1 corrected texts matched nothing." in caplog.text
     )
+
+
+def test_a_texts_newest_label_wins_and_a_text_once_added_stays_added(tmp_path):
+    """The newest review.xlsx carries earlier rounds' labels in sheets of their own: a label given in this round's
+    sheets replaces them, whatever the sheets' order."""
+    import pandas as pd
+
+    from bert_sentiment.corrections import read_corrections
+
+    path = tmp_path / "review.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        for name, rows in {
+            "label errors": [("was fine", "negative"), ("so so", "negative")],
+            "corrected before": [("was fine", "positive"), ("dull", "negative")],
+            "labelled before": [("so so", "positive"), ("meh", "negative")],
+        }.items():
+            pd.DataFrame(rows, columns=["text", "corrected_label"]).to_excel(writer, sheet_name=name, index=False)
+    fixes = read_corrections(path)
+    assert fixes.relabel == {"was fine": "negative", "dull": "negative"}
+    assert fixes.add == {"so so": "negative", "meh": "negative"}, "relabelled this round, still added to training"

@@ -94,9 +94,23 @@ def test_review_round_trip_spreadsheet_to_corrected_run(trained_run, tiny_bert, 
         header=("text",),
     )
     again = write_review(out, tmp_path / "again.xlsx", unlabeled_file=str(pool), to_label=6)
-    assert [row["text"] for row in sheet_rows(load_workbook(again)["to label"])] == ["a film, I suppose"], (
+    book = load_workbook(again)
+    assert [row["text"] for row in sheet_rows(book["to label"])] == ["a film, I suppose"], (
         "the texts labelled in the last review, and the training texts, are not offered again"
     )
+    assert {(row["text"], row["corrected_label"]) for row in sheet_rows(book["labelled before"])} == {
+        (text, "positive") for text in labelled_now
+    }
+    corrected_before = {row["text"]: row["corrected_label"] for row in sheet_rows(book["corrected before"])}
+    assert corrected_before == {row["text"].replace("\x07", ""): row["suggested_label"] for row in train_rows}
+
+    book["to label"].cell(2, 4, "negative")  # the second round labels one more text, and trains on this sheet alone
+    book.save(again)
+    out2 = tmp_path / "fixed-again"
+    flags[flags.index(review)], flags[flags.index(str(out))] = again, out2
+    assert train.main([str(flag) for flag in flags]) == 0
+    fixed = json.loads((out2 / "run_facts.json").read_text())["data"]["label_corrections"]
+    assert (fixed["file"], fixed["corrected"], fixed["added"]) == ("again.xlsx", 3, 3), "both rounds' labels kept"
 
 
 def test_a_missing_corrections_file_is_refused_before_anything_loads(tmp_path):
@@ -572,3 +586,27 @@ def test_an_unlabeled_text_of_spaces_is_not_a_text(reviewed_run, tmp_path):
     pool.write_text("".join(json.dumps({"text": text}) + "\n" for text in ["   ", "\t", "fine, I suppose"]))
     rows = sheet_rows(load_workbook(write_review(reviewed_run, unlabeled_file=str(pool), to_label=3))["to label"])
     assert [row["text"] for row in rows] == ["fine, I suppose"]
+
+
+def test_labels_corrected_or_confirmed_before_are_carried_into_the_sheet_and_not_listed_again(reviewed_run, caplog):
+    import logging
+
+    from openpyxl import load_workbook
+
+    from bert_sentiment.corrections import Corrections, read_corrections, save_earlier
+
+    earlier = Corrections("review.xlsx", relabel={"a superb cast": "negative"}, add={"so so, I guess": "positive"})
+    save_earlier(earlier, reviewed_run)  # "a superb cast": its given label confirmed, picked in the drop-down
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        path = write_review(reviewed_run)
+    book = load_workbook(path)
+    assert book.sheetnames == [ERRORS_SHEET, "corrected before", "labelled before"]
+    assert [row["text"] for row in sheet_rows(book[ERRORS_SHEET])] == ["dull and slow", "the plot was horrible"]
+    assert sheet_rows(book["corrected before"]) == [{"text": "a superb cast", "corrected_label": "negative"}]
+    assert sheet_rows(book["labelled before"]) == [{"text": "so so, I guess", "corrected_label": "positive"}]
+    assert (
+        "1 of the 3 likely label errors were corrected or confirmed in an earlier review: not listed again (their "
+        "labels are carried in 'corrected before' or 'labelled before')." in caplog.messages
+    )
+    read_back = read_corrections(path)
+    assert (read_back.relabel, read_back.add) == (earlier.relabel, earlier.add), "fed back as they were"

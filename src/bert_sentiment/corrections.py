@@ -7,6 +7,7 @@ correction replaces the label of each text equal to it, in every split, wherever
 """
 
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,12 @@ logger = logging.getLogger(__name__)
 TEXT_COLUMN = "text"
 CORRECTION_COLUMN = "corrected_label"
 TO_LABEL_SHEET = "to label"  # its texts are new: added to training with the label given
+# A run keeps the corrections that took effect (raw texts: stays local), and `review` writes them into its sheet
+# again, so the newest review.xlsx holds every correction so far: earlier rounds are not lost by training on it alone.
+EARLIER_FILE = "label_corrections.jsonl"
+CORRECTED_BEFORE_SHEET = "corrected before"  # earlier corrections of texts in the data
+LABELLED_BEFORE_SHEET = "labelled before"  # texts added earlier, from a "to label" sheet
+ADDED_SHEETS = (TO_LABEL_SHEET, LABELLED_BEFORE_SHEET)
 READABLE = (".xlsx", ".csv", ".tsv")
 # Characters a spreadsheet cannot hold (openpyxl refuses them): dropped on both sides before texts are compared.
 UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -99,19 +106,27 @@ def read_corrections(path: str | Path) -> Corrections:
             f"--label_corrections '{path.name}' has no '{TEXT_COLUMN}' and '{CORRECTION_COLUMN}' columns "
             f"(it has {found})."
         )
-    for name, sheet in usable.items():
-        target = corrections.add if name == TO_LABEL_SHEET else corrections.relabel
+    labels, added = {}, set()
+    earlier_first = sorted(usable, key=lambda name: name not in (CORRECTED_BEFORE_SHEET, LABELLED_BEFORE_SHEET))
+    for name in earlier_first:  # a text's newest label wins; a text once added stays added
+        sheet = usable[name]
         for text, label in zip(sheet[TEXT_COLUMN], sheet[CORRECTION_COLUMN]):
             if str(label).strip() and text_key(text):
-                target[text_key(text)] = str(label).strip()
+                labels[text_key(text)] = str(label).strip()
+                added.update([text_key(text)] if name in ADDED_SHEETS else [])
+    corrections.relabel = {text: label for text, label in labels.items() if text not in added}
+    corrections.add = {text: label for text, label in labels.items() if text in added}
     if not corrections.relabel and not corrections.add:
         raise UserError(f"--label_corrections '{path.name}' has no row with a '{CORRECTION_COLUMN}' filled in.")
     return corrections
 
 
-def apply_corrections(splits: DatasetDict, names: list[str], corrections: Corrections) -> tuple[DatasetDict, dict]:
+def apply_corrections(
+    splits: DatasetDict, names: list[str], corrections: Corrections
+) -> tuple[DatasetDict, dict, Corrections]:
     """Splits (labels encoded) with the corrections applied by text, and the new texts added to training; with the
-    report for the run's facts."""
+    report for the run's facts, and the corrections that took effect (those of texts in the data, and every text
+    added), for the run to keep (save_earlier)."""
     wanted = {*corrections.relabel.values(), *corrections.add.values()}
     unknown = sorted(label for label in wanted if label not in names)
     if unknown:
@@ -168,4 +183,27 @@ def apply_corrections(splits: DatasetDict, names: list[str], corrections: Correc
         f"{len(new):,}",
         f"; {len(missing):,} corrected texts matched nothing" if missing else "",
     )
-    return splits, report
+    kept = Corrections(
+        corrections.file,
+        corrections.sha256,
+        {text: corrections.relabel[text] for text in found if text in corrections.relabel},
+        corrections.add,
+    )
+    return splits, report, kept
+
+
+def save_earlier(corrections: Corrections, output_dir) -> None:
+    """EARLIER_FILE: one JSON line per correction that took effect, written whole."""
+    rows = [{"text": text, "corrected_label": label, "added": False} for text, label in corrections.relabel.items()]
+    rows += [{"text": text, "corrected_label": label, "added": True} for text, label in corrections.add.items()]
+    with written_whole(Path(output_dir) / EARLIER_FILE) as partial:
+        partial.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+
+
+def earlier_corrections(output_dir) -> Corrections:
+    """The corrections the run in `output_dir` applied (none for a run without them)."""
+    path, earlier = Path(output_dir) / EARLIER_FILE, Corrections(EARLIER_FILE)
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        row = json.loads(line)
+        (earlier.add if row["added"] else earlier.relabel)[row["text"]] = row["corrected_label"]
+    return earlier

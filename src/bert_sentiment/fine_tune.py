@@ -30,7 +30,7 @@ from bert_sentiment.calibration import (
     plot_reliability,
 )
 from bert_sentiment.card_text import baseline_warning
-from bert_sentiment.corrections import labelled_hashes, save_labelled_texts
+from bert_sentiment.corrections import labelled_hashes, save_earlier, save_labelled_texts
 from bert_sentiment.data import load_raw_splits
 from bert_sentiment.evaluation import classification_metrics, evaluation_report, softmax
 from bert_sentiment.facts import (
@@ -137,6 +137,8 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
         facts.phases = parse(dict[str, Phase], clock.record)
         facts.duration_seconds = round(time.monotonic() - start_time, 1)
         save_labelled_texts(labelled, training_args.output_dir)
+        if prepared.data.corrections:  # `review` writes them into its sheet again: the next round keeps them
+            save_earlier(prepared.data.corrections, training_args.output_dir)
         save_run(Path(training_args.output_dir), facts, training_args, model_args, checked.hub_target)
         _remove_checkpoints(Path(training_args.output_dir))  # only now: until the run's files are saved, --resume works
     return facts

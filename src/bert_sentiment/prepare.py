@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from bert_sentiment.columns import columns_by_name, find_columns
-from bert_sentiment.corrections import apply_corrections, read_corrections
+from bert_sentiment.corrections import Corrections, apply_corrections, read_corrections
 from bert_sentiment.errors import UserError
 from bert_sentiment.labels import LabelMapping, build_label_mapping, is_missing
 
@@ -25,6 +25,7 @@ class PreparedData:
     splits: DatasetDict  # train, validation and maybe test; columns `text` and `label` (ClassLabel)
     label_names: list[str]
     report: dict = field(default_factory=dict)  # facts for the log, the results and the model card
+    corrections: Corrections | None = None  # --label_corrections that took effect: the run keeps them for `review`
 
 
 def prepare_splits(raw: DatasetDict, data_args, seed: int) -> PreparedData:
@@ -37,9 +38,10 @@ def prepare_splits(raw: DatasetDict, data_args, seed: int) -> PreparedData:
     logger.info("Labels: %s (from %s).", ", ".join(mapping.names), mapping.how)
     report["labels_from"] = mapping.how
     splits = DatasetDict({name: _encode_labels(split, mapping, name) for name, split in splits.items()})
+    corrections = None
     if data_args.label_corrections:  # by text, before validation is carved out: a fixed text keeps its fix anywhere
-        corrections = read_corrections(data_args.label_corrections)
-        splits, report["label_corrections"] = apply_corrections(splits, mapping.names, corrections)
+        read = read_corrections(data_args.label_corrections)
+        splits, report["label_corrections"], corrections = apply_corrections(splits, mapping.names, read)
     if "validation" not in splits:
         splits, report["validation_from_train"] = _split_off_validation(
             splits, data_args.validation_split_percentage, seed
@@ -49,7 +51,7 @@ def prepare_splits(raw: DatasetDict, data_args, seed: int) -> PreparedData:
     report["sizes"] = {name: len(split) for name, split in splits.items()}
     report["label_counts"] = {name: label_counts(split, mapping.names) for name, split in splits.items()}
     log_summary(report)
-    return PreparedData(splits, mapping.names, report)
+    return PreparedData(splits, mapping.names, report, corrections)
 
 
 def _standardize(raw: DatasetDict, text_columns: list[str], label_column: str) -> tuple[DatasetDict, dict]:

@@ -8,7 +8,8 @@ of one hard review do not fill the sheet; exact copies are scored once, and text
 out). A large unlabeled file is not read whole by the model: a random sample of POOL_PER_PICK texts per text to pick
 (at least POOL_FLOOR) is scored, and the log says how long the whole would take. Scores are kept on disk as they
 come, so a review stopped halfway continues when run again (KeptScores). Filled in, the file goes back to training as
-`--label_corrections` (bert_sentiment/corrections.py).
+`--label_corrections` (bert_sentiment/corrections.py); the corrections the run was trained with are written into it
+again (sheets "corrected before" and "labelled before"), so the newest sheet holds every round's labels.
 """
 
 import hashlib
@@ -23,10 +24,13 @@ import numpy as np
 from bert_sentiment.atomic import written_whole
 from bert_sentiment.budget import WHOLE_SHARE, in_words, sample_size
 from bert_sentiment.corrections import (
+    CORRECTED_BEFORE_SHEET,
     CORRECTION_COLUMN,
+    LABELLED_BEFORE_SHEET,
     LABELLED_FILE,
     TO_LABEL_SHEET,
     UNSTORABLE,
+    earlier_corrections,
     labelled_texts,
     text_hashes,
     text_key,
@@ -70,18 +74,17 @@ def write_review(
             "--find_label_issues auto, or pass --unlabeled_file to choose texts to label."
         )
     path = Path(review_path) if review_path else output_dir / REVIEW_FILE
-    sheets = {}
+    earlier, sheets = earlier_corrections(output_dir), {}
     if issues_path.is_file():
-        issues = [json.loads(line) for line in issues_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        frame = pd.DataFrame(
-            issues, columns=["split", "rank", "text", "given_label", "suggested_label", "label_quality"]
-        )
-        sheets[ERRORS_SHEET] = frame.sort_values("label_quality", kind="stable").assign(**{CORRECTION_COLUMN: ""})
+        sheets[ERRORS_SHEET] = label_errors(issues_path, {*earlier.relabel, *earlier.add})
     if unlabeled_file:
         scores = path.with_name(f".{path.stem}.scores")  # beside the sheet: an interrupted review continues
         sheets[TO_LABEL_SHEET] = texts_to_label(
             output_dir, unlabeled_file, to_label, text_column, facts, pool_sample, scores
         )
+    for name, fixed in ((CORRECTED_BEFORE_SHEET, earlier.relabel), (LABELLED_BEFORE_SHEET, earlier.add)):
+        if fixed:  # filled in already: fed back with the rest, so the next run keeps every round's labels
+            sheets[name] = pd.DataFrame({"text": list(fixed), CORRECTION_COLUMN: list(fixed.values())})
     write_sheets(sheets, facts.label_names, path)
     logger.info(
         "Wrote %s: %s. Fill in '%s' where a label is wrong (or for each text to label), then train with "
@@ -92,6 +95,26 @@ def write_review(
         path,
     )
     return path
+
+
+def label_errors(issues_path: Path, reviewed: set[str]):
+    """The likely label errors as a sheet, least likely labels first, without the texts a person corrected (or
+    confirmed, picking the label they had) in an earlier review: their label stands."""
+    import pandas as pd
+
+    issues = [json.loads(line) for line in issues_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    frame = pd.DataFrame(issues, columns=["split", "rank", "text", "given_label", "suggested_label", "label_quality"])
+    seen = frame["text"].map(text_key).isin(reviewed)
+    if seen.any():
+        logger.info(
+            "%s of the %s likely label errors were corrected or confirmed in an earlier review: not listed again "
+            "(their labels are carried in '%s' or '%s').",
+            f"{seen.sum():,}",
+            f"{len(frame):,}",
+            CORRECTED_BEFORE_SHEET,
+            LABELLED_BEFORE_SHEET,
+        )
+    return frame[~seen].sort_values("label_quality", kind="stable").assign(**{CORRECTION_COLUMN: ""})
 
 
 def texts_to_label(
