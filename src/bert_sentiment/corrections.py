@@ -3,7 +3,9 @@
 The file is the spreadsheet `bert-sentiment review` writes (bert_sentiment/review.py), with its `corrected_label`
 column filled in where a label was wrong, or any table with `text` and `corrected_label` columns. Rows of its
 "to label" sheet (unlabeled texts the model was least sure of) are added to the training data; every other
-correction replaces the label of each text equal to it, in every split, wherever the row sits in the file.
+correction replaces the label of each text equal to it, in every split, wherever the row sits in the file. Its
+sheets "corrected before" and "labelled before" carry the corrections of earlier rounds (EARLIER_FILE), read first so
+that this round's labels win.
 """
 
 import hashlib
