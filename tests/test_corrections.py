@@ -27,7 +27,7 @@ def labels_of(split) -> dict:
     return {text: NAMES[label] for text, label in zip(split["text"][:], split["label"][:])}
 
 
-def test_corrections_apply_by_text_in_every_split_and_new_texts_join_training_only():
+def test_corrections_apply_by_text_in_every_split_and_new_texts_join_training_only(caplog):
     data = splits(
         train=[("good film", "negative"), ("dull film", "negative"), ("fine film", "positive")],
         test=[("good film", "negative"), ("awful film", "negative")],
@@ -38,7 +38,11 @@ def test_corrections_apply_by_text_in_every_split_and_new_texts_join_training_on
         relabel={"good film": "positive", "fine film": "positive"},
         add={"superb film": "positive"},
     )
-    fixed, report, _ = apply_corrections(data, NAMES, fixes)
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.corrections"):
+        fixed, report, _ = apply_corrections(data, NAMES, fixes)
+    assert caplog.messages == [
+        "Label corrections from fixed.xlsx: 2 labels changed (1 in train, 1 in test), 1 texts added to training."
+    ], "every correction matched: no word of unmatched ones"
     assert labels_of(fixed["train"]) == {
         "good film": "positive",
         "dull film": "negative",
@@ -192,3 +196,33 @@ def test_a_texts_newest_label_wins_and_a_text_once_added_stays_added(tmp_path):
     fixes = read_corrections(path)
     assert fixes.relabel == {"was fine": "negative", "dull": "negative"}
     assert fixes.add == {"so so": "negative", "meh": "negative"}, "relabelled this round, still added to training"
+
+
+def test_the_corrections_that_took_effect_are_kept_for_the_next_round(tmp_path):
+    """A correction of a text the data lacks did nothing: the next review does not carry it on. Added texts are kept,
+    with the file they came from."""
+    from bert_sentiment.corrections import earlier_corrections, save_earlier
+
+    data = splits(train=[("good film", "negative"), ("dull film", "negative")])
+    fixes = Corrections(
+        "fixed.xlsx",
+        "ab" * 32,
+        relabel={"good film": "positive", "gone film": "negative"},
+        add={"new film": "positive"},
+    )
+    _, _, kept = apply_corrections(data, NAMES, fixes)
+    assert (kept.file, kept.sha256) == ("fixed.xlsx", "ab" * 32)
+    assert (kept.relabel, kept.add) == ({"good film": "positive"}, {"new film": "positive"})
+    save_earlier(Corrections("x", relabel={"café noir, très bon": "positive"}, add=kept.add), tmp_path)
+    read = earlier_corrections(tmp_path)
+    assert (read.relabel, read.add) == ({"café noir, très bon": "positive"}, {"new film": "positive"})
+    assert (earlier_corrections(tmp_path / "elsewhere").relabel, earlier_corrections(tmp_path / "elsewhere").add) == (
+        {},
+        {},
+    ), "a run trained without corrections"
+
+
+def test_a_filled_label_without_a_text_is_not_a_correction(tmp_path):
+    path = tmp_path / "fixed.csv"
+    path.write_text("text,corrected_label\n,positive\n  ,negative\ngood film,positive\n", encoding="utf-8")
+    assert read_corrections(path).relabel == {"good film": "positive"}

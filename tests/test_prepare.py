@@ -152,6 +152,10 @@ def test_label_corrections_are_applied_by_text_before_validation_is_carved_and_r
     assert labels["review number 6"] == "negative", "only the corrected texts change"
     assert data.report["label_corrections"]["corrected"] == 2
     assert data.report["label_corrections"]["file"] == "fixed.csv"
+    assert data.corrections.relabel == {"review number 4": "positive", "review number 7": "negative"}, (
+        "kept for the run's next review"
+    )
+    assert prepare_splits(as_splits(train=rows), data_args(), seed=0).corrections is None
 
 
 def test_class_names_name_integer_labels_and_a_datasets_own_names_are_kept():
