@@ -18,7 +18,7 @@ logger = logging.getLogger("bert_sentiment.cli")
 
 EXIT_USER_ERROR = 2  # bad input: the message says what to fix
 EXIT_PUBLISH_CHECK_FAILED = 1  # the model was pushed but does not load back as it should
-EXIT_INTERRUPTED = 130  # the conventional status after Ctrl-C; a checkpoint was saved
+EXIT_INTERRUPTED = 130  # the conventional status after Ctrl-C; the log says what was kept (a checkpoint, rows)
 # libraries whose loggers print to stderr through a handler of their own and pass each line on to the root logger as
 # well, so that every warning (a retried download, say) showed twice; transformers' does not pass them on
 SELF_PRINTING_LIBRARIES = ("huggingface_hub", "datasets")
