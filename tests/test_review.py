@@ -458,6 +458,16 @@ def test_texts_the_run_holds_labels_for_are_not_offered_again(reviewed_run, tmp_
         "test): they are not offered." in caplog.messages
     )
 
+    save_labelled_texts(labelled_hashes(DatasetDict(train=Dataset.from_dict({"text": [pool[7]]}))), reviewed_run)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        write_review(reviewed_run, unlabeled_file=str(unlabeled), to_label=12)
+    assert (
+        "1 of the 12 distinct unlabeled texts is labelled in the run's data already (training, validation or test): "
+        "it is not offered." in caplog.messages
+    )
+
+    save_labelled_texts(labelled_hashes(splits), reviewed_run)
     known = write_csv(tmp_path / "known.csv", [(pool[0],), (pool[5],), (pool[0],)], header=("review",))
     with pytest.raises(UserError) as refused:
         write_review(reviewed_run, unlabeled_file=str(known))
@@ -579,13 +589,21 @@ def test_texts_are_hashed_by_their_key_as_64_bit_numbers():
     assert len({*hashes[[0, 2, 3]]}) == 3, "case and inner spaces count"
 
 
-def test_an_unlabeled_text_of_spaces_is_not_a_text(reviewed_run, tmp_path):
+def test_an_unlabeled_text_of_spaces_is_not_a_text(reviewed_run, tmp_path, caplog):
+    import logging
+
     from openpyxl import load_workbook
 
     pool = tmp_path / "pool.jsonl"  # JSON keeps what a CSV reader would read as empty
-    pool.write_text("".join(json.dumps({"text": text}) + "\n" for text in ["   ", "\t", "fine, I suppose"]))
-    rows = sheet_rows(load_workbook(write_review(reviewed_run, unlabeled_file=str(pool), to_label=3))["to label"])
-    assert [row["text"] for row in rows] == ["fine, I suppose"]
+    texts = ["   ", "\t", "fine, I suppose", "fine, I suppose "]
+    pool.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
+        book = load_workbook(write_review(reviewed_run, unlabeled_file=str(pool), to_label=3))
+    assert [row["text"] for row in sheet_rows(book["to label"])] == ["fine, I suppose"]
+    assert (
+        "1 of the 2 unlabeled texts repeats an earlier one: each text is scored, and offered to label, once."
+        in caplog.messages
+    ), "spaces are not texts; a copy with a trailing space is a copy"
 
 
 def test_labels_corrected_or_confirmed_before_are_carried_into_the_sheet_and_not_listed_again(reviewed_run, caplog):
@@ -605,7 +623,7 @@ def test_labels_corrected_or_confirmed_before_are_carried_into_the_sheet_and_not
     assert sheet_rows(book["corrected before"]) == [{"text": "a superb cast", "corrected_label": "negative"}]
     assert sheet_rows(book["labelled before"]) == [{"text": "so so, I guess", "corrected_label": "positive"}]
     assert (
-        "1 of the 3 likely label errors were corrected or confirmed in an earlier review: not listed again (their "
+        "1 of the 3 likely label errors was corrected or confirmed in an earlier review: not listed again (their "
         "labels are carried in 'corrected before' or 'labelled before')." in caplog.messages
     )
     read_back = read_corrections(path)

@@ -107,10 +107,11 @@ def label_errors(issues_path: Path, reviewed: set[str]):
     seen = frame["text"].map(text_key).isin(reviewed)
     if seen.any():
         logger.info(
-            "%s of the %s likely label errors were corrected or confirmed in an earlier review: not listed again "
+            "%s of the %s likely label errors %s corrected or confirmed in an earlier review: not listed again "
             "(their labels are carried in '%s' or '%s').",
             f"{seen.sum():,}",
             f"{len(frame):,}",
+            "was" if seen.sum() == 1 else "were",
             CORRECTED_BEFORE_SHEET,
             LABELLED_BEFORE_SHEET,
         )
@@ -179,9 +180,10 @@ def distinct_texts(unlabeled_file: str, text_column: str | None) -> list[str]:
         first.setdefault(text_key(text), text)
     if len(first) < len(given):
         logger.info(
-            "%s of the %s unlabeled texts repeat an earlier one: each text is scored, and offered to label, once.",
+            "%s of the %s unlabeled texts %s an earlier one: each text is scored, and offered to label, once.",
             f"{len(given) - len(first):,}",
             f"{len(given):,}",
+            "repeats" if len(given) - len(first) == 1 else "repeat",
         )
     return list(first.values())
 
@@ -206,10 +208,11 @@ def not_labelled_yet(texts: list[str], output_dir: Path, unlabeled_file: str) ->
         )
     if known.any():
         logger.info(
-            "%s of the %s distinct unlabeled texts are labelled in the run's data already (training, validation or "
-            "test): they are not offered.",
+            "%s of the %s distinct unlabeled texts %s labelled in the run's data already (training, validation or "
+            "test): %s not offered.",
             f"{known.sum():,}",
             f"{len(texts):,}",
+            *(("is", "it is") if known.sum() == 1 else ("are", "they are")),
         )
     return [text for text, seen in zip(texts, known) if not seen]
 
