@@ -46,6 +46,7 @@ def test_publish_then_load_by_repo_id_like_a_user(hub, trained_run, tmp_path):
         *(f"confusion_matrix_{split}.{kind}" for split in ("validation", "test") for kind in ("png", "json")),
     }, "exactly the model, its ONNX graphs, the card and its evidence: no settings pickle, checkpoints or raw texts"
     assert (trained_run / "label_issues.jsonl").is_file() and list(trained_run.glob("wrong_predictions_*.jsonl"))
+    assert (trained_run / "labelled_texts.npy").is_file(), "the hashes of the run's texts stay local too"
     assert not any(name.endswith(".jsonl") for name in files), "files of raw training texts stay local"
     assert not any(TOKEN.encode() in content for content in files.values())
     assert b'pipeline("text-classification", model="alice/sst2-tiny")' in files["README.md"]
