@@ -322,6 +322,19 @@ def test_a_large_unlabeled_pool_is_sampled_to_the_size_the_picks_need():
     assert len(pool_rows(30, 2, 400)) == 30
 
 
+def texts_scored(monkeypatch) -> list[list[str]]:
+    """The texts each review hands the model, one list per scoring, recorded as the real scoring goes on."""
+    from bert_sentiment import review
+
+    scored, real = [], review.unlabeled_probabilities
+    monkeypatch.setattr(
+        review,
+        "unlabeled_probabilities",
+        lambda model, texts, *kept, **job: scored.append(texts) or real(model, texts, *kept, **job),
+    )
+    return scored
+
+
 def test_review_of_a_sampled_pool_scores_only_the_sample_and_says_what_the_whole_would_cost(
     reviewed_run, tmp_path, monkeypatch, caplog, exported_once
 ):
@@ -332,13 +345,7 @@ def test_review_of_a_sampled_pool_scores_only_the_sample_and_says_what_the_whole
     from bert_sentiment import review
     from tests.conftest import set_monotonic
 
-    scored = []
-    real = review.unlabeled_probabilities
-    monkeypatch.setattr(
-        review,
-        "unlabeled_probabilities",
-        lambda model, texts, *kept, **job: scored.append(texts) or real(model, texts, *kept, **job),
-    )
+    scored = texts_scored(monkeypatch)
     set_monotonic(monkeypatch, review, iter([100.0, 112.0, 500.0, 600.0, 700.0]).__next__)  # 8 texts scored in 12 s
     monkeypatch.setattr(review, "POOL_PER_PICK", 2)
     monkeypatch.setattr(review, "POOL_FLOOR", 8)
@@ -403,15 +410,7 @@ def test_a_text_repeated_in_the_pool_is_scored_and_offered_once(
 
     from openpyxl import load_workbook
 
-    from bert_sentiment import review
-
-    scored = []
-    real = review.unlabeled_probabilities
-    monkeypatch.setattr(
-        review,
-        "unlabeled_probabilities",
-        lambda model, texts, *kept, **job: scored.append(texts) or real(model, texts, *kept, **job),
-    )
+    scored = texts_scored(monkeypatch)
     others = [text for text, _ in english_reviews(12, seed=8)]
     pool = [others[0]] + ["so so, I guess"] * 10 + ["  so so, I guess\x07 "] + others[1:] + ["so so, I guess"] * 5
     unlabeled = write_csv(tmp_path / "pool.csv", [(text,) for text in pool], header=("review",))

@@ -113,9 +113,11 @@ def read_corrections(path: str | Path) -> Corrections:
     for name in earlier_first:  # a text's newest label wins; a text once added stays added
         sheet = usable[name]
         for text, label in zip(sheet[TEXT_COLUMN], sheet[CORRECTION_COLUMN]):
-            if str(label).strip() and text_key(text):
-                labels[text_key(text)] = str(label).strip()
-                added.update([text_key(text)] if name in ADDED_SHEETS else [])
+            key = text_key(text)
+            if str(label).strip() and key:
+                labels[key] = str(label).strip()
+                if name in ADDED_SHEETS:
+                    added.add(key)
     corrections.relabel = {text: label for text, label in labels.items() if text not in added}
     corrections.add = {text: label for text, label in labels.items() if text in added}
     if not corrections.relabel and not corrections.add:
@@ -188,7 +190,7 @@ def apply_corrections(
     kept = Corrections(
         corrections.file,
         corrections.sha256,
-        {text: corrections.relabel[text] for text in found if text in corrections.relabel},
+        {text: label for text, label in corrections.relabel.items() if text in found},
         corrections.add,
     )
     return splits, report, kept
