@@ -8,7 +8,8 @@ The pools are IMDB review sentences from ../shared (bench_scale's files), the mo
 defaults for one epoch on 6,000 SST-2 sentences (or --run). Each pool is reviewed for the default 200 texts to label
 with the default --pool_sample auto, and, for the sizes in --whole, again with --pool_sample all, side by side in
 this one process: seconds (reading the file, loading the model, scoring, clustering, writing the sheet), texts
-scored, and the margin of the texts picked (the smaller, the less sure the model is of them). With --interrupt_after
+scored, and the margin of the texts picked (the smaller, the less sure the model is of them); and what recording a
+run's texts (labelled_texts.npy) and checking a pool against them cost at that size. With --interrupt_after
 S, each whole review is also run again, stopped by a Ctrl-C after S seconds and continued by the same call: the two
 parts' seconds, against the uninterrupted review's, and whether it picked the same texts. CPU flags are printed.
 """
@@ -57,6 +58,23 @@ def review_once(run: str, pool: str, scratch: str, pool_sample: str, to_label: i
     }
 
 
+def record_cost(pool: str) -> dict:
+    """What a run pays to record its texts (labelled_texts.npy), taking the pool as a run's data, and what a review
+    pays to check the pool against them: seconds each."""
+    import pandas as pd
+    from datasets import Dataset, DatasetDict
+
+    from bert_sentiment.corrections import labelled_hashes, text_hashes
+
+    texts = pd.read_csv(pool)["text"].astype(str).tolist()
+    started = time.perf_counter()
+    hashes = labelled_hashes(DatasetDict(train=Dataset.from_dict({"text": texts})))
+    recorded = time.perf_counter() - started
+    started = time.perf_counter()
+    np.isin(text_hashes(texts), hashes)
+    return {"texts": len(texts), "record": recorded, "check": time.perf_counter() - started}
+
+
 def interrupted_review(run: str, pool: str, scratch: str, to_label: int, after: float) -> dict:
     """A whole review stopped by a Ctrl-C (KeyboardInterrupt in the main thread) after `after` seconds, then the same
     call again: the seconds of each part and the texts picked."""
@@ -89,6 +107,13 @@ def main() -> None:
         table = []
         for size in options.sizes:
             pool = str(imdb_sentences(size))
+            cost = record_cost(pool)
+            print(
+                f"pool {size:,}: recording {cost['texts']:,} texts as a run's {cost['record']:.1f} s "
+                f"({cost['record'] * 1e6 / cost['texts']:.1f} s a million); checking them against the record "
+                f"{cost['check']:.1f} s ({cost['check'] * 1e6 / cost['texts']:.1f} s a million)",
+                flush=True,
+            )
             sampled = review_once(run, pool, scratch, "auto", options.to_label)
             whole = review_once(run, pool, scratch, "all", options.to_label) if size in options.whole else None
             table.append((size, sampled, whole))
