@@ -2,6 +2,7 @@
 
 import logging
 
+import numpy as np
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
@@ -58,6 +59,7 @@ def test_corrections_apply_by_text_in_every_split_and_new_texts_join_training_on
         "matched": 2,
         "unmatched": 0,
         "added": 1,
+        "left_out": {},
     }
     assert fixed["train"].features["label"].names == NAMES
 
@@ -226,3 +228,39 @@ def test_a_filled_label_without_a_text_is_not_a_correction(tmp_path):
     path = tmp_path / "fixed.csv"
     path.write_text("text,corrected_label\n,positive\n  ,negative\ngood film,positive\n", encoding="utf-8")
     assert read_corrections(path).relabel == {"good film": "positive"}
+
+
+def test_a_text_marked_leave_out_leaves_every_split_and_is_kept_for_the_next_round(caplog):
+    """A text no label fits (mixed, off the subject) is taken out of the data, wherever it sits; a text to label marked
+    so is not added. Both are kept, so the next review neither lists nor offers them again."""
+    from bert_sentiment.corrections import LEAVE_OUT, labelled_hashes, text_hashes
+
+    data = splits(
+        train=[("good film", "negative"), ("so so film", "negative"), ("fine film", "positive")],
+        test=[("so so film", "positive"), ("awful film", "negative")],
+    )
+    fixes = Corrections(
+        "fixed.xlsx",
+        relabel={"good film": "positive", "so so film": LEAVE_OUT},
+        add={"superb film": "positive", "a film about films": LEAVE_OUT},
+    )
+    with caplog.at_level(logging.INFO, logger="bert_sentiment.corrections"):
+        fixed, report, kept = apply_corrections(data, NAMES, fixes)
+    assert labels_of(fixed["train"]) == {"good film": "positive", "fine film": "positive", "superb film": "positive"}
+    assert labels_of(fixed["test"]) == {"awful film": "negative"}
+    assert (report["corrected"], report["added"], report["left_out"]) == (1, 1, {"train": 1, "test": 1})
+    assert caplog.messages == [
+        "Label corrections from fixed.xlsx: 1 labels changed (1 in train, 0 in test), 1 texts added to training, "
+        "2 left out (1 in train, 1 in test)."
+    ]
+    assert kept.relabel == {"good film": "positive", "so so film": LEAVE_OUT}
+    assert kept.add == {"superb film": "positive", "a film about films": LEAVE_OUT}
+    assert sorted(kept.left_out()) == ["a film about films", "so so film"]
+    held = labelled_hashes(fixed, kept.left_out())
+    assert np.isin(text_hashes(["so so film", "a film about films", "superb film", "awful film"]), held).all(), (
+        "a text looked at and left out is not offered to label again"
+    )
+    _, report, _ = apply_corrections(
+        splits(train=[("good film", "negative")]), NAMES, Corrections("f.csv", relabel={"good film": "positive"})
+    )
+    assert report["left_out"] == {}, "nothing left out: no count of it"

@@ -54,14 +54,16 @@ def test_review_round_trip_spreadsheet_to_corrected_run(trained_run, tiny_bert, 
     rows = [dict(zip(header, [cell.value for cell in row])) for row in errors.iter_rows(min_row=2)]
     assert len(rows) == len(issues) > 0
     assert [row["label_quality"] for row in rows] == sorted(row["label_quality"] for row in rows)
-    assert errors.data_validations.dataValidation[0].formula1 == '"negative,positive"'
+    assert errors.data_validations.dataValidation[0].formula1 == '"negative,positive,(leave out)"'
     assert to_label.max_row == 7 and len({row[0].value for row in to_label.iter_rows(min_row=2)}) == 6
 
-    train_rows = [row for row in rows if row["split"] == "train"][:3]
+    train_rows, no_label_fits = [row for row in rows if row["split"] == "train"][:3], rows[-1]
     for row in train_rows:  # a person agrees with the suggestion
         errors.cell(rows.index(row) + 2, header.index("corrected_label") + 1, row["suggested_label"])
+    errors.cell(len(rows) + 1, header.index("corrected_label") + 1, "(leave out)")
     for cell in list(to_label.iter_rows(min_row=2))[:2]:
         cell[3].value = "positive"
+    to_label.cell(4, 4, "(leave out)")
     book.save(review)
     out = tmp_path / "fixed"
     flags = [
@@ -80,13 +82,15 @@ def test_review_round_trip_spreadsheet_to_corrected_run(trained_run, tiny_bert, 
     assert train.main([str(flag) for flag in flags]) == 0
     facts = json.loads((out / "run_facts.json").read_text())
     fixed = facts["data"]["label_corrections"]
-    assert fixed["file"] == "review.xlsx" and fixed["added"] == 2 and fixed["matched"] == 3
+    assert fixed["file"] == "review.xlsx" and fixed["added"] == 2 and fixed["matched"] == 4
     assert fixed["corrected"] == 3, "each suggestion differs from the given label"
+    assert fixed["left_out"] == {no_label_fits["split"]: 1}
     card = " ".join((out / "README.md").read_text().split())
     assert "3 labels were corrected by hand (3 in train) from `review.xlsx`" in card
     assert "and 2 texts were added to training with the labels given there" in card
+    assert f"1 text was left out of the data (1 in {no_label_fits['split']}): that file marks it" in card
 
-    labelled_now = [row[0].value for row in list(to_label.iter_rows(min_row=2))[:2]]
+    labelled_now = [row[0].value for row in list(to_label.iter_rows(min_row=2))[:3]]  # the third left out
     trained_on = [text for text, _ in english_reviews(3)]  # in reviews.csv, the run's training data
     pool = write_csv(
         tmp_path / "again.csv",
@@ -99,10 +103,14 @@ def test_review_round_trip_spreadsheet_to_corrected_run(trained_run, tiny_bert, 
         "the texts labelled in the last review, and the training texts, are not offered again"
     )
     assert {(row["text"], row["corrected_label"]) for row in sheet_rows(book["labelled before"])} == {
-        (text, "positive") for text in labelled_now
+        *((text, "positive") for text in labelled_now[:2]),
+        (labelled_now[2], "(leave out)"),
     }
     corrected_before = {row["text"]: row["corrected_label"] for row in sheet_rows(book["corrected before"])}
-    assert corrected_before == {row["text"].replace("\x07", ""): row["suggested_label"] for row in train_rows}
+    assert corrected_before == {
+        **{row["text"].replace("\x07", ""): row["suggested_label"] for row in train_rows},
+        no_label_fits["text"].replace("\x07", ""): "(leave out)",
+    }
 
     book["to label"].cell(2, 4, "negative")  # the second round labels one more text, and trains on this sheet alone
     book.save(again)
@@ -111,6 +119,7 @@ def test_review_round_trip_spreadsheet_to_corrected_run(trained_run, tiny_bert, 
     assert train.main([str(flag) for flag in flags]) == 0
     fixed = json.loads((out2 / "run_facts.json").read_text())["data"]["label_corrections"]
     assert (fixed["file"], fixed["corrected"], fixed["added"]) == ("again.xlsx", 3, 3), "both rounds' labels kept"
+    assert fixed["left_out"] == {no_label_fits["split"]: 1}
 
 
 def test_a_missing_corrections_file_is_refused_before_anything_loads(tmp_path):
@@ -197,7 +206,7 @@ def test_the_label_errors_sheet_lists_the_least_likely_labels_first_with_an_empt
     assert sheet.column_dimensions["C"].width == 80 and sheet.column_dimensions["G"].width == 17
     assert sheet.column_dimensions["A"].width == 12, "short names get 12 characters"
     (choices,) = sheet.data_validations.dataValidation
-    assert choices.formula1 == '"negative,positive"' and str(choices.sqref) == "G2:G4"
+    assert choices.formula1 == '"negative,positive,(leave out)"' and str(choices.sqref) == "G2:G4"
     assert choices.type == "list" and choices.allow_blank, "a drop-down, which a correct label leaves empty"
     assert caplog.messages[-1] == (
         f"Wrote {path}: 3 rows in 'label errors'. Fill in 'corrected_label' where a label is wrong (or for each text "

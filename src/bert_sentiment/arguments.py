@@ -147,8 +147,8 @@ class DataArguments:
         default=None,
         metadata={
             "help": "A spreadsheet from `bert-sentiment review` with its corrected_label column filled in (or a "
-            "CSV with text and corrected_label): labels are corrected by text, and its 'to label' texts added to "
-            "training, before the split."
+            "CSV with text and corrected_label): labels are corrected by text, texts marked '(leave out)' taken "
+            "out, and its 'to label' texts added to training, before the split."
         },
     )
     drop_cross_split_duplicates: bool = field(

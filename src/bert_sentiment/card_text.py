@@ -422,6 +422,14 @@ def _data_notes(data: DataFacts) -> list[str]:
             f"{fixed.corrected:,} labels were corrected by hand{f' ({where})' if where else ''} from "
             f"`{fixed.file}` (SHA-256 {fixed.sha256[:16]}){added}."
         )
+        if count := sum(fixed.left_out.values()):
+            from bert_sentiment.corrections import LEAVE_OUT, in_splits  # lazily: it imports datasets
+
+            notes.append(
+                f"{count:,} {'text was' if count == 1 else 'texts were'} left out of the data "
+                f"({in_splits(fixed.left_out)}): that file marks {'it' if count == 1 else 'them'} `{LEAVE_OUT}`, as "
+                "no label fits."
+            )
     for split, sample in data.evaluation_sample.items():
         notes.append(
             f"A short run: its {split} figures were measured on a stratified sample of {sample.evaluated:,} "

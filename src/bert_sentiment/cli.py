@@ -160,8 +160,9 @@ def review_command(argv: list[str] | None) -> int:
         bert-sentiment review out/reviews --unlabeled_file more_reviews.csv # and unlabeled texts to label
         python train.py --train_file reviews.csv --label_corrections out/reviews/review.xlsx ...
 
-    Fill in the corrected_label column where a label is wrong (and for each text on the "to label" sheet); the
-    next run corrects those labels by text and adds the newly labelled texts to training.
+    Fill in the corrected_label column where a label is wrong (and for each text on the "to label" sheet), or pick
+    "(leave out)" where no label fits; the next run corrects those labels by text, adds the newly labelled texts to
+    training, and leaves out the others.
     """
     from bert_sentiment.review import POOL_CHOICES, TO_LABEL, write_review
 

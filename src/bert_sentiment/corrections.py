@@ -3,7 +3,8 @@
 The file is the spreadsheet `bert-sentiment review` writes (bert_sentiment/review.py), with its `corrected_label`
 column filled in where a label was wrong, or any table with `text` and `corrected_label` columns. Rows of its
 "to label" sheet (unlabeled texts the model was least sure of) are added to the training data; every other
-correction replaces the label of each text equal to it, in every split, wherever the row sits in the file. Its
+correction replaces the label of each text equal to it, in every split, wherever the row sits in the file. A
+text marked LEAVE_OUT is taken out of every split instead (too mixed, or off the subject, to take any label). Its
 sheets "corrected before" and "labelled before" carry the corrections of earlier rounds (EARLIER_FILE), read first so
 that this round's labels win.
 """
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 TEXT_COLUMN = "text"
 CORRECTION_COLUMN = "corrected_label"
+# The choice, beside the labels, for a text no label fits (mixed, off the subject, not a review): it leaves the data.
+LEAVE_OUT = "(leave out)"
 TO_LABEL_SHEET = "to label"  # its texts are new: added to training with the label given
 # A run keeps the corrections that took effect (raw texts: stays local), and `review` writes them into its sheet
 # again, so the newest review.xlsx holds every correction so far: earlier rounds are not lost by training on it alone.
@@ -52,9 +55,12 @@ def text_hashes(texts) -> np.ndarray:
     return np.frombuffer(digests, dtype="<u8")
 
 
-def labelled_hashes(splits: DatasetDict) -> np.ndarray:
-    """The hashes of every split's texts, sorted, each once: what LABELLED_FILE holds."""
-    return np.unique(np.concatenate([text_hashes(split["text"][:]) for split in splits.values()]))
+def labelled_hashes(splits: DatasetDict, left_out=()) -> np.ndarray:
+    """The hashes of every split's texts, and of the texts a person left out, sorted, each once: what LABELLED_FILE
+    holds (a text left out was looked at: it is not offered to label again)."""
+    return np.unique(
+        np.concatenate([text_hashes(left_out), *(text_hashes(split["text"][:]) for split in splits.values())])
+    )
 
 
 def save_labelled_texts(hashes: np.ndarray, output_dir) -> None:
@@ -74,6 +80,10 @@ class Corrections:
     sha256: str = ""
     relabel: dict[str, str] = field(default_factory=dict)  # text key -> the corrected label's name
     add: dict[str, str] = field(default_factory=dict)  # new text -> its label
+
+    def left_out(self) -> list[str]:
+        """The texts marked LEAVE_OUT."""
+        return [text for text, label in {**self.relabel, **self.add}.items() if label == LEAVE_OUT]
 
 
 def read_corrections(path: str | Path) -> Corrections:
@@ -128,23 +138,31 @@ def read_corrections(path: str | Path) -> Corrections:
 def apply_corrections(
     splits: DatasetDict, names: list[str], corrections: Corrections
 ) -> tuple[DatasetDict, dict, Corrections]:
-    """Splits (labels encoded) with the corrections applied by text, and the new texts added to training; with the
-    report for the run's facts, and the corrections that took effect (those of texts in the data, and every text
-    added), for the run to keep (save_earlier)."""
+    """Splits (labels encoded) with the corrections applied by text, the texts marked LEAVE_OUT taken out, and the new
+    texts added to training; with the report for the run's facts, and the corrections that took effect (those of
+    texts in the data, and every text added or left out), for the run to keep (save_earlier)."""
     wanted = {*corrections.relabel.values(), *corrections.add.values()}
-    unknown = sorted(label for label in wanted if label not in names)
+    unknown = sorted(label for label in wanted if label not in names and label != LEAVE_OUT)
     if unknown:
         raise UserError(
             f"--label_corrections '{corrections.file}' names label(s) {unknown} that the data does not have; "
-            f"use one of: {', '.join(names)}."
+            f"use one of: {', '.join(names)} (or {LEAVE_OUT} for a text no label fits)."
         )
-    ids = {text: names.index(label) for text, label in {**corrections.relabel, **corrections.add}.items()}
-    found, changed = set(), {}
+    ids = {
+        text: None if label == LEAVE_OUT else names.index(label)
+        for text, label in {**corrections.relabel, **corrections.add}.items()
+    }
+    found, changed, left_out = set(), {}, {}
     for name, split in splits.items():
         keys = [text_key(text) for text in split["text"][:]]
+        found.update(key for key in keys if key in ids)
+        kept_rows = [row for row, key in enumerate(keys) if key not in ids or ids[key] is not None]
+        left_out[name] = len(keys) - len(kept_rows)
+        if left_out[name]:
+            split, keys = split.select(kept_rows), [keys[row] for row in kept_rows]
+            splits[name] = split
         labels = split["label"][:]
         fixed = [ids.get(key, label) for key, label in zip(keys, labels)]
-        found.update(key for key in keys if key in ids)
         changed[name] = sum(old != new for old, new in zip(labels, fixed))
         if changed[name]:
             splits[name] = (
@@ -165,7 +183,7 @@ def apply_corrections(
             corrections.file,
             missing[0][:80],
         )
-    new = {text: label for text, label in corrections.add.items() if text not in found}
+    new = {text: label for text, label in corrections.add.items() if text not in found and label != LEAVE_OUT}
     if new:
         train = splits["train"]
         added = Dataset.from_dict({"text": list(new), "label": [ids[text] for text in new]}, features=train.features)
@@ -178,13 +196,15 @@ def apply_corrections(
         "matched": len(found),
         "unmatched": len(missing),
         "added": len(new),
+        "left_out": {split: n for split, n in left_out.items() if n},
     }
     logger.info(
-        "Label corrections from %s: %s labels changed (%s), %s texts added to training%s.",
+        "Label corrections from %s: %s labels changed (%s), %s texts added to training%s%s.",
         corrections.file,
         f"{report['corrected']:,}",
-        ", ".join(f"{n:,} in {split}" for split, n in changed.items()),
+        in_splits(changed),
         f"{len(new):,}",
+        f", {sum(left_out.values()):,} left out ({in_splits(report['left_out'])})" if report["left_out"] else "",
         f"; {len(missing):,} corrected texts matched nothing" if missing else "",
     )
     kept = Corrections(
@@ -194,6 +214,11 @@ def apply_corrections(
         corrections.add,
     )
     return splits, report, kept
+
+
+def in_splits(counts: dict[str, int]) -> str:
+    """'2 in train, 1 in test'"""
+    return ", ".join(f"{n:,} in {split}" for split, n in counts.items())
 
 
 def save_earlier(corrections: Corrections, output_dir) -> None:

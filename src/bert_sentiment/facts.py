@@ -92,6 +92,7 @@ class Corrections:
     matched: int = 0
     unmatched: int = 0
     added: int = 0
+    left_out: dict[str, int] = field(default_factory=dict)  # texts marked "(leave out)", taken out of each split
 
 
 @dataclass

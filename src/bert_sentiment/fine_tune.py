@@ -117,7 +117,8 @@ def fine_tune(model_args, data_args, training_args, callbacks=(), data=None) -> 
     set_seed(training_args.seed)
     with clock("data"):
         prepared = prepare_data(model_args, data_args, training_args, data)
-        labelled = labelled_hashes(prepared.data.splits)  # before evaluation splits are sampled: every labelled text
+        left_out = prepared.data.corrections.left_out() if prepared.data.corrections else []
+        labelled = labelled_hashes(prepared.data.splits, left_out)  # before evaluation splits are sampled
     plan = make_plan(training_args, model_args, checked, prepared, analysis_budget(prepared, training_args))
     logger.info(plan.describe())
     sample_evaluation_splits(prepared, plan.analyses, training_args.seed)

@@ -1,7 +1,7 @@
 """`bert-sentiment review OUTPUT_DIR`: the labels worth a person's look, in a spreadsheet to fill in.
 
 Sheet "label errors": the run's likely label errors (label_issues.jsonl), most likely first, with an empty
-`corrected_label` column (a drop-down of the model's labels). With `--unlabeled_file`, sheet "to label": the
+`corrected_label` column (a drop-down of the model's labels, and LEAVE_OUT for a text no label fits). With `--unlabeled_file`, sheet "to label": the
 unlabeled texts whose labels would teach the model most: the ones it is least sure of (smallest margin between its
 two most likely labels), spread over the data (one per cluster of similar candidates, so a hundred near-copies
 of one hard review do not fill the sheet; exact copies are scored once, and texts the run holds labels for are left
@@ -28,6 +28,7 @@ from bert_sentiment.corrections import (
     CORRECTION_COLUMN,
     LABELLED_BEFORE_SHEET,
     LABELLED_FILE,
+    LEAVE_OUT,
     TO_LABEL_SHEET,
     UNSTORABLE,
     earlier_corrections,
@@ -85,7 +86,7 @@ def write_review(
     for name, fixed in ((CORRECTED_BEFORE_SHEET, earlier.relabel), (LABELLED_BEFORE_SHEET, earlier.add)):
         if fixed:  # filled in already: fed back with the rest, so the next run keeps every round's labels
             sheets[name] = pd.DataFrame({"text": list(fixed), CORRECTION_COLUMN: list(fixed.values())})
-    write_sheets(sheets, facts.label_names, path)
+    write_sheets(sheets, [*facts.label_names, LEAVE_OUT], path)
     logger.info(
         "Wrote %s: %s. Fill in '%s' where a label is wrong (or for each text to label), then train with "
         "--label_corrections %s.",
@@ -365,7 +366,8 @@ def least_sure_spread(
 
 
 def write_sheets(sheets: dict, labels: list[str], path: Path) -> None:
-    """The workbook, written whole: readable column widths, and a drop-down of the labels in the correction column."""
+    """The workbook, written whole: readable column widths, and a drop-down of `labels` (with LEAVE_OUT) in the
+    correction column."""
     import pandas as pd
     from openpyxl.worksheet.datavalidation import DataValidation
 
