@@ -68,7 +68,7 @@ def test_an_unknown_label_is_refused_with_the_allowed_names():
     with pytest.raises(
         UserError,
         match=r"names label\(s\) \['postive'\] that the data does not have; use one of: "
-        "negative, positive",
+        r"negative, positive \(or \(leave out\) for a text no label fits\)\.$",
     ):
         apply_corrections(
             splits(train=[("good film", "negative")]), NAMES, Corrections("f.xlsx", relabel={"good film": "postive"})
