@@ -166,13 +166,20 @@ def test_the_data_notes_say_every_adjustment_made_to_the_data_with_its_figures()
     ]
     values["data"] |= {
         "validation_from_train": {"percent": 12.5},  # a run that recorded only the share
-        "label_corrections": {"file": "fixed.csv", "sha256": "ab" * 32, "corrected": 0, "per_split": {"train": 0}},
+        "label_corrections": {
+            "file": "fixed.csv",
+            "sha256": "ab" * 32,
+            "corrected": 0,
+            "per_split": {"train": 0},
+            "left_out": {"train": 1},
+        },
         "cross_split_duplicates": {"test": 3},
     }
     del values["data"]["baseline_sample"], values["data"]["evaluation_sample"]
     assert _data_notes(parse(RunFacts, values).data) == [
         "The validation split is a stratified 12.5% of the training data, held out before tokenization.",
         "0 labels were corrected by hand from `fixed.csv` (SHA-256 abababababababab).",
+        "1 text was left out of the data (1 in train): that file marks it `(leave out)`, as no label fits.",
         "1,502 rows with an empty text or a missing label were removed.",
         "3 training texts also occur in test; scores on that split may overstate generalisation.",
     ]

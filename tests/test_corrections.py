@@ -80,7 +80,7 @@ def test_corrections_that_match_nothing_say_how_many_and_show_the_first(caplog):
     with pytest.raises(
         UserError,
         match=r"None of the 2 corrected texts in 'f.csv' occurs in the data \(0 of 2 matched\), "
-        r"e.g. 'great movie'",
+        r"e.g. 'great movie'. Corrections are matched on the whole text: was the file written for this data\?$",
     ):
         apply_corrections(
             data, NAMES, Corrections("f.csv", relabel={"great movie": "positive", "nice movie": "positive"})
@@ -90,7 +90,15 @@ def test_corrections_that_match_nothing_say_how_many_and_show_the_first(caplog):
         data, NAMES, Corrections("f.csv", relabel={"good film": "positive", "nice movie": "positive"})
     )
     assert report["matched"] == 1 and report["unmatched"] == 1
-    assert "1 of the 2 corrected texts in f.csv occur nowhere in the data (e.g. 'nice movie')" in caplog.text
+    assert caplog.messages == [
+        "1 of the 2 corrected texts in f.csv occur nowhere in the data (e.g. 'nice movie'): they are ignored."
+    ]
+    long = "a" * 90
+    with pytest.raises(UserError, match=rf"e.g. '{'a' * 80}'\. Corrections"):
+        apply_corrections(data, NAMES, Corrections("f.csv", relabel={long: "positive"}))
+    caplog.clear()
+    apply_corrections(data, NAMES, Corrections("f.csv", relabel={"good film": "positive", long: "positive"}))
+    assert f"(e.g. '{'a' * 80}')" in caplog.messages[0], "a long text is shown by its first 80 characters"
 
 
 def test_a_plain_csv_of_corrections_is_read_and_empty_cells_are_no_correction(tmp_path):
