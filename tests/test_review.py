@@ -9,7 +9,7 @@ import pytest
 import train
 from bert_sentiment.cli import main as cli_main
 from bert_sentiment.errors import UserError
-from bert_sentiment.review import ERRORS_SHEET, least_sure_spread, write_review
+from bert_sentiment.review import ERRORS_SHEET, HOW_TO_SHEET, least_sure_spread, write_review
 from tests.conftest import english_reviews, quick_training_flags, write_csv
 
 
@@ -185,7 +185,7 @@ def test_the_label_errors_sheet_lists_the_least_likely_labels_first_with_an_empt
     path = write_review(reviewed_run)
     assert path == reviewed_run / "review.xlsx"
     book = load_workbook(path)
-    assert book.sheetnames == [ERRORS_SHEET]
+    assert book.sheetnames == [HOW_TO_SHEET, ERRORS_SHEET]
     sheet = book[ERRORS_SHEET]
     assert [cell.value for cell in sheet[1]] == [
         "split",
@@ -210,8 +210,18 @@ def test_the_label_errors_sheet_lists_the_least_likely_labels_first_with_an_empt
     assert choices.type == "list" and choices.allow_blank, "a drop-down, which a correct label leaves empty"
     assert caplog.messages[-1] == (
         f"Wrote {path}: 3 rows in 'label errors'. Fill in 'corrected_label' where a label is wrong (or for each text "
-        f"to label), then train with --label_corrections {path}."
+        f"to label; its first sheet says how), then train with --label_corrections {path}."
     )
+    guide = [row[0] for row in book[HOW_TO_SHEET].iter_rows(values_only=True)]
+    assert guide[0] == HOW_TO_SHEET and guide[1] == (
+        "Fill in the 'corrected_label' column (a drop-down) on the sheets beside this one, save the file, and train "
+        "again with: python train.py ... --label_corrections review.xlsx"
+    ), "the file's name, never the folder it sits in"
+    assert [line.split(":")[0] for line in guide[2:]] == ["'label errors'", "'(leave out)', on any sheet"], (
+        "a line for each sheet the file has, and for the leave-out choice"
+    )
+    assert "Pick the label a text already has to confirm it: it is not listed again." in guide[2]
+    assert book.active.title == ERRORS_SHEET, "it opens where the work is"
 
 
 def test_labels_with_a_comma_get_no_drop_down_and_the_review_goes_where_asked(reviewed_run, tmp_path):
@@ -241,7 +251,12 @@ def test_texts_to_label_are_the_least_sure_with_the_models_label_and_margin(
     unlabeled = write_csv(tmp_path / "pool.csv", [(text,) for text in pool], header=("review",))
     monkeypatch.setattr(predict_file, "CHUNK_ROWS", 7)  # several chunks
     book = load_workbook(write_review(reviewed_run, unlabeled_file=str(unlabeled), to_label=4))
-    assert book.sheetnames == [ERRORS_SHEET, "to label"]
+    assert book.sheetnames == [HOW_TO_SHEET, ERRORS_SHEET, "to label"]
+    assert [row[0].split(":")[0] for row in book[HOW_TO_SHEET].iter_rows(min_row=3, values_only=True)] == [
+        "'label errors'",
+        "'to label'",
+        "'(leave out)', on any sheet",
+    ]
     rows = sheet_rows(book["to label"])
     assert len(rows) == 4 and {row["corrected_label"] for row in rows} == {None}
     assert len({row["text"] for row in rows}) == 4 and {row["text"] for row in rows} <= set(pool[:30])
@@ -626,7 +641,8 @@ def test_labels_corrected_or_confirmed_before_are_carried_into_the_sheet_and_not
     with caplog.at_level(logging.INFO, logger="bert_sentiment.review"):
         path = write_review(reviewed_run)
     book = load_workbook(path)
-    assert book.sheetnames == [ERRORS_SHEET, "corrected before", "labelled before"]
+    assert book.sheetnames == [HOW_TO_SHEET, ERRORS_SHEET, "corrected before", "labelled before"]
+    assert book[HOW_TO_SHEET]["A5"].value.startswith("'corrected before' and 'labelled before': the labels of earlier")
     assert [row["text"] for row in sheet_rows(book[ERRORS_SHEET])] == ["dull and slow", "the plot was horrible"]
     assert sheet_rows(book["corrected before"]) == [{"text": "a superb cast", "corrected_label": "negative"}]
     assert sheet_rows(book["labelled before"]) == [{"text": "so so, I guess", "corrected_label": "positive"}]

@@ -1,5 +1,7 @@
 """`bert-sentiment review OUTPUT_DIR`: the labels worth a person's look, in a spreadsheet to fill in.
 
+Its first sheet, HOW_TO_SHEET, says in a line each what the others and the choices mean (how_to_fill_in).
+
 Sheet "label errors": the run's likely label errors (label_issues.jsonl), most likely first, with an empty
 `corrected_label` column (a drop-down of the model's labels, and LEAVE_OUT for a text no label fits). With `--unlabeled_file`, sheet "to label": the
 unlabeled texts whose labels would teach the model most: the ones it is least sure of (smallest margin between its
@@ -42,6 +44,7 @@ from bert_sentiment.facts import ISSUES_FILE, RunFacts
 logger = logging.getLogger(__name__)
 
 ERRORS_SHEET = "label errors"
+HOW_TO_SHEET = "how to fill in"  # the first tab: what each sheet and choice means (the workbook opens on the next)
 REVIEW_FILE = "review.xlsx"
 TO_LABEL = 200  # unlabeled texts offered by default: an afternoon's labelling
 CANDIDATES_PER_TEXT = 5  # the least sure 5 x N texts are clustered into N groups, one text taken from each
@@ -86,10 +89,10 @@ def write_review(
     for name, fixed in ((CORRECTED_BEFORE_SHEET, earlier.relabel), (LABELLED_BEFORE_SHEET, earlier.add)):
         if fixed:  # filled in already: fed back with the rest, so the next run keeps every round's labels
             sheets[name] = pd.DataFrame({"text": list(fixed), CORRECTION_COLUMN: list(fixed.values())})
-    write_sheets(sheets, [*facts.label_names, LEAVE_OUT], path)
+    write_sheets(sheets, [*facts.label_names, LEAVE_OUT], path, how_to_fill_in(sheets, path.name))
     logger.info(
-        "Wrote %s: %s. Fill in '%s' where a label is wrong (or for each text to label), then train with "
-        "--label_corrections %s.",
+        "Wrote %s: %s. Fill in '%s' where a label is wrong (or for each text to label; its first sheet says how), "
+        "then train with --label_corrections %s.",
         path,
         ", ".join(f"{len(frame):,} rows in '{name}'" for name, frame in sheets.items()),
         CORRECTION_COLUMN,
@@ -365,14 +368,51 @@ def least_sure_spread(
     return np.array(sorted(chosen, key=lambda row: margin[row]))
 
 
-def write_sheets(sheets: dict, labels: list[str], path: Path) -> None:
-    """The workbook, written whole: readable column widths, and a drop-down of `labels` (with LEAVE_OUT) in the
-    correction column."""
+def how_to_fill_in(sheets: dict, file_name: str) -> list[str]:
+    """The lines of HOW_TO_SHEET: what to do on each of `sheets`, and with the file once it is filled in."""
+    lines = [
+        f"Fill in the '{CORRECTION_COLUMN}' column (a drop-down) on the sheets beside this one, save the file, and "
+        f"train again with: python train.py ... --label_corrections {file_name}",
+    ]
+    if ERRORS_SHEET in sheets:
+        lines.append(
+            f"'{ERRORS_SHEET}': texts whose label the model doubts, the likeliest errors first. Where a label is "
+            "wrong, pick the right one. Pick the label a text already has to confirm it: it is not listed again. An "
+            "empty cell means not looked at: it is listed again next time."
+        )
+    if TO_LABEL_SHEET in sheets:
+        lines.append(
+            f"'{TO_LABEL_SHEET}': texts without a label that would teach the model most. Pick a label for each you "
+            "can: they join the training data. An empty cell leaves the text out."
+        )
+    lines.append(
+        f"'{LEAVE_OUT}', on any sheet: for a text no label fits (mixed, off the subject, not a review). It is taken "
+        "out of the data, and not offered again."
+    )
+    if CORRECTED_BEFORE_SHEET in sheets or LABELLED_BEFORE_SHEET in sheets:
+        lines.append(
+            f"'{CORRECTED_BEFORE_SHEET}' and '{LABELLED_BEFORE_SHEET}': the labels of earlier rounds, applied again "
+            "with this file, so it alone carries every round. A label given on the other sheets wins; change one "
+            "here to change it."
+        )
+    return lines
+
+
+def write_sheets(sheets: dict, labels: list[str], path: Path, how_to: list[str] = ()) -> None:
+    """The workbook, written whole: `how_to` lines first (HOW_TO_SHEET, when given), then `sheets` with readable
+    column widths and a drop-down of `labels` in the correction column; it opens on the first of `sheets`."""
     import pandas as pd
+    from openpyxl.styles import Alignment
     from openpyxl.worksheet.datavalidation import DataValidation
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with written_whole(path) as partial, pd.ExcelWriter(partial, engine="openpyxl") as writer:
+        if how_to:
+            pd.DataFrame({HOW_TO_SHEET: how_to}).to_excel(writer, sheet_name=HOW_TO_SHEET, index=False)
+            guide = writer.sheets[HOW_TO_SHEET]
+            guide.column_dimensions["A"].width = 100
+            for (cell,) in guide.iter_rows(min_row=2):
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
         for name, frame in sheets.items():
             frame = frame.assign(text=frame["text"].map(lambda text: UNSTORABLE.sub("", str(text))))
             frame.to_excel(writer, sheet_name=name, index=False)
@@ -387,3 +427,7 @@ def write_sheets(sheets: dict, labels: list[str], path: Path) -> None:
                 choices.add(f"{letter}2:{letter}{len(frame) + 1}")
                 sheet.add_data_validation(choices)
             sheet.freeze_panes = "A2"
+        if how_to and sheets:  # opens where the work is; the guide is one tab to the left
+            writer.book.active = 1
+            writer.book[HOW_TO_SHEET].sheet_view.tabSelected = False
+            writer.book.worksheets[1].sheet_view.tabSelected = True
