@@ -3,15 +3,16 @@
 Its first sheet, HOW_TO_SHEET, says in a line each what the others and the choices mean (how_to_fill_in).
 
 Sheet "label errors": the run's likely label errors (label_issues.jsonl), most likely first, with an empty
-`corrected_label` column (a drop-down of the model's labels, and LEAVE_OUT for a text no label fits). With `--unlabeled_file`, sheet "to label": the
-unlabeled texts whose labels would teach the model most: the ones it is least sure of (smallest margin between its
-two most likely labels), spread over the data (one per cluster of similar candidates, so a hundred near-copies
-of one hard review do not fill the sheet; exact copies are scored once, and texts the run holds labels for are left
-out). A large unlabeled file is not read whole by the model: a random sample of POOL_PER_PICK texts per text to pick
-(at least POOL_FLOOR) is scored, and the log says how long the whole would take. Scores are kept on disk as they
-come, so a review stopped halfway continues when run again (KeptScores). Filled in, the file goes back to training as
-`--label_corrections` (bert_sentiment/corrections.py); the corrections the run was trained with are written into it
-again (sheets "corrected before" and "labelled before"), so the newest sheet holds every round's labels.
+`corrected_label` column (a drop-down of the model's labels, and LEAVE_OUT for a text no label fits). With
+`--unlabeled_file`, sheet "to label": the unlabeled texts whose labels would teach the model most: the ones it is least
+sure of (smallest margin between its two most likely labels), spread over the data (one per cluster of similar
+candidates, so a hundred near-copies of one hard review do not fill the sheet; exact copies are scored once, and texts
+the run holds labels for are left out). A large unlabeled file is not read whole by the model: a random sample of
+POOL_PER_PICK texts per text to pick (at least POOL_FLOOR) is scored, and the log says how long the whole would take.
+Scores are kept on disk as they come, so a review stopped halfway continues when run again (KeptScores). Filled in, the
+file goes back to training as `--label_corrections` (bert_sentiment/corrections.py); the corrections the run was
+trained with are written into it again (sheets "corrected before" and "labelled before"), so the newest sheet holds
+every round's labels.
 """
 
 import hashlib
@@ -383,7 +384,7 @@ def how_to_fill_in(sheets: dict, file_name: str) -> list[str]:
     if TO_LABEL_SHEET in sheets:
         lines.append(
             f"'{TO_LABEL_SHEET}': texts without a label that would teach the model most. Pick a label for each you "
-            "can: they join the training data. An empty cell leaves the text out."
+            "can: they join the training data. A text left empty is not added, and may be offered again."
         )
     lines.append(
         f"'{LEAVE_OUT}', on any sheet: for a text no label fits (mixed, off the subject, not a review). It is taken "
@@ -398,7 +399,7 @@ def how_to_fill_in(sheets: dict, file_name: str) -> list[str]:
     return lines
 
 
-def write_sheets(sheets: dict, labels: list[str], path: Path, how_to: list[str] = ()) -> None:
+def write_sheets(sheets: dict, labels: list[str], path: Path, how_to: list[str] | None = None) -> None:
     """The workbook, written whole: `how_to` lines first (HOW_TO_SHEET, when given), then `sheets` with readable
     column widths and a drop-down of `labels` in the correction column; it opens on the first of `sheets`."""
     import pandas as pd
