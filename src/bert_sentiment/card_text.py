@@ -416,15 +416,15 @@ def _data_notes(data: DataFacts) -> list[str]:
             f"{sample.of:,} training texts."
         )
     if fixed := data.label_corrections:
-        where = ", ".join(f"{n:,} in {split}" for split, n in fixed.per_split.items() if n)
+        from bert_sentiment.corrections import LEAVE_OUT, in_splits  # lazily: it imports datasets
+
+        where = in_splits({split: n for split, n in fixed.per_split.items() if n})
         added = f", and {fixed.added:,} texts were added to training with the labels given there" if fixed.added else ""
         notes.append(
             f"{fixed.corrected:,} labels were corrected by hand{f' ({where})' if where else ''} from "
             f"`{fixed.file}` (SHA-256 {fixed.sha256[:16]}){added}."
         )
         if count := sum(fixed.left_out.values()):
-            from bert_sentiment.corrections import LEAVE_OUT, in_splits  # lazily: it imports datasets
-
             notes.append(
                 f"{count:,} {'text was' if count == 1 else 'texts were'} left out of the data "
                 f"({in_splits(fixed.left_out)}): that file marks {'it' if count == 1 else 'them'} `{LEAVE_OUT}`, as "
